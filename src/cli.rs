@@ -1,0 +1,344 @@
+//! The command line: the edge where errors become messages and exit codes.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::daemon::Daemon;
+use crate::store::{self, Incident, TimelineMessage};
+use crate::templates::Templates;
+
+#[derive(Parser)]
+#[command(
+    name = "followupd",
+    version,
+    about = "Keeps promises to customers when something has gone wrong."
+)]
+pub struct Cli {
+    /// Configuration file [default: /etc/followupd/followupd.toml]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "FOLLOWUPD_CONFIG",
+        value_name = "PATH"
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: read the support inbox, acknowledge, send (stops cleanly on SIGTERM).
+    Run {
+        /// One intake pass and one outbox drain, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the configuration and render every template with sample data.
+    Check,
+    /// List incidents.
+    Incidents {
+        /// Only incidents in this state (open, ...).
+        #[arg(long)]
+        state: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with one incident.
+    Incident {
+        #[command(subcommand)]
+        action: IncidentAction,
+    },
+    /// List messages that could not be processed and are kept for a human.
+    Quarantine {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum IncidentAction {
+    /// Show an incident and its timeline of messages, mails and events.
+    Show {
+        number: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // `{:#}` prints the whole chain: "cannot open …: permission denied".
+            eprintln!("followupd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLLOWUPD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let path = config::resolve_path(cli.config.as_deref());
+    Ok(config::load(&path)?)
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Check => check(&config),
+        Command::Run { once } => run(config, once),
+        Command::Incidents { state, json } => {
+            let conn = store::open(&config.database)?;
+            let list = store::incidents(&conn, state.as_deref())?;
+            if json {
+                print_json(&list)?;
+            } else {
+                print_incidents(&list)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Incident {
+            action: IncidentAction::Show { number, json },
+        } => show_incident(&config, number, json),
+        Command::Quarantine { json } => {
+            let conn = store::open(&config.database)?;
+            let list = store::quarantined(&conn)?;
+            if json {
+                print_json(&list)?;
+            } else {
+                print_quarantine(&list)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check(config: &Config) -> Result<ExitCode> {
+    println!("config     {}: ok", config.path.display());
+    let templates = Templates::load(&config.templates)?;
+    let rendered = templates.check(&config.support.name, &config.support.address)?;
+    println!(
+        "templates  {}: ok ({rendered} renderings with complete and sparse sample data)",
+        config.templates.display()
+    );
+    crate::tls::client_config(config.imap.endpoint.ca_file.as_deref()).context("[imap] ca_file")?;
+    println!(
+        "imap       {}:{} ({:?}), mailbox {}",
+        config.imap.endpoint.host,
+        config.imap.endpoint.port,
+        config.imap.endpoint.tls,
+        config.imap.mailbox
+    );
+    println!(
+        "smtp       {}:{} ({:?})",
+        config.smtp.endpoint.host, config.smtp.endpoint.port, config.smtp.endpoint.tls
+    );
+    println!("database   {}", config.database.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(config: Config, once: bool) -> Result<ExitCode> {
+    let daemon = Daemon::prepare(config)?;
+    // One thread is plenty: the work is I/O, and SQLite writes are serialised anyway.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    if once {
+        let summary = runtime.block_on(daemon.run_once())?;
+        tracing::info!(
+            ingested = summary.ingested,
+            sent = summary.drained.sent,
+            retrying = summary.drained.retrying,
+            failed = summary.drained.failed,
+            still_queued = summary.still_queued,
+            "run --once finished"
+        );
+    } else {
+        runtime.block_on(daemon.run())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_incident(config: &Config, number: i64, json: bool) -> Result<ExitCode> {
+    let conn = store::open(&config.database)?;
+    let Some(incident) = store::incident(&conn, number)? else {
+        bail!("there is no incident {number}");
+    };
+    let messages = store::incident_messages(&conn, number)?;
+    let outbox = store::incident_outbox(&conn, number)?;
+    let events = store::incident_events(&conn, number)?;
+    if json {
+        print_json(&serde_json::json!({
+            "incident": incident,
+            "messages": messages,
+            "outbox": outbox,
+            "events": events,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    let customer = match &incident.customer_name {
+        Some(name) => format!("{name} <{}>", incident.customer_address),
+        None => incident.customer_address.clone(),
+    };
+    writeln!(
+        out,
+        "Incident {}  [{}]  {}",
+        incident.number, incident.token, incident.state
+    )?;
+    writeln!(out, "  Subject      {}", incident.subject)?;
+    writeln!(out, "  Customer     {customer}")?;
+    writeln!(out, "  Opened       {}", short_time(&incident.opened_at))?;
+    if let Some(next) = &incident.next_update_at {
+        writeln!(out, "  Next update  {}", short_time(next))?;
+    }
+    writeln!(
+        out,
+        "  Cadence      {}",
+        crate::templates::human_duration(std::time::Duration::from_secs(
+            u64::try_from(incident.cadence_secs).unwrap_or(0)
+        ))
+    )?;
+    if !incident.summary.is_empty() {
+        writeln!(out, "  Summary      {}", incident.summary)?;
+    }
+    writeln!(out, "\nMessages")?;
+    for m in &messages {
+        let who = if m.direction == "in" {
+            m.from.clone().unwrap_or_default()
+        } else {
+            format!("-> {}", m.to.clone().unwrap_or_default())
+        };
+        writeln!(
+            out,
+            "  {}  {:<3}  {:<15}  {:<30}  {}",
+            short_time(&m.at),
+            m.direction,
+            m.class,
+            clip(&who, 30),
+            clip(m.subject.as_deref().unwrap_or(""), 60)
+        )?;
+    }
+    writeln!(out, "\nOutbox")?;
+    for o in &outbox {
+        let when = o.sent_at.as_deref().map_or_else(
+            || format!("next try {}", short_time(&o.next_attempt_at)),
+            |s| format!("sent {}", short_time(s)),
+        );
+        writeln!(
+            out,
+            "  {:<15}  {:<6}  attempts {:<2}  {}  {}",
+            o.kind,
+            o.state,
+            o.attempts,
+            when,
+            o.last_error.as_deref().unwrap_or("")
+        )?;
+    }
+    writeln!(out, "\nEvents")?;
+    for e in &events {
+        writeln!(
+            out,
+            "  {}  {:<20}  {:<10}  {}",
+            short_time(&e.at),
+            e.kind,
+            e.actor,
+            e.detail
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_incidents(list: &[Incident]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "no incidents")?;
+        return Ok(());
+    }
+    let width = list
+        .iter()
+        .map(|i| i.number.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    writeln!(
+        out,
+        "{:>width$}  {:<8}  {:<16}  {:<30}  {:>4}  SUBJECT",
+        "#", "STATE", "OPENED", "CUSTOMER", "MSGS"
+    )?;
+    for i in list {
+        writeln!(
+            out,
+            "{:>width$}  {:<8}  {:<16}  {:<30}  {:>4}  {}",
+            i.number,
+            i.state,
+            short_time(&i.opened_at),
+            clip(&i.customer_address, 30),
+            i.messages,
+            clip(&i.subject, 60)
+        )?;
+    }
+    Ok(())
+}
+
+fn print_quarantine(list: &[TimelineMessage]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "nothing in quarantine")?;
+        return Ok(());
+    }
+    for m in list {
+        writeln!(
+            out,
+            "#{:<6} {}  {:<30}  {}",
+            m.id,
+            short_time(&m.at),
+            clip(m.from.as_deref().unwrap_or("(no sender)"), 30),
+            m.class_reason.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// "2026-11-23T09:12:01.123Z" -> "2026-11-23 09:12".
+fn short_time(stamp: &str) -> String {
+    stamp.get(..16).unwrap_or(stamp).replacen('T', " ", 1)
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,0 +1,380 @@
+//! IMAP: the support inbox, read by UID.
+//!
+//! We never rely on `\Seen` (a person reading the inbox in a mail client would hide mail from
+//! us); the checkpoint of UIDVALIDITY and last UID in SQLite is what says what is new.
+//! async-imap has no per-command timeouts, so every await here is bounded.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::{Client, Session};
+use futures::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{AfterProcessing, ImapConfig, TlsMode};
+
+pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapStream for T {}
+
+pub type ImapSession = Session<Box<dyn ImapStream>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("IMAP {server}: cannot connect: {source}")]
+    Connect {
+        server: String,
+        source: std::io::Error,
+    },
+    #[error("IMAP {server}: TLS handshake failed: {source}")]
+    Tls {
+        server: String,
+        source: std::io::Error,
+    },
+    #[error("IMAP {server}: `{host}` is not a valid TLS server name")]
+    ServerName { server: String, host: String },
+    #[error("IMAP {server}: no answer within {timeout} while {what}")]
+    Timeout {
+        server: String,
+        what: &'static str,
+        timeout: String,
+    },
+    #[error("IMAP {server}: {what} failed: {source}")]
+    Protocol {
+        server: String,
+        what: &'static str,
+        source: async_imap::error::Error,
+    },
+    #[error("IMAP {server}: the server closed the connection while {what}")]
+    Closed { server: String, what: &'static str },
+    #[error("IMAP {server}: mailbox {mailbox} has no UIDVALIDITY; cannot track it safely")]
+    NoUidValidity { server: String, mailbox: String },
+    #[error("IMAP {server}: no username configured in [imap]")]
+    NoUsername { server: String },
+}
+
+/// A fetched message: its UID and exact bytes.
+#[derive(Debug)]
+pub struct Fetched {
+    pub uid: u32,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Selected {
+    pub uidvalidity: u32,
+}
+
+pub struct Inbox {
+    session: ImapSession,
+    config: ImapConfig,
+    server: String,
+}
+
+impl Inbox {
+    /// Connects, upgrades to TLS as configured, logs in and selects the support mailbox.
+    pub async fn connect(
+        config: &ImapConfig,
+        tls: Arc<ClientConfig>,
+    ) -> Result<(Inbox, Selected), ImapError> {
+        let ep = &config.endpoint;
+        let server = format!("{}:{}", ep.host, ep.port);
+        let bounded = Bounded {
+            server: &server,
+            timeout: ep.timeout,
+        };
+        let tcp = bounded
+            .io(
+                "connecting",
+                TcpStream::connect((ep.host.as_str(), ep.port)),
+            )
+            .await?
+            .map_err(|source| ImapError::Connect {
+                server: server.clone(),
+                source,
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn ImapStream> = match ep.tls {
+            TlsMode::None => Box::new(tcp),
+            TlsMode::Implicit => Box::new(handshake(&bounded, &ep.host, tls, tcp).await?),
+            TlsMode::Starttls => {
+                let mut client = Client::new(tcp);
+                read_greeting(&bounded, &mut client).await?;
+                bounded
+                    .imap(
+                        "STARTTLS",
+                        client.run_command_and_check_ok("STARTTLS", None),
+                    )
+                    .await?;
+                let tcp = client.into_inner();
+                Box::new(handshake(&bounded, &ep.host, tls, tcp).await?)
+            }
+        };
+        let mut client = Client::new(stream);
+        if ep.tls != TlsMode::Starttls {
+            // After STARTTLS there is no second greeting; otherwise it must be read before login.
+            read_greeting(&bounded, &mut client).await?;
+        }
+        let Some(username) = ep.username.as_deref() else {
+            return Err(ImapError::NoUsername { server });
+        };
+        let password = ep.password.as_deref().unwrap_or("");
+        let login = bounded
+            .io("logging in", client.login(username, password))
+            .await?;
+        let session = login.map_err(|(source, _)| ImapError::Protocol {
+            server: server.clone(),
+            what: "LOGIN",
+            source,
+        })?;
+        let mut inbox = Inbox {
+            session,
+            config: config.clone(),
+            server,
+        };
+        let selected = inbox.select().await?;
+        if let AfterProcessing::Move(folder) = &config.after_processing {
+            inbox.ensure_folder(folder).await;
+        }
+        Ok((inbox, selected))
+    }
+
+    fn bounded(&self) -> Bounded<'_> {
+        Bounded {
+            server: &self.server,
+            timeout: self.config.endpoint.timeout,
+        }
+    }
+
+    async fn select(&mut self) -> Result<Selected, ImapError> {
+        let bounded = Bounded {
+            server: &self.server,
+            timeout: self.config.endpoint.timeout,
+        };
+        let mailbox = bounded
+            .imap("SELECT", self.session.select(&self.config.mailbox))
+            .await?;
+        let uidvalidity = mailbox
+            .uid_validity
+            .ok_or_else(|| ImapError::NoUidValidity {
+                server: self.server.clone(),
+                mailbox: self.config.mailbox.clone(),
+            })?;
+        Ok(Selected { uidvalidity })
+    }
+
+    /// Re-selects the mailbox, which also tells us whether UIDVALIDITY changed since connect.
+    pub async fn refresh(&mut self) -> Result<Selected, ImapError> {
+        self.select().await
+    }
+
+    /// UIDs above `last_uid`, ascending.
+    pub async fn uids_after(&mut self, last_uid: u32) -> Result<Vec<u32>, ImapError> {
+        let query = format!("UID {}:*", last_uid.saturating_add(1));
+        let bounded = Bounded {
+            server: &self.server,
+            timeout: self.config.endpoint.timeout,
+        };
+        let found = bounded
+            .imap("UID SEARCH", self.session.uid_search(query))
+            .await?;
+        // `n:*` always matches the highest UID, even when it is below n (RFC 3501 6.4.8):
+        // without this filter the last message would be fetched on every poll.
+        let mut uids: Vec<u32> = found.into_iter().filter(|uid| *uid > last_uid).collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// Fetches exact bytes for `uids` without setting `\Seen` (BODY.PEEK).
+    pub async fn fetch(&mut self, uids: &[u32]) -> Result<Vec<Fetched>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        let bounded = Bounded {
+            server: &self.server,
+            // A batch of large messages takes longer than one command: scale the bound.
+            timeout: self.config.endpoint.timeout * 4,
+        };
+        let session = &mut self.session;
+        let fetches = bounded
+            .imap("UID FETCH", async {
+                let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+                stream.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        let mut out: Vec<Fetched> = fetches
+            .iter()
+            .filter_map(|f| {
+                let uid = f.uid?;
+                // Unsolicited FETCH responses (flag changes) carry no body: skip them.
+                let raw = f.body()?.to_vec();
+                uids.binary_search(&uid).ok().map(|_| Fetched { uid, raw })
+            })
+            .collect();
+        out.sort_by_key(|f| f.uid);
+        out.dedup_by_key(|f| f.uid);
+        Ok(out)
+    }
+
+    /// Marks or moves messages, as configured, once their transaction has committed.
+    pub async fn after_processing(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let set = uid_set(uids);
+        let action = self.config.after_processing.clone();
+        let bounded = Bounded {
+            server: &self.server,
+            timeout: self.config.endpoint.timeout,
+        };
+        let session = &mut self.session;
+        match action {
+            AfterProcessing::Leave => Ok(()),
+            AfterProcessing::MarkSeen => {
+                bounded
+                    .imap("UID STORE", async {
+                        let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Seen)").await?;
+                        stream.try_collect::<Vec<_>>().await
+                    })
+                    .await?;
+                Ok(())
+            }
+            AfterProcessing::Move(folder) => {
+                bounded
+                    .imap("UID MOVE", session.uid_mv(&set, &folder))
+                    .await
+            }
+        }
+    }
+
+    /// Creates the move-to folder if it is missing; an existing folder is the usual case.
+    async fn ensure_folder(&mut self, folder: &str) {
+        let bounded = self.bounded();
+        let server = bounded.server.to_string();
+        let timeout = bounded.timeout;
+        let result = tokio::time::timeout(timeout, self.session.create(folder)).await;
+        if let Ok(Err(e)) = result {
+            tracing::debug!(server, folder, error = %e, "CREATE refused (folder probably exists)");
+        }
+    }
+
+    pub async fn logout(mut self) {
+        let timeout = self.config.endpoint.timeout;
+        let _ = tokio::time::timeout(timeout, self.session.logout()).await;
+    }
+}
+
+async fn read_greeting<T: ImapStream>(
+    bounded: &Bounded<'_>,
+    client: &mut Client<T>,
+) -> Result<(), ImapError> {
+    match bounded
+        .io("reading the greeting", client.read_response())
+        .await?
+    {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(ImapError::Closed {
+            server: bounded.server.to_string(),
+            what: "reading the greeting",
+        }),
+        Err(source) => Err(ImapError::Connect {
+            server: bounded.server.to_string(),
+            source,
+        }),
+    }
+}
+
+async fn handshake(
+    bounded: &Bounded<'_>,
+    host: &str,
+    tls: Arc<ClientConfig>,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
+    let name = ServerName::try_from(host.to_string()).map_err(|_| ImapError::ServerName {
+        server: bounded.server.to_string(),
+        host: host.to_string(),
+    })?;
+    bounded
+        .io(
+            "in the TLS handshake",
+            TlsConnector::from(tls).connect(name, tcp),
+        )
+        .await?
+        .map_err(|source| ImapError::Tls {
+            server: bounded.server.to_string(),
+            source,
+        })
+}
+
+/// Puts a time limit on a network step and names the step in the error.
+struct Bounded<'a> {
+    server: &'a str,
+    timeout: Duration,
+}
+
+impl Bounded<'_> {
+    async fn io<T>(
+        &self,
+        what: &'static str,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, ImapError> {
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| ImapError::Timeout {
+                server: self.server.to_string(),
+                what,
+                timeout: humantime::format_duration(self.timeout).to_string(),
+            })
+    }
+
+    async fn imap<T>(
+        &self,
+        what: &'static str,
+        fut: impl Future<Output = async_imap::error::Result<T>>,
+    ) -> Result<T, ImapError> {
+        self.io(what, fut)
+            .await?
+            .map_err(|source| ImapError::Protocol {
+                server: self.server.to_string(),
+                what,
+                source,
+            })
+    }
+}
+
+/// A compact IMAP sequence set for sorted UIDs: `1:4,7,9:10`.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut iter = uids.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&end.wrapping_add(1)) {
+            end += 1;
+            iter.next();
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_set;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[1, 2, 3, 4, 7, 9, 10]), "1:4,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

@@ -1,0 +1,83 @@
+//! Policy: what an incident needs now. Pure functions over plain data.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::SupportConfig;
+use crate::mail::{ParsedMail, Person};
+use crate::store;
+use crate::templates::{
+    human_duration, human_time, CustomerData, IncidentData, MailData, SupportData,
+};
+
+/// When the customer will next hear from us: the cadence after now.
+pub fn next_update_at(now: DateTime<Utc>, cadence: Duration) -> DateTime<Utc> {
+    let step = chrono::Duration::from_std(cadence).unwrap_or(chrono::Duration::hours(4));
+    now.checked_add_signed(step).unwrap_or(now)
+}
+
+/// Who gets the acknowledgement of a new incident, or why nobody does.
+pub fn acknowledgement_recipient<'m>(
+    mail: &'m ParsedMail,
+    support: &SupportConfig,
+) -> Result<&'m Person, String> {
+    let to = mail.answer_to();
+    if support.is_own_address(&to.address) {
+        return Err(format!(
+            "the reply address {} is our own; acknowledging would mail ourselves",
+            to.address
+        ));
+    }
+    Ok(to)
+}
+
+/// The facts an incident's mails are written from.
+pub struct IncidentFacts<'a> {
+    pub number: i64,
+    pub token: &'a str,
+    pub subject: &'a str,
+    pub summary: &'a str,
+    pub opened: DateTime<Utc>,
+    pub customer: &'a Person,
+    pub cadence: Duration,
+    pub next_update: DateTime<Utc>,
+}
+
+pub fn mail_data(facts: &IncidentFacts<'_>, support: &SupportConfig) -> MailData {
+    MailData {
+        incident: IncidentData {
+            number: facts.number,
+            token: facts.token.to_string(),
+            subject: facts.subject.to_string(),
+            summary: facts.summary.to_string(),
+            opened: human_time(facts.opened),
+            opened_iso: store::ts(facts.opened),
+        },
+        customer: CustomerData {
+            name: facts.customer.name.clone(),
+            address: facts.customer.address.clone(),
+        },
+        support: SupportData {
+            name: support.name.clone(),
+            address: support.address.clone(),
+        },
+        next_update: human_time(facts.next_update),
+        next_update_iso: store::ts(facts.next_update),
+        cadence: human_duration(facts.cadence),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_update_is_one_cadence_away() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let next = next_update_at(now, Duration::from_secs(4 * 3600));
+        assert_eq!(store::ts(next), "2026-11-23T13:00:00.000Z");
+    }
+}

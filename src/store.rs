@@ -1,0 +1,862 @@
+//! SQLite: the source of truth and the written record.
+//!
+//! Every function takes a `&Connection` so callers decide the transaction: intake wraps one IMAP
+//! batch (messages, incidents, outbox rows, checkpoint) in a single transaction, which is what
+//! makes a crash at any point safe: either all of it happened, or none of it did.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: cannot create its directory: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] rusqlite_migration::Error),
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database holds an unreadable value in {what}: {value}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Schema versions, applied in order and recorded in `user_version`. Never edit a released
+/// migration: add a new one.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("../migrations/001_spine.sql"))])
+}
+
+/// Opens (creating if needed) the database, sets the pragmas every connection needs and brings
+/// the schema up to date.
+pub fn open(path: &Path) -> Result<Connection> {
+    let shown = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: shown.clone(),
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    configure(&conn).map_err(|source| StoreError::Open {
+        path: shown,
+        source,
+    })?;
+    migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL lets the CLI read while the daemon writes. synchronous=FULL: a committed intake batch
+    // must survive a power cut, because the IMAP message may be moved away right after.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 UTC text: readable in `sqlite3`, sortable as text.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn parse_ts(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt {
+            what: "a timestamp",
+            value: text.to_string(),
+        })
+}
+
+// --- IMAP checkpoint ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub uidvalidity: u32,
+    pub last_uid: u32,
+}
+
+pub fn checkpoint(conn: &Connection, mailbox: &str) -> Result<Option<Checkpoint>> {
+    Ok(conn
+        .query_row(
+            "SELECT uidvalidity, last_uid FROM imap_checkpoint WHERE mailbox = ?1",
+            [mailbox],
+            |r| {
+                Ok(Checkpoint {
+                    uidvalidity: r.get(0)?,
+                    last_uid: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn set_checkpoint(
+    conn: &Connection,
+    mailbox: &str,
+    cp: Checkpoint,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO imap_checkpoint (mailbox, uidvalidity, last_uid, updated_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (mailbox) DO UPDATE SET uidvalidity = ?2, last_uid = ?3, updated_at = ?4",
+        params![mailbox, cp.uidvalidity, cp.last_uid, ts(now)],
+    )?;
+    Ok(())
+}
+
+// --- Messages ----------------------------------------------------------------------------------
+
+/// Where an incoming message came from on the IMAP server.
+#[derive(Debug, Clone, Copy)]
+pub struct ImapOrigin<'a> {
+    pub mailbox: &'a str,
+    pub uidvalidity: u32,
+    pub uid: u32,
+}
+
+/// One row of the message log, incoming or outgoing.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage<'a> {
+    pub direction: &'static str,
+    pub incident: Option<i64>,
+    pub message_id: Option<&'a str>,
+    pub dedupe_key: Option<&'a str>,
+    pub from_addr: Option<&'a str>,
+    pub to_addr: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub date_header: Option<&'a str>,
+    pub in_reply_to: Option<&'a str>,
+    pub references: Option<&'a str>,
+    pub class: &'a str,
+    pub class_reason: Option<&'a str>,
+    pub sha256: &'a str,
+    pub raw: &'a [u8],
+}
+
+pub fn insert_message(
+    conn: &Connection,
+    m: &NewMessage<'_>,
+    origin: Option<ImapOrigin<'_>>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO messages (direction, incident_id, message_id, dedupe_key, from_addr, to_addr,
+             subject, date_header, in_reply_to, references_, class, class_reason, sha256, size,
+             raw, imap_mailbox, imap_uidvalidity, imap_uid, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        params![
+            m.direction,
+            m.incident,
+            m.message_id,
+            m.dedupe_key,
+            m.from_addr,
+            m.to_addr,
+            m.subject,
+            m.date_header,
+            m.in_reply_to,
+            m.references,
+            m.class,
+            m.class_reason,
+            m.sha256,
+            m.raw.len() as i64,
+            m.raw,
+            origin.map(|o| o.mailbox),
+            origin.map(|o| o.uidvalidity),
+            origin.map(|o| o.uid),
+            ts(now),
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// A message already recorded under a dedupe key (Message-ID, or content hash without one).
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub id: i64,
+    pub incident: Option<i64>,
+    pub sha256: String,
+}
+
+pub fn find_by_dedupe_key(conn: &Connection, key: &str) -> Result<Option<Recorded>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, incident_id, sha256 FROM messages WHERE dedupe_key = ?1",
+            [key],
+            |r| {
+                Ok(Recorded {
+                    id: r.get(0)?,
+                    incident: r.get(1)?,
+                    sha256: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn imap_uid_recorded(conn: &Connection, origin: ImapOrigin<'_>) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM messages WHERE imap_mailbox = ?1 AND imap_uidvalidity = ?2 AND imap_uid = ?3",
+            params![origin.mailbox, origin.uidvalidity, origin.uid],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// UIDs recorded but whose after-processing (mark seen / move) has not been confirmed yet.
+pub fn pending_after_processing(
+    conn: &Connection,
+    mailbox: &str,
+    uidvalidity: u32,
+) -> Result<Vec<u32>> {
+    let mut stmt = conn.prepare(
+        "SELECT imap_uid FROM messages
+         WHERE imap_mailbox = ?1 AND imap_uidvalidity = ?2 AND after_processing = 'pending'
+         ORDER BY imap_uid LIMIT 1000",
+    )?;
+    let uids = stmt
+        .query_map(params![mailbox, uidvalidity], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<u32>>>()?;
+    Ok(uids)
+}
+
+pub fn set_after_processing(
+    conn: &Connection,
+    mailbox: &str,
+    uidvalidity: u32,
+    uids: &[u32],
+    state: &str,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE messages SET after_processing = ?4
+         WHERE imap_mailbox = ?1 AND imap_uidvalidity = ?2 AND imap_uid = ?3",
+    )?;
+    for uid in uids {
+        stmt.execute(params![mailbox, uidvalidity, uid, state])?;
+    }
+    Ok(())
+}
+
+// --- Threading index ---------------------------------------------------------------------------
+
+pub fn incident_of_message_id(conn: &Connection, message_id: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT incident_id FROM message_ids WHERE message_id = ?1",
+            [message_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn index_message_id(conn: &Connection, message_id: &str, incident: i64) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO message_ids (message_id, incident_id) VALUES (?1, ?2)",
+        params![message_id, incident],
+    )?;
+    Ok(())
+}
+
+// --- Incidents ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct NewIncident<'a> {
+    pub subject: &'a str,
+    pub summary: &'a str,
+    pub customer_address: &'a str,
+    pub customer_name: Option<&'a str>,
+    pub cadence: Duration,
+    pub next_update_at: DateTime<Utc>,
+}
+
+/// Creates an incident; its token needs its number, so it is set right after, in the same
+/// transaction.
+pub fn create_incident(
+    conn: &Connection,
+    new: &NewIncident<'_>,
+    token_for: impl Fn(i64) -> String,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO incidents (state, subject, summary, customer_address, customer_name,
+             opened_at, updated_at, cadence_secs, next_update_at)
+         VALUES ('open', ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+        params![
+            new.subject,
+            new.summary,
+            new.customer_address,
+            new.customer_name,
+            ts(now),
+            new.cadence.as_secs() as i64,
+            ts(new.next_update_at),
+        ],
+    )?;
+    let id = conn.last_insert_rowid();
+    conn.execute(
+        "UPDATE incidents SET token = ?2 WHERE id = ?1",
+        params![id, token_for(id)],
+    )?;
+    Ok(id)
+}
+
+pub fn incident_exists(conn: &Connection, id: i64) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM incidents WHERE id = ?1", [id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+pub fn touch_incident(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET updated_at = ?2 WHERE id = ?1",
+        params![id, ts(now)],
+    )?;
+    Ok(())
+}
+
+pub fn add_participant(conn: &Connection, incident: i64, address: &str, role: &str) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO participants (incident_id, address, role) VALUES (?1, ?2, ?3)",
+        params![incident, address, role],
+    )?;
+    Ok(())
+}
+
+pub fn is_participant(conn: &Connection, incident: i64, address: &str) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM participants WHERE incident_id = ?1 AND address = ?2",
+            params![incident, address],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    pub number: i64,
+    pub token: String,
+    pub state: String,
+    pub subject: String,
+    pub summary: String,
+    pub customer_address: String,
+    pub customer_name: Option<String>,
+    pub opened_at: String,
+    pub updated_at: String,
+    pub cadence_secs: i64,
+    pub next_update_at: Option<String>,
+    pub messages: i64,
+    pub outbox_pending: i64,
+}
+
+const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.customer_address,
+    i.customer_name, i.opened_at, i.updated_at, i.cadence_secs, i.next_update_at,
+    (SELECT COUNT(*) FROM messages m WHERE m.incident_id = i.id),
+    (SELECT COUNT(*) FROM outbox o WHERE o.incident_id = i.id AND o.state = 'queued')";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    Ok(Incident {
+        number: r.get(0)?,
+        token: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        state: r.get(2)?,
+        subject: r.get(3)?,
+        summary: r.get(4)?,
+        customer_address: r.get(5)?,
+        customer_name: r.get(6)?,
+        opened_at: r.get(7)?,
+        updated_at: r.get(8)?,
+        cadence_secs: r.get(9)?,
+        next_update_at: r.get(10)?,
+        messages: r.get(11)?,
+        outbox_pending: r.get(12)?,
+    })
+}
+
+pub fn incidents(conn: &Connection, state: Option<&str>) -> Result<Vec<Incident>> {
+    let sql = format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE (?1 IS NULL OR i.state = ?1) ORDER BY i.id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map([state], incident_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn incident(conn: &Connection, number: i64) -> Result<Option<Incident>> {
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = ?1");
+    Ok(conn.query_row(&sql, [number], incident_row).optional()?)
+}
+
+// --- Event log ---------------------------------------------------------------------------------
+
+/// Appends to the event log. The table refuses UPDATE and DELETE (see the migration).
+pub fn log_event(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    incident: Option<i64>,
+    message: Option<i64>,
+    kind: &str,
+    detail: &str,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO events (at, incident_id, message_row, kind, actor, detail)
+         VALUES (?1, ?2, ?3, ?4, 'followupd', ?5)",
+        params![ts(now), incident, message, kind, detail],
+    )?;
+    Ok(())
+}
+
+// --- Outbox ------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct NewOutgoing<'a> {
+    pub incident: i64,
+    pub kind: &'a str,
+    pub caused_by: Option<i64>,
+    pub message_id: &'a str,
+    pub recipient: &'a str,
+    pub recipient_name: Option<&'a str>,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a str,
+    pub context: &'a str,
+    pub raw: Option<&'a [u8]>,
+    pub render_error: Option<&'a str>,
+}
+
+pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO outbox (incident_id, kind, caused_by, message_id, recipient, recipient_name,
+             in_reply_to, references_, context, raw, last_error, state, attempts,
+             next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', 0, ?12, ?12)",
+        params![
+            out.incident,
+            out.kind,
+            out.caused_by,
+            out.message_id,
+            out.recipient,
+            out.recipient_name,
+            out.in_reply_to,
+            out.references,
+            out.context,
+            out.raw,
+            out.render_error,
+            ts(now),
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// A queued mail, as the sender needs it.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub id: i64,
+    pub incident: i64,
+    pub kind: String,
+    pub message_id: String,
+    pub recipient: String,
+    pub recipient_name: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: String,
+    pub context: String,
+    pub raw: Option<Vec<u8>>,
+    pub attempts: i64,
+}
+
+pub fn due_outgoing(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, incident_id, kind, message_id, recipient, recipient_name, in_reply_to,
+                references_, context, raw, attempts
+         FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![ts(now), limit as i64], |r| {
+            Ok(Outgoing {
+                id: r.get(0)?,
+                incident: r.get(1)?,
+                kind: r.get(2)?,
+                message_id: r.get(3)?,
+                recipient: r.get(4)?,
+                recipient_name: r.get(5)?,
+                in_reply_to: r.get(6)?,
+                references: r.get(7)?,
+                context: r.get(8)?,
+                raw: r.get(9)?,
+                attempts: r.get(10)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// When the next queued mail falls due, so the sender can sleep until then.
+pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
+    let next: Option<String> = conn.query_row(
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'",
+        [],
+        |r| r.get(0),
+    )?;
+    next.as_deref().map(parse_ts).transpose()
+}
+
+pub fn queued_count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE state = 'queued'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn store_rendered(conn: &Connection, outbox_id: i64, raw: &[u8]) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET raw = ?2 WHERE id = ?1 AND raw IS NULL",
+        params![outbox_id, raw],
+    )?;
+    Ok(())
+}
+
+fn record_attempt(
+    conn: &Connection,
+    outbox_id: i64,
+    outcome: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO send_attempts (outbox_id, at, outcome, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![outbox_id, ts(now), outcome, detail],
+    )?;
+    Ok(())
+}
+
+/// The mail was accepted by the SMTP server: mark it sent and log it as an outgoing message,
+/// all in one transaction.
+pub fn mark_sent(
+    conn: &mut Connection,
+    out: &Outgoing,
+    raw: &[u8],
+    from: &str,
+    reply: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL
+         WHERE id = ?1",
+        params![out.id, ts(now)],
+    )?;
+    record_attempt(&tx, out.id, "sent", reply, now)?;
+    let sha = crate::secret::to_hex(&sha2_digest(raw));
+    let subject = subject_of(raw);
+    let message = insert_message(
+        &tx,
+        &NewMessage {
+            direction: "out",
+            incident: Some(out.incident),
+            message_id: Some(&out.message_id),
+            from_addr: Some(from),
+            to_addr: Some(&out.recipient),
+            subject: subject.as_deref(),
+            in_reply_to: out.in_reply_to.as_deref(),
+            references: Some(&out.references),
+            class: &out.kind,
+            sha256: &sha,
+            raw,
+            ..NewMessage::default()
+        },
+        None,
+        now,
+    )?;
+    log_event(
+        &tx,
+        now,
+        Some(out.incident),
+        Some(message),
+        "mail_sent",
+        &format!("{} to {} accepted: {reply}", out.kind, out.recipient),
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// A failed attempt. `retry_at` None means the failure is permanent and the mail is given up.
+pub fn mark_failed(
+    conn: &mut Connection,
+    out: &Outgoing,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let tx = conn.transaction()?;
+    match retry_at {
+        Some(at) => {
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
+                 WHERE id = ?1",
+                params![out.id, error, ts(at)],
+            )?;
+            record_attempt(&tx, out.id, "retry", error, now)?;
+        }
+        None => {
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, state = 'failed'
+                 WHERE id = ?1",
+                params![out.id, error],
+            )?;
+            record_attempt(&tx, out.id, "failed", error, now)?;
+            log_event(
+                &tx,
+                now,
+                Some(out.incident),
+                None,
+                "mail_failed",
+                &format!(
+                    "{} to {} rejected permanently: {error}",
+                    out.kind, out.recipient
+                ),
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+/// The decoded Subject of a message we composed ourselves (for the log).
+fn subject_of(raw: &[u8]) -> Option<String> {
+    mail_parser::MessageParser::default()
+        .parse_headers(raw)
+        .and_then(|m| m.subject().map(str::to_string))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    crate::secret::to_hex(&sha2_digest(bytes))
+}
+
+// --- Timeline (for `incident show`) ------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineMessage {
+    pub id: i64,
+    pub direction: String,
+    pub at: String,
+    pub message_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub subject: Option<String>,
+    pub class: String,
+    pub class_reason: Option<String>,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEvent {
+    pub at: String,
+    pub kind: String,
+    pub actor: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineOutgoing {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub recipient: String,
+    pub message_id: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+pub fn incident_messages(conn: &Connection, incident: i64) -> Result<Vec<TimelineMessage>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, direction, recorded_at, message_id, from_addr, to_addr, subject, class,
+                class_reason, size
+         FROM messages WHERE incident_id = ?1 ORDER BY recorded_at, id",
+    )?;
+    let rows = stmt
+        .query_map([incident], |r| {
+            Ok(TimelineMessage {
+                id: r.get(0)?,
+                direction: r.get(1)?,
+                at: r.get(2)?,
+                message_id: r.get(3)?,
+                from: r.get(4)?,
+                to: r.get(5)?,
+                subject: r.get(6)?,
+                class: r.get(7)?,
+                class_reason: r.get(8)?,
+                size: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn incident_events(conn: &Connection, incident: i64) -> Result<Vec<TimelineEvent>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, kind, actor, COALESCE(detail, '') FROM events
+         WHERE incident_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([incident], |r| {
+            Ok(TimelineEvent {
+                at: r.get(0)?,
+                kind: r.get(1)?,
+                actor: r.get(2)?,
+                detail: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn incident_outbox(conn: &Connection, incident: i64) -> Result<Vec<TimelineOutgoing>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, kind, state, recipient, message_id, attempts, next_attempt_at, last_error,
+                sent_at
+         FROM outbox WHERE incident_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([incident], |r| {
+            Ok(TimelineOutgoing {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                state: r.get(2)?,
+                recipient: r.get(3)?,
+                message_id: r.get(4)?,
+                attempts: r.get(5)?,
+                next_attempt_at: r.get(6)?,
+                last_error: r.get(7)?,
+                sent_at: r.get(8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Messages that could not be processed, newest first, for the `quarantine` listing.
+pub fn quarantined(conn: &Connection) -> Result<Vec<TimelineMessage>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, direction, recorded_at, message_id, from_addr, to_addr, subject, class,
+                class_reason, size
+         FROM messages WHERE class = 'quarantined' ORDER BY id DESC",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(TimelineMessage {
+                id: r.get(0)?,
+                direction: r.get(1)?,
+                at: r.get(2)?,
+                message_id: r.get(3)?,
+                from: r.get(4)?,
+                to: r.get(5)?,
+                subject: r.get(6)?,
+                class: r.get(7)?,
+                class_reason: r.get(8)?,
+                size: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("state/f.db")).expect("open");
+        (dir, conn)
+    }
+
+    #[test]
+    fn the_event_log_is_append_only() {
+        let (_dir, conn) = db();
+        log_event(&conn, Utc::now(), None, None, "test", "x").expect("insert");
+        assert!(conn.execute("UPDATE events SET detail = 'y'", []).is_err());
+        assert!(conn.execute("DELETE FROM events", []).is_err());
+    }
+
+    #[test]
+    fn an_incident_gets_exactly_one_acknowledgement_row() {
+        let (_dir, conn) = db();
+        let now = Utc::now();
+        let id = create_incident(
+            &conn,
+            &NewIncident {
+                subject: "s",
+                summary: "",
+                customer_address: "a@b.c",
+                customer_name: None,
+                cadence: Duration::from_secs(60),
+                next_update_at: now,
+            },
+            |n| format!("FU-{n}-x"),
+            now,
+        )
+        .expect("incident");
+        let out = |mid: &'static str| NewOutgoing {
+            incident: id,
+            kind: "acknowledgement",
+            caused_by: None,
+            message_id: mid,
+            recipient: "a@b.c",
+            recipient_name: None,
+            in_reply_to: None,
+            references: "",
+            context: "{}",
+            raw: None,
+            render_error: None,
+        };
+        enqueue(&conn, &out("m1@x"), now).expect("first");
+        assert!(enqueue(&conn, &out("m2@x"), now).is_err());
+    }
+
+    #[test]
+    fn reopening_applies_no_migration_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.db");
+        drop(open(&path).expect("first"));
+        let conn = open(&path).expect("second");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, 1);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+}

@@ -1,0 +1,452 @@
+//! Templates: support staff own every word the daemon sends.
+//!
+//! Each kind of mail is up to three files in the templates directory:
+//! `KIND.subject.hbs`, `KIND.text.hbs` (both required) and `KIND.html.hbs` (optional).
+//! Shared pieces live in `partials/NAME.hbs` (text) and `partials/NAME.html.hbs` (HTML).
+//!
+//! Handlebars runs in strict mode, so a misspelt variable is an error and not a blank in a
+//! customer's mail. Text templates are not HTML-escaped; HTML templates are. Customer text is
+//! only ever passed as data, never compiled, so `{{…}}` typed by a customer stays literal.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use handlebars::{Handlebars, RenderErrorReason};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// Every kind of mail the daemon sends, in the order `check` reports them.
+pub const KINDS: &[&str] = &["acknowledgement"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{file}{}: {reason}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Template {
+        file: PathBuf,
+        line: Option<usize>,
+        reason: String,
+    },
+    #[error("{dir}: cannot read the templates directory: {source}")]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<TemplateError>),
+}
+
+/// A rendered mail, before headers are added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Templates {
+    dir: PathBuf,
+    text: Handlebars<'static>,
+    html: Handlebars<'static>,
+}
+
+impl Templates {
+    /// Loads and compiles every template, reporting every broken file at once.
+    pub fn load(dir: &Path) -> Result<Templates, TemplateError> {
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+
+        let mut errors = Vec::new();
+        register_partials(dir, &mut text, &mut html, &mut errors)?;
+        for kind in KINDS {
+            for part in ["subject", "text"] {
+                let name = format!("{kind}.{part}.hbs");
+                match read(dir, &name) {
+                    Ok(Some(source)) => {
+                        compile(&mut text, dir, &name, &source, &mut errors);
+                    }
+                    Ok(None) => errors.push(TemplateError::Template {
+                        file: dir.join(&name),
+                        line: None,
+                        reason: format!("missing: every `{kind}` mail needs this file"),
+                    }),
+                    Err(e) => errors.push(e),
+                }
+            }
+            let name = format!("{kind}.html.hbs");
+            match read(dir, &name) {
+                Ok(Some(source)) => compile(&mut html, dir, &name, &source, &mut errors),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Templates {
+                dir: dir.to_path_buf(),
+                text,
+                html,
+            })
+        } else {
+            Err(TemplateError::Many(errors))
+        }
+    }
+
+    pub fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
+        let subject = self.render_one(&self.text, &format!("{kind}.subject.hbs"), data)?;
+        let text = self.render_one(&self.text, &format!("{kind}.text.hbs"), data)?;
+        let html_name = format!("{kind}.html.hbs");
+        let html = if self.html.has_template(&html_name) {
+            Some(self.render_one(&self.html, &html_name, data)?)
+        } else {
+            None
+        };
+        Ok(Rendered {
+            subject,
+            text,
+            html,
+        })
+    }
+
+    fn render_one(
+        &self,
+        registry: &Handlebars<'static>,
+        name: &str,
+        data: &Value,
+    ) -> Result<String, TemplateError> {
+        registry.render(name, data).map_err(|e| {
+            let file = self.dir.join(e.template_name.as_deref().unwrap_or(name));
+            let reason = match e.reason() {
+                RenderErrorReason::MissingVariable(Some(var)) => {
+                    format!("unknown variable `{var}` (see the README for the variables each mail gets)")
+                }
+                RenderErrorReason::PartialNotFound(p) => {
+                    format!("unknown partial `{p}` (put it in partials/{p}.hbs)")
+                }
+                RenderErrorReason::HelperNotFound(h) => format!("unknown helper `{h}`"),
+                other => other.to_string(),
+            };
+            TemplateError::Template {
+                file,
+                line: e.line_no,
+                reason,
+            }
+        })
+    }
+
+    /// Renders every kind with complete and with sparse sample data. Strict mode does not catch a
+    /// missing variable inside `{{#if}}`/`{{#each}}` with complete data alone, hence both.
+    pub fn check(&self, support_name: &str, support_address: &str) -> Result<usize, TemplateError> {
+        let mut errors = Vec::new();
+        let mut rendered = 0;
+        for kind in KINDS {
+            for data in sample_data(support_name, support_address) {
+                match self.render(kind, &data) {
+                    Ok(mail) => {
+                        rendered += 1;
+                        if mail.subject.trim().is_empty() {
+                            errors.push(TemplateError::Template {
+                                file: self.dir.join(format!("{kind}.subject.hbs")),
+                                line: None,
+                                reason: "renders to an empty subject".into(),
+                            });
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(rendered)
+        } else {
+            Err(TemplateError::Many(errors))
+        }
+    }
+}
+
+fn read(dir: &Path, name: &str) -> Result<Option<String>, TemplateError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TemplateError::Template {
+            file: path,
+            line: None,
+            reason: format!("cannot read: {e}"),
+        }),
+    }
+}
+
+fn compile(
+    registry: &mut Handlebars<'static>,
+    dir: &Path,
+    name: &str,
+    source: &str,
+    errors: &mut Vec<TemplateError>,
+) {
+    if let Err(e) = registry.register_template_string(name, source) {
+        errors.push(syntax_error(dir.join(name), &e));
+    }
+}
+
+fn syntax_error(file: PathBuf, e: &handlebars::TemplateError) -> TemplateError {
+    TemplateError::Template {
+        file,
+        line: e.pos().map(|(line, _)| line),
+        reason: format!("{}", e.reason()),
+    }
+}
+
+fn register_partials(
+    dir: &Path,
+    text: &mut Handlebars<'static>,
+    html: &mut Handlebars<'static>,
+    errors: &mut Vec<TemplateError>,
+) -> Result<(), TemplateError> {
+    let partials = dir.join("partials");
+    let entries = match std::fs::read_dir(&partials) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dir.is_dir() {
+                return Ok(());
+            }
+            return Err(TemplateError::Dir {
+                dir: dir.to_path_buf(),
+                source: e,
+            });
+        }
+        Err(source) => {
+            return Err(TemplateError::Dir {
+                dir: partials,
+                source,
+            })
+        }
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for path in files {
+        let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let (registry, name) = if let Some(stem) = file_name.strip_suffix(".html.hbs") {
+            (&mut *html, stem)
+        } else if let Some(stem) = file_name.strip_suffix(".hbs") {
+            (&mut *text, stem)
+        } else {
+            continue;
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(source) => {
+                if let Err(e) = registry.register_partial(name, source) {
+                    errors.push(syntax_error(path.clone(), &e));
+                }
+            }
+            Err(e) => errors.push(TemplateError::Template {
+                file: path.clone(),
+                line: None,
+                reason: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    Ok(())
+}
+
+// --- Template data -----------------------------------------------------------------------------
+
+/// What every mail about an incident can say. Serialised as the template's data and stored
+/// with the queued mail, so a retry renders exactly what was decided at queue time.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailData {
+    pub incident: IncidentData,
+    pub customer: CustomerData,
+    pub support: SupportData,
+    /// When the customer will hear from us next, for people ("Monday 23 November 2026, 13:00 UTC").
+    pub next_update: String,
+    /// The same time in RFC 3339, for machines and `{{#if}}`.
+    pub next_update_iso: String,
+    /// The agreed cadence in words ("4 hours").
+    pub cadence: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentData {
+    pub number: i64,
+    pub token: String,
+    pub subject: String,
+    pub summary: String,
+    pub opened: String,
+    pub opened_iso: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerData {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SupportData {
+    pub name: String,
+    pub address: String,
+}
+
+/// "Monday 23 November 2026, 13:00 UTC": a time a customer can read without converting.
+pub fn human_time(t: DateTime<Utc>) -> String {
+    t.format("%A %-d %B %Y, %H:%M UTC").to_string()
+}
+
+/// "4 hours", "1 hour 30 minutes", "1 day".
+pub fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "day"),
+        (secs % 86_400 / 3600, "hour"),
+        (secs % 3600 / 60, "minute"),
+    ];
+    let words: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    if words.is_empty() {
+        format!("{secs} seconds")
+    } else {
+        words.join(" ")
+    }
+}
+
+fn sample_data(support_name: &str, support_address: &str) -> [Value; 2] {
+    let full = json!({
+        "incident": {
+            "number": 1042,
+            "token": "FU-1042-3fa9c01b2e",
+            "subject": "Order #5521 arrived damaged {{not a template}}",
+            "summary": "The vase I ordered arrived in pieces and I need it by Friday.",
+            "opened": "Monday 23 November 2026, 09:12 UTC",
+            "opened_iso": "2026-11-23T09:12:00.000Z",
+        },
+        "customer": { "name": "Ann Example", "address": "ann@example.com" },
+        "support": { "name": support_name, "address": support_address },
+        "next_update": "Monday 23 November 2026, 13:12 UTC",
+        "next_update_iso": "2026-11-23T13:12:00.000Z",
+        "cadence": "4 hours",
+    });
+    let mut sparse = full.clone();
+    sparse["customer"]["name"] = Value::Null;
+    sparse["incident"]["summary"] = Value::String(String::new());
+    sparse["incident"]["subject"] = Value::String(String::new());
+    [full, sparse]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write");
+    }
+
+    fn set(subject: &str, text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "acknowledgement.subject.hbs", subject);
+        write(dir.path(), "acknowledgement.text.hbs", text);
+        dir
+    }
+
+    #[test]
+    fn the_shipped_templates_pass_check() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let templates = Templates::load(&dir).expect("shipped templates load");
+        assert!(
+            templates
+                .check("Support", "support@example.com")
+                .expect("check")
+                >= 2
+        );
+    }
+
+    #[test]
+    fn an_unknown_variable_is_reported_with_file_and_line() {
+        let dir = set(
+            "Re: {{incident.subject}}",
+            "Hello\n\nYour ETA is {{eta}}.\n",
+        );
+        let templates = Templates::load(dir.path()).expect("compiles");
+        let err = templates.check("S", "s@e.test").unwrap_err().to_string();
+        assert!(err.contains("acknowledgement.text.hbs line 3"), "{err}");
+        assert!(err.contains("unknown variable `eta`"), "{err}");
+    }
+
+    #[test]
+    fn a_variable_only_used_under_if_is_caught_by_sparse_data() {
+        let dir = set(
+            "x",
+            "{{#if customer.name}}{{customer.nmae}}{{else}}Hello{{/if}}",
+        );
+        let templates = Templates::load(dir.path()).expect("compiles");
+        assert!(templates.check("S", "s@e.test").is_err());
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_and_line() {
+        let dir = set("ok", "line one\n{{#if incident.number}}\nunclosed\n");
+        let err = Templates::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("acknowledgement.text.hbs line"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_required_file_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "acknowledgement.subject.hbs", "x");
+        let err = Templates::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("acknowledgement.text.hbs: missing"), "{err}");
+    }
+
+    #[test]
+    fn customer_text_is_data_never_template_code() {
+        let dir = set("{{incident.subject}}", "{{incident.summary}}");
+        write(
+            dir.path(),
+            "acknowledgement.html.hbs",
+            "<p>{{incident.summary}}</p>",
+        );
+        let templates = Templates::load(dir.path()).expect("compiles");
+        let mut data = sample_data("S", "s@e.test")[0].clone();
+        data["incident"]["subject"] = json!("{{#each support}}{{this}}{{/each}}");
+        data["incident"]["summary"] = json!("<script>{{support.address}}</script>");
+        let mail = templates.render("acknowledgement", &data).expect("renders");
+        assert_eq!(mail.subject, "{{#each support}}{{this}}{{/each}}");
+        assert_eq!(mail.text, "<script>{{support.address}}</script>");
+        let html = mail.html.expect("html part");
+        assert!(
+            html.contains("&lt;script&gt;{{support.address}}&lt;/script&gt;"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn durations_and_times_read_naturally() {
+        assert_eq!(
+            human_duration(std::time::Duration::from_secs(4 * 3600)),
+            "4 hours"
+        );
+        assert_eq!(
+            human_duration(std::time::Duration::from_secs(5400)),
+            "1 hour 30 minutes"
+        );
+        assert_eq!(
+            human_duration(std::time::Duration::from_secs(86_400)),
+            "1 day"
+        );
+        let t = DateTime::parse_from_rfc3339("2026-11-23T13:05:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(human_time(t), "Monday 23 November 2026, 13:05 UTC");
+    }
+}
