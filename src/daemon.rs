@@ -110,7 +110,7 @@ impl Daemon {
         }
         .await;
         let smtp = self.smtp()?;
-        let mut conn = store::open(&self.config.database)?;
+        let mut conn = store::open_for_sending(&self.config.database)?;
         let drained = self.sender(&smtp).drain(&mut conn, &|| false).await?;
         let queued = store::queued_count(&conn)?;
         Ok(OnceSummary {
@@ -134,7 +134,7 @@ impl Daemon {
         };
         let smtp = self.smtp()?;
         let intake_conn = store::open(&self.config.database)?;
-        let outbox_conn = store::open(&self.config.database)?;
+        let outbox_conn = store::open_for_sending(&self.config.database)?;
         let queued = Notify::new();
         tracing::info!(
             imap = %format!("{}:{}", self.config.imap.endpoint.host, self.config.imap.endpoint.port),

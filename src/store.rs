@@ -62,6 +62,17 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Opens the database for the outbox sender. Its commits record what the relay already
+/// accepted, so they must be quick: every millisecond between the relay's `250` and this commit
+/// is a window in which a crash makes the mail go out twice. WAL with synchronous=NORMAL is
+/// durable against a process crash (the case that matters here) and skips the fsync; only a
+/// power cut could lose the mark, and then the mail is resent with the same Message-ID.
+pub fn open_for_sending(path: &Path) -> Result<Connection> {
+    let conn = open(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // WAL lets the CLI read while the daemon writes. synchronous=FULL: a committed intake batch
     // must survive a power cut, because the IMAP message may be moved away right after.

@@ -1,0 +1,382 @@
+//! The test harness: a real Dovecot + Postfix per test (scripts/mailstack) in its own temp dir,
+//! the real `followupd` binary, and an IMAP client to look at mailboxes as a customer would.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use serde_json::Value;
+
+pub const SUPPORT: &str = "support@example.test";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A private mail stack, stopped when dropped.
+pub struct MailStack {
+    pub dir: tempfile::TempDir,
+    env: HashMap<String, String>,
+}
+
+impl MailStack {
+    pub fn start() -> MailStack {
+        // Short path under /tmp: unix sockets inside it are limited to 107 bytes.
+        let dir = tempfile::Builder::new()
+            .prefix("fu")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let out = Command::new(repo().join("scripts/mailstack"))
+            .arg("start")
+            .arg(dir.path().join("ms"))
+            .arg("--free-ports")
+            .output()
+            .expect("run scripts/mailstack");
+        assert!(
+            out.status.success(),
+            "mailstack start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        MailStack { dir, env }
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("mailstack did not report {key}"))
+    }
+
+    pub fn port(&self, key: &str) -> u16 {
+        self.var(key).parse().expect("port number")
+    }
+
+    pub fn stack_dir(&self) -> PathBuf {
+        self.dir.path().join("ms")
+    }
+
+    pub fn password(&self) -> String {
+        std::fs::read_to_string(self.var("PASSWORD_FILE")).expect("password file")
+    }
+
+    fn script(&self, args: &[&str], stdin: Option<&[u8]>) {
+        let mut child = Command::new(repo().join("scripts/mailstack"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run scripts/mailstack");
+        if let Some(bytes) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(bytes)
+                .expect("write message");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("mailstack");
+        assert!(
+            out.status.success(),
+            "mailstack {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Sends a message through the real Postfix, as a customer's mail server would.
+    pub fn send(&self, from: &str, to: &str, raw: &str) {
+        let dir = self.stack_dir();
+        self.script(
+            &["send", dir.to_str().expect("utf-8 path"), from, to],
+            Some(raw.as_bytes()),
+        );
+    }
+
+    pub fn smtp_down(&self) {
+        let dir = self.stack_dir();
+        self.script(&["smtp-down", dir.to_str().expect("utf-8 path")], None);
+    }
+
+    pub fn smtp_up(&self) {
+        let dir = self.stack_dir();
+        self.script(&["smtp-up", dir.to_str().expect("utf-8 path")], None);
+    }
+
+    /// Puts exact bytes into a mailbox with IMAP APPEND (no MTA rewriting headers).
+    pub fn append(&self, user: &str, raw: &[u8]) {
+        let raw = raw.to_vec();
+        self.imap(user, move |mut session| async move {
+            session
+                .append("INBOX", None, None, &raw)
+                .await
+                .expect("APPEND");
+            session
+        });
+    }
+
+    /// Every message in a user's INBOX, raw, read over IMAP without setting \Seen.
+    pub fn mailbox(&self, user: &str) -> Vec<Vec<u8>> {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = out.clone();
+        self.imap(user, move |mut session| async move {
+            let mailbox = session.select("INBOX").await.expect("SELECT");
+            if mailbox.exists > 0 {
+                let fetches: Vec<_> = session
+                    .uid_fetch("1:*", "(UID BODY.PEEK[])")
+                    .await
+                    .expect("FETCH")
+                    .try_collect()
+                    .await
+                    .expect("FETCH stream");
+                let mut sink = sink.lock().expect("lock");
+                for f in &fetches {
+                    if let Some(body) = f.body() {
+                        sink.push(body.to_vec());
+                    }
+                }
+            }
+            session
+        });
+        let messages = out.lock().expect("lock").clone();
+        messages
+    }
+
+    /// Waits until the mailbox holds at least `n` messages, then a little longer so that a
+    /// message that should NOT arrive has had its chance to (Postfix delivers in well under 1 s).
+    pub fn wait_for_mail(&self, user: &str, n: usize) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mail = self.mailbox(user);
+            if mail.len() >= n {
+                std::thread::sleep(Duration::from_millis(1500));
+                return self.mailbox(user);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{user} has {} message(s), expected {n}",
+                mail.len()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn imap<F, Fut>(&self, user: &str, body: F)
+    where
+        F: FnOnce(async_imap::Session<tokio::net::TcpStream>) -> Fut,
+        Fut: std::future::Future<Output = async_imap::Session<tokio::net::TcpStream>>,
+    {
+        let port = self.port("IMAP_PORT");
+        let password = self.password();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect IMAP");
+            let mut client = async_imap::Client::new(tcp);
+            client.read_response().await.expect("greeting");
+            let session = client
+                .login(user, password)
+                .await
+                .map_err(|(e, _)| e)
+                .expect("LOGIN");
+            let mut session = body(session).await;
+            let _ = session.logout().await;
+        });
+    }
+}
+
+impl Drop for MailStack {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/mailstack"))
+            .arg("stop")
+            .arg(self.stack_dir())
+            .output();
+    }
+}
+
+/// How followupd talks to the stack in a test.
+#[derive(Clone, Copy)]
+pub enum Tls {
+    /// IMAPS for intake, STARTTLS for SMTP.
+    ImapsAndSmtpStarttls,
+    /// STARTTLS for intake, implicit TLS (SMTPS) for SMTP.
+    ImapStarttlsAndSmtps,
+}
+
+/// A followupd set up against a stack: its config file, database and templates.
+pub struct Followupd {
+    pub config: PathBuf,
+    pub database: PathBuf,
+}
+
+impl Followupd {
+    pub fn new(stack: &MailStack, tls: Tls) -> Followupd {
+        Self::with_extra(stack, tls, "")
+    }
+
+    /// `extra` is appended to the generated config (e.g. an [outbox] section).
+    pub fn with_extra(stack: &MailStack, tls: Tls, extra: &str) -> Followupd {
+        let dir = stack.dir.path().join("followupd");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let (imap_port, imap_tls, smtp_port, smtp_tls) = match tls {
+            Tls::ImapsAndSmtpStarttls => (
+                stack.port("IMAPS_PORT"),
+                "implicit",
+                stack.port("SMTP_PORT"),
+                "starttls",
+            ),
+            Tls::ImapStarttlsAndSmtps => (
+                stack.port("IMAP_PORT"),
+                "starttls",
+                stack.port("SMTPS_PORT"),
+                "implicit",
+            ),
+        };
+        let ca = stack.var("CA_FILE");
+        let password_file = stack.var("PASSWORD_FILE");
+        let templates = repo().join("templates");
+        let config = format!(
+            r#"[imap]
+host = "localhost"
+port = {imap_port}
+tls = "{imap_tls}"
+ca_file = "{ca}"
+username = "{SUPPORT}"
+password_file = "{password_file}"
+poll_interval = "1s"
+timeout = "20s"
+reconnect_max = "2s"
+
+[smtp]
+host = "localhost"
+port = {smtp_port}
+tls = "{smtp_tls}"
+ca_file = "{ca}"
+timeout = "20s"
+
+[support]
+address = "{SUPPORT}"
+name = "Example Support"
+
+[database]
+path = "state/followupd.db"
+
+[templates]
+dir = "{templates}"
+{extra}"#,
+            templates = templates.display()
+        );
+        let path = dir.join("followupd.toml");
+        std::fs::write(&path, config).expect("write config");
+        Followupd {
+            config: path,
+            database: dir.join("state/followupd.db"),
+        }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_followupd"));
+        cmd.arg("--config").arg(&self.config);
+        cmd.env("FOLLOWUPD_LOG", "info");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run followupd")
+    }
+
+    /// `followupd run --once`, which must succeed.
+    pub fn once(&self) -> String {
+        let out = self.run(&["run", "--once"]);
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "run --once failed:\n{log}");
+        log
+    }
+
+    /// The daemon in the background.
+    pub fn spawn(&self) -> Child {
+        self.command()
+            .args(["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn followupd run")
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "followupd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON output")
+    }
+
+    pub fn incidents(&self) -> Vec<Value> {
+        self.json(&["incidents", "--json"])
+            .as_array()
+            .expect("array")
+            .clone()
+    }
+
+    pub fn incident(&self, n: i64) -> Value {
+        self.json(&["incident", "show", &n.to_string(), "--json"])
+    }
+
+    /// A read-only look at the database, for facts the CLI does not print.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            &self.database,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open database")
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+/// A complaint as a customer's mail client would write it.
+pub fn complaint(from: &str, message_id: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
+         Date: Mon, 23 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+pub fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parseable message")
+}
+
+pub fn header<'a>(msg: &'a mail_parser::Message<'_>, name: &str) -> Option<&'a str> {
+    msg.headers_raw()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// Waits until `check` holds, polling; panics with `what` after the timeout.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,7 @@
+//! One integration-test binary (one build, one link): every scenario runs the real `followupd`
+//! binary against a real Dovecot and Postfix started by scripts/mailstack in its own temp dir.
+//! Needs root (Postfix) and the packages `.ci/run` installs.
+
+mod check;
+mod harness;
+mod spine;
