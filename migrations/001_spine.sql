@@ -76,7 +76,9 @@ CREATE TABLE outbox (
     references_     TEXT NOT NULL DEFAULT '',
     context         TEXT NOT NULL,             -- template data (JSON) as of queue time
     raw             BLOB,                      -- the rendered message; NULL until rendered
-    state           TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed')),
+    -- queued -> sending (handed to the relay) -> sent | failed; a 'sending' row found at start
+    -- was in flight when the previous daemon died: it waits for its receipt before a resend.
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
     last_error      TEXT,

@@ -138,6 +138,11 @@ impl SupportConfig {
 pub struct OutboxConfig {
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// Send every mail also to the support address (envelope only): the copy coming back
+    /// through intake is the receipt that settles a mail left in doubt by a crash.
+    pub receipt_copies: bool,
+    /// How long a mail in doubt waits for its receipt before it is sent again.
+    pub in_doubt_grace: Duration,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,6 +276,10 @@ struct RawOutbox {
     retry_initial: Duration,
     #[serde(default = "default_retry_max", deserialize_with = "duration")]
     retry_max: Duration,
+    #[serde(default = "default_true")]
+    receipt_copies: bool,
+    #[serde(default = "default_in_doubt_grace", deserialize_with = "duration")]
+    in_doubt_grace: Duration,
 }
 
 impl Default for RawOutbox {
@@ -278,6 +287,8 @@ impl Default for RawOutbox {
         RawOutbox {
             retry_initial: default_retry_initial(),
             retry_max: default_retry_max(),
+            receipt_copies: true,
+            in_doubt_grace: default_in_doubt_grace(),
         }
     }
 }
@@ -311,6 +322,12 @@ fn default_retry_initial() -> Duration {
 }
 fn default_retry_max() -> Duration {
     Duration::from_secs(3600)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_in_doubt_grace() -> Duration {
+    Duration::from_secs(600)
 }
 
 /// Human durations (`"30s"`, `"4h"`, `"1h 30m"`) so nobody has to count seconds.
@@ -460,6 +477,17 @@ impl Validator<'_> {
                 message: "[outbox] retry_initial must be above zero and not above retry_max".into(),
             });
         }
+        if raw.outbox.receipt_copies && raw.outbox.in_doubt_grace < raw.imap.poll_interval * 2 {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "[outbox] in_doubt_grace ({}) must be at least twice [imap] poll_interval ({}): \
+                     a receipt can only be seen on a poll",
+                    humantime::format_duration(raw.outbox.in_doubt_grace),
+                    humantime::format_duration(raw.imap.poll_interval)
+                ),
+            });
+        }
         if raw.imap.poll_interval.is_zero() || raw.cadence.default.is_zero() {
             return Err(ConfigError::Whole {
                 path: self.path.to_path_buf(),
@@ -497,6 +525,8 @@ impl Validator<'_> {
             outbox: OutboxConfig {
                 retry_initial: raw.outbox.retry_initial,
                 retry_max: raw.outbox.retry_max,
+                receipt_copies: raw.outbox.receipt_copies,
+                in_doubt_grace: raw.outbox.in_doubt_grace,
             },
         })
     }

@@ -69,6 +69,26 @@ impl Daemon {
         })
     }
 
+    /// Mails a dead predecessor left in flight wait for their receipt (or, without receipt
+    /// copies, are simply resent: at-least-once with the same Message-ID).
+    fn hold_in_doubt(&self, conn: &mut Connection) -> Result<(), StoreError> {
+        let grace = if self.config.outbox.receipt_copies {
+            self.config.outbox.in_doubt_grace
+        } else {
+            Duration::ZERO
+        };
+        let resend_at = now() + chrono::Duration::from_std(grace).unwrap_or_default();
+        let held = store::hold_in_doubt(conn, resend_at, now())?;
+        if held > 0 {
+            tracing::warn!(
+                mails = held,
+                resend_in = %humantime::format_duration(grace),
+                "mails were in flight when followupd last stopped; holding them for their receipts"
+            );
+        }
+        Ok(())
+    }
+
     fn context(&self) -> Context<'_> {
         Context {
             support: &self.config.support,
@@ -111,6 +131,7 @@ impl Daemon {
         .await;
         let smtp = self.smtp()?;
         let mut conn = store::open_for_sending(&self.config.database)?;
+        self.hold_in_doubt(&mut conn)?;
         let drained = self.sender(&smtp).drain(&mut conn, &|| false).await?;
         let queued = store::queued_count(&conn)?;
         Ok(OnceSummary {
@@ -134,7 +155,8 @@ impl Daemon {
         };
         let smtp = self.smtp()?;
         let intake_conn = store::open(&self.config.database)?;
-        let outbox_conn = store::open_for_sending(&self.config.database)?;
+        let mut outbox_conn = store::open_for_sending(&self.config.database)?;
+        self.hold_in_doubt(&mut outbox_conn)?;
         let queued = Notify::new();
         tracing::info!(
             imap = %format!("{}:{}", self.config.imap.endpoint.host, self.config.imap.endpoint.port),

@@ -50,6 +50,10 @@ pub enum Outcome {
     },
     /// This UID was recorded by an earlier run (its checkpoint was lost or rewound).
     AlreadyRecorded,
+    /// The support copy of a mail we sent: proof the relay accepted it.
+    Receipt {
+        confirmed: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +138,10 @@ fn log_outcome(uid: u32, outcome: &Outcome) {
         Outcome::Duplicate { of } => tracing::info!(uid, of, "duplicate delivery ignored"),
         Outcome::Quarantined { reason } => tracing::warn!(uid, reason, "message quarantined"),
         Outcome::AlreadyRecorded => tracing::debug!(uid, "already recorded"),
+        Outcome::Receipt { confirmed: true } => {
+            tracing::info!(uid, "receipt confirms a mail left in doubt")
+        }
+        Outcome::Receipt { confirmed: false } => tracing::debug!(uid, "receipt of a sent mail"),
     }
 }
 
@@ -149,6 +157,11 @@ fn ingest_one(
     }
     let sha = store::sha256_hex(raw);
     let parsed = mail::parse(raw, ctx.support);
+    if let Ok(mail) = &parsed {
+        if let Some(outcome) = receipt(conn, ctx, mail, now)? {
+            return Ok(outcome);
+        }
+    }
     let message_id = match &parsed {
         Ok(m) => m.message_id.clone(),
         Err(q) => q.message_id.clone(),
@@ -212,6 +225,41 @@ fn ingest_one(
         }
         Ok(mail) => record_human(conn, ctx, origin, raw, &sha, &dedupe_key, &mail, now),
     }
+}
+
+/// Our own mail come back as its receipt copy: confirms the outbox row if it was still in
+/// doubt. The copy itself is not stored again; the sent message is already on record.
+fn receipt(
+    conn: &Connection,
+    ctx: &Context<'_>,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome>, StoreError> {
+    let Some(id) = mail
+        .message_id
+        .as_deref()
+        .filter(|_| mail.class == MailClass::Loop)
+    else {
+        return Ok(None);
+    };
+    if let Some(out) = store::unconfirmed_by_message_id(conn, id)? {
+        let Some(raw) = out.raw.as_deref() else {
+            return Ok(None);
+        };
+        let confirmed = store::record_sent(
+            conn,
+            &out,
+            raw,
+            &ctx.support.address,
+            "receipt: its copy reached the support mailbox",
+            now,
+        )?;
+        return Ok(Some(Outcome::Receipt { confirmed }));
+    }
+    if store::is_outbox_message_id(conn, id)? {
+        return Ok(Some(Outcome::Receipt { confirmed: false }));
+    }
+    Ok(None)
 }
 
 fn salvage(mail: &ParsedMail) -> Quarantine {

@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
@@ -235,8 +236,9 @@ pub struct Sender<'a> {
 }
 
 impl Sender<'_> {
-    /// Sends everything due now. Each result is committed as soon as the server has answered,
-    /// so a crash leaves at most the mails in flight unrecorded.
+    /// Sends everything due now. Mails are marked 'sending' before the hand-off and each result
+    /// is committed as soon as the server has answered, so a crash leaves only the mails in
+    /// flight in doubt, and knows which they are (see [`store::hold_in_doubt`]).
     pub async fn drain(
         &self,
         conn: &mut Connection,
@@ -258,20 +260,39 @@ impl Sender<'_> {
                     None => report.retrying += 1,
                 }
             }
-            let mut in_flight = futures::stream::iter(ready)
-                .map(|(out, raw)| async move {
-                    let result = self
-                        .smtp
-                        .send(&self.support.address, &out.recipient, &raw)
-                        .await;
-                    (out, raw, result)
-                })
-                .buffer_unordered(self.concurrency.max(1));
-            while let Some((out, raw, result)) = in_flight.next().await {
+            // Keep `concurrency` mails in flight, each marked 'sending' just before its hand-off,
+            // so a crash leaves at most that many in doubt.
+            let mut waiting = ready.into_iter();
+            let mut in_flight = FuturesUnordered::new();
+            loop {
+                while in_flight.len() < self.concurrency.max(1) {
+                    let Some((out, raw)) = waiting.next() else {
+                        break;
+                    };
+                    store::mark_sending(conn, &[out.id])?;
+                    in_flight.push(self.send_one(out, raw));
+                }
+                let Some((out, raw, result)) = in_flight.next().await else {
+                    break;
+                };
                 self.record(conn, &out, &raw, result, &mut report)?;
             }
         }
         Ok(report)
+    }
+
+    /// Hands one mail to the relay: to the customer, plus the envelope-only receipt copy.
+    async fn send_one(
+        &self,
+        out: Outgoing,
+        raw: Vec<u8>,
+    ) -> (Outgoing, Vec<u8>, Result<String, SendError>) {
+        let mut to = vec![out.recipient.as_str()];
+        if self.retry.receipt_copies {
+            to.push(self.support.address.as_str());
+        }
+        let result = self.smtp.send(&self.support.address, &to, &raw).await;
+        (out, raw, result)
     }
 
     /// The bytes to send: stored ones, or rendered now (and stored) if rendering failed at
@@ -345,6 +366,8 @@ mod tests {
         let cfg = OutboxConfig {
             retry_initial: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
+            receipt_copies: true,
+            in_doubt_grace: Duration::from_secs(600),
         };
         assert_eq!(retry_delay(0, &cfg), Duration::from_secs(30));
         assert_eq!(retry_delay(1, &cfg), Duration::from_secs(60));

@@ -61,8 +61,9 @@ impl Smtp {
         })
     }
 
-    /// Sends one finished message; returns the server's reply ("250 2.0.0 Ok: queued as …").
-    pub async fn send(&self, from: &str, to: &str, raw: &[u8]) -> Result<String, SendError> {
+    /// Sends one finished message to the envelope recipients `to` (the headers say who it is
+    /// for); returns the server's reply ("250 2.0.0 Ok: queued as …").
+    pub async fn send(&self, from: &str, to: &[&str], raw: &[u8]) -> Result<String, SendError> {
         let envelope = envelope(from, to)?;
         // lettre's own timeout covers only the connect (lettre issue #1027), so bound the whole
         // exchange: a relay that stalls after DATA must not stall the outbox forever.
@@ -87,13 +88,14 @@ impl Smtp {
     }
 }
 
-fn envelope(from: &str, to: &str) -> Result<Envelope, SendError> {
+fn envelope(from: &str, to: &[&str]) -> Result<Envelope, SendError> {
     let parse = |a: &str| {
         a.parse::<Address>()
             .map_err(|e| SendError::Permanent(format!("address `{a}` cannot be used: {e}")))
     };
-    Envelope::new(Some(parse(from)?), vec![parse(to)?])
-        .map_err(|e| SendError::Permanent(format!("envelope {from} -> {to}: {e}")))
+    let recipients = to.iter().map(|a| parse(a)).collect::<Result<Vec<_>, _>>()?;
+    Envelope::new(Some(parse(from)?), recipients)
+        .map_err(|e| SendError::Permanent(format!("envelope {from} -> {}: {e}", to.join(", "))))
 }
 
 fn tls_parameters(endpoint: &Endpoint) -> Result<TlsParameters, SmtpSetupError> {

@@ -505,23 +505,25 @@ pub fn due_outgoing(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Resu
          ORDER BY next_attempt_at, id LIMIT ?2",
     )?;
     let rows = stmt
-        .query_map(params![ts(now), limit as i64], |r| {
-            Ok(Outgoing {
-                id: r.get(0)?,
-                incident: r.get(1)?,
-                kind: r.get(2)?,
-                message_id: r.get(3)?,
-                recipient: r.get(4)?,
-                recipient_name: r.get(5)?,
-                in_reply_to: r.get(6)?,
-                references: r.get(7)?,
-                context: r.get(8)?,
-                raw: r.get(9)?,
-                attempts: r.get(10)?,
-            })
-        })?
+        .query_map(params![ts(now), limit as i64], outgoing_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+fn outgoing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outgoing> {
+    Ok(Outgoing {
+        id: r.get(0)?,
+        incident: r.get(1)?,
+        kind: r.get(2)?,
+        message_id: r.get(3)?,
+        recipient: r.get(4)?,
+        recipient_name: r.get(5)?,
+        in_reply_to: r.get(6)?,
+        references: r.get(7)?,
+        context: r.get(8)?,
+        raw: r.get(9)?,
+        attempts: r.get(10)?,
+    })
 }
 
 /// When the next queued mail falls due, so the sender can sleep until then.
@@ -575,16 +577,35 @@ pub fn mark_sent(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let tx = conn.transaction()?;
-    tx.execute(
+    record_sent(&tx, out, raw, from, reply, now)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Marks a mail sent inside the caller's transaction. Idempotent: a mail already confirmed
+/// (by the relay's answer or by its receipt copy, whichever came first) is left alone.
+/// Returns whether this call did the marking.
+pub fn record_sent(
+    conn: &Connection,
+    out: &Outgoing,
+    raw: &[u8],
+    from: &str,
+    reply: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let changed = conn.execute(
         "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL
-         WHERE id = ?1",
+         WHERE id = ?1 AND state IN ('queued', 'sending')",
         params![out.id, ts(now)],
     )?;
-    record_attempt(&tx, out.id, "sent", reply, now)?;
-    let sha = crate::secret::to_hex(&sha2_digest(raw));
+    if changed == 0 {
+        return Ok(false);
+    }
+    record_attempt(conn, out.id, "sent", reply, now)?;
+    let sha = sha256_hex(raw);
     let subject = subject_of(raw);
     let message = insert_message(
-        &tx,
+        conn,
         &NewMessage {
             direction: "out",
             incident: Some(out.incident),
@@ -603,15 +624,95 @@ pub fn mark_sent(
         now,
     )?;
     log_event(
-        &tx,
+        conn,
         now,
         Some(out.incident),
         Some(message),
         "mail_sent",
         &format!("{} to {} accepted: {reply}", out.kind, out.recipient),
     )?;
+    Ok(true)
+}
+
+/// Records that these mails are being handed to the relay. Committed before the first byte is
+/// sent, so a daemon that dies mid-send leaves a trace of exactly which mails were in flight.
+pub fn mark_sending(conn: &mut Connection, ids: &[i64]) -> Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET state = 'sending' WHERE id = ?1 AND state = 'queued'",
+        )?;
+        for id in ids {
+            stmt.execute([id])?;
+        }
+    }
     tx.commit()?;
     Ok(())
+}
+
+/// At start: mails left 'sending' by a daemon that died may or may not have been accepted by
+/// the relay. They go back to the queue, due only after `resend_at`, giving their receipt
+/// copy time to arrive and confirm them; only a mail without a receipt is sent again.
+pub fn hold_in_doubt(
+    conn: &mut Connection,
+    resend_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let tx = conn.transaction()?;
+    let rows: Vec<(i64, i64, String, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT id, incident_id, kind, recipient FROM outbox WHERE state = 'sending'",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows
+    };
+    for (id, incident, kind, recipient) in &rows {
+        tx.execute(
+            "UPDATE outbox SET state = 'queued', next_attempt_at = ?2,
+                 last_error = 'in doubt: in flight when followupd stopped; waiting for its receipt'
+             WHERE id = ?1",
+            params![id, ts(resend_at)],
+        )?;
+        log_event(
+            &tx,
+            now,
+            Some(*incident),
+            None,
+            "mail_in_doubt",
+            &format!(
+                "{kind} to {recipient} was in flight when followupd stopped; resent at {} unless its receipt arrives first",
+                ts(resend_at)
+            ),
+        )?;
+    }
+    tx.commit()?;
+    Ok(rows.len())
+}
+
+/// A queued or in-flight mail with this Message-ID, if it is one of ours.
+pub fn unconfirmed_by_message_id(conn: &Connection, message_id: &str) -> Result<Option<Outgoing>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, incident_id, kind, message_id, recipient, recipient_name, in_reply_to,
+                    references_, context, raw, attempts
+             FROM outbox WHERE message_id = ?1 AND state IN ('queued', 'sending')",
+            [message_id],
+            outgoing_row,
+        )
+        .optional()?)
+}
+
+pub fn is_outbox_message_id(conn: &Connection, message_id: &str) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM outbox WHERE message_id = ?1",
+            [message_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 /// A failed attempt. `retry_at` None means the failure is permanent and the mail is given up.
@@ -626,7 +727,8 @@ pub fn mark_failed(
     match retry_at {
         Some(at) => {
             tx.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
+                     state = 'queued'
                  WHERE id = ?1",
                 params![out.id, error, ts(at)],
             )?;
