@@ -38,6 +38,13 @@ pub enum DaemonError {
     Imap(#[from] ImapError),
     #[error("cannot install the signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("{path}: another followupd is already running on this database (stop it first: two senders could send the same mail twice)")]
+    AlreadyRunning { path: String },
+    #[error("{path}: cannot open the lock file: {source}")]
+    Lock {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Everything validated and loaded before the first connection is made.
@@ -46,6 +53,8 @@ pub struct Daemon {
     pub templates: Templates,
     pub secret: Secret,
     imap_tls: Arc<ClientConfig>,
+    /// Held (flock) for the daemon's lifetime: one intake and one sender per database.
+    _lock: std::fs::File,
 }
 
 fn now() -> DateTime<Utc> {
@@ -61,11 +70,13 @@ impl Daemon {
         let secret = Secret::load_or_create(&config.secret_file)?;
         let imap_tls = tls::client_config(config.imap.endpoint.ca_file.as_deref())?;
         drop(store::open(&config.database)?);
+        let lock = lock(&config.database)?;
         Ok(Daemon {
             config,
             templates,
             secret,
             imap_tls,
+            _lock: lock,
         })
     }
 
@@ -368,6 +379,30 @@ impl Daemon {
         inbox.after_processing(&pending).await?;
         store::set_after_processing(conn, mailbox, uidvalidity, &pending, "done")?;
         Ok(())
+    }
+}
+
+/// Takes the exclusive lock beside the database; released by the kernel when the process ends,
+/// however it ends.
+fn lock(database: &std::path::Path) -> Result<std::fs::File, DaemonError> {
+    let path = database.with_extension("lock");
+    let shown = path.display().to_string();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| DaemonError::Lock {
+            path: shown.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DaemonError::AlreadyRunning { path: shown }),
+        Err(std::fs::TryLockError::Error(source)) => Err(DaemonError::Lock {
+            path: shown,
+            source,
+        }),
     }
 }
 

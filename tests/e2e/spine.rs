@@ -564,6 +564,30 @@ fn a_server_certificate_from_an_unknown_ca_is_refused() {
     assert!(err.contains("TLS handshake failed"), "{err}");
 }
 
+#[test]
+fn a_second_followupd_on_the_same_database_refuses_to_start() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let mut daemon = fu.spawn();
+    eventually("the daemon is up", Duration::from_secs(20), || {
+        fu.database.exists()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let out = fu.run(&["run", "--once"]);
+    stop(&mut daemon);
+    assert!(
+        !out.status.success(),
+        "two senders on one outbox could send a mail twice"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another followupd is already running"),
+        "{err}"
+    );
+    // Once the daemon has stopped, the lock is free again.
+    fu.once();
+}
+
 fn stop(daemon: &mut std::process::Child) {
     // SIGTERM: the daemon finishes its step and exits cleanly.
     let _ = std::process::Command::new("kill")
