@@ -811,27 +811,31 @@ pub struct TimelineOutgoing {
     pub sent_at: Option<String>,
 }
 
+const TIMELINE_COLUMNS: &str = "id, direction, recorded_at, message_id, from_addr, to_addr,
+    subject, class, class_reason, size";
+
+fn timeline_message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineMessage> {
+    Ok(TimelineMessage {
+        id: r.get(0)?,
+        direction: r.get(1)?,
+        at: r.get(2)?,
+        message_id: r.get(3)?,
+        from: r.get(4)?,
+        to: r.get(5)?,
+        subject: r.get(6)?,
+        class: r.get(7)?,
+        class_reason: r.get(8)?,
+        size: r.get(9)?,
+    })
+}
+
 pub fn incident_messages(conn: &Connection, incident: i64) -> Result<Vec<TimelineMessage>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, direction, recorded_at, message_id, from_addr, to_addr, subject, class,
-                class_reason, size
-         FROM messages WHERE incident_id = ?1 ORDER BY recorded_at, id",
-    )?;
+    let sql = format!(
+        "SELECT {TIMELINE_COLUMNS} FROM messages WHERE incident_id = ?1 ORDER BY recorded_at, id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
-        .query_map([incident], |r| {
-            Ok(TimelineMessage {
-                id: r.get(0)?,
-                direction: r.get(1)?,
-                at: r.get(2)?,
-                message_id: r.get(3)?,
-                from: r.get(4)?,
-                to: r.get(5)?,
-                subject: r.get(6)?,
-                class: r.get(7)?,
-                class_reason: r.get(8)?,
-                size: r.get(9)?,
-            })
-        })?
+        .query_map([incident], timeline_message_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
@@ -880,26 +884,12 @@ pub fn incident_outbox(conn: &Connection, incident: i64) -> Result<Vec<TimelineO
 
 /// Messages that could not be processed, newest first, for the `quarantine` listing.
 pub fn quarantined(conn: &Connection) -> Result<Vec<TimelineMessage>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, direction, recorded_at, message_id, from_addr, to_addr, subject, class,
-                class_reason, size
-         FROM messages WHERE class = 'quarantined' ORDER BY id DESC",
-    )?;
+    let sql = format!(
+        "SELECT {TIMELINE_COLUMNS} FROM messages WHERE class = 'quarantined' ORDER BY id DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
-        .query_map([], |r| {
-            Ok(TimelineMessage {
-                id: r.get(0)?,
-                direction: r.get(1)?,
-                at: r.get(2)?,
-                message_id: r.get(3)?,
-                from: r.get(4)?,
-                to: r.get(5)?,
-                subject: r.get(6)?,
-                class: r.get(7)?,
-                class_reason: r.get(8)?,
-                size: r.get(9)?,
-            })
-        })?
+        .query_map([], timeline_message_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }

@@ -368,6 +368,24 @@ fn busy_inbox(stack: &MailStack, n: usize) -> Followupd {
     fu
 }
 
+/// Starts the daemon again after a kill, waits until every acknowledgement is sent, lets it run
+/// `settle` longer (time to do something wrong), stops it, and checks no complaint was lost.
+fn restart_until_all_sent(fu: &Followupd, n: usize, settle: Duration) {
+    let mut daemon = fu.spawn();
+    eventually(
+        "every complaint is acknowledged",
+        Duration::from_secs(60),
+        || sent(fu) == n as i64,
+    );
+    std::thread::sleep(settle);
+    stop(&mut daemon);
+    assert_eq!(
+        fu.incidents().len(),
+        n,
+        "every complaint became exactly one incident"
+    );
+}
+
 fn sent(fu: &Followupd) -> i64 {
     fu.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'")
 }
@@ -416,20 +434,7 @@ fn a_daemon_killed_mid_intake_and_restarted_loses_nothing_and_sends_nothing_twic
     assert_eq!(sent(&fu), 0);
 
     stack.smtp_up();
-    let mut daemon = fu.spawn();
-    eventually(
-        "every complaint is acknowledged",
-        Duration::from_secs(60),
-        || sent(&fu) == n as i64,
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    stop(&mut daemon);
-
-    assert_eq!(
-        fu.incidents().len(),
-        n,
-        "every complaint became exactly one incident"
-    );
+    restart_until_all_sent(&fu, n, Duration::from_secs(2));
     let (acks, answered, _) = tally(&stack, n);
     assert_eq!(answered, n, "every complaint answered");
     assert_eq!(acks, n, "none answered twice");
@@ -459,21 +464,8 @@ fn a_daemon_killed_while_sending_loses_nothing_and_sends_nothing_twice() {
         "at most one mail in doubt per SMTP connection, got {in_flight}"
     );
 
-    let mut daemon = fu.spawn();
-    eventually(
-        "every complaint is acknowledged",
-        Duration::from_secs(60),
-        || sent(&fu) == n as i64,
-    );
-    // Past the in-doubt grace: a mail wrongly held back would be resent by now.
-    std::thread::sleep(Duration::from_secs(5));
-    stop(&mut daemon);
-
-    assert_eq!(
-        fu.incidents().len(),
-        n,
-        "every complaint became exactly one incident"
-    );
+    // Settle past the in-doubt grace: a mail wrongly held back would be resent by then.
+    restart_until_all_sent(&fu, n, Duration::from_secs(5));
     let (acks, answered, distinct_ids) = tally(&stack, n);
     eprintln!(
         "killed with {at_kill} sent and {in_flight} in flight; acknowledgements received: {acks}"
