@@ -730,6 +730,33 @@ dir = "templates"
     }
 
     #[test]
+    fn the_shipped_sample_config_documents_only_real_keys() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/followupd.toml");
+        let text = std::fs::read_to_string(&path).expect("sample config");
+        // The sample points at the demo stack's CA and password; only the files' existence
+        // depends on that stack, so compare everything else by parsing with them stubbed.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        let password = dir.path().join("password");
+        std::fs::write(&ca, "not checked here").expect("write");
+        std::fs::write(&password, "secret").expect("write");
+        let text = text
+            .replace(
+                "/tmp/followupd-demo/tls/ca.pem",
+                ca.to_str().expect("utf-8"),
+            )
+            .replace(
+                "/tmp/followupd-demo/password",
+                password.to_str().expect("utf-8"),
+            );
+        let config = parse(&path, &text).expect("the sample config is valid");
+        assert_eq!(config.imap.poll_interval, Duration::from_secs(30));
+        assert!(config.outbox.receipt_copies);
+        assert_eq!(config.outbox.in_doubt_grace, Duration::from_secs(600));
+        assert_eq!(config.imap.endpoint.password.as_deref(), Some("secret"));
+    }
+
+    #[test]
     fn unknown_key_is_reported_with_file_and_line() {
         let text = MINIMAL.replace(
             "tls = \"none\"\nusername",
