@@ -124,10 +124,16 @@ impl MailStack {
 
     /// Every message in a user's INBOX, raw, read over IMAP without setting \Seen.
     pub fn mailbox(&self, user: &str) -> Vec<Vec<u8>> {
+        self.mailbox_named(user, "INBOX")
+    }
+
+    /// Every message in one of a user's mailboxes.
+    pub fn mailbox_named(&self, user: &str, name: &str) -> Vec<Vec<u8>> {
         let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = out.clone();
+        let name = name.to_string();
         self.imap(user, move |mut session| async move {
-            let mailbox = session.select("INBOX").await.expect("SELECT");
+            let mailbox = session.select(&name).await.expect("SELECT");
             if mailbox.exists > 0 {
                 let fetches: Vec<_> = session
                     .uid_fetch("1:*", "(UID BODY.PEEK[])")

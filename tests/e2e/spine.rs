@@ -557,6 +557,88 @@ fn a_server_certificate_from_an_unknown_ca_is_refused() {
 }
 
 #[test]
+fn a_uidvalidity_change_rescans_the_mailbox_without_answering_anything_twice() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    stack.append(
+        SUPPORT,
+        complaint(CUSTOMER, "c1@client.example.test", "Late", "Still late.").as_bytes(),
+    );
+    stack.append(
+        SUPPORT,
+        complaint("bob@example.test", "c2@client.example.test", "No", "No MID")
+            .replace("Message-ID: <c2@client.example.test>\r\n", "")
+            .as_bytes(),
+    );
+    fu.once();
+    stack.wait_for_mail(CUSTOMER, 1);
+    // As if the server had renumbered the mailbox (a restore, a migration): the checkpoint's
+    // UIDVALIDITY no longer matches, so every message is read again from UID 1.
+    let db = rusqlite::Connection::open(&fu.database).expect("open");
+    // Every UID we recorded now belongs to another UIDVALIDITY, as after a real renumbering.
+    for table in ["imap_checkpoint", "messages"] {
+        let column = if table == "messages" {
+            "imap_uidvalidity"
+        } else {
+            "uidvalidity"
+        };
+        db.execute(&format!("UPDATE {table} SET {column} = {column} + 1"), [])
+            .expect("update");
+    }
+    drop(db);
+    fu.once();
+
+    assert_eq!(fu.incidents().len(), 2, "nothing re-opened");
+    assert_eq!(
+        stack.wait_for_mail(CUSTOMER, 1).len(),
+        1,
+        "nothing answered twice"
+    );
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM events WHERE kind = 'uidvalidity_changed'"),
+        1
+    );
+    // One recognised by Message-ID, one (without a Message-ID) by its content hash.
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM events WHERE kind = 'duplicate_delivery'"),
+        2
+    );
+}
+
+#[test]
+fn after_processing_move_files_recorded_mail_and_leaves_quarantine_for_a_human() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(&stack, Tls::ImapStarttlsAndSmtps, "");
+    let config = std::fs::read_to_string(&fu.config).expect("config");
+    std::fs::write(
+        &fu.config,
+        config.replace(
+            "poll_interval = \"1s\"",
+            "poll_interval = \"1s\"\nafter_processing = \"move\"\nmove_to = \"Processed\"",
+        ),
+    )
+    .expect("config");
+    stack.append(SUPPORT, b"Subject: no sender\r\n\r\nwho am I\r\n");
+    stack.append(
+        SUPPORT,
+        complaint(CUSTOMER, "c1@client.example.test", "Broken", "It broke.").as_bytes(),
+    );
+    fu.once();
+    stack.wait_for_mail(CUSTOMER, 1);
+
+    let inbox = stack.mailbox(SUPPORT);
+    let left: Vec<String> = inbox
+        .iter()
+        .map(|raw| parse(raw).subject().unwrap_or("").to_string())
+        .collect();
+    // The complaint was moved; the quarantined message stays in the INBOX where staff look.
+    // (The acknowledgement's receipt copy may also have arrived by now: it is our own mail.)
+    assert!(left.contains(&"no sender".to_string()), "{left:?}");
+    assert!(!left.contains(&"Broken".to_string()), "{left:?}");
+    assert_eq!(stack.mailbox_named(SUPPORT, "Processed").len(), 1);
+}
+
+#[test]
 fn a_second_followupd_on_the_same_database_refuses_to_start() {
     let stack = MailStack::start();
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
