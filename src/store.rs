@@ -498,17 +498,20 @@ pub struct Outgoing {
 }
 
 pub fn due_outgoing(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, incident_id, kind, message_id, recipient, recipient_name, in_reply_to,
-                references_, context, raw, attempts
-         FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
-         ORDER BY next_attempt_at, id LIMIT ?2",
-    )?;
+    let sql = format!(
+        "SELECT {OUTGOING_COLUMNS} FROM outbox
+         WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(params![ts(now), limit as i64], outgoing_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+/// The columns `outgoing_row` reads, in its order.
+const OUTGOING_COLUMNS: &str = "id, incident_id, kind, message_id, recipient, recipient_name,
+    in_reply_to, references_, context, raw, attempts";
 
 fn outgoing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outgoing> {
     Ok(Outgoing {
@@ -695,9 +698,10 @@ pub fn hold_in_doubt(
 pub fn unconfirmed_by_message_id(conn: &Connection, message_id: &str) -> Result<Option<Outgoing>> {
     Ok(conn
         .query_row(
-            "SELECT id, incident_id, kind, message_id, recipient, recipient_name, in_reply_to,
-                    references_, context, raw, attempts
-             FROM outbox WHERE message_id = ?1 AND state IN ('queued', 'sending')",
+            &format!(
+                "SELECT {OUTGOING_COLUMNS} FROM outbox
+                 WHERE message_id = ?1 AND state IN ('queued', 'sending')"
+            ),
             [message_id],
             outgoing_row,
         )

@@ -378,6 +378,13 @@ pub fn header<'a>(msg: &'a mail_parser::Message<'_>, name: &str) -> Option<&'a s
         .map(|(_, v)| v.trim())
 }
 
+/// Whether `incident show --json` output has an event of this kind.
+pub fn has_event(shown: &Value, kind: &str) -> bool {
+    shown["events"]
+        .as_array()
+        .is_some_and(|events| events.iter().any(|e| e["kind"] == kind))
+}
+
 /// Waits until `check` holds, polling; panics with `what` after the timeout.
 pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

@@ -131,11 +131,7 @@ fn a_reply_to_the_acknowledgement_joins_the_incident_and_sends_nothing() {
         .filter(|m| m["direction"] == "in")
         .collect();
     assert_eq!(incoming.len(), 2, "the reply is on the incident's timeline");
-    assert!(shown["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .any(|e| e["kind"] == "customer_reply"));
+    assert!(has_event(&shown, "customer_reply"));
 }
 
 #[test]
@@ -201,11 +197,7 @@ fn the_subject_token_alone_joins_for_the_customer_but_a_stranger_gets_a_new_inci
         "the customer got nothing more"
     );
     let shown = fu.incident(2);
-    assert!(shown["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .any(|e| e["kind"] == "stranger_reference"));
+    assert!(has_event(&shown, "stranger_reference"));
 }
 
 #[test]
