@@ -61,7 +61,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List recorded messages, newest first, optionally of one class.
+    Messages {
+        /// human, auto-reply, bounce, bulk, loop or quarantined (incoming); acknowledgement
+        /// for mail we sent.
+        #[arg(long, value_name = "CLASS")]
+        class: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Addresses that bounced: no automatic mail goes to them until they write again.
+    Undeliverable {
+        #[command(subcommand)]
+        action: Option<UndeliverableAction>,
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+#[derive(Subcommand)]
+enum UndeliverableAction {
+    /// Allow automatic mail to an address again.
+    Clear {
+        address: String,
+        /// Who is doing this, for the event log [default: the Unix user].
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+/// Classes an incoming message can have, as `messages --class` accepts them.
+const INCOMING_CLASSES: &[&str] = &[
+    "human",
+    "auto-reply",
+    "bounce",
+    "bulk",
+    "loop",
+    "quarantined",
+];
 
 #[derive(Subcommand)]
 enum IncidentAction {
@@ -121,6 +161,49 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Incident {
             action: IncidentAction::Show { number, json },
         } => show_incident(&config, number, json),
+        Command::Messages { class, limit, json } => list_messages(&config, class, limit, json),
+        Command::Undeliverable { action: None, json } => {
+            let conn = store::open(&config.database)?;
+            let list = store::all_undeliverable(&conn)?;
+            if json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                println!("no address is marked undeliverable");
+            } else {
+                for u in &list {
+                    println!(
+                        "{:<40}  since {}  incident {}  {}",
+                        u.address,
+                        short_time(&u.since),
+                        u.incident.map_or("-".into(), |n| format!("#{n}")),
+                        u.reason
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Undeliverable {
+            action: Some(UndeliverableAction::Clear { address, by }),
+            ..
+        } => {
+            let conn = store::open(&config.database)?;
+            let address = address.trim().to_lowercase();
+            if !store::clear_undeliverable(&conn, &address)? {
+                bail!("{address} is not marked undeliverable (see `followupd undeliverable`)");
+            }
+            let actor = by.unwrap_or_else(unix_user);
+            store::log_event_by(
+                &conn,
+                chrono::Utc::now(),
+                None,
+                None,
+                "undeliverable_cleared",
+                &actor,
+                &format!("{address} cleared by {actor}; automatic mail may go there again"),
+            )?;
+            println!("{address} cleared: automatic mail may go there again");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Quarantine { json } => {
             let conn = store::open(&config.database)?;
             let list = store::quarantined(&conn)?;
@@ -132,6 +215,86 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn list_messages(
+    config: &Config,
+    class: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    if let Some(c) = &class {
+        if !INCOMING_CLASSES.contains(&c.as_str()) && !crate::templates::KINDS.contains(&c.as_str())
+        {
+            bail!(
+                "unknown class `{c}`; use one of {}, or a kind of mail we send ({})",
+                INCOMING_CLASSES.join(", "),
+                crate::templates::KINDS.join(", ")
+            );
+        }
+    }
+    let conn = store::open(&config.database)?;
+    let list = store::messages_by_class(&conn, class.as_deref(), limit)?;
+    if json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "no messages")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for m in &list {
+        let who = if m.direction == "in" {
+            m.from.clone().unwrap_or_else(|| "(no sender)".into())
+        } else {
+            format!("-> {}", m.to.clone().unwrap_or_default())
+        };
+        writeln!(
+            out,
+            "#{:<6} {}  {:<3}  {:<15}  {:>9}  {:<30}  {}",
+            m.id,
+            short_time(&m.at),
+            m.direction,
+            m.class,
+            m.incident.map_or("-".into(), |n| format!("incident {n}")),
+            clip(&who, 30),
+            clip(m.subject.as_deref().unwrap_or(""), 50)
+        )?;
+        if let Some(reason) = &m.class_reason {
+            writeln!(out, "         {reason}")?;
+        }
+        print_message_extras(&mut out, m)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_message_extras(out: &mut impl Write, m: &TimelineMessage) -> Result<()> {
+    if m.headers_only {
+        writeln!(
+            out,
+            "         over the size limit ({} bytes): only the headers were kept",
+            m.size
+        )?;
+    }
+    for a in &m.attachments {
+        writeln!(
+            out,
+            "         attachment {} ({}, {} bytes)",
+            a.name.as_deref().unwrap_or("(unnamed)"),
+            a.content_type,
+            a.size
+        )?;
+    }
+    Ok(())
+}
+
+/// The acting user for the event log when `--by` is not given.
+fn unix_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn check(config: &Config) -> Result<ExitCode> {
@@ -188,12 +351,14 @@ fn show_incident(config: &Config, number: i64, json: bool) -> Result<ExitCode> {
     };
     let messages = store::incident_messages(&conn, number)?;
     let outbox = store::incident_outbox(&conn, number)?;
+    let suppressed = store::incident_suppressed(&conn, number)?;
     let events = store::incident_events(&conn, number)?;
     if json {
         print_json(&serde_json::json!({
             "incident": incident,
             "messages": messages,
             "outbox": outbox,
+            "suppressed": suppressed,
             "events": events,
         }))?;
         return Ok(ExitCode::SUCCESS);
@@ -240,6 +405,7 @@ fn show_incident(config: &Config, number: i64, json: bool) -> Result<ExitCode> {
             clip(&who, 30),
             clip(m.subject.as_deref().unwrap_or(""), 60)
         )?;
+        print_message_extras(&mut out, m)?;
     }
     writeln!(out, "\nOutbox")?;
     for o in &outbox {
@@ -255,6 +421,15 @@ fn show_incident(config: &Config, number: i64, json: bool) -> Result<ExitCode> {
             o.attempts,
             when,
             o.last_error.as_deref().unwrap_or("")
+        )?;
+    }
+    for s in &suppressed {
+        writeln!(
+            out,
+            "  {:<15}  suppressed  {}  {}",
+            s.kind,
+            short_time(&s.at),
+            s.reason
         )?;
     }
     writeln!(out, "\nEvents")?;

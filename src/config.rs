@@ -44,6 +44,8 @@ pub struct Config {
     pub templates: PathBuf,
     pub cadence: Duration,
     pub outbox: OutboxConfig,
+    pub intake: IntakeConfig,
+    pub send_caps: SendCaps,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -114,6 +116,8 @@ pub struct SupportConfig {
     pub name: String,
     /// Other addresses that are ours: mail from them is our own and is never answered.
     pub own_addresses: Vec<String>,
+    /// Staff addresses: participants of every incident.
+    pub staff: Vec<String>,
 }
 
 impl SupportConfig {
@@ -131,6 +135,128 @@ impl SupportConfig {
                 .own_addresses
                 .iter()
                 .any(|own| own.eq_ignore_ascii_case(address))
+    }
+
+    pub fn is_staff(&self, address: &str) -> bool {
+        self.staff.iter().any(|s| s.eq_ignore_ascii_case(address))
+    }
+}
+
+/// How incoming mail is screened before anything acts on it.
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    /// Larger mail is recorded with its headers only.
+    pub max_message_size: u64,
+    /// Senders that never read replies (no-reply@ and friends): their mail is bulk.
+    pub noreply_patterns: Vec<AddressPattern>,
+    pub strangers: StrangerPolicy,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            noreply_patterns: DEFAULT_NOREPLY
+                .iter()
+                .map(|p| AddressPattern::new(p))
+                .collect(),
+            strangers: StrangerPolicy::NewIncident,
+        }
+    }
+}
+
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 25 * 1000 * 1000;
+
+/// Local parts that announce nobody reads the replies. `*` matches any run of characters.
+pub const DEFAULT_NOREPLY: &[&str] = &[
+    "noreply*@*",
+    "no-reply*@*",
+    "no_reply*@*",
+    "donotreply*@*",
+    "do-not-reply*@*",
+    "do_not_reply*@*",
+    "*-noreply@*",
+    "*.noreply@*",
+    "bounce*@*",
+    "bounces*@*",
+    "*-bounces@*",
+];
+
+/// What to do with mail that points at an incident its sender does not take part in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrangerPolicy {
+    /// It becomes its own incident (and is acknowledged like any new complaint).
+    NewIncident,
+    /// It is kept for staff in quarantine; nothing is sent.
+    Hold,
+}
+
+/// A case-insensitive address glob: `*` matches any run of characters, nothing else is special.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressPattern(String);
+
+impl AddressPattern {
+    pub fn new(pattern: &str) -> AddressPattern {
+        AddressPattern(pattern.trim().to_lowercase())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `address` must already be lower-cased.
+    pub fn matches(&self, address: &str) -> bool {
+        let mut pieces = self.0.split('*');
+        let Some(first) = pieces.next() else {
+            return false;
+        };
+        let Some(mut rest) = address.strip_prefix(first) else {
+            return false;
+        };
+        let pieces: Vec<&str> = pieces.collect();
+        let Some((last, middle)) = pieces.split_last() else {
+            return rest.is_empty(); // no `*` at all: exact match
+        };
+        for piece in middle {
+            match rest.find(piece) {
+                Some(i) => rest = &rest[i + piece.len()..],
+                None => return false,
+            }
+        }
+        rest.len() >= last.len() && rest.ends_with(last)
+    }
+}
+
+/// Per-recipient limits on automatic mail, counted over sliding windows in SQLite.
+#[derive(Debug, Clone)]
+pub struct SendCaps {
+    pub windows: Vec<CapWindow>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapWindow {
+    pub max: u32,
+    pub within: Duration,
+}
+
+impl Default for SendCaps {
+    fn default() -> Self {
+        SendCaps {
+            windows: vec![
+                CapWindow {
+                    max: 3,
+                    within: Duration::from_secs(600),
+                },
+                CapWindow {
+                    max: 10,
+                    within: Duration::from_secs(3600),
+                },
+                CapWindow {
+                    max: 40,
+                    within: Duration::from_secs(86_400),
+                },
+            ],
+        }
     }
 }
 
@@ -161,6 +287,10 @@ struct RawConfig {
     cadence: RawCadence,
     #[serde(default)]
     outbox: RawOutbox,
+    #[serde(default)]
+    intake: RawIntake,
+    #[serde(default)]
+    send_caps: RawSendCaps,
 }
 
 /// Connection settings shared by `[imap]` and `[smtp]`.
@@ -239,6 +369,8 @@ struct RawSupport {
     name: String,
     #[serde(default)]
     own_addresses: Vec<String>,
+    #[serde(default)]
+    staff: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -291,6 +423,28 @@ impl Default for RawOutbox {
             in_doubt_grace: default_in_doubt_grace(),
         }
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIntake {
+    max_message_size: Option<Spanned<String>>,
+    noreply_patterns: Option<Vec<Spanned<String>>>,
+    strangers: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSendCaps {
+    windows: Option<Spanned<Vec<RawCapWindow>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapWindow {
+    max: u32,
+    #[serde(deserialize_with = "duration")]
+    within: Duration,
 }
 
 fn default_timeout() -> Duration {
@@ -494,6 +648,21 @@ impl Validator<'_> {
                 message: "[imap] poll_interval and [cadence] default must be above zero".into(),
             });
         }
+        let intake = self.intake(raw.intake)?;
+        let send_caps = self.send_caps(raw.send_caps)?;
+        let mut staff = Vec::new();
+        for address in raw.support.staff {
+            if !is_plausible_address(address.get_ref()) {
+                return self.err(
+                    address.span(),
+                    format!(
+                        "[support] staff address `{}` is not an email address",
+                        address.get_ref()
+                    ),
+                );
+            }
+            staff.push(address.into_inner().to_lowercase());
+        }
         let database = self.resolve(&raw.database.path);
         let secret_file = match raw.database.secret_file {
             Some(p) => self.resolve(&p),
@@ -517,6 +686,7 @@ impl Validator<'_> {
                 address: address.into_inner(),
                 name: raw.support.name,
                 own_addresses: raw.support.own_addresses,
+                staff,
             },
             database,
             secret_file,
@@ -528,7 +698,81 @@ impl Validator<'_> {
                 receipt_copies: raw.outbox.receipt_copies,
                 in_doubt_grace: raw.outbox.in_doubt_grace,
             },
+            intake,
+            send_caps,
         })
+    }
+
+    fn intake(&self, raw: RawIntake) -> Result<IntakeConfig, ConfigError> {
+        let mut intake = IntakeConfig::default();
+        if let Some(size) = raw.max_message_size {
+            intake.max_message_size = match parse_size(size.get_ref()) {
+                Some(n) if n >= 1024 => n,
+                _ => {
+                    return self.err(
+                        size.span(),
+                        format!(
+                            "[intake] max_message_size `{}` is not a size of at least 1 KB; \
+                             write it like \"25MB\" or \"500KB\"",
+                            size.get_ref()
+                        ),
+                    )
+                }
+            };
+        }
+        if let Some(patterns) = raw.noreply_patterns {
+            let mut parsed = Vec::new();
+            for p in patterns {
+                if !p.get_ref().contains('@') {
+                    return self.err(
+                        p.span(),
+                        format!(
+                            "[intake] noreply pattern `{}` has no `@`; patterns match whole \
+                             addresses, like \"noreply*@*\"",
+                            p.get_ref()
+                        ),
+                    );
+                }
+                parsed.push(AddressPattern::new(p.get_ref()));
+            }
+            intake.noreply_patterns = parsed;
+        }
+        if let Some(strangers) = raw.strangers {
+            intake.strangers = match strangers.get_ref().as_str() {
+                "new-incident" => StrangerPolicy::NewIncident,
+                "hold" => StrangerPolicy::Hold,
+                other => return self.err(
+                    strangers.span(),
+                    format!(
+                        "[intake] strangers = \"{other}\" is not one of \"new-incident\", \"hold\""
+                    ),
+                ),
+            };
+        }
+        Ok(intake)
+    }
+
+    fn send_caps(&self, raw: RawSendCaps) -> Result<SendCaps, ConfigError> {
+        let Some(windows) = raw.windows else {
+            return Ok(SendCaps::default());
+        };
+        let span = windows.span();
+        let mut caps = Vec::new();
+        for w in windows.into_inner() {
+            if w.max == 0 || w.within.is_zero() {
+                return self.err(
+                    span,
+                    "[send_caps] every window needs max of at least 1 and a non-zero `within`; \
+                     to turn caps off, write windows = []"
+                        .into(),
+                );
+            }
+            caps.push(CapWindow {
+                max: w.max,
+                within: w.within,
+            });
+        }
+        Ok(SendCaps { windows: caps })
     }
 
     fn endpoint(
@@ -670,6 +914,27 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `"25MB"`, `"500 KB"`, `"1MiB"`, `"1048576"`: decimal units are powers of 1000, binary of 1024.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1000,
+        "kib" => 1024,
+        "mb" | "m" => 1000 * 1000,
+        "mib" => 1024 * 1024,
+        "gb" | "g" => 1000 * 1000 * 1000,
+        "gib" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
 fn is_plausible_address(address: &str) -> bool {
     match address.split_once('@') {
         Some((local, domain)) => {
@@ -727,6 +992,64 @@ dir = "templates"
             config.secret_file,
             PathBuf::from("/etc/followupd/state/secret.key")
         );
+    }
+
+    #[test]
+    fn intake_and_caps_have_safe_defaults_and_report_bad_values_by_line() {
+        let config = parse_str(MINIMAL).expect("valid");
+        assert_eq!(config.intake.max_message_size, 25_000_000);
+        assert_eq!(config.intake.strangers, StrangerPolicy::NewIncident);
+        assert_eq!(
+            config
+                .send_caps
+                .windows
+                .iter()
+                .map(|w| w.max)
+                .collect::<Vec<_>>(),
+            vec![3, 10, 40]
+        );
+        let custom = format!(
+            "{MINIMAL}\n[intake]\nmax_message_size = \"2 MiB\"\nstrangers = \"hold\"\n\
+             noreply_patterns = [\"robot@*\"]\n[send_caps]\nwindows = [{{ max = 1, within = \"1m\" }}]\n"
+        );
+        let config = parse_str(&custom).expect("valid");
+        assert_eq!(config.intake.max_message_size, 2 * 1024 * 1024);
+        assert_eq!(config.intake.strangers, StrangerPolicy::Hold);
+        assert!(config.intake.noreply_patterns[0].matches("robot@shop.example"));
+        assert_eq!(config.send_caps.windows[0].within, Duration::from_secs(60));
+
+        let bad_size = format!("{MINIMAL}\n[intake]\nmax_message_size = \"huge\"\n");
+        let err = parse_str(&bad_size).unwrap_err().to_string();
+        assert!(err.starts_with("/etc/followupd/test.toml:22:"), "{err}");
+        assert!(err.contains("max_message_size `huge`"), "{err}");
+        let bad_stranger = format!("{MINIMAL}\n[intake]\nstrangers = \"ignore\"\n");
+        let err = parse_str(&bad_stranger).unwrap_err().to_string();
+        assert!(err.contains("\"new-incident\", \"hold\""), "{err}");
+        let bad_cap =
+            format!("{MINIMAL}\n[send_caps]\nwindows = [{{ max = 0, within = \"1m\" }}]\n");
+        let err = parse_str(&bad_cap).unwrap_err().to_string();
+        assert!(
+            err.contains(":22:") && err.contains("max of at least 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn address_patterns_glob_whole_addresses() {
+        let p = AddressPattern::new("NoReply*@*");
+        assert!(p.matches("noreply@shop.example"));
+        assert!(p.matches("noreply-orders@shop.example"));
+        assert!(!p.matches("ann.noreply@shop.example"));
+        let p = AddressPattern::new("*-bounces@*");
+        assert!(p.matches("list-bounces@lists.example"));
+        assert!(!p.matches("bounces@lists.example"));
+        let exact = AddressPattern::new("robot@shop.example");
+        assert!(exact.matches("robot@shop.example"));
+        assert!(!exact.matches("robot@shop.example.org"));
+        assert_eq!(parse_size("25MB"), Some(25_000_000));
+        assert_eq!(parse_size("1 KiB"), Some(1024));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("MB"), None);
     }
 
     #[test]

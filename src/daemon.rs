@@ -103,6 +103,8 @@ impl Daemon {
     fn context(&self) -> Context<'_> {
         Context {
             support: &self.config.support,
+            intake: &self.config.intake,
+            caps: &self.config.send_caps,
             secret: &self.secret,
             templates: &self.templates,
             cadence: self.config.cadence,
@@ -297,7 +299,9 @@ impl Daemon {
         let ctx = self.context();
         let mut ingested = 0;
         for chunk in uids.chunks(self.config.imap.batch_size as usize) {
-            let fetched = inbox.fetch(chunk).await?;
+            let fetched = inbox
+                .fetch(chunk, self.config.intake.max_message_size)
+                .await?;
             let Some(&last) = chunk.last() else { continue };
             let report = ingest::ingest_batch(
                 conn,

@@ -58,11 +58,14 @@ pub enum ImapError {
     NoUsername { server: String },
 }
 
-/// A fetched message: its UID and exact bytes.
+/// A fetched message: its UID and exact bytes (only the header section when it is larger than
+/// `[intake] max_message_size`; `size` is then the size the server reported).
 #[derive(Debug)]
 pub struct Fetched {
     pub uid: u32,
     pub raw: Vec<u8>,
+    pub size: u64,
+    pub headers_only: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -191,7 +194,58 @@ impl Inbox {
     }
 
     /// Fetches exact bytes for `uids` without setting `\Seen` (BODY.PEEK).
-    pub async fn fetch(&mut self, uids: &[u32]) -> Result<Vec<Fetched>, ImapError> {
+    /// Fetches messages by UID (sorted ascending). Sizes are asked first, so a message over
+    /// `max_size` is never downloaded whole: only its header section comes over the wire.
+    pub async fn fetch(&mut self, uids: &[u32], max_size: u64) -> Result<Vec<Fetched>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sizes = self.fetch_items(uids, "(UID RFC822.SIZE)").await?;
+        let size_of = |uid: u32| {
+            sizes
+                .iter()
+                .find(|f| f.uid == Some(uid))
+                .and_then(|f| f.size)
+                .map_or(0, u64::from)
+        };
+        let (large, small): (Vec<u32>, Vec<u32>) =
+            uids.iter().partition(|uid| size_of(**uid) > max_size);
+        let mut out = Vec::with_capacity(uids.len());
+        for f in self.fetch_items(&small, "(UID BODY.PEEK[])").await? {
+            // Unsolicited FETCH responses (flag changes) carry no body: skip them.
+            if let (Some(uid), Some(raw)) = (f.uid, f.body()) {
+                if small.binary_search(&uid).is_ok() {
+                    out.push(Fetched {
+                        uid,
+                        raw: raw.to_vec(),
+                        size: raw.len() as u64,
+                        headers_only: false,
+                    });
+                }
+            }
+        }
+        for f in self.fetch_items(&large, "(UID BODY.PEEK[HEADER])").await? {
+            if let (Some(uid), Some(raw)) = (f.uid, f.header()) {
+                if large.binary_search(&uid).is_ok() {
+                    out.push(Fetched {
+                        uid,
+                        raw: raw.to_vec(),
+                        size: size_of(uid),
+                        headers_only: true,
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|f| f.uid);
+        out.dedup_by_key(|f| f.uid);
+        Ok(out)
+    }
+
+    async fn fetch_items(
+        &mut self,
+        uids: &[u32],
+        items: &str,
+    ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
@@ -202,24 +256,12 @@ impl Inbox {
             timeout: self.config.endpoint.timeout * 4,
         };
         let session = &mut self.session;
-        let fetches = bounded
+        bounded
             .imap("UID FETCH", async {
-                let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+                let stream = session.uid_fetch(&set, items).await?;
                 stream.try_collect::<Vec<_>>().await
             })
-            .await?;
-        let mut out: Vec<Fetched> = fetches
-            .iter()
-            .filter_map(|f| {
-                let uid = f.uid?;
-                // Unsolicited FETCH responses (flag changes) carry no body: skip them.
-                let raw = f.body()?.to_vec();
-                uids.binary_search(&uid).ok().map(|_| Fetched { uid, raw })
-            })
-            .collect();
-        out.sort_by_key(|f| f.uid);
-        out.dedup_by_key(|f| f.uid);
-        Ok(out)
+            .await
     }
 
     /// Marks or moves messages, as configured, once their transaction has committed.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use crate::config::SupportConfig;
+use crate::config::{IntakeConfig, SendCaps, StrangerPolicy, SupportConfig};
 use crate::imap::Fetched;
-use crate::mail::{self, MailClass, ParsedMail, Quarantine};
-use crate::outbox::{self, Draft};
+use crate::mail::{self, BounceReport, MailClass, ParsedMail, Quarantine, Rules};
+use crate::outbox::{self, Draft, Queue, Queued};
 use crate::policy::{self, IncidentFacts};
 use crate::secret::Secret;
 use crate::store::{self, Checkpoint, ImapOrigin, NewMessage, StoreError};
@@ -22,11 +22,31 @@ use crate::thread::{self, Candidate, Decision, Evidence};
 
 pub struct Context<'a> {
     pub support: &'a SupportConfig,
+    pub intake: &'a IntakeConfig,
+    pub caps: &'a SendCaps,
     pub secret: &'a Secret,
     pub templates: &'a Templates,
     pub cadence: Duration,
     /// Whether recorded messages should be marked/moved on the server afterwards.
     pub after_processing: bool,
+}
+
+impl Context<'_> {
+    fn rules(&self) -> Rules<'_> {
+        Rules {
+            support: self.support,
+            intake: self.intake,
+        }
+    }
+
+    fn queue(&self) -> Queue<'_> {
+        Queue {
+            templates: self.templates,
+            support: self.support,
+            secret: self.secret,
+            caps: self.caps,
+        }
+    }
 }
 
 /// What happened to one message.
@@ -46,6 +66,10 @@ pub enum Outcome {
         of: i64,
     },
     Quarantined {
+        reason: String,
+    },
+    /// Human mail pointing at someone else's incident, kept for staff (`strangers = "hold"`).
+    Held {
         reason: String,
     },
     /// This UID was recorded by an earlier run (its checkpoint was lost or rewound).
@@ -82,7 +106,7 @@ pub fn ingest_batch(
             uid: fetched.uid,
         };
         let savepoint = tx.savepoint()?;
-        let outcome = match ingest_one(&savepoint, ctx, origin, &fetched.raw, now) {
+        let outcome = match ingest_one(&savepoint, ctx, origin, fetched, now) {
             Ok(outcome) => {
                 savepoint.commit()?;
                 outcome
@@ -102,7 +126,7 @@ pub fn ingest_batch(
         }
         let finish = !matches!(
             outcome,
-            Outcome::Quarantined { .. } | Outcome::AlreadyRecorded
+            Outcome::Quarantined { .. } | Outcome::Held { .. } | Outcome::AlreadyRecorded
         );
         if finish && ctx.after_processing {
             report.finish.push(fetched.uid);
@@ -137,6 +161,7 @@ fn log_outcome(uid: u32, outcome: &Outcome) {
         }
         Outcome::Duplicate { of } => tracing::info!(uid, of, "duplicate delivery ignored"),
         Outcome::Quarantined { reason } => tracing::warn!(uid, reason, "message quarantined"),
+        Outcome::Held { reason } => tracing::warn!(uid, reason, "message held for staff"),
         Outcome::AlreadyRecorded => tracing::debug!(uid, "already recorded"),
         Outcome::Receipt { confirmed: true } => {
             tracing::info!(uid, "receipt confirms a mail left in doubt")
@@ -145,18 +170,29 @@ fn log_outcome(uid: u32, outcome: &Outcome) {
     }
 }
 
+/// One incoming message as ingest sees it.
+struct Incoming<'a> {
+    origin: ImapOrigin<'a>,
+    raw: &'a [u8],
+    sha: String,
+    dedupe_key: String,
+    /// Set when only the headers were fetched: the real size.
+    oversize: Option<u64>,
+}
+
 fn ingest_one(
     conn: &Connection,
     ctx: &Context<'_>,
     origin: ImapOrigin<'_>,
-    raw: &[u8],
+    fetched: &Fetched,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
     if store::imap_uid_recorded(conn, origin)? {
         return Ok(Outcome::AlreadyRecorded);
     }
+    let raw = fetched.raw.as_slice();
     let sha = store::sha256_hex(raw);
-    let parsed = mail::parse(raw, ctx.support);
+    let parsed = mail::parse(raw, &ctx.rules());
     if let Ok(mail) = &parsed {
         if let Some(outcome) = receipt(conn, ctx, mail, now)? {
             return Ok(outcome);
@@ -206,14 +242,21 @@ fn ingest_one(
         )?;
         return Ok(Outcome::Quarantined { reason });
     }
+    let incoming = Incoming {
+        origin,
+        raw,
+        sha,
+        dedupe_key,
+        oversize: fetched.headers_only.then_some(fetched.size),
+    };
     match parsed {
         Err(q) => {
             record_quarantine(
                 conn,
                 origin,
                 raw,
-                &sha,
-                Some(&dedupe_key),
+                &incoming.sha,
+                Some(&incoming.dedupe_key),
                 &q.reason,
                 Some(&q),
                 now,
@@ -221,9 +264,9 @@ fn ingest_one(
             Ok(Outcome::Quarantined { reason: q.reason })
         }
         Ok(mail) if mail.class != MailClass::Human => {
-            record_automated(conn, ctx, origin, raw, &sha, &dedupe_key, &mail, now)
+            record_automated(conn, ctx, &incoming, &mail, now)
         }
-        Ok(mail) => record_human(conn, ctx, origin, raw, &sha, &dedupe_key, &mail, now),
+        Ok(mail) => record_human(conn, ctx, &incoming, &mail, now),
     }
 }
 
@@ -309,30 +352,53 @@ fn record_quarantine(
     )
 }
 
-fn message_row<'a>(
-    mail: &'a ParsedMail,
+/// Records an incoming parsed message (and its attachment list) under `incident`.
+fn record_message(
+    conn: &Connection,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
     incident: Option<i64>,
-    dedupe_key: &'a str,
-    references: &'a str,
-    sha: &'a str,
-    raw: &'a [u8],
-) -> NewMessage<'a> {
-    NewMessage {
-        direction: "in",
-        incident,
-        message_id: mail.message_id.as_deref(),
-        dedupe_key: Some(dedupe_key),
-        from_addr: Some(&mail.from.address),
-        subject: Some(&mail.subject),
-        date_header: mail.date.as_deref(),
-        in_reply_to: mail.in_reply_to.as_deref(),
-        references: Some(references),
-        class: mail.class.as_str(),
-        class_reason: (!mail.class_reason.is_empty()).then_some(mail.class_reason.as_str()),
-        sha256: sha,
-        raw,
-        ..NewMessage::default()
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let references = mail.references.join(" ");
+    let row = store::insert_message(
+        conn,
+        &NewMessage {
+            direction: "in",
+            incident,
+            message_id: mail.message_id.as_deref(),
+            dedupe_key: Some(&incoming.dedupe_key),
+            from_addr: Some(&mail.from.address),
+            subject: Some(&mail.subject),
+            date_header: mail.date.as_deref(),
+            in_reply_to: mail.in_reply_to.as_deref(),
+            references: Some(&references),
+            class: mail.class.as_str(),
+            class_reason: (!mail.class_reason.is_empty()).then_some(mail.class_reason.as_str()),
+            sha256: &incoming.sha,
+            raw: incoming.raw,
+            oversize: incoming.oversize,
+            ..NewMessage::default()
+        },
+        Some(incoming.origin),
+        now,
+    )?;
+    store::add_attachments(conn, row, &mail.attachments)?;
+    if let Some(size) = incoming.oversize {
+        store::log_event(
+            conn,
+            now,
+            incident,
+            Some(row),
+            "oversize",
+            &format!(
+                "UID {}: message of {size} bytes is over [intake] max_message_size; only its \
+                 headers were fetched and kept, the full message stays on the server",
+                incoming.origin.uid
+            ),
+        )?;
     }
+    Ok(row)
 }
 
 /// The incidents a message points at, strongest evidence first.
@@ -342,6 +408,11 @@ fn candidates(
     mail: &ParsedMail,
 ) -> Result<Vec<Candidate>, StoreError> {
     let mut found: Vec<(i64, Evidence)> = Vec::new();
+    let mut push = |n: i64, via: Evidence| {
+        if !found.iter().any(|(i, v)| *i == n && *v == via) {
+            found.push((n, via));
+        }
+    };
     for id in &mail.referenced_ids {
         let incident = match store::incident_of_message_id(conn, id)? {
             Some(n) => Some(n),
@@ -352,51 +423,49 @@ fn candidates(
             },
         };
         if let Some(n) = incident {
-            if !found.iter().any(|(i, _)| *i == n) {
-                found.push((n, Evidence::Reference));
-            }
+            push(n, Evidence::Reference);
         }
     }
-    if let Some(token) = ctx.secret.find_token(&mail.subject) {
+    if let Some(root) = &mail.thread_index_root {
+        for n in store::incidents_of_thread_root(conn, root)? {
+            push(n, Evidence::ThreadIndex);
+        }
+    }
+    for token in ctx.secret.find_tokens(&mail.subject) {
         if store::incident_exists(conn, token.incident)? {
-            found.push((token.incident, Evidence::SubjectToken));
+            push(token.incident, Evidence::SubjectToken);
         }
     }
     found
         .into_iter()
         .map(|(incident, via)| {
+            let sender_is_participant = ctx.support.is_staff(&mail.from.address)
+                || store::participant_role(conn, incident, &mail.from.address)?.is_some();
             Ok(Candidate {
                 incident,
                 via,
-                sender_is_participant: store::is_participant(conn, incident, &mail.from.address)?,
+                sender_is_participant,
             })
         })
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn record_automated(
     conn: &Connection,
     ctx: &Context<'_>,
-    origin: ImapOrigin<'_>,
-    raw: &[u8],
-    sha: &str,
-    dedupe_key: &str,
+    incoming: &Incoming<'_>,
     mail: &ParsedMail,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
+    if let Some(report) = &mail.bounce {
+        return record_bounce(conn, ctx, incoming, mail, report, now);
+    }
     // Linked to an incident only through its references, for the record; never answered.
     let incident = candidates(conn, ctx, mail)?
         .into_iter()
         .find(|c| c.via == Evidence::Reference)
         .map(|c| c.incident);
-    let references = mail.references.join(" ");
-    let row = store::insert_message(
-        conn,
-        &message_row(mail, incident, dedupe_key, &references, sha, raw),
-        Some(origin),
-        now,
-    )?;
+    let row = record_message(conn, incoming, mail, incident, now)?;
     store::log_event(
         conn,
         now,
@@ -413,57 +482,217 @@ fn record_automated(
     Ok(Outcome::Ignored { class: mail.class })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_human(
+/// A bounce: linked to the incident of the mail that bounced, and every recipient the report
+/// says failed for good is marked undeliverable, but only if we really sent that mail to that
+/// address, so a forged or misdirected report cannot silence anyone else.
+fn record_bounce(
     conn: &Connection,
     ctx: &Context<'_>,
-    origin: ImapOrigin<'_>,
-    raw: &[u8],
-    sha: &str,
-    dedupe_key: &str,
+    incoming: &Incoming<'_>,
     mail: &ParsedMail,
+    report: &BounceReport,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
-    let references = mail.references.join(" ");
-    match thread::decide(&candidates(conn, ctx, mail)?) {
-        Decision::Join { incident, via } => {
-            let row = store::insert_message(
-                conn,
-                &message_row(mail, Some(incident), dedupe_key, &references, sha, raw),
-                Some(origin),
-                now,
-            )?;
-            if let Some(id) = &mail.message_id {
-                store::index_message_id(conn, id, incident)?;
+    let mut ours: Vec<store::SentMail> = Vec::new();
+    for id in &report.original_ids {
+        if let Some(sent) = store::sent_mail_by_message_id(conn, id)? {
+            ours.push(sent);
+        }
+    }
+    let incident = ours.first().map(|s| s.incident).or_else(|| {
+        report
+            .original_ids
+            .iter()
+            .find_map(|id| ctx.secret.verify_message_id(id))
+    });
+    let row = record_message(conn, incoming, mail, incident, now)?;
+    let failed: Vec<&String> = if report.is_dsn {
+        report.failed.iter().collect()
+    } else {
+        // An old-style bounce names no recipient in a form a program can trust; it is about
+        // the mail it quotes, so that mail's recipient is the one that failed.
+        ours.iter().map(|s| &s.recipient).collect()
+    };
+    let mut marked = Vec::new();
+    for address in failed {
+        let Some(sent) = ours.iter().find(|s| &s.recipient == address) else {
+            continue;
+        };
+        let reason = format!(
+            "{} bounced ({})",
+            sent.kind,
+            if report.is_dsn {
+                "delivery status report: failed"
+            } else {
+                "mailer-daemon notice"
             }
-            add_cc_participants(conn, ctx, incident, mail)?;
-            store::touch_incident(conn, incident, now)?;
-            let how = match via {
-                Evidence::Reference => "In-Reply-To/References",
-                Evidence::SubjectToken => "the subject token",
-            };
+        );
+        if store::mark_undeliverable(conn, address, &reason, Some(sent.incident), row, now)? {
+            marked.push(address.clone());
             store::log_event(
                 conn,
                 now,
-                Some(incident),
+                Some(sent.incident),
                 Some(row),
-                "customer_reply",
-                &format!("{} replied; joined via {how}", mail.from.address),
+                "recipient_undeliverable",
+                &format!(
+                    "{address} marked undeliverable: {reason}; no automatic mail goes there \
+                     until a human reply from it arrives or staff clear it"
+                ),
             )?;
-            Ok(Outcome::Joined { incident })
         }
-        Decision::Open { stranger_to } => open_incident(
-            conn,
-            ctx,
-            origin,
-            raw,
-            sha,
-            dedupe_key,
-            mail,
-            &stranger_to,
-            now,
-        ),
     }
+    let detail = match (&incident, ours.is_empty()) {
+        (Some(n), false) => format!(
+            "bounce from {} about our mail to incident #{n}; failed: {}; delayed: {}",
+            mail.from.address,
+            list_or_none(&report.failed),
+            list_or_none(&report.delayed)
+        ),
+        (Some(n), true) => format!(
+            "bounce from {} names a mail of incident #{n} we have no record of sending",
+            mail.from.address
+        ),
+        (None, _) => format!(
+            "bounce from {} about mail we did not send ({}); not answered",
+            mail.from.address,
+            if report.original_ids.is_empty() {
+                "no Message-ID found in it".to_string()
+            } else {
+                format!("original <{}>", report.original_ids.join(">, <"))
+            }
+        ),
+    };
+    store::log_event(conn, now, incident, Some(row), "bounce", &detail)?;
+    Ok(Outcome::Ignored {
+        class: MailClass::Bounce,
+    })
+}
+
+fn list_or_none(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn record_human(
+    conn: &Connection,
+    ctx: &Context<'_>,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let outcome = match thread::decide(&candidates(conn, ctx, mail)?) {
+        Decision::Join { incident, via } => {
+            join_incident(conn, ctx, incoming, mail, incident, via, now)?
+        }
+        Decision::Open { stranger_to }
+            if !stranger_to.is_empty() && ctx.intake.strangers == StrangerPolicy::Hold =>
+        {
+            hold_for_staff(conn, incoming, mail, &stranger_to, now)?
+        }
+        Decision::Open { stranger_to } => {
+            open_incident(conn, ctx, incoming, mail, &stranger_to, now)?
+        }
+    };
+    // A person writing from an address that bounced proves it works again.
+    if store::clear_undeliverable(conn, &mail.from.address)? {
+        let incident = match &outcome {
+            Outcome::Opened { incident } | Outcome::Joined { incident } => Some(*incident),
+            _ => None,
+        };
+        store::log_event(
+            conn,
+            now,
+            incident,
+            None,
+            "undeliverable_cleared",
+            &format!(
+                "{} wrote to us, so it is deliverable again",
+                mail.from.address
+            ),
+        )?;
+    }
+    Ok(outcome)
+}
+
+fn join_incident(
+    conn: &Connection,
+    ctx: &Context<'_>,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    incident: i64,
+    via: Evidence,
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let row = record_message(conn, incoming, mail, Some(incident), now)?;
+    index_ids(conn, mail, incident)?;
+    // Only the customer widens the circle: someone they copied in cannot copy in others.
+    let role = store::participant_role(conn, incident, &mail.from.address)?;
+    if matches!(role.as_deref(), Some("customer" | "reply-to")) {
+        add_cc_participants(conn, ctx, incident, mail)?;
+    }
+    store::touch_incident(conn, incident, now)?;
+    let how = match via {
+        Evidence::Reference => "In-Reply-To/References",
+        Evidence::ThreadIndex => "Outlook's Thread-Index",
+        Evidence::SubjectToken => "the subject token",
+    };
+    store::log_event(
+        conn,
+        now,
+        Some(incident),
+        Some(row),
+        "customer_reply",
+        &format!("{} replied; joined via {how}", mail.from.address),
+    )?;
+    Ok(Outcome::Joined { incident })
+}
+
+fn index_ids(conn: &Connection, mail: &ParsedMail, incident: i64) -> Result<(), StoreError> {
+    if let Some(id) = &mail.message_id {
+        store::index_message_id(conn, id, incident)?;
+    }
+    if let Some(root) = &mail.thread_index_root {
+        store::index_thread_root(conn, root, incident)?;
+    }
+    Ok(())
+}
+
+/// `strangers = "hold"`: the message is kept, unanswered, in quarantine for staff to look at.
+fn hold_for_staff(
+    conn: &Connection,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    stranger_to: &[i64],
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let reason = format!(
+        "held for staff: {} pointed at incident {} but is not a participant there",
+        mail.from.address,
+        incident_list(stranger_to)
+    );
+    let salvaged = salvage(mail);
+    record_quarantine(
+        conn,
+        incoming.origin,
+        incoming.raw,
+        &incoming.sha,
+        Some(&incoming.dedupe_key),
+        &reason,
+        Some(&salvaged),
+        now,
+    )?;
+    Ok(Outcome::Held { reason })
+}
+
+fn incident_list(list: &[i64]) -> String {
+    list.iter()
+        .map(|n| format!("#{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn add_cc_participants(
@@ -480,23 +709,24 @@ fn add_cc_participants(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn open_incident(
     conn: &Connection,
     ctx: &Context<'_>,
-    origin: ImapOrigin<'_>,
-    raw: &[u8],
-    sha: &str,
-    dedupe_key: &str,
+    incoming: &Incoming<'_>,
     mail: &ParsedMail,
     stranger_to: &[i64],
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
     let next_update = policy::next_update_at(now, ctx.cadence);
+    // "Fwd: AW: Order broken [FU-3-…]" is about "Order broken": prefixes and copied tokens go.
+    let mut subject = mail::base_subject(&mail.subject);
+    if subject.is_empty() {
+        subject = "(no subject)".into();
+    }
     let incident = store::create_incident(
         conn,
         &store::NewIncident {
-            subject: &mail.subject,
+            subject: &subject,
             summary: &mail.summary,
             customer_address: &mail.from.address,
             customer_name: mail.from.name.as_deref(),
@@ -513,26 +743,24 @@ fn open_incident(
         }
     }
     add_cc_participants(conn, ctx, incident, mail)?;
-    let references = mail.references.join(" ");
-    let row = store::insert_message(
-        conn,
-        &message_row(mail, Some(incident), dedupe_key, &references, sha, raw),
-        Some(origin),
-        now,
-    )?;
-    if let Some(id) = &mail.message_id {
-        store::index_message_id(conn, id, incident)?;
-    }
+    let row = record_message(conn, incoming, mail, Some(incident), now)?;
+    index_ids(conn, mail, incident)?;
+    // Outlook files our replies by Thread-Index: continue the customer's conversation if they
+    // started one, else start ours.
+    let thread_root = mail
+        .thread_index_root
+        .clone()
+        .unwrap_or_else(|| ctx.secret.thread_root(incident));
+    store::index_thread_root(conn, &thread_root, incident)?;
     store::log_event(
         conn,
         now,
         Some(incident),
         Some(row),
         "incident_opened",
-        &format!("opened by {}: {}", mail.from.address, mail.subject),
+        &format!("opened by {}: {}", mail.from.address, subject),
     )?;
     if !stranger_to.is_empty() {
-        let list: Vec<String> = stranger_to.iter().map(|n| format!("#{n}")).collect();
         store::log_event(
             conn,
             now,
@@ -542,23 +770,34 @@ fn open_incident(
             &format!(
                 "{} pointed at incident {} but is not a participant there; opened this incident instead",
                 mail.from.address,
-                list.join(", ")
+                incident_list(stranger_to)
             ),
         )?;
     }
-    acknowledge(conn, ctx, incident, row, mail, next_update, now)?;
+    let facts = IncidentFacts {
+        number: incident,
+        token: &ctx.secret.incident_token(incident),
+        subject: &subject,
+        summary: &mail.summary,
+        opened: now,
+        customer: &mail.from,
+        cadence: ctx.cadence,
+        next_update,
+    };
+    acknowledge(conn, ctx, &facts, row, mail, thread_root, now)?;
     Ok(Outcome::Opened { incident })
 }
 
 fn acknowledge(
     conn: &Connection,
     ctx: &Context<'_>,
-    incident: i64,
+    facts: &IncidentFacts<'_>,
     row: i64,
     mail: &ParsedMail,
-    next_update: DateTime<Utc>,
+    thread_root: String,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let incident = facts.number;
     let recipient = match policy::acknowledgement_recipient(mail, ctx.support) {
         Ok(to) => to,
         Err(why) => {
@@ -572,26 +811,12 @@ fn acknowledge(
             );
         }
     };
-    let token = ctx.secret.incident_token(incident);
-    let data = policy::mail_data(
-        &IncidentFacts {
-            number: incident,
-            token: &token,
-            subject: &mail.subject,
-            summary: &mail.summary,
-            opened: now,
-            customer: &mail.from,
-            cadence: ctx.cadence,
-            next_update,
-        },
-        ctx.support,
-    );
     let mut references = mail.references.clone();
     if let Some(id) = &mail.message_id {
         references.retain(|r| r != id);
         references.push(id.clone());
     }
-    outbox::enqueue(
+    let queued = outbox::enqueue(
         conn,
         &Draft {
             incident,
@@ -601,12 +826,14 @@ fn acknowledge(
             recipient_name: recipient.name.as_deref(),
             in_reply_to: mail.message_id.as_deref(),
             references,
-            data,
+            data: policy::mail_data(facts, ctx.support),
+            thread_root: Some(thread_root),
         },
-        ctx.templates,
-        ctx.support,
-        ctx.secret,
+        &ctx.queue(),
         now,
     )?;
+    if let Queued::Suppressed(reason) = queued {
+        tracing::info!(incident, reason, "acknowledgement suppressed");
+    }
     Ok(())
 }

@@ -16,7 +16,9 @@ use lettre::Message;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use crate::config::{OutboxConfig, SupportConfig};
+use base64::Engine;
+
+use crate::config::{OutboxConfig, SendCaps, SupportConfig};
 use crate::mail::{header_safe, LOOP_HEADER, MAX_HEADER_TEXT};
 use crate::secret::Secret;
 use crate::smtp::{SendError, Smtp};
@@ -47,6 +49,8 @@ pub struct Letter<'a> {
     pub in_reply_to: Option<&'a str>,
     /// Space-separated Message-IDs without angle brackets, oldest first.
     pub references: &'a str,
+    /// Outlook Thread-Index (base64), so Outlook files the mail in the customer's conversation.
+    pub thread_index: Option<&'a str>,
 }
 
 impl<'a> From<&'a Outgoing> for Letter<'a> {
@@ -58,6 +62,7 @@ impl<'a> From<&'a Outgoing> for Letter<'a> {
             recipient_name: o.recipient_name.as_deref(),
             in_reply_to: o.in_reply_to.as_deref(),
             references: &o.references,
+            thread_index: o.thread_index.as_deref(),
         }
     }
 }
@@ -93,11 +98,15 @@ pub fn compose(
     }
     // RFC 3834: mark our mail automatic so other robots do not answer it, and tell Exchange
     // not to send out-of-office replies back; the loop header lets us spot our own mail.
-    for (name, value) in [
+    let mut extra = vec![
         ("Auto-Submitted", "auto-replied".to_string()),
         ("X-Auto-Response-Suppress", "All".to_string()),
         (LOOP_HEADER, support.address.clone()),
-    ] {
+    ];
+    if let Some(index) = letter.thread_index {
+        extra.push(("Thread-Index", index.to_string()));
+    }
+    for (name, value) in extra {
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(name),
             value,
@@ -134,6 +143,25 @@ pub struct Draft<'a> {
     pub in_reply_to: Option<&'a str>,
     pub references: Vec<String>,
     pub data: MailData,
+    /// The Outlook conversation (hex Thread-Index root) this mail continues.
+    pub thread_root: Option<String>,
+}
+
+/// What became of a draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queued {
+    Queued(i64),
+    /// Not sent, on record in `suppressed` with this reason.
+    Suppressed(String),
+}
+
+/// Everything queueing needs besides the draft.
+#[derive(Clone, Copy)]
+pub struct Queue<'a> {
+    pub templates: &'a Templates,
+    pub support: &'a SupportConfig,
+    pub secret: &'a Secret,
+    pub caps: &'a SendCaps,
 }
 
 /// Queues a mail inside the caller's transaction: fixes its Message-ID, indexes that ID for
@@ -142,11 +170,19 @@ pub struct Draft<'a> {
 pub fn enqueue(
     conn: &Connection,
     draft: &Draft<'_>,
-    templates: &Templates,
-    support: &SupportConfig,
-    secret: &Secret,
+    queue: &Queue<'_>,
     now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
+) -> Result<Queued, StoreError> {
+    let Queue {
+        templates,
+        support,
+        secret,
+        caps,
+    } = *queue;
+    if let Some(reason) = refusal(conn, draft.recipient, caps, now)? {
+        suppress(conn, draft, &reason, now)?;
+        return Ok(Queued::Suppressed(reason));
+    }
     let message_id = secret
         .message_id(draft.incident, support.domain())
         .map_err(|e| StoreError::Corrupt {
@@ -158,6 +194,10 @@ pub fn enqueue(
         value: e.to_string(),
     })?;
     let references = draft.references.join(" ");
+    let thread_index = draft
+        .thread_root
+        .as_deref()
+        .and_then(|root| thread_index(root, &message_id));
     let letter = Letter {
         kind: draft.kind,
         message_id: &message_id,
@@ -165,6 +205,7 @@ pub fn enqueue(
         recipient_name: draft.recipient_name,
         in_reply_to: draft.in_reply_to,
         references: &references,
+        thread_index: thread_index.as_deref(),
     };
     let composed = compose(&letter, &data, templates, support, now);
     let render_error = composed.as_ref().err().map(ToString::to_string);
@@ -182,6 +223,7 @@ pub fn enqueue(
             context: &data.to_string(),
             raw: composed.as_deref().ok(),
             render_error: render_error.as_deref(),
+            thread_index: thread_index.as_deref(),
         },
         now,
     )?;
@@ -207,7 +249,93 @@ pub fn enqueue(
     if let Some(e) = render_error {
         tracing::error!(incident = draft.incident, kind = draft.kind, error = %e, "mail queued but cannot be rendered yet");
     }
-    Ok(id)
+    Ok(Queued::Queued(id))
+}
+
+/// Why automatic mail to `recipient` may not go out now, if it may not: the address bounced,
+/// or a send cap is reached. Caps count what was queued in each sliding window, so they hold
+/// across restarts and across every kind of automatic mail.
+fn refusal(
+    conn: &Connection,
+    recipient: &str,
+    caps: &SendCaps,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    if let Some(u) = store::undeliverable(conn, recipient)? {
+        return Ok(Some(format!(
+            "{recipient} is marked undeliverable since {} ({})",
+            u.since, u.reason
+        )));
+    }
+    for window in &caps.windows {
+        let since =
+            now - chrono::Duration::from_std(window.within).unwrap_or(chrono::Duration::MAX);
+        let sent = store::automatic_mail_since(conn, recipient, since)?;
+        if sent >= window.max {
+            return Ok(Some(format!(
+                "send cap: {sent} automatic mails to {recipient} within {} already (limit {})",
+                humantime::format_duration(window.within),
+                window.max
+            )));
+        }
+    }
+    Ok(None)
+}
+
+fn suppress(
+    conn: &Connection,
+    draft: &Draft<'_>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let context = serde_json::to_string(&draft.data).unwrap_or_default();
+    store::record_suppressed(
+        conn,
+        &store::NewSuppressed {
+            incident: draft.incident,
+            kind: draft.kind,
+            caused_by: draft.caused_by,
+            recipient: draft.recipient,
+            reason,
+            context: &context,
+        },
+        now,
+    )?;
+    store::log_event(
+        conn,
+        now,
+        Some(draft.incident),
+        draft.caused_by,
+        "mail_suppressed",
+        &format!("{} to {} not sent: {reason}", draft.kind, draft.recipient),
+    )?;
+    tracing::warn!(
+        incident = draft.incident,
+        kind = draft.kind,
+        reason,
+        "automatic mail suppressed"
+    );
+    Ok(())
+}
+
+/// A Thread-Index continuing the conversation `root` (hex): the root bytes plus one 5-byte
+/// child block. Outlook only compares the root; the block is derived from the Message-ID so a
+/// resend carries the same value.
+fn thread_index(root: &str, message_id: &str) -> Option<String> {
+    let mut bytes = from_hex(root)?;
+    if bytes.len() != crate::mail::THREAD_INDEX_ROOT {
+        return None;
+    }
+    let digest = store::sha256_hex(message_id.as_bytes());
+    bytes.extend(from_hex(digest.get(..10)?)?);
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Exponential backoff: initial, 2×, 4×, … capped at max.
@@ -381,6 +509,7 @@ mod tests {
             address: "support@example.test".into(),
             name: "Example Support".into(),
             own_addresses: vec![],
+            staff: vec![],
         }
     }
 
@@ -396,6 +525,7 @@ mod tests {
             "support": {"name": "Example Support", "address": "support@example.test"},
             "next_update": "soon", "next_update_iso": "x", "cadence": "4 hours",
         });
+        let index = thread_index(&"ab".repeat(22), "fu.7.abc.def@example.test");
         let letter = Letter {
             kind: "acknowledgement",
             message_id: "fu.7.abc.def@example.test",
@@ -403,6 +533,7 @@ mod tests {
             recipient_name: Some("Eve\r\nBcc: victim@example.com"),
             in_reply_to: Some("c1@mail.example.test"),
             references: "c0@mail.example.test c1@mail.example.test",
+            thread_index: index.as_deref(),
         };
         let raw = compose(&letter, &data, &templates, &support(), Utc::now()).expect("composes");
         let parsed = mail_parser::MessageParser::default()
@@ -431,5 +562,177 @@ mod tests {
             "customer text stays literal: {text}"
         );
         assert!(parsed.body_html(0).is_some(), "html alternative present");
+        let index = parsed
+            .header_raw("Thread-Index")
+            .expect("Thread-Index")
+            .trim();
+        assert_eq!(
+            crate::mail::thread_index_root(index).as_deref(),
+            Some("ab".repeat(22).as_str()),
+            "Outlook sees the conversation it started"
+        );
+    }
+
+    fn incident(conn: &Connection, customer: &str) -> i64 {
+        store::create_incident(
+            conn,
+            &store::NewIncident {
+                subject: "s",
+                summary: "",
+                customer_address: customer,
+                customer_name: None,
+                cadence: Duration::from_secs(3600),
+                next_update_at: Utc::now(),
+            },
+            |n| format!("FU-{n}-x"),
+            Utc::now(),
+        )
+        .expect("incident")
+    }
+
+    fn draft(incident: i64, to: &str) -> Draft<'_> {
+        Draft {
+            incident,
+            kind: "acknowledgement",
+            caused_by: None,
+            recipient: to,
+            recipient_name: None,
+            in_reply_to: None,
+            references: vec![],
+            data: MailData::default(),
+            thread_root: None,
+        }
+    }
+
+    #[test]
+    fn send_caps_suppress_with_a_reason_and_count_per_recipient_over_sliding_windows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = store::open(&dir.path().join("f.db")).expect("db");
+        let templates =
+            Templates::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
+                .expect("templates");
+        let support = support();
+        let secret = Secret::from_bytes(b"k");
+        let caps = SendCaps {
+            windows: vec![
+                crate::config::CapWindow {
+                    max: 2,
+                    within: Duration::from_secs(600),
+                },
+                crate::config::CapWindow {
+                    max: 3,
+                    within: Duration::from_secs(86_400),
+                },
+            ],
+        };
+        let queue = Queue {
+            templates: &templates,
+            support: &support,
+            secret: &secret,
+            caps: &caps,
+        };
+        let t0 = Utc::now();
+        let mut outcomes = Vec::new();
+        for minute in 0..3 {
+            let n = incident(&conn, "ann@example.test");
+            let at = t0 + chrono::Duration::minutes(minute);
+            outcomes
+                .push(enqueue(&conn, &draft(n, "ann@example.test"), &queue, at).expect("enqueue"));
+        }
+        assert!(matches!(outcomes[0], Queued::Queued(_)));
+        assert!(matches!(outcomes[1], Queued::Queued(_)));
+        match &outcomes[2] {
+            Queued::Suppressed(reason) => {
+                assert!(reason.contains("within 10m already (limit 2)"), "{reason}")
+            }
+            other => panic!("third mail in 10 minutes must be capped: {other:?}"),
+        }
+        // Another recipient is not affected.
+        let other = incident(&conn, "bob@example.test");
+        assert!(matches!(
+            enqueue(&conn, &draft(other, "bob@example.test"), &queue, t0).expect("enqueue"),
+            Queued::Queued(_)
+        ));
+        // Eleven minutes later the 10-minute window has room again; the daily one then fills.
+        let later = t0 + chrono::Duration::minutes(12);
+        let n = incident(&conn, "ann@example.test");
+        assert!(matches!(
+            enqueue(&conn, &draft(n, "ann@example.test"), &queue, later).expect("enqueue"),
+            Queued::Queued(_)
+        ));
+        let n = incident(&conn, "ann@example.test");
+        match enqueue(
+            &conn,
+            &draft(n, "ann@example.test"),
+            &queue,
+            later + chrono::Duration::minutes(15),
+        )
+        .expect("enqueue")
+        {
+            Queued::Suppressed(reason) => {
+                assert!(reason.contains("within 1day already (limit 3)"), "{reason}")
+            }
+            other => panic!("daily cap: {other:?}"),
+        }
+        let suppressed: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM suppressed WHERE recipient = 'ann@example.test'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(suppressed, 2, "every capped mail is on record");
+    }
+
+    #[test]
+    fn an_undeliverable_recipient_gets_nothing_until_cleared() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = store::open(&dir.path().join("f.db")).expect("db");
+        let templates =
+            Templates::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
+                .expect("templates");
+        let support = support();
+        let secret = Secret::from_bytes(b"k");
+        let caps = SendCaps::default();
+        let queue = Queue {
+            templates: &templates,
+            support: &support,
+            secret: &secret,
+            caps: &caps,
+        };
+        let n = incident(&conn, "gone@example.test");
+        let bounce = store::insert_message(
+            &conn,
+            &store::NewMessage {
+                direction: "in",
+                class: "bounce",
+                sha256: "x",
+                raw: b"x",
+                ..Default::default()
+            },
+            None,
+            Utc::now(),
+        )
+        .expect("row");
+        store::mark_undeliverable(
+            &conn,
+            "gone@example.test",
+            "bounced",
+            Some(n),
+            bounce,
+            Utc::now(),
+        )
+        .expect("mark");
+        match enqueue(&conn, &draft(n, "gone@example.test"), &queue, Utc::now()).expect("enqueue") {
+            Queued::Suppressed(reason) => {
+                assert!(reason.contains("marked undeliverable"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(store::clear_undeliverable(&conn, "gone@example.test").expect("clear"));
+        assert!(matches!(
+            enqueue(&conn, &draft(n, "gone@example.test"), &queue, Utc::now()).expect("enqueue"),
+            Queued::Queued(_)
+        ));
     }
 }

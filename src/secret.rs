@@ -106,18 +106,29 @@ impl Secret {
         Secret { key: key.to_vec() }
     }
 
-    fn mac_hex(&self, purpose: &str, payload: &str) -> String {
+    fn mac(&self, purpose: &str, payload: &str) -> Vec<u8> {
         // new_from_slice accepts any key length for HMAC; the error arm is unreachable.
         let Ok(mut mac) = HmacSha256::new_from_slice(&self.key) else {
-            return String::new();
+            return Vec::new();
         };
         mac.update(purpose.as_bytes());
         mac.update(b"\0");
         mac.update(payload.as_bytes());
-        let bytes = mac.finalize().into_bytes();
-        let mut hex = to_hex(&bytes);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn mac_hex(&self, purpose: &str, payload: &str) -> String {
+        let mut hex = to_hex(&self.mac(purpose, payload));
         hex.truncate(MAC_HEX);
         hex
+    }
+
+    /// Our Outlook conversation id for an incident (the 22-byte head of a Thread-Index, hex),
+    /// used when the customer's own mail carried none.
+    pub fn thread_root(&self, incident: i64) -> String {
+        let mut bytes = self.mac("thread-index", &incident.to_string());
+        bytes.truncate(crate::mail::THREAD_INDEX_ROOT);
+        to_hex(&bytes)
     }
 
     /// The token customers see in subjects: `FU-42-1f9c0a7b3e`.
@@ -130,10 +141,23 @@ impl Secret {
 
     /// Finds the first genuine incident token in a subject (`[FU-42-…]`), ignoring forged ones.
     pub fn find_token(&self, subject: &str) -> Option<VerifiedToken> {
-        subject
+        self.find_tokens(subject).into_iter().next()
+    }
+
+    /// Every genuine incident token in a subject, in order, each incident once.
+    pub fn find_tokens(&self, subject: &str) -> Vec<VerifiedToken> {
+        let mut found: Vec<VerifiedToken> = Vec::new();
+        for token in subject
             .match_indices("FU-")
             .filter_map(|(at, _)| subject.get(at..))
-            .find_map(|rest| self.verify_token_prefix(rest))
+            .filter_map(|rest| self.verify_token_prefix(rest))
+            .take(10)
+        {
+            if !found.iter().any(|t| t.incident == token.incident) {
+                found.push(token);
+            }
+        }
+        found
     }
 
     fn verify_token_prefix(&self, text: &str) -> Option<VerifiedToken> {

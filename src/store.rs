@@ -37,7 +37,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Schema versions, applied in order and recorded in `user_version`. Never edit a released
 /// migration: add a new one.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/001_spine.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/001_spine.sql")),
+        M::up(include_str!("../migrations/002_safe_intake.sql")),
+    ])
 }
 
 /// Opens (creating if needed) the database, sets the pragmas every connection needs and brings
@@ -162,6 +165,8 @@ pub struct NewMessage<'a> {
     pub class_reason: Option<&'a str>,
     pub sha256: &'a str,
     pub raw: &'a [u8],
+    /// The real size when `raw` holds only the headers of an oversized message.
+    pub oversize: Option<u64>,
 }
 
 pub fn insert_message(
@@ -173,8 +178,9 @@ pub fn insert_message(
     conn.execute(
         "INSERT INTO messages (direction, incident_id, message_id, dedupe_key, from_addr, to_addr,
              subject, date_header, in_reply_to, references_, class, class_reason, sha256, size,
-             raw, imap_mailbox, imap_uidvalidity, imap_uid, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+             raw, imap_mailbox, imap_uidvalidity, imap_uid, recorded_at, headers_only)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                 ?20)",
         params![
             m.direction,
             m.incident,
@@ -189,12 +195,14 @@ pub fn insert_message(
             m.class,
             m.class_reason,
             m.sha256,
-            m.raw.len() as i64,
+            m.oversize
+                .map_or(m.raw.len() as i64, |n| i64::try_from(n).unwrap_or(i64::MAX)),
             m.raw,
             origin.map(|o| o.mailbox),
             origin.map(|o| o.uidvalidity),
             origin.map(|o| o.uid),
             ts(now),
+            m.oversize.is_some(),
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -354,15 +362,180 @@ pub fn add_participant(conn: &Connection, incident: i64, address: &str, role: &s
     Ok(())
 }
 
-pub fn is_participant(conn: &Connection, incident: i64, address: &str) -> Result<bool> {
+/// The sender's role in an incident (customer, reply-to, cc, staff), if they take part in it.
+pub fn participant_role(conn: &Connection, incident: i64, address: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM participants WHERE incident_id = ?1 AND address = ?2",
+            "SELECT role FROM participants WHERE incident_id = ?1 AND address = ?2",
             params![incident, address],
-            |_| Ok(()),
+            |r| r.get(0),
         )
-        .optional()?
-        .is_some())
+        .optional()?)
+}
+
+pub fn add_attachments(
+    conn: &Connection,
+    message_row: i64,
+    list: &[crate::mail::Attachment],
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO attachments (message_row, position, name, content_type, size)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (i, a) in list.iter().enumerate() {
+        stmt.execute(params![
+            message_row,
+            i as i64,
+            a.name,
+            a.content_type,
+            i64::try_from(a.size).unwrap_or(i64::MAX)
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn index_thread_root(conn: &Connection, root: &str, incident: i64) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO thread_indexes (root, incident_id) VALUES (?1, ?2)",
+        params![root, incident],
+    )?;
+    Ok(())
+}
+
+pub fn incidents_of_thread_root(conn: &Connection, root: &str) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT incident_id FROM thread_indexes WHERE root = ?1 ORDER BY incident_id",
+    )?;
+    let rows = stmt
+        .query_map([root], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(rows)
+}
+
+// --- Undeliverable addresses and suppressed mail -----------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Undeliverable {
+    pub address: String,
+    pub since: String,
+    pub reason: String,
+    pub incident: Option<i64>,
+    pub bounce_message: Option<i64>,
+}
+
+pub fn mark_undeliverable(
+    conn: &Connection,
+    address: &str,
+    reason: &str,
+    incident: Option<i64>,
+    bounce_row: i64,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let changed = conn.execute(
+        "INSERT OR IGNORE INTO undeliverable (address, since, reason, incident_id, bounce_row)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![address, ts(now), reason, incident, bounce_row],
+    )?;
+    Ok(changed > 0)
+}
+
+pub fn undeliverable(conn: &Connection, address: &str) -> Result<Option<Undeliverable>> {
+    Ok(conn
+        .query_row(
+            "SELECT address, since, reason, incident_id, bounce_row FROM undeliverable
+             WHERE address = ?1",
+            [address],
+            undeliverable_row,
+        )
+        .optional()?)
+}
+
+pub fn all_undeliverable(conn: &Connection) -> Result<Vec<Undeliverable>> {
+    let mut stmt = conn.prepare(
+        "SELECT address, since, reason, incident_id, bounce_row FROM undeliverable ORDER BY since",
+    )?;
+    let rows = stmt
+        .query_map([], undeliverable_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn undeliverable_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Undeliverable> {
+    Ok(Undeliverable {
+        address: r.get(0)?,
+        since: r.get(1)?,
+        reason: r.get(2)?,
+        incident: r.get(3)?,
+        bounce_message: r.get(4)?,
+    })
+}
+
+/// Returns whether the address was marked.
+pub fn clear_undeliverable(conn: &Connection, address: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM undeliverable WHERE address = ?1", [address])? > 0)
+}
+
+/// Automatic mail to `recipient` queued since `since` (anything not refused by the relay).
+pub fn automatic_mail_since(
+    conn: &Connection,
+    recipient: &str,
+    since: DateTime<Utc>,
+) -> Result<u32> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM outbox
+         WHERE recipient = ?1 AND created_at > ?2 AND state != 'failed'",
+        params![recipient, ts(since)],
+        |r| r.get(0),
+    )?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+pub struct NewSuppressed<'a> {
+    pub incident: i64,
+    pub kind: &'a str,
+    pub caused_by: Option<i64>,
+    pub recipient: &'a str,
+    pub reason: &'a str,
+    pub context: &'a str,
+}
+
+pub fn record_suppressed(
+    conn: &Connection,
+    s: &NewSuppressed<'_>,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO suppressed (incident_id, kind, caused_by, recipient, reason, context, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![s.incident, s.kind, s.caused_by, s.recipient, s.reason, s.context, ts(now)],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineSuppressed {
+    pub kind: String,
+    pub recipient: String,
+    pub reason: String,
+    pub at: String,
+}
+
+pub fn incident_suppressed(conn: &Connection, incident: i64) -> Result<Vec<TimelineSuppressed>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, recipient, reason, created_at FROM suppressed
+         WHERE incident_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([incident], |r| {
+            Ok(TimelineSuppressed {
+                kind: r.get(0)?,
+                recipient: r.get(1)?,
+                reason: r.get(2)?,
+                at: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -432,10 +605,23 @@ pub fn log_event(
     kind: &str,
     detail: &str,
 ) -> Result<()> {
+    log_event_by(conn, now, incident, message, kind, "followupd", detail)
+}
+
+/// An event caused by a person (`--by`), not by the daemon.
+pub fn log_event_by(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    incident: Option<i64>,
+    message: Option<i64>,
+    kind: &str,
+    actor: &str,
+    detail: &str,
+) -> Result<()> {
     conn.execute(
         "INSERT INTO events (at, incident_id, message_row, kind, actor, detail)
-         VALUES (?1, ?2, ?3, ?4, 'followupd', ?5)",
-        params![ts(now), incident, message, kind, detail],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![ts(now), incident, message, kind, actor, detail],
     )?;
     Ok(())
 }
@@ -455,14 +641,15 @@ pub struct NewOutgoing<'a> {
     pub context: &'a str,
     pub raw: Option<&'a [u8]>,
     pub render_error: Option<&'a str>,
+    pub thread_index: Option<&'a str>,
 }
 
 pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> Result<i64> {
     conn.execute(
         "INSERT INTO outbox (incident_id, kind, caused_by, message_id, recipient, recipient_name,
              in_reply_to, references_, context, raw, last_error, state, attempts,
-             next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', 0, ?12, ?12)",
+             next_attempt_at, created_at, thread_index)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', 0, ?12, ?12, ?13)",
         params![
             out.incident,
             out.kind,
@@ -476,6 +663,7 @@ pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> 
             out.raw,
             out.render_error,
             ts(now),
+            out.thread_index,
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -495,6 +683,7 @@ pub struct Outgoing {
     pub context: String,
     pub raw: Option<Vec<u8>>,
     pub attempts: i64,
+    pub thread_index: Option<String>,
 }
 
 pub fn due_outgoing(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
@@ -511,7 +700,7 @@ pub fn due_outgoing(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Resu
 
 /// The columns `outgoing_row` reads, in its order.
 const OUTGOING_COLUMNS: &str = "id, incident_id, kind, message_id, recipient, recipient_name,
-    in_reply_to, references_, context, raw, attempts";
+    in_reply_to, references_, context, raw, attempts, thread_index";
 
 fn outgoing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outgoing> {
     Ok(Outgoing {
@@ -526,6 +715,7 @@ fn outgoing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outgoing> {
         context: r.get(8)?,
         raw: r.get(9)?,
         attempts: r.get(10)?,
+        thread_index: r.get(11)?,
     })
 }
 
@@ -708,6 +898,30 @@ pub fn unconfirmed_by_message_id(conn: &Connection, message_id: &str) -> Result<
         .optional()?)
 }
 
+/// A mail we queued, found by its Message-ID (for bounces).
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    pub incident: i64,
+    pub kind: String,
+    pub recipient: String,
+}
+
+pub fn sent_mail_by_message_id(conn: &Connection, message_id: &str) -> Result<Option<SentMail>> {
+    Ok(conn
+        .query_row(
+            "SELECT incident_id, kind, recipient FROM outbox WHERE message_id = ?1",
+            [message_id],
+            |r| {
+                Ok(SentMail {
+                    incident: r.get(0)?,
+                    kind: r.get(1)?,
+                    recipient: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
 pub fn is_outbox_message_id(conn: &Connection, message_id: &str) -> Result<bool> {
     Ok(conn
         .query_row(
@@ -792,6 +1006,16 @@ pub struct TimelineMessage {
     pub class: String,
     pub class_reason: Option<String>,
     pub size: i64,
+    pub incident: Option<i64>,
+    pub headers_only: bool,
+    pub attachments: Vec<AttachmentRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentRow {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub size: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -816,7 +1040,7 @@ pub struct TimelineOutgoing {
 }
 
 const TIMELINE_COLUMNS: &str = "id, direction, recorded_at, message_id, from_addr, to_addr,
-    subject, class, class_reason, size";
+    subject, class, class_reason, size, incident_id, headers_only";
 
 fn timeline_message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineMessage> {
     Ok(TimelineMessage {
@@ -830,7 +1054,52 @@ fn timeline_message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineMessa
         class: r.get(7)?,
         class_reason: r.get(8)?,
         size: r.get(9)?,
+        incident: r.get(10)?,
+        headers_only: r.get(11)?,
+        attachments: Vec::new(),
     })
+}
+
+/// Fills in each message's attachment list.
+fn with_attachments(
+    conn: &Connection,
+    mut rows: Vec<TimelineMessage>,
+) -> Result<Vec<TimelineMessage>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, content_type, size FROM attachments WHERE message_row = ?1 ORDER BY position",
+    )?;
+    for row in &mut rows {
+        row.attachments = stmt
+            .query_map([row.id], |r| {
+                Ok(AttachmentRow {
+                    name: r.get(0)?,
+                    content_type: r.get(1)?,
+                    size: r.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(rows)
+}
+
+/// The message log filtered by class, newest first, for `followupd messages`.
+pub fn messages_by_class(
+    conn: &Connection,
+    class: Option<&str>,
+    limit: usize,
+) -> Result<Vec<TimelineMessage>> {
+    let sql = format!(
+        "SELECT {TIMELINE_COLUMNS} FROM messages WHERE (?1 IS NULL OR class = ?1)
+         ORDER BY id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(
+            params![class, i64::try_from(limit).unwrap_or(i64::MAX)],
+            timeline_message_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    with_attachments(conn, rows)
 }
 
 pub fn incident_messages(conn: &Connection, incident: i64) -> Result<Vec<TimelineMessage>> {
@@ -841,7 +1110,7 @@ pub fn incident_messages(conn: &Connection, incident: i64) -> Result<Vec<Timelin
     let rows = stmt
         .query_map([incident], timeline_message_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    with_attachments(conn, rows)
 }
 
 pub fn incident_events(conn: &Connection, incident: i64) -> Result<Vec<TimelineEvent>> {
@@ -946,6 +1215,7 @@ mod tests {
             context: "{}",
             raw: None,
             render_error: None,
+            thread_index: None,
         };
         enqueue(&conn, &out("m1@x"), now).expect("first");
         assert!(enqueue(&conn, &out("m2@x"), now).is_err());
@@ -960,7 +1230,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 1);
+        assert_eq!(version, 2);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

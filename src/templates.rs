@@ -257,7 +257,7 @@ fn register_partials(
 
 /// What every mail about an incident can say. Serialised as the template's data and stored
 /// with the queued mail, so a retry renders exactly what was decided at queue time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct MailData {
     pub incident: IncidentData,
     pub customer: CustomerData,
@@ -270,7 +270,7 @@ pub struct MailData {
     pub cadence: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct IncidentData {
     pub number: i64,
     pub token: String,
@@ -280,13 +280,13 @@ pub struct IncidentData {
     pub opened_iso: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CustomerData {
     pub name: Option<String>,
     pub address: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SupportData {
     pub name: String,
     pub address: String,

@@ -19,6 +19,8 @@ pub struct Candidate {
 pub enum Evidence {
     /// In-Reply-To or References named a message of the incident.
     Reference,
+    /// Outlook's Thread-Index continues the incident's conversation.
+    ThreadIndex,
     /// Only the (verified) token in the subject.
     SubjectToken,
 }
@@ -37,7 +39,7 @@ pub enum Decision {
 }
 
 /// Picks the incident. Candidates come in order of strength: references first (In-Reply-To, then
-/// References newest first), the subject token last.
+/// References newest first), then Outlook's Thread-Index, the subject token last.
 pub fn decide(candidates: &[Candidate]) -> Decision {
     if let Some(hit) = candidates.iter().find(|c| c.sender_is_participant) {
         return Decision::Join {
