@@ -741,12 +741,14 @@ impl Validator<'_> {
             intake.strangers = match strangers.get_ref().as_str() {
                 "new-incident" => StrangerPolicy::NewIncident,
                 "hold" => StrangerPolicy::Hold,
-                other => return self.err(
-                    strangers.span(),
-                    format!(
+                other => {
+                    return self.err(
+                        strangers.span(),
+                        format!(
                         "[intake] strangers = \"{other}\" is not one of \"new-incident\", \"hold\""
                     ),
-                ),
+                    )
+                }
             };
         }
         Ok(intake)

@@ -4,6 +4,7 @@
 //! classify) → [`thread`] → [`store`] (SQLite) → [`policy`] (what the incident needs now) →
 //! [`outbox`] → [`smtp`]; [`ingest`] runs one batch of that journey in one transaction,
 //! [`templates`] and [`secret`] stand beside it, and [`daemon`] and [`cli`] wire it together.
+//! [`probe`] drives intake on raw bytes without any server, for the fuzz target and its corpus.
 
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod ingest;
 pub mod mail;
 pub mod outbox;
 pub mod policy;
+pub mod probe;
 pub mod secret;
 pub mod smtp;
 pub mod store;

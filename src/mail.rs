@@ -260,6 +260,56 @@ fn header_end(raw: &[u8]) -> usize {
     raw.len()
 }
 
+/// Header fields each delivery adds or rewrites on its way in: they differ between two copies
+/// of the same mail and say nothing about what the sender wrote.
+const TRACE_HEADERS: &[&str] = &[
+    "received",
+    "return-path",
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "x-envelope-to",
+    "x-delivered-to",
+    "authentication-results",
+    "arc-seal",
+    "arc-message-signature",
+    "arc-authentication-results",
+    "received-spf",
+    "x-spam-status",
+    "x-spam-score",
+    "x-spam-level",
+    "x-spam-flag",
+    "x-virus-scanned",
+    "x-rspamd-queue-id",
+    "x-rspamd-server",
+    "x-ms-exchange-organization-authas",
+];
+
+/// A hash of the message as its sender wrote it: every header field except the trace fields
+/// above (unfolded, in order), then the body. Two deliveries of one mail share it.
+pub fn content_digest(raw: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let end = header_end(raw);
+    let mut hasher = Sha256::new();
+    let mut skipping = false;
+    for line in raw[..end].split_inclusive(|b| *b == b'\n') {
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !continuation {
+            let name = line
+                .split(|b| *b == b':')
+                .next()
+                .map(|n| String::from_utf8_lossy(n).trim().to_ascii_lowercase())
+                .unwrap_or_default();
+            skipping = TRACE_HEADERS.contains(&name.as_str());
+        }
+        if !skipping {
+            hasher.update(line);
+        }
+    }
+    hasher.update(&raw[end..]);
+    crate::secret::to_hex(&hasher.finalize())
+}
+
 /// Outlook's Thread-Index is base64 of a 22-byte conversation header (time + GUID) followed by
 /// one 5-byte block per reply, so every message of a conversation starts with the same 22 bytes.
 pub fn thread_index_root(value: &str) -> Option<String> {
@@ -848,6 +898,47 @@ mod tests {
         );
         let mail = parse_str(&reply).expect("parses");
         assert_eq!(mail.referenced_ids, vec!["b@x", "c@x", "a@x"]);
+    }
+
+    #[test]
+    fn two_deliveries_of_one_mail_share_a_content_digest() {
+        let a = format!("Return-Path: <ann@example.test>\r\nDelivered-To: support@example.test\r\nReceived: from a\r\n\tby b; Mon\r\n{}", COMPLAINT.replace('\n', "\r\n"));
+        let b = format!("Return-Path: <ann@example.test>\r\nDelivered-To: help@example.test\r\nReceived: from c\r\n\tby d; Tue\r\n{}", COMPLAINT.replace('\n', "\r\n"));
+        assert_eq!(content_digest(a.as_bytes()), content_digest(b.as_bytes()));
+        let edited = a.replace("in pieces", "in two pieces");
+        assert_ne!(
+            content_digest(a.as_bytes()),
+            content_digest(edited.as_bytes())
+        );
+        let resubjected = a.replace("arrived broken", "arrived fine");
+        assert_ne!(
+            content_digest(a.as_bytes()),
+            content_digest(resubjected.as_bytes())
+        );
+    }
+
+    #[test]
+    fn base_subject_strips_any_mix_of_prefixes_and_tokens() {
+        assert_eq!(
+            base_subject("AW: SV: Re: Fwd: WG: TR: RE: Order broken [FU-12-0a1b2c3d4e]"),
+            "Order broken"
+        );
+        assert_eq!(base_subject("Re[2]: Re^3: FW : vase"), "vase");
+        assert_eq!(base_subject("Reply needed: vase"), "Reply needed: vase");
+        assert_eq!(base_subject("Area: vase"), "Area: vase");
+        assert_eq!(base_subject("[FU-x] odd"), "[FU-x] odd");
+    }
+
+    #[test]
+    fn outlook_thread_index_root_is_the_first_22_bytes() {
+        use base64::Engine;
+        let mut bytes: Vec<u8> = (0u8..22).collect();
+        let root = crate::secret::to_hex(&bytes);
+        bytes.extend([9, 9, 9, 9, 9]);
+        let index = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        assert_eq!(thread_index_root(&index).as_deref(), Some(root.as_str()));
+        assert_eq!(thread_index_root("AQ=="), None, "too short");
+        assert_eq!(thread_index_root("not base64!"), None);
     }
 
     #[test]

@@ -65,6 +65,17 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// A private in-memory database with the full schema, for `probe` (fuzzing, corpus tests).
+pub fn open_in_memory() -> Result<Connection> {
+    let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+        path: ":memory:".into(),
+        source,
+    })?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
 /// Opens the database for the outbox sender. Its commits record what the relay already
 /// accepted, so they must be quick: every millisecond between the relay's `250` and this commit
 /// is a window in which a crash makes the mail go out twice. WAL with synchronous=NORMAL is
@@ -230,6 +241,14 @@ pub fn find_by_dedupe_key(conn: &Connection, key: &str) -> Result<Option<Recorde
             },
         )
         .optional()?)
+}
+
+pub fn message_raw(conn: &Connection, row: i64) -> Result<Vec<u8>> {
+    Ok(
+        conn.query_row("SELECT raw FROM messages WHERE id = ?1", [row], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 pub fn imap_uid_recorded(conn: &Connection, origin: ImapOrigin<'_>) -> Result<bool> {
