@@ -261,15 +261,16 @@ fn list_messages(
             clip(&who, 30),
             clip(m.subject.as_deref().unwrap_or(""), 50)
         )?;
-        if let Some(reason) = &m.class_reason {
-            writeln!(out, "         {reason}")?;
-        }
         print_message_extras(&mut out, m)?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The lines under a message: why it got its class, size limit, attachments.
 fn print_message_extras(out: &mut impl Write, m: &TimelineMessage) -> Result<()> {
+    if let Some(reason) = m.class_reason.as_deref().filter(|_| m.direction == "in") {
+        writeln!(out, "         {reason}")?;
+    }
     if m.headers_only {
         writeln!(
             out,
