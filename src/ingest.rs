@@ -589,6 +589,21 @@ fn record_human(
     mail: &ParsedMail,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
+    // A person writing from an address that bounced proves it works again: cleared before
+    // anything is decided, so this very mail can be answered.
+    if store::clear_undeliverable(conn, &mail.from.address)? {
+        store::log_event(
+            conn,
+            now,
+            None,
+            None,
+            "undeliverable_cleared",
+            &format!(
+                "{} wrote to us, so it is deliverable again",
+                mail.from.address
+            ),
+        )?;
+    }
     let outcome = match thread::decide(&candidates(conn, ctx, mail)?) {
         Decision::Join { incident, via } => {
             join_incident(conn, ctx, incoming, mail, incident, via, now)?
@@ -602,24 +617,6 @@ fn record_human(
             open_incident(conn, ctx, incoming, mail, &stranger_to, now)?
         }
     };
-    // A person writing from an address that bounced proves it works again.
-    if store::clear_undeliverable(conn, &mail.from.address)? {
-        let incident = match &outcome {
-            Outcome::Opened { incident } | Outcome::Joined { incident } => Some(*incident),
-            _ => None,
-        };
-        store::log_event(
-            conn,
-            now,
-            incident,
-            None,
-            "undeliverable_cleared",
-            &format!(
-                "{} wrote to us, so it is deliverable again",
-                mail.from.address
-            ),
-        )?;
-    }
     Ok(outcome)
 }
 

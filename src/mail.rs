@@ -196,8 +196,8 @@ fn parse_inner(raw: &[u8], rules: &Rules<'_>) -> Result<ParsedMail, Quarantine> 
     let references = id_list(message.references());
     let referenced_ids = thread_order(in_reply_to.as_deref(), &references);
     let (class, class_reason) = classify(&message, &from, &subject, rules);
-    let summary = message
-        .body_text(0)
+    let summary = undeclared_8bit_body(&message, raw)
+        .or_else(|| message.body_text(0))
         .map(|body| summarize(&body, SUMMARY_CHARS))
         .unwrap_or_default();
     let bounce = (class == MailClass::Bounce).then(|| bounce_report(&message));
@@ -244,6 +244,33 @@ fn decode_8bit_headers(raw: &[u8]) -> Cow<'_, [u8]> {
     }
     out.extend_from_slice(&raw[end..]);
     Cow::Owned(out)
+}
+
+/// A single-part text message with no declared charset and raw 8-bit bytes that are not UTF-8
+/// (old mailers write Latin-1 like that): decoded as windows-1252 instead of as replacement
+/// characters. Anything with a charset or a transfer encoding is left to mail-parser.
+fn undeclared_8bit_body<'m>(
+    message: &mail_parser::Message<'_>,
+    raw: &'m [u8],
+) -> Option<Cow<'m, str>> {
+    let root = message.root_part();
+    if !root.is_text() || root.is_text_html() {
+        return None;
+    }
+    let declared = root
+        .content_type()
+        .is_some_and(|ct| ct.attribute("charset").is_some());
+    let encoded = root.content_transfer_encoding().is_some_and(|cte| {
+        !matches!(
+            cte.to_ascii_lowercase().as_str(),
+            "7bit" | "8bit" | "binary"
+        )
+    });
+    let body = raw.get(header_end(raw)..)?;
+    if declared || encoded || std::str::from_utf8(body).is_ok() {
+        return None;
+    }
+    Some(encoding_rs::WINDOWS_1252.decode(body).0)
 }
 
 /// Offset just past the blank line that ends the header section (or the whole input).
@@ -503,6 +530,8 @@ fn thread_order(in_reply_to: Option<&str>, references: &[String]) -> Vec<String>
 
 /// Decides whether a message is from a person. Loops are checked first (our own mail must never
 /// be answered, whatever else it says), then bounces, then automatic replies, then bulk.
+/// Precedence, lists and the null sender come after the auto-reply markers: a vacation reply
+/// sent from `<>` with `Precedence: bulk` is still an auto-reply.
 fn classify(
     message: &mail_parser::Message<'_>,
     from: &Person,
@@ -529,9 +558,6 @@ fn classify(
     let local = from.address.split('@').next().unwrap_or_default();
     if local == "mailer-daemon" || local == "postmaster" {
         return (MailClass::Bounce, format!("sent by {}", from.address));
-    }
-    if raw("Return-Path").is_some_and(|rp| rp == "<>" || rp.is_empty()) {
-        return (MailClass::Bounce, "empty Return-Path (<>)".into());
     }
     let content_type = raw("Content-Type").unwrap_or_default();
     if content_type.starts_with("multipart/report") && content_type.contains("delivery-status") {
@@ -582,8 +608,11 @@ fn classify(
     for header in ["Precedence", "X-Precedence"] {
         if let Some(value) = raw(header) {
             match value.as_str() {
-                "auto_reply" => return (MailClass::AutoReply, format!("{header}: auto_reply")),
-                "bulk" | "junk" | "list" => {
+                // vacation(1) and its descendants mark their replies `junk`.
+                "auto_reply" | "junk" => {
+                    return (MailClass::AutoReply, format!("{header}: {value}"));
+                }
+                "bulk" | "list" => {
                     return (MailClass::Bulk, format!("{header}: {value}"));
                 }
                 _ => {}
@@ -595,6 +624,11 @@ fn classify(
             MailClass::Bulk,
             "mailing list headers (List-Id / List-Unsubscribe)".into(),
         );
+    }
+    // RFC 3834 asks auto-responders to use the null sender too, so an empty Return-Path only
+    // means a bounce once no auto-reply marker matched above.
+    if raw("Return-Path").is_some_and(|rp| rp == "<>" || rp.is_empty()) {
+        return (MailClass::Bounce, "empty Return-Path (<>)".into());
     }
     if let Some(pattern) = rules
         .intake

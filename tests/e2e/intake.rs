@@ -123,12 +123,25 @@ fn automated_mail_is_recorded_with_its_class_linked_and_never_answered() {
         ("mailing-list", "bulk"),
         ("newsletter-noreply", "bulk"),
         ("noreply-transactional", "bulk"),
-        ("our-own-ack-forwarded-back", "loop"),
         ("bounce-delayed", "bounce"),
+        ("bounce-headers-only", "bounce"),
     ];
     for (stem, _) in &automated {
         stack.append(SUPPORT, &fixture(&format!("{stem}.eml"), &vars));
     }
+    // Our own acknowledgement redirected back to us keeps its Message-ID: it is recognised
+    // as the mail we sent and not stored again. The same mail with a Message-ID we do not
+    // know is still our own mail (loop header, our From) and is recorded as a loop.
+    stack.append(SUPPORT, &fixture("our-own-ack-forwarded-back.eml", &vars));
+    let unknown = [
+        ("%ACK_ID%", "fu.1.0000.ffff@example.test"),
+        ("%CUSTOMER%", ANN),
+        ("%TOKEN%", ack.token.as_str()),
+    ];
+    stack.append(
+        SUPPORT,
+        &fixture("our-own-ack-forwarded-back.eml", &unknown),
+    );
     // Two people whose mail looks a little automatic but is not.
     stack.append(SUPPORT, &fixture("precedence-first-class.eml", &vars));
     stack.append(SUPPORT, &fixture("auto-submitted-no.eml", &vars));
@@ -143,7 +156,15 @@ fn automated_mail_is_recorded_with_its_class_linked_and_never_answered() {
             "{stem}.eml is recorded with the rule that classed it: {m}"
         );
     }
-    for stem in ["ooo-rfc3834", "ooo-exchange", "bounce-delayed"] {
+    let loops = messages(&fu, Some("loop"));
+    assert_eq!(loops.len(), 1, "{loops:?}");
+    assert_eq!(loops[0]["message_id"], "fu.1.0000.ffff@example.test");
+    for stem in [
+        "ooo-rfc3834",
+        "ooo-exchange",
+        "bounce-delayed",
+        "bounce-headers-only",
+    ] {
         assert_eq!(
             recorded(&all, stem)["incident"],
             1,
@@ -177,8 +198,11 @@ fn automated_mail_is_recorded_with_its_class_linked_and_never_answered() {
         1,
         "the customer whose OOF/bounce came back got nothing more"
     );
-    // A delayed-delivery report is not a failure.
-    assert_eq!(fu.count("SELECT COUNT(*) FROM undeliverable"), 0);
+    // A delayed-delivery report is not a failure; the mailbox-full report is.
+    let dead = fu.json(&["undeliverable", "--json"]);
+    let dead = dead.as_array().expect("array");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["address"], ANN);
 }
 
 #[test]
@@ -682,10 +706,14 @@ fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
         let subject = ack.subject().expect("subject");
         let text = ack.body_text(0).expect("text");
         let html = ack.body_html(0).expect("html");
-        if customer.contains("eve") || subject.contains("Refund") {
+        if customer == "eve@evil.example" {
             assert!(
                 subject.contains("Refund Bcc: victim@evil.example"),
                 "{subject}"
+            );
+            assert!(
+                text.contains("Hello Eve X-Injected: yes,"),
+                "the name is inert text: {text}"
             );
         } else {
             assert!(
@@ -694,6 +722,7 @@ fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
                 "template syntax in the subject is literal: {subject}"
             );
             assert!(text.contains("{{customer.name}}"), "{text}");
+            assert!(text.contains("Hello Mallory {{support.name}},"), "{text}");
             assert!(
                 !html.contains("<script>"),
                 "HTML escapes customer text: {html}"
@@ -701,4 +730,136 @@ fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
             assert!(html.contains("&lt;script&gt;"), "{html}");
         }
     }
+}
+
+#[test]
+fn mail_in_many_charsets_and_mime_shapes_reaches_templates_as_clean_utf8() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    // (fixture, decoded subject, decoded name, a phrase the summary must carry)
+    let cases = [
+        (
+            "subject-utf8-b",
+            "Écran fissuré à la livraison 😡 – commande n° 88412",
+            "Renée Jäger",
+            "L'écran était fissuré dès l'ouverture du colis",
+        ),
+        (
+            "subject-iso8859-1-q",
+            "Lieferung beschädigt, bitte Rückerstattung für Bestellung Nr. 40917",
+            "Jürgen Weiß",
+            "die Kaffeemaschine ist beschädigt",
+        ),
+        (
+            "subject-iso8859-2",
+            "Reklamace: nefunkční pračka, objednávka č. 3318",
+            "Kateřina Dvořáková",
+            "po třech dnech přestala fungovat",
+        ),
+        (
+            "subject-windows-1252",
+            "Charged €49.99 twice – “Premium” upgrade never activated",
+            "Siobhán O’Brien",
+            "I was charged €49.99 twice on 20 November",
+        ),
+        (
+            "subject-iso-2022-jp",
+            "注文した商品がまだ届きません（注文番号 20261120-7731）",
+            "山田 太郎",
+            "まだ届きません",
+        ),
+        (
+            "subject-shift-jis",
+            "返金のお願い（二重請求されています）",
+            "佐藤 花子",
+            "先月の利用料金が二重に請求されています",
+        ),
+        (
+            "subject-gb2312",
+            "投诉：收到的耳机没有声音",
+            "王小明",
+            "左耳完全没有声音",
+        ),
+        (
+            "subject-koi8-r",
+            "Не работает доступ к личному кабинету после оплаты",
+            "Алексей Смирнов",
+            "доступ к личному кабинету так и не появился",
+        ),
+        (
+            "html-only",
+            "Payment gateway down since Friday - urgent",
+            "Marcus Holm",
+            "card payments have failed in our web shop",
+        ),
+        (
+            "attachments",
+            "Bürostuhl gebrochen – Garantiefall",
+            "Lena Hoffmann",
+            "Rückenlehne meines Bürostuhls",
+        ),
+        (
+            "no-message-id",
+            "Water pump leaking since day one",
+            "Otto Meier",
+            "has been leaking at the pump housing since day one",
+        ),
+        (
+            "raw-8bit-headers",
+            "Facture erronée - montant facturé deux fois",
+            "André Lévesque",
+            "a été prélevé deux fois",
+        ),
+    ];
+    for (stem, ..) in &cases {
+        stack.append(SUPPORT, &fixture(&format!("{stem}.eml"), &[]));
+    }
+    fu.once();
+    let list = fu.incidents();
+    assert_eq!(list.len(), cases.len(), "one incident each: {list:?}");
+    let mut problems = Vec::new();
+    for (stem, subject, name, phrase) in &cases {
+        let Some(incident) = list.iter().find(|i| i["subject"] == *subject) else {
+            problems.push(format!("{stem}.eml: no incident with subject {subject:?}"));
+            continue;
+        };
+        if incident["customer_name"] != *name {
+            problems.push(format!("{stem}.eml: name {}", incident["customer_name"]));
+        }
+        let summary = incident["summary"].as_str().unwrap_or_default();
+        if !summary.contains(phrase) || summary.contains('\u{fffd}') {
+            problems.push(format!("{stem}.eml: summary {summary:?}"));
+        }
+        let customer = incident["customer_address"].as_str().expect("address");
+        let mail = stack.wait_for_mail(customer, 1);
+        let ack = parse(&mail[0]);
+        let ack_subject = ack.subject().unwrap_or_default();
+        if !ack_subject.contains(subject) {
+            problems.push(format!("{stem}.eml: ack subject {ack_subject:?}"));
+        }
+        let text = ack.body_text(0).unwrap_or_default();
+        if !text.contains(&format!("Hello {name},")) || !text.contains(phrase) {
+            problems.push(format!("{stem}.eml: ack text {text:?}"));
+        }
+        if *stem == "no-message-id" {
+            assert!(ack.in_reply_to().is_empty(), "nothing to reply to");
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Attachments are listed with name, type and decoded size; the summary has none of them.
+    let lena = list
+        .iter()
+        .find(|i| i["customer_name"] == "Lena Hoffmann")
+        .and_then(|i| i["number"].as_i64())
+        .expect("Lena's incident");
+    let shown = fu.incident(lena);
+    let attachments = &shown["messages"][0]["attachments"];
+    assert_eq!(
+        attachments,
+        &serde_json::json!([
+            {"name": "IMG_4821.jpg", "content_type": "image/jpeg", "size": 3625},
+            {"name": "Rechnung März.pdf", "content_type": "application/pdf", "size": 967},
+        ]),
+        "{shown}"
+    );
 }
