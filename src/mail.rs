@@ -369,9 +369,18 @@ fn attachments(message: &mail_parser::Message<'_>) -> Vec<Attachment> {
                     header_safe(&t.to_ascii_lowercase(), 100)
                 })
                 .unwrap_or_else(|| "application/octet-stream".into()),
-            size: part.len(),
+            size: part_len(part),
         })
         .collect()
+}
+
+/// `MessagePart::len`, except that a nested message with no parts (a truncated attachment)
+/// counts as empty instead of panicking inside mail-parser (found by fuzzing).
+fn part_len(part: &mail_parser::MessagePart<'_>) -> usize {
+    match part.message() {
+        Some(nested) if nested.parts.is_empty() => 0,
+        _ => part.len(),
+    }
 }
 
 /// Reads a bounce: the machine-readable report (RFC 3464) when there is one, and the Message-ID
@@ -395,7 +404,10 @@ fn bounce_report(message: &mail_parser::Message<'_>) -> BounceReport {
                 read_delivery_status(&String::from_utf8_lossy(part.contents()), &mut report);
             }
             ("message", "rfc822" | "global") => {
-                if let Some(id) = part.message().and_then(|m| m.message_id()) {
+                // mail-parser's accessors index `parts[0]`, and a truncated attachment can
+                // leave a nested message with no parts at all (found by fuzzing).
+                let nested = part.message().filter(|m| !m.parts.is_empty());
+                if let Some(id) = nested.and_then(|m| m.message_id()) {
                     push_unique(&mut report.original_ids, clean_id(id));
                 }
             }
@@ -973,6 +985,14 @@ mod tests {
         assert_eq!(thread_index_root(&index).as_deref(), Some(root.as_str()));
         assert_eq!(thread_index_root("AQ=="), None, "too short");
         assert_eq!(thread_index_root("not base64!"), None);
+    }
+
+    #[test]
+    fn a_bounce_whose_attached_original_has_no_parts_is_still_read() {
+        // Found by the fuzzer: mail-parser panics on message_id() of an empty nested message.
+        let raw = include_bytes!("../tests/fixtures/fuzz-regressions/nested-message-without-parts");
+        let mail = parse_bytes(raw).expect("parses");
+        assert_eq!(mail.class, MailClass::Bounce);
     }
 
     #[test]
