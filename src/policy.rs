@@ -53,6 +53,8 @@ pub fn mail_data(facts: &IncidentFacts<'_>, support: &SupportConfig) -> MailData
             summary: facts.summary.to_string(),
             opened: human_time(facts.opened),
             opened_iso: store::ts(facts.opened),
+            state: "open".into(),
+            ..IncidentData::default()
         },
         customer: CustomerData {
             name: facts.customer.name.clone(),
@@ -65,6 +67,7 @@ pub fn mail_data(facts: &IncidentFacts<'_>, support: &SupportConfig) -> MailData
         next_update: human_time(facts.next_update),
         next_update_iso: store::ts(facts.next_update),
         cadence: human_duration(facts.cadence),
+        ..MailData::default()
     }
 }
 

@@ -40,6 +40,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/001_spine.sql")),
         M::up(include_str!("../migrations/002_safe_intake.sql")),
+        M::up(include_str!("../migrations/003_promises.sql")),
     ])
 }
 
@@ -1249,7 +1250,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 2);
+        assert_eq!(version, 3);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

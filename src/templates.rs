@@ -13,10 +13,18 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use handlebars::{Handlebars, RenderErrorReason};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Every kind of mail the daemon sends, in the order `check` reports them.
-pub const KINDS: &[&str] = &["acknowledgement"];
+pub const KINDS: &[&str] = &[
+    "acknowledgement",
+    "progress",
+    "status",
+    "resolution",
+    "check_back",
+    "reopened",
+    "escalation",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -268,6 +276,35 @@ pub struct MailData {
     pub next_update_iso: String,
     /// The agreed cadence in words ("4 hours").
     pub cadence: String,
+    /// The latest staff note not yet told to the customer ("" when there is none).
+    pub note: String,
+    /// This update comes later than we promised (the daemon was down past the time).
+    pub overdue: bool,
+    /// The customer asked for a different cadence; this mail confirms it.
+    pub cadence_changed: bool,
+    /// The promised time was moved to the start of the sending window.
+    pub window_moved: bool,
+    pub resolution: ResolutionData,
+    /// How long after the check-back an incident closes when nobody answers ("4 days").
+    pub close_after: String,
+    /// For `reopened`: the earlier incident this one continues (0 when none).
+    pub previous_incident: i64,
+    pub escalation: EscalationData,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResolutionData {
+    pub root_cause: String,
+    pub prevention: String,
+    pub compensation: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EscalationData {
+    pub reason: String,
+    pub customer: String,
+    pub updates_without_news: i64,
+    pub hours_without_note: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -278,6 +315,11 @@ pub struct IncidentData {
     pub summary: String,
     pub opened: String,
     pub opened_iso: String,
+    /// open | waiting | resolved | closed
+    pub state: String,
+    pub tags: Vec<String>,
+    /// The customer has had several incidents lately.
+    pub recurring: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -317,32 +359,96 @@ pub fn human_duration(d: std::time::Duration) -> String {
     }
 }
 
-fn sample_data(support_name: &str, support_address: &str) -> [Value; 2] {
-    let full = json!({
-        "incident": {
-            "number": 1042,
-            "token": "FU-1042-3fa9c01b2e",
-            "subject": "Order #5521 arrived damaged {{not a template}}",
-            "summary": "The vase I ordered arrived in pieces and I need it by Friday.",
-            "opened": "Monday 23 November 2026, 09:12 UTC",
-            "opened_iso": "2026-11-23T09:12:00.000Z",
+/// Sample data for `check`: for every incident state, one complete set (every optional value
+/// present, every flag on) and one sparse set (no name, empty texts, flags off). Built from
+/// [`MailData`] itself, so the sample cannot lack a key the daemon sends.
+fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
+    let full = MailData {
+        incident: IncidentData {
+            number: 1042,
+            token: "FU-1042-3fa9c01b2e".into(),
+            subject: "Order #5521 arrived damaged {{not a template}}".into(),
+            summary: "The vase I ordered arrived in pieces and I need it by Friday.".into(),
+            opened: "Monday 23 November 2026, 09:12 UTC".into(),
+            opened_iso: "2026-11-23T09:12:00.000Z".into(),
+            state: String::new(),
+            tags: vec!["shipping".into(), "breakage".into()],
+            recurring: true,
         },
-        "customer": { "name": "Ann Example", "address": "ann@example.com" },
-        "support": { "name": support_name, "address": support_address },
-        "next_update": "Monday 23 November 2026, 13:12 UTC",
-        "next_update_iso": "2026-11-23T13:12:00.000Z",
-        "cadence": "4 hours",
-    });
-    let mut sparse = full.clone();
-    sparse["customer"]["name"] = Value::Null;
-    sparse["incident"]["summary"] = Value::String(String::new());
-    sparse["incident"]["subject"] = Value::String(String::new());
-    [full, sparse]
+        customer: CustomerData {
+            name: Some("Ann Example".into()),
+            address: "ann@example.com".into(),
+        },
+        support: SupportData {
+            name: support_name.into(),
+            address: support_address.into(),
+        },
+        next_update: "Monday 23 November 2026, 13:12 UTC".into(),
+        next_update_iso: "2026-11-23T13:12:00.000Z".into(),
+        cadence: "4 hours".into(),
+        note: "The courier confirmed the parcel was dropped; a replacement ships today.".into(),
+        overdue: true,
+        cadence_changed: true,
+        window_moved: true,
+        resolution: ResolutionData {
+            root_cause: "Our packing station used the wrong box size for fragile items.".into(),
+            prevention: "Fragile items now get a double box and a packing check.".into(),
+            compensation: "We refunded the shipping cost.".into(),
+        },
+        close_after: "4 days".into(),
+        previous_incident: 977,
+        escalation: EscalationData {
+            reason: "no staff note for 8 hours".into(),
+            customer: "Ann Example <ann@example.com>".into(),
+            updates_without_news: 3,
+            hours_without_note: 8,
+        },
+    };
+    let sparse = MailData {
+        incident: IncidentData {
+            subject: String::new(),
+            summary: String::new(),
+            tags: Vec::new(),
+            recurring: false,
+            ..full.incident.clone()
+        },
+        customer: CustomerData {
+            name: None,
+            address: full.customer.address.clone(),
+        },
+        next_update: String::new(),
+        next_update_iso: String::new(),
+        note: String::new(),
+        overdue: false,
+        cadence_changed: false,
+        window_moved: false,
+        resolution: ResolutionData {
+            compensation: String::new(),
+            ..full.resolution.clone()
+        },
+        previous_incident: 0,
+        escalation: EscalationData {
+            updates_without_news: 0,
+            hours_without_note: 0,
+            ..full.escalation.clone()
+        },
+        ..full.clone()
+    };
+    let mut out = Vec::new();
+    for state in ["open", "waiting", "resolved", "closed"] {
+        for sample in [&full, &sparse] {
+            let mut data = sample.clone();
+            data.incident.state = state.into();
+            out.push(serde_json::to_value(&data).unwrap_or(Value::Null));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn write(dir: &Path, name: &str, text: &str) {
         let path = dir.join(name);
@@ -352,8 +458,23 @@ mod tests {
         std::fs::write(path, text).expect("write");
     }
 
+    /// The shipped templates, with the acknowledgement replaced.
     fn set(subject: &str, text: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        for sub in ["", "partials"] {
+            for entry in std::fs::read_dir(shipped.join(sub))
+                .expect("templates")
+                .flatten()
+            {
+                if entry.path().is_file() {
+                    let name = Path::new(sub).join(entry.file_name());
+                    let text = std::fs::read_to_string(entry.path()).expect("read");
+                    write(dir.path(), name.to_str().expect("utf-8"), &text);
+                }
+            }
+        }
+        let _ = std::fs::remove_file(dir.path().join("acknowledgement.html.hbs"));
         write(dir.path(), "acknowledgement.subject.hbs", subject);
         write(dir.path(), "acknowledgement.text.hbs", text);
         dir
