@@ -11,6 +11,12 @@ ALTER TABLE incidents ADD COLUMN close_at TEXT;
 ALTER TABLE incidents ADD COLUMN root_cause TEXT;
 ALTER TABLE incidents ADD COLUMN prevention TEXT;
 ALTER TABLE incidents ADD COLUMN compensation TEXT;
+ALTER TABLE incidents ADD COLUMN escalated_at TEXT;
+-- The customer has had several incidents lately, or its tag keeps coming back.
+ALTER TABLE incidents ADD COLUMN recurring INTEGER NOT NULL DEFAULT 0;
+-- A late reply to a closed incident opens a new one that continues it.
+ALTER TABLE incidents ADD COLUMN previous_incident INTEGER REFERENCES incidents (id);
+CREATE INDEX incidents_customer ON incidents (customer_address, opened_at);
 -- The scheduler reads only due rows through these.
 CREATE INDEX incidents_check_back ON incidents (check_back_at) WHERE state = 'resolved';
 CREATE INDEX incidents_close ON incidents (close_at) WHERE state = 'resolved';

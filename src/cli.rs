@@ -5,10 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
 use crate::daemon::Daemon;
+use crate::lifecycle::{Actor, Lifecycle};
+use crate::outbox::{Queue, Queued};
+use crate::schedule::Clock;
+use crate::secret::Secret;
 use crate::store::{self, Incident, TimelineMessage};
 use crate::templates::Templates;
 
@@ -28,8 +33,18 @@ pub struct Cli {
         value_name = "PATH"
     )]
     config: Option<PathBuf>,
+    /// For testing only: act as if it were this time (RFC 3339, e.g. 2026-11-23T18:00:00Z).
+    /// Time then stands still for the whole command.
+    #[arg(long, global = true, hide = true, value_name = "TIME", value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
     #[command(subcommand)]
     command: Command,
+}
+
+fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-11-23T18:00:00Z: {e}"))
 }
 
 #[derive(Subcommand)]
@@ -111,6 +126,78 @@ enum IncidentAction {
         #[arg(long)]
         json: bool,
     },
+    /// Send the customer a progress update carrying this note now; restarts the cadence clock.
+    Note {
+        number: i64,
+        text: String,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Set how often the customer hears from us (e.g. 2h, 30m, 1d; kept within [cadence] bounds).
+    Cadence {
+        number: i64,
+        #[arg(value_parser = parse_duration)]
+        every: std::time::Duration,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Waiting on the customer: scheduled updates pause.
+    Wait {
+        number: i64,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Updates start again, the next one a cadence from now.
+    Resume {
+        number: i64,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Resolve: sends the resolution mail. A root cause and a prevention are required.
+    Resolve {
+        number: i64,
+        /// What went wrong, in words the customer will read.
+        #[arg(long)]
+        root_cause: Option<String>,
+        /// What changes so it does not happen again.
+        #[arg(long)]
+        prevention: Option<String>,
+        /// What we offer to make up for it (optional).
+        #[arg(long)]
+        compensation: Option<String>,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Close without further mail.
+    Close {
+        number: i64,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Open a resolved or closed incident again; the customer is told.
+    Reopen {
+        number: i64,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Add a label (one word).
+    Tag {
+        number: i64,
+        label: String,
+        #[command(flatten)]
+        by: By,
+    },
+}
+
+#[derive(clap::Args)]
+struct By {
+    /// Who is acting, for the event log [default: the Unix user].
+    #[arg(long)]
+    by: Option<String>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e}; write it like 2h or 30m"))
 }
 
 pub fn main() -> ExitCode {
@@ -145,9 +232,10 @@ fn load_config(cli: &Cli) -> Result<Config> {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let config = load_config(&cli)?;
+    let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
     match cli.command {
         Command::Check => check(&config),
-        Command::Run { once } => run(config, once),
+        Command::Run { once } => run(config, once, clock),
         Command::Incidents { state, json } => {
             let conn = store::open(&config.database)?;
             let list = store::incidents(&conn, state.as_deref())?;
@@ -161,6 +249,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Incident {
             action: IncidentAction::Show { number, json },
         } => show_incident(&config, number, json),
+        Command::Incident { action } => incident_action(&config, action, clock),
         Command::Messages { class, limit, json } => list_messages(&config, class, limit, json),
         Command::Undeliverable { action: None, json } => {
             let conn = store::open(&config.database)?;
@@ -214,6 +303,120 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Staff actions: one transaction each, with the mail they cause; the running daemon sends it.
+fn incident_action(config: &Config, action: IncidentAction, clock: Clock) -> Result<ExitCode> {
+    let templates = Templates::load(&config.templates)?;
+    let secret = Secret::load_or_create(&config.secret_file)?;
+    let life = Lifecycle {
+        queue: Queue {
+            templates: &templates,
+            support: &config.support,
+            secret: &secret,
+            caps: &config.send_caps,
+        },
+        cadence: &config.cadence,
+    };
+    let mut conn = store::open(&config.database)?;
+    let tx = conn.transaction()?;
+    let now = clock.now();
+    let staff = |by: By| by.by.unwrap_or_else(unix_user);
+    let said = match action {
+        IncidentAction::Show { .. } => unreachable_show(),
+        IncidentAction::Note { number, text, by } => {
+            let who = staff(by);
+            let queued = life.note(&tx, Actor::Staff(&who), number, &text, now)?;
+            format!(
+                "incident {number}: note recorded; {}",
+                queued_words(&queued, "progress update")
+            )
+        }
+        IncidentAction::Cadence { number, every, by } => {
+            let who = staff(by);
+            let set = life.set_cadence(&tx, Actor::Staff(&who), number, every, now)?;
+            format!(
+                "incident {number}: updates every {}",
+                crate::templates::human_duration(set)
+            )
+        }
+        IncidentAction::Wait { number, by } => {
+            let who = staff(by);
+            life.wait(&tx, Actor::Staff(&who), number, now)?;
+            format!("incident {number}: waiting on the customer; updates paused")
+        }
+        IncidentAction::Resume { number, by } => {
+            let who = staff(by);
+            let next = life.resume(&tx, Actor::Staff(&who), number, now)?;
+            format!(
+                "incident {number}: open again; next update by {}",
+                store::ts(next)
+            )
+        }
+        IncidentAction::Resolve {
+            number,
+            root_cause,
+            prevention,
+            compensation,
+            by,
+        } => {
+            let who = staff(by);
+            let queued = life.resolve(
+                &tx,
+                Actor::Staff(&who),
+                number,
+                &store::Resolution {
+                    root_cause: root_cause.as_deref().unwrap_or(""),
+                    prevention: prevention.as_deref().unwrap_or(""),
+                    compensation: compensation.as_deref().filter(|c| !c.trim().is_empty()),
+                },
+                now,
+            )?;
+            format!(
+                "incident {number}: resolved; {}",
+                queued_words(&queued, "resolution mail")
+            )
+        }
+        IncidentAction::Close { number, by } => {
+            let who = staff(by);
+            life.close(&tx, Actor::Staff(&who), number, now)?;
+            format!("incident {number}: closed")
+        }
+        IncidentAction::Reopen { number, by } => {
+            let who = staff(by);
+            let queued = life.reopen(&tx, Actor::Staff(&who), number, None, now)?;
+            format!(
+                "incident {number}: reopened; {}",
+                queued_words(&queued, "the customer is told")
+            )
+        }
+        IncidentAction::Tag { number, label, by } => {
+            let who = staff(by);
+            if life.tag(&tx, Actor::Staff(&who), number, &label, now)? {
+                format!("incident {number}: tagged {}", label.trim().to_lowercase())
+            } else {
+                format!(
+                    "incident {number}: already tagged {}",
+                    label.trim().to_lowercase()
+                )
+            }
+        }
+    };
+    tx.commit()?;
+    println!("{said}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unreachable_show() -> String {
+    // `incident show` is dispatched before this function; kept total without a panic.
+    String::new()
+}
+
+fn queued_words(queued: &Queued, what: &str) -> String {
+    match queued {
+        Queued::Queued(_) => format!("{what} queued"),
+        Queued::Suppressed(reason) => format!("{what} NOT sent: {reason}"),
     }
 }
 
@@ -322,8 +525,8 @@ fn check(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(config: Config, once: bool) -> Result<ExitCode> {
-    let daemon = Daemon::prepare(config)?;
+fn run(config: Config, once: bool, clock: Clock) -> Result<ExitCode> {
+    let daemon = Daemon::prepare(config, clock)?;
     // One thread is plenty: the work is I/O, and SQLite writes are serialised anyway.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -333,6 +536,9 @@ fn run(config: Config, once: bool) -> Result<ExitCode> {
         let summary = runtime.block_on(daemon.run_once())?;
         tracing::info!(
             ingested = summary.ingested,
+            updates = summary.ticked.updates,
+            check_backs = summary.ticked.check_backs,
+            closed = summary.ticked.closed,
             sent = summary.drained.sent,
             retrying = summary.drained.retrying,
             failed = summary.drained.failed,

@@ -42,7 +42,7 @@ pub struct Config {
     pub database: PathBuf,
     pub secret_file: PathBuf,
     pub templates: PathBuf,
-    pub cadence: Duration,
+    pub cadence: CadenceConfig,
     pub outbox: OutboxConfig,
     pub intake: IntakeConfig,
     pub send_caps: SendCaps,
@@ -139,6 +139,46 @@ impl SupportConfig {
 
     pub fn is_staff(&self, address: &str) -> bool {
         self.staff.iter().any(|s| s.eq_ignore_ascii_case(address))
+    }
+}
+
+/// The promise: how often customers hear from us, and what happens around resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CadenceConfig {
+    /// A new incident's cadence.
+    pub default: Duration,
+    /// Bounds for a cadence set by the customer or staff.
+    pub min: Duration,
+    pub max: Duration,
+    /// A progress update goes out this long before the promised time.
+    pub lead: Duration,
+    /// After resolution, when the check-back mail goes out.
+    pub check_back_after: Duration,
+    /// After the check-back, when a quiet incident closes.
+    pub close_after: Duration,
+    /// A customer reply this long after resolution still reopens the incident; later ones open
+    /// a new incident that continues it.
+    pub reopen_within: Duration,
+}
+
+impl Default for CadenceConfig {
+    fn default() -> Self {
+        CadenceConfig {
+            default: Duration::from_secs(4 * 3600),
+            min: Duration::from_secs(30 * 60),
+            max: Duration::from_secs(7 * 86_400),
+            lead: Duration::from_secs(10 * 60),
+            check_back_after: Duration::from_secs(3 * 86_400),
+            close_after: Duration::from_secs(4 * 86_400),
+            reopen_within: Duration::from_secs(14 * 86_400),
+        }
+    }
+}
+
+impl CadenceConfig {
+    /// A requested cadence, kept within [min, max].
+    pub fn clamp(&self, wanted: Duration) -> Duration {
+        wanted.clamp(self.min, self.max)
     }
 }
 
@@ -386,19 +426,42 @@ struct RawTemplates {
     dir: PathBuf,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawCadence {
-    #[serde(default = "default_cadence", deserialize_with = "duration")]
-    default: Duration,
+    #[serde(default, deserialize_with = "opt_duration")]
+    default: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    min: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    max: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    lead: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    check_back_after: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    close_after: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    reopen_within: Option<Duration>,
 }
 
-impl Default for RawCadence {
-    fn default() -> Self {
-        RawCadence {
-            default: default_cadence(),
+impl RawCadence {
+    fn resolve(&self) -> CadenceConfig {
+        let d = CadenceConfig::default();
+        CadenceConfig {
+            default: self.default.unwrap_or(d.default),
+            min: self.min.unwrap_or(d.min),
+            max: self.max.unwrap_or(d.max),
+            lead: self.lead.unwrap_or(d.lead),
+            check_back_after: self.check_back_after.unwrap_or(d.check_back_after),
+            close_after: self.close_after.unwrap_or(d.close_after),
+            reopen_within: self.reopen_within.unwrap_or(d.reopen_within),
         }
     }
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -467,9 +530,6 @@ fn default_reconnect_max() -> Duration {
 }
 fn default_connections() -> Spanned<u32> {
     Spanned::new(0..0, 4)
-}
-fn default_cadence() -> Duration {
-    Duration::from_secs(4 * 3600)
 }
 fn default_retry_initial() -> Duration {
     Duration::from_secs(30)
@@ -642,10 +702,22 @@ impl Validator<'_> {
                 ),
             });
         }
-        if raw.imap.poll_interval.is_zero() || raw.cadence.default.is_zero() {
+        let cadence = raw.cadence.resolve();
+        if raw.imap.poll_interval.is_zero() || cadence.default.is_zero() {
             return Err(ConfigError::Whole {
                 path: self.path.to_path_buf(),
                 message: "[imap] poll_interval and [cadence] default must be above zero".into(),
+            });
+        }
+        if cadence.min.is_zero() || cadence.min > cadence.max || cadence.lead >= cadence.min {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "[cadence] needs 0 < lead < min <= max (lead {}, min {}, max {})",
+                    humantime::format_duration(cadence.lead),
+                    humantime::format_duration(cadence.min),
+                    humantime::format_duration(cadence.max)
+                ),
             });
         }
         let intake = self.intake(raw.intake)?;
@@ -691,7 +763,7 @@ impl Validator<'_> {
             database,
             secret_file,
             templates: self.resolve(&raw.templates.dir),
-            cadence: raw.cadence.default,
+            cadence,
             outbox: OutboxConfig {
                 retry_initial: raw.outbox.retry_initial,
                 retry_max: raw.outbox.retry_max,
@@ -985,7 +1057,8 @@ dir = "templates"
         assert_eq!(config.imap.poll_interval, Duration::from_secs(30));
         assert_eq!(config.imap.after_processing, AfterProcessing::MarkSeen);
         assert_eq!(config.imap.endpoint.port, 143);
-        assert_eq!(config.cadence, Duration::from_secs(4 * 3600));
+        assert_eq!(config.cadence, CadenceConfig::default());
+        assert_eq!(config.cadence.default, Duration::from_secs(4 * 3600));
         assert_eq!(
             config.database,
             PathBuf::from("/etc/followupd/state/followupd.db")

@@ -15,7 +15,9 @@ use tokio_rustls::rustls::ClientConfig;
 use crate::config::{AfterProcessing, Config};
 use crate::imap::{ImapError, Inbox};
 use crate::ingest::{self, Context};
-use crate::outbox::{DrainReport, Sender};
+use crate::lifecycle::Lifecycle;
+use crate::outbox::{DrainReport, Queue, Sender};
+use crate::schedule::{self, Clock, TickReport};
 use crate::secret::{Secret, SecretError};
 use crate::smtp::{Smtp, SmtpSetupError};
 use crate::store::{self, Checkpoint, StoreError};
@@ -53,18 +55,16 @@ pub struct Daemon {
     pub templates: Templates,
     pub secret: Secret,
     imap_tls: Arc<ClientConfig>,
+    clock: Clock,
+    now: Box<dyn Fn() -> DateTime<Utc> + Sync + Send>,
     /// Held (flock) for the daemon's lifetime: one intake and one sender per database.
     _lock: std::fs::File,
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now()
 }
 
 impl Daemon {
     /// Loads templates (and renders them with sample data), the secret key and TLS roots, and
     /// opens the database once so a broken setup fails here, before any mail is touched.
-    pub fn prepare(config: Config) -> Result<Daemon, DaemonError> {
+    pub fn prepare(config: Config, clock: Clock) -> Result<Daemon, DaemonError> {
         let templates = Templates::load(&config.templates)?;
         templates.check(&config.support.name, &config.support.address)?;
         let secret = Secret::load_or_create(&config.secret_file)?;
@@ -76,8 +76,37 @@ impl Daemon {
             templates,
             secret,
             imap_tls,
+            clock,
+            now: Box::new(move || clock.now()),
             _lock: lock,
         })
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn lifecycle(&self) -> Lifecycle<'_> {
+        Lifecycle {
+            queue: Queue {
+                templates: &self.templates,
+                support: &self.config.support,
+                secret: &self.secret,
+                caps: &self.config.send_caps,
+            },
+            cadence: &self.config.cadence,
+        }
+    }
+
+    /// One scheduler pass; errors are logged, never fatal (the next tick retries).
+    fn tick(&self, conn: &mut Connection) -> TickReport {
+        match schedule::tick(conn, &self.lifecycle(), self.now()) {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::error!(error = %e, "scheduler: database error; will retry");
+                TickReport::default()
+            }
+        }
     }
 
     /// Mails a dead predecessor left in flight wait for their receipt (or, without receipt
@@ -88,8 +117,8 @@ impl Daemon {
         } else {
             Duration::ZERO
         };
-        let resend_at = now() + chrono::Duration::from_std(grace).unwrap_or_default();
-        let held = store::hold_in_doubt(conn, resend_at, now())?;
+        let resend_at = self.now() + chrono::Duration::from_std(grace).unwrap_or_default();
+        let held = store::hold_in_doubt(conn, resend_at, self.now())?;
         if held > 0 {
             tracing::warn!(
                 mails = held,
@@ -107,7 +136,7 @@ impl Daemon {
             caps: &self.config.send_caps,
             secret: &self.secret,
             templates: &self.templates,
-            cadence: self.config.cadence,
+            cadence: &self.config.cadence,
             after_processing: self.config.imap.after_processing != AfterProcessing::Leave,
         }
     }
@@ -127,7 +156,7 @@ impl Daemon {
             support: &self.config.support,
             retry: &self.config.outbox,
             concurrency: self.config.smtp.connections as usize,
-            now: &now,
+            now: &*self.now,
         }
     }
 
@@ -142,6 +171,8 @@ impl Daemon {
             result
         }
         .await;
+        // Time-driven mail is decided whether or not IMAP answered.
+        let ticked = self.tick(&mut conn);
         let smtp = self.smtp()?;
         let mut conn = store::open_for_sending(&self.config.database)?;
         self.hold_in_doubt(&mut conn)?;
@@ -149,6 +180,7 @@ impl Daemon {
         let queued = store::queued_count(&conn)?;
         Ok(OnceSummary {
             ingested: intake?,
+            ticked,
             drained,
             still_queued: queued,
         })
@@ -217,6 +249,12 @@ impl Daemon {
                     Err(e) => Err(e.into()),
                 },
             };
+            // The scheduler runs on every pass, also while IMAP is down: promises do not wait
+            // for the inbox.
+            let ticked = self.tick(&mut conn);
+            if ticked.updates + ticked.check_backs > 0 {
+                queued.notify_one();
+            }
             let wait = match result {
                 Ok(()) => {
                     backoff = first_backoff;
@@ -274,7 +312,10 @@ impl Daemon {
     fn until_next_due(&self, conn: &Connection) -> Duration {
         let cap = self.config.imap.poll_interval;
         match store::next_due(conn) {
-            Ok(Some(at)) => (at - now()).to_std().unwrap_or(Duration::ZERO).min(cap),
+            Ok(Some(at)) => (at - self.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(cap),
             Ok(None) => cap,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: cannot read the next due time");
@@ -310,7 +351,7 @@ impl Daemon {
                 selected.uidvalidity,
                 &fetched,
                 last,
-                now(),
+                self.now(),
             )?;
             ingested += fetched.len();
             if report.queued > 0 {
@@ -349,7 +390,7 @@ impl Daemon {
                         new = uidvalidity,
                         "UIDVALIDITY changed: rescanning the mailbox"
                     );
-                    store::log_event(conn, now(), None, None, "uidvalidity_changed", &format!(
+                    store::log_event(conn, self.now(), None, None, "uidvalidity_changed", &format!(
                         "{mailbox}: UIDVALIDITY {} -> {uidvalidity}; rescanning, duplicates are skipped",
                         old.uidvalidity
                     ))?;
@@ -361,7 +402,7 @@ impl Daemon {
                         uidvalidity,
                         last_uid: 0,
                     },
-                    now(),
+                    self.now(),
                 )?;
                 Ok(0)
             }
@@ -424,6 +465,7 @@ fn log_drain(report: DrainReport) {
 #[derive(Debug)]
 pub struct OnceSummary {
     pub ingested: usize,
+    pub ticked: TickReport,
     pub drained: DrainReport,
     pub still_queued: i64,
 }

@@ -5,13 +5,12 @@
 //! quarantined, and the batch goes on. The IMAP checkpoint moves in the same transaction, so a
 //! crash before commit re-reads the batch and a crash after it never repeats anything.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use crate::config::{IntakeConfig, SendCaps, StrangerPolicy, SupportConfig};
+use crate::config::{CadenceConfig, IntakeConfig, SendCaps, StrangerPolicy, SupportConfig};
 use crate::imap::Fetched;
+use crate::lifecycle::{Actor, CustomerMail, Lifecycle, LifecycleError};
 use crate::mail::{self, BounceReport, MailClass, ParsedMail, Quarantine, Rules};
 use crate::outbox::{self, Draft, Queue, Queued};
 use crate::policy::{self, IncidentFacts};
@@ -26,7 +25,7 @@ pub struct Context<'a> {
     pub caps: &'a SendCaps,
     pub secret: &'a Secret,
     pub templates: &'a Templates,
-    pub cadence: Duration,
+    pub cadence: &'a CadenceConfig,
     /// Whether recorded messages should be marked/moved on the server afterwards.
     pub after_processing: bool,
 }
@@ -36,6 +35,13 @@ impl Context<'_> {
         Rules {
             support: self.support,
             intake: self.intake,
+        }
+    }
+
+    fn lifecycle(&self) -> Lifecycle<'_> {
+        Lifecycle {
+            queue: self.queue(),
+            cadence: self.cadence,
         }
     }
 
@@ -650,7 +656,86 @@ fn join_incident(
         "customer_reply",
         &format!("{} replied; joined via {how}", mail.from.address),
     )?;
+    answer_reply(conn, ctx, incident, row, mail, now)?;
     Ok(Outcome::Joined { incident })
+}
+
+/// What a reply from the incident's people causes: on an open incident an immediate status
+/// answer (and a new cadence if they asked for one); while waiting on them, updates resume;
+/// after resolution the incident reopens and they are told. Staff replies cause no mail.
+fn answer_reply(
+    conn: &Connection,
+    ctx: &Context<'_>,
+    incident: i64,
+    row: i64,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if ctx.support.is_staff(&mail.from.address) {
+        return Ok(());
+    }
+    let life = ctx.lifecycle();
+    let who = Actor::Customer(&mail.from.address);
+    let Some(current) = store::incident(conn, incident)? else {
+        return Ok(());
+    };
+    let result = match current.state.as_str() {
+        "resolved" | "closed" => life.reopen(conn, who, incident, Some(row), now).map(|_| ()),
+        _ => status_answer(conn, &life, who, &current, row, mail, now),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(LifecycleError::Store(e)) => Err(e),
+        // A refused transition is recorded, never fatal to intake.
+        Err(e) => store::log_event(
+            conn,
+            now,
+            Some(incident),
+            Some(row),
+            "reply_not_acted_on",
+            &e.to_string(),
+        ),
+    }
+}
+
+fn status_answer(
+    conn: &Connection,
+    life: &Lifecycle<'_>,
+    who: Actor<'_>,
+    current: &store::Incident,
+    row: i64,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+) -> Result<(), LifecycleError> {
+    let incident = current.number;
+    if current.state == "waiting" {
+        life.resume(conn, who, incident, now)?;
+    }
+    let changed = match crate::pace::requested_cadence(&mail.summary) {
+        Some(wanted) => Some(life.set_cadence(conn, who, incident, wanted, now)?),
+        None => None,
+    };
+    let current = crate::lifecycle::load(conn, incident)?;
+    let promise = current
+        .next_update_at
+        .as_deref()
+        .and_then(|t| store::parse_ts(t).ok());
+    let note = store::latest_note(conn, incident)?.unwrap_or_default();
+    life.mail_customer(
+        conn,
+        &current,
+        CustomerMail {
+            kind: "status",
+            promise,
+            caused_by: Some(row),
+        },
+        |d| {
+            d.note = note;
+            d.cadence_changed = changed.is_some();
+        },
+        now,
+    )?;
+    Ok(())
 }
 
 fn index_ids(conn: &Connection, mail: &ParsedMail, incident: i64) -> Result<(), StoreError> {
@@ -719,7 +804,7 @@ fn open_incident(
     stranger_to: &[i64],
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
-    let next_update = policy::next_update_at(now, ctx.cadence);
+    let next_update = policy::next_update_at(now, ctx.cadence.default);
     // "Fwd: AW: Order broken [FU-3-…]" is about "Order broken": prefixes and copied tokens go.
     let mut subject = mail::base_subject(&mail.subject);
     if subject.is_empty() {
@@ -732,7 +817,7 @@ fn open_incident(
             summary: &mail.summary,
             customer_address: &mail.from.address,
             customer_name: mail.from.name.as_deref(),
-            cadence: ctx.cadence,
+            cadence: ctx.cadence.default,
             next_update_at: next_update,
         },
         |n| ctx.secret.incident_token(n),
@@ -783,7 +868,7 @@ fn open_incident(
         summary: &mail.summary,
         opened: now,
         customer: &mail.from,
-        cadence: ctx.cadence,
+        cadence: ctx.cadence.default,
         next_update,
     };
     acknowledge(conn, ctx, &facts, row, mail, thread_root, now)?;
@@ -834,6 +919,7 @@ fn acknowledge(
         &ctx.queue(),
         now,
     )?;
+    store::record_promise(conn, incident, "acknowledgement", facts.next_update, now)?;
     if let Queued::Suppressed(reason) = queued {
         tracing::info!(incident, reason, "acknowledgement suppressed");
     }

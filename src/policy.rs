@@ -8,7 +8,7 @@ use crate::config::SupportConfig;
 use crate::mail::{ParsedMail, Person};
 use crate::store;
 use crate::templates::{
-    human_duration, human_time, CustomerData, IncidentData, MailData, SupportData,
+    human_duration, human_time, CustomerData, IncidentData, MailData, ResolutionData, SupportData,
 };
 
 /// When the customer will next hear from us: the cadence after now.
@@ -67,6 +67,49 @@ pub fn mail_data(facts: &IncidentFacts<'_>, support: &SupportConfig) -> MailData
         next_update: human_time(facts.next_update),
         next_update_iso: store::ts(facts.next_update),
         cadence: human_duration(facts.cadence),
+        ..MailData::default()
+    }
+}
+
+/// Template data for a mail about an existing incident. `promise` is the next update the mail
+/// promises (none for resolution, check-back and escalation).
+pub fn incident_mail_data(
+    incident: &store::Incident,
+    support: &SupportConfig,
+    promise: Option<DateTime<Utc>>,
+) -> MailData {
+    let opened = store::parse_ts(&incident.opened_at).unwrap_or_default();
+    MailData {
+        incident: IncidentData {
+            number: incident.number,
+            token: incident.token.clone(),
+            subject: incident.subject.clone(),
+            summary: incident.summary.clone(),
+            opened: human_time(opened),
+            opened_iso: incident.opened_at.clone(),
+            state: incident.state.clone(),
+            tags: incident.tags.clone(),
+            recurring: incident.recurring,
+        },
+        customer: CustomerData {
+            name: incident.customer_name.clone(),
+            address: incident.customer_address.clone(),
+        },
+        support: SupportData {
+            name: support.name.clone(),
+            address: support.address.clone(),
+        },
+        next_update: promise.map(human_time).unwrap_or_default(),
+        next_update_iso: promise.map(store::ts).unwrap_or_default(),
+        cadence: human_duration(Duration::from_secs(
+            u64::try_from(incident.cadence_secs).unwrap_or(0),
+        )),
+        resolution: ResolutionData {
+            root_cause: incident.root_cause.clone().unwrap_or_default(),
+            prevention: incident.prevention.clone().unwrap_or_default(),
+            compensation: incident.compensation.clone().unwrap_or_default(),
+        },
+        previous_incident: incident.previous_incident.unwrap_or(0),
         ..MailData::default()
     }
 }

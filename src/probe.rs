@@ -32,6 +32,7 @@ pub struct Probe {
     support: SupportConfig,
     intake: IntakeConfig,
     caps: SendCaps,
+    cadence: crate::config::CadenceConfig,
     secret: Secret,
     templates: Templates,
     next_uid: u32,
@@ -51,6 +52,7 @@ impl Probe {
             },
             intake: IntakeConfig::default(),
             caps: SendCaps::default(),
+            cadence: crate::config::CadenceConfig::default(),
             secret: Secret::from_bytes(b"probe key"),
             templates: Templates::load(templates)?,
             next_uid: 1,
@@ -70,7 +72,7 @@ impl Probe {
             caps: &self.caps,
             secret: &self.secret,
             templates: &self.templates,
-            cadence: std::time::Duration::from_secs(4 * 3600),
+            cadence: &self.cadence,
             after_processing: true,
         };
         let batch = [Fetched {

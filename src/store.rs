@@ -573,12 +573,27 @@ pub struct Incident {
     pub next_update_at: Option<String>,
     pub messages: i64,
     pub outbox_pending: i64,
+    pub last_note_at: Option<String>,
+    pub updates_without_news: i64,
+    pub resolved_at: Option<String>,
+    pub check_back_at: Option<String>,
+    pub close_at: Option<String>,
+    pub root_cause: Option<String>,
+    pub prevention: Option<String>,
+    pub compensation: Option<String>,
+    pub recurring: bool,
+    pub previous_incident: Option<i64>,
+    pub tags: Vec<String>,
 }
 
 const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.customer_address,
     i.customer_name, i.opened_at, i.updated_at, i.cadence_secs, i.next_update_at,
     (SELECT COUNT(*) FROM messages m WHERE m.incident_id = i.id),
-    (SELECT COUNT(*) FROM outbox o WHERE o.incident_id = i.id AND o.state = 'queued')";
+    (SELECT COUNT(*) FROM outbox o WHERE o.incident_id = i.id AND o.state = 'queued'),
+    i.last_note_at, i.updates_without_news, i.resolved_at, i.check_back_at, i.close_at,
+    i.root_cause, i.prevention, i.compensation, i.recurring, i.previous_incident,
+    (SELECT group_concat(tag, ' ') FROM (SELECT tag FROM tags t WHERE t.incident_id = i.id
+        ORDER BY tag))";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
@@ -595,6 +610,20 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         next_update_at: r.get(10)?,
         messages: r.get(11)?,
         outbox_pending: r.get(12)?,
+        last_note_at: r.get(13)?,
+        updates_without_news: r.get(14)?,
+        resolved_at: r.get(15)?,
+        check_back_at: r.get(16)?,
+        close_at: r.get(17)?,
+        root_cause: r.get(18)?,
+        prevention: r.get(19)?,
+        compensation: r.get(20)?,
+        recurring: r.get(21)?,
+        previous_incident: r.get(22)?,
+        tags: r
+            .get::<_, Option<String>>(23)?
+            .map(|t| t.split(' ').map(str::to_string).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -612,6 +641,305 @@ pub fn incidents(conn: &Connection, state: Option<&str>) -> Result<Vec<Incident>
 pub fn incident(conn: &Connection, number: i64) -> Result<Option<Incident>> {
     let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = ?1");
     Ok(conn.query_row(&sql, [number], incident_row).optional()?)
+}
+
+// --- Lifecycle and promises --------------------------------------------------------------------
+
+pub fn set_state(conn: &Connection, id: i64, state: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET state = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, state, ts(now)],
+    )?;
+    Ok(())
+}
+
+pub fn set_next_update(conn: &Connection, id: i64, at: Option<DateTime<Utc>>) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET next_update_at = ?2 WHERE id = ?1",
+        params![id, at.map(ts)],
+    )?;
+    Ok(())
+}
+
+pub fn set_cadence(conn: &Connection, id: i64, cadence: Duration) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET cadence_secs = ?2 WHERE id = ?1",
+        params![id, i64::try_from(cadence.as_secs()).unwrap_or(i64::MAX)],
+    )?;
+    Ok(())
+}
+
+pub fn set_updates_without_news(conn: &Connection, id: i64, n: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET updates_without_news = ?2 WHERE id = ?1",
+        params![id, n],
+    )?;
+    Ok(())
+}
+
+pub fn add_note(
+    conn: &Connection,
+    id: i64,
+    author: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO notes (incident_id, at, author, text) VALUES (?1, ?2, ?3, ?4)",
+        params![id, ts(now), author, text],
+    )?;
+    conn.execute(
+        "UPDATE incidents SET last_note_at = ?2, updates_without_news = 0, escalated_at = NULL
+         WHERE id = ?1",
+        params![id, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// The newest note written after `since` (the customer has not been told it yet).
+pub fn note_since(conn: &Connection, id: i64, since: Option<&str>) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT text FROM notes WHERE incident_id = ?1 AND (?2 IS NULL OR at > ?2)
+             ORDER BY id DESC LIMIT 1",
+            params![id, since],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// The newest note at all, for status mails and `template render`.
+pub fn latest_note(conn: &Connection, id: i64) -> Result<Option<String>> {
+    note_since(conn, id, None)
+}
+
+pub fn add_tag(conn: &Connection, id: i64, tag: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(conn.execute(
+        "INSERT OR IGNORE INTO tags (incident_id, tag, at) VALUES (?1, ?2, ?3)",
+        params![id, tag, ts(now)],
+    )? > 0)
+}
+
+/// Incidents carrying `tag` opened since `since`.
+pub fn incidents_with_tag_since(conn: &Connection, tag: &str, since: DateTime<Utc>) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM tags t JOIN incidents i ON i.id = t.incident_id
+         WHERE t.tag = ?1 AND i.opened_at >= ?2",
+        params![tag, ts(since)],
+        |r| r.get(0),
+    )?)
+}
+
+/// A customer's incidents opened since `since`.
+pub fn customer_incidents_since(
+    conn: &Connection,
+    customer: &str,
+    since: DateTime<Utc>,
+) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM incidents WHERE customer_address = ?1 AND opened_at >= ?2",
+        params![customer, ts(since)],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn mark_recurring(conn: &Connection, id: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE incidents SET recurring = 1 WHERE id = ?1 AND recurring = 0",
+        [id],
+    )? > 0)
+}
+
+pub fn set_previous_incident(conn: &Connection, id: i64, previous: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET previous_incident = ?2 WHERE id = ?1",
+        params![id, previous],
+    )?;
+    Ok(())
+}
+
+pub struct Resolution<'a> {
+    pub root_cause: &'a str,
+    pub prevention: &'a str,
+    pub compensation: Option<&'a str>,
+}
+
+pub fn set_resolved(
+    conn: &Connection,
+    id: i64,
+    resolution: &Resolution<'_>,
+    check_back_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET state = 'resolved', resolved_at = ?2, check_back_at = ?3,
+             close_at = NULL, next_update_at = NULL, root_cause = ?4, prevention = ?5,
+             compensation = ?6, updated_at = ?2
+         WHERE id = ?1",
+        params![
+            id,
+            ts(now),
+            ts(check_back_at),
+            resolution.root_cause,
+            resolution.prevention,
+            resolution.compensation
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn set_check_back(
+    conn: &Connection,
+    id: i64,
+    check_back_at: Option<DateTime<Utc>>,
+    close_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET check_back_at = ?2, close_at = ?3 WHERE id = ?1",
+        params![id, check_back_at.map(ts), close_at.map(ts)],
+    )?;
+    Ok(())
+}
+
+pub fn set_escalated(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE incidents SET escalated_at = ?2 WHERE id = ?1",
+        params![id, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// Records a promised update.
+pub fn record_promise(
+    conn: &Connection,
+    id: i64,
+    made_by: &str,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // A mail that repeats a promise already open (a status answer) adds no second row.
+    conn.execute(
+        "INSERT INTO promises (incident_id, made_at, due_at, made_by)
+         SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (
+             SELECT 1 FROM promises WHERE incident_id = ?1 AND due_at = ?3
+                AND kept_at IS NULL AND breached_at IS NULL)",
+        params![id, ts(now), ts(due), made_by],
+    )?;
+    Ok(())
+}
+
+/// Settles the incident's open promises as an update goes out now: kept if their time has not
+/// passed, breached if it has. Returns how many were breached.
+pub fn settle_promises(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<usize> {
+    let breached = conn.execute(
+        "UPDATE promises SET breached_at = ?2
+         WHERE incident_id = ?1 AND kept_at IS NULL AND breached_at IS NULL AND due_at < ?2",
+        params![id, ts(now)],
+    )?;
+    conn.execute(
+        "UPDATE promises SET kept_at = ?2
+         WHERE incident_id = ?1 AND kept_at IS NULL AND breached_at IS NULL",
+        params![id, ts(now)],
+    )?;
+    Ok(breached)
+}
+
+/// Drops open promises without settling them (the incident was resolved or paused: there is
+/// nothing more to promise). They stay on record, kept at the time of the mail that ended them.
+pub fn close_promises(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
+    settle_promises(conn, id, now).map(|_| ())
+}
+
+/// When the last promise to this customer was made (what notes are "new" against).
+pub fn last_promise_made(conn: &Connection, id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT MAX(made_at) FROM promises WHERE incident_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Open incidents whose next update is due by `until`, soonest first.
+pub fn due_updates(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
+    ids(
+        conn,
+        "SELECT id FROM incidents WHERE state = 'open' AND next_update_at <= ?1
+         ORDER BY next_update_at LIMIT ?2",
+        until,
+        limit,
+    )
+}
+
+pub fn due_check_backs(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
+    ids(
+        conn,
+        "SELECT id FROM incidents WHERE state = 'resolved' AND check_back_at <= ?1
+         ORDER BY check_back_at LIMIT ?2",
+        until,
+        limit,
+    )
+}
+
+pub fn due_closes(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
+    ids(
+        conn,
+        "SELECT id FROM incidents WHERE state = 'resolved' AND close_at <= ?1
+         ORDER BY close_at LIMIT ?2",
+        until,
+        limit,
+    )
+}
+
+fn ids(conn: &Connection, sql: &str, until: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt
+        .query_map(
+            params![ts(until), i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(rows)
+}
+
+/// How a new mail about an incident threads: In-Reply-To the newest message of the thread, and
+/// References from the customer's first message through our recent mail (at most 10).
+pub fn thread_of(conn: &Connection, id: i64) -> Result<(Option<String>, Vec<String>)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT message_id FROM (
+             SELECT message_id, recorded_at AS at, id FROM messages
+              WHERE incident_id = ?1 AND direction = 'in' AND message_id IS NOT NULL
+                AND class = 'human'
+             UNION ALL
+             SELECT message_id, created_at AS at, id FROM outbox WHERE incident_id = ?1)
+         ORDER BY at, id",
+    )?;
+    let all = stmt
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    let mut refs: Vec<String> = Vec::new();
+    if let Some(first) = all.first() {
+        refs.push(first.clone());
+    }
+    let tail = all.len().saturating_sub(9);
+    for id in all.iter().skip(tail.max(1)) {
+        if !refs.contains(id) {
+            refs.push(id.clone());
+        }
+    }
+    Ok((all.last().cloned(), refs))
+}
+
+pub fn thread_root_of(conn: &Connection, id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT root FROM thread_indexes WHERE incident_id = ?1 LIMIT 1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 // --- Event log ---------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ fn a_new_complaint_gets_one_acknowledgement_threaded_to_it() {
 }
 
 #[test]
-fn a_reply_to_the_acknowledgement_joins_the_incident_and_sends_nothing() {
+fn a_reply_to_the_acknowledgement_joins_the_incident_and_gets_one_status_answer() {
     let stack = MailStack::start();
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
     stack.append(
@@ -120,8 +120,28 @@ fn a_reply_to_the_acknowledgement_joins_the_incident_and_sends_nothing() {
     stack.append(SUPPORT, reply.as_bytes());
     fu.once();
 
-    let mail = stack.wait_for_mail(CUSTOMER, 1);
-    assert_eq!(mail.len(), 1, "no second acknowledgement");
+    let mail = stack.wait_for_mail(CUSTOMER, 2);
+    assert_eq!(mail.len(), 2, "the acknowledgement and one status answer");
+    let status = parse(&mail[1]);
+    assert_eq!(
+        status.in_reply_to().as_text(),
+        Some("c2@client.example.test")
+    );
+    assert_eq!(
+        status.subject(),
+        Some(ack_subject.as_str()),
+        "same thread, same token"
+    );
+    assert!(
+        status
+            .body_text(0)
+            .is_some_and(|t| t.contains("incident 1")),
+        "a status answer, not a second acknowledgement"
+    );
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM outbox WHERE kind = 'acknowledgement'"),
+        1
+    );
     assert_eq!(fu.incidents().len(), 1, "no new incident");
     let shown = fu.incident(1);
     let incoming: Vec<_> = shown["messages"]
@@ -185,16 +205,16 @@ fn the_subject_token_alone_joins_for_the_customer_but_a_stranger_gets_a_new_inci
     );
     assert_eq!(incidents[0]["customer_address"], CUSTOMER);
     assert_eq!(
-        incidents[0]["messages"], 3,
-        "complaint, ack, the customer's follow-up"
+        incidents[0]["messages"], 4,
+        "complaint, ack, the customer's follow-up and our status answer"
     );
     assert_eq!(incidents[1]["customer_address"], stranger);
     let stranger_acks = stack.wait_for_mail(stranger, 1);
     assert_eq!(stranger_acks.len(), 1);
     assert_eq!(
         stack.mailbox(CUSTOMER).len(),
-        1,
-        "the customer got nothing more"
+        2,
+        "the customer got the ack and the answer to their own follow-up, nothing from the stranger"
     );
     let shown = fu.incident(2);
     assert!(has_event(&shown, "stranger_reference"));
