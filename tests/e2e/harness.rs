@@ -310,6 +310,26 @@ dir = "{templates}"
         log
     }
 
+    /// `followupd run --once --now TIME`: one pass as if it were `at` (the hidden testing clock).
+    pub fn once_at(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let out = self.run(&["run", "--once", "--now", &stamp]);
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            out.status.success(),
+            "run --once --now {stamp} failed:\n{log}"
+        );
+        log
+    }
+
+    /// Any command with the testing clock set to `at`.
+    pub fn run_at(&self, at: chrono::DateTime<chrono::Utc>, args: &[&str]) -> Output {
+        let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--now", &stamp]);
+        self.run(&all)
+    }
+
     /// The daemon in the background.
     pub fn spawn(&self) -> Child {
         self.command()

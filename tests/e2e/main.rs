@@ -6,4 +6,5 @@ mod check;
 mod corpus;
 mod harness;
 mod intake;
+mod promises;
 mod spine;

@@ -1,0 +1,308 @@
+//! Keeping promises against real Dovecot and Postfix, with the clock moved instead of waited
+//! for (`run --once --now TIME`): progress before the promised time, staff notes, a late update
+//! after downtime, the customer setting the pace, resolution, check-back, close and reopen.
+
+use chrono::{DateTime, Duration as Span, Utc};
+
+use crate::harness::*;
+
+const ANN: &str = "ann@example.test";
+
+fn at(stamp: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(stamp)
+        .expect("RFC 3339")
+        .with_timezone(&Utc)
+}
+
+/// A complaint from Ann acknowledged at `t0`; returns the promised next update time.
+fn opened(stack: &MailStack, fu: &Followupd, t0: DateTime<Utc>) -> DateTime<Utc> {
+    stack.append(
+        SUPPORT,
+        complaint(
+            ANN,
+            "ann-1@client.example.test",
+            "Checkout keeps failing",
+            "Every payment attempt ends with an error page.",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0);
+    stack.wait_for_mail(ANN, 1);
+    promised(fu)
+}
+
+fn promised(fu: &Followupd) -> DateTime<Utc> {
+    let shown = fu.incident(1);
+    at(shown["incident"]["next_update_at"]
+        .as_str()
+        .expect("a promised time"))
+}
+
+fn texts(stack: &MailStack, who: &str) -> Vec<String> {
+    stack
+        .mailbox(who)
+        .iter()
+        .map(|raw| parse(raw).body_text(0).unwrap_or_default().to_string())
+        .collect()
+}
+
+fn reply(stack: &MailStack, id: &str, body: &str) {
+    let raw = format!(
+        "From: {ANN}\r\nTo: {SUPPORT}\r\nSubject: Re: Checkout keeps failing\r\n\
+         Message-ID: <{id}>\r\nIn-Reply-To: <ann-1@client.example.test>\r\n\
+         References: <ann-1@client.example.test>\r\n\r\n{body}\r\n"
+    );
+    stack.append(SUPPORT, raw.as_bytes());
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn a_progress_update_arrives_before_the_promised_time_and_promises_the_next() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    let promise = opened(&stack, &fu, t0);
+    assert_eq!(
+        promise,
+        t0 + Span::hours(4),
+        "the acknowledgement promised T"
+    );
+
+    // An hour before T nothing is due.
+    fu.once_at(promise - Span::hours(1));
+    assert_eq!(stack.mailbox(ANN).len(), 1);
+    // Within the lead (10 minutes) the update goes out, before T.
+    fu.once_at(promise - Span::minutes(5));
+    let mail = stack.wait_for_mail(ANN, 2);
+    assert_eq!(mail.len(), 2);
+    let update = parse(&mail[1]);
+    let text = update.body_text(0).expect("text");
+    assert!(text.contains("still working on incident 1"), "{text}");
+    assert!(
+        text.contains("Monday 23 November 2026, 17:00 UTC"),
+        "the next promise, one cadence after T: {text}"
+    );
+    assert_eq!(promised(&fu), promise + Span::hours(4));
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM promises WHERE kept_at IS NOT NULL"),
+        1,
+        "the acknowledgement's promise was kept"
+    );
+    // Running again at the same time sends nothing more.
+    fu.once_at(promise - Span::minutes(4));
+    assert_eq!(stack.wait_for_mail(ANN, 2).len(), 2, "no second update");
+}
+
+#[test]
+fn a_staff_note_goes_out_at_once_and_restarts_the_cadence_clock() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    let t1 = t0 + Span::hours(1);
+    let said = ok(fu.run_at(
+        t1,
+        &[
+            "incident",
+            "note",
+            "1",
+            "The payment provider confirmed an outage; a fix is being deployed.",
+            "--by",
+            "alice",
+        ],
+    ));
+    assert!(said.contains("progress update queued"), "{said}");
+    fu.once_at(t1);
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("The payment provider confirmed an outage"),
+        "{text}"
+    );
+    assert_eq!(promised(&fu), t1 + Span::hours(4), "the clock restarted");
+    let shown = fu.incident(1);
+    let note = shown["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "note_added")
+        .expect("note event");
+    assert_eq!(note["actor"], "alice");
+}
+
+#[test]
+fn a_daemon_stopped_over_a_due_time_sends_one_late_update_and_records_the_breach() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    let promise = opened(&stack, &fu, t0);
+    // Down for ten hours: two and a half cadences missed.
+    let back = promise + Span::hours(6);
+    fu.once_at(back);
+    let mail = stack.wait_for_mail(ANN, 2);
+    assert_eq!(
+        mail.len(),
+        2,
+        "one update, never a burst of the missed ones"
+    );
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(text.contains("later than we promised"), "{text}");
+    assert!(has_event(&fu.incident(1), "promise_breached"));
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM promises WHERE breached_at IS NOT NULL"),
+        1
+    );
+    assert_eq!(promised(&fu), back + Span::hours(4));
+}
+
+#[test]
+fn any_news_is_answered_at_once_and_the_customer_sets_the_pace() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    let promise = opened(&stack, &fu, t0);
+    reply(&stack, "ann-2@client.example.test", "Any news?");
+    fu.once_at(t0 + Span::minutes(30));
+    let mail = stack.wait_for_mail(ANN, 2);
+    assert_eq!(mail.len(), 2, "one status answer");
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("Monday 23 November 2026, 13:00 UTC"),
+        "{text}"
+    );
+    assert_eq!(promised(&fu), promise, "asking for news resets nothing");
+
+    reply(
+        &stack,
+        "ann-3@client.example.test",
+        "Please update me every hour until this works.",
+    );
+    let t2 = t0 + Span::minutes(40);
+    fu.once_at(t2);
+    let mail = stack.wait_for_mail(ANN, 3);
+    let text = parse(&mail[2]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("every 1 hour"),
+        "the new cadence is confirmed: {text}"
+    );
+    let shown = fu.incident(1);
+    assert_eq!(shown["incident"]["cadence_secs"], 3600);
+    assert_eq!(
+        promised(&fu),
+        t2 + Span::hours(1),
+        "the next update comes sooner"
+    );
+}
+
+#[test]
+fn resolution_needs_a_root_cause_then_check_back_close_and_a_late_reply_reopens() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    let t1 = t0 + Span::hours(2);
+    let refused = fu.run_at(
+        t1,
+        &["incident", "resolve", "1", "--prevention", "More tests."],
+    );
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("--root-cause"), "{why}");
+    assert_eq!(fu.incident(1)["incident"]["state"], "open");
+
+    ok(fu.run_at(
+        t1,
+        &[
+            "incident",
+            "resolve",
+            "1",
+            "--root-cause",
+            "A certificate on our payment gateway expired.",
+            "--prevention",
+            "Certificates now renew automatically and we alert 30 days ahead.",
+            "--compensation",
+            "We refunded this month's fee.",
+            "--by",
+            "bob",
+        ],
+    ));
+    fu.once_at(t1);
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    for part in [
+        "A certificate on our payment gateway expired.",
+        "Certificates now renew automatically",
+        "We refunded this month's fee.",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    assert_eq!(fu.incident(1)["incident"]["state"], "resolved");
+    // No more progress updates after resolution.
+    fu.once_at(t1 + Span::hours(5));
+    assert_eq!(stack.wait_for_mail(ANN, 2).len(), 2);
+
+    // Three days on: the check-back; four days after that, closed.
+    fu.once_at(t1 + Span::days(3) + Span::minutes(1));
+    let mail = stack.wait_for_mail(ANN, 3);
+    let text = parse(&mail[2]).body_text(0).expect("text").to_string();
+    assert!(text.contains("4 days"), "{text}");
+    fu.once_at(t1 + Span::days(7) + Span::minutes(2));
+    assert_eq!(fu.incident(1)["incident"]["state"], "closed");
+    assert_eq!(stack.mailbox(ANN).len(), 3, "closing sends nothing");
+
+    // A reply within the reopen window reopens it and says so.
+    reply(&stack, "ann-9@client.example.test", "It is failing again.");
+    let t3 = t1 + Span::days(8);
+    fu.once_at(t3);
+    let mail = stack.wait_for_mail(ANN, 4);
+    let text = parse(&mail[3]).body_text(0).expect("text").to_string();
+    assert!(text.contains("Incident 1 is open again"), "{text}");
+    assert_eq!(fu.incident(1)["incident"]["state"], "open");
+    assert_eq!(promised(&fu), t3 + Span::hours(4));
+}
+
+#[test]
+fn waiting_on_the_customer_pauses_updates_until_they_reply() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    let promise = opened(&stack, &fu, t0);
+    ok(fu.run_at(
+        t0 + Span::hours(1),
+        &["incident", "wait", "1", "--by", "carol"],
+    ));
+    fu.once_at(promise + Span::hours(8));
+    assert_eq!(
+        stack.wait_for_mail(ANN, 1).len(),
+        1,
+        "no updates while waiting"
+    );
+    reply(
+        &stack,
+        "ann-5@client.example.test",
+        "Here is the screenshot you asked for.",
+    );
+    let t2 = promise + Span::hours(9);
+    fu.once_at(t2);
+    assert_eq!(
+        stack.wait_for_mail(ANN, 2).len(),
+        2,
+        "their reply is answered"
+    );
+    assert_eq!(fu.incident(1)["incident"]["state"], "open");
+    assert_eq!(promised(&fu), t2 + Span::hours(4));
+    let refused = fu.run_at(t2, &["incident", "resume", "1"]);
+    assert!(
+        !refused.status.success(),
+        "resume of an open incident is refused"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is open; cannot resume"));
+}
