@@ -38,14 +38,6 @@ fn promised(fu: &Followupd) -> DateTime<Utc> {
         .expect("a promised time"))
 }
 
-fn texts(stack: &MailStack, who: &str) -> Vec<String> {
-    stack
-        .mailbox(who)
-        .iter()
-        .map(|raw| parse(raw).body_text(0).unwrap_or_default().to_string())
-        .collect()
-}
-
 fn reply(stack: &MailStack, id: &str, body: &str) {
     let raw = format!(
         "From: {ANN}\r\nTo: {SUPPORT}\r\nSubject: Re: Checkout keeps failing\r\n\
