@@ -88,12 +88,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every mail the daemon will send (and every incident it will close) and when: a dry run
+    /// of the scheduler.
+    Upcoming {
+        /// How far ahead to look.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        within: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with templates.
+    Template {
+        #[command(subcommand)]
+        action: TemplateAction,
+    },
     /// Addresses that bounced: no automatic mail goes to them until they write again.
     Undeliverable {
         #[command(subcommand)]
         action: Option<UndeliverableAction>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateAction {
+    /// Show exactly what a template would send for a real incident now.
+    Render {
+        /// acknowledgement, progress, status, resolution, check_back, reopened or escalation.
+        name: String,
+        #[arg(long)]
+        incident: i64,
     },
 }
 
@@ -251,6 +276,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => show_incident(&config, number, json),
         Command::Incident { action } => incident_action(&config, action, clock),
         Command::Messages { class, limit, json } => list_messages(&config, class, limit, json),
+        Command::Upcoming { within, json } => upcoming(&config, within, json, clock),
+        Command::Template {
+            action: TemplateAction::Render { name, incident },
+        } => render_template(&config, &name, incident),
         Command::Undeliverable { action: None, json } => {
             let conn = store::open(&config.database)?;
             let list = store::all_undeliverable(&conn)?;
@@ -405,6 +434,80 @@ fn incident_action(config: &Config, action: IncidentAction, clock: Clock) -> Res
     };
     tx.commit()?;
     println!("{said}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn upcoming(
+    config: &Config,
+    within: std::time::Duration,
+    json: bool,
+    clock: Clock,
+) -> Result<ExitCode> {
+    let conn = store::open(&config.database)?;
+    let now = clock.now();
+    let until = now + chrono::Duration::from_std(within).context("--within is too large")?;
+    let lead = chrono::Duration::from_std(config.cadence.lead).unwrap_or_default();
+    let list = store::upcoming(&conn, now, until, lead)?;
+    if json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(
+            out,
+            "nothing due within {}",
+            humantime::format_duration(within)
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for u in &list {
+        writeln!(
+            out,
+            "{}  incident {:<6}  {:<15}  {:<30}  {}",
+            short_time(&u.at),
+            u.incident,
+            u.what,
+            clip(u.recipient.as_deref().unwrap_or("-"), 30),
+            u.detail
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders a template for a real incident with the data it would get now (the latest note,
+/// the promised time), without queueing anything.
+fn render_template(config: &Config, name: &str, number: i64) -> Result<ExitCode> {
+    if !crate::templates::KINDS.contains(&name) {
+        bail!(
+            "no template `{name}`; the templates are {}",
+            crate::templates::KINDS.join(", ")
+        );
+    }
+    let templates = Templates::load(&config.templates)?;
+    let conn = store::open(&config.database)?;
+    let Some(incident) = store::incident(&conn, number)? else {
+        bail!("there is no incident {number}");
+    };
+    let promise = incident
+        .next_update_at
+        .as_deref()
+        .and_then(|t| store::parse_ts(t).ok());
+    let mut data = crate::policy::incident_mail_data(&incident, &config.support, promise);
+    data.note = store::latest_note(&conn, number)?.unwrap_or_default();
+    data.close_after = crate::templates::human_duration(config.cadence.close_after);
+    let value = serde_json::to_value(&data)?;
+    let rendered = templates.render(name, &value)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Subject: {}",
+        crate::mail::header_safe(&rendered.subject, 400)
+    )?;
+    writeln!(out, "\n{}", rendered.text)?;
+    if let Some(html) = rendered.html {
+        writeln!(out, "--- HTML ---\n{html}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -996,6 +996,14 @@ mod tests {
     }
 
     #[test]
+    fn mail_that_makes_the_parser_panic_is_quarantined_with_a_reason() {
+        // Found by the fuzzer: mail-parser 0.11 panics ("Invalid part ID") on this input.
+        let raw = include_bytes!("../tests/fixtures/fuzz-regressions/mail-parser-invalid-part-id");
+        let q = parse_bytes(raw).expect_err("quarantined, not parsed");
+        assert!(q.reason.contains("internal error"), "{}", q.reason);
+    }
+
+    #[test]
     fn header_injection_is_inert_text() {
         assert_eq!(
             header_safe("Refund\r\nBcc: victim@example.com", 200),

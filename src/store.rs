@@ -942,6 +942,74 @@ pub fn thread_root_of(conn: &Connection, id: i64) -> Result<Option<String>> {
         .optional()?)
 }
 
+/// One mail (or step) the daemon will take, for `followupd upcoming`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Upcoming {
+    pub at: String,
+    /// progress | check_back | close | a queued mail's kind
+    pub what: String,
+    pub incident: i64,
+    pub recipient: Option<String>,
+    pub detail: String,
+}
+
+/// Everything due by `until`, soonest first: queued mail, progress updates (sent `lead` before
+/// their promised time), check-backs and closes. Each part reads through its partial index.
+pub fn upcoming(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    lead: chrono::Duration,
+) -> Result<Vec<Upcoming>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, what, incident, recipient, detail FROM (
+             SELECT next_attempt_at AS at, kind AS what, incident_id AS incident,
+                    recipient, 'queued, attempt ' || (attempts + 1) AS detail
+               FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?2
+             UNION ALL
+             SELECT next_update_at, 'progress', id, customer_address,
+                    'promised for ' || next_update_at
+               FROM incidents WHERE state = 'open' AND next_update_at <= ?3
+             UNION ALL
+             SELECT check_back_at, 'check_back', id, customer_address, 'after resolution'
+               FROM incidents WHERE state = 'resolved' AND check_back_at <= ?2
+             UNION ALL
+             SELECT close_at, 'close', id, NULL, 'no mail; closes unless the customer replies'
+               FROM incidents WHERE state = 'resolved' AND close_at <= ?2)
+         ORDER BY at, incident",
+    )?;
+    // Progress goes out `lead` before the promise, so promises up to until + lead are due.
+    let rows = stmt
+        .query_map(params![ts(now), ts(until), ts(until + lead)], |r| {
+            Ok(Upcoming {
+                at: r.get(0)?,
+                what: r.get(1)?,
+                incident: r.get(2)?,
+                recipient: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|mut u| {
+            if u.what == "progress" {
+                // Shown at the time it will really go out.
+                if let Ok(promised) = parse_ts(&u.at) {
+                    u.at = ts((promised - lead).max(now));
+                }
+            } else if let Ok(t) = parse_ts(&u.at) {
+                u.at = ts(t.max(now));
+            }
+            u
+        })
+        .collect::<Vec<_>>())
+    .map(|mut list| {
+        list.sort_by(|a, b| a.at.cmp(&b.at).then(a.incident.cmp(&b.incident)));
+        list
+    })
+}
+
 // --- Event log ---------------------------------------------------------------------------------
 
 /// Appends to the event log. The table refuses UPDATE and DELETE (see the migration).
