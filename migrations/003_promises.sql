@@ -20,6 +20,9 @@ CREATE INDEX incidents_customer ON incidents (customer_address, opened_at);
 -- The scheduler reads only due rows through these.
 CREATE INDEX incidents_check_back ON incidents (check_back_at) WHERE state = 'resolved';
 CREATE INDEX incidents_close ON incidents (close_at) WHERE state = 'resolved';
+-- Escalation: open incidents without a staff note for too long, not yet escalated.
+CREATE INDEX incidents_quiet ON incidents (COALESCE(last_note_at, opened_at))
+    WHERE state = 'open' AND escalated_at IS NULL;
 
 CREATE TABLE notes (
     id          INTEGER PRIMARY KEY,

@@ -97,6 +97,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Reports over the incident history.
+    Report {
+        #[command(subcommand)]
+        what: Report,
+    },
     /// Work with templates.
     Template {
         #[command(subcommand)]
@@ -106,6 +111,16 @@ enum Command {
     Undeliverable {
         #[command(subcommand)]
         action: Option<UndeliverableAction>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum Report {
+    /// The fire drills: incidents marked recurring (a customer's repeated incidents, or a tag
+    /// that keeps coming back), grouped by customer.
+    Recurring {
         #[arg(long)]
         json: bool,
     },
@@ -277,6 +292,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Incident { action } => incident_action(&config, action, clock),
         Command::Messages { class, limit, json } => list_messages(&config, class, limit, json),
         Command::Upcoming { within, json } => upcoming(&config, within, json, clock),
+        Command::Report {
+            what: Report::Recurring { json },
+        } => report_recurring(&config, json),
         Command::Template {
             action: TemplateAction::Render { name, incident },
         } => render_template(&config, &name, incident),
@@ -347,6 +365,8 @@ fn incident_action(config: &Config, action: IncidentAction, clock: Clock) -> Res
             caps: &config.send_caps,
         },
         cadence: &config.cadence,
+        escalation: &config.escalation,
+        recurring: &config.recurring,
     };
     let mut conn = store::open(&config.database)?;
     let tx = conn.transaction()?;
@@ -507,6 +527,42 @@ fn render_template(config: &Config, name: &str, number: i64) -> Result<ExitCode>
     writeln!(out, "\n{}", rendered.text)?;
     if let Some(html) = rendered.html {
         writeln!(out, "--- HTML ---\n{html}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_recurring(config: &Config, json: bool) -> Result<ExitCode> {
+    let conn = store::open(&config.database)?;
+    let list = store::recurring_incidents(&conn)?;
+    if json {
+        print_json(&list)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "no recurring incidents")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut customers: Vec<&str> = list.iter().map(|i| i.customer_address.as_str()).collect();
+    customers.sort_unstable();
+    customers.dedup();
+    for customer in customers {
+        writeln!(out, "{customer}")?;
+        for i in list.iter().filter(|i| i.customer_address == customer) {
+            writeln!(
+                out,
+                "  #{:<6} {}  {:<8}  {}{}",
+                i.number,
+                short_time(&i.opened_at),
+                i.state,
+                clip(&i.subject, 50),
+                if i.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", i.tags.join(", "))
+                }
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,49 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub intake: IntakeConfig,
     pub send_caps: SendCaps,
+    pub escalation: EscalationConfig,
+    pub recurring: RecurringConfig,
+}
+
+/// When staff are told an incident needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationConfig {
+    /// Who gets escalation mail; empty turns escalation off.
+    pub staff: Vec<String>,
+    /// An open incident with no staff note for this long is escalated.
+    pub after_no_note: Duration,
+    /// …or after this many progress updates in a row went out with no news.
+    pub no_news_updates: u32,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        EscalationConfig {
+            staff: Vec::new(),
+            after_no_note: Duration::from_secs(8 * 3600),
+            no_news_updates: 3,
+        }
+    }
+}
+
+/// When incidents count as fire drills that keep coming back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecurringConfig {
+    pub window: Duration,
+    /// A customer's incident is recurring when they opened this many within the window.
+    pub incidents: u32,
+    /// A tag is recurring when this many incidents within the window carry it.
+    pub tag_incidents: u32,
+}
+
+impl Default for RecurringConfig {
+    fn default() -> Self {
+        RecurringConfig {
+            window: Duration::from_secs(30 * 86_400),
+            incidents: 3,
+            tag_incidents: 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -331,6 +374,29 @@ struct RawConfig {
     intake: RawIntake,
     #[serde(default)]
     send_caps: RawSendCaps,
+    #[serde(default)]
+    escalation: RawEscalation,
+    #[serde(default)]
+    recurring: RawRecurring,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEscalation {
+    #[serde(default)]
+    staff: Vec<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    after_no_note: Option<Duration>,
+    no_news_updates: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRecurring {
+    #[serde(default, deserialize_with = "opt_duration")]
+    window: Option<Duration>,
+    incidents: Option<Spanned<u32>>,
+    tag_incidents: Option<Spanned<u32>>,
 }
 
 /// Connection settings shared by `[imap]` and `[smtp]`.
@@ -772,7 +838,62 @@ impl Validator<'_> {
             },
             intake,
             send_caps,
+            escalation: self.escalation(raw.escalation)?,
+            recurring: self.recurring(raw.recurring)?,
         })
+    }
+
+    fn escalation(&self, raw: RawEscalation) -> Result<EscalationConfig, ConfigError> {
+        let mut out = EscalationConfig::default();
+        for address in raw.staff {
+            if !is_plausible_address(address.get_ref()) {
+                return self.err(
+                    address.span(),
+                    format!(
+                        "[escalation] staff address `{}` is not an email address",
+                        address.get_ref()
+                    ),
+                );
+            }
+            out.staff.push(address.into_inner().to_lowercase());
+        }
+        if let Some(after) = raw.after_no_note {
+            out.after_no_note = after;
+        }
+        if let Some(n) = raw.no_news_updates {
+            if *n.get_ref() == 0 {
+                return self.err(
+                    n.span(),
+                    "[escalation] no_news_updates must be at least 1".into(),
+                );
+            }
+            out.no_news_updates = *n.get_ref();
+        }
+        Ok(out)
+    }
+
+    fn recurring(&self, raw: RawRecurring) -> Result<RecurringConfig, ConfigError> {
+        let mut out = RecurringConfig::default();
+        if let Some(w) = raw.window {
+            out.window = w;
+        }
+        for (field, value, target) in [
+            ("incidents", raw.incidents, &mut out.incidents),
+            ("tag_incidents", raw.tag_incidents, &mut out.tag_incidents),
+        ] {
+            if let Some(n) = value {
+                if *n.get_ref() < 2 {
+                    return self.err(
+                        n.span(),
+                        format!(
+                            "[recurring] {field} must be at least 2: one incident is not a pattern"
+                        ),
+                    );
+                }
+                *target = *n.get_ref();
+            }
+        }
+        Ok(out)
     }
 
     fn intake(&self, raw: RawIntake) -> Result<IntakeConfig, ConfigError> {

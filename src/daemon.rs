@@ -95,6 +95,8 @@ impl Daemon {
                 caps: &self.config.send_caps,
             },
             cadence: &self.config.cadence,
+            escalation: &self.config.escalation,
+            recurring: &self.config.recurring,
         }
     }
 
@@ -137,6 +139,8 @@ impl Daemon {
             secret: &self.secret,
             templates: &self.templates,
             cadence: &self.config.cadence,
+            escalation: &self.config.escalation,
+            recurring: &self.config.recurring,
             after_processing: self.config.imap.after_processing != AfterProcessing::Leave,
         }
     }

@@ -8,7 +8,10 @@
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use crate::config::{CadenceConfig, IntakeConfig, SendCaps, StrangerPolicy, SupportConfig};
+use crate::config::{
+    CadenceConfig, EscalationConfig, IntakeConfig, RecurringConfig, SendCaps, StrangerPolicy,
+    SupportConfig,
+};
 use crate::imap::Fetched;
 use crate::lifecycle::{Actor, CustomerMail, Lifecycle, LifecycleError};
 use crate::mail::{self, BounceReport, MailClass, ParsedMail, Quarantine, Rules};
@@ -26,6 +29,8 @@ pub struct Context<'a> {
     pub secret: &'a Secret,
     pub templates: &'a Templates,
     pub cadence: &'a CadenceConfig,
+    pub escalation: &'a EscalationConfig,
+    pub recurring: &'a RecurringConfig,
     /// Whether recorded messages should be marked/moved on the server afterwards.
     pub after_processing: bool,
 }
@@ -42,6 +47,8 @@ impl Context<'_> {
         Lifecycle {
             queue: self.queue(),
             cadence: self.cadence,
+            escalation: self.escalation,
+            recurring: self.recurring,
         }
     }
 
@@ -611,6 +618,9 @@ fn record_human(
         )?;
     }
     let outcome = match thread::decide(&candidates(conn, ctx, mail)?) {
+        Decision::Join { incident, .. } if too_late_to_reopen(conn, ctx, incident, now)? => {
+            open_incident(conn, ctx, incoming, mail, &Origin::Continues(incident), now)?
+        }
         Decision::Join { incident, via } => {
             join_incident(conn, ctx, incoming, mail, incident, via, now)?
         }
@@ -619,9 +629,14 @@ fn record_human(
         {
             hold_for_staff(conn, incoming, mail, &stranger_to, now)?
         }
-        Decision::Open { stranger_to } => {
-            open_incident(conn, ctx, incoming, mail, &stranger_to, now)?
-        }
+        Decision::Open { stranger_to } => open_incident(
+            conn,
+            ctx,
+            incoming,
+            mail,
+            &Origin::Strangers(stranger_to),
+            now,
+        )?,
     };
     Ok(outcome)
 }
@@ -796,14 +811,49 @@ fn add_cc_participants(
     Ok(())
 }
 
+/// Why a new incident is opened besides a fresh complaint.
+enum Origin {
+    /// The sender pointed at these incidents without taking part in them.
+    Strangers(Vec<i64>),
+    /// A reply to an incident resolved longer ago than `reopen_within`: a new incident that
+    /// continues it.
+    Continues(i64),
+}
+
+/// Whether a reply to `incident` comes too long after its resolution to reopen it.
+fn too_late_to_reopen(
+    conn: &Connection,
+    ctx: &Context<'_>,
+    incident: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Some(current) = store::incident(conn, incident)? else {
+        return Ok(false);
+    };
+    if !matches!(current.state.as_str(), "resolved" | "closed") {
+        return Ok(false);
+    }
+    let ended = current
+        .resolved_at
+        .as_deref()
+        .unwrap_or(&current.updated_at);
+    let window = chrono::Duration::from_std(ctx.cadence.reopen_within).unwrap_or_default();
+    Ok(store::parse_ts(ended).is_ok_and(|t| t + window < now))
+}
+
 fn open_incident(
     conn: &Connection,
     ctx: &Context<'_>,
     incoming: &Incoming<'_>,
     mail: &ParsedMail,
-    stranger_to: &[i64],
+    origin: &Origin,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
+    let no_strangers = Vec::new();
+    let stranger_to = match origin {
+        Origin::Strangers(list) => list,
+        Origin::Continues(_) => &no_strangers,
+    };
     let next_update = policy::next_update_at(now, ctx.cadence.default);
     // "Fwd: AW: Order broken [FU-3-…]" is about "Order broken": prefixes and copied tokens go.
     let mut subject = mail::base_subject(&mail.subject);
@@ -871,8 +921,53 @@ fn open_incident(
         cadence: ctx.cadence.default,
         next_update,
     };
-    acknowledge(conn, ctx, &facts, row, mail, thread_root, now)?;
+    ctx.lifecycle()
+        .recurring_customer(conn, incident, &mail.from.address, now)?;
+    if let Origin::Continues(previous) = origin {
+        continue_incident(conn, ctx, incident, *previous, row, next_update, now)?;
+    } else {
+        acknowledge(conn, ctx, &facts, row, mail, thread_root, now)?;
+    }
     Ok(Outcome::Opened { incident })
+}
+
+/// The new incident continues an old one: linked both ways in the event log, and instead of an
+/// acknowledgement the customer gets the `reopened` mail naming the old incident.
+fn continue_incident(
+    conn: &Connection,
+    ctx: &Context<'_>,
+    incident: i64,
+    previous: i64,
+    row: i64,
+    next_update: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    store::set_previous_incident(conn, incident, previous)?;
+    let detail = format!("continues incident #{previous}, resolved too long ago to reopen");
+    store::log_event(conn, now, Some(incident), Some(row), "continues", &detail)?;
+    store::log_event(
+        conn,
+        now,
+        Some(previous),
+        Some(row),
+        "continued",
+        &format!("a late reply opened incident #{incident}"),
+    )?;
+    let Some(current) = store::incident(conn, incident)? else {
+        return Ok(());
+    };
+    ctx.lifecycle().mail_customer(
+        conn,
+        &current,
+        CustomerMail {
+            kind: "reopened",
+            promise: Some(next_update),
+            caused_by: Some(row),
+        },
+        |_| {},
+        now,
+    )?;
+    Ok(())
 }
 
 fn acknowledge(

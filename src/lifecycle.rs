@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use crate::config::CadenceConfig;
+use crate::config::{CadenceConfig, EscalationConfig, RecurringConfig};
 use crate::outbox::{self, Draft, Queue, Queued};
 use crate::policy;
 use crate::store::{self, Incident, StoreError};
@@ -67,6 +67,8 @@ pub struct CustomerMail<'k> {
 pub struct Lifecycle<'a> {
     pub queue: Queue<'a>,
     pub cadence: &'a CadenceConfig,
+    pub escalation: &'a EscalationConfig,
+    pub recurring: &'a RecurringConfig,
 }
 
 pub fn load(conn: &Connection, number: i64) -> Result<Incident, LifecycleError> {
@@ -429,7 +431,137 @@ impl Lifecycle<'_> {
         let added = store::add_tag(conn, number, &label, now)?;
         if added {
             event(conn, actor, number, "tagged", &label, now)?;
+            self.recurring_tag(conn, &label, now)?;
         }
         Ok(added)
+    }
+
+    /// A tag seen on `tag_incidents` incidents within the window marks all of them recurring.
+    fn recurring_tag(
+        &self,
+        conn: &Connection,
+        tag: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let since = now - chrono::Duration::from_std(self.recurring.window).unwrap_or_default();
+        let tagged = store::incidents_tagged_since(conn, tag, since)?;
+        if tagged.len() < self.recurring.tag_incidents as usize {
+            return Ok(());
+        }
+        for n in &tagged {
+            if store::mark_recurring(conn, *n)? {
+                store::log_event(
+                    conn,
+                    now,
+                    Some(*n),
+                    None,
+                    "recurring",
+                    &format!(
+                        "tag `{tag}` is on {} incidents within {}",
+                        tagged.len(),
+                        crate::templates::human_duration(self.recurring.window)
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A customer's `incidents`-th incident within the window marks it recurring.
+    pub fn recurring_customer(
+        &self,
+        conn: &Connection,
+        incident: i64,
+        customer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let since = now - chrono::Duration::from_std(self.recurring.window).unwrap_or_default();
+        let count = store::customer_incidents_since(conn, customer, since)?;
+        if count < i64::from(self.recurring.incidents) || !store::mark_recurring(conn, incident)? {
+            return Ok(false);
+        }
+        store::log_event(
+            conn,
+            now,
+            Some(incident),
+            None,
+            "recurring",
+            &format!(
+                "{customer} has opened {count} incidents within {}",
+                crate::templates::human_duration(self.recurring.window)
+            ),
+        )?;
+        Ok(true)
+    }
+
+    /// Tells staff an incident needs them; it is not escalated again until a note is added.
+    pub fn escalate(
+        &self,
+        conn: &Connection,
+        incident: &Incident,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        store::set_escalated(conn, incident.number, now)?;
+        if self.escalation.staff.is_empty() {
+            store::log_event(
+                conn,
+                now,
+                Some(incident.number),
+                None,
+                "escalation_due",
+                &format!("{reason}; no [escalation] staff configured, so nobody was mailed"),
+            )?;
+            return Ok(0);
+        }
+        let quiet_since = incident
+            .last_note_at
+            .as_deref()
+            .unwrap_or(&incident.opened_at);
+        let hours = store::parse_ts(quiet_since)
+            .map(|t| (now - t).num_hours())
+            .unwrap_or(0);
+        let promise = incident
+            .next_update_at
+            .as_deref()
+            .and_then(|t| store::parse_ts(t).ok());
+        let mut data = policy::incident_mail_data(incident, self.queue.support, promise);
+        data.note = store::latest_note(conn, incident.number)?.unwrap_or_default();
+        data.escalation = crate::templates::EscalationData {
+            reason: reason.to_string(),
+            customer: match &incident.customer_name {
+                Some(name) => format!("{name} <{}>", incident.customer_address),
+                None => incident.customer_address.clone(),
+            },
+            updates_without_news: incident.updates_without_news,
+            hours_without_note: hours,
+        };
+        for staff in &self.escalation.staff {
+            outbox::enqueue(
+                conn,
+                &Draft {
+                    incident: incident.number,
+                    kind: "escalation",
+                    caused_by: None,
+                    recipient: staff,
+                    recipient_name: None,
+                    in_reply_to: None,
+                    references: Vec::new(),
+                    data: data.clone(),
+                    thread_root: None,
+                },
+                &self.queue,
+                now,
+            )?;
+        }
+        store::log_event(
+            conn,
+            now,
+            Some(incident.number),
+            None,
+            "escalated",
+            &format!("{reason}; mailed {}", self.escalation.staff.join(", ")),
+        )?;
+        Ok(self.escalation.staff.len())
     }
 }

@@ -33,6 +33,8 @@ pub struct Probe {
     intake: IntakeConfig,
     caps: SendCaps,
     cadence: crate::config::CadenceConfig,
+    escalation: crate::config::EscalationConfig,
+    recurring: crate::config::RecurringConfig,
     secret: Secret,
     templates: Templates,
     next_uid: u32,
@@ -53,6 +55,8 @@ impl Probe {
             intake: IntakeConfig::default(),
             caps: SendCaps::default(),
             cadence: crate::config::CadenceConfig::default(),
+            escalation: crate::config::EscalationConfig::default(),
+            recurring: crate::config::RecurringConfig::default(),
             secret: Secret::from_bytes(b"probe key"),
             templates: Templates::load(templates)?,
             next_uid: 1,
@@ -73,6 +77,8 @@ impl Probe {
             secret: &self.secret,
             templates: &self.templates,
             cadence: &self.cadence,
+            escalation: &self.escalation,
+            recurring: &self.recurring,
             after_processing: true,
         };
         let batch = [Fetched {

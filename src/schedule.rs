@@ -44,6 +44,7 @@ pub struct TickReport {
     pub overdue: usize,
     pub check_backs: usize,
     pub closed: usize,
+    pub escalations: usize,
 }
 
 /// One pass over due work, in one transaction.
@@ -60,6 +61,17 @@ pub fn tick(
             report.overdue += 1;
         }
         report.updates += 1;
+    }
+    let quiet = chrono::Duration::from_std(life.escalation.after_no_note).unwrap_or_default();
+    for number in store::quiet_incidents(&tx, now - quiet, BATCH)? {
+        if let Some(incident) = store::incident(&tx, number)? {
+            let reason = format!(
+                "no staff note for {}",
+                human_duration(life.escalation.after_no_note)
+            );
+            life.escalate(&tx, &incident, &reason, now)?;
+            report.escalations += 1;
+        }
     }
     for number in store::due_check_backs(&tx, now, BATCH)? {
         check_back(&tx, life, number, now)?;
@@ -79,6 +91,7 @@ pub fn tick(
             overdue = report.overdue,
             check_backs = report.check_backs,
             closed = report.closed,
+            escalations = report.escalations,
             "scheduler tick"
         );
     }
@@ -145,6 +158,13 @@ fn progress_update(
         },
         now,
     )?;
+    // Escalate once, when the run of updates without news reaches the limit.
+    if no_news == i64::from(life.escalation.no_news_updates) {
+        if let Some(current) = store::incident(conn, number)? {
+            let reason = format!("{no_news} updates in a row went out with no news");
+            life.escalate(conn, &current, &reason, now)?;
+        }
+    }
     let detail = match &queued {
         Queued::Queued(_) => format!(
             "progress update {}; next by {}",

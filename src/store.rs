@@ -720,16 +720,6 @@ pub fn add_tag(conn: &Connection, id: i64, tag: &str, now: DateTime<Utc>) -> Res
     )? > 0)
 }
 
-/// Incidents carrying `tag` opened since `since`.
-pub fn incidents_with_tag_since(conn: &Connection, tag: &str, since: DateTime<Utc>) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM tags t JOIN incidents i ON i.id = t.incident_id
-         WHERE t.tag = ?1 AND i.opened_at >= ?2",
-        params![tag, ts(since)],
-        |r| r.get(0),
-    )?)
-}
-
 /// A customer's incidents opened since `since`.
 pub fn customer_incidents_since(
     conn: &Connection,
@@ -940,6 +930,47 @@ pub fn thread_root_of(conn: &Connection, id: i64) -> Result<Option<String>> {
             |r| r.get(0),
         )
         .optional()?)
+}
+
+/// Open incidents with no staff note since `before` (or none at all since they opened before
+/// it) and not escalated yet, through the `incidents_quiet` index.
+pub fn quiet_incidents(conn: &Connection, before: DateTime<Utc>, limit: usize) -> Result<Vec<i64>> {
+    ids(
+        conn,
+        "SELECT id FROM incidents
+         WHERE state = 'open' AND escalated_at IS NULL AND COALESCE(last_note_at, opened_at) <= ?1
+         ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2",
+        before,
+        limit,
+    )
+}
+
+/// Incidents marked recurring, newest first, for `followupd report recurring`.
+pub fn recurring_incidents(conn: &Connection) -> Result<Vec<Incident>> {
+    let sql = format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.recurring = 1 ORDER BY i.id DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map([], incident_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Incidents with `tag` opened since `since`.
+pub fn incidents_tagged_since(
+    conn: &Connection,
+    tag: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.id FROM tags t JOIN incidents i ON i.id = t.incident_id
+         WHERE t.tag = ?1 AND i.opened_at >= ?2 ORDER BY i.id",
+    )?;
+    let rows = stmt
+        .query_map(params![tag, ts(since)], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(rows)
 }
 
 /// One mail (or step) the daemon will take, for `followupd upcoming`.

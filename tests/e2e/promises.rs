@@ -298,3 +298,152 @@ fn waiting_on_the_customer_pauses_updates_until_they_reply() {
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is open; cannot resume"));
 }
+
+#[test]
+fn escalation_reaches_staff_and_recurring_customers_and_tags_are_reported() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[escalation]\nstaff = [\"lead@example.test\"]\nafter_no_note = \"6h\"\n\
+         no_news_updates = 5\n\n[recurring]\nincidents = 2\ntag_incidents = 2\n",
+    );
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    // Six hours without a staff note: staff hear about it, once.
+    fu.once_at(t0 + Span::hours(6) + Span::minutes(1));
+    fu.once_at(t0 + Span::hours(6) + Span::minutes(2));
+    let lead = stack.wait_for_mail("lead@example.test", 1);
+    assert_eq!(lead.len(), 1, "escalated once");
+    let escalation = parse(&lead[0]);
+    assert_eq!(
+        escalation.subject(),
+        Some("Incident 1 needs attention: no staff note for 6 hours")
+    );
+    assert!(has_event(&fu.incident(1), "escalated"));
+    // A note clears it.
+    ok(fu.run_at(
+        t0 + Span::hours(7),
+        &["incident", "note", "1", "Investigating the gateway logs."],
+    ));
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM incidents WHERE escalated_at IS NULL"),
+        1
+    );
+
+    // Ann's second incident within the window is a recurring one.
+    stack.append(
+        SUPPORT,
+        complaint(
+            ANN,
+            "ann-20@client.example.test",
+            "Invoice is wrong",
+            "I was billed twice.",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0 + Span::hours(8));
+    let second = fu.incident(2);
+    assert_eq!(second["incident"]["recurring"], true);
+    assert!(has_event(&second, "recurring"));
+    assert_eq!(fu.incident(1)["incident"]["recurring"], false);
+    // A tag seen on two incidents marks both.
+    for n in ["1", "2"] {
+        ok(fu.run_at(t0 + Span::hours(8), &["incident", "tag", n, "Payments"]));
+    }
+    let report = fu.json(&["report", "recurring", "--json"]);
+    let numbers: Vec<i64> = report
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|i| i["number"].as_i64())
+        .collect();
+    assert_eq!(numbers, vec![2, 1]);
+    assert_eq!(report[0]["tags"], serde_json::json!(["payments"]));
+}
+
+#[test]
+fn upcoming_shows_what_will_be_sent_and_template_render_shows_the_words() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    let promise = opened(&stack, &fu, t0);
+    let now = t0 + Span::minutes(1);
+    let plan = fu.run_at(now, &["upcoming", "--within", "24h", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&ok_bytes(plan)).expect("JSON");
+    assert_eq!(plan.as_array().map(Vec::len), Some(1), "{plan}");
+    assert_eq!(plan[0]["what"], "progress");
+    assert_eq!(plan[0]["incident"], 1);
+    assert_eq!(
+        plan[0]["at"],
+        (promise - Span::minutes(10))
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string(),
+        "sent the lead time before the promise"
+    );
+    let none = ok(fu.run_at(now, &["upcoming", "--within", "1h"]));
+    assert!(none.starts_with("nothing due within 1h"), "{none}");
+
+    let shown = ok(fu.run_at(now, &["template", "render", "progress", "--incident", "1"]));
+    assert!(
+        shown.starts_with("Subject: Re: Checkout keeps failing [FU-1-"),
+        "{shown}"
+    );
+    assert!(shown.contains("still working on incident 1"), "{shown}");
+    let unknown = fu.run(&["template", "render", "apology", "--incident", "1"]);
+    assert!(!unknown.status.success());
+
+    // Resolved: the check-back is what comes next; long after, a reply opens a new incident
+    // that continues this one.
+    ok(fu.run_at(
+        now,
+        &[
+            "incident",
+            "resolve",
+            "1",
+            "--root-cause",
+            "An expired certificate.",
+            "--prevention",
+            "Automatic renewal.",
+        ],
+    ));
+    let plan = fu.run_at(now, &["upcoming", "--within", "4d", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&ok_bytes(plan)).expect("JSON");
+    let whats: Vec<&str> = plan
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|u| u["what"].as_str())
+        .collect();
+    assert_eq!(whats, vec!["resolution", "check_back"], "{plan}");
+    fu.once_at(now);
+    fu.once_at(now + Span::days(3) + Span::minutes(1));
+    fu.once_at(now + Span::days(8));
+    assert_eq!(fu.incident(1)["incident"]["state"], "closed");
+    reply(&stack, "ann-30@client.example.test", "It broke again.");
+    fu.once_at(now + Span::days(30));
+    let list = fu.incidents();
+    assert_eq!(list.len(), 2, "a new incident");
+    let second = fu.incident(2);
+    assert_eq!(second["incident"]["previous_incident"], 1);
+    assert_eq!(
+        fu.incident(1)["incident"]["state"],
+        "closed",
+        "the old one stays closed"
+    );
+    let mail = stack.wait_for_mail(ANN, 4);
+    let text = parse(mail.last().expect("mail"))
+        .body_text(0)
+        .expect("text")
+        .to_string();
+    assert!(text.contains("continues incident 1"), "{text}");
+}
+
+fn ok_bytes(out: std::process::Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
