@@ -513,7 +513,12 @@ fn render_template(config: &Config, name: &str, number: i64) -> Result<ExitCode>
         .next_update_at
         .as_deref()
         .and_then(|t| store::parse_ts(t).ok());
-    let mut data = crate::policy::incident_mail_data(&incident, &config.support, promise);
+    let mut data = crate::policy::incident_mail_data(
+        &incident,
+        &config.support,
+        promise,
+        config.cadence.timezone,
+    );
     data.note = store::latest_note(&conn, number)?.unwrap_or_default();
     data.close_after = crate::templates::human_duration(config.cadence.close_after);
     let value = serde_json::to_value(&data)?;

@@ -186,7 +186,7 @@ impl SupportConfig {
 }
 
 /// The promise: how often customers hear from us, and what happens around resolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CadenceConfig {
     /// A new incident's cadence.
     pub default: Duration,
@@ -202,6 +202,10 @@ pub struct CadenceConfig {
     /// A customer reply this long after resolution still reopens the incident; later ones open
     /// a new incident that continues it.
     pub reopen_within: Duration,
+    /// When promised updates may arrive; None: any time.
+    pub window: Option<crate::schedule::Window>,
+    /// The time zone of the window and of every time a customer reads.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl Default for CadenceConfig {
@@ -214,6 +218,8 @@ impl Default for CadenceConfig {
             check_back_after: Duration::from_secs(3 * 86_400),
             close_after: Duration::from_secs(4 * 86_400),
             reopen_within: Duration::from_secs(14 * 86_400),
+            window: None,
+            timezone: chrono_tz::Tz::UTC,
         }
     }
 }
@@ -222,6 +228,21 @@ impl CadenceConfig {
     /// A requested cadence, kept within [min, max].
     pub fn clamp(&self, wanted: Duration) -> Duration {
         wanted.clamp(self.min, self.max)
+    }
+
+    /// The next update one `cadence` after `from`, moved into the sending window if there is
+    /// one. Returns the time and whether the window moved it.
+    pub fn promise(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        cadence: Duration,
+    ) -> (chrono::DateTime<chrono::Utc>, bool) {
+        let step = chrono::Duration::from_std(cadence).unwrap_or(chrono::Duration::hours(4));
+        let t = from.checked_add_signed(step).unwrap_or(from);
+        match &self.window {
+            Some(w) => w.place(t, chrono::Duration::from_std(self.lead).unwrap_or_default()),
+            None => (t, false),
+        }
     }
 }
 
@@ -509,6 +530,10 @@ struct RawCadence {
     close_after: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     reopen_within: Option<Duration>,
+    window: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    window_length: Option<Duration>,
+    timezone: Option<Spanned<String>>,
 }
 
 impl RawCadence {
@@ -522,6 +547,8 @@ impl RawCadence {
             check_back_after: self.check_back_after.unwrap_or(d.check_back_after),
             close_after: self.close_after.unwrap_or(d.close_after),
             reopen_within: self.reopen_within.unwrap_or(d.reopen_within),
+            window: None,
+            timezone: d.timezone,
         }
     }
 }
@@ -768,7 +795,42 @@ impl Validator<'_> {
                 ),
             });
         }
-        let cadence = raw.cadence.resolve();
+        let mut cadence = raw.cadence.resolve();
+        if let Some(tz) = &raw.cadence.timezone {
+            cadence.timezone = match tz.get_ref().parse::<chrono_tz::Tz>() {
+                Ok(tz) => tz,
+                Err(_) => return self.err(
+                    tz.span(),
+                    format!(
+                        "[cadence] timezone `{}` is not an IANA time zone like \"Europe/Berlin\"",
+                        tz.get_ref()
+                    ),
+                ),
+            };
+        }
+        match (&raw.cadence.window, raw.cadence.window_length) {
+            (Some(expr), Some(length)) => {
+                match crate::schedule::Window::parse(expr.get_ref(), length, cadence.timezone) {
+                    Ok(w) => cadence.window = Some(w),
+                    Err(e) => return self.err(expr.span(), format!("[cadence] window {e}")),
+                }
+            }
+            (Some(expr), None) => {
+                return self.err(
+                    expr.span(),
+                    "[cadence] window needs window_length (how long each window stays open, \
+                     like \"8h\")"
+                        .into(),
+                )
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Whole {
+                    path: self.path.to_path_buf(),
+                    message: "[cadence] window_length is set but window is not".into(),
+                })
+            }
+            (None, None) => {}
+        }
         if raw.imap.poll_interval.is_zero() || cadence.default.is_zero() {
             return Err(ConfigError::Whole {
                 path: self.path.to_path_buf(),
@@ -1178,7 +1240,6 @@ dir = "templates"
         assert_eq!(config.imap.poll_interval, Duration::from_secs(30));
         assert_eq!(config.imap.after_processing, AfterProcessing::MarkSeen);
         assert_eq!(config.imap.endpoint.port, 143);
-        assert_eq!(config.cadence, CadenceConfig::default());
         assert_eq!(config.cadence.default, Duration::from_secs(4 * 3600));
         assert_eq!(
             config.database,

@@ -854,7 +854,7 @@ fn open_incident(
         Origin::Strangers(list) => list,
         Origin::Continues(_) => &no_strangers,
     };
-    let next_update = policy::next_update_at(now, ctx.cadence.default);
+    let (next_update, _) = ctx.cadence.promise(now, ctx.cadence.default);
     // "Fwd: AW: Order broken [FU-3-…]" is about "Order broken": prefixes and copied tokens go.
     let mut subject = mail::base_subject(&mail.subject);
     if subject.is_empty() {
@@ -920,6 +920,7 @@ fn open_incident(
         customer: &mail.from,
         cadence: ctx.cadence.default,
         next_update,
+        tz: ctx.cadence.timezone,
     };
     ctx.lifecycle()
         .recurring_customer(conn, incident, &mail.from.address, now)?;

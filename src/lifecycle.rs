@@ -106,7 +106,12 @@ impl Lifecycle<'_> {
             promise,
             caused_by,
         } = mail;
-        let mut data = policy::incident_mail_data(incident, self.queue.support, promise);
+        let mut data = policy::incident_mail_data(
+            incident,
+            self.queue.support,
+            promise,
+            self.cadence.timezone,
+        );
         shape(&mut data);
         let (in_reply_to, references) = store::thread_of(conn, incident.number)?;
         let queued = outbox::enqueue(
@@ -156,7 +161,7 @@ impl Lifecycle<'_> {
         }
         store::add_note(conn, number, &actor.name(), text, now)?;
         event(conn, actor, number, "note_added", text, now)?;
-        let next = policy::next_update_at(now, cadence_of(&incident));
+        let (next, moved) = self.cadence.promise(now, cadence_of(&incident));
         store::settle_promises(conn, number, now)?;
         store::set_next_update(conn, number, Some(next))?;
         let queued = self.mail_customer(
@@ -167,7 +172,10 @@ impl Lifecycle<'_> {
                 promise: Some(next),
                 caused_by: None,
             },
-            |d| d.note = text.to_string(),
+            |d| {
+                d.note = text.to_string();
+                d.window_moved = moved;
+            },
             now,
         )?;
         Ok(queued)
@@ -195,7 +203,7 @@ impl Lifecycle<'_> {
         }
         let cadence = self.cadence.clamp(wanted);
         store::set_cadence(conn, number, cadence)?;
-        let sooner = policy::next_update_at(now, cadence);
+        let (sooner, _) = self.cadence.promise(now, cadence);
         let current = incident
             .next_update_at
             .as_deref()
@@ -274,7 +282,7 @@ impl Lifecycle<'_> {
                 hint: "only a waiting incident can be resumed",
             });
         }
-        let next = policy::next_update_at(now, cadence_of(&incident));
+        let (next, _) = self.cadence.promise(now, cadence_of(&incident));
         store::set_state(conn, number, "open", now)?;
         store::set_next_update(conn, number, Some(next))?;
         event(conn, actor, number, "resumed", "updates resume", now)?;
@@ -383,7 +391,7 @@ impl Lifecycle<'_> {
                 hint: "only a resolved or closed incident can be reopened",
             });
         }
-        let next = policy::next_update_at(now, cadence_of(&incident));
+        let (next, moved) = self.cadence.promise(now, cadence_of(&incident));
         store::set_state(conn, number, "open", now)?;
         store::set_next_update(conn, number, Some(next))?;
         store::set_check_back(conn, number, None, None)?;
@@ -404,7 +412,7 @@ impl Lifecycle<'_> {
                 promise: Some(next),
                 caused_by,
             },
-            |_| {},
+            |d| d.window_moved = moved,
             now,
         )?)
     }
@@ -525,7 +533,12 @@ impl Lifecycle<'_> {
             .next_update_at
             .as_deref()
             .and_then(|t| store::parse_ts(t).ok());
-        let mut data = policy::incident_mail_data(incident, self.queue.support, promise);
+        let mut data = policy::incident_mail_data(
+            incident,
+            self.queue.support,
+            promise,
+            self.cadence.timezone,
+        );
         data.note = store::latest_note(conn, incident.number)?.unwrap_or_default();
         data.escalation = crate::templates::EscalationData {
             reason: reason.to_string(),

@@ -42,6 +42,8 @@ pub struct IncidentFacts<'a> {
     pub customer: &'a Person,
     pub cadence: Duration,
     pub next_update: DateTime<Utc>,
+    /// The time zone customers read times in.
+    pub tz: chrono_tz::Tz,
 }
 
 pub fn mail_data(facts: &IncidentFacts<'_>, support: &SupportConfig) -> MailData {
@@ -51,7 +53,7 @@ pub fn mail_data(facts: &IncidentFacts<'_>, support: &SupportConfig) -> MailData
             token: facts.token.to_string(),
             subject: facts.subject.to_string(),
             summary: facts.summary.to_string(),
-            opened: human_time(facts.opened),
+            opened: human_time(facts.opened, facts.tz),
             opened_iso: store::ts(facts.opened),
             state: "open".into(),
             ..IncidentData::default()
@@ -64,7 +66,7 @@ pub fn mail_data(facts: &IncidentFacts<'_>, support: &SupportConfig) -> MailData
             name: support.name.clone(),
             address: support.address.clone(),
         },
-        next_update: human_time(facts.next_update),
+        next_update: human_time(facts.next_update, facts.tz),
         next_update_iso: store::ts(facts.next_update),
         cadence: human_duration(facts.cadence),
         ..MailData::default()
@@ -77,6 +79,7 @@ pub fn incident_mail_data(
     incident: &store::Incident,
     support: &SupportConfig,
     promise: Option<DateTime<Utc>>,
+    tz: chrono_tz::Tz,
 ) -> MailData {
     let opened = store::parse_ts(&incident.opened_at).unwrap_or_default();
     MailData {
@@ -85,7 +88,7 @@ pub fn incident_mail_data(
             token: incident.token.clone(),
             subject: incident.subject.clone(),
             summary: incident.summary.clone(),
-            opened: human_time(opened),
+            opened: human_time(opened, tz),
             opened_iso: incident.opened_at.clone(),
             state: incident.state.clone(),
             tags: incident.tags.clone(),
@@ -99,7 +102,7 @@ pub fn incident_mail_data(
             name: support.name.clone(),
             address: support.address.clone(),
         },
-        next_update: promise.map(human_time).unwrap_or_default(),
+        next_update: promise.map(|t| human_time(t, tz)).unwrap_or_default(),
         next_update_iso: promise.map(store::ts).unwrap_or_default(),
         cadence: human_duration(Duration::from_secs(
             u64::try_from(incident.cadence_secs).unwrap_or(0),

@@ -17,6 +17,65 @@ use crate::templates::human_duration;
 /// Incidents handled per step per tick; the rest wait for the next tick.
 const BATCH: usize = 500;
 
+/// When mail may promise to arrive: windows that open at each time a cron expression names
+/// (six fields, seconds first, in the support team's time zone) and stay open for a length.
+/// `0 0 9 * * Mon-Fri` with 8h is 09:00–17:00 on weekdays.
+#[derive(Debug, Clone)]
+pub struct Window {
+    opens: cron::Schedule,
+    length: chrono::Duration,
+    tz: chrono_tz::Tz,
+}
+
+impl Window {
+    pub fn parse(
+        expr: &str,
+        length: std::time::Duration,
+        tz: chrono_tz::Tz,
+    ) -> Result<Window, String> {
+        let fields = expr.split_whitespace().count();
+        if !(6..=7).contains(&fields) {
+            return Err(format!(
+                "`{expr}` has {fields} fields; a window needs 6 (seconds first), like \
+                 \"0 0 9 * * Mon-Fri\" for 09:00 on weekdays"
+            ));
+        }
+        let opens: cron::Schedule = expr
+            .parse()
+            .map_err(|e| format!("`{expr}` is not a cron expression: {e}"))?;
+        let length = chrono::Duration::from_std(length).map_err(|e| e.to_string())?;
+        if length <= chrono::Duration::zero() {
+            return Err("window_length must be above zero".into());
+        }
+        Ok(Window { opens, length, tz })
+    }
+
+    /// The first opening after `t`.
+    fn next_open(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.opens
+            .after(&t.with_timezone(&self.tz))
+            .next()
+            .map(|o| o.with_timezone(&Utc))
+    }
+
+    /// Whether `t` falls inside a window: some opening in (t - length, t].
+    pub fn includes(&self, t: DateTime<Utc>) -> bool {
+        self.next_open(t - self.length).is_some_and(|o| o <= t)
+    }
+
+    /// A promise for `t` whose update goes out at `t - lead`: kept if both are inside a window,
+    /// else moved to the next opening plus the lead. Returns the time and whether it moved.
+    pub fn place(&self, t: DateTime<Utc>, lead: chrono::Duration) -> (DateTime<Utc>, bool) {
+        if self.includes(t) && self.includes(t - lead) {
+            return (t, false);
+        }
+        match self.next_open(t - lead) {
+            Some(open) => (open + lead, true),
+            None => (t, false),
+        }
+    }
+}
+
 /// Where "now" comes from: the system clock, or a fixed time for testing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Clock {
@@ -136,7 +195,7 @@ fn progress_update(
     let cadence = std::time::Duration::from_secs(u64::try_from(incident.cadence_secs).unwrap_or(0));
     // From the promised time when on time, so the cadence does not drift earlier by the lead.
     let base = promised.filter(|p| *p > now).unwrap_or(now);
-    let next = policy::next_update_at(base, cadence);
+    let (next, moved) = life.cadence.promise(base, cadence);
     store::set_next_update(conn, number, Some(next))?;
     let no_news = if note.is_some() {
         0
@@ -155,6 +214,7 @@ fn progress_update(
         |d| {
             d.note = note.clone().unwrap_or_default();
             d.overdue = overdue || breached > 0;
+            d.window_moved = moved;
         },
         now,
     )?;
@@ -216,4 +276,64 @@ fn check_back(
         ),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(stamp: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(stamp)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn office_hours() -> Window {
+        Window::parse(
+            "0 0 9 * * Mon-Fri",
+            std::time::Duration::from_secs(8 * 3600),
+            chrono_tz::Tz::Europe__Berlin,
+        )
+        .expect("valid window")
+    }
+
+    #[test]
+    fn promises_inside_the_window_stay_and_others_move_to_the_next_opening_plus_lead() {
+        let w = office_hours();
+        let lead = chrono::Duration::minutes(10);
+        // Monday 13:00 in Berlin: inside.
+        assert_eq!(
+            w.place(utc("2026-11-23T12:00:00Z"), lead),
+            (utc("2026-11-23T12:00:00Z"), false)
+        );
+        // Monday 20:00 in Berlin: Tuesday 09:10.
+        assert_eq!(
+            w.place(utc("2026-11-23T19:00:00Z"), lead),
+            (utc("2026-11-24T08:10:00Z"), true)
+        );
+        // Friday evening: Monday morning.
+        assert_eq!(
+            w.place(utc("2026-11-27T17:00:00Z"), lead),
+            (utc("2026-11-30T08:10:00Z"), true)
+        );
+        // 09:05: the update itself would go out at 08:55, before the window opens.
+        assert_eq!(
+            w.place(utc("2026-11-23T08:05:00Z"), lead),
+            (utc("2026-11-23T08:10:00Z"), true)
+        );
+    }
+
+    #[test]
+    fn a_five_field_expression_gets_an_explanation() {
+        let err = Window::parse(
+            "0 9 * * 1-5",
+            std::time::Duration::from_secs(3600),
+            chrono_tz::Tz::UTC,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("has 5 fields") && err.contains("seconds first"),
+            "{err}"
+        );
+    }
 }

@@ -335,8 +335,11 @@ pub struct SupportData {
 }
 
 /// "Monday 23 November 2026, 13:00 UTC": a time a customer can read without converting.
-pub fn human_time(t: DateTime<Utc>) -> String {
-    t.format("%A %-d %B %Y, %H:%M UTC").to_string()
+/// In the support team's time zone, named by its abbreviation (UTC, CET, EST…).
+pub fn human_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%A %-d %B %Y, %H:%M %Z")
+        .to_string()
 }
 
 /// "4 hours", "1 hour 30 minutes", "1 day".
@@ -568,6 +571,13 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2026-11-23T13:05:00Z")
             .expect("time")
             .with_timezone(&Utc);
-        assert_eq!(human_time(t), "Monday 23 November 2026, 13:05 UTC");
+        assert_eq!(
+            human_time(t, chrono_tz::Tz::UTC),
+            "Monday 23 November 2026, 13:05 UTC"
+        );
+        assert_eq!(
+            human_time(t, chrono_tz::Tz::Europe__Berlin),
+            "Monday 23 November 2026, 14:05 CET"
+        );
     }
 }

@@ -447,3 +447,41 @@ fn ok_bytes(out: std::process::Output) -> Vec<u8> {
     );
     out.stdout
 }
+
+#[test]
+fn an_update_due_at_night_waits_for_the_sending_window_and_the_promise_says_so() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[cadence]\nwindow = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"8h\"\n\
+         timezone = \"Europe/Berlin\"\n",
+    );
+    // Monday 16:00 in Berlin: four hours on is 20:00, after the team has gone home.
+    let t0 = at("2026-11-23T15:00:00Z");
+    let promise = opened(&stack, &fu, t0);
+    assert_eq!(
+        promise,
+        at("2026-11-24T08:10:00Z"),
+        "Tuesday 09:10 in Berlin"
+    );
+    let ack = parse(&stack.mailbox(ANN)[0])
+        .body_text(0)
+        .expect("text")
+        .to_string();
+    assert!(
+        ack.contains("Tuesday 24 November 2026, 09:10 CET"),
+        "the acknowledgement tells the real time: {ack}"
+    );
+    // Nothing at night.
+    fu.once_at(at("2026-11-23T23:00:00Z"));
+    assert_eq!(stack.mailbox(ANN).len(), 1);
+    // The update goes out when the window opens, before the promised time.
+    fu.once_at(at("2026-11-24T08:00:30Z"));
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("Tuesday 24 November 2026, 13:10 CET"),
+        "the next promise, in the window: {text}"
+    );
+}
