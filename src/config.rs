@@ -799,13 +799,15 @@ impl Validator<'_> {
         if let Some(tz) = &raw.cadence.timezone {
             cadence.timezone = match tz.get_ref().parse::<chrono_tz::Tz>() {
                 Ok(tz) => tz,
-                Err(_) => return self.err(
-                    tz.span(),
-                    format!(
+                Err(_) => {
+                    return self.err(
+                        tz.span(),
+                        format!(
                         "[cadence] timezone `{}` is not an IANA time zone like \"Europe/Berlin\"",
                         tz.get_ref()
                     ),
-                ),
+                    )
+                }
             };
         }
         match (&raw.cadence.window, raw.cadence.window_length) {
@@ -1289,6 +1291,34 @@ dir = "templates"
             err.contains(":22:") && err.contains("max of at least 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn cadence_windows_and_time_zones_are_checked_with_their_line() {
+        let good = format!(
+            "{MINIMAL}\n[cadence]\nwindow = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"8h\"\n\
+             timezone = \"Europe/Berlin\"\n[escalation]\nstaff = [\"lead@example.test\"]\n"
+        );
+        let config = parse_str(&good).expect("valid");
+        assert!(config.cadence.window.is_some());
+        assert_eq!(config.cadence.timezone, chrono_tz::Tz::Europe__Berlin);
+        assert_eq!(config.escalation.staff, vec!["lead@example.test"]);
+        let five =
+            format!("{MINIMAL}\n[cadence]\nwindow = \"0 9 * * 1-5\"\nwindow_length = \"8h\"\n");
+        let err = parse_str(&five).unwrap_err().to_string();
+        assert!(
+            err.contains(":22:") && err.contains("seconds first"),
+            "{err}"
+        );
+        let tz = format!("{MINIMAL}\n[cadence]\ntimezone = \"Mars/Olympus\"\n");
+        let err = parse_str(&tz).unwrap_err().to_string();
+        assert!(
+            err.contains(":22:") && err.contains("IANA time zone"),
+            "{err}"
+        );
+        let lonely = format!("{MINIMAL}\n[cadence]\nwindow = \"0 0 9 * * *\"\n");
+        let err = parse_str(&lonely).unwrap_err().to_string();
+        assert!(err.contains("needs window_length"), "{err}");
     }
 
     #[test]
