@@ -834,8 +834,8 @@ pub fn settle_promises(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result
     Ok(breached)
 }
 
-/// Drops open promises without settling them (the incident was resolved or paused: there is
-/// nothing more to promise). They stay on record, kept at the time of the mail that ended them.
+/// The incident ended (closed by staff or the scheduler): open promises are settled as at this
+/// moment, so one already past due still counts as breached and the rest as discharged.
 pub fn close_promises(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
     settle_promises(conn, id, now).map(|_| ())
 }
