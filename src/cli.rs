@@ -339,7 +339,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Quarantine { json } => {
             let conn = store::open(&config.database)?;
-            let list = store::quarantined(&conn)?;
+            let list = store::messages_by_class(&conn, Some("quarantined"), usize::MAX)?;
             if json {
                 print_json(&list)?;
             } else {
@@ -748,9 +748,7 @@ fn show_incident(config: &Config, number: i64, json: bool) -> Result<ExitCode> {
     writeln!(
         out,
         "  Cadence      {}",
-        crate::templates::human_duration(std::time::Duration::from_secs(
-            u64::try_from(incident.cadence_secs).unwrap_or(0)
-        ))
+        crate::templates::human_duration(incident.cadence())
     )?;
     if !incident.summary.is_empty() {
         writeln!(out, "  Summary      {}", incident.summary)?;

@@ -86,8 +86,25 @@ fn event(
     store::log_event_by(conn, now, Some(incident), None, kind, &actor.name(), detail)
 }
 
-fn cadence_of(incident: &Incident) -> Duration {
-    Duration::from_secs(u64::try_from(incident.cadence_secs).unwrap_or(0))
+/// Loads an incident that must be in one of `states` for `action`, or says why not.
+fn load_in(
+    conn: &Connection,
+    number: i64,
+    states: &[&str],
+    action: &'static str,
+    hint: &'static str,
+) -> Result<Incident, LifecycleError> {
+    let incident = load(conn, number)?;
+    if states.contains(&incident.state.as_str()) {
+        Ok(incident)
+    } else {
+        Err(LifecycleError::Transition {
+            number,
+            state: incident.state,
+            action,
+            hint,
+        })
+    }
 }
 
 impl Lifecycle<'_> {
@@ -150,18 +167,16 @@ impl Lifecycle<'_> {
         if text.is_empty() {
             return Err(LifecycleError::Invalid("the note is empty".into()));
         }
-        let incident = load(conn, number)?;
-        if incident.state != "open" {
-            return Err(LifecycleError::Transition {
-                number,
-                state: incident.state,
-                action: "send a note on",
-                hint: "notes go to the customer on open incidents; `resume` or `reopen` it first",
-            });
-        }
+        let incident = load_in(
+            conn,
+            number,
+            &["open"],
+            "send a note on",
+            "notes go to the customer on open incidents; `resume` or `reopen` it first",
+        )?;
         store::add_note(conn, number, &actor.name(), text, now)?;
         event(conn, actor, number, "note_added", text, now)?;
-        let (next, moved) = self.cadence.promise(now, cadence_of(&incident));
+        let (next, moved) = self.cadence.promise(now, incident.cadence());
         store::settle_promises(conn, number, now)?;
         store::set_next_update(conn, number, Some(next))?;
         let queued = self.mail_customer(
@@ -192,15 +207,13 @@ impl Lifecycle<'_> {
         wanted: Duration,
         now: DateTime<Utc>,
     ) -> Result<Duration, LifecycleError> {
-        let incident = load(conn, number)?;
-        if matches!(incident.state.as_str(), "resolved" | "closed") {
-            return Err(LifecycleError::Transition {
-                number,
-                state: incident.state,
-                action: "change the cadence of",
-                hint: "there are no more updates after resolution",
-            });
-        }
+        let incident = load_in(
+            conn,
+            number,
+            &["open", "waiting"],
+            "change the cadence of",
+            "there are no more updates after resolution",
+        )?;
         let cadence = self.cadence.clamp(wanted);
         store::set_cadence(conn, number, cadence)?;
         let (sooner, _) = self.cadence.promise(now, cadence);
@@ -243,15 +256,13 @@ impl Lifecycle<'_> {
         number: i64,
         now: DateTime<Utc>,
     ) -> Result<(), LifecycleError> {
-        let incident = load(conn, number)?;
-        if incident.state != "open" {
-            return Err(LifecycleError::Transition {
-                number,
-                state: incident.state,
-                action: "wait on",
-                hint: "only an open incident can wait on the customer",
-            });
-        }
+        load_in(
+            conn,
+            number,
+            &["open"],
+            "wait on",
+            "only an open incident can wait on the customer",
+        )?;
         store::set_state(conn, number, "waiting", now)?;
         event(
             conn,
@@ -273,16 +284,14 @@ impl Lifecycle<'_> {
         number: i64,
         now: DateTime<Utc>,
     ) -> Result<DateTime<Utc>, LifecycleError> {
-        let incident = load(conn, number)?;
-        if incident.state != "waiting" {
-            return Err(LifecycleError::Transition {
-                number,
-                state: incident.state,
-                action: "resume",
-                hint: "only a waiting incident can be resumed",
-            });
-        }
-        let (next, _) = self.cadence.promise(now, cadence_of(&incident));
+        let incident = load_in(
+            conn,
+            number,
+            &["waiting"],
+            "resume",
+            "only a waiting incident can be resumed",
+        )?;
+        let (next, _) = self.cadence.promise(now, incident.cadence());
         store::set_state(conn, number, "open", now)?;
         store::set_next_update(conn, number, Some(next))?;
         event(conn, actor, number, "resumed", "updates resume", now)?;
@@ -305,15 +314,13 @@ impl Lifecycle<'_> {
         if resolution.prevention.trim().is_empty() {
             return Err(LifecycleError::ResolutionIncomplete("--prevention"));
         }
-        let incident = load(conn, number)?;
-        if !matches!(incident.state.as_str(), "open" | "waiting") {
-            return Err(LifecycleError::Transition {
-                number,
-                state: incident.state,
-                action: "resolve",
-                hint: "reopen it first",
-            });
-        }
+        load_in(
+            conn,
+            number,
+            &["open", "waiting"],
+            "resolve",
+            "reopen it first",
+        )?;
         let check_back = policy::next_update_at(now, self.cadence.check_back_after);
         let breached = store::settle_promises(conn, number, now)?;
         store::set_resolved(conn, number, resolution, check_back, now)?;
@@ -355,16 +362,14 @@ impl Lifecycle<'_> {
         number: i64,
         now: DateTime<Utc>,
     ) -> Result<(), LifecycleError> {
-        let incident = load(conn, number)?;
-        if incident.state == "closed" {
-            return Err(LifecycleError::Transition {
-                number,
-                state: incident.state,
-                action: "close",
-                hint: "it is already closed",
-            });
-        }
-        store::close_promises(conn, number, now)?;
+        load_in(
+            conn,
+            number,
+            &["open", "waiting", "resolved"],
+            "close",
+            "it is already closed",
+        )?;
+        store::settle_promises(conn, number, now)?;
         store::set_state(conn, number, "closed", now)?;
         store::set_next_update(conn, number, None)?;
         store::set_check_back(conn, number, None, None)?;
@@ -382,16 +387,14 @@ impl Lifecycle<'_> {
         caused_by: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Queued, LifecycleError> {
-        let incident = load(conn, number)?;
-        if !matches!(incident.state.as_str(), "resolved" | "closed") {
-            return Err(LifecycleError::Transition {
-                number,
-                state: incident.state,
-                action: "reopen",
-                hint: "only a resolved or closed incident can be reopened",
-            });
-        }
-        let (next, moved) = self.cadence.promise(now, cadence_of(&incident));
+        let incident = load_in(
+            conn,
+            number,
+            &["resolved", "closed"],
+            "reopen",
+            "only a resolved or closed incident can be reopened",
+        )?;
+        let (next, moved) = self.cadence.promise(now, incident.cadence());
         store::set_state(conn, number, "open", now)?;
         store::set_next_update(conn, number, Some(next))?;
         store::set_check_back(conn, number, None, None)?;

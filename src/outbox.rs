@@ -604,15 +604,46 @@ mod tests {
         }
     }
 
+    /// A database, the shipped templates and a key: what `enqueue` needs.
+    struct QueueEnv {
+        _dir: tempfile::TempDir,
+        conn: Connection,
+        templates: Templates,
+        support: SupportConfig,
+        secret: Secret,
+    }
+
+    impl QueueEnv {
+        fn new() -> QueueEnv {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let conn = store::open(&dir.path().join("f.db")).expect("db");
+            let templates = Templates::load(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+            )
+            .expect("templates");
+            QueueEnv {
+                _dir: dir,
+                conn,
+                templates,
+                support: support(),
+                secret: Secret::from_bytes(b"k"),
+            }
+        }
+
+        fn queue<'a>(&'a self, caps: &'a SendCaps) -> Queue<'a> {
+            Queue {
+                templates: &self.templates,
+                support: &self.support,
+                secret: &self.secret,
+                caps,
+            }
+        }
+    }
+
     #[test]
     fn send_caps_suppress_with_a_reason_and_count_per_recipient_over_sliding_windows() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conn = store::open(&dir.path().join("f.db")).expect("db");
-        let templates =
-            Templates::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
-                .expect("templates");
-        let support = support();
-        let secret = Secret::from_bytes(b"k");
+        let env = QueueEnv::new();
+        let conn = &env.conn;
         let caps = SendCaps {
             windows: vec![
                 crate::config::CapWindow {
@@ -625,19 +656,14 @@ mod tests {
                 },
             ],
         };
-        let queue = Queue {
-            templates: &templates,
-            support: &support,
-            secret: &secret,
-            caps: &caps,
-        };
+        let queue = env.queue(&caps);
         let t0 = Utc::now();
         let mut outcomes = Vec::new();
         for minute in 0..3 {
-            let n = incident(&conn, "ann@example.test");
+            let n = incident(conn, "ann@example.test");
             let at = t0 + chrono::Duration::minutes(minute);
             outcomes
-                .push(enqueue(&conn, &draft(n, "ann@example.test"), &queue, at).expect("enqueue"));
+                .push(enqueue(conn, &draft(n, "ann@example.test"), &queue, at).expect("enqueue"));
         }
         assert!(matches!(outcomes[0], Queued::Queued(_)));
         assert!(matches!(outcomes[1], Queued::Queued(_)));
@@ -648,21 +674,21 @@ mod tests {
             other => panic!("third mail in 10 minutes must be capped: {other:?}"),
         }
         // Another recipient is not affected.
-        let other = incident(&conn, "bob@example.test");
+        let other = incident(conn, "bob@example.test");
         assert!(matches!(
-            enqueue(&conn, &draft(other, "bob@example.test"), &queue, t0).expect("enqueue"),
+            enqueue(conn, &draft(other, "bob@example.test"), &queue, t0).expect("enqueue"),
             Queued::Queued(_)
         ));
         // Eleven minutes later the 10-minute window has room again; the daily one then fills.
         let later = t0 + chrono::Duration::minutes(12);
-        let n = incident(&conn, "ann@example.test");
+        let n = incident(conn, "ann@example.test");
         assert!(matches!(
-            enqueue(&conn, &draft(n, "ann@example.test"), &queue, later).expect("enqueue"),
+            enqueue(conn, &draft(n, "ann@example.test"), &queue, later).expect("enqueue"),
             Queued::Queued(_)
         ));
-        let n = incident(&conn, "ann@example.test");
+        let n = incident(conn, "ann@example.test");
         match enqueue(
-            &conn,
+            conn,
             &draft(n, "ann@example.test"),
             &queue,
             later + chrono::Duration::minutes(15),
@@ -686,23 +712,13 @@ mod tests {
 
     #[test]
     fn an_undeliverable_recipient_gets_nothing_until_cleared() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conn = store::open(&dir.path().join("f.db")).expect("db");
-        let templates =
-            Templates::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
-                .expect("templates");
-        let support = support();
-        let secret = Secret::from_bytes(b"k");
+        let env = QueueEnv::new();
+        let conn = &env.conn;
         let caps = SendCaps::default();
-        let queue = Queue {
-            templates: &templates,
-            support: &support,
-            secret: &secret,
-            caps: &caps,
-        };
-        let n = incident(&conn, "gone@example.test");
+        let queue = env.queue(&caps);
+        let n = incident(conn, "gone@example.test");
         let bounce = store::insert_message(
-            &conn,
+            conn,
             &store::NewMessage {
                 direction: "in",
                 class: "bounce",
@@ -715,7 +731,7 @@ mod tests {
         )
         .expect("row");
         store::mark_undeliverable(
-            &conn,
+            conn,
             "gone@example.test",
             "bounced",
             Some(n),
@@ -723,15 +739,15 @@ mod tests {
             Utc::now(),
         )
         .expect("mark");
-        match enqueue(&conn, &draft(n, "gone@example.test"), &queue, Utc::now()).expect("enqueue") {
+        match enqueue(conn, &draft(n, "gone@example.test"), &queue, Utc::now()).expect("enqueue") {
             Queued::Suppressed(reason) => {
                 assert!(reason.contains("marked undeliverable"), "{reason}")
             }
             other => panic!("{other:?}"),
         }
-        assert!(store::clear_undeliverable(&conn, "gone@example.test").expect("clear"));
+        assert!(store::clear_undeliverable(conn, "gone@example.test").expect("clear"));
         assert!(matches!(
-            enqueue(&conn, &draft(n, "gone@example.test"), &queue, Utc::now()).expect("enqueue"),
+            enqueue(conn, &draft(n, "gone@example.test"), &queue, Utc::now()).expect("enqueue"),
             Queued::Queued(_)
         ));
     }

@@ -104,9 +104,7 @@ pub fn incident_mail_data(
         },
         next_update: promise.map(|t| human_time(t, tz)).unwrap_or_default(),
         next_update_iso: promise.map(store::ts).unwrap_or_default(),
-        cadence: human_duration(Duration::from_secs(
-            u64::try_from(incident.cadence_secs).unwrap_or(0),
-        )),
+        cadence: human_duration(incident.cadence()),
         resolution: ResolutionData {
             root_cause: incident.root_cause.clone().unwrap_or_default(),
             prevention: incident.prevention.clone().unwrap_or_default(),

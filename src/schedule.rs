@@ -192,7 +192,7 @@ fn progress_update(
             ),
         )?;
     }
-    let cadence = std::time::Duration::from_secs(u64::try_from(incident.cadence_secs).unwrap_or(0));
+    let cadence = incident.cadence();
     // From the promised time when on time, so the cadence does not drift earlier by the lead.
     let base = promised.filter(|p| *p > now).unwrap_or(now);
     let (next, moved) = life.cadence.promise(base, cadence);

@@ -595,6 +595,13 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.
     (SELECT group_concat(tag, ' ') FROM (SELECT tag FROM tags t WHERE t.incident_id = i.id
         ORDER BY tag))";
 
+impl Incident {
+    /// The agreed cadence.
+    pub fn cadence(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.cadence_secs).unwrap_or(0))
+    }
+}
+
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
         number: r.get(0)?,
@@ -832,12 +839,6 @@ pub fn settle_promises(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result
         params![id, ts(now)],
     )?;
     Ok(breached)
-}
-
-/// The incident ended (closed by staff or the scheduler): open promises are settled as at this
-/// moment, so one already past due still counts as breached and the rest as discharged.
-pub fn close_promises(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<()> {
-    settle_promises(conn, id, now).map(|_| ())
 }
 
 /// When the last promise to this customer was made (what notes are "new" against).
@@ -1598,18 +1599,6 @@ pub fn incident_outbox(conn: &Connection, incident: i64) -> Result<Vec<TimelineO
                 sent_at: r.get(8)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-/// Messages that could not be processed, newest first, for the `quarantine` listing.
-pub fn quarantined(conn: &Connection) -> Result<Vec<TimelineMessage>> {
-    let sql = format!(
-        "SELECT {TIMELINE_COLUMNS} FROM messages WHERE class = 'quarantined' ORDER BY id DESC"
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map([], timeline_message_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
