@@ -16,7 +16,7 @@ pub const DEFAULT_PATH: &str = "/etc/followupd/followupd.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read the configuration file: {source}")]
+    #[error("{path}: cannot read the configuration file")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -48,6 +48,66 @@ pub struct Config {
     pub send_caps: SendCaps,
     pub escalation: EscalationConfig,
     pub recurring: RecurringConfig,
+}
+
+impl Config {
+    /// A complete configuration with every default, for support@example.test, pointing at
+    /// servers on loopback. What `probe` and the unit tests decide with; never read from disk.
+    pub fn example() -> Config {
+        const EXAMPLE: &str = r#"
+[imap]
+host = "127.0.0.1"
+tls = "none"
+username = "support@example.test"
+[smtp]
+host = "127.0.0.1"
+tls = "none"
+[support]
+address = "support@example.test"
+name = "Example Support"
+[database]
+path = "followupd.db"
+[templates]
+dir = "templates"
+"#;
+        // The text above is valid by construction (a unit test parses it too), so the
+        // fallback is unreachable; it exists so no `expect` sits in library code.
+        parse(Path::new("/example/followupd.toml"), EXAMPLE).unwrap_or_else(|_| Config {
+            path: PathBuf::new(),
+            imap: ImapConfig {
+                endpoint: Endpoint::loopback(143),
+                mailbox: default_mailbox(),
+                poll_interval: default_poll(),
+                batch_size: 100,
+                after_processing: AfterProcessing::MarkSeen,
+                reconnect_max: default_reconnect_max(),
+            },
+            smtp: SmtpConfig {
+                endpoint: Endpoint::loopback(25),
+                connections: 4,
+            },
+            support: SupportConfig {
+                address: "support@example.test".into(),
+                name: "Example Support".into(),
+                own_addresses: Vec::new(),
+                staff: Vec::new(),
+            },
+            database: PathBuf::from("followupd.db"),
+            secret_file: PathBuf::from("secret.key"),
+            templates: PathBuf::from("templates"),
+            cadence: CadenceConfig::default(),
+            outbox: OutboxConfig {
+                retry_initial: default_retry_initial(),
+                retry_max: default_retry_max(),
+                receipt_copies: true,
+                in_doubt_grace: default_in_doubt_grace(),
+            },
+            intake: IntakeConfig::default(),
+            send_caps: SendCaps::default(),
+            escalation: EscalationConfig::default(),
+            recurring: RecurringConfig::default(),
+        })
+    }
 }
 
 /// When staff are told an incident needs them.
@@ -130,6 +190,20 @@ impl fmt::Debug for Endpoint {
     }
 }
 
+impl Endpoint {
+    fn loopback(port: u16) -> Endpoint {
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            ca_file: None,
+            username: None,
+            password: None,
+            timeout: default_timeout(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterProcessing {
     Leave,
@@ -203,7 +277,7 @@ pub struct CadenceConfig {
     /// a new incident that continues it.
     pub reopen_within: Duration,
     /// When promised updates may arrive; None: any time.
-    pub window: Option<crate::schedule::Window>,
+    pub window: Option<crate::clock::Window>,
     /// The time zone of the window and of every time a customer reads.
     pub timezone: chrono_tz::Tz,
 }
@@ -230,19 +304,13 @@ impl CadenceConfig {
         wanted.clamp(self.min, self.max)
     }
 
-    /// The next update one `cadence` after `from`, moved into the sending window if there is
-    /// one. Returns the time and whether the window moved it.
+    /// The next update one `cadence` after `from`, placed in the sending window if there is one.
     pub fn promise(
         &self,
         from: chrono::DateTime<chrono::Utc>,
         cadence: Duration,
-    ) -> (chrono::DateTime<chrono::Utc>, bool) {
-        let step = chrono::Duration::from_std(cadence).unwrap_or(chrono::Duration::hours(4));
-        let t = from.checked_add_signed(step).unwrap_or(from);
-        match &self.window {
-            Some(w) => w.place(t, chrono::Duration::from_std(self.lead).unwrap_or_default()),
-            None => (t, false),
-        }
+    ) -> crate::clock::Promise {
+        crate::clock::next_promise(from, cadence, self.window.as_ref(), self.lead)
     }
 }
 
@@ -812,7 +880,7 @@ impl Validator<'_> {
         }
         match (&raw.cadence.window, raw.cadence.window_length) {
             (Some(expr), Some(length)) => {
-                match crate::schedule::Window::parse(expr.get_ref(), length, cadence.timezone) {
+                match crate::clock::Window::parse(expr.get_ref(), length, cadence.timezone) {
                     Ok(w) => cadence.window = Some(w),
                     Err(e) => return self.err(expr.span(), format!("[cadence] window {e}")),
                 }
@@ -1234,6 +1302,17 @@ dir = "templates"
 
     fn parse_str(text: &str) -> Result<Config, ConfigError> {
         parse(Path::new("/etc/followupd/test.toml"), text)
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let config = Config::example();
+        assert_eq!(config.support.address, "support@example.test");
+        assert_eq!(config.imap.batch_size, 100);
+        assert!(
+            !config.path.as_os_str().is_empty(),
+            "parsed, not the fallback"
+        );
     }
 
     #[test]

@@ -10,20 +10,25 @@ use std::path::Path;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::digest::to_hex;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Hex characters of MAC kept in tokens: 40 bits, far beyond guessing by email.
 const MAC_HEX: usize = 10;
 const KEY_LEN: usize = 32;
+/// Length of the conversation header at the start of an Outlook Thread-Index (time + GUID):
+/// every message of one conversation starts with the same 22 bytes.
+pub const THREAD_INDEX_ROOT: usize = 22;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("{path}: cannot read the secret key: {source}")]
+    #[error("{path}: cannot read the secret key")]
     Read {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: cannot create the secret key: {source}")]
+    #[error("{path}: cannot create the secret key")]
     Create {
         path: String,
         source: std::io::Error,
@@ -127,7 +132,7 @@ impl Secret {
     /// used when the customer's own mail carried none.
     pub fn thread_root(&self, incident: i64) -> String {
         let mut bytes = self.mac("thread-index", &incident.to_string());
-        bytes.truncate(crate::mail::THREAD_INDEX_ROOT);
+        bytes.truncate(THREAD_INDEX_ROOT);
         to_hex(&bytes)
     }
 
@@ -204,14 +209,6 @@ pub fn random_bytes(len: usize) -> Result<Vec<u8>, SecretError> {
     let mut buf = vec![0u8; len];
     getrandom::fill(&mut buf).map_err(|e| SecretError::Random(e.to_string()))?;
     Ok(buf)
-}
-
-pub fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

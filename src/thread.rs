@@ -5,10 +5,12 @@
 //! In-Reply-To header or a subject token from a forwarded mail gets their own incident, and the
 //! original customer's incident is left untouched.
 
+use crate::incident::IncidentNo;
+
 /// What the store knows about one candidate incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
-    pub incident: i64,
+    pub incident: IncidentNo,
     /// How the message pointed at it.
     pub via: Evidence,
     /// Whether the sender is already a participant (customer, their Cc, staff).
@@ -28,13 +30,13 @@ pub enum Evidence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Join {
-        incident: i64,
+        incident: IncidentNo,
         via: Evidence,
     },
     /// A new incident. `stranger_to` lists incidents the message pointed at but whose
     /// participants do not include the sender; recorded for staff, never joined.
     Open {
-        stranger_to: Vec<i64>,
+        stranger_to: Vec<IncidentNo>,
     },
 }
 
@@ -47,7 +49,7 @@ pub fn decide(candidates: &[Candidate]) -> Decision {
             via: hit.via,
         };
     }
-    let mut stranger_to: Vec<i64> = Vec::new();
+    let mut stranger_to: Vec<IncidentNo> = Vec::new();
     for c in candidates {
         if !stranger_to.contains(&c.incident) {
             stranger_to.push(c.incident);
@@ -62,7 +64,7 @@ mod tests {
 
     fn cand(incident: i64, via: Evidence, participant: bool) -> Candidate {
         Candidate {
-            incident,
+            incident: IncidentNo(incident),
             via,
             sender_is_participant: participant,
         }
@@ -84,7 +86,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::Join {
-                incident: 4,
+                incident: IncidentNo(4),
                 via: Evidence::Reference
             }
         );
@@ -96,7 +98,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::Join {
-                incident: 9,
+                incident: IncidentNo(9),
                 via: Evidence::SubjectToken
             }
         );
@@ -111,7 +113,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::Open {
-                stranger_to: vec![9]
+                stranger_to: vec![IncidentNo(9)]
             }
         );
     }
@@ -126,7 +128,7 @@ mod tests {
         assert_eq!(
             d,
             Decision::Join {
-                incident: 5,
+                incident: IncidentNo(5),
                 via: Evidence::Reference
             }
         );

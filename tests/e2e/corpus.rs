@@ -17,7 +17,7 @@ fn corpus() -> Vec<PathBuf> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.is_file() && path.extension().is_none_or(|e| e != "md") {
+            if path.is_file() && path.extension().is_none_or(|e| e != "md" && e != "json") {
                 files.push(path);
             }
         }

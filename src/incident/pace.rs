@@ -1,8 +1,8 @@
 //! The customer sets the pace: "please update me every hour", "once a day is fine", "daily".
 //!
 //! Every phrasing we recognise lives in this file, with its tests. Only the customer's own
-//! words count: quoted lines (`>`) and everything after a signature or an "On … wrote:" line
-//! are ignored, so our own "we will write every 4 hours" quoted back never changes anything.
+//! words count (the caller passes [`crate::mail::own_words`], the whole of it, not the
+//! summary), so our own "we will write every 4 hours" quoted back never changes anything.
 
 use std::time::Duration;
 
@@ -58,29 +58,14 @@ const CUES: &[&str] = &[
     "please",
 ];
 
-/// The cadence the customer asks for in `body`, if they ask for one.
-pub fn requested_cadence(body: &str) -> Option<Duration> {
-    own_words(body)
+/// The cadence the customer asks for in their own words, if they ask for one.
+pub fn requested_cadence(own_text: &str) -> Option<Duration> {
+    own_text
         .split(['.', '!', '?', '\n', ';'])
         .map(|s| s.to_lowercase())
         .filter(|s| CUES.iter().any(|cue| s.contains(cue)))
         .find_map(|sentence| every_n_units(&sentence).or_else(|| phrase(&sentence)))
         .map(Duration::from_secs)
-}
-
-/// The customer's text without quotes and signature.
-fn own_words(body: &str) -> String {
-    let mut kept = Vec::new();
-    for line in body.lines() {
-        let t = line.trim();
-        if t == "--" || line == "-- " || (t.starts_with("On ") && t.ends_with("wrote:")) {
-            break;
-        }
-        if !t.starts_with('>') {
-            kept.push(t);
-        }
-    }
-    kept.join("\n")
 }
 
 fn phrase(sentence: &str) -> Option<u64> {
@@ -148,7 +133,7 @@ mod tests {
     use super::*;
 
     fn asks(text: &str) -> Option<u64> {
-        requested_cadence(text).map(|d| d.as_secs())
+        requested_cadence(&crate::mail::own_words(text)).map(|d| d.as_secs())
     }
 
     #[test]

@@ -1,0 +1,627 @@
+//! The command line: the edge where errors become messages and exit codes.
+
+mod show;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+use crate::apply::{act, Applied};
+use crate::clock::{self, human_duration, Clock};
+use crate::config::{self, Config};
+use crate::daemon::Daemon;
+use crate::deps::Deps;
+use crate::incident::{
+    letters, Effect, Effects, Event, EventKind, IncidentNo, MailKind, NewEvent, Resolution,
+    StaffAction, State,
+};
+use crate::mail::MessageClass;
+use crate::outbox::{Queued, Render};
+use crate::store::{self, messages::MessageFilter};
+
+#[derive(Parser)]
+#[command(
+    name = "followupd",
+    version,
+    about = "Keeps promises to customers when something has gone wrong."
+)]
+pub struct Cli {
+    /// Configuration file [default: /etc/followupd/followupd.toml]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "FOLLOWUPD_CONFIG",
+        value_name = "PATH"
+    )]
+    config: Option<PathBuf>,
+    /// For testing only: act as if it were this time (RFC 3339, e.g. 2026-11-23T18:00:00Z).
+    /// Time then stands still for the whole command.
+    #[arg(long, global = true, hide = true, value_name = "TIME", value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-11-23T18:00:00Z: {e}"))
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: read the support inbox, acknowledge, send (stops cleanly on SIGTERM).
+    Run {
+        /// One intake pass and one outbox drain, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the configuration and render every template with sample data.
+    Check,
+    /// List incidents.
+    Incidents {
+        /// Only incidents in this state: open, waiting, resolved or closed.
+        #[arg(long, value_parser = parse_state)]
+        state: Option<State>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with one incident.
+    Incident {
+        #[command(subcommand)]
+        action: IncidentAction,
+    },
+    /// List messages that could not be processed and are kept for a human.
+    Quarantine {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recorded messages, newest first, optionally of one class.
+    Messages {
+        /// human, auto-reply, bounce, bulk, loop or quarantined (incoming); acknowledgement
+        /// for mail we sent.
+        #[arg(long, value_name = "CLASS")]
+        class: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every mail the daemon will send (and every incident it will close) and when: a dry run
+    /// of the scheduler.
+    Upcoming {
+        /// How far ahead to look.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        within: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reports over the incident history.
+    Report {
+        #[command(subcommand)]
+        what: Report,
+    },
+    /// Work with templates.
+    Template {
+        #[command(subcommand)]
+        action: TemplateAction,
+    },
+    /// Addresses that bounced: no automatic mail goes to them until they write again.
+    Undeliverable {
+        #[command(subcommand)]
+        action: Option<UndeliverableAction>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum Report {
+    /// The fire drills: incidents marked recurring (a customer's repeated incidents, or a tag
+    /// that keeps coming back), grouped by customer.
+    Recurring {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateAction {
+    /// Show exactly what a template would send for a real incident now.
+    Render {
+        /// acknowledgement, progress, status, resolution, check_back, reopened or escalation.
+        name: String,
+        #[arg(long, value_parser = parse_incident)]
+        incident: IncidentNo,
+    },
+}
+
+#[derive(Subcommand)]
+enum UndeliverableAction {
+    /// Allow automatic mail to an address again.
+    Clear {
+        address: String,
+        /// Who is doing this, for the event log [default: the Unix user].
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IncidentAction {
+    /// Show an incident and its timeline of messages, mails and events.
+    Show {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send the customer a progress update carrying this note now; restarts the cadence clock.
+    Note {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        text: String,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Set how often the customer hears from us (e.g. 2h, 30m, 1d; kept within [cadence] bounds).
+    Cadence {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        #[arg(value_parser = parse_duration)]
+        every: std::time::Duration,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Waiting on the customer: scheduled updates pause.
+    Wait {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Updates start again, the next one a cadence from now.
+    Resume {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Resolve: sends the resolution mail. A root cause and a prevention are required.
+    Resolve {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        /// What went wrong, in words the customer will read.
+        #[arg(long)]
+        root_cause: Option<String>,
+        /// What changes so it does not happen again.
+        #[arg(long)]
+        prevention: Option<String>,
+        /// What we offer to make up for it (optional).
+        #[arg(long)]
+        compensation: Option<String>,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Close without further mail.
+    Close {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Open a resolved or closed incident again; the customer is told.
+    Reopen {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Add a label (one word).
+    Tag {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        label: String,
+        #[command(flatten)]
+        by: By,
+    },
+}
+
+#[derive(clap::Args)]
+struct By {
+    /// Who is acting, for the event log [default: the Unix user].
+    #[arg(long)]
+    by: Option<String>,
+}
+
+fn parse_state(text: &str) -> Result<State, String> {
+    State::parse(text).ok_or_else(|| {
+        format!(
+            "`{text}` is not a state; use one of {}",
+            State::ALL.map(State::as_str).join(", ")
+        )
+    })
+}
+
+fn parse_incident(text: &str) -> Result<IncidentNo, String> {
+    text.trim_start_matches('#')
+        .parse()
+        .map(IncidentNo)
+        .map_err(|_| format!("`{text}` is not an incident number"))
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e}; write it like 2h or 30m"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // `{:#}` prints the whole chain, each cause once: "cannot open …: permission denied".
+            eprintln!("followupd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLLOWUPD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let path = config::resolve_path(cli.config.as_deref());
+    Ok(config::load(&path)?)
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let config = load_config(&cli)?;
+    let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
+    match cli.command {
+        Command::Check => check(&config),
+        Command::Run { once } => run(config, once, clock),
+        Command::Incidents { state, json } => {
+            let conn = store::open(&config.database)?;
+            let list = store::incidents::incidents(&conn, state)?;
+            if json {
+                show::json(&list)?;
+            } else {
+                show::incidents(&list)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Incident { action } => incident_action(config, action, clock),
+        Command::Messages { class, limit, json } => list_messages(&config, class, limit, json),
+        Command::Upcoming { within, json } => upcoming(config, within, json, clock),
+        Command::Report {
+            what: Report::Recurring { json },
+        } => {
+            let conn = store::open(&config.database)?;
+            let list = store::incidents::recurring_incidents(&conn)?;
+            if json {
+                show::json(&list)?;
+            } else {
+                show::recurring(&list)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Template {
+            action: TemplateAction::Render { name, incident },
+        } => render_template(config, &name, incident, clock),
+        Command::Undeliverable { action: None, json } => {
+            let conn = store::open(&config.database)?;
+            let list = store::outbox::all_undeliverable(&conn)?;
+            if json {
+                show::json(&list)?;
+            } else {
+                show::undeliverable(&list)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Undeliverable {
+            action: Some(UndeliverableAction::Clear { address, by }),
+            ..
+        } => {
+            let conn = store::open(&config.database)?;
+            let address = address.trim().to_lowercase();
+            if !store::outbox::clear_undeliverable(&conn, &address)? {
+                bail!("{address} is not marked undeliverable (see `followupd undeliverable`)");
+            }
+            let actor = crate::incident::Actor::Staff(by.unwrap_or_else(unix_user));
+            store::events::log(
+                &conn,
+                &NewEvent {
+                    incident: None,
+                    message: None,
+                    kind: EventKind::UndeliverableCleared,
+                    detail: format!(
+                        "{address} cleared by {actor}; automatic mail may go there again"
+                    ),
+                    actor,
+                },
+                clock.now(),
+            )?;
+            println!("{address} cleared: automatic mail may go there again");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quarantine { json } => {
+            let conn = store::open(&config.database)?;
+            let filter = MessageFilter {
+                class: Some(MessageClass::Quarantined),
+                kind: None,
+            };
+            let list = store::messages::messages(&conn, filter, usize::MAX)?;
+            if json {
+                show::json(&list)?;
+            } else {
+                show::quarantine(&list)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Staff actions: one transaction each, with the mail they cause; the running daemon sends it.
+fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Result<ExitCode> {
+    if let IncidentAction::Show { number, json } = action {
+        return show::incident(&config, number, json);
+    }
+    let deps = Deps::load(config, clock)?;
+    let mut conn = store::open(&deps.config.database)?;
+    let tx = conn.transaction()?;
+    let now = deps.now();
+    let staff = |by: By| by.by.unwrap_or_else(unix_user);
+    let (number, by, action) = match action {
+        IncidentAction::Show { .. } => return Ok(ExitCode::SUCCESS), // answered above
+        IncidentAction::Note { number, text, by } => (number, staff(by), StaffAction::Note(text)),
+        IncidentAction::Cadence { number, every, by } => {
+            (number, staff(by), StaffAction::Cadence(every))
+        }
+        IncidentAction::Wait { number, by } => (number, staff(by), StaffAction::Wait),
+        IncidentAction::Resume { number, by } => (number, staff(by), StaffAction::Resume),
+        IncidentAction::Resolve {
+            number,
+            root_cause,
+            prevention,
+            compensation,
+            by,
+        } => (
+            number,
+            staff(by),
+            StaffAction::Resolve(Resolution {
+                root_cause: root_cause.unwrap_or_default(),
+                prevention: prevention.unwrap_or_default(),
+                compensation,
+            }),
+        ),
+        IncidentAction::Close { number, by } => (number, staff(by), StaffAction::Close),
+        IncidentAction::Reopen { number, by } => (number, staff(by), StaffAction::Reopen),
+        IncidentAction::Tag { number, label, by } => {
+            let since = clock::before(now, deps.config.recurring.window);
+            let tagged_in_window =
+                store::incidents::tagged_since(&tx, &label.trim().to_lowercase(), since)?;
+            (
+                number,
+                staff(by),
+                StaffAction::Tag {
+                    label,
+                    tagged_in_window,
+                },
+            )
+        }
+    };
+    let event = Event::Staff {
+        by,
+        action: action.clone(),
+    };
+    let (effects, applied) = act(&tx, &deps, number, &event, Render::Now, now)?;
+    tx.commit()?;
+    println!("incident {number}: {}", said(&action, &effects, &applied));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a staff action did, in one line.
+fn said(action: &StaffAction, effects: &Effects, applied: &Applied) -> String {
+    let mail = |what: &str| match applied.mails.first().map(|m| &m.outcome) {
+        Some(Queued::Queued { .. }) => format!("{what} queued"),
+        Some(Queued::Suppressed(reason)) => format!("{what} NOT sent: {reason}"),
+        None => format!("no {what}"),
+    };
+    match action {
+        StaffAction::Note(_) => format!("note recorded; {}", mail("progress update")),
+        StaffAction::Cadence(_) => {
+            let set = effects.list.iter().find_map(|e| match e {
+                Effect::Cadence(d) => Some(*d),
+                _ => None,
+            });
+            format!(
+                "updates every {}",
+                set.map(human_duration).unwrap_or_default()
+            )
+        }
+        StaffAction::Wait => "waiting on the customer; updates paused".into(),
+        StaffAction::Resume => format!(
+            "open again; next update by {}",
+            effects
+                .next_update()
+                .flatten()
+                .map(clock::stamp)
+                .unwrap_or_default()
+        ),
+        StaffAction::Resolve(_) => format!("resolved; {}", mail("resolution mail")),
+        StaffAction::Close => "closed".into(),
+        StaffAction::Reopen => format!("reopened; {}", mail("mail telling the customer")),
+        StaffAction::Tag { label, .. } => {
+            let label = label.trim().to_lowercase();
+            if effects.is_empty() {
+                format!("already tagged {label}")
+            } else {
+                format!("tagged {label}")
+            }
+        }
+    }
+}
+
+fn upcoming(
+    config: Config,
+    within: std::time::Duration,
+    json: bool,
+    clock: Clock,
+) -> Result<ExitCode> {
+    let deps = Deps::load(config, clock)?;
+    let mut conn = store::open(&deps.config.database)?;
+    let now = deps.now();
+    let until = now + chrono::Duration::from_std(within).context("--within is too large")?;
+    let list = crate::scheduler::upcoming(&mut conn, &deps, now, until)?;
+    if json {
+        show::json(&list)?;
+    } else {
+        show::upcoming(&list, within)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders a template for a real incident with the data it would get now (the latest note,
+/// the promised time), without queueing anything.
+fn render_template(
+    config: Config,
+    name: &str,
+    number: IncidentNo,
+    clock: Clock,
+) -> Result<ExitCode> {
+    let Some(kind) = MailKind::parse(name) else {
+        bail!(
+            "no template `{name}`; the templates are {}",
+            MailKind::template_names().join(", ")
+        );
+    };
+    let deps = Deps::load(config, clock)?;
+    let conn = store::open(&deps.config.database)?;
+    let Some(facts) = crate::apply::facts(&conn, number)? else {
+        bail!("there is no incident {number}");
+    };
+    let mut data = letters::mail_data(&facts.incident, &deps.config, facts.incident.next_update_at);
+    data.note = facts.latest_note.map(|n| n.text).unwrap_or_default();
+    let value = serde_json::to_value(&data)?;
+    let rendered = deps.templates.render(kind.as_str(), &value)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Subject: {}",
+        crate::mail::header_safe(&rendered.subject, 400)
+    )?;
+    writeln!(out, "\n{}", rendered.text)?;
+    if let Some(html) = rendered.html {
+        writeln!(out, "--- HTML ---\n{html}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_messages(
+    config: &Config,
+    class: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    let filter = match class.as_deref() {
+        None => MessageFilter::default(),
+        Some(c) => match (MessageClass::parse(c), MailKind::parse(c)) {
+            (Some(class), _) => MessageFilter {
+                class: Some(class),
+                kind: None,
+            },
+            (None, Some(kind)) => MessageFilter {
+                class: None,
+                kind: Some(kind),
+            },
+            (None, None) => bail!(
+                "unknown class `{c}`; use one of {}, or a kind of mail we send ({})",
+                MessageClass::ALL.map(MessageClass::as_str).join(", "),
+                MailKind::template_names().join(", ")
+            ),
+        },
+    };
+    let conn = store::open(&config.database)?;
+    let list = store::messages::messages(&conn, filter, limit)?;
+    if json {
+        show::json(&list)?;
+    } else {
+        show::messages(&list)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The acting user for the event log when `--by` is not given.
+fn unix_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn check(config: &Config) -> Result<ExitCode> {
+    println!("config     {}: ok", config.path.display());
+    let templates = crate::deps::load_templates(config)?;
+    let rendered = templates.check(&config.support.name, &config.support.address)?;
+    println!(
+        "templates  {}: ok ({rendered} renderings with complete and sparse sample data)",
+        config.templates.display()
+    );
+    crate::tls::client_config(config.imap.endpoint.ca_file.as_deref()).context("[imap] ca_file")?;
+    println!(
+        "imap       {}:{} ({:?}), mailbox {}",
+        config.imap.endpoint.host,
+        config.imap.endpoint.port,
+        config.imap.endpoint.tls,
+        config.imap.mailbox
+    );
+    println!(
+        "smtp       {}:{} ({:?})",
+        config.smtp.endpoint.host, config.smtp.endpoint.port, config.smtp.endpoint.tls
+    );
+    println!("database   {}", config.database.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(config: Config, once: bool, clock: Clock) -> Result<ExitCode> {
+    let daemon = Daemon::prepare(config, clock)?;
+    // One thread drives the network; SQLite work runs on tokio's blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    if once {
+        let summary = runtime.block_on(daemon.run_once())?;
+        tracing::info!(
+            ingested = summary.ingested,
+            updates = summary.ticked.updates,
+            check_backs = summary.ticked.check_backs,
+            closed = summary.ticked.closed,
+            sent = summary.drained.sent,
+            retrying = summary.drained.retrying,
+            failed = summary.drained.failed,
+            still_queued = summary.still_queued,
+            "run --once finished"
+        );
+    } else {
+        runtime.block_on(daemon.run())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

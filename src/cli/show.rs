@@ -1,0 +1,328 @@
+//! What the CLI prints: tables for people, JSON for programs.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
+
+use crate::clock::human_duration;
+use crate::config::Config;
+use crate::incident::IncidentNo;
+use crate::scheduler::Upcoming;
+use crate::store::messages::Direction;
+use crate::store::{self, IncidentListing, TimelineMessage, Undeliverable};
+
+pub fn json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// "2026-11-23 09:12".
+fn short_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+pub fn incidents(list: &[IncidentListing]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "no incidents")?;
+        return Ok(());
+    }
+    let width = list
+        .iter()
+        .map(|i| i.incident.number.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    writeln!(
+        out,
+        "{:>width$}  {:<8}  {:<16}  {:<30}  {:>4}  SUBJECT",
+        "#", "STATE", "OPENED", "CUSTOMER", "MSGS"
+    )?;
+    for l in list {
+        let i = &l.incident;
+        writeln!(
+            out,
+            "{:>width$}  {:<8}  {:<16}  {:<30}  {:>4}  {}",
+            i.number,
+            i.state,
+            short_time(i.opened_at),
+            clip(&i.customer_address, 30),
+            l.messages,
+            clip(&i.subject, 60)
+        )?;
+    }
+    Ok(())
+}
+
+pub fn recurring(list: &[IncidentListing]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "no recurring incidents")?;
+        return Ok(());
+    }
+    let mut customers: Vec<&str> = list
+        .iter()
+        .map(|l| l.incident.customer_address.as_str())
+        .collect();
+    customers.sort_unstable();
+    customers.dedup();
+    for customer in customers {
+        writeln!(out, "{customer}")?;
+        for i in list
+            .iter()
+            .map(|l| &l.incident)
+            .filter(|i| i.customer_address == customer)
+        {
+            writeln!(
+                out,
+                "  #{:<6} {}  {:<8}  {}{}",
+                i.number,
+                short_time(i.opened_at),
+                i.state,
+                clip(&i.subject, 50),
+                if i.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", i.tags.join(", "))
+                }
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub fn undeliverable(list: &[Undeliverable]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "no address is marked undeliverable")?;
+        return Ok(());
+    }
+    for u in list {
+        writeln!(
+            out,
+            "{:<40}  since {}  incident {}  {}",
+            u.address,
+            short_time(u.since),
+            u.incident.map_or("-".into(), |n| format!("#{n}")),
+            u.reason
+        )?;
+    }
+    Ok(())
+}
+
+pub fn quarantine(list: &[TimelineMessage]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "nothing in quarantine")?;
+        return Ok(());
+    }
+    for m in list {
+        writeln!(
+            out,
+            "#{:<6} {}  {:<30}  {}",
+            m.id,
+            short_time(m.at),
+            clip(m.from.as_deref().unwrap_or("(no sender)"), 30),
+            m.class_reason.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+/// The class a person reads: what a message is, or for our own mail, its kind.
+fn class_of(m: &TimelineMessage) -> String {
+    match m.kind {
+        Some(kind) => kind.to_string(),
+        None => m.class.to_string(),
+    }
+}
+
+pub fn messages(list: &[TimelineMessage]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(out, "no messages")?;
+        return Ok(());
+    }
+    for m in list {
+        let who = match m.direction {
+            Direction::In => m.from.clone().unwrap_or_else(|| "(no sender)".into()),
+            Direction::Out => format!("-> {}", m.to.clone().unwrap_or_default()),
+        };
+        writeln!(
+            out,
+            "#{:<6} {}  {:<3}  {:<15}  {:>9}  {:<30}  {}",
+            m.id,
+            short_time(m.at),
+            direction(m.direction),
+            class_of(m),
+            m.incident.map_or("-".into(), |n| format!("incident {n}")),
+            clip(&who, 30),
+            clip(m.subject.as_deref().unwrap_or(""), 50)
+        )?;
+        message_extras(&mut out, m)?;
+    }
+    Ok(())
+}
+
+fn direction(d: Direction) -> &'static str {
+    match d {
+        Direction::In => "in",
+        Direction::Out => "out",
+    }
+}
+
+/// The lines under a message: why it got its class, size limit, attachments.
+fn message_extras(out: &mut impl Write, m: &TimelineMessage) -> Result<()> {
+    if let Some(reason) = m
+        .class_reason
+        .as_deref()
+        .filter(|_| m.direction == Direction::In)
+    {
+        writeln!(out, "         {reason}")?;
+    }
+    if m.headers_only {
+        writeln!(
+            out,
+            "         over the size limit ({} bytes): only the headers were kept",
+            m.size
+        )?;
+    }
+    for a in &m.attachments {
+        writeln!(
+            out,
+            "         attachment {} ({}, {} bytes)",
+            a.name.as_deref().unwrap_or("(unnamed)"),
+            a.content_type,
+            a.size
+        )?;
+    }
+    Ok(())
+}
+
+pub fn upcoming(list: &[Upcoming], within: std::time::Duration) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if list.is_empty() {
+        writeln!(
+            out,
+            "nothing due within {}",
+            humantime::format_duration(within)
+        )?;
+        return Ok(());
+    }
+    for u in list {
+        writeln!(
+            out,
+            "{}  incident {:<6}  {:<15}  {:<30}  {}",
+            short_time(u.at),
+            u.incident,
+            u.what,
+            clip(u.recipient.as_deref().unwrap_or("-"), 30),
+            u.detail
+        )?;
+    }
+    Ok(())
+}
+
+pub fn incident(config: &Config, number: IncidentNo, as_json: bool) -> Result<ExitCode> {
+    let conn = store::open(&config.database)?;
+    let Some(incident) = store::incidents::incident(&conn, number)? else {
+        bail!("there is no incident {number}");
+    };
+    let messages = store::messages::incident_messages(&conn, number)?;
+    let outbox = store::outbox::incident_outbox(&conn, number)?;
+    let suppressed = store::outbox::incident_suppressed(&conn, number)?;
+    let events = store::events::incident_events(&conn, number)?;
+    if as_json {
+        json(&serde_json::json!({
+            "incident": incident,
+            "messages": messages,
+            "outbox": outbox,
+            "suppressed": suppressed,
+            "events": events,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Incident {}  [{}]  {}",
+        incident.number, incident.token, incident.state
+    )?;
+    writeln!(out, "  Subject      {}", incident.subject)?;
+    writeln!(out, "  Customer     {}", incident.customer_display())?;
+    writeln!(out, "  Opened       {}", short_time(incident.opened_at))?;
+    if let Some(next) = incident.next_update_at {
+        writeln!(out, "  Next update  {}", short_time(next))?;
+    }
+    writeln!(out, "  Cadence      {}", human_duration(incident.cadence))?;
+    if !incident.summary.is_empty() {
+        writeln!(out, "  Summary      {}", incident.summary)?;
+    }
+    writeln!(out, "\nMessages")?;
+    for m in &messages {
+        let who = match m.direction {
+            Direction::In => m.from.clone().unwrap_or_default(),
+            Direction::Out => format!("-> {}", m.to.clone().unwrap_or_default()),
+        };
+        writeln!(
+            out,
+            "  {}  {:<3}  {:<15}  {:<30}  {}",
+            short_time(m.at),
+            direction(m.direction),
+            class_of(m),
+            clip(&who, 30),
+            clip(m.subject.as_deref().unwrap_or(""), 60)
+        )?;
+        message_extras(&mut out, m)?;
+    }
+    writeln!(out, "\nOutbox")?;
+    for o in &outbox {
+        let when = o.sent_at.map_or_else(
+            || format!("next try {}", short_time(o.next_attempt_at)),
+            |s| format!("sent {}", short_time(s)),
+        );
+        writeln!(
+            out,
+            "  {:<15}  {:<6}  attempts {:<2}  {}  {}",
+            o.kind.as_str(),
+            o.state.as_str(),
+            o.attempts,
+            when,
+            o.last_error.as_deref().unwrap_or("")
+        )?;
+    }
+    for s in &suppressed {
+        writeln!(
+            out,
+            "  {:<15}  suppressed  {}  {}",
+            s.kind.as_str(),
+            short_time(s.at),
+            s.reason
+        )?;
+    }
+    writeln!(out, "\nEvents")?;
+    for e in &events {
+        writeln!(
+            out,
+            "  {}  {:<20}  {:<10}  {}",
+            short_time(e.at),
+            e.kind.as_str(),
+            e.actor.name(),
+            e.detail
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,300 @@
+//! Time: the one clock, sending windows, promise arithmetic, and how times are written down.
+//!
+//! Every promise the daemon makes is computed here, so the acknowledgement, the scheduler and a
+//! staff action can never disagree about when "one cadence from now, inside the window" is.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Where "now" comes from: the system clock, or a fixed time for testing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    fixed: Option<DateTime<Utc>>,
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock { fixed: None }
+    }
+
+    /// Time stands still at `at` (the hidden `--now` testing flag).
+    pub fn fixed(at: DateTime<Utc>) -> Clock {
+        Clock { fixed: Some(at) }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.fixed.unwrap_or_else(Utc::now)
+    }
+}
+
+/// `t + d`, saturating instead of overflowing on absurd durations.
+pub fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t - d`, saturating.
+pub fn before(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// When mail may promise to arrive: windows that open at each time a cron expression names
+/// (six fields, seconds first, in the support team's time zone) and stay open for a length.
+/// `0 0 9 * * Mon-Fri` with 8h is 09:00–17:00 on weekdays.
+#[derive(Debug, Clone)]
+pub struct Window {
+    opens: cron::Schedule,
+    length: chrono::Duration,
+    tz: chrono_tz::Tz,
+}
+
+impl Window {
+    pub fn parse(expr: &str, length: Duration, tz: chrono_tz::Tz) -> Result<Window, String> {
+        let fields = expr.split_whitespace().count();
+        if !(6..=7).contains(&fields) {
+            return Err(format!(
+                "`{expr}` has {fields} fields; a window needs 6 (seconds first), like \
+                 \"0 0 9 * * Mon-Fri\" for 09:00 on weekdays"
+            ));
+        }
+        let opens: cron::Schedule = expr
+            .parse()
+            .map_err(|e| format!("`{expr}` is not a cron expression: {e}"))?;
+        let length = chrono::Duration::from_std(length).map_err(|e| e.to_string())?;
+        if length <= chrono::Duration::zero() {
+            return Err("window_length must be above zero".into());
+        }
+        Ok(Window { opens, length, tz })
+    }
+
+    /// The first opening after `t`.
+    fn next_open(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.opens
+            .after(&t.with_timezone(&self.tz))
+            .next()
+            .map(|o| o.with_timezone(&Utc))
+    }
+
+    /// Whether `t` falls inside a window: some opening in (t - length, t].
+    pub fn includes(&self, t: DateTime<Utc>) -> bool {
+        self.next_open(t - self.length).is_some_and(|o| o <= t)
+    }
+
+    /// A promise for `t` whose update goes out at `t - lead`: kept if both are inside a window,
+    /// else moved to the next opening plus the lead. Returns the time and whether it moved.
+    pub fn place(&self, t: DateTime<Utc>, lead: chrono::Duration) -> (DateTime<Utc>, bool) {
+        if self.includes(t) && self.includes(t - lead) {
+            return (t, false);
+        }
+        match self.next_open(t - lead) {
+            Some(open) => (open + lead, true),
+            None => (t, false),
+        }
+    }
+}
+
+/// A promised update time, and whether the sending window moved it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Promise {
+    pub at: DateTime<Utc>,
+    pub moved_by_window: bool,
+}
+
+/// The next update one `cadence` after `from`, moved into the sending window if there is one
+/// (the update itself goes out `lead` before the promised time, so both must be inside).
+pub fn next_promise(
+    from: DateTime<Utc>,
+    cadence: Duration,
+    window: Option<&Window>,
+    lead: Duration,
+) -> Promise {
+    let t = after(from, cadence);
+    match window {
+        Some(w) => {
+            let (at, moved) = w.place(t, chrono::Duration::from_std(lead).unwrap_or_default());
+            Promise {
+                at,
+                moved_by_window: moved,
+            }
+        }
+        None => Promise {
+            at: t,
+            moved_by_window: false,
+        },
+    }
+}
+
+/// Timestamps are stored and printed as fixed-width RFC 3339 UTC with milliseconds
+/// (`2026-11-23T09:12:01.123Z`): readable in `sqlite3`, sortable as text.
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Reads any RFC 3339 time back into UTC.
+pub fn parse_stamp(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// serde helpers so JSON output uses [`stamp`] too.
+pub mod serde_stamp {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::stamp(*t))
+    }
+
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::Serializer;
+
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::super::stamp(*t)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}
+
+/// "Monday 23 November 2026, 13:00 UTC": a time a customer can read without converting.
+/// In the support team's time zone, named by its abbreviation (UTC, CET, EST…).
+pub fn human_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz)
+        .format("%A %-d %B %Y, %H:%M %Z")
+        .to_string()
+}
+
+/// "4 hours", "1 hour 30 minutes", "1 day".
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "day"),
+        (secs % 86_400 / 3600, "hour"),
+        (secs % 3600 / 60, "minute"),
+    ];
+    let words: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    if words.is_empty() {
+        format!("{secs} seconds")
+    } else {
+        words.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(stamp: &str) -> DateTime<Utc> {
+        parse_stamp(stamp).expect("time")
+    }
+
+    fn office_hours() -> Window {
+        Window::parse(
+            "0 0 9 * * Mon-Fri",
+            Duration::from_secs(8 * 3600),
+            chrono_tz::Tz::Europe__Berlin,
+        )
+        .expect("valid window")
+    }
+
+    #[test]
+    fn promises_inside_the_window_stay_and_others_move_to_the_next_opening_plus_lead() {
+        let w = office_hours();
+        let lead = chrono::Duration::minutes(10);
+        // Monday 13:00 in Berlin: inside.
+        assert_eq!(
+            w.place(utc("2026-11-23T12:00:00Z"), lead),
+            (utc("2026-11-23T12:00:00Z"), false)
+        );
+        // Monday 20:00 in Berlin: Tuesday 09:10.
+        assert_eq!(
+            w.place(utc("2026-11-23T19:00:00Z"), lead),
+            (utc("2026-11-24T08:10:00Z"), true)
+        );
+        // Friday evening: Monday morning.
+        assert_eq!(
+            w.place(utc("2026-11-27T17:00:00Z"), lead),
+            (utc("2026-11-30T08:10:00Z"), true)
+        );
+        // 09:05: the update itself would go out at 08:55, before the window opens.
+        assert_eq!(
+            w.place(utc("2026-11-23T08:05:00Z"), lead),
+            (utc("2026-11-23T08:10:00Z"), true)
+        );
+    }
+
+    #[test]
+    fn the_next_promise_is_one_cadence_on_and_says_when_the_window_moved_it() {
+        let lead = Duration::from_secs(600);
+        let p = next_promise(
+            utc("2026-11-23T09:00:00Z"),
+            Duration::from_secs(4 * 3600),
+            None,
+            lead,
+        );
+        assert_eq!(stamp(p.at), "2026-11-23T13:00:00.000Z");
+        assert!(!p.moved_by_window);
+        let w = office_hours();
+        let p = next_promise(
+            utc("2026-11-23T15:00:00Z"),
+            Duration::from_secs(4 * 3600),
+            Some(&w),
+            lead,
+        );
+        assert_eq!(p.at, utc("2026-11-24T08:10:00Z"));
+        assert!(p.moved_by_window);
+    }
+
+    #[test]
+    fn a_five_field_expression_gets_an_explanation() {
+        let err = Window::parse("0 9 * * 1-5", Duration::from_secs(3600), chrono_tz::Tz::UTC)
+            .unwrap_err();
+        assert!(
+            err.contains("has 5 fields") && err.contains("seconds first"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn durations_and_times_read_naturally() {
+        assert_eq!(human_duration(Duration::from_secs(4 * 3600)), "4 hours");
+        assert_eq!(
+            human_duration(Duration::from_secs(5400)),
+            "1 hour 30 minutes"
+        );
+        assert_eq!(human_duration(Duration::from_secs(86_400)), "1 day");
+        let t = utc("2026-11-23T13:05:00Z");
+        assert_eq!(
+            human_time(t, chrono_tz::Tz::UTC),
+            "Monday 23 November 2026, 13:05 UTC"
+        );
+        assert_eq!(
+            human_time(t, chrono_tz::Tz::Europe__Berlin),
+            "Monday 23 November 2026, 14:05 CET"
+        );
+    }
+
+    #[test]
+    fn stamps_are_fixed_width_and_read_back() {
+        let t = utc("2026-11-23T09:12:01.123Z");
+        assert_eq!(stamp(t), "2026-11-23T09:12:01.123Z");
+        assert_eq!(parse_stamp("2026-11-23T10:12:01.123+01:00"), Some(t));
+        assert_eq!(parse_stamp("yesterday"), None);
+    }
+}

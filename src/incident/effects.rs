@@ -1,0 +1,145 @@
+//! What a decision returns: plain data, applied in order in one transaction by
+//! [`crate::apply`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Actor, EventKind, IncidentNo, MailKind, MessageRow, Resolution, State};
+use crate::templates::MailData;
+
+/// Everything one decision changes about one incident (and, for a recurring tag, the others it
+/// marks), in the order it must be applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effects {
+    pub incident: IncidentNo,
+    pub list: Vec<Effect>,
+}
+
+impl Effects {
+    pub fn new(incident: IncidentNo) -> Effects {
+        Effects {
+            incident,
+            list: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, effect: Effect) {
+        self.list.push(effect);
+    }
+
+    /// Logs an event on this incident.
+    pub fn log(&mut self, kind: EventKind, actor: &Actor, detail: impl Into<String>) {
+        self.list.push(Effect::Event(NewEvent {
+            incident: Some(self.incident),
+            message: None,
+            kind,
+            actor: actor.clone(),
+            detail: detail.into(),
+        }));
+    }
+
+    /// The mails this decision queues.
+    pub fn mails(&self) -> impl Iterator<Item = &Mail> {
+        self.list.iter().filter_map(|e| match e {
+            Effect::Mail(m) => Some(m.as_ref()),
+            _ => None,
+        })
+    }
+
+    /// Whether an event of this kind is logged.
+    pub fn logs(&self, kind: EventKind) -> bool {
+        self.list
+            .iter()
+            .any(|e| matches!(e, Effect::Event(ev) if ev.kind == kind))
+    }
+
+    /// The state the incident ends in, if it changes.
+    pub fn new_state(&self) -> Option<State> {
+        self.list.iter().rev().find_map(|e| match e {
+            Effect::State(s) => Some(*s),
+            Effect::Resolve { .. } => Some(State::Resolved),
+            _ => None,
+        })
+    }
+
+    /// The next promised update, if this decision sets or clears it.
+    pub fn next_update(&self) -> Option<Option<DateTime<Utc>>> {
+        self.list.iter().rev().find_map(|e| match e {
+            Effect::NextUpdate(t) => Some(*t),
+            _ => None,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// One change. Incident fields are set on [`Effects::incident`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    State(State),
+    /// When the customer was promised the next update; None when nothing more is promised.
+    NextUpdate(Option<DateTime<Utc>>),
+    Cadence(Duration),
+    /// Resolved: the resolution on record, updates stop, the check-back is scheduled.
+    Resolve {
+        resolution: Resolution,
+        check_back_at: DateTime<Utc>,
+    },
+    /// Check-back and close times (both None after a reopen or close).
+    CheckBack {
+        check_back_at: Option<DateTime<Utc>>,
+        close_at: Option<DateTime<Utc>>,
+    },
+    /// A staff note: recorded with its author, and it counts as news.
+    Note {
+        author: String,
+        text: String,
+    },
+    Tag(String),
+    UpdatesWithoutNews(i64),
+    /// Escalated now; no second escalation until a note clears it (None).
+    Escalated(Option<DateTime<Utc>>),
+    /// Marks an incident (this one or another) recurring.
+    Recurring {
+        incident: IncidentNo,
+    },
+    PreviousIncident(IncidentNo),
+    /// The open promises are settled as an update goes out now: kept if their time has not
+    /// passed, breached if it has.
+    SettlePromises,
+    Event(NewEvent),
+    Mail(Box<Mail>),
+}
+
+/// An entry for the append-only event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// None for events about no incident (a quarantined message, an address cleared).
+    pub incident: Option<IncidentNo>,
+    /// The message that caused it, if any.
+    pub message: Option<MessageRow>,
+    pub kind: EventKind,
+    pub actor: Actor,
+    pub detail: String,
+}
+
+/// A mail to queue. The queue gives it a Message-ID, checks the send caps and renders it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mail {
+    pub kind: MailKind,
+    pub to: String,
+    pub to_name: Option<String>,
+    pub data: MailData,
+    /// The next update this mail promises the customer: recorded in the ledger once queued.
+    pub promise: Option<DateTime<Utc>>,
+    /// The message this mail answers, if any.
+    pub caused_by: Option<MessageRow>,
+    /// Threading: the message answered, and the conversation so far (oldest first, bounded).
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    /// The Outlook conversation (hex Thread-Index root) this mail continues.
+    pub thread_root: Option<String>,
+}

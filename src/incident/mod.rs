@@ -1,0 +1,124 @@
+//! The decision core: what an incident needs now.
+//!
+//! Every decision is a plain function of (facts, event, configuration, now) that returns
+//! [`Effects`]: the state change, the events to log, the promises to settle or make, the mails
+//! to queue. Nothing here touches SQLite, the network, the clock or the file system; intake,
+//! the scheduler and the CLI gather the facts, call [`decide`], and hand the effects to
+//! [`crate::apply`], which writes them in one transaction. Every rule is therefore a unit test
+//! with a fixed clock (see `decide.rs`).
+//!
+//! - [`state`]: the vocabulary (states, kinds of mail, actors, event kinds).
+//! - [`decide`]: the lifecycle, the scheduler's due work, customer replies, staff actions.
+//! - [`letters`]: what every mail about an incident can say, and how it threads (the one door
+//!   every customer mail goes through).
+//! - [`pace`]: the customer setting the pace in their own words.
+//! - [`effects`]: the plain data a decision returns.
+
+pub mod decide;
+pub mod effects;
+pub mod letters;
+pub mod pace;
+pub mod state;
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::clock::serde_stamp;
+
+pub use decide::{decide, opening, Event, Facts, Refusal, StaffAction};
+pub use effects::{Effect, Effects, Mail, NewEvent};
+pub use state::{Actor, Audience, EventKind, MailKind, Role, State};
+
+/// An incident's number: what customers and staff see, and its row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct IncidentNo(pub i64);
+
+impl fmt::Display for IncidentNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A row of the message log (every message in and out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct MessageRow(pub i64);
+
+impl fmt::Display for MessageRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What went wrong, what will stop it happening again, and what we offer for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    pub root_cause: String,
+    pub prevention: String,
+    pub compensation: Option<String>,
+}
+
+/// One incident, as the store keeps it. Times are UTC; the JSON form is what
+/// `followupd incidents --json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Incident {
+    pub number: IncidentNo,
+    pub token: String,
+    pub state: State,
+    pub subject: String,
+    pub summary: String,
+    pub customer_address: String,
+    pub customer_name: Option<String>,
+    #[serde(with = "serde_stamp")]
+    pub opened_at: DateTime<Utc>,
+    #[serde(with = "serde_stamp")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(rename = "cadence_secs", serialize_with = "as_secs")]
+    pub cadence: Duration,
+    #[serde(with = "serde_stamp::option")]
+    pub next_update_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_stamp::option")]
+    pub last_note_at: Option<DateTime<Utc>>,
+    /// Progress updates sent in a row with no staff note since the previous one.
+    pub updates_without_news: i64,
+    #[serde(with = "serde_stamp::option")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_stamp::option")]
+    pub check_back_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_stamp::option")]
+    pub close_at: Option<DateTime<Utc>>,
+    pub root_cause: Option<String>,
+    pub prevention: Option<String>,
+    pub compensation: Option<String>,
+    #[serde(skip)]
+    pub escalated_at: Option<DateTime<Utc>>,
+    pub recurring: bool,
+    pub previous_incident: Option<IncidentNo>,
+    pub tags: Vec<String>,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+impl Incident {
+    /// The customer as "Ann Example <ann@example.com>", or the bare address.
+    pub fn customer_display(&self) -> String {
+        match &self.customer_name {
+            Some(name) => format!("{name} <{}>", self.customer_address),
+            None => self.customer_address.clone(),
+        }
+    }
+}
+
+/// A staff note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub at: DateTime<Utc>,
+    pub author: String,
+    pub text: String,
+}

@@ -1,0 +1,373 @@
+//! The core's vocabulary: an incident's state, the kinds of mail we send and to whom, who acts,
+//! and what the event log records. Each is an enum with one spelling, shared by the code and
+//! the database (the store converts at its boundary), so the two cannot disagree.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Being worked on: the customer gets updates on the agreed cadence.
+    Open,
+    /// Waiting on the customer: updates pause.
+    Waiting,
+    /// Fixed and explained; a check-back follows, then the close.
+    Resolved,
+    Closed,
+}
+
+impl State {
+    pub const ALL: [State; 4] = [State::Open, State::Waiting, State::Resolved, State::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Waiting => "waiting",
+            State::Resolved => "resolved",
+            State::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether the incident is over (resolved or closed): a reply reopens it.
+    pub fn is_over(self) -> bool {
+        matches!(self, State::Resolved | State::Closed)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a mail is for. Customer mail and staff mail never share a thread or a send cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    Customer,
+    Staff,
+}
+
+/// Every kind of mail the daemon sends; each is a set of templates of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
+    /// A new incident was opened: sorry, we understood, next update by …
+    Acknowledgement,
+    /// A promised update, or a staff note sent at once.
+    Progress,
+    /// The customer asked for news.
+    Status,
+    /// Fixed: what went wrong and what will stop it happening again.
+    Resolution,
+    /// Some days after the resolution: is all well?
+    CheckBack,
+    /// Open again (a reply after resolution, staff, or a late reply continuing an incident).
+    Reopened,
+    /// To staff: an incident needs attention.
+    Escalation,
+}
+
+impl MailKind {
+    pub const ALL: [MailKind; 7] = [
+        MailKind::Acknowledgement,
+        MailKind::Progress,
+        MailKind::Status,
+        MailKind::Resolution,
+        MailKind::CheckBack,
+        MailKind::Reopened,
+        MailKind::Escalation,
+    ];
+
+    /// The template name (`templates/NAME.text.hbs`) and the spelling in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::Acknowledgement => "acknowledgement",
+            MailKind::Progress => "progress",
+            MailKind::Status => "status",
+            MailKind::Resolution => "resolution",
+            MailKind::CheckBack => "check_back",
+            MailKind::Reopened => "reopened",
+            MailKind::Escalation => "escalation",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MailKind> {
+        MailKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Every template name, for loading and checking the template set.
+    pub fn template_names() -> Vec<&'static str> {
+        MailKind::ALL.iter().map(|k| k.as_str()).collect()
+    }
+
+    pub fn audience(self) -> Audience {
+        match self {
+            MailKind::Escalation => Audience::Staff,
+            _ => Audience::Customer,
+        }
+    }
+}
+
+impl fmt::Display for MailKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How someone takes part in an incident; only participants can add to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Who complained.
+    Customer,
+    /// The Reply-To of the complaint.
+    ReplyTo,
+    /// Someone the customer copied in.
+    Cc,
+    Staff,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::ReplyTo => "reply-to",
+            Role::Cc => "cc",
+            Role::Staff => "staff",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Customer, Role::ReplyTo, Role::Cc, Role::Staff]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+
+    /// Only the customer widens the circle: someone they copied in cannot copy in others.
+    pub fn may_add_participants(self) -> bool {
+        matches!(self, Role::Customer | Role::ReplyTo)
+    }
+}
+
+/// Who or what caused a change: a staff member, the customer, or the daemon itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Actor {
+    Staff(String),
+    Customer(String),
+    Daemon,
+}
+
+impl Actor {
+    /// How the event log names the actor: `alice`, `customer ann@example.com`, `followupd`.
+    pub fn name(&self) -> String {
+        match self {
+            Actor::Staff(who) => who.clone(),
+            Actor::Customer(address) => format!("customer {address}"),
+            Actor::Daemon => "followupd".into(),
+        }
+    }
+
+    /// The inverse of [`Actor::name`].
+    pub fn from_name(name: &str) -> Actor {
+        match name {
+            "followupd" => Actor::Daemon,
+            other => match other.strip_prefix("customer ") {
+                Some(address) => Actor::Customer(address.to_string()),
+                None => Actor::Staff(other.to_string()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for Actor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+/// What the event log records. The log is the incident's written history; every kind here is
+/// something a support lead may want to find again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    // The incident's life.
+    IncidentOpened,
+    CustomerReply,
+    StrangerReference,
+    Continues,
+    Continued,
+    NoteAdded,
+    CadenceChanged,
+    Waiting,
+    Resumed,
+    Resolved,
+    Closed,
+    Reopened,
+    Tagged,
+    Recurring,
+    Escalated,
+    EscalationDue,
+    ProgressDue,
+    PromiseBreached,
+    CheckBack,
+    AcknowledgementSkipped,
+    // Mail.
+    MailQueued,
+    MailSuppressed,
+    MailSent,
+    MailFailed,
+    MailInDoubt,
+    // Intake.
+    Quarantined,
+    DuplicateDelivery,
+    AutomatedIgnored,
+    Bounce,
+    RecipientUndeliverable,
+    UndeliverableCleared,
+    Oversize,
+    UidvalidityChanged,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 33] = [
+        EventKind::IncidentOpened,
+        EventKind::CustomerReply,
+        EventKind::StrangerReference,
+        EventKind::Continues,
+        EventKind::Continued,
+        EventKind::NoteAdded,
+        EventKind::CadenceChanged,
+        EventKind::Waiting,
+        EventKind::Resumed,
+        EventKind::Resolved,
+        EventKind::Closed,
+        EventKind::Reopened,
+        EventKind::Tagged,
+        EventKind::Recurring,
+        EventKind::Escalated,
+        EventKind::EscalationDue,
+        EventKind::ProgressDue,
+        EventKind::PromiseBreached,
+        EventKind::CheckBack,
+        EventKind::AcknowledgementSkipped,
+        EventKind::MailQueued,
+        EventKind::MailSuppressed,
+        EventKind::MailSent,
+        EventKind::MailFailed,
+        EventKind::MailInDoubt,
+        EventKind::Quarantined,
+        EventKind::DuplicateDelivery,
+        EventKind::AutomatedIgnored,
+        EventKind::Bounce,
+        EventKind::RecipientUndeliverable,
+        EventKind::UndeliverableCleared,
+        EventKind::Oversize,
+        EventKind::UidvalidityChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::IncidentOpened => "incident_opened",
+            EventKind::CustomerReply => "customer_reply",
+            EventKind::StrangerReference => "stranger_reference",
+            EventKind::Continues => "continues",
+            EventKind::Continued => "continued",
+            EventKind::NoteAdded => "note_added",
+            EventKind::CadenceChanged => "cadence_changed",
+            EventKind::Waiting => "waiting",
+            EventKind::Resumed => "resumed",
+            EventKind::Resolved => "resolved",
+            EventKind::Closed => "closed",
+            EventKind::Reopened => "reopened",
+            EventKind::Tagged => "tagged",
+            EventKind::Recurring => "recurring",
+            EventKind::Escalated => "escalated",
+            EventKind::EscalationDue => "escalation_due",
+            EventKind::ProgressDue => "progress_due",
+            EventKind::PromiseBreached => "promise_breached",
+            EventKind::CheckBack => "check_back",
+            EventKind::AcknowledgementSkipped => "acknowledgement_skipped",
+            EventKind::MailQueued => "mail_queued",
+            EventKind::MailSuppressed => "mail_suppressed",
+            EventKind::MailSent => "mail_sent",
+            EventKind::MailFailed => "mail_failed",
+            EventKind::MailInDoubt => "mail_in_doubt",
+            EventKind::Quarantined => "quarantined",
+            EventKind::DuplicateDelivery => "duplicate_delivery",
+            EventKind::AutomatedIgnored => "automated_ignored",
+            EventKind::Bounce => "bounce",
+            EventKind::RecipientUndeliverable => "recipient_undeliverable",
+            EventKind::UndeliverableCleared => "undeliverable_cleared",
+            EventKind::Oversize => "oversize",
+            EventKind::UidvalidityChanged => "uidvalidity_changed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_reads_back() {
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+        }
+        for k in MailKind::ALL {
+            assert_eq!(MailKind::parse(k.as_str()), Some(k));
+        }
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).expect("json"),
+                serde_json::json!(k.as_str())
+            );
+        }
+        for a in [
+            Actor::Daemon,
+            Actor::Staff("alice".into()),
+            Actor::Customer("ann@example.test".into()),
+        ] {
+            assert_eq!(Actor::from_name(&a.name()), a);
+        }
+    }
+
+    #[test]
+    fn the_shipped_templates_cover_every_kind_of_mail_and_pass_check() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let templates = crate::templates::Templates::load(&dir, &MailKind::template_names())
+            .expect("shipped templates load");
+        let rendered = templates
+            .check("Support", "support@example.com")
+            .expect("check");
+        assert_eq!(
+            rendered,
+            MailKind::ALL.len() * 8,
+            "every kind, every sample"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Who wrote a message: a person, or a robot that must never be answered.
+
+use super::{MessageClass, Person, LOOP_HEADER};
+use crate::config::Config;
+
+/// Decides whether a message is from a person. Loops are checked first (our own mail must never
+/// be answered, whatever else it says), then bounces, then automatic replies, then bulk.
+/// Precedence, lists and the null sender come after the auto-reply markers: a vacation reply
+/// sent from `<>` with `Precedence: bulk` is still an auto-reply.
+pub fn classify(
+    message: &mail_parser::Message<'_>,
+    from: &Person,
+    subject: &str,
+    config: &Config,
+) -> (MessageClass, String) {
+    let support = &config.support;
+    let raw = |name: &str| {
+        message
+            .header_raw(name)
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+
+    if message.header_raw(LOOP_HEADER).is_some() {
+        return (
+            MessageClass::Loop,
+            format!("carries our {LOOP_HEADER} header"),
+        );
+    }
+    if support.is_own_address(&from.address) {
+        return (
+            MessageClass::Loop,
+            format!("sent from our own address {}", from.address),
+        );
+    }
+
+    let local = from.address.split('@').next().unwrap_or_default();
+    if local == "mailer-daemon" || local == "postmaster" {
+        return (MessageClass::Bounce, format!("sent by {}", from.address));
+    }
+    let content_type = raw("Content-Type").unwrap_or_default();
+    if content_type.starts_with("multipart/report") && content_type.contains("delivery-status") {
+        return (
+            MessageClass::Bounce,
+            "multipart/report delivery-status".into(),
+        );
+    }
+    if content_type.starts_with("multipart/report")
+        && content_type.contains("disposition-notification")
+    {
+        return (
+            MessageClass::AutoReply,
+            "read receipt (disposition-notification)".into(),
+        );
+    }
+
+    // RFC 3834 section 5: any value other than "no" marks automatic mail.
+    if let Some(value) = raw("Auto-Submitted") {
+        let keyword = value.split(';').next().unwrap_or_default().trim();
+        if keyword != "no" {
+            return (
+                MessageClass::AutoReply,
+                format!("Auto-Submitted: {keyword}"),
+            );
+        }
+    }
+    if let Some(value) = raw("X-Auto-Response-Suppress") {
+        if value
+            .split([',', ' '])
+            .any(|v| matches!(v.trim(), "all" | "autoreply" | "oof"))
+        {
+            return (
+                MessageClass::AutoReply,
+                format!("X-Auto-Response-Suppress: {value}"),
+            );
+        }
+    }
+    for header in AUTO_REPLY_HEADERS {
+        if message.header_raw(*header).is_some() {
+            return (MessageClass::AutoReply, format!("{header} header"));
+        }
+    }
+    let lowered = subject.to_lowercase();
+    if let Some(prefix) = AUTO_REPLY_SUBJECTS
+        .iter()
+        .find(|p| lowered.starts_with(**p))
+    {
+        return (
+            MessageClass::AutoReply,
+            format!("out-of-office subject `{}`", prefix.trim_end()),
+        );
+    }
+    for header in ["Precedence", "X-Precedence"] {
+        if let Some(value) = raw(header) {
+            match value.as_str() {
+                // vacation(1) and its descendants mark their replies `junk`.
+                "auto_reply" | "junk" => {
+                    return (MessageClass::AutoReply, format!("{header}: {value}"));
+                }
+                "bulk" | "list" => {
+                    return (MessageClass::Bulk, format!("{header}: {value}"));
+                }
+                _ => {}
+            }
+        }
+    }
+    if message.header_raw("List-Id").is_some() || message.header_raw("List-Unsubscribe").is_some() {
+        return (
+            MessageClass::Bulk,
+            "mailing list headers (List-Id / List-Unsubscribe)".into(),
+        );
+    }
+    // RFC 3834 asks auto-responders to use the null sender too, so an empty Return-Path only
+    // means a bounce once no auto-reply marker matched above.
+    if raw("Return-Path").is_some_and(|rp| rp == "<>" || rp.is_empty()) {
+        return (MessageClass::Bounce, "empty Return-Path (<>)".into());
+    }
+    if let Some(pattern) = config
+        .intake
+        .noreply_patterns
+        .iter()
+        .find(|p| p.matches(&from.address))
+    {
+        return (
+            MessageClass::Bulk,
+            format!(
+                "no-reply sender {} (pattern {})",
+                from.address,
+                pattern.as_str()
+            ),
+        );
+    }
+    (MessageClass::Human, String::new())
+}
+
+/// Headers only automatic responders set. (Exchange marks rule-generated mail, out-of-office
+/// replies included, with X-MS-Exchange-Inbox-Rules-Loop even when it sets no Auto-Submitted.)
+const AUTO_REPLY_HEADERS: &[&str] = &[
+    "X-Autoreply",
+    "X-Autorespond",
+    "X-Autoresponder",
+    "X-Autogenerated",
+    "X-AutoReply-From",
+    "X-Mail-Autoreply",
+    "X-MS-Exchange-Inbox-Rules-Loop",
+];
+
+/// Subject prefixes of out-of-office replies from Outlook/Exchange (in the languages its
+/// installations most often use), Lotus Notes and Sieve vacation, lower-cased. Only whole
+/// prefixes ending in a colon count, so "Automatic replies are broken" stays human.
+const AUTO_REPLY_SUBJECTS: &[&str] = &[
+    "automatic reply:",
+    "auto reply:",
+    "autoreply:",
+    "auto-reply:",
+    "auto:",
+    "out of office:",
+    "out of office autoreply:",
+    "out of office reply:",
+    "automatische antwort:",
+    "abwesenheitsnotiz:",
+    "réponse automatique :",
+    "réponse automatique:",
+    "risposta automatica:",
+    "respuesta automática:",
+    "resposta automática:",
+    "automatisch antwoord:",
+    "autosvar:",
+    "automaattinen vastaus:",
+    "automatyczna odpowiedź:",
+];

@@ -1,0 +1,298 @@
+//! Send: due mail handed to the relay over pooled SMTP connections, every attempt recorded.
+//!
+//! Mails are marked `sending` before the hand-off and each result is committed as soon as the
+//! server has answered, so a crash leaves only the mails in flight in doubt, and knows which
+//! they are. Every mail also goes, envelope-only, to the support address: that copy coming back
+//! through intake is its receipt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use serde_json::Value;
+
+use super::compose::{compose, ComposeError, Letter};
+use crate::clock::{after, stamp};
+use crate::config::OutboxConfig;
+use crate::deps::Deps;
+use crate::errors::Chain;
+use crate::incident::{Actor, EventKind, NewEvent};
+use crate::smtp::{SendError, Smtp};
+use crate::store::{self, Handle, Outgoing, StoreError};
+
+/// Rows taken from the outbox per round.
+const ROUND: usize = 256;
+
+/// Exponential backoff: initial, 2×, 4×, … capped at max.
+pub fn retry_delay(attempts_so_far: i64, cfg: &OutboxConfig) -> Duration {
+    let exponent = u32::try_from(attempts_so_far.clamp(0, 30)).unwrap_or(30);
+    cfg.retry_initial
+        .checked_mul(2u32.saturating_pow(exponent))
+        .unwrap_or(cfg.retry_max)
+        .min(cfg.retry_max)
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DrainReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+/// Sends everything due now; returns when nothing due is left or `stop()` says so.
+pub async fn drain(
+    db: &mut Handle,
+    deps: &Arc<Deps>,
+    smtp: &Smtp,
+    stop: &dyn Fn() -> bool,
+) -> Result<DrainReport, StoreError> {
+    let mut report = DrainReport::default();
+    let concurrency = (deps.config.smtp.connections as usize).max(1);
+    loop {
+        if stop() {
+            break;
+        }
+        let now = deps.now();
+        let due = db
+            .run(move |c| store::outbox::due_outgoing(c, now, ROUND))
+            .await?;
+        if due.is_empty() {
+            break;
+        }
+        let mut ready = Vec::with_capacity(due.len());
+        for out in due {
+            match rendered(db, deps, out).await? {
+                Some(pair) => ready.push(pair),
+                None => report.retrying += 1,
+            }
+        }
+        // Keep `concurrency` mails in flight, each marked 'sending' just before its hand-off,
+        // so a crash leaves at most that many in doubt.
+        let mut waiting = ready.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < concurrency {
+                let Some((out, raw)) = waiting.next() else {
+                    break;
+                };
+                let id = out.id;
+                db.run(move |c| store::outbox::mark_sending(c, &[id]))
+                    .await?;
+                in_flight.push(send_one(deps, smtp, out, raw));
+            }
+            let Some((out, raw, result)) = in_flight.next().await else {
+                break;
+            };
+            record(db, deps, out, raw, result, &mut report).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Hands one mail to the relay: to its recipient, plus the envelope-only receipt copy.
+async fn send_one(
+    deps: &Deps,
+    smtp: &Smtp,
+    out: Outgoing,
+    raw: Vec<u8>,
+) -> (Outgoing, Vec<u8>, Result<String, SendError>) {
+    let support = deps.config.support.address.as_str();
+    let mut to = vec![out.recipient.as_str()];
+    if deps.config.outbox.receipt_copies {
+        to.push(support);
+    }
+    let result = smtp.send(support, &to, &raw).await;
+    (out, raw, result)
+}
+
+/// The bytes to send: stored ones, or rendered now (and stored) if rendering failed at queue
+/// time. None if it still cannot be rendered; the row is rescheduled.
+async fn rendered(
+    db: &mut Handle,
+    deps: &Arc<Deps>,
+    out: Outgoing,
+) -> Result<Option<(Outgoing, Vec<u8>)>, StoreError> {
+    if let Some(raw) = out.raw.clone() {
+        return Ok(Some((out, raw)));
+    }
+    let now = deps.now();
+    let composed = serde_json::from_str::<Value>(&out.context)
+        .map_err(ComposeError::from)
+        .and_then(|data| {
+            let letter = Letter {
+                kind: out.kind,
+                message_id: &out.message_id,
+                recipient: &out.recipient,
+                recipient_name: out.recipient_name.as_deref(),
+                in_reply_to: out.in_reply_to.as_deref(),
+                references: &out.references,
+                thread_index: out.thread_index.as_deref(),
+            };
+            compose(&letter, &data, &deps.templates, &deps.config.support, now)
+        });
+    match composed {
+        Ok(composed) => {
+            let id = out.id;
+            let raw = composed.raw.clone();
+            let subject = composed.subject.clone();
+            db.run(move |c| store::outbox::store_rendered(c, id, &composed.raw, &composed.subject))
+                .await?;
+            let mut out = out;
+            out.subject = Some(subject);
+            Ok(Some((out, raw)))
+        }
+        Err(e) => {
+            let delay = retry_delay(out.attempts, &deps.config.outbox);
+            let retry_at = after(now, delay);
+            let error = format!("render: {}", Chain(&e));
+            tracing::error!(outbox = out.id, incident = out.incident.0, error = %error, "cannot render queued mail; will retry");
+            let id = out.id;
+            db.run(move |c| store::outbox::retry_later(c, id, &error, retry_at, now))
+                .await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn record(
+    db: &mut Handle,
+    deps: &Arc<Deps>,
+    out: Outgoing,
+    raw: Vec<u8>,
+    result: Result<String, SendError>,
+    report: &mut DrainReport,
+) -> Result<(), StoreError> {
+    let now = deps.now();
+    match result {
+        Ok(reply) => {
+            tracing::info!(incident = out.incident.0, kind = %out.kind, to = %out.recipient, message_id = %out.message_id, "mail sent");
+            let from = deps.config.support.address.clone();
+            db.run(move |c| {
+                let tx = c.transaction()?;
+                record_sent(&tx, &out, &raw, &from, &reply, now)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+            report.sent += 1;
+        }
+        Err(SendError::Transient(e)) => {
+            let delay = retry_delay(out.attempts, &deps.config.outbox);
+            let retry_at = after(now, delay);
+            tracing::warn!(incident = out.incident.0, kind = %out.kind, to = %out.recipient, error = %e, retry_in = %humantime::format_duration(delay), "send failed; will retry");
+            let id = out.id;
+            db.run(move |c| store::outbox::retry_later(c, id, &e, retry_at, now))
+                .await?;
+            report.retrying += 1;
+        }
+        Err(SendError::Permanent(e)) => {
+            tracing::error!(incident = out.incident.0, kind = %out.kind, to = %out.recipient, error = %e, "send rejected permanently; kept as failed for staff");
+            db.run(move |c| {
+                let tx = c.transaction()?;
+                store::outbox::give_up(&tx, out.id, &e, now)?;
+                store::events::log(
+                    &tx,
+                    &NewEvent {
+                        incident: Some(out.incident),
+                        message: None,
+                        kind: EventKind::MailFailed,
+                        actor: Actor::Daemon,
+                        detail: format!(
+                            "{} to {} rejected permanently: {e}",
+                            out.kind, out.recipient
+                        ),
+                    },
+                    now,
+                )?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+            report.failed += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Marks a mail sent (by the relay's answer or by its receipt) and logs it; idempotent.
+/// Returns whether this call did the marking.
+pub fn record_sent(
+    conn: &rusqlite::Connection,
+    out: &Outgoing,
+    raw: &[u8],
+    from: &str,
+    reply: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let Some(row) = store::outbox::record_sent(conn, out, raw, from, reply, now)? else {
+        return Ok(false);
+    };
+    store::events::log(
+        conn,
+        &NewEvent {
+            incident: Some(out.incident),
+            message: Some(row),
+            kind: EventKind::MailSent,
+            actor: Actor::Daemon,
+            detail: format!("{} to {} accepted: {reply}", out.kind, out.recipient),
+        },
+        now,
+    )?;
+    Ok(true)
+}
+
+/// At start: mails left `sending` by a daemon that died may or may not have been accepted by
+/// the relay. They go back to the queue, due only after `resend_at`, giving their receipt copy
+/// time to arrive and confirm them; only a mail without a receipt is sent again.
+pub fn hold_in_doubt(
+    conn: &mut rusqlite::Connection,
+    resend_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let tx = conn.transaction()?;
+    let rows = store::outbox::sending(&tx)?;
+    for mail in &rows {
+        store::outbox::requeue_in_doubt(&tx, mail.id, resend_at)?;
+        store::events::log(
+            &tx,
+            &NewEvent {
+                incident: Some(mail.incident),
+                message: None,
+                kind: EventKind::MailInDoubt,
+                actor: Actor::Daemon,
+                detail: format!(
+                    "{} to {} was in flight when followupd stopped; resent at {} unless its \
+                     receipt arrives first",
+                    mail.kind,
+                    mail.recipient,
+                    stamp(resend_at)
+                ),
+            },
+            now,
+        )?;
+    }
+    tx.commit()?;
+    Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let cfg = OutboxConfig {
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            receipt_copies: true,
+            in_doubt_grace: Duration::from_secs(600),
+        };
+        assert_eq!(retry_delay(0, &cfg), Duration::from_secs(30));
+        assert_eq!(retry_delay(1, &cfg), Duration::from_secs(60));
+        assert_eq!(retry_delay(3, &cfg), Duration::from_secs(240));
+        assert_eq!(retry_delay(10, &cfg), Duration::from_secs(3600));
+        assert_eq!(retry_delay(1_000, &cfg), Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,284 @@
+//! The scheduler: the one place that acts when time passes.
+//!
+//! Each tick reads only due work from SQLite through partial indexes (open incidents by next
+//! update, quiet ones by their last note, resolved ones by check-back and close time), so
+//! 100 000 open incidents cost no more per tick than the few that are due, and hands each to the
+//! decision core. Every step and the mail it causes commit together.
+//!
+//! [`upcoming`] is the same tick, run at each future time something falls due, inside a
+//! transaction that is rolled back: it cannot disagree with what the daemon will do.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::apply::{act, ActError};
+use crate::clock::{self, serde_stamp, stamp};
+use crate::deps::Deps;
+use crate::errors::Chain;
+use crate::incident::{Effects, Event, IncidentNo, State};
+use crate::outbox::queue::QueueError;
+use crate::outbox::{Queued, Render};
+use crate::store::{self, StoreError};
+
+/// Incidents handled per kind of due work per tick; the rest wait for the next tick.
+const BATCH: usize = 500;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub updates: usize,
+    pub overdue: usize,
+    pub check_backs: usize,
+    pub closed: usize,
+    pub escalations: usize,
+    /// Mails queued (not suppressed): the sender has work.
+    pub queued: usize,
+    /// What was done, for `upcoming`.
+    pub actions: Vec<Upcoming>,
+}
+
+impl TickReport {
+    fn did_anything(&self) -> bool {
+        self.updates + self.check_backs + self.closed + self.escalations > 0
+    }
+}
+
+/// One thing the daemon does, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Upcoming {
+    #[serde(with = "serde_stamp")]
+    pub at: DateTime<Utc>,
+    /// A kind of mail (`progress`, `check_back`, `escalation`, …) or `close`.
+    pub what: String,
+    pub incident: IncidentNo,
+    pub recipient: Option<String>,
+    pub detail: String,
+}
+
+/// One pass over due work, in one transaction.
+pub fn tick(
+    conn: &mut Connection,
+    deps: &Deps,
+    now: DateTime<Utc>,
+) -> Result<TickReport, StoreError> {
+    let tx = conn.transaction()?;
+    let report = tick_in(&tx, deps, now, Render::Now)?;
+    tx.commit()?;
+    if report.did_anything() {
+        tracing::info!(
+            updates = report.updates,
+            overdue = report.overdue,
+            check_backs = report.check_backs,
+            closed = report.closed,
+            escalations = report.escalations,
+            "scheduler tick"
+        );
+    }
+    Ok(report)
+}
+
+/// What falls due, in the order the tick handles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    Progress,
+    Quiet,
+    CheckBack,
+    Close,
+}
+
+/// One pass inside the caller's transaction.
+pub fn tick_in(
+    conn: &Connection,
+    deps: &Deps,
+    now: DateTime<Utc>,
+    render: Render,
+) -> Result<TickReport, StoreError> {
+    let config = &deps.config;
+    let mut report = TickReport::default();
+    let lists = [
+        (
+            Due::Progress,
+            store::incidents::due_updates(conn, clock::after(now, config.cadence.lead), BATCH)?,
+        ),
+        (
+            Due::Quiet,
+            store::incidents::quiet_incidents(
+                conn,
+                clock::before(now, config.escalation.after_no_note),
+                BATCH,
+            )?,
+        ),
+        (
+            Due::CheckBack,
+            store::incidents::due_check_backs(conn, now, BATCH)?,
+        ),
+        (Due::Close, store::incidents::due_closes(conn, now, BATCH)?),
+    ];
+    for (due, numbers) in lists {
+        for n in numbers {
+            let overdue = due == Due::Progress && is_overdue(conn, n, now)?;
+            let event = match due {
+                Due::Progress => Event::ProgressDue,
+                Due::Quiet => Event::QuietTooLong,
+                Due::CheckBack => Event::CheckBackDue,
+                Due::Close => Event::CloseDue,
+            };
+            let Some(effects) = step(conn, deps, n, &event, render, now, &mut report)? else {
+                continue;
+            };
+            match due {
+                Due::Progress => {
+                    report.updates += 1;
+                    report.overdue += usize::from(overdue);
+                    if effects
+                        .mails()
+                        .any(|m| m.kind == crate::incident::MailKind::Escalation)
+                        || effects.logs(crate::incident::EventKind::EscalationDue)
+                    {
+                        report.escalations += 1;
+                    }
+                }
+                Due::Quiet => report.escalations += 1,
+                Due::CheckBack => report.check_backs += 1,
+                Due::Close => {
+                    if effects.new_state() == Some(State::Closed) {
+                        report.closed += 1;
+                        report.actions.push(Upcoming {
+                            at: now,
+                            what: "close".into(),
+                            incident: n,
+                            recipient: None,
+                            detail: "no mail; closes unless the customer replies".into(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn is_overdue(conn: &Connection, n: IncidentNo, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    Ok(store::incidents::incident(conn, n)?
+        .and_then(|i| i.next_update_at)
+        .is_some_and(|t| t < now))
+}
+
+/// Acts on one due incident under its own savepoint: an incident whose mail cannot be queued
+/// is logged and skipped (and retried next tick) instead of stopping everyone else's updates.
+/// A database failure stops the tick.
+fn step(
+    conn: &Connection,
+    deps: &Deps,
+    n: IncidentNo,
+    event: &Event,
+    render: Render,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<Option<Effects>, StoreError> {
+    conn.execute_batch("SAVEPOINT due")?;
+    match act(conn, deps, n, event, render, now) {
+        Ok((effects, applied)) => {
+            conn.execute_batch("RELEASE due")?;
+            report.queued += applied.queued();
+            for mail in &applied.mails {
+                let detail = match &mail.outcome {
+                    Queued::Queued { .. } => describe(&effects, mail.kind),
+                    Queued::Suppressed(reason) => format!("suppressed: {reason}"),
+                };
+                report.actions.push(Upcoming {
+                    at: now,
+                    what: mail.kind.to_string(),
+                    incident: n,
+                    recipient: Some(mail.to.clone()),
+                    detail,
+                });
+            }
+            Ok(Some(effects))
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO due; RELEASE due")?;
+            match e {
+                ActError::Queue(QueueError::Store(e)) => Err(e),
+                ActError::NotFound(_) => Ok(None),
+                other => {
+                    tracing::error!(incident = n.0, error = %Chain(&other), "scheduler: cannot act on this incident; will retry");
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// A line for `upcoming` about a queued mail.
+fn describe(effects: &Effects, kind: crate::incident::MailKind) -> String {
+    let mail = effects.mails().find(|m| m.kind == kind);
+    match mail.and_then(|m| m.promise) {
+        Some(next) if mail.is_some_and(|m| m.data.overdue) => {
+            format!("late; promises the next update by {}", stamp(next))
+        }
+        Some(next) => format!("promises the next update by {}", stamp(next)),
+        None => String::new(),
+    }
+}
+
+/// Every mail the daemon will send and every incident it will close by `until`, and when: the
+/// queued mail as it stands, then the scheduler's real tick at each time something falls due,
+/// in a transaction that is rolled back. Each incident shows the next time each kind of thing
+/// happens to it (a progress update repeats every cadence; the first is listed).
+pub fn upcoming(
+    conn: &mut Connection,
+    deps: &Deps,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Upcoming>, StoreError> {
+    let tx = conn.transaction()?;
+    let mut list: Vec<Upcoming> = store::outbox::queued_until(&tx, until)?
+        .into_iter()
+        .map(|q| Upcoming {
+            at: q.due.max(now),
+            what: q.kind.to_string(),
+            incident: q.incident,
+            recipient: Some(q.recipient),
+            detail: format!("queued, attempt {}", q.attempts + 1),
+        })
+        .collect();
+    let mut t = now;
+    while t <= until {
+        let report = tick_in(&tx, deps, t, Render::Later)?;
+        let busy = report.did_anything();
+        list.extend(report.actions);
+        let next = next_due(&tx, deps)?;
+        t = match next {
+            // Left over from a full batch: tick again at the same time.
+            Some(next) if next <= t && busy => t,
+            Some(next) if next > t => next,
+            // Due but not acted on (an incident skipped by an error): move on.
+            _ => t + chrono::Duration::minutes(1),
+        };
+        if next.is_none() {
+            break;
+        }
+    }
+    drop(tx); // rolled back: nothing the simulation did is kept
+    list.sort_by(|a, b| a.at.cmp(&b.at).then(a.incident.cmp(&b.incident)));
+    let mut seen = std::collections::HashSet::new();
+    list.retain(|u| seen.insert((u.incident, u.what.clone(), u.recipient.clone())));
+    Ok(list)
+}
+
+/// When the next tick has work: the earliest of every kind of due work.
+fn next_due(conn: &Connection, deps: &Deps) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let config = &deps.config;
+    let e = store::incidents::earliest_due(conn)?;
+    Ok([
+        e.update.map(|t| clock::before(t, config.cadence.lead)),
+        e.check_back,
+        e.close,
+        e.quiet_since
+            .map(|t| clock::after(t, config.escalation.after_no_note)),
+    ]
+    .into_iter()
+    .flatten()
+    .min())
+}

@@ -1,0 +1,440 @@
+//! Incidents, who takes part in them, staff notes and tags, and the scheduler's due lists.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::{column, secs, ts_at, ts_opt, Result, Ts};
+use crate::incident::{Incident, IncidentNo, Note, Resolution, Role, State};
+
+#[derive(Debug, Clone)]
+pub struct NewIncident<'a> {
+    pub subject: &'a str,
+    pub summary: &'a str,
+    pub customer_address: &'a str,
+    pub customer_name: Option<&'a str>,
+    pub cadence: Duration,
+    pub next_update_at: DateTime<Utc>,
+}
+
+/// Creates an incident; its token needs its number, so it is set right after, in the same
+/// transaction.
+pub fn create_incident(
+    conn: &Connection,
+    new: &NewIncident<'_>,
+    token_for: impl Fn(IncidentNo) -> String,
+    now: DateTime<Utc>,
+) -> Result<IncidentNo> {
+    conn.prepare_cached(
+        "INSERT INTO incidents (state, subject, summary, customer_address, customer_name,
+             opened_at, updated_at, cadence_secs, next_update_at)
+         VALUES ('open', ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        new.subject,
+        new.summary,
+        new.customer_address,
+        new.customer_name,
+        Ts(now),
+        secs(new.cadence),
+        Ts(new.next_update_at),
+    ])?;
+    let id = IncidentNo(conn.last_insert_rowid());
+    conn.prepare_cached("UPDATE incidents SET token = ?2 WHERE id = ?1")?
+        .execute(params![id, token_for(id)])?;
+    Ok(id)
+}
+
+const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.customer_address,
+    i.customer_name, i.opened_at, i.updated_at, i.cadence_secs, i.next_update_at,
+    i.last_note_at, i.updates_without_news, i.resolved_at, i.check_back_at, i.close_at,
+    i.root_cause, i.prevention, i.compensation, i.escalated_at, i.recurring, i.previous_incident,
+    (SELECT group_concat(tag, ' ') FROM (SELECT tag FROM tags t WHERE t.incident_id = i.id
+        ORDER BY tag))";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    Ok(Incident {
+        number: r.get(0)?,
+        token: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        state: r.get(2)?,
+        subject: r.get(3)?,
+        summary: r.get(4)?,
+        customer_address: r.get(5)?,
+        customer_name: r.get(6)?,
+        opened_at: ts_at(r, 7)?,
+        updated_at: ts_at(r, 8)?,
+        cadence: Duration::from_secs(u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0)),
+        next_update_at: ts_opt(r, 10)?,
+        last_note_at: ts_opt(r, 11)?,
+        updates_without_news: r.get(12)?,
+        resolved_at: ts_opt(r, 13)?,
+        check_back_at: ts_opt(r, 14)?,
+        close_at: ts_opt(r, 15)?,
+        root_cause: r.get(16)?,
+        prevention: r.get(17)?,
+        compensation: r.get(18)?,
+        escalated_at: ts_opt(r, 19)?,
+        recurring: r.get(20)?,
+        previous_incident: r.get(21)?,
+        tags: r
+            .get::<_, Option<String>>(22)?
+            .map(|t| t.split(' ').map(str::to_string).collect())
+            .unwrap_or_default(),
+    })
+}
+
+pub fn incident(conn: &Connection, number: IncidentNo) -> Result<Option<Incident>> {
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents i WHERE i.id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([number], incident_row)
+        .optional()?)
+}
+
+pub fn exists(conn: &Connection, number: IncidentNo) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM incidents WHERE id = ?1")?
+        .query_row([number], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// An incident with the counts `followupd incidents` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentListing {
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub messages: i64,
+    /// Mail queued and not yet sent.
+    pub outbox_pending: i64,
+}
+
+fn listing(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<IncidentListing>> {
+    let sql = format!(
+        "SELECT {INCIDENT_COLUMNS},
+             (SELECT COUNT(*) FROM messages m WHERE m.incident_id = i.id),
+             (SELECT COUNT(*) FROM outbox o WHERE o.incident_id = i.id AND o.state = 'queued')
+         FROM incidents i {filter}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok(IncidentListing {
+                incident: incident_row(r)?,
+                messages: r.get(23)?,
+                outbox_pending: r.get(24)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn incidents(conn: &Connection, state: Option<State>) -> Result<Vec<IncidentListing>> {
+    listing(
+        conn,
+        "WHERE (?1 IS NULL OR i.state = ?1) ORDER BY i.id",
+        [state],
+    )
+}
+
+/// Incidents marked recurring, newest first, for `followupd report recurring`.
+pub fn recurring_incidents(conn: &Connection) -> Result<Vec<IncidentListing>> {
+    listing(conn, "WHERE i.recurring = 1 ORDER BY i.id DESC", [])
+}
+
+// --- Participants --------------------------------------------------------------------------------
+
+pub fn add_participant(
+    conn: &Connection,
+    incident: IncidentNo,
+    address: &str,
+    role: Role,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO participants (incident_id, address, role) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![incident, address, role])?;
+    Ok(())
+}
+
+/// The sender's role in an incident, if they take part in it.
+pub fn participant_role(
+    conn: &Connection,
+    incident: IncidentNo,
+    address: &str,
+) -> Result<Option<Role>> {
+    Ok(conn
+        .prepare_cached("SELECT role FROM participants WHERE incident_id = ?1 AND address = ?2")?
+        .query_row(params![incident, address], |r| r.get(0))
+        .optional()?)
+}
+
+// --- Changes -------------------------------------------------------------------------------------
+
+pub fn touch(conn: &Connection, id: IncidentNo, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET updated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, Ts(now)])?;
+    Ok(())
+}
+
+pub fn set_state(
+    conn: &Connection,
+    id: IncidentNo,
+    state: State,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET state = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, state, Ts(now)])?;
+    Ok(())
+}
+
+pub fn set_next_update(conn: &Connection, id: IncidentNo, at: Option<DateTime<Utc>>) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET next_update_at = ?2 WHERE id = ?1")?
+        .execute(params![id, at.map(Ts)])?;
+    Ok(())
+}
+
+pub fn set_cadence(conn: &Connection, id: IncidentNo, cadence: Duration) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET cadence_secs = ?2 WHERE id = ?1")?
+        .execute(params![id, secs(cadence)])?;
+    Ok(())
+}
+
+pub fn set_updates_without_news(conn: &Connection, id: IncidentNo, n: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET updates_without_news = ?2 WHERE id = ?1")?
+        .execute(params![id, n])?;
+    Ok(())
+}
+
+pub fn set_escalated(conn: &Connection, id: IncidentNo, at: Option<DateTime<Utc>>) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET escalated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, at.map(Ts)])?;
+    Ok(())
+}
+
+pub fn set_check_back(
+    conn: &Connection,
+    id: IncidentNo,
+    check_back_at: Option<DateTime<Utc>>,
+    close_at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET check_back_at = ?2, close_at = ?3 WHERE id = ?1")?
+        .execute(params![id, check_back_at.map(Ts), close_at.map(Ts)])?;
+    Ok(())
+}
+
+pub fn set_resolved(
+    conn: &Connection,
+    id: IncidentNo,
+    resolution: &Resolution,
+    check_back_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE incidents SET state = 'resolved', resolved_at = ?2, check_back_at = ?3,
+             close_at = NULL, next_update_at = NULL, root_cause = ?4, prevention = ?5,
+             compensation = ?6, updated_at = ?2
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        Ts(now),
+        Ts(check_back_at),
+        resolution.root_cause,
+        resolution.prevention,
+        resolution.compensation
+    ])?;
+    Ok(())
+}
+
+pub fn set_previous_incident(
+    conn: &Connection,
+    id: IncidentNo,
+    previous: IncidentNo,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET previous_incident = ?2 WHERE id = ?1")?
+        .execute(params![id, previous])?;
+    Ok(())
+}
+
+pub fn mark_recurring(conn: &Connection, id: IncidentNo) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET recurring = 1 WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Records a note and when the last one was written.
+pub fn add_note(
+    conn: &Connection,
+    id: IncidentNo,
+    author: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO notes (incident_id, at, author, text) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, Ts(now), author, text])?;
+    conn.prepare_cached("UPDATE incidents SET last_note_at = ?2 WHERE id = ?1")?
+        .execute(params![id, Ts(now)])?;
+    Ok(())
+}
+
+/// The newest note written after `since` (or at all).
+pub fn note_since(
+    conn: &Connection,
+    id: IncidentNo,
+    since: Option<DateTime<Utc>>,
+) -> Result<Option<Note>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT at, author, text FROM notes WHERE incident_id = ?1 AND (?2 IS NULL OR at > ?2)
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![id, since.map(Ts)], |r| {
+            Ok(Note {
+                at: ts_at(r, 0)?,
+                author: r.get(1)?,
+                text: r.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
+pub fn add_tag(conn: &Connection, id: IncidentNo, tag: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO tags (incident_id, tag, at) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, tag, Ts(now)])?;
+    Ok(())
+}
+
+/// How many incidents a customer opened since `since`.
+pub fn customer_incidents_since(
+    conn: &Connection,
+    customer: &str,
+    since: DateTime<Utc>,
+) -> Result<u32> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM incidents WHERE customer_address = ?1 AND opened_at >= ?2",
+        )?
+        .query_row(params![customer, Ts(since)], |r| r.get(0))?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Incidents with `tag` opened since `since`, with whether each is marked recurring.
+pub fn tagged_since(
+    conn: &Connection,
+    tag: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<(IncidentNo, bool)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.id, i.recurring FROM tags t JOIN incidents i ON i.id = t.incident_id
+         WHERE t.tag = ?1 AND i.opened_at >= ?2 ORDER BY i.id",
+    )?;
+    let rows = stmt
+        .query_map(params![tag, Ts(since)], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+// --- Due work, read through partial indexes -----------------------------------------------------
+
+/// Open incidents whose promised update is due by `until`, soonest first.
+pub fn due_updates(
+    conn: &Connection,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<IncidentNo>> {
+    column(
+        conn,
+        "SELECT id FROM incidents WHERE state = 'open' AND next_update_at <= ?1
+         ORDER BY next_update_at LIMIT ?2",
+        params![Ts(until), limit_param(limit)],
+    )
+}
+
+pub fn due_check_backs(
+    conn: &Connection,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<IncidentNo>> {
+    column(
+        conn,
+        "SELECT id FROM incidents WHERE state = 'resolved' AND check_back_at <= ?1
+         ORDER BY check_back_at LIMIT ?2",
+        params![Ts(until), limit_param(limit)],
+    )
+}
+
+pub fn due_closes(
+    conn: &Connection,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<IncidentNo>> {
+    column(
+        conn,
+        "SELECT id FROM incidents WHERE state = 'resolved' AND close_at <= ?1
+         ORDER BY close_at LIMIT ?2",
+        params![Ts(until), limit_param(limit)],
+    )
+}
+
+/// Open incidents with no staff note since `before` (or none at all since they opened before
+/// it) and not escalated yet, through the `incidents_quiet` index.
+pub fn quiet_incidents(
+    conn: &Connection,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<IncidentNo>> {
+    column(
+        conn,
+        "SELECT id FROM incidents
+         WHERE state = 'open' AND escalated_at IS NULL AND COALESCE(last_note_at, opened_at) <= ?1
+         ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2",
+        params![Ts(before), limit_param(limit)],
+    )
+}
+
+/// The earliest time each kind of due work falls due (for `upcoming`): the earliest promised
+/// update, check-back, close, and the earliest quiet-since time of an incident not escalated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Earliest {
+    pub update: Option<DateTime<Utc>>,
+    pub check_back: Option<DateTime<Utc>>,
+    pub close: Option<DateTime<Utc>>,
+    pub quiet_since: Option<DateTime<Utc>>,
+}
+
+pub fn earliest_due(conn: &Connection) -> Result<Earliest> {
+    let one = |sql: &str| -> Result<Option<DateTime<Utc>>> {
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row([], |r| r.get::<_, Option<Ts>>(0))
+            .optional()?
+            .flatten()
+            .map(|t| t.0))
+    };
+    Ok(Earliest {
+        update: one("SELECT next_update_at FROM incidents WHERE state = 'open'
+             AND next_update_at IS NOT NULL ORDER BY next_update_at LIMIT 1")?,
+        check_back: one(
+            "SELECT check_back_at FROM incidents WHERE state = 'resolved'
+             AND check_back_at IS NOT NULL ORDER BY check_back_at LIMIT 1",
+        )?,
+        close: one("SELECT close_at FROM incidents WHERE state = 'resolved'
+             AND close_at IS NOT NULL ORDER BY close_at LIMIT 1")?,
+        quiet_since: one("SELECT COALESCE(last_note_at, opened_at) FROM incidents
+             WHERE state = 'open' AND escalated_at IS NULL
+             ORDER BY COALESCE(last_note_at, opened_at) LIMIT 1")?,
+    })
+}
+
+fn limit_param(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,337 @@
+//! SQLite: the source of truth and the written record. SQL lives here and nowhere else, and
+//! nothing here decides anything.
+//!
+//! Every function takes a `&Connection` so callers decide the transaction: intake wraps one IMAP
+//! batch (messages, incidents, outbox rows, checkpoint) in a single transaction, which is what
+//! makes a crash at any point safe: either all of it happened, or none of it did.
+//!
+//! One file per thing kept: [`messages`] (the message log and threading index), [`incidents`]
+//! (incidents, participants, notes, tags), [`outbox`] (mail to send, suppressed mail,
+//! undeliverable addresses), [`promises`] (the ledger), [`events`] (the append-only log),
+//! [`checkpoints`] (IMAP progress). Types cross the boundary once, here: the core's enums and
+//! newtypes are read and written through `ToSql`/`FromSql`, and times through [`Ts`].
+
+pub mod checkpoints;
+pub mod events;
+pub mod incidents;
+pub mod messages;
+pub mod outbox;
+pub mod promises;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+
+use crate::clock::{parse_stamp, stamp};
+use crate::incident::{Actor, EventKind, IncidentNo, MailKind, MessageRow, Role, State};
+use crate::mail::MessageClass;
+
+pub use checkpoints::Checkpoint;
+pub use events::TimelineEvent;
+pub use incidents::{IncidentListing, NewIncident};
+pub use messages::{AttachmentRow, ImapOrigin, NewMessage, TimelineMessage};
+pub use outbox::{NewOutgoing, OutboxState, Outgoing, TimelineOutgoing, Undeliverable};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: cannot open")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: cannot create its directory")]
+    Dir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database migration failed")]
+    Migrate(#[from] rusqlite_migration::Error),
+    #[error("database error")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database work failed unexpectedly: {0}")]
+    Panicked(String),
+}
+
+impl StoreError {
+    /// Whether the database is out of space or cannot be written (SQLITE_FULL, read-only,
+    /// I/O errors): a condition that clears when an admin frees space, not a bug.
+    pub fn is_disk_trouble(&self) -> bool {
+        let code = match self {
+            StoreError::Sql(rusqlite::Error::SqliteFailure(e, _))
+            | StoreError::Open {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } => e.code,
+            _ => return false,
+        };
+        matches!(
+            code,
+            rusqlite::ErrorCode::DiskFull
+                | rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::CannotOpen
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Schema versions, applied in order and recorded in `user_version`. Never edit a released
+/// migration: add a new one.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/001_spine.sql")),
+        M::up(include_str!("../../migrations/002_safe_intake.sql")),
+        M::up(include_str!("../../migrations/003_promises.sql")),
+        M::up(include_str!("../../migrations/004_one_vocabulary.sql")),
+    ])
+}
+
+/// Opens (creating if needed) the database, sets the pragmas every connection needs and brings
+/// the schema up to date.
+pub fn open(path: &Path) -> Result<Connection> {
+    let shown = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: shown.clone(),
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    configure(&conn).map_err(|source| StoreError::Open {
+        path: shown,
+        source,
+    })?;
+    migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// A private in-memory database with the full schema, for `probe` (fuzzing, fixtures).
+pub fn open_in_memory() -> Result<Connection> {
+    let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+        path: ":memory:".into(),
+        source,
+    })?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens the database for the outbox sender. Its commits record what the relay already
+/// accepted, so they must be quick: every millisecond between the relay's `250` and this commit
+/// is a window in which a crash makes the mail go out twice. WAL with synchronous=NORMAL is
+/// durable against a process crash (the case that matters here) and skips the fsync; only a
+/// power cut could lose the mark, and then the mail is resent with the same Message-ID.
+pub fn open_for_sending(path: &Path) -> Result<Connection> {
+    let conn = open(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL lets the CLI read while the daemon writes. synchronous=FULL: a committed intake batch
+    // must survive a power cut, because the IMAP message may be moved away right after.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// A connection used from async code: each call runs on tokio's blocking pool, so SQLite work
+/// (a batch commit with fsync, a large query) never stalls the reactor thread that drives IMAP,
+/// SMTP and the timers. The connection is reopened if a call panicked while holding it.
+pub struct Handle {
+    path: std::path::PathBuf,
+    sending: bool,
+    conn: Option<Connection>,
+}
+
+impl Handle {
+    /// A handle opening connections like [`open`] (or [`open_for_sending`]).
+    pub fn new(path: &Path, sending: bool) -> Result<Handle> {
+        let conn = if sending {
+            open_for_sending(path)?
+        } else {
+            open(path)?
+        };
+        Ok(Handle {
+            path: path.to_path_buf(),
+            sending,
+            conn: Some(conn),
+        })
+    }
+
+    /// Runs `work` on the connection, off the reactor thread.
+    pub async fn run<T, F>(&mut self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None if self.sending => open_for_sending(&self.path)?,
+            None => open(&self.path)?,
+        };
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = work(&mut conn);
+            (conn, result)
+        })
+        .await;
+        match joined {
+            Ok((conn, result)) => {
+                self.conn = Some(conn);
+                result
+            }
+            // The work panicked: its transaction was rolled back with the connection; the next
+            // call opens a fresh one.
+            Err(e) => Err(StoreError::Panicked(e.to_string())),
+        }
+    }
+}
+
+// --- The boundary: the core's types as SQLite values ------------------------------------------
+
+/// A time as stored: fixed-width RFC 3339 UTC text ([`crate::clock::stamp`]), sortable as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ts(pub DateTime<Utc>);
+
+impl ToSql for Ts {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(stamp(self.0)))
+    }
+}
+
+impl FromSql for Ts {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        parse_stamp(text)
+            .map(Ts)
+            .ok_or_else(|| FromSqlError::Other(format!("`{text}` is not a timestamp").into()))
+    }
+}
+
+/// Reads an optional time column.
+fn ts_opt(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(r.get::<_, Option<Ts>>(i)?.map(|t| t.0))
+}
+
+fn ts_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    Ok(r.get::<_, Ts>(i)?.0)
+}
+
+/// A value stored by its spelling: `as_str` to write, `parse` to read.
+macro_rules! spelled {
+    ($ty:ty, $what:literal) => {
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let text = value.as_str()?;
+                <$ty>::parse(text)
+                    .ok_or_else(|| FromSqlError::Other(format!("`{text}` is not {}", $what).into()))
+            }
+        }
+    };
+}
+
+spelled!(State, "an incident state");
+spelled!(MailKind, "a kind of mail");
+spelled!(EventKind, "an event kind");
+spelled!(MessageClass, "a message class");
+spelled!(OutboxState, "an outbox state");
+spelled!(Role, "a participant role");
+
+impl ToSql for Actor {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.name()))
+    }
+}
+
+impl FromSql for Actor {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(Actor::from_name(value.as_str()?))
+    }
+}
+
+macro_rules! row_id {
+    ($ty:ident) => {
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.0))
+            }
+        }
+
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                value.as_i64().map($ty)
+            }
+        }
+    };
+}
+
+row_id!(IncidentNo);
+row_id!(MessageRow);
+
+/// A duration in whole seconds.
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Reads rows of one column.
+fn column<T: FromSql>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt
+        .query_map(params, |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<T>>>()?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_applies_no_migration_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.db");
+        drop(open(&path).expect("first"));
+        let conn = open(&path).expect("second");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, 4);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_misspelt_value_in_the_database_is_an_error_not_a_guess() {
+        let conn = open_in_memory().expect("db");
+        let bad: rusqlite::Result<State> = conn.query_row("SELECT 'opne'", [], |r| r.get(0));
+        assert!(bad.is_err());
+        let good: State = conn
+            .query_row("SELECT 'waiting'", [], |r| r.get(0))
+            .expect("state");
+        assert_eq!(good, State::Waiting);
+    }
+}

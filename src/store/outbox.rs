@@ -1,0 +1,645 @@
+//! Mail to send (the outbox and its attempts), mail decided but not sent (suppressed), and
+//! addresses a bounce said we cannot reach (undeliverable).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::messages::{insert_message, Direction, NewMessage};
+use super::{ts_at, ts_opt, Result, Ts};
+use crate::clock::serde_stamp;
+use crate::digest::sha256_hex;
+use crate::incident::{IncidentNo, MailKind, MessageRow};
+use crate::mail::MessageClass;
+
+/// queued → sending (handed to the relay) → sent | failed. A `sending` row whose sender is gone
+/// is in doubt: it waits for its receipt before a resend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Queued => "queued",
+            OutboxState::Sending => "sending",
+            OutboxState::Sent => "sent",
+            OutboxState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OutboxState> {
+        [
+            OutboxState::Queued,
+            OutboxState::Sending,
+            OutboxState::Sent,
+            OutboxState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOutgoing<'a> {
+    pub incident: IncidentNo,
+    pub kind: MailKind,
+    pub caused_by: Option<MessageRow>,
+    pub message_id: &'a str,
+    pub recipient: &'a str,
+    pub recipient_name: Option<&'a str>,
+    pub in_reply_to: Option<&'a str>,
+    pub references: &'a str,
+    /// Template data (JSON) as of queue time.
+    pub context: &'a str,
+    pub raw: Option<&'a [u8]>,
+    pub subject: Option<&'a str>,
+    pub render_error: Option<&'a str>,
+    pub thread_index: Option<&'a str>,
+}
+
+pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (incident_id, kind, caused_by, message_id, recipient, recipient_name,
+             in_reply_to, references_, context, raw, last_error, state, attempts,
+             next_attempt_at, created_at, thread_index, subject)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', 0, ?12, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        out.incident,
+        out.kind,
+        out.caused_by,
+        out.message_id,
+        out.recipient,
+        out.recipient_name,
+        out.in_reply_to,
+        out.references,
+        out.context,
+        out.raw,
+        out.render_error,
+        Ts(now),
+        out.thread_index,
+        out.subject,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// A queued mail, as the sender needs it.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub id: i64,
+    pub incident: IncidentNo,
+    pub kind: MailKind,
+    pub message_id: String,
+    pub recipient: String,
+    pub recipient_name: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: String,
+    pub context: String,
+    pub raw: Option<Vec<u8>>,
+    pub subject: Option<String>,
+    pub attempts: i64,
+    pub thread_index: Option<String>,
+}
+
+/// The columns `outgoing_row` reads, in its order.
+const OUTGOING_COLUMNS: &str = "id, incident_id, kind, message_id, recipient, recipient_name,
+    in_reply_to, references_, context, raw, attempts, thread_index, subject";
+
+fn outgoing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outgoing> {
+    Ok(Outgoing {
+        id: r.get(0)?,
+        incident: r.get(1)?,
+        kind: r.get(2)?,
+        message_id: r.get(3)?,
+        recipient: r.get(4)?,
+        recipient_name: r.get(5)?,
+        in_reply_to: r.get(6)?,
+        references: r.get(7)?,
+        context: r.get(8)?,
+        raw: r.get(9)?,
+        attempts: r.get(10)?,
+        thread_index: r.get(11)?,
+        subject: r.get(12)?,
+    })
+}
+
+pub fn due_outgoing(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
+    let sql = format!(
+        "SELECT {OUTGOING_COLUMNS} FROM outbox
+         WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![Ts(now), limit as i64], outgoing_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// When the next queued mail falls due, so the sender can sleep until then.
+pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'")?
+        .query_row([], |r| r.get::<_, Option<Ts>>(0))?
+        .map(|t| t.0))
+}
+
+pub fn queued_count(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Stores bytes rendered after queue time (the first render failed).
+pub fn store_rendered(conn: &Connection, outbox_id: i64, raw: &[u8], subject: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET raw = ?2, subject = ?3 WHERE id = ?1 AND raw IS NULL",
+        params![outbox_id, raw, subject],
+    )?;
+    Ok(())
+}
+
+fn record_attempt(
+    conn: &Connection,
+    outbox_id: i64,
+    outcome: &str,
+    detail: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO send_attempts (outbox_id, at, outcome, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![outbox_id, Ts(now), outcome, detail])?;
+    Ok(())
+}
+
+/// Marks a mail sent and logs it as an outgoing message, inside the caller's transaction.
+/// Idempotent: a mail already confirmed (by the relay's answer or by its receipt copy,
+/// whichever came first) is left alone. Returns the message row if this call did the marking.
+pub fn record_sent(
+    conn: &Connection,
+    out: &Outgoing,
+    raw: &[u8],
+    from: &str,
+    reply: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<MessageRow>> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
+                 last_error = NULL
+             WHERE id = ?1 AND state IN ('queued', 'sending')",
+        )?
+        .execute(params![out.id, Ts(now)])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    record_attempt(conn, out.id, "sent", reply, now)?;
+    let sha = sha256_hex(raw);
+    let row = insert_message(
+        conn,
+        &NewMessage {
+            direction: Direction::Out,
+            incident: Some(out.incident),
+            message_id: Some(&out.message_id),
+            from_addr: Some(from),
+            to_addr: Some(&out.recipient),
+            subject: out.subject.as_deref(),
+            in_reply_to: out.in_reply_to.as_deref(),
+            references: Some(&out.references),
+            kind: Some(out.kind),
+            ..NewMessage::incoming(MessageClass::Outgoing, &sha, raw)
+        },
+        None,
+        now,
+    )?;
+    Ok(Some(row))
+}
+
+/// Records that these mails are being handed to the relay. Committed before the first byte is
+/// sent, so a daemon that dies mid-send leaves a trace of exactly which mails were in flight.
+pub fn mark_sending(conn: &Connection, ids: &[i64]) -> Result<()> {
+    let mut stmt = conn
+        .prepare_cached("UPDATE outbox SET state = 'sending' WHERE id = ?1 AND state = 'queued'")?;
+    for id in ids {
+        stmt.execute([id])?;
+    }
+    Ok(())
+}
+
+/// A mail left `sending` by a daemon that died.
+#[derive(Debug, Clone)]
+pub struct InDoubt {
+    pub id: i64,
+    pub incident: IncidentNo,
+    pub kind: MailKind,
+    pub recipient: String,
+}
+
+pub fn sending(conn: &Connection) -> Result<Vec<InDoubt>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, incident_id, kind, recipient FROM outbox WHERE state = 'sending' ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(InDoubt {
+                id: r.get(0)?,
+                incident: r.get(1)?,
+                kind: r.get(2)?,
+                recipient: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Puts a mail in doubt back in the queue, due only at `resend_at`.
+pub fn requeue_in_doubt(conn: &Connection, id: i64, resend_at: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2,
+             last_error = 'in doubt: in flight when followupd stopped; waiting for its receipt'
+         WHERE id = ?1 AND state = 'sending'",
+        params![id, Ts(resend_at)],
+    )?;
+    Ok(())
+}
+
+/// A queued or in-flight mail with this Message-ID, if it is one of ours.
+pub fn unconfirmed_by_message_id(conn: &Connection, message_id: &str) -> Result<Option<Outgoing>> {
+    let sql = format!(
+        "SELECT {OUTGOING_COLUMNS} FROM outbox
+         WHERE message_id = ?1 AND state IN ('queued', 'sending')"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([message_id], outgoing_row)
+        .optional()?)
+}
+
+/// A mail we queued, found by its Message-ID (for bounces).
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    pub incident: IncidentNo,
+    pub kind: MailKind,
+    pub recipient: String,
+}
+
+pub fn by_message_id(conn: &Connection, message_id: &str) -> Result<Option<SentMail>> {
+    Ok(conn
+        .prepare_cached("SELECT incident_id, kind, recipient FROM outbox WHERE message_id = ?1")?
+        .query_row([message_id], |r| {
+            Ok(SentMail {
+                incident: r.get(0)?,
+                kind: r.get(1)?,
+                recipient: r.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
+/// A failed attempt, to be retried at `retry_at`.
+pub fn retry_later(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    retry_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
+             state = 'queued'
+         WHERE id = ?1",
+    )?
+    .execute(params![id, error, Ts(retry_at)])?;
+    record_attempt(conn, id, "retry", error, now)
+}
+
+/// A permanent failure: the mail is given up and kept as failed for staff.
+pub fn give_up(conn: &Connection, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, state = 'failed' WHERE id = ?1",
+    )?
+    .execute(params![id, error])?;
+    record_attempt(conn, id, "failed", error, now)
+}
+
+/// Automatic mail to `recipient` queued since `since` (anything not refused by the relay).
+pub fn automatic_mail_since(
+    conn: &Connection,
+    recipient: &str,
+    since: DateTime<Utc>,
+) -> Result<u32> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM outbox
+             WHERE recipient = ?1 AND created_at > ?2 AND state != 'failed'",
+        )?
+        .query_row(params![recipient, Ts(since)], |r| r.get(0))?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineOutgoing {
+    pub id: i64,
+    pub kind: MailKind,
+    pub state: OutboxState,
+    pub recipient: String,
+    pub message_id: String,
+    pub attempts: i64,
+    #[serde(with = "serde_stamp")]
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    #[serde(with = "serde_stamp::option")]
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+pub fn incident_outbox(conn: &Connection, incident: IncidentNo) -> Result<Vec<TimelineOutgoing>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, kind, state, recipient, message_id, attempts, next_attempt_at, last_error,
+                sent_at
+         FROM outbox WHERE incident_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([incident], |r| {
+            Ok(TimelineOutgoing {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                state: r.get(2)?,
+                recipient: r.get(3)?,
+                message_id: r.get(4)?,
+                attempts: r.get(5)?,
+                next_attempt_at: ts_at(r, 6)?,
+                last_error: r.get(7)?,
+                sent_at: ts_opt(r, 8)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// A queued mail and when it is due (for `upcoming`).
+#[derive(Debug, Clone)]
+pub struct QueuedMail {
+    pub incident: IncidentNo,
+    pub kind: MailKind,
+    pub recipient: String,
+    pub attempts: i64,
+    pub due: DateTime<Utc>,
+}
+
+/// Queued mail due by `until`, soonest first.
+pub fn queued_until(conn: &Connection, until: DateTime<Utc>) -> Result<Vec<QueuedMail>> {
+    let mut stmt = conn.prepare(
+        "SELECT incident_id, kind, recipient, attempts, next_attempt_at
+         FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id",
+    )?;
+    let rows = stmt
+        .query_map([Ts(until)], |r| {
+            Ok(QueuedMail {
+                incident: r.get(0)?,
+                kind: r.get(1)?,
+                recipient: r.get(2)?,
+                attempts: r.get(3)?,
+                due: ts_at(r, 4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+// --- Suppressed mail -------------------------------------------------------------------------
+
+pub struct NewSuppressed<'a> {
+    pub incident: IncidentNo,
+    pub kind: MailKind,
+    pub caused_by: Option<MessageRow>,
+    pub recipient: &'a str,
+    pub reason: &'a str,
+    pub context: &'a str,
+}
+
+pub fn record_suppressed(
+    conn: &Connection,
+    s: &NewSuppressed<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO suppressed (incident_id, kind, caused_by, recipient, reason, context, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        s.incident,
+        s.kind,
+        s.caused_by,
+        s.recipient,
+        s.reason,
+        s.context,
+        Ts(now)
+    ])?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineSuppressed {
+    pub kind: MailKind,
+    pub recipient: String,
+    pub reason: String,
+    #[serde(with = "serde_stamp")]
+    pub at: DateTime<Utc>,
+}
+
+pub fn incident_suppressed(
+    conn: &Connection,
+    incident: IncidentNo,
+) -> Result<Vec<TimelineSuppressed>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, recipient, reason, created_at FROM suppressed
+         WHERE incident_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([incident], |r| {
+            Ok(TimelineSuppressed {
+                kind: r.get(0)?,
+                recipient: r.get(1)?,
+                reason: r.get(2)?,
+                at: ts_at(r, 3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+// --- Undeliverable addresses -------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Undeliverable {
+    pub address: String,
+    #[serde(with = "serde_stamp")]
+    pub since: DateTime<Utc>,
+    pub reason: String,
+    pub incident: Option<IncidentNo>,
+    pub bounce_message: Option<MessageRow>,
+}
+
+/// Returns whether the address was newly marked.
+pub fn mark_undeliverable(
+    conn: &Connection,
+    address: &str,
+    reason: &str,
+    incident: Option<IncidentNo>,
+    bounce: MessageRow,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let changed = conn.execute(
+        "INSERT OR IGNORE INTO undeliverable (address, since, reason, incident_id, bounce_row)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![address, Ts(now), reason, incident, bounce],
+    )?;
+    Ok(changed > 0)
+}
+
+const UNDELIVERABLE_COLUMNS: &str = "address, since, reason, incident_id, bounce_row";
+
+fn undeliverable_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Undeliverable> {
+    Ok(Undeliverable {
+        address: r.get(0)?,
+        since: ts_at(r, 1)?,
+        reason: r.get(2)?,
+        incident: r.get(3)?,
+        bounce_message: r.get(4)?,
+    })
+}
+
+pub fn undeliverable(conn: &Connection, address: &str) -> Result<Option<Undeliverable>> {
+    let sql = format!("SELECT {UNDELIVERABLE_COLUMNS} FROM undeliverable WHERE address = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([address], undeliverable_row)
+        .optional()?)
+}
+
+pub fn all_undeliverable(conn: &Connection) -> Result<Vec<Undeliverable>> {
+    let sql = format!("SELECT {UNDELIVERABLE_COLUMNS} FROM undeliverable ORDER BY since");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map([], undeliverable_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Returns whether the address was marked.
+pub fn clear_undeliverable(conn: &Connection, address: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM undeliverable WHERE address = ?1", [address])? > 0)
+}
+
+// --- Invariants the probe checks after every message ------------------------------------------
+
+/// The newest outbox id (0 when empty).
+pub fn last_id(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))?)
+}
+
+/// Kind and recipient of every mail queued after outbox id `after`, in order.
+pub fn queued_after(conn: &Connection, after: i64) -> Result<Vec<(MailKind, String)>> {
+    let mut stmt = conn.prepare("SELECT kind, recipient FROM outbox WHERE id > ?1 ORDER BY id")?;
+    let rows = stmt
+        .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Kind, recipient and reason of every mail suppressed at `at`.
+pub fn suppressed_at(
+    conn: &Connection,
+    at: DateTime<Utc>,
+) -> Result<Vec<(MailKind, String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, recipient, reason FROM suppressed WHERE created_at = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([Ts(at)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Mails caused by a message that is not a person's.
+pub fn answered_non_human(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.caused_by
+         WHERE m.class != 'human'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Mails queued to any of `addresses`.
+pub fn mail_to_any(conn: &Connection, addresses: &[&str]) -> Result<i64> {
+    let mut total = 0;
+    for address in addresses {
+        total += conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = ?1",
+            [address],
+            |r| r.get::<_, i64>(0),
+        )?;
+    }
+    Ok(total)
+}
+
+/// Incidents with more than one acknowledgement (the schema forbids it; this proves it).
+pub fn incidents_acknowledged_twice(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM (SELECT incident_id FROM outbox WHERE kind = 'acknowledgement'
+         GROUP BY incident_id HAVING COUNT(*) > 1)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::incidents::{create_incident, NewIncident};
+
+    #[test]
+    fn an_incident_gets_exactly_one_acknowledgement_row() {
+        let conn = crate::store::open_in_memory().expect("db");
+        let now = Utc::now();
+        let id = create_incident(
+            &conn,
+            &NewIncident {
+                subject: "s",
+                summary: "",
+                customer_address: "a@b.c",
+                customer_name: None,
+                cadence: std::time::Duration::from_secs(60),
+                next_update_at: now,
+            },
+            |n| format!("FU-{n}-x"),
+            now,
+        )
+        .expect("incident");
+        let out = |mid: &'static str| NewOutgoing {
+            incident: id,
+            kind: MailKind::Acknowledgement,
+            caused_by: None,
+            message_id: mid,
+            recipient: "a@b.c",
+            recipient_name: None,
+            in_reply_to: None,
+            references: "",
+            context: "{}",
+            raw: None,
+            subject: None,
+            render_error: None,
+            thread_index: None,
+        };
+        enqueue(&conn, &out("m1@x"), now).expect("first");
+        assert!(enqueue(&conn, &out("m2@x"), now).is_err());
+    }
+}
