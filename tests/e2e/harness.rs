@@ -233,6 +233,11 @@ impl Followupd {
 
     /// `extra` is appended to the generated config (e.g. an [outbox] section).
     pub fn with_extra(stack: &MailStack, tls: Tls, extra: &str) -> Followupd {
+        Self::with_poll(stack, tls, "1s", extra)
+    }
+
+    /// As [`Followupd::with_extra`], polling the inbox every `poll_interval`.
+    pub fn with_poll(stack: &MailStack, tls: Tls, poll_interval: &str, extra: &str) -> Followupd {
         let dir = stack.dir.path().join("followupd");
         std::fs::create_dir_all(&dir).expect("mkdir");
         let (imap_port, imap_tls, smtp_port, smtp_tls) = match tls {
@@ -260,7 +265,7 @@ tls = "{imap_tls}"
 ca_file = "{ca}"
 username = "{SUPPORT}"
 password_file = "{password_file}"
-poll_interval = "1s"
+poll_interval = "{poll_interval}"
 timeout = "20s"
 reconnect_max = "2s"
 

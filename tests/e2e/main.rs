@@ -3,6 +3,7 @@
 //! Needs root (Postfix) and the packages `.ci/run` installs.
 
 mod check;
+mod core;
 mod corpus;
 mod harness;
 mod intake;
