@@ -15,7 +15,8 @@ use crate::incident::{
     decide, Audience, Effect, Effects, Event, Facts, IncidentNo, MailKind, Refusal,
 };
 use crate::outbox::queue::QueueError;
-use crate::outbox::{enqueue, Queued, Render};
+use crate::outbox::{enqueue, Pass, Queued};
+use crate::store::incidents::{CheckBack, IncidentPatch};
 use crate::store::{self, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +41,12 @@ pub fn act(
     deps: &Deps,
     n: IncidentNo,
     event: &Event,
-    render: Render,
+    pass: Pass,
     now: DateTime<Utc>,
 ) -> Result<(Effects, Applied), ActError> {
     let facts = facts(conn, n)?.ok_or(ActError::NotFound(n))?;
     let effects = decide(&facts, event, &deps.config, now)?;
-    let applied = apply(conn, deps, &effects, render, now)?;
+    let applied = apply(conn, deps, &effects, pass, now)?;
     Ok((effects, applied))
 }
 
@@ -55,9 +56,14 @@ pub fn facts(conn: &Connection, n: IncidentNo) -> Result<Option<Facts>, StoreErr
         return Ok(None);
     };
     let last_promise = store::promises::last_made(conn, n)?;
+    let latest_note = store::incidents::note_since(conn, n, None)?;
+    // News the customer has not heard: the newest note, if it came after the last promise.
+    let unheard_note = latest_note
+        .clone()
+        .filter(|note| last_promise.is_none_or(|made| note.at > made));
     Ok(Some(Facts {
-        latest_note: store::incidents::note_since(conn, n, None)?,
-        unheard_note: store::incidents::note_since(conn, n, last_promise)?,
+        latest_note,
+        unheard_note,
         open_promises: store::promises::open(conn, n)?,
         conversation: conversation(conn, n)?,
         incident,
@@ -110,48 +116,67 @@ pub fn apply(
     conn: &Connection,
     deps: &Deps,
     effects: &Effects,
-    render: Render,
+    pass: Pass,
     now: DateTime<Utc>,
 ) -> Result<Applied, QueueError> {
     let n = effects.incident;
     let mut applied = Applied::default();
+    // Field changes in a row become one UPDATE, written before anything that follows them.
+    let mut patch = IncidentPatch::default();
     for effect in &effects.list {
         match effect {
-            Effect::State(state) => store::incidents::set_state(conn, n, *state, now)?,
-            Effect::NextUpdate(at) => store::incidents::set_next_update(conn, n, *at)?,
-            Effect::Cadence(cadence) => store::incidents::set_cadence(conn, n, *cadence)?,
-            Effect::Resolve {
-                resolution,
-                check_back_at,
-            } => store::incidents::set_resolved(conn, n, resolution, *check_back_at, now)?,
+            Effect::State(state) => patch.state = Some(*state),
+            Effect::NextUpdate(at) => patch.next_update_at = Some(*at),
+            Effect::Cadence(cadence) => patch.cadence = Some(*cadence),
             Effect::CheckBack {
                 check_back_at,
                 close_at,
-            } => store::incidents::set_check_back(conn, n, *check_back_at, *close_at)?,
-            Effect::Note { author, text } => {
-                store::incidents::add_note(conn, n, author, text, now)?
+            } => {
+                patch.check_back = Some(CheckBack {
+                    at: *check_back_at,
+                    close_at: *close_at,
+                })
             }
-            Effect::Tag(label) => store::incidents::add_tag(conn, n, label, now)?,
-            Effect::UpdatesWithoutNews(count) => {
-                store::incidents::set_updates_without_news(conn, n, *count)?
-            }
-            Effect::Escalated(at) => store::incidents::set_escalated(conn, n, *at)?,
-            Effect::Recurring { incident } => store::incidents::mark_recurring(conn, *incident)?,
-            Effect::PreviousIncident(previous) => {
-                store::incidents::set_previous_incident(conn, n, *previous)?
-            }
-            Effect::SettlePromises => store::promises::settle(conn, n, now)?,
-            Effect::Event(event) => store::events::log(conn, event, now)?,
-            Effect::Mail(mail) => {
-                let outcome = enqueue(conn, deps, n, mail, render, now)?;
-                applied.mails.push(AppliedMail {
-                    incident: n,
-                    kind: mail.kind,
-                    to: mail.to.clone(),
-                    outcome,
-                });
+            Effect::UpdatesWithoutNews(count) => patch.updates_without_news = Some(*count),
+            Effect::Escalated(at) => patch.escalated_at = Some(*at),
+            Effect::PreviousIncident(previous) => patch.previous_incident = Some(*previous),
+            other => {
+                if !patch.is_empty() {
+                    store::incidents::update(conn, n, &std::mem::take(&mut patch), now)?;
+                }
+                match other {
+                    Effect::Resolve {
+                        resolution,
+                        check_back_at,
+                    } => store::incidents::set_resolved(conn, n, resolution, *check_back_at, now)?,
+                    Effect::Note { author, text } => {
+                        store::incidents::add_note(conn, n, author, text, now)?
+                    }
+                    Effect::Tag(label) => store::incidents::add_tag(conn, n, label, now)?,
+                    Effect::Recurring { incident } => {
+                        store::incidents::mark_recurring(conn, *incident)?
+                    }
+                    Effect::SettlePromises => store::promises::settle(conn, n, now)?,
+                    Effect::Event(event) if pass == Pass::Real => {
+                        store::events::log(conn, event, now)?
+                    }
+                    Effect::Mail(mail) => {
+                        let outcome = enqueue(conn, deps, n, mail, pass, now)?;
+                        applied.mails.push(AppliedMail {
+                            incident: n,
+                            kind: mail.kind,
+                            to: mail.to.clone(),
+                            outcome,
+                        });
+                    }
+                    // The field changes are gathered above.
+                    _ => {}
+                }
             }
         }
+    }
+    if !patch.is_empty() {
+        store::incidents::update(conn, n, &patch, now)?;
     }
     Ok(applied)
 }

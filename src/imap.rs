@@ -26,14 +26,16 @@ pub type ImapSession = Session<Box<dyn ImapStream>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
-    #[error("IMAP {server}: cannot connect: {source}")]
+    #[error("IMAP {server}: cannot connect")]
     Connect {
         server: String,
+        #[source]
         source: std::io::Error,
     },
-    #[error("IMAP {server}: TLS handshake failed: {source}")]
+    #[error("IMAP {server}: TLS handshake failed")]
     Tls {
         server: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("IMAP {server}: `{host}` is not a valid TLS server name")]
@@ -44,10 +46,11 @@ pub enum ImapError {
         what: &'static str,
         timeout: String,
     },
-    #[error("IMAP {server}: {what} failed: {source}")]
+    #[error("IMAP {server}: {what} failed")]
     Protocol {
         server: String,
         what: &'static str,
+        #[source]
         source: async_imap::error::Error,
     },
     #[error("IMAP {server}: the server closed the connection while {what}")]

@@ -27,7 +27,7 @@ use crate::incident::{
     Role,
 };
 use crate::mail::{self, BounceReport, MessageClass, ParsedMail, Quarantine};
-use crate::outbox::Render;
+use crate::outbox::Pass;
 use crate::store::checkpoints::{self, AfterProcessing, Checkpoint};
 use crate::store::outbox::SentMail;
 use crate::store::{self, ImapOrigin, NewMessage, StoreError};
@@ -793,7 +793,7 @@ fn join(
             from: mail.from.address.clone(),
             text: mail.text.clone(),
         };
-        let (_, applied) = act(conn, deps, incident, &event, Render::Now, now)?;
+        let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
         *queued += applied.queued();
     }
     Ok(Outcome::Joined { incident })
@@ -933,7 +933,7 @@ fn open(
         },
     );
     let effects = decide(&facts, &Event::Opened(opening), config, now)?;
-    let applied: Applied = apply(conn, deps, &effects, Render::Now, now)?;
+    let applied: Applied = apply(conn, deps, &effects, Pass::Real, now)?;
     *queued += applied.queued();
     Ok(Outcome::Opened { incident })
 }

@@ -8,6 +8,8 @@
 //! [`upcoming`] is the same tick, run at each future time something falls due, inside a
 //! transaction that is rolled back: it cannot disagree with what the daemon will do.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -16,13 +18,16 @@ use crate::apply::{act, ActError};
 use crate::clock::{self, serde_stamp, stamp};
 use crate::deps::Deps;
 use crate::errors::Chain;
-use crate::incident::{Effects, Event, IncidentNo, State};
+use crate::incident::{Effects, Event, EventKind, IncidentNo, MailKind, State};
 use crate::outbox::queue::QueueError;
-use crate::outbox::{Queued, Render};
+use crate::outbox::{Pass, Queued};
 use crate::store::{self, StoreError};
 
 /// Incidents handled per kind of due work per tick; the rest wait for the next tick.
 const BATCH: usize = 500;
+
+/// The shortest step between two ticks of the preview: `upcoming` lists times to the minute.
+const STEP: chrono::Duration = chrono::Duration::minutes(1);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickReport {
@@ -62,7 +67,7 @@ pub fn tick(
     now: DateTime<Utc>,
 ) -> Result<TickReport, StoreError> {
     let tx = conn.transaction()?;
-    let report = tick_in(&tx, deps, now, Render::Now)?;
+    let report = tick_in(&tx, deps, now, Pass::Real)?;
     tx.commit()?;
     if report.did_anything() {
         tracing::info!(
@@ -91,23 +96,26 @@ pub fn tick_in(
     conn: &Connection,
     deps: &Deps,
     now: DateTime<Utc>,
-    render: Render,
+    pass: Pass,
 ) -> Result<TickReport, StoreError> {
     let config = &deps.config;
+    // A preview without staff to escalate to has nothing to show for a quiet incident.
+    let quiet = if pass == Pass::Preview && config.escalation.staff.is_empty() {
+        Vec::new()
+    } else {
+        store::incidents::quiet_incidents(
+            conn,
+            clock::before(now, config.escalation.after_no_note),
+            BATCH,
+        )?
+    };
     let mut report = TickReport::default();
     let lists = [
         (
             Due::Progress,
             store::incidents::due_updates(conn, clock::after(now, config.cadence.lead), BATCH)?,
         ),
-        (
-            Due::Quiet,
-            store::incidents::quiet_incidents(
-                conn,
-                clock::before(now, config.escalation.after_no_note),
-                BATCH,
-            )?,
-        ),
+        (Due::Quiet, quiet),
         (
             Due::CheckBack,
             store::incidents::due_check_backs(conn, now, BATCH)?,
@@ -116,24 +124,23 @@ pub fn tick_in(
     ];
     for (due, numbers) in lists {
         for n in numbers {
-            let overdue = due == Due::Progress && is_overdue(conn, n, now)?;
             let event = match due {
                 Due::Progress => Event::ProgressDue,
                 Due::Quiet => Event::QuietTooLong,
                 Due::CheckBack => Event::CheckBackDue,
                 Due::Close => Event::CloseDue,
             };
-            let Some(effects) = step(conn, deps, n, &event, render, now, &mut report)? else {
+            let Some(effects) = step(conn, deps, n, &event, pass, now, &mut report)? else {
                 continue;
             };
             match due {
                 Due::Progress => {
                     report.updates += 1;
-                    report.overdue += usize::from(overdue);
+                    report.overdue += usize::from(effects.logs(EventKind::PromiseBreached));
                     if effects
                         .mails()
                         .any(|m| m.kind == crate::incident::MailKind::Escalation)
-                        || effects.logs(crate::incident::EventKind::EscalationDue)
+                        || effects.logs(EventKind::EscalationDue)
                     {
                         report.escalations += 1;
                     }
@@ -158,12 +165,6 @@ pub fn tick_in(
     Ok(report)
 }
 
-fn is_overdue(conn: &Connection, n: IncidentNo, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    Ok(store::incidents::incident(conn, n)?
-        .and_then(|i| i.next_update_at)
-        .is_some_and(|t| t < now))
-}
-
 /// Acts on one due incident under its own savepoint: an incident whose mail cannot be queued
 /// is logged and skipped (and retried next tick) instead of stopping everyone else's updates.
 /// A database failure stops the tick.
@@ -172,14 +173,12 @@ fn step(
     deps: &Deps,
     n: IncidentNo,
     event: &Event,
-    render: Render,
+    pass: Pass,
     now: DateTime<Utc>,
     report: &mut TickReport,
 ) -> Result<Option<Effects>, StoreError> {
-    conn.execute_batch("SAVEPOINT due")?;
-    match act(conn, deps, n, event, render, now) {
+    match store::in_savepoint(conn, || act(conn, deps, n, event, pass, now)) {
         Ok((effects, applied)) => {
-            conn.execute_batch("RELEASE due")?;
             report.queued += applied.queued();
             for mail in &applied.mails {
                 let detail = match &mail.outcome {
@@ -196,22 +195,17 @@ fn step(
             }
             Ok(Some(effects))
         }
-        Err(e) => {
-            conn.execute_batch("ROLLBACK TO due; RELEASE due")?;
-            match e {
-                ActError::Queue(QueueError::Store(e)) => Err(e),
-                ActError::NotFound(_) => Ok(None),
-                other => {
-                    tracing::error!(incident = n.0, error = %Chain(&other), "scheduler: cannot act on this incident; will retry");
-                    Ok(None)
-                }
-            }
+        Err(ActError::Queue(QueueError::Store(e))) => Err(e),
+        Err(ActError::NotFound(_)) => Ok(None),
+        Err(other) => {
+            tracing::error!(incident = n.0, error = %Chain(&other), "scheduler: cannot act on this incident; will retry");
+            Ok(None)
         }
     }
 }
 
 /// A line for `upcoming` about a queued mail.
-fn describe(effects: &Effects, kind: crate::incident::MailKind) -> String {
+fn describe(effects: &Effects, kind: MailKind) -> String {
     let mail = effects.mails().find(|m| m.kind == kind);
     match mail.and_then(|m| m.promise) {
         Some(next) if mail.is_some_and(|m| m.data.overdue) => {
@@ -244,33 +238,78 @@ pub fn upcoming(
         })
         .collect();
     let mut t = now;
+    let mut ticks = 0usize;
+    let mut listed: HashSet<(IncidentNo, String)> = HashSet::new();
     while t <= until {
-        let report = tick_in(&tx, deps, t, Render::Later)?;
+        ticks += 1;
+        let report = tick_in(&tx, deps, t, Pass::Preview)?;
         let busy = report.did_anything();
+        for action in &report.actions {
+            listed.insert((action.incident, action.what.clone()));
+        }
+        stop_following(&tx, deps, &report.actions, &listed, t)?;
         list.extend(report.actions);
-        let next = next_due(&tx, deps)?;
+        let next = next_due(&tx, deps, Pass::Preview)?;
         t = match next {
             // Left over from a full batch: tick again at the same time.
             Some(next) if next <= t && busy => t,
-            Some(next) if next > t => next,
-            // Due but not acted on (an incident skipped by an error): move on.
-            _ => t + chrono::Duration::minutes(1),
+            // The next tick at the next due time, at most one a minute: the daemon ticks
+            // every poll interval anyway, and a week ahead stays a few thousand ticks.
+            Some(next) => next.max(t + STEP),
+            None => t,
         };
         if next.is_none() {
             break;
         }
     }
     drop(tx); // rolled back: nothing the simulation did is kept
+    tracing::debug!(
+        ticks,
+        actions = list.len(),
+        "upcoming: simulated the scheduler"
+    );
     list.sort_by(|a, b| a.at.cmp(&b.at).then(a.incident.cmp(&b.incident)));
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     list.retain(|u| seen.insert((u.incident, u.what.clone(), u.recipient.clone())));
     Ok(list)
 }
 
-/// When the next tick has work: the earliest of every kind of due work.
-fn next_due(conn: &Connection, deps: &Deps) -> Result<Option<DateTime<Utc>>, StoreError> {
+/// An open incident whose progress update is listed has nothing new to show once its
+/// escalation is listed too, or cannot come (no staff to mail, or escalated already): from
+/// then on its updates only repeat every cadence. The preview stops following it (in the
+/// rolled-back transaction), so a week ahead costs a few steps per incident, not one per
+/// cadence.
+fn stop_following(
+    conn: &Connection,
+    deps: &Deps,
+    actions: &[Upcoming],
+    listed: &HashSet<(IncidentNo, String)>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let progress = MailKind::Progress.to_string();
+    let escalation = MailKind::Escalation.to_string();
+    for action in actions.iter().filter(|a| a.what == progress) {
+        let n = action.incident;
+        let escalation_listed = listed.contains(&(n, escalation.clone()));
+        let cannot_escalate = deps.config.escalation.staff.is_empty()
+            || store::incidents::incident(conn, n)?.is_some_and(|i| i.escalated_at.is_some());
+        if escalation_listed || cannot_escalate {
+            store::incidents::set_due_off(conn, n, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// When the next tick has work: the earliest of every kind of due work (in a preview without
+/// staff to escalate to, quiet incidents are not work).
+fn next_due(
+    conn: &Connection,
+    deps: &Deps,
+    pass: Pass,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     let config = &deps.config;
-    let e = store::incidents::earliest_due(conn)?;
+    let quiet_is_work = pass == Pass::Real || !config.escalation.staff.is_empty();
+    let e = store::incidents::earliest_due(conn, quiet_is_work)?;
     Ok([
         e.update.map(|t| clock::before(t, config.cadence.lead)),
         e.check_back,

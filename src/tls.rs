@@ -11,7 +11,7 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 pub enum TlsError {
     #[error("{path}: cannot read a PEM certificate: {reason}")]
     CaFile { path: String, reason: String },
-    #[error("TLS setup failed: {0}")]
+    #[error("TLS setup failed")]
     Setup(#[from] rustls::Error),
 }
 

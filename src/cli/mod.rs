@@ -20,7 +20,7 @@ use crate::incident::{
     StaffAction, State,
 };
 use crate::mail::MessageClass;
-use crate::outbox::{Queued, Render};
+use crate::outbox::{Pass, Queued};
 use crate::store::{self, messages::MessageFilter};
 
 #[derive(Parser)]
@@ -431,7 +431,7 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
         by,
         action: action.clone(),
     };
-    let (effects, applied) = act(&tx, &deps, number, &event, Render::Now, now)?;
+    let (effects, applied) = act(&tx, &deps, number, &event, Pass::Real, now)?;
     tx.commit()?;
     println!("incident {number}: {}", said(&action, &effects, &applied));
     Ok(ExitCode::SUCCESS)
@@ -486,7 +486,7 @@ fn upcoming(
     clock: Clock,
 ) -> Result<ExitCode> {
     let deps = Deps::load(config, clock)?;
-    let mut conn = store::open(&deps.config.database)?;
+    let mut conn = store::open_for_preview(&deps.config.database)?;
     let now = deps.now();
     let until = now + chrono::Duration::from_std(within).context("--within is too large")?;
     let list = crate::scheduler::upcoming(&mut conn, &deps, now, until)?;

@@ -10,5 +10,5 @@ pub mod compose;
 pub mod queue;
 pub mod send;
 
-pub use queue::{enqueue, Queued, Render};
+pub use queue::{enqueue, Pass, Queued};
 pub use send::{drain, DrainReport};

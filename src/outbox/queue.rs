@@ -26,6 +26,9 @@ pub enum QueueError {
     Data(#[from] serde_json::Error),
 }
 
+/// Mails previewed so far in this process, for their throw-away Message-IDs.
+static PREVIEWED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// What became of a mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Queued {
@@ -36,12 +39,15 @@ pub enum Queued {
     Suppressed(String),
 }
 
-/// Whether to render the mail now. `upcoming` decides without rendering: what it prints does
-/// not depend on the words, and the transaction is rolled back anyway.
+/// Whether a decision is carried out for real or previewed by `upcoming`, whose transaction
+/// is rolled back. A preview renders nothing and writes nothing that no later decision in the
+/// same transaction reads back: no event log, no threading index, no template data. What it
+/// does write (incident fields, promises, the outbox rows the send caps count) is exactly what
+/// the real pass writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Render {
-    Now,
-    Later,
+pub enum Pass {
+    Real,
+    Preview,
 }
 
 /// Queues `mail` about `incident`.
@@ -50,10 +56,13 @@ pub fn enqueue(
     deps: &Deps,
     incident: IncidentNo,
     mail: &Mail,
-    render: Render,
+    pass: Pass,
     now: DateTime<Utc>,
 ) -> Result<Queued, QueueError> {
-    let data = serde_json::to_value(&mail.data)?;
+    let data = match pass {
+        Pass::Real => serde_json::to_value(&mail.data)?,
+        Pass::Preview => serde_json::Value::Null,
+    };
     if let Some(reason) = refusal(conn, &mail.to, &deps.config.send_caps, now)? {
         store::outbox::record_suppressed(
             conn,
@@ -81,9 +90,18 @@ pub fn enqueue(
         tracing::warn!(incident = incident.0, kind = %mail.kind, reason, "automatic mail suppressed");
         return Ok(Queued::Suppressed(reason));
     }
-    let message_id = deps
-        .secret
-        .message_id(incident.0, deps.config.support.domain())?;
+    let message_id = match pass {
+        Pass::Real => deps
+            .secret
+            .message_id(incident.0, deps.config.support.domain())?,
+        // Never sent and rolled back: unique is all it must be.
+        Pass::Preview => format!(
+            "preview.{}.{}@{}",
+            incident,
+            PREVIEWED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            deps.config.support.domain()
+        ),
+    };
     let references = mail.references.join(" ");
     let thread_index = mail
         .thread_root
@@ -98,15 +116,15 @@ pub fn enqueue(
         references: &references,
         thread_index: thread_index.as_deref(),
     };
-    let composed = match render {
-        Render::Now => Some(compose(
+    let composed = match pass {
+        Pass::Real => Some(compose(
             &letter,
             &data,
             &deps.templates,
             &deps.config.support,
             now,
         )),
-        Render::Later => None,
+        Pass::Preview => None,
     };
     let render_error = match &composed {
         Some(Err(e)) => Some(crate::errors::Chain(e).to_string()),
@@ -132,10 +150,13 @@ pub fn enqueue(
         },
         now,
     )?;
-    store::messages::index_message_id(conn, &message_id, incident)?;
     if let Some(due) = mail.promise {
         store::promises::record(conn, incident, mail.kind, due, now)?;
     }
+    if pass == Pass::Preview {
+        return Ok(Queued::Queued { message_id });
+    }
+    store::messages::index_message_id(conn, &message_id, incident)?;
     let detail = match &render_error {
         None => format!("{} to {} queued as <{message_id}>", mail.kind, mail.to),
         Some(e) => format!(
@@ -176,14 +197,19 @@ fn refusal(
             u.reason
         )));
     }
-    let mut counts = Vec::with_capacity(caps.windows.len());
-    for window in &caps.windows {
-        counts.push(store::outbox::automatic_mail_since(
-            conn,
-            recipient,
-            before(now, window.within),
-        )?);
-    }
+    // One look back over the longest window; each window counts its part of it.
+    let Some(longest) = caps.windows.iter().map(|w| w.within).max() else {
+        return Ok(None);
+    };
+    let times = store::outbox::automatic_mail_since(conn, recipient, before(now, longest))?;
+    let counts: Vec<u32> = caps
+        .windows
+        .iter()
+        .map(|w| {
+            let since = before(now, w.within);
+            u32::try_from(times.iter().filter(|t| **t > since).count()).unwrap_or(u32::MAX)
+        })
+        .collect();
     Ok(cap_reached(recipient, caps, &counts))
 }
 
@@ -276,7 +302,7 @@ mod tests {
             let n = incident(&conn, "ann@example.test");
             let at = t0 + chrono::Duration::minutes(minute);
             outcomes.push(
-                enqueue(&conn, &deps, n, &mail("ann@example.test"), Render::Now, at)
+                enqueue(&conn, &deps, n, &mail("ann@example.test"), Pass::Real, at)
                     .expect("enqueue"),
             );
         }
@@ -296,7 +322,7 @@ mod tests {
                 &deps,
                 other,
                 &mail("bob@example.test"),
-                Render::Now,
+                Pass::Real,
                 t0
             )
             .expect("enqueue"),
@@ -311,7 +337,7 @@ mod tests {
                 &deps,
                 n,
                 &mail("ann@example.test"),
-                Render::Now,
+                Pass::Real,
                 later
             )
             .expect("enqueue"),
@@ -323,7 +349,7 @@ mod tests {
             &deps,
             n,
             &mail("ann@example.test"),
-            Render::Now,
+            Pass::Real,
             later + chrono::Duration::minutes(15),
         )
         .expect("enqueue")
@@ -371,7 +397,7 @@ mod tests {
             &deps,
             n,
             &mail("gone@example.test"),
-            Render::Now,
+            Pass::Real,
             Utc::now(),
         )
         .expect("enqueue")
@@ -388,7 +414,7 @@ mod tests {
                 &deps,
                 n,
                 &mail("gone@example.test"),
-                Render::Now,
+                Pass::Real,
                 Utc::now()
             )
             .expect("enqueue"),

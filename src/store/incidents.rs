@@ -183,49 +183,92 @@ pub fn touch(conn: &Connection, id: IncidentNo, now: DateTime<Utc>) -> Result<()
     Ok(())
 }
 
-pub fn set_state(
+/// When the check-back goes out and when a quiet resolved incident closes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckBack {
+    pub at: Option<DateTime<Utc>>,
+    pub close_at: Option<DateTime<Utc>>,
+}
+
+/// Changes to an incident's own fields, written in one statement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncidentPatch {
+    pub state: Option<State>,
+    pub next_update_at: Option<Option<DateTime<Utc>>>,
+    pub cadence: Option<Duration>,
+    pub check_back: Option<CheckBack>,
+    pub updates_without_news: Option<i64>,
+    pub escalated_at: Option<Option<DateTime<Utc>>>,
+    pub previous_incident: Option<IncidentNo>,
+}
+
+impl IncidentPatch {
+    pub fn is_empty(&self) -> bool {
+        *self == IncidentPatch::default()
+    }
+}
+
+/// Writes a patch; a state change also moves `updated_at`.
+pub fn update(
     conn: &Connection,
     id: IncidentNo,
-    state: State,
+    patch: &IncidentPatch,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET state = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![id, state, Ts(now)])?;
+    let mut columns: Vec<&str> = Vec::new();
+    let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    let mut set = |column: &'static str, value: Box<dyn rusqlite::ToSql>| {
+        columns.push(column);
+        values.push(value);
+    };
+    if let Some(state) = patch.state {
+        set("state", Box::new(state));
+        set("updated_at", Box::new(Ts(now)));
+    }
+    if let Some(at) = patch.next_update_at {
+        set("next_update_at", Box::new(at.map(Ts)));
+    }
+    if let Some(cadence) = patch.cadence {
+        set("cadence_secs", Box::new(secs(cadence)));
+    }
+    if let Some(check_back) = patch.check_back {
+        set("check_back_at", Box::new(check_back.at.map(Ts)));
+        set("close_at", Box::new(check_back.close_at.map(Ts)));
+    }
+    if let Some(n) = patch.updates_without_news {
+        set("updates_without_news", Box::new(n));
+    }
+    if let Some(at) = patch.escalated_at {
+        set("escalated_at", Box::new(at.map(Ts)));
+    }
+    if let Some(previous) = patch.previous_incident {
+        set("previous_incident", Box::new(previous));
+    }
+    if columns.is_empty() {
+        return Ok(());
+    }
+    let assignments: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ?{}", i + 2))
+        .collect();
+    let sql = format!(
+        "UPDATE incidents SET {} WHERE id = ?1",
+        assignments.join(", ")
+    );
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&id];
+    params.extend(values.iter().map(|v| v.as_ref()));
+    conn.prepare_cached(&sql)?.execute(params.as_slice())?;
     Ok(())
 }
 
-pub fn set_next_update(conn: &Connection, id: IncidentNo, at: Option<DateTime<Utc>>) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET next_update_at = ?2 WHERE id = ?1")?
-        .execute(params![id, at.map(Ts)])?;
-    Ok(())
-}
-
-pub fn set_cadence(conn: &Connection, id: IncidentNo, cadence: Duration) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET cadence_secs = ?2 WHERE id = ?1")?
-        .execute(params![id, secs(cadence)])?;
-    Ok(())
-}
-
-pub fn set_updates_without_news(conn: &Connection, id: IncidentNo, n: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET updates_without_news = ?2 WHERE id = ?1")?
-        .execute(params![id, n])?;
-    Ok(())
-}
-
-pub fn set_escalated(conn: &Connection, id: IncidentNo, at: Option<DateTime<Utc>>) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET escalated_at = ?2 WHERE id = ?1")?
-        .execute(params![id, at.map(Ts)])?;
-    Ok(())
-}
-
-pub fn set_check_back(
-    conn: &Connection,
-    id: IncidentNo,
-    check_back_at: Option<DateTime<Utc>>,
-    close_at: Option<DateTime<Utc>>,
-) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET check_back_at = ?2, close_at = ?3 WHERE id = ?1")?
-        .execute(params![id, check_back_at.map(Ts), close_at.map(Ts)])?;
+/// Takes an open incident off every due list (for the preview's rolled-back transaction only):
+/// no next update, and marked escalated so it is not quiet either.
+pub fn set_due_off(conn: &Connection, id: IncidentNo, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE incidents SET next_update_at = NULL, escalated_at = ?2 WHERE id = ?1",
+    )?
+    .execute(params![id, Ts(now)])?;
     Ok(())
 }
 
@@ -250,16 +293,6 @@ pub fn set_resolved(
         resolution.prevention,
         resolution.compensation
     ])?;
-    Ok(())
-}
-
-pub fn set_previous_incident(
-    conn: &Connection,
-    id: IncidentNo,
-    previous: IncidentNo,
-) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET previous_incident = ?2 WHERE id = ?1")?
-        .execute(params![id, previous])?;
     Ok(())
 }
 
@@ -411,7 +444,9 @@ pub struct Earliest {
     pub quiet_since: Option<DateTime<Utc>>,
 }
 
-pub fn earliest_due(conn: &Connection) -> Result<Earliest> {
+/// `with_quiet`: whether to look for quiet incidents at all (the preview skips them when there
+/// is nobody to escalate to).
+pub fn earliest_due(conn: &Connection, with_quiet: bool) -> Result<Earliest> {
     let one = |sql: &str| -> Result<Option<DateTime<Utc>>> {
         Ok(conn
             .prepare_cached(sql)?
@@ -420,18 +455,25 @@ pub fn earliest_due(conn: &Connection) -> Result<Earliest> {
             .flatten()
             .map(|t| t.0))
     };
+    // Each range condition (every stamp sorts after '0') lets SQLite walk its partial index
+    // to the first entry instead of sorting every open incident.
     Ok(Earliest {
         update: one("SELECT next_update_at FROM incidents WHERE state = 'open'
-             AND next_update_at IS NOT NULL ORDER BY next_update_at LIMIT 1")?,
+             AND next_update_at >= '0' ORDER BY next_update_at LIMIT 1")?,
         check_back: one(
             "SELECT check_back_at FROM incidents WHERE state = 'resolved'
-             AND check_back_at IS NOT NULL ORDER BY check_back_at LIMIT 1",
+             AND check_back_at >= '0' ORDER BY check_back_at LIMIT 1",
         )?,
         close: one("SELECT close_at FROM incidents WHERE state = 'resolved'
-             AND close_at IS NOT NULL ORDER BY close_at LIMIT 1")?,
-        quiet_since: one("SELECT COALESCE(last_note_at, opened_at) FROM incidents
-             WHERE state = 'open' AND escalated_at IS NULL
-             ORDER BY COALESCE(last_note_at, opened_at) LIMIT 1")?,
+             AND close_at >= '0' ORDER BY close_at LIMIT 1")?,
+        quiet_since: if with_quiet {
+            one("SELECT COALESCE(last_note_at, opened_at) FROM incidents
+                 WHERE state = 'open' AND escalated_at IS NULL
+                   AND COALESCE(last_note_at, opened_at) >= '0'
+                 ORDER BY COALESCE(last_note_at, opened_at) LIMIT 1")?
+        } else {
+            None
+        },
     })
 }
 

@@ -223,7 +223,8 @@ pub fn thread_root_of(conn: &Connection, incident: IncidentNo) -> Result<Option<
 
 /// An incident's conversation in order: the Message-IDs of the human mail it received, and of
 /// every mail queued for it with that mail's kind (None for incoming). Incoming mail sorts
-/// before our answer to it when both were recorded at the same instant.
+/// before our answer to it when both were recorded at the same instant. (The unary `+` keeps
+/// SQLite on the incident's index rather than the much larger class index.)
 pub fn conversation(
     conn: &Connection,
     incident: IncidentNo,
@@ -231,8 +232,8 @@ pub fn conversation(
     let mut stmt = conn.prepare_cached(
         "SELECT message_id, kind FROM (
              SELECT message_id, NULL AS kind, recorded_at AS at, 0 AS side, id FROM messages
-              WHERE incident_id = ?1 AND direction = 'in' AND message_id IS NOT NULL
-                AND class = 'human'
+              WHERE incident_id = ?1 AND +direction = 'in' AND message_id IS NOT NULL
+                AND +class = 'human'
              UNION ALL
              SELECT message_id, kind, created_at AS at, 1 AS side, id FROM outbox
               WHERE incident_id = ?1)

@@ -122,7 +122,19 @@ pub fn open_in_memory() -> Result<Connection> {
         source,
     })?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(128);
     migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// Opens the database for `upcoming`, whose preview writes a day's or a week's worth of
+/// decisions into a transaction that is rolled back: a larger page cache keeps that work in
+/// memory instead of spilling it to the WAL and reading it back.
+pub fn open_for_preview(path: &Path) -> Result<Connection> {
+    let conn = open(path)?;
+    conn.pragma_update(None, "cache_size", -64 * 1024)?;
+    // Nothing the preview writes is kept, so checking its references buys nothing.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
     Ok(conn)
 }
 
@@ -144,6 +156,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(Duration::from_secs(30))?;
+    // Intake, the scheduler and the sender each cycle through a few dozen statements; the
+    // default cache of 16 would re-parse them on every call.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }
 
@@ -195,6 +210,30 @@ impl Handle {
             // The work panicked: its transaction was rolled back with the connection; the next
             // call opens a fresh one.
             Err(e) => Err(StoreError::Panicked(e.to_string())),
+        }
+    }
+}
+
+/// Runs `work` under a savepoint of the caller's transaction: undone alone if it fails (the
+/// rest of the transaction goes on), kept if it succeeds.
+pub fn in_savepoint<T, E: From<StoreError>>(
+    conn: &Connection,
+    work: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let sql = |s: &str| -> Result<()> {
+        conn.prepare_cached(s)?.execute([])?;
+        Ok(())
+    };
+    sql("SAVEPOINT step")?;
+    match work() {
+        Ok(value) => {
+            sql("RELEASE step")?;
+            Ok(value)
+        }
+        Err(e) => {
+            sql("ROLLBACK TO step")?;
+            sql("RELEASE step")?;
+            Err(e)
         }
     }
 }

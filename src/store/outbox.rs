@@ -151,7 +151,9 @@ pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
 
 pub fn queued_count(conn: &Connection) -> Result<i64> {
     Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")?
+        .prepare_cached(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND next_attempt_at >= '0'",
+        )?
         .query_row([], |r| r.get(0))?)
 }
 
@@ -328,19 +330,22 @@ pub fn give_up(conn: &Connection, id: i64, error: &str, now: DateTime<Utc>) -> R
     record_attempt(conn, id, "failed", error, now)
 }
 
-/// Automatic mail to `recipient` queued since `since` (anything not refused by the relay).
+/// When each automatic mail to `recipient` since `since` was queued (anything not refused by
+/// the relay), newest first.
 pub fn automatic_mail_since(
     conn: &Connection,
     recipient: &str,
     since: DateTime<Utc>,
-) -> Result<u32> {
-    let n: i64 = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM outbox
-             WHERE recipient = ?1 AND created_at > ?2 AND state != 'failed'",
-        )?
-        .query_row(params![recipient, Ts(since)], |r| r.get(0))?;
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+) -> Result<Vec<DateTime<Utc>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT created_at FROM outbox
+         WHERE recipient = ?1 AND created_at > ?2 AND state != 'failed'
+         ORDER BY created_at DESC",
+    )?;
+    let rows = stmt
+        .query_map(params![recipient, Ts(since)], |r| ts_at(r, 0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 #[derive(Debug, Clone, Serialize)]

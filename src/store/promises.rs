@@ -17,10 +17,8 @@ pub fn record(
     now: DateTime<Utc>,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO promises (incident_id, made_at, due_at, made_by)
-         SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (
-             SELECT 1 FROM promises WHERE incident_id = ?1 AND due_at = ?3
-                AND kept_at IS NULL AND breached_at IS NULL)",
+        "INSERT OR IGNORE INTO promises (incident_id, made_at, due_at, made_by)
+         VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![id, Ts(now), Ts(due), made_by])?;
     Ok(())

@@ -38,11 +38,23 @@ fn upcoming_lists_a_late_update_an_escalation_a_check_back_and_a_close_when_the_
     let t0 = at("2026-11-23T09:00:00Z");
     stack.append(
         SUPPORT,
-        complaint(ANN, "ann-1@client.example.test", "Checkout fails", "Payment errors.").as_bytes(),
+        complaint(
+            ANN,
+            "ann-1@client.example.test",
+            "Checkout fails",
+            "Payment errors.",
+        )
+        .as_bytes(),
     );
     stack.append(
         SUPPORT,
-        complaint(BOB, "bob-1@client.example.test", "Wrong invoice", "Billed twice.").as_bytes(),
+        complaint(
+            BOB,
+            "bob-1@client.example.test",
+            "Wrong invoice",
+            "Billed twice.",
+        )
+        .as_bytes(),
     );
     fu.once_at(t0);
     ok(fu.run_at(
@@ -62,10 +74,9 @@ fn upcoming_lists_a_late_update_an_escalation_a_check_back_and_a_close_when_the_
 
     // The daemon was down from 10:00 to 14:00, past Ann's 13:00 promise.
     let now = t0 + Span::hours(5);
-    let plan: serde_json::Value = serde_json::from_slice(&ok(fu.run_at(
-        now,
-        &["upcoming", "--within", "7d", "--json"],
-    )))
+    let plan: serde_json::Value = serde_json::from_slice(&ok(
+        fu.run_at(now, &["upcoming", "--within", "7d", "--json"])
+    ))
     .expect("JSON");
     let plan: Vec<(DateTime<Utc>, String, i64)> = plan
         .as_array()
@@ -82,7 +93,11 @@ fn upcoming_lists_a_late_update_an_escalation_a_check_back_and_a_close_when_the_
     let expected = vec![
         (now, "progress".to_string(), 1),
         (t0 + Span::hours(8), "escalation".to_string(), 1),
-        (t0 + Span::hours(1) + Span::days(3), "check_back".to_string(), 2),
+        (
+            t0 + Span::hours(1) + Span::days(3),
+            "check_back".to_string(),
+            2,
+        ),
         (t0 + Span::hours(1) + Span::days(7), "close".to_string(), 2),
     ];
     assert_eq!(plan, expected);
@@ -104,9 +119,11 @@ fn upcoming_lists_a_late_update_an_escalation_a_check_back_and_a_close_when_the_
             assert!(!happened(what), "{what} happened before {when}");
         }
         fu.once_at(*when);
-        eventually(&format!("{what} at {when}"), Duration::from_secs(15), || {
-            happened(what)
-        });
+        eventually(
+            &format!("{what} at {when}"),
+            Duration::from_secs(15),
+            || happened(what),
+        );
     }
     let late = parse(&stack.mailbox(ANN)[1])
         .body_text(0)
@@ -121,7 +138,13 @@ fn a_status_answer_queued_by_intake_reaches_the_relay_within_a_second_whatever_t
     let fu = Followupd::with_poll(&stack, Tls::ImapsAndSmtpStarttls, "60s", "");
     stack.append(
         SUPPORT,
-        complaint(ANN, "ann-1@client.example.test", "Refund missing", "Where is it?").as_bytes(),
+        complaint(
+            ANN,
+            "ann-1@client.example.test",
+            "Refund missing",
+            "Where is it?",
+        )
+        .as_bytes(),
     );
     fu.once();
     stack.wait_for_mail(ANN, 1);
