@@ -602,9 +602,12 @@ fn check(config: &Config) -> Result<ExitCode> {
 
 fn run(config: Config, once: bool, clock: Clock) -> Result<ExitCode> {
     let daemon = Daemon::prepare(config, clock)?;
-    // One thread drives the network; SQLite work runs on tokio's blocking pool.
+    one_malloc_arena();
+    // One thread drives the network; SQLite work runs on tokio's blocking pool (one thread per
+    // task at most: intake, scheduler and sender never wait for each other's queries).
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(3)
         .build()
         .context("cannot start the async runtime")?;
     if once {
@@ -624,4 +627,17 @@ fn run(config: Config, once: bool, clock: Clock) -> Result<ExitCode> {
         runtime.block_on(daemon.run())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// glibc gives every thread that allocates its own malloc arena, and the daemon's database
+/// threads each keep theirs mostly empty: measured with `scripts/bench`, peak RSS 27.6 MiB with
+/// one arena per thread and 19 MiB with one shared arena, at the same throughput (SQLite
+/// allocations are short and the threads rarely allocate at the same instant).
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator tunable; it is called before the runtime starts
+    // any thread, and M_ARENA_MAX with a positive value is always accepted.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }

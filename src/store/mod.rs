@@ -146,6 +146,8 @@ pub fn open_for_preview(path: &Path) -> Result<Connection> {
 pub fn open_for_sending(path: &Path) -> Result<Connection> {
     let conn = open(path)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // It reads each queued mail once and writes small rows: a small page cache is enough.
+    conn.pragma_update(None, "cache_size", -512)?;
     Ok(conn)
 }
 
