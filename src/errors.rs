@@ -16,9 +16,10 @@ impl fmt::Display for Chain<'_> {
         let mut last = self.0.to_string();
         while let Some(cause) = source {
             let text = cause.to_string();
-            // A wrapper that repeats its cause's words (e.g. `#[error(transparent)]` in a
-            // dependency) would print them twice; skip exact repeats.
-            if !last.ends_with(&text) {
+            // Some dependencies repeat their cause's words (rusqlite prints "file is not a
+            // database", then its source "Error code 26: file is not a database"): say each
+            // thing once.
+            if !last.contains(&text) && !text.contains(&last) {
                 write!(f, ": {text}")?;
             }
             last = text;
@@ -48,5 +49,16 @@ mod tests {
             Chain(&e).to_string(),
             "database f.db: cannot open: permission denied"
         );
+    }
+
+    #[test]
+    fn a_cause_that_repeats_its_wrapper_is_not_printed_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.db");
+        std::fs::write(&path, "not a database, just text").expect("write");
+        let e = crate::store::open(&path).expect_err("refused");
+        let text = Chain(&e).to_string();
+        assert!(text.contains(": cannot open: "), "{text}");
+        assert_eq!(text.matches("not a database").count(), 1, "{text}");
     }
 }

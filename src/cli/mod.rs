@@ -267,8 +267,8 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            // `{:#}` prints the whole chain, each cause once: "cannot open …: permission denied".
-            eprintln!("followupd: {e:#}");
+            // The whole chain, each cause once: "database …: cannot open: permission denied".
+            eprintln!("followupd: {}", crate::errors::Chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
