@@ -48,6 +48,54 @@ pub struct Config {
     pub send_caps: SendCaps,
     pub escalation: EscalationConfig,
     pub recurring: RecurringConfig,
+    pub staff: StaffConfig,
+}
+
+/// The support team: who may act by mail, and where they are told what happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffConfig {
+    /// Staff addresses (lower-cased): they take part in every incident and may act on it by
+    /// replying to a notification.
+    pub members: Vec<String>,
+    /// Where notifications go: a team list, or each member. Empty: the members.
+    pub notify: Vec<String>,
+    /// A staff reply sent to (or copying) this address is an internal note, never relayed.
+    pub internal_address: Option<String>,
+    /// Staff are warned this long before a promised update that has no note since the last
+    /// one ("promise at risk").
+    pub at_risk_before: Duration,
+    /// Per recipient: at most this many notifications; the ones over it wait for one digest.
+    pub notify_cap: CapWindow,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        StaffConfig {
+            members: Vec::new(),
+            notify: Vec::new(),
+            internal_address: None,
+            at_risk_before: Duration::from_secs(3600),
+            notify_cap: CapWindow {
+                max: 20,
+                within: Duration::from_secs(3600),
+            },
+        }
+    }
+}
+
+impl StaffConfig {
+    pub fn is_member(&self, address: &str) -> bool {
+        self.members.iter().any(|s| s.eq_ignore_ascii_case(address))
+    }
+
+    /// Where notifications go.
+    pub fn recipients(&self) -> &[String] {
+        if self.notify.is_empty() {
+            &self.members
+        } else {
+            &self.notify
+        }
+    }
 }
 
 impl Config {
@@ -90,7 +138,6 @@ dir = "templates"
                 address: "support@example.test".into(),
                 name: "Example Support".into(),
                 own_addresses: Vec::new(),
-                staff: Vec::new(),
             },
             database: PathBuf::from("followupd.db"),
             secret_file: PathBuf::from("secret.key"),
@@ -106,6 +153,7 @@ dir = "templates"
             send_caps: SendCaps::default(),
             escalation: EscalationConfig::default(),
             recurring: RecurringConfig::default(),
+            staff: StaffConfig::default(),
         })
     }
 }
@@ -171,8 +219,100 @@ pub struct Endpoint {
     /// Extra CA certificate (PEM) trusted besides the system's roots.
     pub ca_file: Option<PathBuf>,
     pub username: Option<String>,
-    pub password: Option<String>,
+    /// Where the password is read from when a connection needs it: never at load time, so staff
+    /// who may not read the password files can still use the CLI.
+    pub password: Option<PasswordSource>,
     pub timeout: Duration,
+}
+
+/// Where a password comes from, and where the configuration said so (for errors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    /// The first line of a file (a trailing newline is how editors save files, never part of a
+    /// password). A relative name is looked up in `$CREDENTIALS_DIRECTORY` first (systemd's
+    /// `LoadCredential=`), then beside the configuration.
+    File {
+        path: PathBuf,
+        at: Line,
+    },
+    Env {
+        name: String,
+        at: Line,
+    },
+}
+
+/// A line of the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl Line {
+    fn error(&self, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.file.clone(),
+            line: self.line,
+            message,
+        }
+    }
+}
+
+impl PasswordSource {
+    /// Reads the password now. A file that anyone may read is refused, as ssh refuses a private
+    /// key others can read: the password would be everyone's.
+    pub fn read(&self, section: &str) -> Result<String, ConfigError> {
+        match self {
+            PasswordSource::File { path, at } => {
+                check_private(path).map_err(|why| {
+                    at.error(format!(
+                        "[{section}] password_file `{}` {why}",
+                        path.display()
+                    ))
+                })?;
+                std::fs::read_to_string(path)
+                    .map(|text| text.lines().next().unwrap_or("").to_string())
+                    .map_err(|e| {
+                        at.error(format!(
+                            "[{section}] cannot read password_file `{}`: {e}",
+                            path.display()
+                        ))
+                    })
+            }
+            PasswordSource::Env { name, at } => std::env::var(name).map_err(|_| {
+                at.error(format!(
+                    "[{section}] password_env names `{name}` but that environment variable is \
+                     not set"
+                ))
+            }),
+        }
+    }
+}
+
+/// Refuses a secret file that users other than its owner and group may read or anyone may
+/// write: says which and how to fix it.
+pub fn check_private(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o007 != 0 {
+            return Err(format!(
+                "is open to everyone (mode {mode:04o}); make it private: chmod o-rwx {}",
+                path.display()
+            ));
+        }
+        if mode & 0o020 != 0 {
+            return Err(format!(
+                "may be changed by its group (mode {mode:04o}): chmod g-w {}",
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 impl fmt::Debug for Endpoint {
@@ -184,13 +324,18 @@ impl fmt::Debug for Endpoint {
             .field("tls", &self.tls)
             .field("ca_file", &self.ca_file)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("password", &self.password)
             .field("timeout", &self.timeout)
             .finish()
     }
 }
 
 impl Endpoint {
+    /// The password, read now (`section` names the server in errors).
+    pub fn password(&self, section: &str) -> Result<Option<String>, ConfigError> {
+        self.password.as_ref().map(|p| p.read(section)).transpose()
+    }
+
     fn loopback(port: u16) -> Endpoint {
         Endpoint {
             host: "127.0.0.1".into(),
@@ -233,8 +378,6 @@ pub struct SupportConfig {
     pub name: String,
     /// Other addresses that are ours: mail from them is our own and is never answered.
     pub own_addresses: Vec<String>,
-    /// Staff addresses: participants of every incident.
-    pub staff: Vec<String>,
 }
 
 impl SupportConfig {
@@ -252,10 +395,6 @@ impl SupportConfig {
                 .own_addresses
                 .iter()
                 .any(|own| own.eq_ignore_ascii_case(address))
-    }
-
-    pub fn is_staff(&self, address: &str) -> bool {
-        self.staff.iter().any(|s| s.eq_ignore_ascii_case(address))
     }
 }
 
@@ -467,6 +606,21 @@ struct RawConfig {
     escalation: RawEscalation,
     #[serde(default)]
     recurring: RawRecurring,
+    #[serde(default)]
+    staff: RawStaff,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStaff {
+    #[serde(default)]
+    members: Vec<Spanned<String>>,
+    #[serde(default)]
+    notify: Vec<Spanned<String>>,
+    internal_address: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    at_risk_before: Option<Duration>,
+    notify_cap: Option<Spanned<RawCapWindow>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -564,6 +718,7 @@ struct RawSupport {
     name: String,
     #[serde(default)]
     own_addresses: Vec<String>,
+    /// The older name of `[staff] members`.
     #[serde(default)]
     staff: Vec<Spanned<String>>,
 }
@@ -920,19 +1075,7 @@ impl Validator<'_> {
         }
         let intake = self.intake(raw.intake)?;
         let send_caps = self.send_caps(raw.send_caps)?;
-        let mut staff = Vec::new();
-        for address in raw.support.staff {
-            if !is_plausible_address(address.get_ref()) {
-                return self.err(
-                    address.span(),
-                    format!(
-                        "[support] staff address `{}` is not an email address",
-                        address.get_ref()
-                    ),
-                );
-            }
-            staff.push(address.into_inner().to_lowercase());
-        }
+        let staff = self.staff(raw.staff, raw.support.staff)?;
         let database = self.resolve(&raw.database.path);
         let secret_file = match raw.database.secret_file {
             Some(p) => self.resolve(&p),
@@ -956,7 +1099,6 @@ impl Validator<'_> {
                 address: address.into_inner(),
                 name: raw.support.name,
                 own_addresses: raw.support.own_addresses,
-                staff,
             },
             database,
             secret_file,
@@ -972,7 +1114,65 @@ impl Validator<'_> {
             send_caps,
             escalation: self.escalation(raw.escalation)?,
             recurring: self.recurring(raw.recurring)?,
+            staff,
         })
+    }
+
+    fn address_list(
+        &self,
+        key: &str,
+        list: Vec<Spanned<String>>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        for address in list {
+            if !is_plausible_address(address.get_ref()) {
+                return self.err(
+                    address.span(),
+                    format!(
+                        "{key} address `{}` is not an email address",
+                        address.get_ref()
+                    ),
+                );
+            }
+            out.push(address.into_inner().trim().to_lowercase());
+        }
+        Ok(out)
+    }
+
+    fn staff(
+        &self,
+        raw: RawStaff,
+        old_members: Vec<Spanned<String>>,
+    ) -> Result<StaffConfig, ConfigError> {
+        let mut out = StaffConfig::default();
+        out.members = self.address_list("[staff] members", raw.members)?;
+        out.members
+            .extend(self.address_list("[support] staff", old_members)?);
+        out.members.dedup();
+        out.notify = self.address_list("[staff] notify", raw.notify)?;
+        if let Some(internal) = raw.internal_address {
+            out.internal_address = self
+                .address_list("[staff] internal_address", vec![internal])?
+                .pop();
+        }
+        if let Some(before) = raw.at_risk_before {
+            out.at_risk_before = before;
+        }
+        if let Some(cap) = raw.notify_cap {
+            let span = cap.span();
+            let cap = cap.into_inner();
+            if cap.max == 0 || cap.within.is_zero() {
+                return self.err(
+                    span,
+                    "[staff] notify_cap needs max of at least 1 and a non-zero `within`".into(),
+                );
+            }
+            out.notify_cap = CapWindow {
+                max: cap.max,
+                within: cap.within,
+            };
+        }
+        Ok(out)
     }
 
     fn escalation(&self, raw: RawEscalation) -> Result<EscalationConfig, ConfigError> {
@@ -1140,7 +1340,7 @@ impl Validator<'_> {
             }
             None => None,
         };
-        let password = self.password(section, raw.password_file, raw.password_env)?;
+        let password = self.password_source(section, raw.password_file, raw.password_env)?;
         if password.is_some() && raw.username.is_none() {
             return Err(ConfigError::Whole {
                 path: self.path.to_path_buf(),
@@ -1163,44 +1363,49 @@ impl Validator<'_> {
     }
 
     /// Secrets come from a file or the environment, never from this file, so the config can be
-    /// world-readable and kept in version control.
-    fn password(
+    /// world-readable and kept in version control. They are read when a connection needs them
+    /// (and by `check`), not here.
+    fn password_source(
         &self,
         section: &str,
         file: Option<Spanned<PathBuf>>,
         env: Option<Spanned<String>>,
-    ) -> Result<Option<String>, ConfigError> {
+    ) -> Result<Option<PasswordSource>, ConfigError> {
         match (file, env) {
             (Some(_), Some(env)) => self.err(
                 env.span(),
                 format!("[{section}] set only one of password_file and password_env"),
             ),
-            (Some(file), None) => {
-                let resolved = self.resolve(file.get_ref());
-                match std::fs::read_to_string(&resolved) {
-                    // A trailing newline is how editors save files, never part of a password.
-                    Ok(text) => Ok(Some(text.trim_end_matches(['\r', '\n']).to_string())),
-                    Err(e) => self.err(
-                        file.span(),
-                        format!(
-                            "[{section}] cannot read password_file `{}`: {e}",
-                            resolved.display()
-                        ),
-                    ),
-                }
-            }
-            (None, Some(env)) => match std::env::var(env.get_ref()) {
-                Ok(value) => Ok(Some(value)),
-                Err(_) => self.err(
-                    env.span(),
-                    format!(
-                        "[{section}] password_env names `{}` but that environment variable is not set",
-                        env.get_ref()
-                    ),
-                ),
-            },
+            (Some(file), None) => Ok(Some(PasswordSource::File {
+                path: self.resolve_credential(file.get_ref()),
+                at: self.line(file.span()),
+            })),
+            (None, Some(env)) => Ok(Some(PasswordSource::Env {
+                name: env.get_ref().clone(),
+                at: self.line(env.span()),
+            })),
             (None, None) => Ok(None),
         }
+    }
+
+    fn line(&self, span: std::ops::Range<usize>) -> Line {
+        Line {
+            file: self.path.to_path_buf(),
+            line: line_of(self.source, span.start),
+        }
+    }
+
+    /// A credential file: a relative name found in systemd's `$CREDENTIALS_DIRECTORY` wins.
+    fn resolve_credential(&self, p: &Path) -> PathBuf {
+        if p.is_relative() {
+            if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+                let candidate = Path::new(&dir).join(p);
+                if candidate.exists() {
+                    return candidate;
+                }
+            }
+        }
+        self.resolve(p)
     }
 
     fn after_processing(
@@ -1428,7 +1633,7 @@ dir = "templates"
         let ca = dir.path().join("ca.pem");
         let password = dir.path().join("password");
         std::fs::write(&ca, "not checked here").expect("write");
-        std::fs::write(&password, "secret").expect("write");
+        std::fs::write(&password, "secret\n").expect("write");
         let text = text
             .replace(
                 "/tmp/followupd-demo/tls/ca.pem",
@@ -1442,7 +1647,33 @@ dir = "templates"
         assert_eq!(config.imap.poll_interval, Duration::from_secs(30));
         assert!(config.outbox.receipt_copies);
         assert_eq!(config.outbox.in_doubt_grace, Duration::from_secs(600));
-        assert_eq!(config.imap.endpoint.password.as_deref(), Some("secret"));
+        // Read only when asked, and only from a private file.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o644))
+                .expect("chmod");
+            let err = config
+                .imap
+                .endpoint
+                .password("imap")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is open to everyone (mode 0644)"), "{err}");
+            assert!(err.contains("chmod o-rwx"), "{err}");
+            assert!(err.contains("followupd.toml:"), "names the line: {err}");
+            std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+        }
+        assert_eq!(
+            config
+                .imap
+                .endpoint
+                .password("imap")
+                .expect("readable")
+                .as_deref(),
+            Some("secret")
+        );
     }
 
     #[test]
@@ -1485,7 +1716,14 @@ dir = "templates"
             "username = \"support@example.test\"\npassword_env = \"FOLLOWUPD_TEST_SURELY_UNSET\"",
             1,
         );
-        let err = parse_str(&text).unwrap_err().to_string();
+        // Loading does not read secrets (staff run the CLI without them); using them does.
+        let config = parse_str(&text).expect("loads");
+        let err = config
+            .imap
+            .endpoint
+            .password("imap")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("FOLLOWUPD_TEST_SURELY_UNSET"), "{err}");
         assert!(err.contains("test.toml:6:"), "{err}");
     }

@@ -59,6 +59,8 @@ pub enum ImapError {
     NoUidValidity { server: String, mailbox: String },
     #[error("IMAP {server}: no username configured in [imap]")]
     NoUsername { server: String },
+    #[error(transparent)]
+    Password(#[from] crate::config::ConfigError),
 }
 
 /// A fetched message: its UID and exact bytes (only the header section when it is larger than
@@ -129,7 +131,7 @@ impl Inbox {
         let Some(username) = ep.username.as_deref() else {
             return Err(ImapError::NoUsername { server });
         };
-        let password = ep.password.as_deref().unwrap_or("");
+        let password = ep.password("imap")?.unwrap_or_default();
         let login = bounded
             .io("logging in", client.login(username, password))
             .await?;

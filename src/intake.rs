@@ -451,7 +451,7 @@ fn candidates(
     found
         .into_iter()
         .map(|(incident, via)| {
-            let sender_is_participant = deps.config.support.is_staff(&mail.from.address)
+            let sender_is_participant = deps.config.staff.is_member(&mail.from.address)
                 || store::incidents::participant_role(conn, incident, &mail.from.address)?
                     .is_some();
             Ok(Candidate {
@@ -787,7 +787,7 @@ fn join(
         now,
     )?;
     // Staff replies join the thread and cause nothing.
-    if !deps.config.support.is_staff(&mail.from.address) {
+    if !deps.config.staff.is_member(&mail.from.address) {
         let event = Event::CustomerReply {
             message: row,
             from: mail.from.address.clone(),

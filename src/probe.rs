@@ -64,7 +64,7 @@ impl Probe {
     pub fn new(templates: &Path) -> Result<Probe, ProbeError> {
         let mut config = Config::example();
         config.support.own_addresses = vec!["help@example.test".into()];
-        config.support.staff = vec!["staff@example.test".into()];
+        config.staff.members = vec!["staff@example.test".into()];
         let templates = Templates::load(templates, &crate::incident::MailKind::template_names())?;
         Ok(Probe {
             conn: store::open_in_memory()?,
@@ -187,7 +187,7 @@ impl Probe {
         // A joined message came from a participant (or staff).
         if let Outcome::Joined { incident } = outcome {
             let from = store::messages::sender_of_uid(conn, uid)?.unwrap_or_default();
-            let member = self.deps.config.support.is_staff(&from)
+            let member = self.deps.config.staff.is_member(&from)
                 || store::incidents::participant_role(conn, *incident, &from)?.is_some();
             if !member {
                 return Err(Self::broken(

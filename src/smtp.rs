@@ -34,6 +34,8 @@ pub enum SmtpSetupError {
     CaFile { path: String, reason: String },
     #[error("[smtp] TLS setup for {host} failed: {reason}")]
     Tls { host: String, reason: String },
+    #[error(transparent)]
+    Password(#[from] crate::config::ConfigError),
 }
 
 /// Why a send failed, and so whether to try again.
@@ -85,8 +87,8 @@ impl Smtp {
                 (None, Some(config))
             }
         };
-        let credentials = match (&endpoint.username, &endpoint.password) {
-            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password.clone())),
+        let credentials = match (&endpoint.username, endpoint.password("smtp")?) {
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
             _ => None,
         };
         Ok(Smtp {
