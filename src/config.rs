@@ -1144,12 +1144,14 @@ impl Validator<'_> {
         raw: RawStaff,
         old_members: Vec<Spanned<String>>,
     ) -> Result<StaffConfig, ConfigError> {
-        let mut out = StaffConfig::default();
-        out.members = self.address_list("[staff] members", raw.members)?;
-        out.members
-            .extend(self.address_list("[support] staff", old_members)?);
-        out.members.dedup();
-        out.notify = self.address_list("[staff] notify", raw.notify)?;
+        let mut members = self.address_list("[staff] members", raw.members)?;
+        members.extend(self.address_list("[support] staff", old_members)?);
+        members.dedup();
+        let mut out = StaffConfig {
+            members,
+            notify: self.address_list("[staff] notify", raw.notify)?,
+            ..StaffConfig::default()
+        };
         if let Some(internal) = raw.internal_address {
             out.internal_address = self
                 .address_list("[staff] internal_address", vec![internal])?
