@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use crate::deps::Deps;
 use crate::incident::letters::Conversation;
 use crate::incident::{
-    decide, Audience, Effect, Effects, Event, Facts, IncidentNo, MailKind, Refusal,
+    decide, Audience, Effect, Effects, Event, Facts, IncidentNo, MailKind, NoteVisibility, Refusal,
 };
 use crate::outbox::queue::QueueError;
 use crate::outbox::{enqueue, Pass, Queued};
@@ -56,32 +56,51 @@ pub fn facts(conn: &Connection, n: IncidentNo) -> Result<Option<Facts>, StoreErr
         return Ok(None);
     };
     let last_promise = store::promises::last_made(conn, n)?;
-    let latest_note = store::incidents::note_since(conn, n, None)?;
-    // News the customer has not heard: the newest note, if it came after the last promise.
-    let unheard_note = latest_note
-        .clone()
-        .filter(|note| last_promise.is_none_or(|made| note.at > made));
+    let latest_note = store::incidents::latest_note(conn, n, None)?;
+    // News the customer has not heard: the newest note for them, if it came after the last
+    // promise made to them.
+    let unheard_note = match &latest_note {
+        Some(note) if note.visibility == NoteVisibility::Customer => Some(note.clone()),
+        Some(_) => store::incidents::latest_note(conn, n, Some(NoteVisibility::Customer))?,
+        None => None,
+    }
+    .filter(|note| last_promise.is_none_or(|made| note.at > made));
+    let (conversation, staff_conversation) = conversations(conn, n)?;
     Ok(Some(Facts {
         latest_note,
         unheard_note,
         open_promises: store::promises::open(conn, n)?,
-        conversation: conversation(conn, n)?,
+        conversation,
+        staff_conversation,
         incident,
     }))
 }
 
-/// The customer's conversation: only mail they sent or received threads their mail (an
-/// escalation went to staff only and must never appear in the customer's References).
-pub fn conversation(conn: &Connection, n: IncidentNo) -> Result<Conversation, StoreError> {
-    let ids = store::messages::conversation(conn, n)?
-        .into_iter()
-        .filter(|(_, kind)| kind.is_none_or(|k| k.audience() == Audience::Customer))
-        .map(|(id, _)| id)
-        .collect();
-    Ok(Conversation {
-        ids,
-        thread_root: store::messages::thread_root_of(conn, n)?,
-    })
+/// The customer's conversation and the staff's thread. Only mail the customer sent or received
+/// threads their mail (an escalation went to staff only and must never appear in the
+/// customer's References); staff notifications thread among themselves.
+pub fn conversations(
+    conn: &Connection,
+    n: IncidentNo,
+) -> Result<(Conversation, Conversation), StoreError> {
+    let mut customer = Vec::new();
+    let mut staff = Vec::new();
+    for (id, kind) in store::messages::conversation(conn, n)? {
+        match kind.map(MailKind::audience) {
+            Some(Audience::Staff) => staff.push(id),
+            _ => customer.push(id),
+        }
+    }
+    Ok((
+        Conversation {
+            ids: customer,
+            thread_root: store::messages::thread_root_of(conn, n)?,
+        },
+        Conversation {
+            ids: staff,
+            thread_root: None,
+        },
+    ))
 }
 
 /// What applying did with the mails, for the caller's report.
@@ -140,6 +159,10 @@ pub fn apply(
             Effect::UpdatesWithoutNews(count) => patch.updates_without_news = Some(*count),
             Effect::Escalated(at) => patch.escalated_at = Some(*at),
             Effect::PreviousIncident(previous) => patch.previous_incident = Some(*previous),
+            Effect::StopUpdates(stopped) => patch.updates_stopped = Some(*stopped),
+            Effect::Assign(member) => patch.assigned_to = Some(member.clone()),
+            Effect::AtRiskWarned(at) => patch.at_risk_warned_for = Some(*at),
+            Effect::CustomerWrote => patch.customer_wrote_at = Some(now),
             other => {
                 if !patch.is_empty() {
                     store::incidents::update(conn, n, &std::mem::take(&mut patch), now)?;
@@ -149,9 +172,11 @@ pub fn apply(
                         resolution,
                         check_back_at,
                     } => store::incidents::set_resolved(conn, n, resolution, *check_back_at, now)?,
-                    Effect::Note { author, text } => {
-                        store::incidents::add_note(conn, n, author, text, now)?
-                    }
+                    Effect::Note {
+                        author,
+                        text,
+                        visibility,
+                    } => store::incidents::add_note(conn, n, author, text, *visibility, now)?,
                     Effect::Tag(label) => store::incidents::add_tag(conn, n, label, now)?,
                     Effect::Recurring { incident } => {
                         store::incidents::mark_recurring(conn, *incident)?
@@ -162,6 +187,11 @@ pub fn apply(
                     }
                     Effect::Mail(mail) => {
                         let outcome = enqueue(conn, deps, n, mail, pass, now)?;
+                        if mail.kind.audience() == Audience::Customer
+                            && matches!(outcome, Queued::Queued { .. })
+                        {
+                            patch.told_customer_at = Some(now);
+                        }
                         applied.mails.push(AppliedMail {
                             incident: n,
                             kind: mail.kind,

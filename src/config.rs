@@ -49,6 +49,16 @@ pub struct Config {
     pub escalation: EscalationConfig,
     pub recurring: RecurringConfig,
     pub staff: StaffConfig,
+    pub replies: RepliesConfig,
+}
+
+/// Phrases added to the built-in English ones (`src/incident/replies.rs`), lower-case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepliesConfig {
+    /// A reply with one of these asks for news and is answered with the status at once.
+    pub news_phrases: Vec<String>,
+    /// A reply with one of these asks for no more automatic updates.
+    pub stop_phrases: Vec<String>,
 }
 
 /// The support team: who may act by mail, and where they are told what happens.
@@ -154,6 +164,7 @@ dir = "templates"
             escalation: EscalationConfig::default(),
             recurring: RecurringConfig::default(),
             staff: StaffConfig::default(),
+            replies: RepliesConfig::default(),
         })
     }
 }
@@ -264,7 +275,7 @@ impl PasswordSource {
     pub fn read(&self, section: &str) -> Result<String, ConfigError> {
         match self {
             PasswordSource::File { path, at } => {
-                check_private(path).map_err(|why| {
+                crate::files::check_private(path).map_err(|why| {
                     at.error(format!(
                         "[{section}] password_file `{}` {why}",
                         path.display()
@@ -287,32 +298,6 @@ impl PasswordSource {
             }),
         }
     }
-}
-
-/// Refuses a secret file that users other than its owner and group may read or anyone may
-/// write: says which and how to fix it.
-pub fn check_private(path: &Path) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o007 != 0 {
-            return Err(format!(
-                "is open to everyone (mode {mode:04o}); make it private: chmod o-rwx {}",
-                path.display()
-            ));
-        }
-        if mode & 0o020 != 0 {
-            return Err(format!(
-                "may be changed by its group (mode {mode:04o}): chmod g-w {}",
-                path.display()
-            ));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 impl fmt::Debug for Endpoint {
@@ -461,7 +446,45 @@ pub struct IntakeConfig {
     /// Senders that never read replies (no-reply@ and friends): their mail is bulk.
     pub noreply_patterns: Vec<AddressPattern>,
     pub strangers: StrangerPolicy,
+    /// The authserv-id of the receiving server whose `Authentication-Results` we believe.
+    pub trusted_authserv_id: Option<String>,
+    /// Headers by which the receiving server says a message is spam.
+    pub spam_headers: Vec<HeaderRule>,
 }
+
+/// `X-Spam-Flag: YES`: a header name and the start of its value, both case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderRule {
+    pub name: String,
+    pub value_prefix: String,
+}
+
+impl HeaderRule {
+    /// Reads `Name: value`; None without a colon or a name.
+    pub fn parse(text: &str) -> Option<HeaderRule> {
+        let (name, value) = text.split_once(':')?;
+        let name = name.trim();
+        (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| HeaderRule {
+            name: name.to_string(),
+            value_prefix: value.trim().to_lowercase(),
+        })
+    }
+
+    pub fn matches(&self, name: &str, value: &str) -> bool {
+        name.eq_ignore_ascii_case(&self.name)
+            && value.trim().to_lowercase().starts_with(&self.value_prefix)
+    }
+}
+
+/// The spam verdicts of SpamAssassin and Rspamd, as receiving servers write them.
+pub const DEFAULT_SPAM_HEADERS: &[&str] = &[
+    "X-Spam-Flag: YES",
+    "X-Spam-Status: Yes",
+    "X-Spam: Yes",
+    "X-Spam-Action: reject",
+    "X-Spam-Action: add header",
+    "X-Spam-Action: rewrite subject",
+];
 
 impl Default for IntakeConfig {
     fn default() -> Self {
@@ -472,6 +495,11 @@ impl Default for IntakeConfig {
                 .map(|p| AddressPattern::new(p))
                 .collect(),
             strangers: StrangerPolicy::NewIncident,
+            trusted_authserv_id: None,
+            spam_headers: DEFAULT_SPAM_HEADERS
+                .iter()
+                .filter_map(|r| HeaderRule::parse(r))
+                .collect(),
         }
     }
 }
@@ -608,6 +636,17 @@ struct RawConfig {
     recurring: RawRecurring,
     #[serde(default)]
     staff: RawStaff,
+    #[serde(default)]
+    replies: RawReplies,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReplies {
+    #[serde(default)]
+    news_phrases: Vec<String>,
+    #[serde(default)]
+    stop_phrases: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -810,6 +849,8 @@ struct RawIntake {
     max_message_size: Option<Spanned<String>>,
     noreply_patterns: Option<Vec<Spanned<String>>>,
     strangers: Option<Spanned<String>>,
+    trusted_authserv_id: Option<Spanned<String>>,
+    spam_headers: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1115,6 +1156,10 @@ impl Validator<'_> {
             escalation: self.escalation(raw.escalation)?,
             recurring: self.recurring(raw.recurring)?,
             staff,
+            replies: RepliesConfig {
+                news_phrases: phrases(raw.replies.news_phrases),
+                stop_phrases: phrases(raw.replies.stop_phrases),
+            },
         })
     }
 
@@ -1278,6 +1323,40 @@ impl Validator<'_> {
                 }
             };
         }
+        if let Some(id) = raw.trusted_authserv_id {
+            let text = id.get_ref().trim();
+            if text.is_empty() || text.contains(char::is_whitespace) || text.contains(';') {
+                return self.err(
+                    id.span(),
+                    format!(
+                        "[intake] trusted_authserv_id `{}` is not an authserv-id; it is the first \
+                         word of your mail server's Authentication-Results header, like \
+                         \"mx.example.com\"",
+                        id.get_ref()
+                    ),
+                );
+            }
+            intake.trusted_authserv_id = Some(text.to_string());
+        }
+        if let Some(rules) = raw.spam_headers {
+            let mut parsed = Vec::new();
+            for rule in rules {
+                match HeaderRule::parse(rule.get_ref()) {
+                    Some(r) => parsed.push(r),
+                    None => {
+                        return self.err(
+                            rule.span(),
+                            format!(
+                                "[intake] spam header `{}` is not `Name: value`, like \
+                                 \"X-Spam-Flag: YES\"",
+                                rule.get_ref()
+                            ),
+                        )
+                    }
+                }
+            }
+            intake.spam_headers = parsed;
+        }
         Ok(intake)
     }
 
@@ -1437,6 +1516,13 @@ impl Validator<'_> {
             ),
         }
     }
+}
+
+fn phrases(list: Vec<String>) -> Vec<String> {
+    list.into_iter()
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn is_loopback(host: &str) -> bool {

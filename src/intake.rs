@@ -24,13 +24,14 @@ use crate::imap::Fetched;
 use crate::incident::decide::Opening;
 use crate::incident::{
     decide, opening, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow, NewEvent,
-    Role,
+    Role, Written,
 };
-use crate::mail::{self, BounceReport, MessageClass, ParsedMail, Quarantine};
+use crate::mail::{self, BounceReport, MessageClass, ParsedMail, Quarantine, Trust};
 use crate::outbox::Pass;
 use crate::store::checkpoints::{self, AfterProcessing, Checkpoint};
 use crate::store::outbox::SentMail;
 use crate::store::{self, ImapOrigin, NewMessage, StoreError};
+use crate::templates::AttachmentData;
 use crate::thread::{self, Candidate, Decision, Evidence};
 
 /// What happened to one message.
@@ -277,7 +278,7 @@ fn ingest_one(
             Ok(Outcome::Quarantined { reason: q.reason })
         }
         Ok(mail) if mail.class != MessageClass::Human => {
-            Ok(record_automated(conn, deps, &incoming, &mail, now)?)
+            record_automated(conn, deps, &incoming, &mail, now, queued)
         }
         Ok(mail) => record_human(conn, deps, &incoming, &mail, now, queued),
     }
@@ -337,7 +338,7 @@ fn record_quarantine(
     reason: &str,
     salvaged: Option<&Quarantine>,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<MessageRow, StoreError> {
     let row = store::messages::insert_message(
         conn,
         &NewMessage {
@@ -361,7 +362,8 @@ fn record_quarantine(
             detail: format!("UID {}: {reason}", origin.uid),
         },
         now,
-    )
+    )?;
+    Ok(row)
 }
 
 /// Records an incoming parsed message (and its attachment list) under `incident`.
@@ -386,6 +388,7 @@ fn record_message(
             references: Some(&references),
             class_reason: (!mail.class_reason.is_empty()).then_some(mail.class_reason.as_str()),
             oversize: incoming.oversize,
+            trust: Some(&mail.trust),
             ..NewMessage::incoming(mail.class, &incoming.sha, incoming.raw)
         },
         Some(incoming.origin),
@@ -451,9 +454,10 @@ fn candidates(
     found
         .into_iter()
         .map(|(incident, via)| {
-            let sender_is_participant = deps.config.staff.is_member(&mail.from.address)
-                || store::incidents::participant_role(conn, incident, &mail.from.address)?
-                    .is_some();
+            // Staff act on an incident through a signed reply to a notification (see
+            // `record_staff`), not by pointing at it.
+            let sender_is_participant =
+                store::incidents::participant_role(conn, incident, &mail.from.address)?.is_some();
             Ok(Candidate {
                 incident,
                 via,
@@ -469,9 +473,10 @@ fn record_automated(
     incoming: &Incoming<'_>,
     mail: &ParsedMail,
     now: DateTime<Utc>,
-) -> Result<Outcome, StoreError> {
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
     if let Some(report) = &mail.bounce {
-        return record_bounce(conn, deps, incoming, mail, report, now);
+        return record_bounce(conn, deps, incoming, mail, report, now, queued);
     }
     // Linked to an incident only through its references, for the record; never answered.
     let incident = candidates(conn, deps, mail)?
@@ -540,7 +545,7 @@ pub fn undeliverable_marks(report: &BounceReport, ours: &[SentMail]) -> Vec<Unde
 }
 
 /// A bounce: linked to the incident of the mail that bounced, and the recipients it says failed
-/// marked undeliverable (see [`undeliverable_marks`]).
+/// marked undeliverable (see [`undeliverable_marks`]); staff are told.
 fn record_bounce(
     conn: &Connection,
     deps: &Deps,
@@ -548,7 +553,8 @@ fn record_bounce(
     mail: &ParsedMail,
     report: &BounceReport,
     now: DateTime<Utc>,
-) -> Result<Outcome, StoreError> {
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
     let mut ours: Vec<SentMail> = Vec::new();
     for id in &report.original_ids {
         if let Some(sent) = store::outbox::by_message_id(conn, id)? {
@@ -586,6 +592,12 @@ fn record_bounce(
                 },
                 now,
             )?;
+            let event = Event::Undeliverable {
+                address: mark.address.clone(),
+                reason: mark.reason.clone(),
+            };
+            let (_, applied) = act(conn, deps, mark.incident, &event, Pass::Real, now)?;
+            *queued += applied.queued();
         }
     }
     let detail = match (&incident, ours.is_empty()) {
@@ -712,6 +724,11 @@ fn record_human(
             now,
         )?;
     }
+    if deps.config.staff.is_member(&mail.from.address) {
+        if let Some(outcome) = record_staff(conn, deps, incoming, mail, now, queued)? {
+            return Ok(outcome);
+        }
+    }
     let decision = thread::decide(&candidates(conn, deps, mail)?);
     let mut lookup_failed = None;
     let route = route(
@@ -752,6 +769,183 @@ fn record_human(
     }
 }
 
+/// What a person's mail says, for staff to read.
+fn written(mail: &ParsedMail) -> Written {
+    Written {
+        text: mail.text.clone(),
+        attachments: mail
+            .attachments
+            .iter()
+            .map(|a| AttachmentData {
+                name: a.name.clone().unwrap_or_else(|| "(unnamed)".into()),
+                content_type: a.content_type.clone(),
+                size: human_size(a.size),
+            })
+            .collect(),
+        trust: format!("{}: {}", mail.trust.level, mail.trust.reason),
+    }
+}
+
+/// "980 bytes", "12 KB", "3.4 MB".
+fn human_size(bytes: usize) -> String {
+    match bytes {
+        0..=999 => format!("{bytes} bytes"),
+        1_000..=999_999 => format!("{} KB", bytes / 1000),
+        _ => format!("{:.1} MB", bytes as f64 / 1_000_000.0),
+    }
+}
+
+/// A staff member's mail. A reply that names a notification signed for them (and, with a
+/// trusted receiving server, passed its sender check) acts on that incident. Without that
+/// proof, a mail that points at an incident is either the staff member's own mail to the
+/// customer (the customer is among its recipients: recorded, it counts as news) or not to be
+/// believed: held for staff, who are told. A fresh mail that points at nothing is left to the
+/// ordinary path (staff may open an incident like anyone). None: not a staff matter.
+fn record_staff(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Option<Outcome>, ActError> {
+    let staff = &deps.config.staff;
+    let sender = mail.from.address.as_str();
+    let mut signed_for: Vec<&str> = vec![sender];
+    signed_for.extend(staff.recipients().iter().map(String::as_str));
+    let answered = mail.referenced_ids.iter().find_map(|id| {
+        deps.secret
+            .verify_staff_message_id(id, &signed_for)
+            .map(IncidentNo)
+    });
+    let checked =
+        deps.config.intake.trusted_authserv_id.is_none() || mail.trust.level == Trust::Verified;
+    let pointed: Vec<IncidentNo> = {
+        let mut list: Vec<IncidentNo> = candidates(conn, deps, mail)?
+            .into_iter()
+            .map(|c| c.incident)
+            .collect();
+        list.dedup();
+        list
+    };
+    let (incident, event) = match answered {
+        Some(n) if checked && store::incidents::exists(conn, n)? => {
+            let row = record_message(conn, incoming, mail, Some(n), now)?;
+            index_ids(conn, mail, n)?;
+            let mut staff_mail = crate::incident::staff_mail::read(&mail.text);
+            let to_internal = staff.internal_address.as_deref().is_some_and(|internal| {
+                mail.to
+                    .iter()
+                    .chain(&mail.cc)
+                    .any(|a| a.eq_ignore_ascii_case(internal))
+            });
+            staff_mail.internal |= to_internal;
+            let name = mail
+                .from
+                .name
+                .clone()
+                .unwrap_or_else(|| sender.split('@').next().unwrap_or(sender).to_string());
+            (
+                n,
+                Event::StaffReply {
+                    message: row,
+                    by: sender.to_string(),
+                    name,
+                    mail: staff_mail,
+                    attachments: !mail.attachments.is_empty(),
+                },
+            )
+        }
+        Some(n) if store::incidents::exists(conn, n)? => {
+            let why = format!(
+                "it answers a notification, but the receiving server did not verify its sender \
+                 ({}: {})",
+                mail.trust.level, mail.trust.reason
+            );
+            return forged(conn, deps, incoming, mail, n, why, now, queued).map(Some);
+        }
+        _ => {
+            let Some(&n) = pointed.first() else {
+                return Ok(None);
+            };
+            let customer = store::incidents::incident(conn, n)?
+                .map(|i| i.customer_address)
+                .unwrap_or_default();
+            let to_customer = mail
+                .to
+                .iter()
+                .chain(&mail.cc)
+                .any(|a| a.eq_ignore_ascii_case(&customer));
+            if !(to_customer && checked) {
+                let why = if to_customer {
+                    format!(
+                        "the receiving server did not verify its sender ({}: {})",
+                        mail.trust.level, mail.trust.reason
+                    )
+                } else {
+                    "it names the incident but does not answer a notification sent to that \
+                     address"
+                        .into()
+                };
+                return forged(conn, deps, incoming, mail, n, why, now, queued).map(Some);
+            }
+            let row = record_message(conn, incoming, mail, Some(n), now)?;
+            index_ids(conn, mail, n)?;
+            (
+                n,
+                Event::StaffCorrespondence {
+                    message: row,
+                    by: sender.to_string(),
+                    text: mail.text.clone(),
+                },
+            )
+        }
+    };
+    store::incidents::touch(conn, incident, now)?;
+    let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
+    *queued += applied.queued();
+    Ok(Some(Outcome::Joined { incident }))
+}
+
+/// Mail claiming a staff sender that we do not believe: kept in quarantine for staff, and
+/// staff are told about it on the incident it pointed at.
+#[allow(clippy::too_many_arguments)]
+fn forged(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    incident: IncidentNo,
+    why: String,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
+    let reason = format!(
+        "held for staff: {} wrote about incident #{incident} as staff, but {why}",
+        mail.from.address
+    );
+    let salvaged = salvage(mail);
+    let row = record_quarantine(
+        conn,
+        incoming.origin,
+        incoming.raw,
+        &incoming.sha,
+        Some(&incoming.dedupe_key),
+        &reason,
+        Some(&salvaged),
+        now,
+    )?;
+    let event = Event::ForgedStaffReply {
+        message: row,
+        claimed: mail.from.address.clone(),
+        why,
+        written: written(mail),
+    };
+    let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
+    *queued += applied.queued();
+    Ok(Outcome::Held { reason })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn join(
     conn: &Connection,
@@ -786,12 +980,11 @@ fn join(
         },
         now,
     )?;
-    // Staff replies join the thread and cause nothing.
-    if !deps.config.staff.is_member(&mail.from.address) {
+    {
         let event = Event::CustomerReply {
             message: row,
             from: mail.from.address.clone(),
-            text: mail.text.clone(),
+            written: written(mail),
         };
         let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
         *queued += applied.queued();
@@ -914,6 +1107,7 @@ fn open(
             &mail.from.address,
             since,
         )?,
+        written: written(mail),
     };
     // The acknowledgement answers the complaint itself: its references, then it.
     let mut ids: Vec<String> = mail

@@ -22,6 +22,7 @@ pub mod daemon;
 pub mod deps;
 pub mod digest;
 pub mod errors;
+pub mod files;
 pub mod imap;
 pub mod incident;
 pub mod intake;

@@ -86,9 +86,16 @@ pub fn tick(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Due {
     Progress,
+    AtRisk,
     Quiet,
     CheckBack,
     Close,
+}
+
+/// Whether anyone would be mailed an escalation.
+fn escalations_go_somewhere(deps: &Deps) -> bool {
+    let config = &deps.config;
+    !config.escalation.staff.is_empty() || !config.staff.recipients().is_empty()
 }
 
 /// One pass inside the caller's transaction.
@@ -100,7 +107,7 @@ pub fn tick_in(
 ) -> Result<TickReport, StoreError> {
     let config = &deps.config;
     // A preview without staff to escalate to has nothing to show for a quiet incident.
-    let quiet = if pass == Pass::Preview && config.escalation.staff.is_empty() {
+    let quiet = if pass == Pass::Preview && !escalations_go_somewhere(deps) {
         Vec::new()
     } else {
         store::incidents::quiet_incidents(
@@ -115,6 +122,18 @@ pub fn tick_in(
             Due::Progress,
             store::incidents::due_updates(conn, clock::after(now, config.cadence.lead), BATCH)?,
         ),
+        (
+            Due::AtRisk,
+            if config.staff.recipients().is_empty() {
+                Vec::new()
+            } else {
+                store::incidents::at_risk(
+                    conn,
+                    clock::after(now, config.staff.at_risk_before),
+                    BATCH,
+                )?
+            },
+        ),
         (Due::Quiet, quiet),
         (
             Due::CheckBack,
@@ -126,6 +145,7 @@ pub fn tick_in(
         for n in numbers {
             let event = match due {
                 Due::Progress => Event::ProgressDue,
+                Due::AtRisk => Event::PromiseAtRisk,
                 Due::Quiet => Event::QuietTooLong,
                 Due::CheckBack => Event::CheckBackDue,
                 Due::Close => Event::CloseDue,
@@ -145,6 +165,7 @@ pub fn tick_in(
                         report.escalations += 1;
                     }
                 }
+                Due::AtRisk => {}
                 Due::Quiet => report.escalations += 1,
                 Due::CheckBack => report.check_backs += 1,
                 Due::Close => {
@@ -162,7 +183,64 @@ pub fn tick_in(
             }
         }
     }
+    digests(conn, deps, pass, now, &mut report)?;
     Ok(report)
+}
+
+/// Staff notifications held back by `[staff] notify_cap` go out as one digest per recipient
+/// once the cap has room again.
+fn digests(
+    conn: &Connection,
+    deps: &Deps,
+    pass: Pass,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<(), StoreError> {
+    for recipient in store::outbox::digest_recipients(conn)? {
+        if crate::outbox::queue::staff_refusal(
+            conn,
+            &recipient,
+            &deps.config.staff.notify_cap,
+            now,
+        )?
+        .is_some()
+        {
+            continue;
+        }
+        let held = store::outbox::held_for(conn, &recipient)?;
+        let mut lines = Vec::with_capacity(held.len());
+        for h in &held {
+            let subject = store::incidents::incident(conn, h.incident)?
+                .map(|i| i.subject)
+                .unwrap_or_default();
+            lines.push((h.incident, h.kind, h.at, subject));
+        }
+        let Some(mail) = crate::incident::letters::digest(&lines, &recipient, &deps.config) else {
+            continue;
+        };
+        let newest = held.last().map(|h| h.incident);
+        let Some(incident) = newest else { continue };
+        match crate::outbox::enqueue(conn, deps, incident, &mail, pass, now) {
+            Ok(outcome) => {
+                store::outbox::digested(conn, &held.iter().map(|h| h.id).collect::<Vec<_>>())?;
+                if matches!(outcome, Queued::Queued { .. }) {
+                    report.queued += 1;
+                    report.actions.push(Upcoming {
+                        at: now,
+                        what: mail.kind.to_string(),
+                        incident,
+                        recipient: Some(recipient.clone()),
+                        detail: format!("{} held-back notifications", held.len()),
+                    });
+                }
+            }
+            Err(QueueError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::error!(recipient, error = %Chain(&e), "scheduler: cannot queue a digest; will retry");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Acts on one due incident under its own savepoint: an incident whose mail cannot be queued
@@ -291,7 +369,7 @@ fn stop_following(
     for action in actions.iter().filter(|a| a.what == progress) {
         let n = action.incident;
         let escalation_listed = listed.contains(&(n, escalation.clone()));
-        let cannot_escalate = deps.config.escalation.staff.is_empty()
+        let cannot_escalate = !escalations_go_somewhere(deps)
             || store::incidents::incident(conn, n)?.is_some_and(|i| i.escalated_at.is_some());
         if escalation_listed || cannot_escalate {
             store::incidents::set_due_off(conn, n, now)?;
@@ -308,7 +386,7 @@ fn next_due(
     pass: Pass,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     let config = &deps.config;
-    let quiet_is_work = pass == Pass::Real || !config.escalation.staff.is_empty();
+    let quiet_is_work = pass == Pass::Real || escalations_go_somewhere(deps);
     let e = store::incidents::earliest_due(conn, quiet_is_work)?;
     Ok([
         e.update.map(|t| clock::before(t, config.cadence.lead)),

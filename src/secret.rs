@@ -37,6 +37,8 @@ pub enum SecretError {
     TooShort { path: String, len: usize },
     #[error("the operating system could not provide random bytes: {0}")]
     Random(String),
+    #[error("{path}: the secret key {why}")]
+    Exposed { path: String, why: String },
 }
 
 #[derive(Clone)]
@@ -61,7 +63,14 @@ impl Secret {
     pub fn load_or_create(path: &Path) -> Result<Secret, SecretError> {
         let shown = path.display().to_string();
         match std::fs::read(path) {
-            Ok(key) if key.len() >= KEY_LEN => Ok(Secret { key }),
+            Ok(key) if key.len() >= KEY_LEN => {
+                // Whoever can read the key can forge our tokens and staff replies.
+                crate::files::check_private(path).map_err(|why| SecretError::Exposed {
+                    path: shown.clone(),
+                    why,
+                })?;
+                Ok(Secret { key })
+            }
             Ok(key) => Err(SecretError::TooShort {
                 path: shown,
                 len: key.len(),
@@ -87,7 +96,10 @@ impl Secret {
         // create_new: two processes starting at once must not each write a different key.
         options.write(true).create_new(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::os::unix::fs::OpenOptionsExt::mode(
+            &mut options,
+            crate::files::new_file_mode(path.parent().unwrap_or(Path::new(".")), 0o040),
+        );
         match options.open(path) {
             Ok(mut file) => {
                 file.write_all(&key)
@@ -191,6 +203,40 @@ impl Secret {
         ))
     }
 
+    /// A Message-ID for a notification to the staff address `recipient` about `incident`: a
+    /// reply that names it proves its sender received that notification.
+    pub fn staff_message_id(
+        &self,
+        incident: i64,
+        recipient: &str,
+        domain: &str,
+    ) -> Result<String, SecretError> {
+        let nonce = to_hex(&random_bytes(8)?);
+        let payload = format!("{incident}.{nonce}");
+        let mac = self.mac_hex(
+            "staff-message-id",
+            &format!("{payload}.{}", recipient.to_lowercase()),
+        );
+        Ok(format!("fu.s.{payload}.{mac}@{domain}"))
+    }
+
+    /// If `id` is a staff notification's Message-ID signed for one of `recipients`, the
+    /// incident it is about.
+    pub fn verify_staff_message_id(&self, id: &str, recipients: &[&str]) -> Option<i64> {
+        let local = id.split_once('@')?.0.strip_prefix("fu.s.")?;
+        let (payload, mac) = local.rsplit_once('.')?;
+        let (incident, _nonce) = payload.split_once('.')?;
+        recipients.iter().find_map(|r| {
+            let expected = self.mac_hex(
+                "staff-message-id",
+                &format!("{payload}.{}", r.to_lowercase()),
+            );
+            constant_time_eq(mac.as_bytes(), expected.as_bytes())
+                .then(|| incident.parse().ok())
+                .flatten()
+        })
+    }
+
     /// If `id` is a Message-ID we generated, the incident it belongs to.
     pub fn verify_message_id(&self, id: &str) -> Option<i64> {
         let local = id.split_once('@')?.0.strip_prefix("fu.")?;
@@ -251,6 +297,32 @@ mod tests {
         assert_eq!(s.verify_message_id("CAF00@mail.gmail.com"), None);
         let other_key = Secret::from_bytes(&[8u8; 32]);
         assert_eq!(other_key.verify_message_id(&id), None);
+    }
+
+    #[test]
+    fn a_staff_message_id_proves_only_its_recipient_received_it() {
+        let s = secret();
+        let id = s
+            .staff_message_id(7, "Anna@Support.example", "example.test")
+            .expect("random");
+        assert_eq!(
+            s.verify_staff_message_id(&id, &["anna@support.example"]),
+            Some(7)
+        );
+        assert_eq!(
+            s.verify_staff_message_id(&id, &["bob@support.example", "anna@support.example"]),
+            Some(7)
+        );
+        assert_eq!(
+            s.verify_staff_message_id(&id, &["mallory@evil.example"]),
+            None
+        );
+        let forged = id.replacen("fu.s.7.", "fu.s.8.", 1);
+        assert_eq!(
+            s.verify_staff_message_id(&forged, &["anna@support.example"]),
+            None
+        );
+        assert_eq!(s.verify_message_id(&id), None, "not a customer-mail id");
     }
 
     #[test]

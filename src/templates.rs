@@ -276,6 +276,14 @@ pub struct MailData {
     pub cadence: String,
     /// The latest staff note not yet told to the customer ("" when there is none).
     pub note: String,
+    /// Who wrote the note, as the customer may read it ("Anna"); "" for the team.
+    pub note_by: String,
+    /// What we need from the customer while we wait on them (`waiting`).
+    pub waiting_for: String,
+    /// When the customer sent what this mail thanks them for ("Tuesday"); "" when nothing.
+    pub thanks_for: String,
+    /// The customer asked for no more automatic updates; this mail confirms it.
+    pub updates_stopped: bool,
     /// This update comes later than we promised (the daemon was down past the time).
     pub overdue: bool,
     /// The customer asked for a different cadence; this mail confirms it.
@@ -288,6 +296,36 @@ pub struct MailData {
     /// For `reopened`: the earlier incident this one continues (0 when none).
     pub previous_incident: i64,
     pub escalation: EscalationData,
+    /// What staff notifications say.
+    pub staff: StaffData,
+}
+
+/// What a mail to staff says besides the incident: why it was sent, what the customer wrote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StaffData {
+    /// Why this notification ("New incident", "The customer replied", …).
+    pub reason: String,
+    /// Who wrote the mail it is about, as "Ann Example <ann@example.com>".
+    pub from: String,
+    /// Their own words, whole (quotes and signature cut).
+    pub text: String,
+    pub attachments: Vec<AttachmentData>,
+    /// How far the sender is proven ("verified: dkim=pass aligned"…), or "".
+    pub trust: String,
+    /// The staff member a refusal or a forgery is about.
+    pub member: String,
+    /// Why a command was not carried out.
+    pub refusal: String,
+    /// Lines of a digest.
+    pub digest: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AttachmentData {
+    pub name: String,
+    pub content_type: String,
+    /// "120 KB".
+    pub size: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -370,6 +408,24 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         },
         close_after: "4 days".into(),
         previous_incident: 977,
+        note_by: "Anna".into(),
+        waiting_for: "the serial number on the back of the device".into(),
+        thanks_for: "Tuesday".into(),
+        updates_stopped: true,
+        staff: StaffData {
+            reason: "The customer replied".into(),
+            from: "Ann Example <ann@example.com>".into(),
+            text: "It broke again this morning.\nOrder #48391, photo attached.".into(),
+            attachments: vec![AttachmentData {
+                name: "photo.jpg".into(),
+                content_type: "image/jpeg".into(),
+                size: "120 KB".into(),
+            }],
+            trust: "verified: dkim=pass aligned (header.d=example.com)".into(),
+            member: "anna@support.example".into(),
+            refusal: "a resolution needs a root cause".into(),
+            digest: vec!["#1043 new incident: Refund missing".into()],
+        },
         escalation: EscalationData {
             reason: "no staff note for 8 hours".into(),
             customer: "Ann Example <ann@example.com>".into(),
@@ -400,6 +456,11 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
             ..full.resolution.clone()
         },
         previous_incident: 0,
+        note_by: String::new(),
+        waiting_for: String::new(),
+        thanks_for: String::new(),
+        updates_stopped: false,
+        staff: StaffData::default(),
         escalation: EscalationData {
             updates_without_news: 0,
             hours_without_note: 0,

@@ -180,10 +180,23 @@ enum IncidentAction {
         #[command(flatten)]
         by: By,
     },
-    /// Waiting on the customer: scheduled updates pause.
+    /// Waiting on the customer: scheduled updates pause (no promise is broken by it).
     Wait {
         #[arg(value_parser = parse_incident)]
         number: IncidentNo,
+        /// What we need from the customer: they are told, in the `waiting` mail.
+        #[arg(long, value_name = "WHAT")]
+        reason: Option<String>,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Make the incident someone's (default: whoever runs this).
+    Assign {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        /// The staff member [default: --by, else the Unix user].
+        #[arg(long)]
+        to: Option<String>,
         #[command(flatten)]
         by: By,
     },
@@ -394,7 +407,14 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
         IncidentAction::Cadence { number, every, by } => {
             (number, staff(by), StaffAction::Cadence(every))
         }
-        IncidentAction::Wait { number, by } => (number, staff(by), StaffAction::Wait),
+        IncidentAction::Wait { number, reason, by } => {
+            (number, staff(by), StaffAction::Wait(reason))
+        }
+        IncidentAction::Assign { number, to, by } => {
+            let who = staff(by);
+            let to = to.unwrap_or_else(|| who.clone());
+            (number, who, StaffAction::Assign(to))
+        }
         IncidentAction::Resume { number, by } => (number, staff(by), StaffAction::Resume),
         IncidentAction::Resolve {
             number,
@@ -456,7 +476,12 @@ fn said(action: &StaffAction, effects: &Effects, applied: &Applied) -> String {
                 set.map(human_duration).unwrap_or_default()
             )
         }
-        StaffAction::Wait => "waiting on the customer; updates paused".into(),
+        StaffAction::Wait(None) => "waiting on the customer; updates paused".into(),
+        StaffAction::Wait(Some(_)) => format!(
+            "waiting on the customer; updates paused; {}",
+            mail("mail saying what we need")
+        ),
+        StaffAction::Assign(member) => format!("assigned to {member}"),
         StaffAction::Resume => format!(
             "open again; next update by {}",
             effects

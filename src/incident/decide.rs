@@ -11,12 +11,13 @@ use chrono::{DateTime, Utc};
 
 use super::effects::{Effect, Effects, Mail, NewEvent};
 use super::letters::{self, Conversation, CustomerMail, Recipient};
-use super::{pace, Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow, Note};
-use super::{Resolution, State};
+use super::staff_mail::{Command, StaffMail};
+use super::{pace, replies, Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow, Note};
+use super::{NoteVisibility, Resolution, State};
 use crate::clock::{self, human_duration, stamp};
 use crate::config::Config;
 use crate::mail::Person;
-use crate::templates::{EscalationData, MailData};
+use crate::templates::{AttachmentData, EscalationData, MailData, StaffData};
 
 /// What the store knows about an incident, gathered before deciding.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +32,8 @@ pub struct Facts {
     pub open_promises: Vec<DateTime<Utc>>,
     /// The conversation with the customer, for threading.
     pub conversation: Conversation,
+    /// The staff's thread about the incident (the notifications sent so far).
+    pub staff_conversation: Conversation,
 }
 
 impl Facts {
@@ -42,8 +45,19 @@ impl Facts {
             unheard_note: None,
             open_promises: Vec::new(),
             conversation,
+            staff_conversation: Conversation::default(),
         }
     }
+}
+
+/// What the customer sent with a mail, for staff to see.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Written {
+    /// Their own words, whole.
+    pub text: String,
+    pub attachments: Vec<AttachmentData>,
+    /// How far the sender is proven ("verified: dkim=pass aligned …").
+    pub trust: String,
 }
 
 /// What happened.
@@ -56,10 +70,38 @@ pub enum Event {
         message: MessageRow,
         from: String,
         /// Their own words in this mail (quotes and signature removed), whole.
+        written: Written,
+    },
+    /// A staff member acted (the CLI).
+    Staff { by: String, action: StaffAction },
+    /// A staff member answered a notification by mail (its signature checked by intake).
+    StaffReply {
+        message: MessageRow,
+        /// Their address, and the name the customer reads.
+        by: String,
+        name: String,
+        mail: StaffMail,
+        /// The reply carries attachments: they go to the customer with the note.
+        attachments: bool,
+    },
+    /// A staff member wrote to the customer directly (support in copy): the customer has it;
+    /// it counts as news.
+    StaffCorrespondence {
+        message: MessageRow,
+        by: String,
         text: String,
     },
-    /// A staff member acted.
-    Staff { by: String, action: StaffAction },
+    /// Mail claiming a staff sender answered this incident without a signed reply (held).
+    ForgedStaffReply {
+        message: MessageRow,
+        claimed: String,
+        why: String,
+        written: Written,
+    },
+    /// The customer's address bounced.
+    Undeliverable { address: String, reason: String },
+    /// A promised update is near and nobody has written the news since the last one.
+    PromiseAtRisk,
     /// The promised update is due (the scheduler sends it `lead` before the promise).
     ProgressDue,
     /// The check-back after resolution is due.
@@ -85,6 +127,8 @@ pub struct Opening {
     pub stranger_to: Vec<IncidentNo>,
     /// How many incidents this customer opened within `[recurring] window`, this one included.
     pub customer_incidents_in_window: u32,
+    /// What the complaint said, for staff.
+    pub written: Written,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +136,8 @@ pub enum StaffAction {
     /// A note: goes to the customer at once in a progress update.
     Note(String),
     Cadence(Duration),
-    Wait,
+    /// Waiting on the customer; with what we need from them, they are told.
+    Wait(Option<String>),
     Resume,
     Resolve(Resolution),
     Close,
@@ -103,6 +148,8 @@ pub enum StaffAction {
         label: String,
         tagged_in_window: Vec<(IncidentNo, bool)>,
     },
+    /// The incident is this staff member's.
+    Assign(String),
 }
 
 /// Why an action was not taken.
@@ -117,7 +164,8 @@ pub enum Refusal {
     },
     #[error(
         "a resolution must say what went wrong and what will stop it happening again: \
-         give {}", .0.join(" and ")
+         give {} (in a staff mail: `Root cause:` and `Prevention:` paragraphs after #resolve)",
+        .0.join(" and ")
     )]
     ResolutionIncomplete(Vec<&'static str>),
     #[error("{0}")]
@@ -148,9 +196,27 @@ pub fn decide(
         Event::CustomerReply {
             message,
             from,
-            text,
-        } => d.customer_reply(*message, from, text),
-        Event::Staff { by, action } => d.staff(Actor::Staff(by.clone()), action)?,
+            written,
+        } => d.customer_reply(*message, from, written),
+        Event::Staff { by, action } => d.staff(Actor::Staff(by.clone()), action, None)?,
+        Event::StaffReply {
+            message,
+            by,
+            name,
+            mail,
+            attachments,
+        } => d.staff_reply(*message, by, name, mail, *attachments),
+        Event::StaffCorrespondence { message, by, text } => {
+            d.staff_correspondence(*message, by, text)
+        }
+        Event::ForgedStaffReply {
+            message,
+            claimed,
+            why,
+            written,
+        } => d.forged(*message, claimed, why, written),
+        Event::Undeliverable { address, reason } => d.undeliverable(address, reason),
+        Event::PromiseAtRisk => d.promise_at_risk(),
         Event::ProgressDue => d.progress_due(),
         Event::CheckBackDue => d.check_back_due(),
         Event::CloseDue => {
@@ -269,6 +335,72 @@ impl Decision<'_> {
         self.fx.push(Effect::Mail(Box::new(mail)));
     }
 
+    /// The customer mail just decided carries the attachments of `message` (a staff reply's).
+    fn attach_to_last_mail(&mut self, message: MessageRow) {
+        if let Some(Effect::Mail(mail)) = self.fx.list.last_mut() {
+            mail.attachments_from = Some(message);
+        }
+    }
+
+    /// When the customer sent something we have not written back about since ("Tuesday").
+    fn thanks_for(&self) -> String {
+        match (
+            self.incident.customer_wrote_at,
+            self.incident.told_customer_at,
+        ) {
+            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => theirs
+                .with_timezone(&self.config.cadence.timezone)
+                .format("%A")
+                .to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// A notification to staff: to `[staff] notify` (or the members), threaded in the staff's
+    /// own thread about this incident. Never counted against a customer's send caps.
+    fn notify_staff(
+        &mut self,
+        kind: MailKind,
+        caused_by: Option<MessageRow>,
+        shape: impl Fn(&mut MailData),
+    ) {
+        let recipients = self.config.staff.recipients().to_vec();
+        self.staff_mail(kind, &recipients, caused_by, shape);
+    }
+
+    fn staff_mail(
+        &mut self,
+        kind: MailKind,
+        recipients: &[String],
+        caused_by: Option<MessageRow>,
+        shape: impl Fn(&mut MailData),
+    ) {
+        let mut data =
+            letters::mail_data(&self.incident, self.config, self.incident.next_update_at);
+        data.note = self
+            .facts
+            .latest_note
+            .as_ref()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
+        shape(&mut data);
+        let (in_reply_to, references) = self.facts.staff_conversation.threading();
+        for to in recipients {
+            self.fx.push(Effect::Mail(Box::new(Mail {
+                kind,
+                to: to.clone(),
+                to_name: None,
+                data: data.clone(),
+                promise: None,
+                caused_by,
+                in_reply_to: in_reply_to.clone(),
+                references: references.clone(),
+                thread_root: None,
+                attachments_from: None,
+            })));
+        }
+    }
+
     // --- A new complaint ---------------------------------------------------------------------
 
     fn opened(&mut self, opening: &Opening) {
@@ -339,6 +471,27 @@ impl Decision<'_> {
             }
             None => self.acknowledge(opening),
         }
+        let customer = self.incident.customer_display();
+        let written = opening.written.clone();
+        let previous = opening.continues;
+        let kind = if previous.is_some() {
+            MailKind::StaffReopened
+        } else {
+            MailKind::StaffNew
+        };
+        self.notify_staff(kind, Some(opening.message), |d| {
+            d.staff = StaffData {
+                reason: match previous {
+                    Some(p) => format!("a late reply to incident {p} opened it"),
+                    None => String::new(),
+                },
+                from: customer.clone(),
+                text: written.text.clone(),
+                attachments: written.attachments.clone(),
+                trust: written.trust.clone(),
+                ..StaffData::default()
+            };
+        });
     }
 
     /// The acknowledgement: to Reply-To if the sender set one, else to From; never to us.
@@ -373,38 +526,140 @@ impl Decision<'_> {
 
     // --- The customer replies ----------------------------------------------------------------
 
-    /// On an open incident an immediate status answer (and a new cadence if they asked for
-    /// one); while waiting on them, updates resume; after resolution the incident reopens and
-    /// they are told so.
-    fn customer_reply(&mut self, message: MessageRow, from: &str, text: &str) {
+    /// After resolution the incident reopens and they are told so. Otherwise: asking for news
+    /// or for a pace gets the status at once; asking us to stop ends the automatic updates
+    /// (confirmed once); anything else goes to staff and nothing automatic goes back (the next
+    /// update thanks them for it). While waiting on them, their reply resumes the updates.
+    /// Staff see every reply.
+    fn customer_reply(&mut self, message: MessageRow, from: &str, written: &Written) {
         let who = Actor::Customer(from.to_string());
+        self.incident.customer_wrote_at = Some(self.now);
+        self.fx.push(Effect::CustomerWrote);
+        let replies = &self.config.replies;
+        let intent = replies::read(&written.text, &replies.news_phrases, &replies.stop_phrases);
+        let pace = pace::requested_cadence(&written.text);
+        let mut reason = "The customer replied".to_string();
         if self.incident.state.is_over() {
             self.reopen(&who, Some(message));
+            self.notify_reply(
+                MailKind::StaffReopened,
+                message,
+                from,
+                written,
+                "they replied after the resolution",
+            );
             return;
         }
-        if self.incident.state == State::Waiting {
+        let resumed = self.incident.state == State::Waiting;
+        if resumed {
             self.resume(&who);
+            reason = "The customer answered while we waited on them; updates resume".into();
         }
-        let changed = match pace::requested_cadence(text) {
-            Some(wanted) => {
-                self.set_cadence(&who, wanted);
-                true
+        if intent.stop_updates {
+            reason = "The customer asked for no more automatic updates".into();
+            if !self.incident.updates_stopped {
+                self.stop_updates(&who);
+                let note = self.latest_note_text();
+                self.mail_customer(MailKind::Status, None, Some(message), |d| {
+                    d.note = note;
+                    d.updates_stopped = true;
+                });
             }
-            None => false,
-        };
-        let note = self.facts.latest_note.as_ref().map(|n| n.text.clone());
-        let promise = self.incident.next_update_at;
+        } else if let Some(wanted) = pace {
+            self.set_cadence(&who, wanted);
+            reason = format!(
+                "The customer asked for updates every {}",
+                human_duration(self.incident.cadence)
+            );
+            self.status_answer(message, |d| d.cadence_changed = true);
+        } else if intent.asks_for_news || resumed {
+            if intent.asks_for_news {
+                reason = "The customer asked for news (answered with the status)".into();
+            }
+            let thanks = if resumed {
+                self.thanks_for()
+            } else {
+                String::new()
+            };
+            self.status_answer(message, |d| d.thanks_for = thanks);
+        }
+        self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+    }
+
+    fn latest_note_text(&self) -> String {
+        self.facts
+            .latest_note
+            .as_ref()
+            .filter(|n| n.visibility == NoteVisibility::Customer)
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
+    }
+
+    /// The status at once: the latest note and the next promised update.
+    fn status_answer(&mut self, message: MessageRow, shape: impl FnOnce(&mut MailData)) {
+        let note = self.latest_note_text();
+        let promise = self
+            .incident
+            .next_update_at
+            .filter(|_| !self.incident.updates_stopped);
         self.mail_customer(MailKind::Status, promise, Some(message), |d| {
-            d.note = note.unwrap_or_default();
-            d.cadence_changed = changed;
+            d.note = note;
+            d.updates_stopped = false;
+            shape(d);
         });
+    }
+
+    fn notify_reply(
+        &mut self,
+        kind: MailKind,
+        message: MessageRow,
+        from: &str,
+        written: &Written,
+        reason: &str,
+    ) {
+        let from = if from.eq_ignore_ascii_case(&self.incident.customer_address) {
+            self.incident.customer_display()
+        } else {
+            from.to_string()
+        };
+        let written = written.clone();
+        let reason = reason.to_string();
+        self.notify_staff(kind, Some(message), |d| {
+            d.staff = StaffData {
+                reason: reason.clone(),
+                from: from.clone(),
+                text: written.text.clone(),
+                attachments: written.attachments.clone(),
+                trust: written.trust.clone(),
+                ..StaffData::default()
+            };
+        });
+    }
+
+    /// No more automatic updates for this incident; the resolution still goes out.
+    fn stop_updates(&mut self, who: &Actor) {
+        self.incident.updates_stopped = true;
+        self.fx.push(Effect::StopUpdates(true));
+        self.settle_promises();
+        self.set_next_update(None);
+        self.fx.log(
+            EventKind::UpdatesStopped,
+            who,
+            "asked for no more automatic updates; the resolution will still be sent",
+        );
     }
 
     // --- Staff actions -----------------------------------------------------------------------
 
-    fn staff(&mut self, who: Actor, action: &StaffAction) -> Result<(), Refusal> {
+    /// A staff action. `note_by` is the name a note is signed with in the customer's mail.
+    fn staff(
+        &mut self,
+        who: Actor,
+        action: &StaffAction,
+        note_by: Option<&str>,
+    ) -> Result<(), Refusal> {
         match action {
-            StaffAction::Note(text) => self.note(&who, text),
+            StaffAction::Note(text) => self.note(&who, text, note_by.unwrap_or("")),
             StaffAction::Cadence(wanted) => {
                 self.require(
                     &[State::Open, State::Waiting],
@@ -414,18 +669,29 @@ impl Decision<'_> {
                 self.set_cadence(&who, *wanted);
                 Ok(())
             }
-            StaffAction::Wait => {
+            StaffAction::Wait(what) => {
                 self.require(
                     &[State::Open],
                     "wait on",
                     "only an open incident can wait on the customer",
                 )?;
+                let what = what.as_deref().map(str::trim).filter(|w| !w.is_empty());
                 self.set_state(State::Waiting);
+                // Waiting on them is no broken promise: what they held is kept, none is made.
+                self.settle_promises();
+                self.set_next_update(None);
                 self.fx.log(
                     EventKind::Waiting,
                     &who,
-                    "waiting on the customer; updates paused",
+                    match what {
+                        Some(w) => format!("waiting on the customer for: {w}; updates paused"),
+                        None => "waiting on the customer; updates paused".into(),
+                    },
                 );
+                if let Some(w) = what {
+                    let w = w.to_string();
+                    self.mail_customer(MailKind::Waiting, None, None, |d| d.waiting_for = w);
+                }
                 Ok(())
             }
             StaffAction::Resume => {
@@ -460,11 +726,269 @@ impl Decision<'_> {
                 label,
                 tagged_in_window,
             } => self.tag(&who, label, tagged_in_window),
+            StaffAction::Assign(member) => {
+                if self.incident.assigned_to.as_deref() != Some(member.as_str()) {
+                    self.incident.assigned_to = Some(member.clone());
+                    self.fx.push(Effect::Assign(member.clone()));
+                    self.fx
+                        .log(EventKind::Assigned, &who, format!("assigned to {member}"));
+                }
+                Ok(())
+            }
         }
     }
 
-    /// A note goes to the customer now in a progress update, and the cadence clock restarts.
-    fn note(&mut self, who: &Actor, text: &str) -> Result<(), Refusal> {
+    // --- Staff by mail --------------------------------------------------------------------
+
+    /// A staff reply to a notification: its commands, then its words for the customer (or an
+    /// internal note). If any command is refused, nothing is done and nothing goes to the
+    /// customer: the staff member is told why.
+    fn staff_reply(
+        &mut self,
+        message: MessageRow,
+        by: &str,
+        name: &str,
+        mail: &StaffMail,
+        attachments: bool,
+    ) {
+        let who = Actor::Staff(by.to_string());
+        let before = (self.incident.clone(), self.fx.list.len());
+        match self.staff_mail_actions(&who, name, mail, message, attachments) {
+            Ok(()) => {}
+            Err(reasons) => {
+                // Undo everything this mail would have done; only the refusal remains.
+                self.incident = before.0;
+                self.fx.list.truncate(before.1);
+                let refusal = reasons.join("\n");
+                self.fx.push(Effect::Event(NewEvent {
+                    incident: Some(self.incident.number),
+                    message: Some(message),
+                    kind: EventKind::StaffCommandRefused,
+                    actor: who.clone(),
+                    detail: refusal.replace('\n', "; "),
+                }));
+                let member = by.to_string();
+                self.staff_mail(
+                    MailKind::StaffRefused,
+                    std::slice::from_ref(&member),
+                    Some(message),
+                    |d| {
+                        d.staff = StaffData {
+                            member: member.clone(),
+                            refusal: refusal.clone(),
+                            ..StaffData::default()
+                        };
+                    },
+                );
+            }
+        }
+    }
+
+    fn staff_mail_actions(
+        &mut self,
+        who: &Actor,
+        name: &str,
+        mail: &StaffMail,
+        message: MessageRow,
+        attachments: bool,
+    ) -> Result<(), Vec<String>> {
+        let mut refused = Vec::new();
+        let mut closing = false;
+        let mut waiting_for = None;
+        let mut resolving = false;
+        for command in &mail.commands {
+            let action = match command {
+                Command::Resolve(r) => {
+                    resolving = true;
+                    StaffAction::Resolve(r.clone())
+                }
+                Command::Wait(w) => {
+                    waiting_for = Some(w.clone());
+                    continue;
+                }
+                Command::Resume => StaffAction::Resume,
+                Command::Cadence(d) => StaffAction::Cadence(*d),
+                Command::Close => {
+                    closing = true;
+                    continue;
+                }
+                Command::Reopen => StaffAction::Reopen,
+                Command::Tag(label) => StaffAction::Tag {
+                    label: label.clone(),
+                    tagged_in_window: Vec::new(),
+                },
+                Command::Assign => StaffAction::Assign(who.name()),
+                Command::Unreadable { line, why } => {
+                    refused.push(format!("{line}: {why}"));
+                    continue;
+                }
+            };
+            if let Err(e) = self.staff(who.clone(), &action, None) {
+                refused.push(e.to_string());
+            }
+        }
+        let text = mail.text.trim();
+        if mail.internal {
+            if !text.is_empty() {
+                self.internal_note(who, text, NoteVisibility::Internal, message);
+            }
+        } else if waiting_for
+            .as_ref()
+            .is_some_and(|w| w.trim().is_empty() && text.is_empty())
+        {
+            refused.push(
+                "#wait needs what we need from the customer, like `#wait the serial number on \
+                 the back of the device`"
+                    .into(),
+            );
+        } else if let Some(w) = waiting_for {
+            // What we need goes to the customer in the waiting mail, with the words after it.
+            let what = [w.trim(), text]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n\n");
+            if let Err(e) = self.staff(who.clone(), &StaffAction::Wait(Some(what)), None) {
+                refused.push(e.to_string());
+            }
+        } else if !text.is_empty() && !resolving {
+            match self.staff(
+                who.clone(),
+                &StaffAction::Note(text.to_string()),
+                Some(name),
+            ) {
+                Ok(()) if attachments => self.attach_to_last_mail(message),
+                Ok(()) => {}
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        if closing {
+            if let Err(e) = self.staff(who.clone(), &StaffAction::Close, None) {
+                refused.push(e.to_string());
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(refused)
+        }
+    }
+
+    /// A note staff keep among themselves, or staff mail the customer already has: on record,
+    /// not relayed. Both show staff are on it (escalation re-arms).
+    fn internal_note(
+        &mut self,
+        who: &Actor,
+        text: &str,
+        visibility: NoteVisibility,
+        message: MessageRow,
+    ) {
+        self.fx.push(Effect::Note {
+            author: who.name(),
+            text: text.to_string(),
+            visibility,
+        });
+        self.incident.last_note_at = Some(self.now);
+        self.fx.push(Effect::Escalated(None));
+        self.incident.escalated_at = None;
+        self.fx.push(Effect::Event(NewEvent {
+            incident: Some(self.incident.number),
+            message: Some(message),
+            kind: EventKind::NoteAdded,
+            actor: who.clone(),
+            detail: match visibility {
+                NoteVisibility::Internal => format!("internal: {text}"),
+                _ => format!("wrote to the customer directly: {text}"),
+            },
+        }));
+    }
+
+    /// Staff wrote to the customer directly: that was news, so the cadence clock restarts.
+    fn staff_correspondence(&mut self, message: MessageRow, by: &str, text: &str) {
+        let who = Actor::Staff(by.to_string());
+        self.internal_note(&who, text, NoteVisibility::Correspondence, message);
+        self.fx.push(Effect::UpdatesWithoutNews(0));
+        if self.incident.state == State::Open && !self.incident.updates_stopped {
+            let next = self.promise(self.now);
+            self.settle_promises();
+            self.set_next_update(Some(next.at));
+        }
+    }
+
+    /// Someone wrote as a staff member without the proof a real reply carries: kept for staff
+    /// (by intake), and staff are told. Nothing else happens.
+    fn forged(&mut self, message: MessageRow, claimed: &str, why: &str, written: &Written) {
+        self.fx.push(Effect::Event(NewEvent {
+            incident: Some(self.incident.number),
+            message: Some(message),
+            kind: EventKind::ForgedStaffReply,
+            actor: Actor::Daemon,
+            detail: format!("mail from {claimed} not accepted as a staff reply: {why}"),
+        }));
+        let (claimed, why, written) = (claimed.to_string(), why.to_string(), written.clone());
+        self.notify_staff(MailKind::StaffForged, Some(message), |d| {
+            d.staff = StaffData {
+                reason: why.clone(),
+                member: claimed.clone(),
+                from: claimed.clone(),
+                text: written.text.clone(),
+                attachments: written.attachments.clone(),
+                trust: written.trust.clone(),
+                ..StaffData::default()
+            };
+        });
+    }
+
+    fn undeliverable(&mut self, address: &str, reason: &str) {
+        let reason = reason.to_string();
+        let address = address.to_string();
+        self.notify_staff(MailKind::StaffUndeliverable, None, |d| {
+            d.staff = StaffData {
+                reason: reason.clone(),
+                from: address.clone(),
+                ..StaffData::default()
+            };
+        });
+    }
+
+    /// "Ann was promised an update by 14:00; reply with the news": once per promise, and only
+    /// when no staff note came since the last promise.
+    fn promise_at_risk(&mut self) {
+        let Some(promised) = self.incident.next_update_at else {
+            return;
+        };
+        if self.incident.state != State::Open
+            || self.incident.updates_stopped
+            || self.incident.at_risk_warned_for == Some(promised)
+            || clock::before(promised, self.config.staff.at_risk_before) > self.now
+        {
+            return;
+        }
+        self.incident.at_risk_warned_for = Some(promised);
+        self.fx.push(Effect::AtRiskWarned(promised));
+        if self
+            .facts
+            .unheard_note
+            .as_ref()
+            .is_some_and(|n| n.visibility == NoteVisibility::Customer)
+        {
+            return;
+        }
+        self.fx.log(
+            EventKind::PromiseAtRisk,
+            &Actor::Daemon,
+            format!(
+                "no news written for the update promised by {}",
+                stamp(promised)
+            ),
+        );
+        self.notify_staff(MailKind::StaffAtRisk, None, |_| {});
+    }
+
+    /// A note goes to the customer now in a progress update (signed `note_by`, when given),
+    /// and the cadence clock restarts.
+    fn note(&mut self, who: &Actor, text: &str, note_by: &str) -> Result<(), Refusal> {
         let text = text.trim();
         if text.is_empty() {
             return Err(Refusal::Invalid("the note is empty".into()));
@@ -477,6 +1001,7 @@ impl Decision<'_> {
         self.fx.push(Effect::Note {
             author: who.name(),
             text: text.to_string(),
+            visibility: NoteVisibility::Customer,
         });
         self.incident.last_note_at = Some(self.now);
         self.fx.log(EventKind::NoteAdded, who, text);
@@ -486,8 +1011,11 @@ impl Decision<'_> {
         self.settle_promises();
         self.set_next_update(Some(promise.at));
         let text = text.to_string();
-        self.mail_customer(MailKind::Progress, Some(promise.at), None, |d| {
+        let note_by = note_by.to_string();
+        let promise_at = Some(promise.at).filter(|_| !self.incident.updates_stopped);
+        self.mail_customer(MailKind::Progress, promise_at, None, |d| {
             d.note = text;
+            d.note_by = note_by;
             d.window_moved = promise.moved_by_window;
         });
         Ok(())
@@ -670,12 +1198,18 @@ impl Decision<'_> {
     /// working on it"; the next promise one cadence on. An update whose time already passed
     /// (the daemon was down) goes out once, says it is late, and the breach is recorded.
     fn progress_due(&mut self) {
-        if self.incident.state != State::Open {
+        if self.incident.state != State::Open || self.incident.updates_stopped {
             return;
         }
         let promised = self.incident.next_update_at;
         let overdue = promised.is_some_and(|p| p < self.now);
-        let note = self.facts.unheard_note.as_ref().map(|n| n.text.clone());
+        let note = self
+            .facts
+            .unheard_note
+            .as_ref()
+            .filter(|n| n.visibility == NoteVisibility::Customer)
+            .map(|n| n.text.clone());
+        let thanks = self.thanks_for();
         let breached = self.settle_promises();
         if overdue {
             self.fx.log(
@@ -705,6 +1239,7 @@ impl Decision<'_> {
             d.note = note.unwrap_or_default();
             d.overdue = overdue || breached > 0;
             d.window_moved = next.moved_by_window;
+            d.thanks_for = thanks;
         });
         self.fx.log(
             EventKind::ProgressDue,
@@ -754,12 +1289,19 @@ impl Decision<'_> {
     fn escalate(&mut self, reason: &str) {
         self.incident.escalated_at = Some(self.now);
         self.fx.push(Effect::Escalated(Some(self.now)));
-        let staff = &self.config.escalation.staff;
-        if staff.is_empty() {
+        let recipients = if self.config.escalation.staff.is_empty() {
+            self.config.staff.recipients().to_vec()
+        } else {
+            self.config.escalation.staff.clone()
+        };
+        if recipients.is_empty() {
             self.fx.log(
                 EventKind::EscalationDue,
                 &Actor::Daemon,
-                format!("{reason}; no [escalation] staff configured, so nobody was mailed"),
+                format!(
+                    "{reason}; no [escalation] staff or [staff] notify configured, so nobody was \
+                     mailed"
+                ),
             );
             return;
         }
@@ -767,38 +1309,16 @@ impl Decision<'_> {
             .incident
             .last_note_at
             .unwrap_or(self.incident.opened_at);
-        let mut data =
-            letters::mail_data(&self.incident, self.config, self.incident.next_update_at);
-        data.note = self
-            .facts
-            .latest_note
-            .as_ref()
-            .map(|n| n.text.clone())
-            .unwrap_or_default();
-        data.escalation = EscalationData {
+        let escalation = EscalationData {
             reason: reason.to_string(),
             customer: self.incident.customer_display(),
             updates_without_news: self.incident.updates_without_news,
             hours_without_note: (self.now - quiet_since).num_hours(),
         };
-        for address in staff {
-            self.fx.push(Effect::Mail(Box::new(Mail {
-                kind: MailKind::Escalation,
-                to: address.clone(),
-                to_name: None,
-                data: data.clone(),
-                promise: None,
-                caused_by: None,
-                in_reply_to: None,
-                references: Vec::new(),
-                thread_root: None,
-            })));
-        }
-        self.fx.log(
-            EventKind::Escalated,
-            &Actor::Daemon,
-            format!("{reason}; mailed {}", staff.join(", ")),
-        );
+        self.fx.log(EventKind::Escalated, &Actor::Daemon, reason);
+        self.staff_mail(MailKind::Escalation, &recipients, None, |d| {
+            d.escalation = escalation.clone();
+        });
     }
 }
 
@@ -840,6 +1360,11 @@ pub(crate) mod tests_support {
             recurring: false,
             previous_incident: None,
             tags: Vec::new(),
+            updates_stopped: false,
+            assigned_to: None,
+            at_risk_warned_for: None,
+            customer_wrote_at: None,
+            told_customer_at: None,
         }
     }
 
@@ -906,6 +1431,10 @@ mod tests {
             continues: None,
             stranger_to: Vec::new(),
             customer_incidents_in_window: 1,
+            written: Written {
+                text: "Every payment attempt ends with an error page.".into(),
+                ..Written::default()
+            },
         }
     }
 
@@ -1023,6 +1552,7 @@ mod tests {
             at: at("2026-11-23T11:00:00Z"),
             author: "alice".into(),
             text: "The gateway is being restarted.".into(),
+            visibility: NoteVisibility::Customer,
         });
         let fx = decide(
             &f,
@@ -1182,11 +1712,15 @@ mod tests {
             at: at(T0),
             author: "alice".into(),
             text: "Looking at the logs.".into(),
+            visibility: NoteVisibility::Customer,
         });
         let reply = |text: &str| Event::CustomerReply {
             message: MessageRow(7),
             from: "ann@example.test".into(),
-            text: text.into(),
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
         };
         let now = at("2026-11-23T09:30:00Z");
         let fx = decide(&f, &reply("Any news?"), &config(), now).expect("decided");
@@ -1214,7 +1748,10 @@ mod tests {
         let reply = Event::CustomerReply {
             message: MessageRow(7),
             from: "ann@example.test".into(),
-            text: "Here is the screenshot.".into(),
+            written: Written {
+                text: "Here is the screenshot.".into(),
+                ..Written::default()
+            },
         };
         let now = at("2026-11-23T15:00:00Z");
         let fx = decide(&facts(waiting), &reply, &config(), now).expect("decided");
@@ -1297,7 +1834,7 @@ mod tests {
             .to_string()
             .contains("is open; cannot resume"));
         assert!(decide(&f, &staff(StaffAction::Reopen), &config(), at(T0)).is_err());
-        let fx = decide(&f, &staff(StaffAction::Wait), &config(), at(T0)).expect("decided");
+        let fx = decide(&f, &staff(StaffAction::Wait(None)), &config(), at(T0)).expect("decided");
         assert_eq!(fx.new_state(), Some(State::Waiting));
         let mut closed = open_incident();
         closed.state = State::Closed;

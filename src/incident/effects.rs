@@ -93,11 +93,20 @@ pub enum Effect {
         check_back_at: Option<DateTime<Utc>>,
         close_at: Option<DateTime<Utc>>,
     },
-    /// A staff note: recorded with its author, and it counts as news.
+    /// A staff note, recorded with its author.
     Note {
         author: String,
         text: String,
+        visibility: super::NoteVisibility,
     },
+    /// The customer asked for no more automatic updates (false: they resume).
+    StopUpdates(bool),
+    /// The incident is this staff member's.
+    Assign(String),
+    /// Staff were warned that the update promised for this time has no news yet.
+    AtRiskWarned(DateTime<Utc>),
+    /// The customer wrote to us now.
+    CustomerWrote,
     Tag(String),
     UpdatesWithoutNews(i64),
     /// Escalated now; no second escalation until a note clears it (None).
@@ -142,4 +151,6 @@ pub struct Mail {
     pub references: Vec<String>,
     /// The Outlook conversation (hex Thread-Index root) this mail continues.
     pub thread_root: Option<String>,
+    /// Forward the attachments of this message (a staff reply's) with the mail.
+    pub attachments_from: Option<MessageRow>,
 }

@@ -7,10 +7,12 @@
 use chrono::{DateTime, Utc};
 
 use super::effects::Mail;
-use super::{Incident, MailKind, MessageRow};
+use super::{Incident, IncidentNo, MailKind, MessageRow};
 use crate::clock::{human_duration, human_time, stamp};
 use crate::config::Config;
-use crate::templates::{CustomerData, IncidentData, MailData, ResolutionData, SupportData};
+use crate::templates::{
+    CustomerData, IncidentData, MailData, ResolutionData, StaffData, SupportData,
+};
 
 /// References kept on a mail: the conversation's first message and the most recent ones. A
 /// thread of any length costs a few hundred bytes (RFC 5322 3.6.4 allows trimming the middle).
@@ -133,6 +135,78 @@ pub fn to_customer(
         in_reply_to,
         references,
         thread_root: conversation.thread_root.clone(),
+        attachments_from: None,
+    }
+}
+
+/// One mail to a staff member for the notifications the staff cap held back: a line for each
+/// (incident, what, when, subject), in the team's time zone. None when there is nothing held.
+pub fn digest(
+    held: &[(IncidentNo, MailKind, DateTime<Utc>, String)],
+    recipient: &str,
+    config: &Config,
+) -> Option<Mail> {
+    let (newest, _, _, _) = held.last()?;
+    let tz = config.cadence.timezone;
+    let lines = held
+        .iter()
+        .map(|(n, kind, at, subject)| {
+            format!(
+                "#{n} {}: {} ({})",
+                kind_in_words(*kind),
+                if subject.is_empty() {
+                    "(no subject)"
+                } else {
+                    subject
+                },
+                at.with_timezone(&tz).format("%a %H:%M %Z")
+            )
+        })
+        .collect::<Vec<_>>();
+    let mut data = MailData {
+        support: SupportData {
+            name: config.support.name.clone(),
+            address: config.support.address.clone(),
+        },
+        ..MailData::default()
+    };
+    data.incident.number = newest.0;
+    data.staff = StaffData {
+        reason: format!(
+            "{} notifications since your limit of {} per {} was reached",
+            held.len(),
+            config.staff.notify_cap.max,
+            human_duration(config.staff.notify_cap.within)
+        ),
+        digest: lines,
+        ..StaffData::default()
+    };
+    Some(Mail {
+        kind: MailKind::StaffDigest,
+        to: recipient.to_string(),
+        to_name: None,
+        data,
+        promise: None,
+        caused_by: None,
+        in_reply_to: None,
+        references: Vec::new(),
+        thread_root: None,
+        attachments_from: None,
+    })
+}
+
+/// A staff notification's kind, as a digest line says it.
+fn kind_in_words(kind: MailKind) -> &'static str {
+    match kind {
+        MailKind::StaffNew => "new incident",
+        MailKind::StaffReply => "the customer wrote",
+        MailKind::StaffReopened => "reopened",
+        MailKind::Escalation => "needs attention",
+        MailKind::StaffAtRisk => "a promised update has no news",
+        MailKind::StaffUndeliverable => "the customer's address bounced",
+        MailKind::StaffForged => "a mail claimed to come from staff",
+        MailKind::StaffRefused => "a command was refused",
+        _ => "notification",
     }
 }
 

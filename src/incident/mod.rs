@@ -11,13 +11,16 @@
 //! - [`decide`]: the lifecycle, the scheduler's due work, customer replies, staff actions.
 //! - [`letters`]: what every mail about an incident can say, and how it threads (the one door
 //!   every customer mail goes through).
-//! - [`pace`]: the customer setting the pace in their own words.
+//! - [`pace`]: the customer setting the pace in their own words; [`replies`]: what else a
+//!   reply asks for (news, no more updates); [`staff_mail`]: commands in a staff reply.
 //! - [`effects`]: the plain data a decision returns.
 
 pub mod decide;
 pub mod effects;
 pub mod letters;
 pub mod pace;
+pub mod replies;
+pub mod staff_mail;
 pub mod state;
 
 use std::fmt;
@@ -28,7 +31,7 @@ use serde::Serialize;
 
 use crate::clock::serde_stamp;
 
-pub use decide::{decide, opening, Event, Facts, Refusal, StaffAction};
+pub use decide::{decide, opening, Event, Facts, Refusal, StaffAction, Written};
 pub use effects::{Effect, Effects, Mail, NewEvent};
 pub use state::{Actor, Audience, EventKind, MailKind, Role, State};
 
@@ -99,6 +102,18 @@ pub struct Incident {
     pub recurring: bool,
     pub previous_incident: Option<IncidentNo>,
     pub tags: Vec<String>,
+    /// The customer asked for no more automatic updates.
+    pub updates_stopped: bool,
+    /// The staff member the incident is assigned to.
+    pub assigned_to: Option<String>,
+    /// The promised update staff were last warned about ("promise at risk").
+    #[serde(skip)]
+    pub at_risk_warned_for: Option<DateTime<Utc>>,
+    /// When the customer last wrote to us, and when we last queued mail to them.
+    #[serde(skip)]
+    pub customer_wrote_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub told_customer_at: Option<DateTime<Utc>>,
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -121,4 +136,37 @@ pub struct Note {
     pub at: DateTime<Utc>,
     pub author: String,
     pub text: String,
+    pub visibility: NoteVisibility,
+}
+
+/// Who a note is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteVisibility {
+    /// Told to the customer (a progress update carries it).
+    Customer,
+    /// Among staff only (`#internal`).
+    Internal,
+    /// A staff member's own mail to the customer, on record; the customer already has it.
+    Correspondence,
+}
+
+impl NoteVisibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteVisibility::Customer => "customer",
+            NoteVisibility::Internal => "internal",
+            NoteVisibility::Correspondence => "correspondence",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<NoteVisibility> {
+        [
+            NoteVisibility::Customer,
+            NoteVisibility::Internal,
+            NoteVisibility::Correspondence,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == text)
+    }
 }

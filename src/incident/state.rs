@@ -57,33 +57,75 @@ pub enum Audience {
 
 /// Every kind of mail the daemon sends; each is a set of templates of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum MailKind {
     /// A new incident was opened: sorry, we understood, next update by …
+    #[serde(rename = "acknowledgement")]
     Acknowledgement,
     /// A promised update, or a staff note sent at once.
+    #[serde(rename = "progress")]
     Progress,
     /// The customer asked for news.
+    #[serde(rename = "status")]
     Status,
+    /// We need something from the customer; updates pause until they answer.
+    #[serde(rename = "waiting")]
+    Waiting,
     /// Fixed: what went wrong and what will stop it happening again.
+    #[serde(rename = "resolution")]
     Resolution,
     /// Some days after the resolution: is all well?
+    #[serde(rename = "check_back")]
     CheckBack,
     /// Open again (a reply after resolution, staff, or a late reply continuing an incident).
+    #[serde(rename = "reopened")]
     Reopened,
+    /// To staff: a new incident, with the customer's whole text.
+    #[serde(rename = "staff/new")]
+    StaffNew,
+    /// To staff: the customer wrote again.
+    #[serde(rename = "staff/reply")]
+    StaffReply,
+    /// To staff: an incident is open again.
+    #[serde(rename = "staff/reopened")]
+    StaffReopened,
     /// To staff: an incident needs attention.
+    #[serde(rename = "staff/escalation")]
     Escalation,
+    /// To staff: a promised update is near and nobody has written the news.
+    #[serde(rename = "staff/at_risk")]
+    StaffAtRisk,
+    /// To staff: the customer's address bounced.
+    #[serde(rename = "staff/undeliverable")]
+    StaffUndeliverable,
+    /// To one staff member: a command in their mail was not carried out, and why.
+    #[serde(rename = "staff/refused")]
+    StaffRefused,
+    /// To staff: someone sent mail as a staff member without the proof a real reply carries.
+    #[serde(rename = "staff/forged")]
+    StaffForged,
+    /// To staff: the notifications held back by the staff cap, in one mail.
+    #[serde(rename = "staff/digest")]
+    StaffDigest,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 7] = [
+    pub const ALL: [MailKind; 16] = [
         MailKind::Acknowledgement,
         MailKind::Progress,
         MailKind::Status,
+        MailKind::Waiting,
         MailKind::Resolution,
         MailKind::CheckBack,
         MailKind::Reopened,
+        MailKind::StaffNew,
+        MailKind::StaffReply,
+        MailKind::StaffReopened,
         MailKind::Escalation,
+        MailKind::StaffAtRisk,
+        MailKind::StaffUndeliverable,
+        MailKind::StaffRefused,
+        MailKind::StaffForged,
+        MailKind::StaffDigest,
     ];
 
     /// The template name (`templates/NAME.text.hbs`) and the spelling in the database.
@@ -92,10 +134,19 @@ impl MailKind {
             MailKind::Acknowledgement => "acknowledgement",
             MailKind::Progress => "progress",
             MailKind::Status => "status",
+            MailKind::Waiting => "waiting",
             MailKind::Resolution => "resolution",
             MailKind::CheckBack => "check_back",
             MailKind::Reopened => "reopened",
-            MailKind::Escalation => "escalation",
+            MailKind::StaffNew => "staff/new",
+            MailKind::StaffReply => "staff/reply",
+            MailKind::StaffReopened => "staff/reopened",
+            MailKind::Escalation => "staff/escalation",
+            MailKind::StaffAtRisk => "staff/at_risk",
+            MailKind::StaffUndeliverable => "staff/undeliverable",
+            MailKind::StaffRefused => "staff/refused",
+            MailKind::StaffForged => "staff/forged",
+            MailKind::StaffDigest => "staff/digest",
         }
     }
 
@@ -108,10 +159,19 @@ impl MailKind {
         MailKind::ALL.iter().map(|k| k.as_str()).collect()
     }
 
+    /// The kinds that go to customers (and count against their send caps).
+    pub fn customer_kinds() -> Vec<MailKind> {
+        MailKind::ALL
+            .into_iter()
+            .filter(|k| k.audience() == Audience::Customer)
+            .collect()
+    }
+
     pub fn audience(self) -> Audience {
-        match self {
-            MailKind::Escalation => Audience::Staff,
-            _ => Audience::Customer,
+        if self.as_str().starts_with("staff/") {
+            Audience::Staff
+        } else {
+            Audience::Customer
         }
     }
 }
@@ -225,6 +285,11 @@ pub enum EventKind {
     PromiseBreached,
     CheckBack,
     AcknowledgementSkipped,
+    UpdatesStopped,
+    Assigned,
+    PromiseAtRisk,
+    StaffCommandRefused,
+    ForgedStaffReply,
     // Mail.
     MailQueued,
     MailSuppressed,
@@ -243,7 +308,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 33] = [
+    pub const ALL: [EventKind; 38] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -264,6 +329,11 @@ impl EventKind {
         EventKind::PromiseBreached,
         EventKind::CheckBack,
         EventKind::AcknowledgementSkipped,
+        EventKind::UpdatesStopped,
+        EventKind::Assigned,
+        EventKind::PromiseAtRisk,
+        EventKind::StaffCommandRefused,
+        EventKind::ForgedStaffReply,
         EventKind::MailQueued,
         EventKind::MailSuppressed,
         EventKind::MailSent,
@@ -301,6 +371,11 @@ impl EventKind {
             EventKind::PromiseBreached => "promise_breached",
             EventKind::CheckBack => "check_back",
             EventKind::AcknowledgementSkipped => "acknowledgement_skipped",
+            EventKind::UpdatesStopped => "updates_stopped",
+            EventKind::Assigned => "assigned",
+            EventKind::PromiseAtRisk => "promise_at_risk",
+            EventKind::StaffCommandRefused => "staff_command_refused",
+            EventKind::ForgedStaffReply => "forged_staff_reply",
             EventKind::MailQueued => "mail_queued",
             EventKind::MailSuppressed => "mail_suppressed",
             EventKind::MailSent => "mail_sent",

@@ -11,6 +11,7 @@ pub mod bounce;
 pub mod classify;
 pub mod headers;
 pub mod summary;
+pub mod trust;
 
 use mail_parser::{MessageParser, MimeHeaders};
 
@@ -21,6 +22,7 @@ use classify::classify;
 pub use headers::{base_subject, content_digest, header_safe, thread_index_root};
 use headers::{clean_id, decode_8bit_headers, id_list, thread_order, undeclared_8bit_body};
 pub use summary::{own_words, summarize};
+pub use trust::{Trust, Verdict};
 
 /// The header we put on every mail we send, so that our own mail coming back (a customer's
 /// auto-forward, a CC to the support address) is recognised and never answered.
@@ -110,6 +112,8 @@ pub struct ParsedMail {
     pub references: Vec<String>,
     pub from: Person,
     pub reply_to: Option<Person>,
+    /// The addresses in To, lower-cased.
+    pub to: Vec<String>,
     pub cc: Vec<String>,
     pub subject: String,
     pub date: Option<String>,
@@ -127,6 +131,8 @@ pub struct ParsedMail {
     pub attachments: Vec<Attachment>,
     /// For bounces: what the report says about which mail failed for whom.
     pub bounce: Option<BounceReport>,
+    /// How far the sender is proven, by the receiving server.
+    pub trust: Verdict,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,16 +226,18 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         .reply_to()
         .and_then(|a| a.first())
         .and_then(|a| person(a.address(), a.name()));
-    let cc = message
-        .cc()
-        .map(|list| {
+    let addresses = |list: Option<&mail_parser::Address<'_>>| -> Vec<String> {
+        list.map(|list| {
             list.iter()
                 .filter_map(|a| person(a.address(), None))
                 .map(|p| p.address)
                 .take(MAX_REFERENCES)
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+    };
+    let to = addresses(message.to());
+    let cc = addresses(message.cc());
     let in_reply_to = id_list(message.in_reply_to()).into_iter().next();
     let references = id_list(message.references());
     let referenced_ids = thread_order(in_reply_to.as_deref(), &references);
@@ -240,6 +248,7 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         .unwrap_or_default();
     let summary = summarize(&text, SUMMARY_CHARS);
     let bounce = (class == MessageClass::Bounce).then(|| bounce_report(&message));
+    let trust = trust::assess(message.headers_raw(), &from, &config.intake);
     Ok(ParsedMail {
         message_id,
         referenced_ids,
@@ -247,6 +256,7 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         references,
         from,
         reply_to,
+        to,
         cc,
         subject,
         date: message.date().map(|d| d.to_rfc3339()),
@@ -259,6 +269,7 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
             .and_then(thread_index_root),
         attachments: attachments(&message),
         bounce,
+        trust,
     })
 }
 
@@ -267,23 +278,67 @@ fn attachments(message: &mail_parser::Message<'_>) -> Vec<Attachment> {
         .attachments()
         .take(MAX_ATTACHMENTS)
         .map(|part| Attachment {
-            name: part
-                .attachment_name()
-                .map(|n| header_safe(n, MAX_HEADER_TEXT))
-                .filter(|n| !n.is_empty()),
-            content_type: part
-                .content_type()
-                .map(|ct| {
-                    let t = match ct.subtype() {
-                        Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                        None => ct.ctype().to_string(),
-                    };
-                    header_safe(&t.to_ascii_lowercase(), 100)
-                })
-                .unwrap_or_else(|| "application/octet-stream".into()),
+            name: attachment_name(part),
+            content_type: content_type(part),
             size: part_len(part),
         })
         .collect()
+}
+
+fn attachment_name(part: &mail_parser::MessagePart<'_>) -> Option<String> {
+    part.attachment_name()
+        .map(|n| header_safe(n, MAX_HEADER_TEXT))
+        .filter(|n| !n.is_empty())
+}
+
+fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
+    part.content_type()
+        .map(|ct| {
+            let t = match ct.subtype() {
+                Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                None => ct.ctype().to_string(),
+            };
+            header_safe(&t.to_ascii_lowercase(), 100)
+        })
+        .unwrap_or_else(|| "application/octet-stream".into())
+}
+
+/// An attachment with its decoded bytes, to send on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentPart {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The attachments of a message we received, decoded, to forward (a staff member's reply
+/// carries them to the customer). Nested messages are skipped; at most `max_total` bytes.
+pub fn attachment_parts(raw: &[u8], max_total: usize) -> Vec<AttachmentPart> {
+    let found = std::panic::catch_unwind(|| {
+        let Some(message) = MessageParser::default().parse(raw) else {
+            return Vec::new();
+        };
+        let mut total = 0usize;
+        let mut out = Vec::new();
+        for part in message.attachments().take(MAX_ATTACHMENTS) {
+            if part.message().is_some() {
+                continue;
+            }
+            let bytes = part.contents().to_vec();
+            total = total.saturating_add(bytes.len());
+            if total > max_total {
+                break;
+            }
+            out.push(AttachmentPart {
+                name: attachment_name(part)
+                    .unwrap_or_else(|| format!("attachment-{}", out.len() + 1)),
+                content_type: content_type(part),
+                bytes,
+            });
+        }
+        out
+    });
+    found.unwrap_or_default()
 }
 
 /// `MessagePart::len`, except that a nested message with no parts (a truncated attachment)

@@ -4,15 +4,15 @@ use std::time::SystemTime;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use serde_json::Value;
 
 use crate::config::SupportConfig;
 use crate::digest::{from_hex, sha256_hex};
 use crate::incident::MailKind;
-use crate::mail::{header_safe, LOOP_HEADER, MAX_HEADER_TEXT};
+use crate::mail::{header_safe, AttachmentPart, LOOP_HEADER, MAX_HEADER_TEXT};
 use crate::secret::THREAD_INDEX_ROOT;
 use crate::templates::{TemplateError, Templates};
 
@@ -56,12 +56,13 @@ pub struct Composed {
     pub subject: String,
 }
 
-/// Renders the templates and builds the complete message.
+/// Renders the templates and builds the complete message, with `attachments` after the text.
 pub fn compose(
     letter: &Letter<'_>,
     data: &Value,
     templates: &Templates,
     support: &SupportConfig,
+    attachments: &[AttachmentPart],
     now: DateTime<Utc>,
 ) -> Result<Composed, ComposeError> {
     let rendered = templates.render(letter.kind.as_str(), data)?;
@@ -102,9 +103,29 @@ pub fn compose(
             value,
         ));
     }
-    let message = match rendered.html {
-        Some(html) => builder.multipart(MultiPart::alternative_plain_html(rendered.text, html)),
-        None => builder.singlepart(SinglePart::plain(rendered.text)),
+    let message = if attachments.is_empty() {
+        match rendered.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(rendered.text, html)),
+            None => builder.singlepart(SinglePart::plain(rendered.text)),
+        }
+    } else {
+        let mut mixed = match rendered.html {
+            Some(html) => {
+                MultiPart::mixed().multipart(MultiPart::alternative_plain_html(rendered.text, html))
+            }
+            None => MultiPart::mixed().singlepart(SinglePart::plain(rendered.text)),
+        };
+        for a in attachments {
+            // A type the sender wrote that lettre cannot take is sent as plain bytes.
+            let content_type = ContentType::parse(&a.content_type)
+                .or_else(|_| ContentType::parse("application/octet-stream"))
+                .map_err(|e| ComposeError::Build(e.to_string()))?;
+            mixed = mixed.singlepart(
+                Attachment::new(header_safe(&a.name, MAX_HEADER_TEXT))
+                    .body(a.bytes.clone(), content_type),
+            );
+        }
+        builder.multipart(mixed)
     }
     .map_err(|e| ComposeError::Build(e.to_string()))?;
     Ok(Composed {
@@ -167,8 +188,8 @@ mod tests {
             thread_index: index.as_deref(),
         };
         let config = Config::example();
-        let composed =
-            compose(&letter, &data, &templates, &config.support, Utc::now()).expect("composes");
+        let composed = compose(&letter, &data, &templates, &config.support, &[], Utc::now())
+            .expect("composes");
         let parsed = mail_parser::MessageParser::default()
             .parse(&composed.raw)
             .expect("parses");

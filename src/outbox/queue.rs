@@ -9,9 +9,9 @@ use rusqlite::Connection;
 
 use super::compose::{compose, thread_index, Letter};
 use crate::clock::before;
-use crate::config::SendCaps;
+use crate::config::{CapWindow, SendCaps};
 use crate::deps::Deps;
-use crate::incident::{Actor, EventKind, IncidentNo, Mail, NewEvent};
+use crate::incident::{Actor, Audience, EventKind, IncidentNo, Mail, MailKind, NewEvent};
 use crate::secret::SecretError;
 use crate::store::outbox::{NewOutgoing, NewSuppressed};
 use crate::store::{self, StoreError};
@@ -25,6 +25,9 @@ pub enum QueueError {
     #[error("cannot store the template data")]
     Data(#[from] serde_json::Error),
 }
+
+/// Most bytes of attachments forwarded with one mail (a staff reply's).
+pub(crate) const MAX_FORWARDED: usize = 20 * 1000 * 1000;
 
 /// Mails previewed so far in this process, for their throw-away Message-IDs.
 static PREVIEWED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -63,7 +66,13 @@ pub fn enqueue(
         Pass::Real => serde_json::to_value(&mail.data)?,
         Pass::Preview => serde_json::Value::Null,
     };
-    if let Some(reason) = refusal(conn, &mail.to, &deps.config.send_caps, now)? {
+    let audience = mail.kind.audience();
+    let refused = match audience {
+        Audience::Customer => refusal(conn, &mail.to, &deps.config.send_caps, now)?,
+        Audience::Staff if mail.kind == MailKind::StaffDigest => None,
+        Audience::Staff => staff_refusal(conn, &mail.to, &deps.config.staff.notify_cap, now)?,
+    };
+    if let Some(reason) = refused {
         store::outbox::record_suppressed(
             conn,
             &NewSuppressed {
@@ -73,6 +82,8 @@ pub fn enqueue(
                 recipient: &mail.to,
                 reason: &reason,
                 context: &data.to_string(),
+                // Staff still hear of it: in the next digest.
+                digest_pending: audience == Audience::Staff,
             },
             now,
         )?;
@@ -90,17 +101,25 @@ pub fn enqueue(
         tracing::warn!(incident = incident.0, kind = %mail.kind, reason, "automatic mail suppressed");
         return Ok(Queued::Suppressed(reason));
     }
-    let message_id = match pass {
-        Pass::Real => deps
-            .secret
-            .message_id(incident.0, deps.config.support.domain())?,
+    let domain = deps.config.support.domain();
+    let message_id = match (pass, audience) {
+        // A reply naming a staff notification's Message-ID proves it answers that staff member.
+        (Pass::Real, Audience::Staff) => {
+            deps.secret.staff_message_id(incident.0, &mail.to, domain)?
+        }
+        (Pass::Real, Audience::Customer) => deps.secret.message_id(incident.0, domain)?,
         // Never sent and rolled back: unique is all it must be.
-        Pass::Preview => format!(
-            "preview.{}.{}@{}",
+        (Pass::Preview, _) => format!(
+            "preview.{}.{}@{domain}",
             incident,
             PREVIEWED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            deps.config.support.domain()
         ),
+    };
+    let attachments = match (pass, mail.attachments_from) {
+        (Pass::Real, Some(row)) => {
+            crate::mail::attachment_parts(&store::messages::message_raw(conn, row)?, MAX_FORWARDED)
+        }
+        _ => Vec::new(),
     };
     let references = mail.references.join(" ");
     let thread_index = mail
@@ -122,6 +141,7 @@ pub fn enqueue(
             &data,
             &deps.templates,
             &deps.config.support,
+            &attachments,
             now,
         )),
         Pass::Preview => None,
@@ -147,6 +167,7 @@ pub fn enqueue(
             subject: rendered.as_ref().map(|c| c.subject.as_str()),
             render_error: render_error.as_deref(),
             thread_index: thread_index.as_deref(),
+            attachments_from: mail.attachments_from,
         },
         now,
     )?;
@@ -201,7 +222,12 @@ fn refusal(
     let Some(longest) = caps.windows.iter().map(|w| w.within).max() else {
         return Ok(None);
     };
-    let times = store::outbox::automatic_mail_since(conn, recipient, before(now, longest))?;
+    let times: Vec<DateTime<Utc>> =
+        store::outbox::automatic_mail_since(conn, recipient, before(now, longest))?
+            .into_iter()
+            .filter(|(_, kind)| kind.audience() == Audience::Customer)
+            .map(|(at, _)| at)
+            .collect();
     let counts: Vec<u32> = caps
         .windows
         .iter()
@@ -211,6 +237,28 @@ fn refusal(
         })
         .collect();
     Ok(cap_reached(recipient, caps, &counts))
+}
+
+/// Whether a staff member's notifications are over `[staff] notify_cap`: counted apart from
+/// any customer's caps, so escalations are never silenced by what a customer received.
+pub(crate) fn staff_refusal(
+    conn: &Connection,
+    recipient: &str,
+    cap: &CapWindow,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let sent = store::outbox::automatic_mail_since(conn, recipient, before(now, cap.within))?
+        .into_iter()
+        .filter(|(_, kind)| kind.audience() == Audience::Staff)
+        .count();
+    Ok((sent >= cap.max as usize).then(|| {
+        format!(
+            "staff cap: {sent} notifications to {recipient} within {} already (limit {}); \
+             held for the next digest",
+            humantime::format_duration(cap.within),
+            cap.max
+        )
+    }))
 }
 
 /// The first cap that `counts` (mail already queued within each window, in order) reaches.
@@ -278,6 +326,7 @@ mod tests {
             in_reply_to: None,
             references: vec![],
             thread_root: None,
+            attachments_from: None,
         }
     }
 

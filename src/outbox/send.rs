@@ -118,6 +118,16 @@ async fn rendered(
         return Ok(Some((out, raw)));
     }
     let now = deps.now();
+    // A staff reply's attachments travel with the note; read them from its recorded bytes.
+    let attachments = match out.attachments_from {
+        Some(row) => {
+            let raw = db
+                .run(move |c| store::messages::message_raw(c, row))
+                .await?;
+            crate::mail::attachment_parts(&raw, super::queue::MAX_FORWARDED)
+        }
+        None => Vec::new(),
+    };
     let composed = serde_json::from_str::<Value>(&out.context)
         .map_err(ComposeError::from)
         .and_then(|data| {
@@ -130,7 +140,14 @@ async fn rendered(
                 references: &out.references,
                 thread_index: out.thread_index.as_deref(),
             };
-            compose(&letter, &data, &deps.templates, &deps.config.support, now)
+            compose(
+                &letter,
+                &data,
+                &deps.templates,
+                &deps.config.support,
+                &attachments,
+                now,
+            )
         });
     match composed {
         Ok(composed) => {

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{column, secs, ts_at, ts_opt, Result, Ts};
-use crate::incident::{Incident, IncidentNo, Note, Resolution, Role, State};
+use crate::incident::{Incident, IncidentNo, Note, NoteVisibility, Resolution, Role, State};
 
 #[derive(Debug, Clone)]
 pub struct NewIncident<'a> {
@@ -52,7 +52,12 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.
     i.last_note_at, i.updates_without_news, i.resolved_at, i.check_back_at, i.close_at,
     i.root_cause, i.prevention, i.compensation, i.escalated_at, i.recurring, i.previous_incident,
     (SELECT group_concat(tag, ' ') FROM (SELECT tag FROM tags t WHERE t.incident_id = i.id
-        ORDER BY tag))";
+        ORDER BY tag)),
+    i.updates_stopped, i.assigned_to, i.at_risk_warned_for, i.customer_wrote_at,
+    i.told_customer_at";
+
+/// How many columns [`INCIDENT_COLUMNS`] reads: a listing's counts come after them.
+const INCIDENT_COLUMN_COUNT: usize = 28;
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
@@ -82,6 +87,11 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
             .get::<_, Option<String>>(22)?
             .map(|t| t.split(' ').map(str::to_string).collect())
             .unwrap_or_default(),
+        updates_stopped: r.get(23)?,
+        assigned_to: r.get(24)?,
+        at_risk_warned_for: ts_opt(r, 25)?,
+        customer_wrote_at: ts_opt(r, 26)?,
+        told_customer_at: ts_opt(r, 27)?,
     })
 }
 
@@ -127,8 +137,8 @@ fn listing(
         .query_map(args, |r| {
             Ok(IncidentListing {
                 incident: incident_row(r)?,
-                messages: r.get(23)?,
-                outbox_pending: r.get(24)?,
+                messages: r.get(INCIDENT_COLUMN_COUNT)?,
+                outbox_pending: r.get(INCIDENT_COLUMN_COUNT + 1)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -200,6 +210,11 @@ pub struct IncidentPatch {
     pub updates_without_news: Option<i64>,
     pub escalated_at: Option<Option<DateTime<Utc>>>,
     pub previous_incident: Option<IncidentNo>,
+    pub updates_stopped: Option<bool>,
+    pub assigned_to: Option<String>,
+    pub at_risk_warned_for: Option<DateTime<Utc>>,
+    pub customer_wrote_at: Option<DateTime<Utc>>,
+    pub told_customer_at: Option<DateTime<Utc>>,
 }
 
 impl IncidentPatch {
@@ -243,6 +258,21 @@ pub fn update(
     }
     if let Some(previous) = patch.previous_incident {
         set("previous_incident", Box::new(previous));
+    }
+    if let Some(stopped) = patch.updates_stopped {
+        set("updates_stopped", Box::new(stopped));
+    }
+    if let Some(member) = &patch.assigned_to {
+        set("assigned_to", Box::new(member.clone()));
+    }
+    if let Some(at) = patch.at_risk_warned_for {
+        set("at_risk_warned_for", Box::new(Ts(at)));
+    }
+    if let Some(at) = patch.customer_wrote_at {
+        set("customer_wrote_at", Box::new(Ts(at)));
+    }
+    if let Some(at) = patch.told_customer_at {
+        set("told_customer_at", Box::new(Ts(at)));
     }
     if columns.is_empty() {
         return Ok(());
@@ -308,36 +338,58 @@ pub fn add_note(
     id: IncidentNo,
     author: &str,
     text: &str,
+    visibility: NoteVisibility,
     now: DateTime<Utc>,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO notes (incident_id, at, author, text) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO notes (incident_id, at, author, text, visibility)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![id, Ts(now), author, text])?;
+    .execute(params![id, Ts(now), author, text, visibility])?;
     conn.prepare_cached("UPDATE incidents SET last_note_at = ?2 WHERE id = ?1")?
         .execute(params![id, Ts(now)])?;
     Ok(())
 }
 
-/// The newest note written after `since` (or at all).
-pub fn note_since(
+/// The newest note (of `visibility`, or of any).
+pub fn latest_note(
     conn: &Connection,
     id: IncidentNo,
-    since: Option<DateTime<Utc>>,
+    visibility: Option<NoteVisibility>,
 ) -> Result<Option<Note>> {
     Ok(conn
         .prepare_cached(
-            "SELECT at, author, text FROM notes WHERE incident_id = ?1 AND (?2 IS NULL OR at > ?2)
+            "SELECT at, author, text, visibility FROM notes
+             WHERE incident_id = ?1 AND (?2 IS NULL OR visibility = ?2)
              ORDER BY id DESC LIMIT 1",
         )?
-        .query_row(params![id, since.map(Ts)], |r| {
+        .query_row(params![id, visibility], |r| {
             Ok(Note {
                 at: ts_at(r, 0)?,
                 author: r.get(1)?,
                 text: r.get(2)?,
+                visibility: r.get(3)?,
             })
         })
         .optional()?)
+}
+
+/// Every note of an incident, oldest first.
+pub fn notes(conn: &Connection, id: IncidentNo) -> Result<Vec<Note>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, author, text, visibility FROM notes WHERE incident_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok(Note {
+                at: ts_at(r, 0)?,
+                author: r.get(1)?,
+                text: r.get(2)?,
+                visibility: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 pub fn add_tag(conn: &Connection, id: IncidentNo, tag: &str, now: DateTime<Utc>) -> Result<()> {
@@ -414,6 +466,19 @@ pub fn due_closes(
         conn,
         "SELECT id FROM incidents WHERE state = 'resolved' AND close_at <= ?1
          ORDER BY close_at LIMIT ?2",
+        params![Ts(until), limit_param(limit)],
+    )
+}
+
+/// Open incidents whose promised update falls before `until` and whose staff have not been
+/// warned about that promise yet ("promise at risk").
+pub fn at_risk(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<Vec<IncidentNo>> {
+    column(
+        conn,
+        "SELECT id FROM incidents
+         WHERE state = 'open' AND next_update_at <= ?1 AND updates_stopped = 0
+           AND (at_risk_warned_for IS NULL OR at_risk_warned_for != next_update_at)
+         ORDER BY next_update_at LIMIT ?2",
         params![Ts(until), limit_param(limit)],
     )
 }

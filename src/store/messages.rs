@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{column, ts_at, Result, Ts};
 use crate::clock::serde_stamp;
 use crate::incident::{IncidentNo, MailKind, MessageRow};
-use crate::mail::{Attachment, MessageClass};
+use crate::mail::{Attachment, MessageClass, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,6 +55,8 @@ pub struct NewMessage<'a> {
     pub raw: &'a [u8],
     /// The real size when `raw` holds only the headers of an oversized message.
     pub oversize: Option<u64>,
+    /// How far the sender is proven (incoming mail).
+    pub trust: Option<&'a Verdict>,
 }
 
 impl<'a> NewMessage<'a> {
@@ -77,6 +79,7 @@ impl<'a> NewMessage<'a> {
             sha256,
             raw,
             oversize: None,
+            trust: None,
         }
     }
 }
@@ -90,9 +93,10 @@ pub fn insert_message(
     conn.prepare_cached(
         "INSERT INTO messages (direction, incident_id, message_id, dedupe_key, from_addr, to_addr,
              subject, date_header, in_reply_to, references_, class, class_reason, sha256, size,
-             raw, imap_mailbox, imap_uidvalidity, imap_uid, recorded_at, headers_only, kind)
+             raw, imap_mailbox, imap_uidvalidity, imap_uid, recorded_at, headers_only, kind, trust,
+             trust_reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                 ?20, ?21)",
+                 ?20, ?21, ?22, ?23)",
     )?
     .execute(params![
         m.direction.as_str(),
@@ -117,6 +121,8 @@ pub fn insert_message(
         Ts(now),
         m.oversize.is_some(),
         m.kind,
+        m.trust.map(|t| t.level),
+        m.trust.map(|t| t.reason.as_str()),
     ])?;
     Ok(MessageRow(conn.last_insert_rowid()))
 }

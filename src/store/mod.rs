@@ -27,8 +27,10 @@ use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 use crate::clock::{parse_stamp, stamp};
-use crate::incident::{Actor, EventKind, IncidentNo, MailKind, MessageRow, Role, State};
-use crate::mail::MessageClass;
+use crate::incident::{
+    Actor, EventKind, IncidentNo, MailKind, MessageRow, NoteVisibility, Role, State,
+};
+use crate::mail::{MessageClass, Trust};
 
 pub use checkpoints::Checkpoint;
 pub use events::TimelineEvent;
@@ -90,6 +92,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/002_safe_intake.sql")),
         M::up(include_str!("../../migrations/003_promises.sql")),
         M::up(include_str!("../../migrations/004_one_vocabulary.sql")),
+        M::up(include_str!("../../migrations/005_staff.sql")),
     ])
 }
 
@@ -103,6 +106,9 @@ pub fn open(path: &Path) -> Result<Connection> {
             source,
         })?;
     }
+    if !path.exists() {
+        create(path)?;
+    }
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: shown.clone(),
         source,
@@ -113,6 +119,41 @@ pub fn open(path: &Path) -> Result<Connection> {
     })?;
     migrations().to_latest(&mut conn)?;
     Ok(conn)
+}
+
+/// A new database appears whole or not at all: it is built under a temporary name and linked
+/// into place, so a CLI command or a second process never finds it without its tables.
+fn create(path: &Path) -> Result<()> {
+    let shown = path.display().to_string();
+    let temporary = path.with_extension(format!("new-{}", std::process::id()));
+    let opened = |source| StoreError::Open {
+        path: shown.clone(),
+        source,
+    };
+    let dir_error = |source| StoreError::Dir {
+        path: shown.clone(),
+        source,
+    };
+    // Private from the first byte: created empty with the right mode, then filled.
+    let mode = crate::files::new_file_mode(path.parent().unwrap_or(Path::new(".")), 0o060);
+    std::fs::write(&temporary, b"").map_err(dir_error)?;
+    crate::files::set_mode(&temporary, mode).map_err(dir_error)?;
+    {
+        let mut conn = Connection::open(&temporary).map_err(opened)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(opened)?;
+        migrations().to_latest(&mut conn)?;
+        // Closing checkpoints the WAL into the file, so the file alone is the database. SQLite
+        // gives the WAL and shared-memory files the database file's mode.
+    }
+    let linked = std::fs::hard_link(&temporary, path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(()),
+        // Someone else created it first: theirs is as good as ours.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(dir_error(source)),
+    }
 }
 
 /// A private in-memory database with the full schema, for `probe` (fuzzing, fixtures).
@@ -295,6 +336,8 @@ spelled!(EventKind, "an event kind");
 spelled!(MessageClass, "a message class");
 spelled!(OutboxState, "an outbox state");
 spelled!(Role, "a participant role");
+spelled!(NoteVisibility, "a note visibility");
+spelled!(Trust, "a trust level");
 
 impl ToSql for Actor {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -358,7 +401,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 4);
+        assert_eq!(version, 5);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

@@ -61,14 +61,16 @@ pub struct NewOutgoing<'a> {
     pub subject: Option<&'a str>,
     pub render_error: Option<&'a str>,
     pub thread_index: Option<&'a str>,
+    pub attachments_from: Option<MessageRow>,
 }
 
 pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO outbox (incident_id, kind, caused_by, message_id, recipient, recipient_name,
              in_reply_to, references_, context, raw, last_error, state, attempts,
-             next_attempt_at, created_at, thread_index, subject)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', 0, ?12, ?12, ?13, ?14)",
+             next_attempt_at, created_at, thread_index, subject, attachments_from)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', 0, ?12, ?12, ?13, ?14,
+                 ?15)",
     )?
     .execute(params![
         out.incident,
@@ -85,6 +87,7 @@ pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> 
         Ts(now),
         out.thread_index,
         out.subject,
+        out.attachments_from,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -105,11 +108,12 @@ pub struct Outgoing {
     pub subject: Option<String>,
     pub attempts: i64,
     pub thread_index: Option<String>,
+    pub attachments_from: Option<MessageRow>,
 }
 
 /// The columns `outgoing_row` reads, in its order.
 const OUTGOING_COLUMNS: &str = "id, incident_id, kind, message_id, recipient, recipient_name,
-    in_reply_to, references_, context, raw, attempts, thread_index, subject";
+    in_reply_to, references_, context, raw, attempts, thread_index, subject, attachments_from";
 
 fn outgoing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outgoing> {
     Ok(Outgoing {
@@ -126,6 +130,7 @@ fn outgoing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outgoing> {
         attempts: r.get(10)?,
         thread_index: r.get(11)?,
         subject: r.get(12)?,
+        attachments_from: r.get(13)?,
     })
 }
 
@@ -330,20 +335,22 @@ pub fn give_up(conn: &Connection, id: i64, error: &str, now: DateTime<Utc>) -> R
     record_attempt(conn, id, "failed", error, now)
 }
 
-/// When each automatic mail to `recipient` since `since` was queued (anything not refused by
-/// the relay), newest first.
+/// When each automatic mail to `recipient` since `since` was queued, and its kind (anything
+/// not refused by the relay), newest first.
 pub fn automatic_mail_since(
     conn: &Connection,
     recipient: &str,
     since: DateTime<Utc>,
-) -> Result<Vec<DateTime<Utc>>> {
+) -> Result<Vec<(DateTime<Utc>, MailKind)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT created_at FROM outbox
+        "SELECT created_at, kind FROM outbox
          WHERE recipient = ?1 AND created_at > ?2 AND state != 'failed'
          ORDER BY created_at DESC",
     )?;
     let rows = stmt
-        .query_map(params![recipient, Ts(since)], |r| ts_at(r, 0))?
+        .query_map(params![recipient, Ts(since)], |r| {
+            Ok((ts_at(r, 0)?, r.get(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
@@ -427,6 +434,8 @@ pub struct NewSuppressed<'a> {
     pub recipient: &'a str,
     pub reason: &'a str,
     pub context: &'a str,
+    /// Held for the recipient's next digest (staff notifications over their cap).
+    pub digest_pending: bool,
 }
 
 pub fn record_suppressed(
@@ -435,8 +444,9 @@ pub fn record_suppressed(
     now: DateTime<Utc>,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO suppressed (incident_id, kind, caused_by, recipient, reason, context, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO suppressed (incident_id, kind, caused_by, recipient, reason, context,
+             created_at, digest_pending)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         s.incident,
@@ -445,8 +455,57 @@ pub fn record_suppressed(
         s.recipient,
         s.reason,
         s.context,
-        Ts(now)
+        Ts(now),
+        s.digest_pending
     ])?;
+    Ok(())
+}
+
+/// A staff notification held for a digest.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub id: i64,
+    pub incident: IncidentNo,
+    pub kind: MailKind,
+    pub at: DateTime<Utc>,
+}
+
+/// Staff recipients with notifications held for a digest.
+pub fn digest_recipients(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT recipient FROM suppressed WHERE digest_pending = 1 ORDER BY recipient",
+    )?;
+    let rows = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(rows)
+}
+
+/// The notifications held for `recipient`'s digest, oldest first.
+pub fn held_for(conn: &Connection, recipient: &str) -> Result<Vec<Held>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, incident_id, kind, created_at FROM suppressed
+         WHERE digest_pending = 1 AND recipient = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([recipient], |r| {
+            Ok(Held {
+                id: r.get(0)?,
+                incident: r.get(1)?,
+                kind: r.get(2)?,
+                at: ts_at(r, 3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The held notifications went out in a digest.
+pub fn digested(conn: &Connection, ids: &[i64]) -> Result<()> {
+    let mut stmt = conn.prepare_cached("UPDATE suppressed SET digest_pending = 0 WHERE id = ?1")?;
+    for id in ids {
+        stmt.execute([id])?;
+    }
     Ok(())
 }
 
@@ -643,6 +702,7 @@ mod tests {
             subject: None,
             render_error: None,
             thread_index: None,
+            attachments_from: None,
         };
         enqueue(&conn, &out("m1@x"), now).expect("first");
         assert!(enqueue(&conn, &out("m2@x"), now).is_err());

@@ -78,25 +78,24 @@ fn check_names_file_line_and_key_of_a_typo() {
     assert!(text.contains("poll_intervall"), "{text}");
 }
 
+/// Copies a directory tree (the shipped templates: kinds, partials, staff/).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
 #[test]
 fn check_reports_a_broken_template_with_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let templates = dir.path().join("templates");
-    std::fs::create_dir_all(templates.join("partials")).expect("mkdir");
-    for entry in std::fs::read_dir(shipped_templates()).expect("templates") {
-        let entry = entry.expect("entry");
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), templates.join(entry.file_name())).expect("copy");
-        }
-    }
-    for entry in std::fs::read_dir(shipped_templates().join("partials")).expect("partials") {
-        let entry = entry.expect("entry");
-        std::fs::copy(
-            entry.path(),
-            templates.join("partials").join(entry.file_name()),
-        )
-        .expect("copy");
-    }
+    copy_tree(&shipped_templates(), &templates);
     let text_template = templates.join("acknowledgement.text.hbs");
     let original = std::fs::read_to_string(&text_template).expect("read");
     std::fs::write(

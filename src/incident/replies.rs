@@ -1,0 +1,211 @@
+//! What a customer's reply asks for: news (answered at once), no more automatic updates, or
+//! nothing but to tell us something (staff are told; nothing automatic goes back).
+//!
+//! Every English phrasing we recognise lives in this file, with its tests; `[replies]
+//! news_phrases` and `stop_phrases` add more (lower-case, matched on word boundaries). Only the
+//! customer's own words count (quotes and signature removed by the caller).
+
+/// What a reply asks of us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Intent {
+    /// "Any news?", "when will it be fixed?", "still waiting": answer with the status now.
+    pub asks_for_news: bool,
+    /// "Please stop sending me these automatic updates".
+    pub stop_updates: bool,
+}
+
+/// Phrases that ask for news.
+const NEWS: &[&str] = &[
+    "any news",
+    "any update",
+    "any updates",
+    "any progress",
+    "an update",
+    "is there an update",
+    "is there any update",
+    "what is the status",
+    "what's the status",
+    "whats the status",
+    "status update",
+    "still waiting",
+    "still no answer",
+    "still no reply",
+    "heard nothing",
+    "haven't heard",
+    "have not heard",
+    "no response",
+    "no reply yet",
+    "how long",
+    "when will",
+    "when can i",
+    "when can we",
+    "when do you",
+    "where is my",
+    "where are we",
+    "eta",
+    "follow up",
+    "following up",
+    "any word",
+];
+
+/// Words that make a question a question about the status ("is it fixed yet?").
+const STATUS_WORDS: &[&str] = &[
+    "status", "update", "news", "progress", "fixed", "resolved", "done", "ready", "working", "yet",
+    "when",
+];
+
+/// Phrases that ask us to stop the automatic updates.
+const STOP: &[&str] = &[
+    "stop sending",
+    "stop emailing",
+    "stop e-mailing",
+    "stop mailing",
+    "stop writing",
+    "stop these",
+    "stop the updates",
+    "stop the emails",
+    "stop the automatic",
+    "stop your automatic",
+    "no more updates",
+    "no more emails",
+    "no more e-mails",
+    "no more automatic",
+    "don't send me",
+    "do not send me",
+    "don't email me",
+    "do not email me",
+    "unsubscribe",
+    "opt out",
+    "remove me from",
+];
+
+/// Words right before a stop phrase that turn it around ("don't stop sending").
+const NEGATIONS: &[&str] = &[
+    "don't",
+    "do not",
+    "dont",
+    "never",
+    "please don't",
+    "no need to",
+];
+
+/// Reads a reply. `news` and `stop` are the configured extra phrases.
+pub fn read(own_text: &str, news: &[String], stop: &[String]) -> Intent {
+    let text = own_text.to_lowercase();
+    let stop_updates = STOP
+        .iter()
+        .copied()
+        .chain(stop.iter().map(String::as_str))
+        .any(|p| occurs_unnegated(&text, p));
+    let asks_for_news = NEWS
+        .iter()
+        .copied()
+        .chain(news.iter().map(String::as_str))
+        .any(|p| occurs(&text, p))
+        || status_question(&text);
+    Intent {
+        asks_for_news,
+        stop_updates,
+    }
+}
+
+/// A sentence ending in `?` that is about the status.
+fn status_question(text: &str) -> bool {
+    text.split_inclusive(['.', '!', '?', '\n'])
+        .filter(|s| s.trim_end().ends_with('?'))
+        .any(|s| STATUS_WORDS.iter().any(|w| occurs(s, w)))
+}
+
+/// `phrase` occurs on word boundaries.
+fn occurs(text: &str, phrase: &str) -> bool {
+    positions(text, phrase).next().is_some()
+}
+
+fn positions<'t>(text: &'t str, phrase: &'t str) -> impl Iterator<Item = usize> + 't {
+    text.match_indices(phrase).filter_map(move |(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + phrase.len()..].chars().next();
+        let bounded =
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric);
+        bounded.then_some(at)
+    })
+}
+
+/// `phrase` occurs and is not turned around by a negation just before it.
+fn occurs_unnegated(text: &str, phrase: &str) -> bool {
+    positions(text, phrase).any(|at| {
+        let before = text[..at].trim_end();
+        !NEGATIONS.iter().any(|n| before.ends_with(n))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(text: &str) -> Intent {
+        read(text, &[], &[])
+    }
+
+    #[test]
+    fn asking_for_news_in_many_words_is_recognised() {
+        for text in [
+            "Any news?",
+            "Hi, any update on this?",
+            "I'm still waiting for my refund.",
+            "When will the parcel arrive?",
+            "What's the status of my order?",
+            "Is it fixed yet?",
+            "Is there an update? It has been two days.",
+            "How long will this take",
+            "Just following up on my complaint.",
+        ] {
+            assert!(intent(text).asks_for_news, "{text}");
+        }
+    }
+
+    #[test]
+    fn telling_us_something_is_not_asking_for_news() {
+        for text in [
+            "Here is the screenshot you asked for.",
+            "The order number is 5521.",
+            "It broke again this morning, order #48391.",
+            "Thanks, that helps.",
+            "My daily backup failed again.",
+            "Could you send the invoice to my colleague?",
+        ] {
+            assert!(!intent(text).asks_for_news, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_request_to_stop_the_automatic_updates_is_recognised_unless_turned_around() {
+        for text in [
+            "Please stop sending me these automatic updates.",
+            "No more updates please, I'll wait for the fix.",
+            "Don't email me again until it's fixed.",
+            "unsubscribe",
+        ] {
+            assert!(intent(text).stop_updates, "{text}");
+        }
+        for text in [
+            "Please don't stop sending updates, they help.",
+            "Keep the updates coming.",
+            "The app stops sending notifications after an hour.",
+        ] {
+            assert!(!intent(text).stop_updates, "{text}");
+        }
+    }
+
+    #[test]
+    fn configured_phrases_count_too() {
+        let i = read("Gibt es Neuigkeiten?", &["neuigkeiten".into()], &[]);
+        assert!(i.asks_for_news);
+        let i = read(
+            "Bitte keine Updates mehr",
+            &[],
+            &["keine updates mehr".into()],
+        );
+        assert!(i.stop_updates);
+    }
+}
