@@ -374,6 +374,18 @@ fn record_message(
     incident: Option<IncidentNo>,
     now: DateTime<Utc>,
 ) -> Result<MessageRow, StoreError> {
+    record_message_as(conn, incoming, mail, incident, mail.class, now)
+}
+
+/// As [`record_message`], in `class` (a staff reply is the staff's, not the customer's).
+fn record_message_as(
+    conn: &Connection,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    incident: Option<IncidentNo>,
+    class: MessageClass,
+    now: DateTime<Utc>,
+) -> Result<MessageRow, StoreError> {
     let references = mail.references.join(" ");
     let row = store::messages::insert_message(
         conn,
@@ -389,7 +401,7 @@ fn record_message(
             class_reason: (!mail.class_reason.is_empty()).then_some(mail.class_reason.as_str()),
             oversize: incoming.oversize,
             trust: Some(&mail.trust),
-            ..NewMessage::incoming(mail.class, &incoming.sha, incoming.raw)
+            ..NewMessage::incoming(class, &incoming.sha, incoming.raw)
         },
         Some(incoming.origin),
         now,
@@ -830,7 +842,7 @@ fn record_staff(
     };
     let (incident, event) = match answered {
         Some(n) if checked && store::incidents::exists(conn, n)? => {
-            let row = record_message(conn, incoming, mail, Some(n), now)?;
+            let row = record_message_as(conn, incoming, mail, Some(n), MessageClass::Staff, now)?;
             index_ids(conn, mail, n)?;
             let mut staff_mail = crate::incident::staff_mail::read(&mail.text);
             let to_internal = staff.internal_address.as_deref().is_some_and(|internal| {

@@ -16,8 +16,8 @@ use crate::config::{self, Config};
 use crate::daemon::Daemon;
 use crate::deps::Deps;
 use crate::incident::{
-    letters, Effect, Effects, Event, EventKind, IncidentNo, MailKind, NewEvent, Resolution,
-    StaffAction, State,
+    letters, Effect, Effects, Event, EventKind, IncidentNo, MailKind, MessageRow, NewEvent,
+    Resolution, StaffAction, State,
 };
 use crate::mail::MessageClass;
 use crate::outbox::{Pass, Queued};
@@ -82,6 +82,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One recorded message: its headers, text and attachments.
+    Message {
+        #[command(subcommand)]
+        action: MessageAction,
+    },
     /// List recorded messages, newest first, optionally of one class.
     Messages {
         /// human, auto-reply, bounce, bulk, loop or quarantined (incoming); acknowledgement
@@ -117,6 +122,20 @@ enum Command {
     Undeliverable {
         #[command(subcommand)]
         action: Option<UndeliverableAction>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MessageAction {
+    /// Show a message as a person reads it (control characters neutralised).
+    Show {
+        #[arg(value_parser = parse_message)]
+        id: MessageRow,
+        /// The exact bytes as received or sent.
+        #[arg(long)]
+        raw: bool,
         #[arg(long)]
         json: bool,
     },
@@ -160,6 +179,9 @@ enum IncidentAction {
     Show {
         #[arg(value_parser = parse_incident)]
         number: IncidentNo,
+        /// Also the decoded text of every message in and out.
+        #[arg(long)]
+        full: bool,
         #[arg(long)]
         json: bool,
     },
@@ -263,6 +285,13 @@ fn parse_state(text: &str) -> Result<State, String> {
     })
 }
 
+fn parse_message(text: &str) -> Result<MessageRow, String> {
+    text.trim_start_matches('#')
+        .parse()
+        .map(MessageRow)
+        .map_err(|_| format!("`{text}` is not a message number (see `followupd messages`)"))
+}
+
 fn parse_incident(text: &str) -> Result<IncidentNo, String> {
     text.trim_start_matches('#')
         .parse()
@@ -322,6 +351,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Incident { action } => incident_action(config, action, clock),
         Command::Messages { class, limit, json } => list_messages(&config, class, limit, json),
+        Command::Message {
+            action: MessageAction::Show { id, raw, json },
+        } => show::message(&config, id, raw, json),
         Command::Upcoming { within, json } => upcoming(config, within, json, clock),
         Command::Report {
             what: Report::Recurring { json },
@@ -393,8 +425,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 /// Staff actions: one transaction each, with the mail they cause; the running daemon sends it.
 fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Result<ExitCode> {
-    if let IncidentAction::Show { number, json } = action {
-        return show::incident(&config, number, json);
+    if let IncidentAction::Show { number, json, full } = action {
+        return show::incident(&config, number, json, full);
     }
     let deps = Deps::load(config, clock)?;
     let mut conn = store::open(&deps.config.database)?;
@@ -546,7 +578,7 @@ fn render_template(
     data.note = facts.latest_note.map(|n| n.text).unwrap_or_default();
     let value = serde_json::to_value(&data)?;
     let rendered = deps.templates.render(kind.as_str(), &value)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = show::out();
     writeln!(
         out,
         "Subject: {}",

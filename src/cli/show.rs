@@ -8,16 +8,63 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::human_duration;
 use crate::config::Config;
-use crate::incident::IncidentNo;
+use crate::incident::{IncidentNo, MessageRow};
 use crate::scheduler::Upcoming;
 use crate::store::messages::Direction;
 use crate::store::{self, IncidentListing, TimelineMessage, Undeliverable};
 
 pub fn json<T: serde::Serialize>(value: &T) -> Result<()> {
+    // serde_json escapes every control character: JSON is safe as it is.
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// Standard output with everything mail could smuggle into a terminal made visible: control
+/// characters (escape sequences first of all) and bidirectional overrides. Line breaks and
+/// tabs stay.
+pub struct SafeOut<W: Write>(W);
+
+pub fn out() -> SafeOut<std::io::StdoutLock<'static>> {
+    SafeOut(std::io::stdout().lock())
+}
+
+/// `text` with control characters shown as `^[` style escapes and bidi overrides removed.
+pub fn neutralised(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !bad(c) => out.push(c),
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from(b'@' + c as u8));
+            }
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+impl<W: Write> Write for SafeOut<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Our own output arrives as whole str pieces (write_fmt); anything else is read lossily.
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(neutralised(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// "2026-11-23 09:12".
@@ -35,7 +82,7 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 pub fn incidents(list: &[IncidentListing]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = out();
     if list.is_empty() {
         writeln!(out, "no incidents")?;
         return Ok(());
@@ -68,7 +115,7 @@ pub fn incidents(list: &[IncidentListing]) -> Result<()> {
 }
 
 pub fn recurring(list: &[IncidentListing]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = out();
     if list.is_empty() {
         writeln!(out, "no recurring incidents")?;
         return Ok(());
@@ -105,7 +152,7 @@ pub fn recurring(list: &[IncidentListing]) -> Result<()> {
 }
 
 pub fn undeliverable(list: &[Undeliverable]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = out();
     if list.is_empty() {
         writeln!(out, "no address is marked undeliverable")?;
         return Ok(());
@@ -124,7 +171,7 @@ pub fn undeliverable(list: &[Undeliverable]) -> Result<()> {
 }
 
 pub fn quarantine(list: &[TimelineMessage]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = out();
     if list.is_empty() {
         writeln!(out, "nothing in quarantine")?;
         return Ok(());
@@ -151,7 +198,7 @@ fn class_of(m: &TimelineMessage) -> String {
 }
 
 pub fn messages(list: &[TimelineMessage]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = out();
     if list.is_empty() {
         writeln!(out, "no messages")?;
         return Ok(());
@@ -213,7 +260,7 @@ fn message_extras(out: &mut impl Write, m: &TimelineMessage) -> Result<()> {
 }
 
 pub fn upcoming(list: &[Upcoming], within: std::time::Duration) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = out();
     if list.is_empty() {
         writeln!(
             out,
@@ -236,7 +283,12 @@ pub fn upcoming(list: &[Upcoming], within: std::time::Duration) -> Result<()> {
     Ok(())
 }
 
-pub fn incident(config: &Config, number: IncidentNo, as_json: bool) -> Result<ExitCode> {
+pub fn incident(
+    config: &Config,
+    number: IncidentNo,
+    as_json: bool,
+    full: bool,
+) -> Result<ExitCode> {
     let conn = store::open(&config.database)?;
     let Some(incident) = store::incidents::incident(&conn, number)? else {
         bail!("there is no incident {number}");
@@ -245,17 +297,45 @@ pub fn incident(config: &Config, number: IncidentNo, as_json: bool) -> Result<Ex
     let outbox = store::outbox::incident_outbox(&conn, number)?;
     let suppressed = store::outbox::incident_suppressed(&conn, number)?;
     let events = store::events::incident_events(&conn, number)?;
+    let notes = store::incidents::notes(&conn, number)?;
+    let texts = if full {
+        let mut texts = Vec::with_capacity(messages.len());
+        for m in &messages {
+            texts.push(crate::mail::readable(&store::messages::message_raw(&conn, m.id)?).text);
+        }
+        texts
+    } else {
+        Vec::new()
+    };
     if as_json {
-        json(&serde_json::json!({
+        let notes: Vec<serde_json::Value> = notes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "at": crate::clock::stamp(n.at), "author": n.author,
+                    "text": n.text, "visibility": n.visibility,
+                })
+            })
+            .collect();
+        let mut shown = serde_json::json!({
             "incident": incident,
             "messages": messages,
             "outbox": outbox,
             "suppressed": suppressed,
             "events": events,
-        }))?;
+            "notes": notes,
+        });
+        if full {
+            if let Some(list) = shown["messages"].as_array_mut() {
+                for (m, text) in list.iter_mut().zip(&texts) {
+                    m["text"] = serde_json::Value::String(text.clone());
+                }
+            }
+        }
+        json(&shown)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = out();
     writeln!(
         out,
         "Incident {}  [{}]  {}",
@@ -268,11 +348,17 @@ pub fn incident(config: &Config, number: IncidentNo, as_json: bool) -> Result<Ex
         writeln!(out, "  Next update  {}", short_time(next))?;
     }
     writeln!(out, "  Cadence      {}", human_duration(incident.cadence))?;
+    if incident.updates_stopped {
+        writeln!(out, "  Updates      stopped at the customer's request")?;
+    }
+    if let Some(member) = &incident.assigned_to {
+        writeln!(out, "  Assigned to  {member}")?;
+    }
     if !incident.summary.is_empty() {
         writeln!(out, "  Summary      {}", incident.summary)?;
     }
     writeln!(out, "\nMessages")?;
-    for m in &messages {
+    for (i, m) in messages.iter().enumerate() {
         let who = match m.direction {
             Direction::In => m.from.clone().unwrap_or_default(),
             Direction::Out => format!("-> {}", m.to.clone().unwrap_or_default()),
@@ -287,6 +373,26 @@ pub fn incident(config: &Config, number: IncidentNo, as_json: bool) -> Result<Ex
             clip(m.subject.as_deref().unwrap_or(""), 60)
         )?;
         message_extras(&mut out, m)?;
+        if let Some(text) = texts.get(i) {
+            writeln!(out)?;
+            for line in text.lines() {
+                writeln!(out, "      | {line}")?;
+            }
+            writeln!(out)?;
+        }
+    }
+    if !notes.is_empty() {
+        writeln!(out, "\nNotes")?;
+        for n in &notes {
+            writeln!(
+                out,
+                "  {}  {:<14}  {:<10}  {}",
+                short_time(n.at),
+                n.visibility.as_str(),
+                n.author,
+                n.text.replace('\n', " / ")
+            )?;
+        }
     }
     writeln!(out, "\nOutbox")?;
     for o in &outbox {
@@ -324,5 +430,47 @@ pub fn incident(config: &Config, number: IncidentNo, as_json: bool) -> Result<Ex
             e.detail
         )?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `followupd message show ID`: one message as a person reads it (or its exact bytes).
+pub fn message(config: &Config, id: MessageRow, raw: bool, as_json: bool) -> Result<ExitCode> {
+    let conn = store::open(&config.database)?;
+    let Some(m) = store::messages::message(&conn, id)? else {
+        bail!("there is no message {id}");
+    };
+    let bytes = store::messages::message_raw(&conn, id)?;
+    if raw {
+        use std::io::IsTerminal;
+        if std::io::stdout().is_terminal() {
+            // A terminal would run the escape sequences a mail may carry.
+            write!(out(), "{}", String::from_utf8_lossy(&bytes))?;
+        } else {
+            std::io::stdout().lock().write_all(&bytes)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let readable = crate::mail::readable(&bytes);
+    if as_json {
+        json(
+            &serde_json::json!({ "message": m, "headers": readable.headers, "text": readable.text }),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = out();
+    writeln!(
+        out,
+        "Message {}  {}  {}  {}",
+        m.id,
+        direction(m.direction),
+        class_of(&m),
+        m.incident
+            .map_or("no incident".into(), |n| format!("incident {n}"))
+    )?;
+    for (name, value) in &readable.headers {
+        writeln!(out, "{name}: {value}")?;
+    }
+    message_extras(&mut out, &m)?;
+    writeln!(out, "\n{}", readable.text.trim_end())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -66,10 +66,12 @@ pub enum MessageClass {
     Quarantined,
     /// Mail we sent (its kind is recorded beside it).
     Outgoing,
+    /// A staff member's reply to one of our notifications: theirs, not the customer's.
+    Staff,
 }
 
 impl MessageClass {
-    pub const ALL: [MessageClass; 7] = [
+    pub const ALL: [MessageClass; 8] = [
         MessageClass::Human,
         MessageClass::AutoReply,
         MessageClass::Bounce,
@@ -77,6 +79,7 @@ impl MessageClass {
         MessageClass::Loop,
         MessageClass::Quarantined,
         MessageClass::Outgoing,
+        MessageClass::Staff,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +91,7 @@ impl MessageClass {
             MessageClass::Loop => "loop",
             MessageClass::Quarantined => "quarantined",
             MessageClass::Outgoing => "outgoing",
+            MessageClass::Staff => "staff",
         }
     }
 
@@ -301,6 +305,68 @@ fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
             header_safe(&t.to_ascii_lowercase(), 100)
         })
         .unwrap_or_else(|| "application/octet-stream".into())
+}
+
+/// A recorded message as a person reads it: the main header fields, decoded, and the whole
+/// text (every text part in order; the HTML turned into text when there is no text part).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Readable {
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+}
+
+/// Decodes a raw message for reading (the CLI's `message show` and `incident show --full`).
+/// Never panics; a message that cannot be parsed shows its raw text.
+pub fn readable(raw: &[u8]) -> Readable {
+    let parsed = std::panic::catch_unwind(|| {
+        let message = MessageParser::default().parse(raw)?;
+        let mut headers = Vec::new();
+        for name in [
+            "From",
+            "To",
+            "Cc",
+            "Reply-To",
+            "Date",
+            "Subject",
+            "Message-ID",
+            "In-Reply-To",
+        ] {
+            if let Some(value) = message.header(name) {
+                let text = match value {
+                    mail_parser::HeaderValue::Address(a) => a
+                        .iter()
+                        .map(|addr| match (addr.name(), addr.address()) {
+                            (Some(n), Some(a)) => format!("{n} <{a}>"),
+                            (None, Some(a)) => a.to_string(),
+                            (Some(n), None) => n.to_string(),
+                            (None, None) => String::new(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    mail_parser::HeaderValue::Text(t) => t.to_string(),
+                    mail_parser::HeaderValue::TextList(list) => list.join(" "),
+                    mail_parser::HeaderValue::DateTime(d) => d.to_rfc822(),
+                    _ => message.header_raw(name).unwrap_or("").trim().to_string(),
+                };
+                headers.push((name.to_string(), header_safe(&text, 2000)));
+            }
+        }
+        let mut parts = Vec::new();
+        for i in 0..message.text_body_count().min(MAX_ATTACHMENTS) {
+            if let Some(t) = message.body_text(i) {
+                parts.push(t.into_owned());
+            }
+        }
+        let text = parts.join("\n");
+        Some(Readable { headers, text })
+    });
+    match parsed {
+        Ok(Some(readable)) => readable,
+        _ => Readable {
+            headers: Vec::new(),
+            text: String::from_utf8_lossy(raw).into_owned(),
+        },
+    }
 }
 
 /// An attachment with its decoded bytes, to send on.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{column, ts_at, Result, Ts};
 use crate::clock::serde_stamp;
 use crate::incident::{IncidentNo, MailKind, MessageRow};
-use crate::mail::{Attachment, MessageClass, Verdict};
+use crate::mail::{Attachment, MessageClass, Trust, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -267,6 +267,9 @@ pub struct TimelineMessage {
     /// For mail we sent: its kind (`acknowledgement`, …).
     pub kind: Option<MailKind>,
     pub class_reason: Option<String>,
+    /// How far the receiving server proved the sender (incoming mail).
+    pub trust: Option<Trust>,
+    pub trust_reason: Option<String>,
     pub size: i64,
     pub incident: Option<IncidentNo>,
     pub headers_only: bool,
@@ -281,7 +284,7 @@ pub struct AttachmentRow {
 }
 
 const TIMELINE_COLUMNS: &str = "id, direction, recorded_at, message_id, from_addr, to_addr,
-    subject, class, kind, class_reason, size, incident_id, headers_only";
+    subject, class, kind, class_reason, size, incident_id, headers_only, trust, trust_reason";
 
 fn timeline_message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineMessage> {
     let direction: String = r.get(1)?;
@@ -303,6 +306,8 @@ fn timeline_message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineMessa
         size: r.get(10)?,
         incident: r.get(11)?,
         headers_only: r.get(12)?,
+        trust: r.get(13)?,
+        trust_reason: r.get(14)?,
         attachments: Vec::new(),
     })
 }
@@ -359,6 +364,18 @@ pub fn messages(
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     with_attachments(conn, rows)
+}
+
+/// One message of the log, with its attachments listed.
+pub fn message(conn: &Connection, id: MessageRow) -> Result<Option<TimelineMessage>> {
+    let sql = format!("SELECT {TIMELINE_COLUMNS} FROM messages WHERE id = ?1");
+    let row = conn
+        .query_row(&sql, [id], timeline_message_row)
+        .optional()?;
+    match row {
+        Some(row) => Ok(with_attachments(conn, vec![row])?.pop()),
+        None => Ok(None),
+    }
 }
 
 pub fn incident_messages(conn: &Connection, incident: IncidentNo) -> Result<Vec<TimelineMessage>> {

@@ -92,7 +92,7 @@ fn upcoming_lists_a_late_update_an_escalation_a_check_back_and_a_close_when_the_
         .collect();
     let expected = vec![
         (now, "progress".to_string(), 1),
-        (t0 + Span::hours(8), "escalation".to_string(), 1),
+        (t0 + Span::hours(8), "staff/escalation".to_string(), 1),
         (
             t0 + Span::hours(1) + Span::days(3),
             "check_back".to_string(),
@@ -106,7 +106,7 @@ fn upcoming_lists_a_late_update_an_escalation_a_check_back_and_a_close_when_the_
     let happened = |what: &str| -> bool {
         match what {
             "progress" => stack.mailbox(ANN).len() >= 2,
-            "escalation" => !stack.mailbox(LEAD).is_empty(),
+            "staff/escalation" => !stack.mailbox(LEAD).is_empty(),
             "check_back" => stack.mailbox(BOB).len() >= 3,
             "close" => fu.incident(2)["incident"]["state"] == "closed",
             other => panic!("unexpected {other}"),

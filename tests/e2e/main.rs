@@ -9,3 +9,4 @@ mod harness;
 mod intake;
 mod promises;
 mod spine;
+mod staff;

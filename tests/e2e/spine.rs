@@ -115,7 +115,7 @@ fn a_reply_to_the_acknowledgement_joins_the_incident_and_gets_one_status_answer(
     let reply = format!(
         "From: {CUSTOMER}\r\nTo: {SUPPORT}\r\nSubject: Re: {ack_subject}\r\n\
          Message-ID: <c2@client.example.test>\r\nIn-Reply-To: <{ack_id}>\r\n\
-         References: <c1@client.example.test> <{ack_id}>\r\n\r\nThe order number is 5521.\r\n"
+         References: <c1@client.example.test> <{ack_id}>\r\n\r\nAny news? The order number is 5521.\r\n"
     );
     stack.append(SUPPORT, reply.as_bytes());
     fu.once();
@@ -179,7 +179,7 @@ fn the_subject_token_alone_joins_for_the_customer_but_a_stranger_gets_a_new_inci
             CUSTOMER,
             "c2@client.example.test",
             &format!("RE: {token_subject}"),
-            "Still broken.",
+            "Still broken. Any news?",
         )
         .as_bytes(),
     );
