@@ -308,12 +308,22 @@ pub fn main() -> ExitCode {
     init_logging();
     match dispatch(cli) {
         Ok(code) => code,
+        // `followupd incidents | head`: the reader has all it wanted; not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // The whole chain, each cause once: "database …: cannot open: permission denied".
             eprintln!("followupd: {}", crate::errors::Chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_logging() {

@@ -471,6 +471,18 @@ pub fn message(config: &Config, id: MessageRow, raw: bool, as_json: bool) -> Res
         writeln!(out, "{name}: {value}")?;
     }
     message_extras(&mut out, &m)?;
+    if let Some(trust) = m.trust {
+        let why = m.trust_reason.as_deref().unwrap_or("");
+        writeln!(
+            out,
+            "Sender check: {trust}{}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            }
+        )?;
+    }
     writeln!(out, "\n{}", readable.text.trim_end())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -357,14 +357,15 @@ pub fn readable(raw: &[u8]) -> Readable {
                 parts.push(t.into_owned());
             }
         }
-        let text = parts.join("\n");
+        // Lines end in CRLF on the wire; a reader wants plain line breaks.
+        let text = parts.join("\n").replace("\r\n", "\n");
         Some(Readable { headers, text })
     });
     match parsed {
         Ok(Some(readable)) => readable,
         _ => Readable {
             headers: Vec::new(),
-            text: String::from_utf8_lossy(raw).into_owned(),
+            text: String::from_utf8_lossy(raw).replace("\r\n", "\n"),
         },
     }
 }
