@@ -112,7 +112,12 @@ impl Probe {
         self.check(uid, raw, &outcome)?;
         let mails = store::outbox::queued_after(&self.conn, last_before)?
             .into_iter()
-            .map(|(kind, to)| format!("{kind} to {to}"))
+            .map(|(kind, to, state, error)| match state {
+                store::outbox::OutboxState::Failed => {
+                    format!("{kind} to {to} failed: {}", error.unwrap_or_default())
+                }
+                _ => format!("{kind} to {to}"),
+            })
             .chain(
                 store::outbox::suppressed_at(&self.conn, self.now)?
                     .into_iter()

@@ -262,6 +262,7 @@ fn step(
                 let detail = match &mail.outcome {
                     Queued::Queued { .. } => describe(&effects, mail.kind),
                     Queued::Suppressed(reason) => format!("suppressed: {reason}"),
+                    Queued::Failed(reason) => format!("failed: {reason}"),
                 };
                 report.actions.push(Upcoming {
                     at: now,

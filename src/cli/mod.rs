@@ -504,6 +504,7 @@ fn said(action: &StaffAction, effects: &Effects, applied: &Applied) -> String {
     let mail = |what: &str| match applied.mails.first().map(|m| &m.outcome) {
         Some(Queued::Queued { .. }) => format!("{what} queued"),
         Some(Queued::Suppressed(reason)) => format!("{what} NOT sent: {reason}"),
+        Some(Queued::Failed(reason)) => format!("{what} NOT sent, kept as failed: {reason}"),
         None => format!("no {what}"),
     };
     match action {

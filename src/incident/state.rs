@@ -296,6 +296,8 @@ pub enum EventKind {
     MailSent,
     MailFailed,
     MailInDoubt,
+    /// A recipient address no mail can ever be written to (lettre cannot parse it).
+    RecipientInvalid,
     // Intake.
     Quarantined,
     DuplicateDelivery,
@@ -308,7 +310,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 38] = [
+    pub const ALL: [EventKind; 39] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -339,6 +341,7 @@ impl EventKind {
         EventKind::MailSent,
         EventKind::MailFailed,
         EventKind::MailInDoubt,
+        EventKind::RecipientInvalid,
         EventKind::Quarantined,
         EventKind::DuplicateDelivery,
         EventKind::AutomatedIgnored,
@@ -381,6 +384,7 @@ impl EventKind {
             EventKind::MailSent => "mail_sent",
             EventKind::MailFailed => "mail_failed",
             EventKind::MailInDoubt => "mail_in_doubt",
+            EventKind::RecipientInvalid => "recipient_invalid",
             EventKind::Quarantined => "quarantined",
             EventKind::DuplicateDelivery => "duplicate_delivery",
             EventKind::AutomatedIgnored => "automated_ignored",

@@ -36,6 +36,18 @@ impl ComposeError {
     }
 }
 
+/// Whether mail can ever be written to `address`: what lettre refuses (`ann..smith@x.test`,
+/// `ann@-shop-.test`), no retry will accept.
+pub fn check_recipient(address: &str) -> Result<(), ComposeError> {
+    address
+        .parse::<lettre::Address>()
+        .map(|_| ())
+        .map_err(|e| ComposeError::Address {
+            address: address.to_string(),
+            reason: e.to_string(),
+        })
+}
+
 /// What a queued mail says about itself, enough to compose it.
 pub struct Letter<'a> {
     pub kind: MailKind,

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use super::compose::{compose, thread_index, Letter};
+use super::compose::{check_recipient, compose, thread_index, ComposeError, Letter};
 use crate::clock::before;
 use crate::config::{CapWindow, SendCaps};
 use crate::deps::Deps;
@@ -40,6 +40,9 @@ pub enum Queued {
     },
     /// Not sent, on record in `suppressed` with this reason.
     Suppressed(String),
+    /// Can never be sent (the recipient address cannot be written, or the mail cannot be
+    /// built): on record in the outbox as `failed` with this reason.
+    Failed(String),
 }
 
 /// Whether a decision is carried out for real or previewed by `upcoming`, whose transaction
@@ -146,12 +149,22 @@ pub fn enqueue(
         )),
         Pass::Preview => None,
     };
+    // A mail that can never be built (an address lettre refuses) is kept as failed at once:
+    // queued, it would be retried forever and nobody would be told. A template error is not
+    // permanent (staff can fix the template), so that mail is queued and retried with backoff.
+    let permanent: Option<ComposeError> = match &composed {
+        Some(Err(e)) if e.is_permanent() => check_recipient(&mail.to)
+            .err()
+            .or_else(|| Some(ComposeError::Build(crate::errors::Chain(e).to_string()))),
+        Some(_) => None,
+        None => check_recipient(&mail.to).err(),
+    };
     let render_error = match &composed {
         Some(Err(e)) => Some(crate::errors::Chain(e).to_string()),
         _ => None,
     };
     let rendered = composed.and_then(Result::ok);
-    store::outbox::enqueue(
+    let id = store::outbox::enqueue(
         conn,
         &NewOutgoing {
             incident,
@@ -171,6 +184,9 @@ pub fn enqueue(
         },
         now,
     )?;
+    if let Some(e) = permanent {
+        return never_sendable(conn, incident, mail, id, &e, pass, now);
+    }
     if let Some(due) = mail.promise {
         store::promises::record(conn, incident, mail.kind, due, now)?;
     }
@@ -200,6 +216,48 @@ pub fn enqueue(
         tracing::error!(incident = incident.0, kind = %mail.kind, error = %e, "mail queued but cannot be rendered yet");
     }
     Ok(Queued::Queued { message_id })
+}
+
+/// A mail that can never go out: its row is marked failed with the reason, and staff are told
+/// in the event log (an address that cannot be written as `recipient_invalid`).
+fn never_sendable(
+    conn: &Connection,
+    incident: IncidentNo,
+    mail: &Mail,
+    id: i64,
+    error: &ComposeError,
+    pass: Pass,
+    now: DateTime<Utc>,
+) -> Result<Queued, QueueError> {
+    let (kind, reason) = match error {
+        ComposeError::Address { address, reason } => (
+            EventKind::RecipientInvalid,
+            format!("undeliverable by syntax: `{address}` can never be written to ({reason})"),
+        ),
+        other => (
+            EventKind::MailFailed,
+            format!("cannot be built: {}", crate::errors::Chain(other)),
+        ),
+    };
+    store::outbox::give_up(conn, id, &reason, now)?;
+    if pass == Pass::Real {
+        store::events::log(
+            conn,
+            &NewEvent {
+                incident: Some(incident),
+                message: mail.caused_by,
+                kind,
+                actor: Actor::Daemon,
+                detail: format!(
+                    "{} to {} not sent, kept as failed: {reason}",
+                    mail.kind, mail.to
+                ),
+            },
+            now,
+        )?;
+        tracing::error!(incident = incident.0, kind = %mail.kind, to = %mail.to, reason, "mail can never be sent; kept as failed");
+    }
+    Ok(Queued::Failed(reason))
 }
 
 /// Why automatic mail to `recipient` may not go out now, if it may not: the address bounced,

@@ -64,8 +64,9 @@ pub async fn drain(
         let mut ready = Vec::with_capacity(due.len());
         for out in due {
             match rendered(db, deps, out).await? {
-                Some(pair) => ready.push(pair),
-                None => report.retrying += 1,
+                Rendered::Ready(out, raw) => ready.push((*out, raw)),
+                Rendered::Later => report.retrying += 1,
+                Rendered::Failed => report.failed += 1,
             }
         }
         // Keep `concurrency` mails in flight, each marked 'sending' just before its hand-off,
@@ -107,15 +108,35 @@ async fn send_one(
     (out, raw, result)
 }
 
+/// A queued mail made ready to send, or why not.
+enum Rendered {
+    Ready(Box<Outgoing>, Vec<u8>),
+    /// Cannot be rendered yet (a template error staff can fix): rescheduled with backoff.
+    Later,
+    /// Can never be rendered (bad data, an address no mail can be written to): kept as failed.
+    Failed,
+}
+
+/// What to do with a mail whose rendering failed `attempts_so_far` times already: retry after
+/// the backoff, or give up for good.
+pub fn after_render_error(
+    error: &ComposeError,
+    attempts_so_far: i64,
+    cfg: &OutboxConfig,
+) -> Option<Duration> {
+    (!error.is_permanent()).then(|| retry_delay(attempts_so_far, cfg))
+}
+
 /// The bytes to send: stored ones, or rendered now (and stored) if rendering failed at queue
-/// time. None if it still cannot be rendered; the row is rescheduled.
+/// time. A template error reschedules the row with backoff; a permanent error fails it, with
+/// an event for staff, so it is never retried forever.
 async fn rendered(
     db: &mut Handle,
     deps: &Arc<Deps>,
     out: Outgoing,
-) -> Result<Option<(Outgoing, Vec<u8>)>, StoreError> {
+) -> Result<Rendered, StoreError> {
     if let Some(raw) = out.raw.clone() {
-        return Ok(Some((out, raw)));
+        return Ok(Rendered::Ready(Box::new(out), raw));
     }
     let now = deps.now();
     // A staff reply's attachments travel with the note; read them from its recorded bytes.
@@ -158,18 +179,49 @@ async fn rendered(
                 .await?;
             let mut out = out;
             out.subject = Some(subject);
-            Ok(Some((out, raw)))
+            Ok(Rendered::Ready(Box::new(out), raw))
         }
-        Err(e) => {
-            let delay = retry_delay(out.attempts, &deps.config.outbox);
-            let retry_at = after(now, delay);
-            let error = format!("render: {}", Chain(&e));
-            tracing::error!(outbox = out.id, incident = out.incident.0, error = %error, "cannot render queued mail; will retry");
-            let id = out.id;
-            db.run(move |c| store::outbox::retry_later(c, id, &error, retry_at, now))
+        Err(e) => match after_render_error(&e, out.attempts, &deps.config.outbox) {
+            Some(delay) => {
+                let retry_at = after(now, delay);
+                let error = format!("render: {}", Chain(&e));
+                tracing::error!(outbox = out.id, incident = out.incident.0, error = %error, retry_in = %humantime::format_duration(delay), "cannot render queued mail; will retry");
+                let id = out.id;
+                db.run(move |c| store::outbox::retry_later(c, id, &error, retry_at, now))
+                    .await?;
+                Ok(Rendered::Later)
+            }
+            None => {
+                let error = format!("cannot be built: {}", Chain(&e));
+                tracing::error!(outbox = out.id, incident = out.incident.0, error = %error, "queued mail can never be rendered; kept as failed for staff");
+                let kind = match e {
+                    ComposeError::Address { .. } => EventKind::RecipientInvalid,
+                    _ => EventKind::MailFailed,
+                };
+                db.run(move |c| {
+                    let tx = c.transaction()?;
+                    store::outbox::give_up(&tx, out.id, &error, now)?;
+                    store::events::log(
+                        &tx,
+                        &NewEvent {
+                            incident: Some(out.incident),
+                            message: None,
+                            kind,
+                            actor: Actor::Daemon,
+                            detail: format!(
+                                "{} to {} not sent, kept as failed: {error}",
+                                out.kind, out.recipient
+                            ),
+                        },
+                        now,
+                    )?;
+                    tx.commit()?;
+                    Ok(())
+                })
                 .await?;
-            Ok(None)
-        }
+                Ok(Rendered::Failed)
+            }
+        },
     }
 }
 
@@ -311,5 +363,34 @@ mod tests {
         assert_eq!(retry_delay(3, &cfg), Duration::from_secs(240));
         assert_eq!(retry_delay(10, &cfg), Duration::from_secs(3600));
         assert_eq!(retry_delay(1_000, &cfg), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_template_error_is_retried_with_backoff_an_impossible_address_never() {
+        let cfg = OutboxConfig {
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            receipt_copies: true,
+            in_doubt_grace: Duration::from_secs(600),
+        };
+        let template = ComposeError::Template(crate::templates::TemplateError::Template {
+            file: "acknowledgement.text.hbs".into(),
+            line: Some(4),
+            reason: "unknown variable `eta`".into(),
+        });
+        assert_eq!(
+            after_render_error(&template, 0, &cfg),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            after_render_error(&template, 4, &cfg),
+            Some(Duration::from_secs(480)),
+            "not at full speed: the backoff grows"
+        );
+        let address = crate::outbox::compose::check_recipient("ann..smith@example.test")
+            .expect_err("lettre refuses it");
+        assert_eq!(after_render_error(&address, 0, &cfg), None);
+        let data = ComposeError::Data(serde_json::from_str::<Value>("{").expect_err("bad json"));
+        assert_eq!(after_render_error(&data, 0, &cfg), None);
     }
 }

@@ -609,11 +609,18 @@ pub fn last_id(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))?)
 }
 
-/// Kind and recipient of every mail queued after outbox id `after`, in order.
-pub fn queued_after(conn: &Connection, after: i64) -> Result<Vec<(MailKind, String)>> {
-    let mut stmt = conn.prepare("SELECT kind, recipient FROM outbox WHERE id > ?1 ORDER BY id")?;
+/// A mail queued by the probe's last message: kind, recipient, state and last error.
+pub type QueuedRow = (MailKind, String, OutboxState, Option<String>);
+
+/// Every mail queued after outbox id `after`, in order.
+pub fn queued_after(conn: &Connection, after: i64) -> Result<Vec<QueuedRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, recipient, state, last_error FROM outbox WHERE id > ?1 ORDER BY id",
+    )?;
     let rows = stmt
-        .query_map([after], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([after], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
