@@ -443,7 +443,8 @@ impl CadenceConfig {
 pub struct IntakeConfig {
     /// Larger mail is recorded with its headers only.
     pub max_message_size: u64,
-    /// Senders that never read replies (no-reply@ and friends): their mail is bulk.
+    /// Senders that never read replies (no-reply@ and friends): mail whose From, Sender or
+    /// Return-Path matches is bulk.
     pub noreply_patterns: Vec<AddressPattern>,
     pub strangers: StrangerPolicy,
     /// The authserv-id of the receiving server whose `Authentication-Results` we believe.

@@ -204,6 +204,11 @@ fn ingest_one(
     let sha = sha256_hex(raw);
     let parsed = mail::parse(raw, &deps.config);
     if let Ok(mail) = &parsed {
+        for note in &mail.charsets {
+            tracing::info!(uid = origin.uid, charset = %note, "charset missing or wrong; decoded as detected");
+        }
+    }
+    if let Ok(mail) = &parsed {
         if let Some(outcome) = receipt(conn, deps, mail, now)? {
             return Ok(outcome);
         }
@@ -1110,6 +1115,7 @@ fn open(
     let opening = Opening {
         message: row,
         from: mail.from.clone(),
+        other_from: mail.other_from.clone(),
         reply_to: mail.reply_to.clone(),
         promise,
         continues,

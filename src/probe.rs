@@ -47,9 +47,15 @@ pub struct Fed {
     pub class: Option<MessageClass>,
     pub reason: String,
     pub from: Option<String>,
+    /// Further addresses From named (only the first usable one is answered).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_from: Vec<String>,
     pub name: Option<String>,
     pub subject: Option<String>,
     pub summary: String,
+    /// Pieces whose charset was missing or wrong, and what they were read as.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub charsets: Vec<String>,
     /// "opened #1", "joined #1", "ignored", "quarantined: …", "held: …", "duplicate of #3"…
     pub outcome: String,
     /// "acknowledgement to ann@example.test", in the order queued.
@@ -143,13 +149,22 @@ impl Probe {
                 String::new(),
             ),
         };
+        let (other_from, charsets) = match &parsed {
+            Ok(m) => (
+                m.other_from.clone(),
+                m.charsets.iter().map(ToString::to_string).collect(),
+            ),
+            Err(_) => (Vec::new(), Vec::new()),
+        };
         Ok(Fed {
             class,
             reason,
             from,
+            other_from,
             name,
             subject,
             summary,
+            charsets,
             outcome: describe(&outcome),
             mails,
             result: outcome,
@@ -306,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn every_fixture_gives_the_facts_expected_beside_it() {
+    fn the_mail_fixtures_each_give_the_facts_expected_beside_them() {
         let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         let bless = std::env::var_os("FOLLOWUPD_BLESS").is_some();
         let files = fixtures();

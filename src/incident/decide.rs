@@ -118,6 +118,8 @@ pub struct Opening {
     /// The complaint.
     pub message: MessageRow,
     pub from: Person,
+    /// Further authors the complaint's From named; only `from` is answered.
+    pub other_from: Vec<String>,
     pub reply_to: Option<Person>,
     /// The first promise, as [`opening`] computed it for the new row.
     pub promise: clock::Promise,
@@ -411,7 +413,14 @@ impl Decision<'_> {
             message: Some(opening.message),
             kind: EventKind::IncidentOpened,
             actor: daemon.clone(),
-            detail: format!("opened by {from}: {}", self.incident.subject),
+            detail: match opening.other_from.as_slice() {
+                [] => format!("opened by {from}: {}", self.incident.subject),
+                others => format!(
+                    "opened by {from} (From also named {}; answered at {from} only): {}",
+                    others.join(", "),
+                    self.incident.subject
+                ),
+            },
         }));
         if !opening.stranger_to.is_empty() {
             self.fx.push(Effect::Event(NewEvent {
@@ -1426,6 +1435,7 @@ mod tests {
                 address: "ann@example.test".into(),
                 name: Some("Ann Example".into()),
             },
+            other_from: Vec::new(),
             reply_to: None,
             promise: super::opening(&config, at(T0)),
             continues: None,

@@ -4,60 +4,42 @@
 use std::borrow::Cow;
 
 use base64::Engine;
-use mail_parser::{HeaderValue, MimeHeaders};
+use encoding_rs::Encoding;
+use mail_parser::HeaderValue;
 
-use super::{MAX_HEADER_TEXT, MAX_REFERENCES};
+use super::{charset, MAX_HEADER_TEXT, MAX_REFERENCES};
 use crate::secret::THREAD_INDEX_ROOT;
 
-/// Header lines that are not UTF-8 were written by a client that never declared a charset;
-/// nearly always that is Latin-1 / windows-1252, so each such line is read as windows-1252
-/// rather than rejected or turned into replacement characters. The body is left alone: MIME
-/// declares its charsets.
-pub(crate) fn decode_8bit_headers(raw: &[u8]) -> Cow<'_, [u8]> {
+/// Header lines that are not UTF-8 were written by a client that never declared a charset:
+/// Latin-1 from an old Western mailer, GB2312 from a Chinese one, Shift_JIS from a Japanese
+/// phone. The bytes of all such lines are given together to the detector (more text, a better
+/// guess), and each line is read in the charset it names, rather than rejected or turned into
+/// replacement characters. Returns the charset used, when one was needed.
+pub(crate) fn decode_8bit_headers(raw: &[u8]) -> (Cow<'_, [u8]>, Option<&'static Encoding>) {
     let end = header_end(raw);
     let head = &raw[..end];
     if std::str::from_utf8(head).is_ok() {
-        return Cow::Borrowed(raw);
+        return (Cow::Borrowed(raw), None);
     }
+    let undeclared: Vec<u8> = head
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|line| std::str::from_utf8(line).is_err())
+        .flatten()
+        .copied()
+        .collect();
+    let encoding = charset::detect(&undeclared);
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 8);
     for line in head.split_inclusive(|b| *b == b'\n') {
         match std::str::from_utf8(line) {
             Ok(_) => out.extend_from_slice(line),
             Err(_) => {
-                let (text, _, _) = encoding_rs::WINDOWS_1252.decode(line);
+                let (text, _) = encoding.decode_without_bom_handling(line);
                 out.extend_from_slice(text.as_bytes());
             }
         }
     }
     out.extend_from_slice(&raw[end..]);
-    Cow::Owned(out)
-}
-
-/// A single-part text message with no declared charset and raw 8-bit bytes that are not UTF-8
-/// (old mailers write Latin-1 like that): decoded as windows-1252 instead of as replacement
-/// characters. Anything with a charset or a transfer encoding is left to mail-parser.
-pub(crate) fn undeclared_8bit_body<'m>(
-    message: &mail_parser::Message<'_>,
-    raw: &'m [u8],
-) -> Option<Cow<'m, str>> {
-    let root = message.root_part();
-    if !root.is_text() || root.is_text_html() {
-        return None;
-    }
-    let declared = root
-        .content_type()
-        .is_some_and(|ct| ct.attribute("charset").is_some());
-    let encoded = root.content_transfer_encoding().is_some_and(|cte| {
-        !matches!(
-            cte.to_ascii_lowercase().as_str(),
-            "7bit" | "8bit" | "binary"
-        )
-    });
-    let body = raw.get(header_end(raw)..)?;
-    if declared || encoded || std::str::from_utf8(body).is_ok() {
-        return None;
-    }
-    Some(encoding_rs::WINDOWS_1252.decode(body).0)
+    (Cow::Owned(out), Some(encoding))
 }
 
 /// Offset just past the blank line that ends the header section (or the whole input).

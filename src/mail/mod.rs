@@ -4,10 +4,13 @@
 //! [`Quarantine`] with a reason a human can act on; everything else becomes a [`ParsedMail`]
 //! whose text fields are clean, single-line UTF-8 (its `text` keeps its lines).
 //!
-//! [`headers`] reads and writes header values, [`classify`] decides who wrote a message,
+//! [`headers`] reads and writes header values, [`charset`] reads text in the charset it really
+//! is, [`body`] finds the text a person would read, [`classify`] decides who wrote a message,
 //! [`summary`] finds the sender's own words, [`bounce`] reads delivery reports.
 
+pub mod body;
 pub mod bounce;
+pub mod charset;
 pub mod classify;
 pub mod headers;
 pub mod summary;
@@ -18,9 +21,10 @@ use mail_parser::{MessageParser, MimeHeaders};
 use crate::config::Config;
 
 use bounce::bounce_report;
+pub use charset::CharsetNote;
 use classify::classify;
 pub use headers::{base_subject, content_digest, header_safe, thread_index_root};
-use headers::{clean_id, decode_8bit_headers, id_list, thread_order, undeclared_8bit_body};
+use headers::{clean_id, decode_8bit_headers, id_list, thread_order};
 pub use summary::{own_words, summarize};
 pub use trust::{Trust, Verdict};
 
@@ -59,8 +63,11 @@ pub enum MessageClass {
     Bounce,
     /// Mailing lists, newsletters, bulk mail.
     Bulk,
-    /// Our own mail, come back to us.
+    /// Our own mail, come back to us, or mail whose loop header names one of our addresses.
     Loop,
+    /// Spam by the receiving server's verdict (`X-Spam-Flag: YES` and friends): recorded for
+    /// staff, never answered.
+    Junk,
     /// Could not be used (unparseable, no sender, conflicting Message-ID, held stranger): kept
     /// raw for a human.
     Quarantined,
@@ -71,12 +78,13 @@ pub enum MessageClass {
 }
 
 impl MessageClass {
-    pub const ALL: [MessageClass; 8] = [
+    pub const ALL: [MessageClass; 9] = [
         MessageClass::Human,
         MessageClass::AutoReply,
         MessageClass::Bounce,
         MessageClass::Bulk,
         MessageClass::Loop,
+        MessageClass::Junk,
         MessageClass::Quarantined,
         MessageClass::Outgoing,
         MessageClass::Staff,
@@ -89,6 +97,7 @@ impl MessageClass {
             MessageClass::Bounce => "bounce",
             MessageClass::Bulk => "bulk",
             MessageClass::Loop => "loop",
+            MessageClass::Junk => "junk",
             MessageClass::Quarantined => "quarantined",
             MessageClass::Outgoing => "outgoing",
             MessageClass::Staff => "staff",
@@ -115,6 +124,9 @@ pub struct ParsedMail {
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
     pub from: Person,
+    /// Further addresses in From (RFC 5322 allows several authors; we answer the first usable
+    /// one), lower-cased, for the record.
+    pub other_from: Vec<String>,
     pub reply_to: Option<Person>,
     /// The addresses in To, lower-cased.
     pub to: Vec<String>,
@@ -137,6 +149,8 @@ pub struct ParsedMail {
     pub bounce: Option<BounceReport>,
     /// How far the sender is proven, by the receiving server.
     pub trust: Verdict,
+    /// Every piece whose charset was missing or wrong, and what it was read as instead.
+    pub charsets: Vec<CharsetNote>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +193,21 @@ pub struct Quarantine {
 /// Parses a raw message and decides its class. Never panics: mail-parser is run under
 /// `catch_unwind` as a last line of defence, since one poisoned message must not stop intake.
 pub fn parse(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
-    match std::panic::catch_unwind(|| parse_inner(&decode_8bit_headers(raw), config)) {
+    match std::panic::catch_unwind(|| {
+        let (raw, headers_charset) = decode_8bit_headers(raw);
+        let mut parsed = parse_inner(&raw, config)?;
+        if let Some(encoding) = headers_charset {
+            parsed.charsets.insert(
+                0,
+                CharsetNote {
+                    part: "headers",
+                    used: encoding.name().to_string(),
+                    declared: None,
+                },
+            );
+        }
+        Ok(parsed)
+    }) {
         Ok(result) => result,
         Err(_) => Err(Quarantine {
             reason: "parsing this message hit an internal error (caught; the message is kept)"
@@ -204,14 +232,13 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         .message_id()
         .map(clean_id)
         .filter(|id| !id.is_empty());
+    let mut charsets = Vec::new();
     let subject = message
         .subject()
-        .map(|s| header_safe(s, MAX_HEADER_TEXT))
+        .map(|s| repaired_header(&message, "Subject", s, "subject", &mut charsets))
+        .map(|s| header_safe(&s, MAX_HEADER_TEXT))
         .unwrap_or_default();
-    let from = message
-        .from()
-        .and_then(|a| a.first())
-        .and_then(|a| person(a.address(), a.name()));
+    let (from, other_from) = senders(&message, &mut charsets);
     let Some(from) = from else {
         return Err(Quarantine {
             reason: match message.header_raw("From") {
@@ -246,10 +273,9 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
     let references = id_list(message.references());
     let referenced_ids = thread_order(in_reply_to.as_deref(), &references);
     let (class, class_reason) = classify(&message, &from, &subject, config);
-    let text = undeclared_8bit_body(&message, raw)
-        .or_else(|| message.body_text(0))
-        .map(|body| own_words(&body))
-        .unwrap_or_default();
+    let (body, body_charsets) = body::readable_text(&message);
+    charsets.extend(body_charsets);
+    let text = own_words(&body);
     let summary = summarize(&text, SUMMARY_CHARS);
     let bounce = (class == MessageClass::Bounce).then(|| bounce_report(&message));
     let trust = trust::assess(message.headers_raw(), &from, &config.intake);
@@ -259,6 +285,7 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         in_reply_to,
         references,
         from,
+        other_from,
         reply_to,
         to,
         cc,
@@ -274,7 +301,125 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         attachments: attachments(&message),
         bounce,
         trust,
+        charsets,
     })
+}
+
+/// A decoded header value, or, when mail-parser had to put replacement characters in it (an
+/// encoded-word whose label does not fit its bytes), the raw value decoded word by word in the
+/// charset each really is.
+fn repaired_header(
+    message: &mail_parser::Message<'_>,
+    name: &str,
+    decoded: &str,
+    part: &'static str,
+    notes: &mut Vec<CharsetNote>,
+) -> String {
+    if !decoded.contains('\u{fffd}') {
+        return decoded.to_string();
+    }
+    let Some(raw) = message.header_raw(name) else {
+        return decoded.to_string();
+    };
+    let (text, fallback) = charset::decode_encoded_words(raw.trim());
+    match fallback {
+        Some((encoding, declared)) if !text.contains('\u{fffd}') => {
+            notes.push(CharsetNote {
+                part,
+                used: encoding.name().to_string(),
+                declared: Some(declared),
+            });
+            text
+        }
+        _ => decoded.to_string(),
+    }
+}
+
+/// Local parts that name a mail system's own bounce sender even without a domain: Sendmail and
+/// Postfix notices from a host without a qualified name say `From: MAILER-DAEMON (Mail Delivery
+/// System)`.
+const BOUNCE_SENDERS: &[&str] = &["mailer-daemon", "postmaster"];
+
+/// The author to answer — the first usable address in From — and the other addresses From
+/// names. A From of `<>, ann@example.com` (seen from broken forwarders) is answered at Ann.
+fn senders(
+    message: &mail_parser::Message<'_>,
+    notes: &mut Vec<CharsetNote>,
+) -> (Option<Person>, Vec<String>) {
+    let Some(list) = message.from() else {
+        return (None, Vec::new());
+    };
+    let mut chosen: Option<Person> = None;
+    let mut others = Vec::new();
+    for addr in list.iter().take(MAX_REFERENCES) {
+        let candidate = person(addr.address(), addr.name()).or_else(|| bounce_sender(addr));
+        match (candidate, &chosen) {
+            (Some(p), None) => chosen = Some(p),
+            (Some(p), Some(c)) if p.address != c.address => others.push(p.address),
+            _ => {}
+        }
+    }
+    if let Some(p) = chosen.as_mut() {
+        if let Some(name) = p.name.as_deref().filter(|n| n.contains('\u{fffd}')) {
+            p.name = repaired_name(message, name, notes);
+        }
+    }
+    (chosen, others)
+}
+
+/// `MAILER-DAEMON` or `postmaster` with no domain — as the address, or as the name beside an
+/// empty one (amavisd-new writes `From: MAILER DAEMON <>`): kept as the bare, lower-cased word
+/// so the classifier sees a bounce sender instead of the message being quarantined.
+fn bounce_sender(addr: &mail_parser::Addr<'_>) -> Option<Person> {
+    let address = addr.address().map(str::trim).filter(|a| !a.is_empty());
+    let word = address
+        .or(addr.name())?
+        .trim()
+        .trim_matches(['<', '>'])
+        .to_lowercase()
+        .replace(' ', "-");
+    BOUNCE_SENDERS.contains(&word.as_str()).then_some(Person {
+        address: word,
+        name: None,
+    })
+}
+
+/// The display name of the first From address, decoded again word by word when its label did
+/// not fit its bytes (a Shift_JIS name labelled ISO-2022-JP).
+fn repaired_name(
+    message: &mail_parser::Message<'_>,
+    decoded: &str,
+    notes: &mut Vec<CharsetNote>,
+) -> Option<String> {
+    let keep = || Some(header_safe(decoded, MAX_HEADER_TEXT));
+    let Some(raw) = message.header_raw("From") else {
+        return keep();
+    };
+    let (text, fallback) = charset::decode_encoded_words(raw.trim());
+    let Some((encoding, declared)) = fallback else {
+        return keep();
+    };
+    // Read the decoded header again as UTF-8, the way mail-parser reads raw UTF-8 headers.
+    let again = format!("From: {}\r\n\r\n", text.replace(['\r', '\n'], " "));
+    let reparsed = MessageParser::default().parse(again.as_bytes());
+    let name = reparsed
+        .as_ref()
+        .and_then(|m| m.from())
+        .and_then(|a| a.first())
+        .and_then(|a| a.name())
+        .map(|n| header_safe(n, MAX_HEADER_TEXT))
+        .filter(|n| !n.is_empty() && !n.contains('\u{fffd}'));
+    match name {
+        Some(name) => {
+            notes.push(CharsetNote {
+                part: "name",
+                used: encoding.name().to_string(),
+                declared: Some(declared),
+            });
+            Some(name)
+        }
+        None => keep(),
+    }
 }
 
 fn attachments(message: &mail_parser::Message<'_>) -> Vec<Attachment> {
@@ -418,7 +563,12 @@ fn part_len(part: &mail_parser::MessagePart<'_>) -> usize {
 }
 
 pub(crate) fn person(address: Option<&str>, name: Option<&str>) -> Option<Person> {
-    let address = address?.trim().to_lowercase();
+    let mut address = address?.trim().to_lowercase();
+    // `ann@yahoo.com.` is a fully qualified name as DNS writes it; mail systems and lettre want
+    // it without the root's dot.
+    while address.ends_with('.') && address.contains('@') {
+        address.pop();
+    }
     let usable = match address.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -611,6 +761,91 @@ mod tests {
             include_bytes!("../../tests/fixtures/fuzz-regressions/mail-parser-invalid-part-id");
         let q = parse_bytes(raw).expect_err("quarantined, not parsed");
         assert!(q.reason.contains("internal error"), "{}", q.reason);
+    }
+
+    #[test]
+    fn the_first_usable_author_is_answered_and_the_others_are_recorded() {
+        let two = COMPLAINT.replace(
+            "\"Ann Customer\" <Ann@Example.TEST>",
+            "<>, \"Ann Customer\" <Ann@Example.TEST>, Bob <bob@example.test>",
+        );
+        let mail = parse_str(&two).expect("parses, not quarantined");
+        assert_eq!(mail.class, MessageClass::Human);
+        assert_eq!(mail.from.address, "ann@example.test");
+        assert_eq!(mail.other_from, vec!["bob@example.test"]);
+    }
+
+    #[test]
+    fn a_trailing_dot_on_the_domain_is_dropped() {
+        let dotted = COMPLAINT.replace("Ann@Example.TEST", "someone@yahoo.example.");
+        let mail = parse_str(&dotted).expect("parses");
+        assert_eq!(mail.from.address, "someone@yahoo.example");
+        assert!(
+            person(Some("a@."), None).is_none(),
+            "nothing left of the domain"
+        );
+    }
+
+    #[test]
+    fn mailer_daemon_and_postmaster_without_a_domain_are_bounces_not_quarantined() {
+        for from in [
+            "MAILER-DAEMON (Mail Delivery System)",
+            "MAILER-DAEMON",
+            "postmaster",
+            "<Postmaster>",
+            "MAILER DAEMON <>",
+        ] {
+            let notice = COMPLAINT.replace("\"Ann Customer\" <Ann@Example.TEST>", from);
+            let mail = parse_str(&notice).unwrap_or_else(|q| panic!("{from}: {}", q.reason));
+            assert_eq!(mail.class, MessageClass::Bounce, "{from}");
+        }
+        // Any other bare word is still nobody we can answer.
+        let nobody = COMPLAINT.replace("\"Ann Customer\" <Ann@Example.TEST>", "ann");
+        assert!(parse_str(&nobody).is_err());
+    }
+
+    #[test]
+    fn a_raw_gb2312_subject_and_name_are_read_as_chinese() {
+        let mut raw = b"From: ".to_vec();
+        raw.extend_from_slice(&encoding_rs::GBK.encode("王小明").0);
+        raw.extend_from_slice(b" <wang@example.test>\r\nTo: support@example.test\r\nSubject: ");
+        raw.extend_from_slice(
+            &encoding_rs::GBK
+                .encode("转发：耳机左耳没有声音，请尽快处理")
+                .0,
+        );
+        raw.extend_from_slice(b"\r\n\r\nhello\r\n");
+        let mail = parse_bytes(&raw).expect("parses");
+        assert_eq!(mail.subject, "转发：耳机左耳没有声音，请尽快处理");
+        assert_eq!(mail.from.name.as_deref(), Some("王小明"));
+        assert_eq!(
+            mail.charsets[0].to_string(),
+            "headers: GBK (undeclared 8-bit, detected)"
+        );
+    }
+
+    #[test]
+    fn a_name_labelled_iso_2022_jp_that_is_shift_jis_is_read_as_shift_jis() {
+        // `=?ISO-2022-JP?B?...?=` over the Shift_JIS bytes of ツール 田中.
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("ツール 田中");
+        use base64::Engine;
+        let word = base64::engine::general_purpose::STANDARD.encode(&sjis);
+        let raw = COMPLAINT.replace(
+            "\"Ann Customer\" <Ann@Example.TEST>",
+            &format!("=?ISO-2022-JP?B?{word}?= <tool@example.test>"),
+        );
+        let mail = parse_str(&raw).expect("parses");
+        assert_eq!(mail.from.name.as_deref(), Some("ツール 田中"));
+        assert_eq!(mail.from.address, "tool@example.test");
+        assert_eq!(
+            mail.charsets[0].to_string(),
+            "name: Shift_JIS (declared ISO-2022-JP, which did not decode cleanly)"
+        );
+        let subject = COMPLAINT.replace(
+            "My order arrived broken",
+            &format!("=?ISO-2022-JP?B?{word}?="),
+        );
+        assert_eq!(parse_str(&subject).expect("parses").subject, "ツール 田中");
     }
 
     #[test]
