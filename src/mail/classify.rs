@@ -124,7 +124,8 @@ pub const RULES: &[Rule] = &[
     rule(Present("X-Mailgun-Sid"), Bulk, "Mailgun", "Mailgun outbound mail (sending id)"),
     rule(Present("X-SFMC-Stack"), Bulk, "Salesforce Marketing Cloud", "Salesforce Marketing Cloud outbound mail"),
     rule(Present("X-SFDC-LK"), Bulk, "Salesforce", "Salesforce email relay / org-sent mail"),
-    rule(Present("X-PM-Message-Id"), Bulk, "Postmark", "Postmark outbound mail"),
+    // Not Postmark's X-PM-Message-Id: header names ignore case, and Proton Mail stamps
+    // X-Pm-Message-Id on every personal mail.
     rule(Present("X-MSFBL"), Bulk, "SparkPost", "SparkPost feedback-loop header"),
     rule(Present("X-Mailin-EID"), Bulk, "Brevo (Sendinblue)", "Brevo outbound mail"),
     // Cron and monitoring.
@@ -154,6 +155,7 @@ pub const RULES: &[Rule] = &[
     rule(Present("List-Unsubscribe"), Bulk, "mailing list or newsletter", "RFC 2369"),
     rule(Present("List-Post"), Bulk, "mailing list", "RFC 2369"),
     rule(Present("X-BeenThere"), Bulk, "Mailman list", "Mailman 2 Handlers/CookHeaders.py"),
+    rule(Present("X-Mailman-Version"), Bulk, "Mailman list", "Mailman 2 and 3 stamp every list mail, digests included"),
     rule(Present("Mailing-List"), Bulk, "ezmlm list", "ezmlm-send(1)"),
     rule(Present("X-Mailing-List"), Bulk, "SmartList list", "SmartList / vger.kernel.org"),
     rule(NullSender, Bounce, "null sender", "RFC 5321 section 4.5.5: notices come from <> (auto-replies too: checked after them)"),
@@ -406,6 +408,7 @@ mod tests {
         assert_eq!(class_with("X-Loop: helpdesk@other.example"), AutoReply);
         assert_eq!(class_with("X-Loop: yes"), AutoReply, "Zammad");
         assert_eq!(class_with("X-BeenThere: list@lists.example"), Bulk);
+        assert_eq!(class_with("X-Mailman-Version: 2.0.4"), Bulk, "a digest");
     }
 
     #[test]
@@ -456,7 +459,6 @@ mod tests {
             "X-Mailgun-Sid: WyI5",
             "X-SFMC-Stack: 7",
             "X-SFDC-LK: 00D",
-            "X-PM-Message-Id: 1c2d",
             "X-MSFBL: eyJ",
             "X-Mailin-EID: MTIz",
         ] {
@@ -466,6 +468,11 @@ mod tests {
             class_with("Feedback-ID: 7Gq4:user:proton"),
             MessageClass::Human,
             "Proton Mail stamps Feedback-ID on personal mail"
+        );
+        assert_eq!(
+            class_with("X-Pm-Message-ID: 01JDFAKE"),
+            MessageClass::Human,
+            "and X-Pm-Message-Id, which is Postmark's header name in another case"
         );
     }
 
