@@ -867,3 +867,252 @@ fn mail_in_many_charsets_and_mime_shapes_reaches_templates_as_clean_utf8() {
         "{shown}"
     );
 }
+
+#[test]
+fn an_address_no_mail_can_be_written_to_is_failed_with_a_reason_not_queued_forever() {
+    let stack = MailStack::start();
+    // Fast retries, so that a few seconds are several retry rounds.
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[outbox]\nretry_initial = \"1s\"\nretry_max = \"2s\"\n",
+    );
+    // lettre refuses two dots in a row: no retry can ever write to it.
+    let impossible = "kim..tran@shop-backend.example";
+    stack.append(
+        SUPPORT,
+        complaint(
+            impossible,
+            "kim-1@web1.shop-backend.example",
+            "Voucher code rejected at checkout",
+            "The voucher WINTER26 is rejected at checkout.",
+        )
+        .as_bytes(),
+    );
+    // A trailing dot (the DNS root) is only a spelling: the customer is answered without it.
+    stack.append(
+        SUPPORT,
+        complaint(
+            "Sam One <sam@example.test.>",
+            "sam-1@client.example.test",
+            "Password reset mail never arrives",
+            "I have asked for a password reset five times today.",
+        )
+        .as_bytes(),
+    );
+    let mut daemon = fu.spawn();
+    let sam = stack.wait_for_mail("sam@example.test", 1);
+    assert_eq!(
+        sam.len(),
+        1,
+        "Sam is acknowledged once, at the address without the dot"
+    );
+    // Several retry rounds at 1-2 s.
+    std::thread::sleep(Duration::from_secs(6));
+    let failed = |sql_extra: &str| {
+        fu.count(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = '{impossible}' {sql_extra}"
+        ))
+    };
+    assert_eq!(failed(""), 1, "the acknowledgement is on record");
+    assert_eq!(
+        failed("AND state = 'failed'"),
+        1,
+        "kept as failed, not queued"
+    );
+    assert_eq!(
+        fu.count(&format!(
+            "SELECT COUNT(*) FROM send_attempts a JOIN outbox o ON o.id = a.outbox_id
+             WHERE o.recipient = '{impossible}'"
+        )),
+        1,
+        "given up once, never retried"
+    );
+    let kim = fu
+        .incidents()
+        .into_iter()
+        .find(|i| i["customer_address"] == impossible)
+        .expect("Kim's complaint still opened an incident");
+    let shown = fu.incident(kim["number"].as_i64().expect("number"));
+    let outbox = shown["outbox"].as_array().expect("outbox");
+    assert_eq!(outbox[0]["state"], "failed", "{shown}");
+    assert!(
+        outbox[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("undeliverable by syntax") && e.contains(impossible)),
+        "{shown}"
+    );
+    assert!(has_event(&shown, "recipient_invalid"), "{shown}");
+
+    // A row an older followupd left queued unrendered for that address fails at the sender's
+    // first look, with an event, instead of being retried forever.
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    {
+        let db = rusqlite::Connection::open(&fu.database).expect("open database");
+        db.execute(
+            &format!(
+                "UPDATE outbox SET state = 'queued', raw = NULL, attempts = 0,
+                 last_error = NULL, next_attempt_at = '2000-01-01T00:00:00Z'
+                 WHERE recipient = '{impossible}'"
+            ),
+            [],
+        )
+        .expect("requeue");
+    }
+    let mut daemon = fu.spawn();
+    eventually(
+        "the sender gives the old row up",
+        Duration::from_secs(20),
+        || failed("AND state = 'failed'") == 1,
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(
+        failed("AND state = 'failed'"),
+        1,
+        "still failed after retry rounds"
+    );
+    assert_eq!(
+        fu.count(&format!(
+            "SELECT COUNT(*) FROM send_attempts a JOIN outbox o ON o.id = a.outbox_id
+             WHERE o.recipient = '{impossible}'"
+        )),
+        2,
+        "one more attempt on record: the give-up, no retries"
+    );
+    assert_eq!(
+        fu.count(
+            "SELECT COUNT(*) FROM events WHERE kind = 'recipient_invalid'
+             AND detail LIKE '%kept as failed%'"
+        ),
+        2,
+        "staff are told each time a row is given up"
+    );
+}
+
+#[test]
+fn robots_spam_and_other_help_desks_get_no_acknowledgement_while_people_do() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let vars = [
+        ("%ACK_ID%", "fu.9.0000.ffff@example.test"),
+        ("%CUSTOMER%", ANN),
+        ("%TOKEN%", "FU-9-0000000000"),
+    ];
+    let robots = [
+        ("newsletter-esp-no-list-id", "bulk"),
+        ("newsletter-noreply", "bulk"),
+        ("noreply-transactional", "bulk"),
+        ("invoice-robot-noreply-return-path", "bulk"),
+        ("cron-output", "bulk"),
+        ("monitoring-nagios-alert", "bulk"),
+        ("jira-notification", "bulk"),
+        ("github-notification", "bulk"),
+        ("helpdesk-zendesk-auto-response", "auto-reply"),
+        ("helpdesk-rt-autoreply", "auto-reply"),
+        ("helpdesk-znuny-auto-response", "auto-reply"),
+        ("helpdesk-x-loop-naming-us", "loop"),
+        ("spam-flagged", "junk"),
+        ("spam-rspamd-add-header", "junk"),
+    ];
+    // (fixture, address, a phrase of their own words the incident's summary must carry)
+    let people = [
+        (
+            "person-proton-with-feedback-id",
+            "lea.fischer@proton-mail.example",
+            "nothing arrived",
+        ),
+        (
+            "apple-mail-split-text",
+            "jonas.berg@icloud-mail.example",
+            "must have been packed broken",
+        ),
+        (
+            "html-empty-text-part",
+            "m.okafor@webmail.example",
+            "although I cancelled the plan",
+        ),
+        (
+            "thunderbird-multipart-related",
+            "e.novak@posta.example",
+            "got size XL",
+        ),
+        (
+            "sender-two-from-first-empty",
+            "ann.other@example.test",
+            "unknown to the courier",
+        ),
+        (
+            "cjk-gb2312-raw-headers",
+            "wang.xm@qq-mail.example",
+            "左耳完全没有声音",
+        ),
+        (
+            "cjk-iso-2022-jp-label-really-shift-jis",
+            "tanaka.i@docomo-mail.example",
+            "今月の請求が二重になっています",
+        ),
+        (
+            "cjk-gb2312-undeclared-body",
+            "li.na@163-mail.example",
+            "退款还没有到账",
+        ),
+    ];
+    for (stem, _) in &robots {
+        stack.append(SUPPORT, &fixture(&format!("{stem}.eml"), &vars));
+    }
+    for (stem, ..) in &people {
+        stack.append(SUPPORT, &fixture(&format!("{stem}.eml"), &vars));
+    }
+    fu.once();
+
+    let all = messages(&fu, None);
+    for (stem, class) in &robots {
+        let m = recorded(&all, stem);
+        assert_eq!(m["class"], *class, "{stem}.eml: {m}");
+        assert!(m["incident"].is_null(), "{stem}.eml opened nothing: {m}");
+    }
+    let junk = messages(&fu, Some("junk"));
+    assert_eq!(
+        junk.len(),
+        2,
+        "staff see what the spam filter caught: {junk:?}"
+    );
+    for (stem, ..) in &people {
+        let m = recorded(&all, stem);
+        assert_eq!(m["class"], "human", "{stem}.eml: {m}");
+    }
+    let incidents = fu.incidents();
+    assert_eq!(incidents.len(), people.len(), "{incidents:?}");
+    let recipients: Vec<String> = {
+        let db = fu.db();
+        let mut stmt = db
+            .prepare("SELECT recipient FROM outbox ORDER BY recipient")
+            .expect("query");
+        stmt.query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("recipients")
+    };
+    let mut expected: Vec<String> = people.iter().map(|(_, a, _)| a.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        recipients, expected,
+        "one acknowledgement per person, none to a robot"
+    );
+    for (stem, address, phrase) in &people {
+        let incident = incidents
+            .iter()
+            .find(|i| i["customer_address"] == *address)
+            .unwrap_or_else(|| panic!("{stem}.eml: no incident for {address}"));
+        let summary = incident["summary"].as_str().unwrap_or_default();
+        assert!(
+            summary.contains(phrase) && !summary.contains('\u{fffd}'),
+            "{stem}.eml: summary {summary:?}"
+        );
+        let mail = stack.wait_for_mail(address, 1);
+        assert_eq!(mail.len(), 1, "{stem}.eml: one acknowledgement");
+    }
+}
