@@ -89,8 +89,8 @@ enum Command {
     },
     /// List recorded messages, newest first, optionally of one class.
     Messages {
-        /// human, auto-reply, bounce, bulk, loop or quarantined (incoming); acknowledgement
-        /// for mail we sent.
+        /// human, auto-reply, bounce, bulk, loop, junk or quarantined (incoming); outgoing, or a
+        /// kind of mail we send (acknowledgement, progress, ...).
         #[arg(long, value_name = "CLASS")]
         class: Option<String>,
         /// At most this many.
