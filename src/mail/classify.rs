@@ -33,8 +33,6 @@ pub enum Test {
     Is(&'static str, &'static [&'static str]),
     /// The header's value starts with one of these.
     StartsWith(&'static str, &'static [&'static str]),
-    /// The header's value contains one of these.
-    Contains(&'static str, &'static [&'static str]),
     /// The header is present with a first word (before `;` or a comment) other than these.
     Not(&'static str, &'static [&'static str]),
     /// One of the comma- or space-separated words of the header's value is one of these.
@@ -51,6 +49,9 @@ pub enum Test {
     Subject(&'static [&'static str]),
     /// `Return-Path: <>`, the null sender.
     NullSender,
+    /// The receiving server's spam verdict: a header of `[intake] spam_headers` (read by
+    /// [`super::trust::spam_verdict`], the one place the sender check reads it too).
+    SpamVerdict,
     /// An address in this header (From, Sender or Return-Path) matches `[intake]
     /// noreply_patterns`.
     NoReply(&'static str),
@@ -92,11 +93,7 @@ pub const RULES: &[Rule] = &[
     rule(Report("delivery-status"), Bounce, "delivery status notification", "RFC 3464; RFC 6533 (global-delivery-status)"),
     // --- 3. Read receipts and the receiving server's spam verdict ------------------------------
     rule(Report("disposition-notification"), AutoReply, "read receipt", "RFC 8098"),
-    rule(Is("X-Spam-Flag", &["yes"]), Junk, "SpamAssassin verdict", "Mail::SpamAssassin::Conf, add_header: `X-Spam-Flag: YES` on spam"),
-    rule(StartsWith("X-Spam-Status", &["yes"]), Junk, "SpamAssassin/Rspamd verdict", "Mail::SpamAssassin::Conf; rspamd.com/doc/modules/milter_headers.html (x-spam-status)"),
-    rule(Is("X-Spam", &["yes"]), Junk, "Rspamd verdict", "rspamd.com/doc/modules/milter_headers.html (spam-header routine, default `X-Spam: Yes`)"),
-    rule(Is("X-Spam-Action", &["add header", "rewrite subject", "reject"]), Junk, "Rspamd action", "Rspamd protocol output (`X-Spam-Action: <action>`); `no action` and `greylist` are not spam"),
-    rule(Contains("X-Forefront-Antispam-Report", &["sfv:spm", "sfv:blk"]), Junk, "Microsoft 365 verdict", "learn.microsoft.com: anti-spam message headers (SFV:SPM spam, SFV:BLK blocked sender)"),
+    rule(SpamVerdict, Junk, "the receiving server's spam verdict", "[intake] spam_headers, default SpamAssassin's X-Spam-Flag: YES and X-Spam-Status: Yes (Mail::SpamAssassin::Conf), Rspamd's X-Spam: Yes and X-Spam-Action (rspamd.com/doc/modules/milter_headers.html); read in src/mail/trust.rs, where it also fails the sender check"),
     // --- 4. Particular robots ------------------------------------------------------------------
     // Help desks and their loop markers (issue 10: two help desks must not answer each other).
     rule(Not("X-OTRS-Loop", &["no", "false"]), AutoReply, "OTRS/Znuny", "OTRS/Znuny Kernel/System/PostMaster.pm and Ticket.pm: no auto-response unless X-OTRS-Loop is false/no"),
@@ -188,25 +185,6 @@ pub fn classify(
         .unwrap_or((MessageClass::Human, String::new()))
 }
 
-/// The receiving server's spam verdict, if it gave one: the one place that reads it (the trust
-/// checks of issue 10 ask here too).
-pub fn spam_verdict(message: &mail_parser::Message<'_>, config: &Config) -> Option<String> {
-    let from = Person {
-        address: String::new(),
-        name: None,
-    };
-    let facts = Facts {
-        message,
-        from: &from,
-        subject: String::new(),
-        config,
-    };
-    RULES
-        .iter()
-        .filter(|rule| rule.class == Junk)
-        .find_map(|rule| facts.matched(&rule.test))
-}
-
 struct Facts<'a, 'm> {
     message: &'a mail_parser::Message<'m>,
     from: &'a Person,
@@ -252,7 +230,6 @@ impl Facts<'_, '_> {
             StartsWith(name, prefixes) => {
                 self.any(name, |v| prefixes.iter().any(|p| v.starts_with(p)))
             }
-            Contains(name, parts) => self.any(name, |v| parts.iter().any(|p| v.contains(p))),
             Not(name, values) => self.any(name, |v| !values.contains(&first_word(v))),
             Word(name, words) => self.any(name, |v| {
                 v.split([',', ' ', ';']).any(|w| words.contains(&w.trim()))
@@ -279,6 +256,10 @@ impl Facts<'_, '_> {
                 .iter()
                 .find(|p| self.subject.starts_with(**p))
                 .map(|p| format!("subject `{}`", p.trim_end())),
+            SpamVerdict => {
+                super::trust::spam_verdict(self.message.headers_raw(), &self.config.intake)
+                    .map(|hit| shorten(&hit))
+            }
             NullSender => self
                 .any("Return-Path", |v| v == "<>" || v.is_empty())
                 .map(|_| "empty Return-Path (<>)".to_string()),
@@ -510,7 +491,7 @@ mod tests {
             "X-Spam: Yes",
             "X-Spam-Action: add header",
             "X-Spam-Action: rewrite subject",
-            "X-Forefront-Antispam-Report: CIP:192.0.2.1;CTRY:;LANG:en;SCL:9;SRV:;IPV:NLI;SFV:SPM;",
+            "X-Spam-Action: reject",
         ] {
             assert_eq!(class_with(header), Junk, "{header}");
         }
@@ -522,13 +503,38 @@ mod tests {
             "X-Rspamd-Server: mx1",
             "X-Rspamd-Queue-Id: 4F3030E",
             "X-Spamd-Result: default: False [-0.50 / 15.00]",
-            "X-Forefront-Antispam-Report: CIP:192.0.2.1;SCL:1;SFV:NSPM;",
         ] {
             assert_eq!(class_with(header), MessageClass::Human, "{header}");
         }
         let (class, reason) = classed("X-Spam-Flag: YES\r\n", None);
         assert_eq!(class, Junk);
-        assert_eq!(reason, "X-Spam-Flag: YES (SpamAssassin verdict)");
+        assert_eq!(
+            reason,
+            "X-Spam-Flag: YES (the receiving server's spam verdict)"
+        );
+    }
+
+    #[test]
+    fn the_spam_verdict_is_the_one_the_sender_check_reads() {
+        let mut config = config();
+        config.intake.spam_headers =
+            vec![crate::config::HeaderRule::parse("X-Junk: true").expect("rule")];
+        let raw = format!("{PERSON}X-Junk: TRUE\r\nX-Spam-Flag: YES\r\n\r\nbuy now\r\n");
+        let message = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .expect("parses");
+        let from = crate::mail::person(Some("ann@example.test"), None).expect("person");
+        let (class, reason) = classify(&message, &from, "", &config);
+        assert_eq!(class, Junk);
+        assert!(reason.starts_with("X-Junk: TRUE"), "{reason}");
+        let verdict = crate::mail::trust::assess(message.headers_raw(), &from, &config.intake);
+        assert_eq!(verdict.level, crate::mail::Trust::Failed);
+        // X-Spam-Flag is no verdict once the configured list leaves it out.
+        config.intake.spam_headers.clear();
+        assert_eq!(
+            classify(&message, &from, "", &config).0,
+            MessageClass::Human
+        );
     }
 
     #[test]

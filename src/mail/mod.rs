@@ -464,7 +464,9 @@ pub struct Readable {
 /// Never panics; a message that cannot be parsed shows its raw text.
 pub fn readable(raw: &[u8]) -> Readable {
     let parsed = std::panic::catch_unwind(|| {
-        let message = MessageParser::default().parse(raw)?;
+        // Raw 8-bit header lines read in the charset they are, as intake reads them.
+        let (decoded, _) = decode_8bit_headers(raw);
+        let message = MessageParser::default().parse(decoded.as_ref())?;
         let mut headers = Vec::new();
         for name in [
             "From",
@@ -496,14 +498,11 @@ pub fn readable(raw: &[u8]) -> Readable {
                 headers.push((name.to_string(), header_safe(&text, 2000)));
             }
         }
-        let mut parts = Vec::new();
-        for i in 0..message.text_body_count().min(MAX_ATTACHMENTS) {
-            if let Some(t) = message.body_text(i) {
-                parts.push(t.into_owned());
-            }
-        }
-        // Lines end in CRLF on the wire; a reader wants plain line breaks.
-        let text = parts.join("\n").replace("\r\n", "\n");
+        // The same text intake reads: every text part, the HTML when they are empty, each
+        // in the charset it really is. Lines end in CRLF on the wire; a reader wants plain
+        // line breaks.
+        let (text, _) = body::readable_text(&message);
+        let text = text.replace("\r\n", "\n");
         Some(Readable { headers, text })
     });
     match parsed {

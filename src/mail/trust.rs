@@ -77,12 +77,7 @@ pub fn assess<'a>(
     intake: &IntakeConfig,
 ) -> Verdict {
     let headers: Vec<(&str, &str)> = headers.into_iter().collect();
-    if let Some(hit) = intake.spam_headers.iter().find_map(|rule| {
-        headers
-            .iter()
-            .find(|(name, value)| rule.matches(name, value))
-            .map(|(name, value)| format!("{name}: {}", value.trim()))
-    }) {
+    if let Some(hit) = spam_verdict(headers.iter().copied(), intake) {
         return Verdict {
             level: Trust::Failed,
             reason: format!("the receiving server's spam verdict ({hit})"),
@@ -97,6 +92,22 @@ pub fn assess<'a>(
     let findings = trusted_findings(&headers, trusted);
     let from_domain = from.address.rsplit_once('@').map_or("", |(_, d)| d);
     judge(&findings, from_domain, trusted)
+}
+
+/// The receiving server's spam verdict (`[intake] spam_headers`), as `Name: value`, if it gave
+/// one. The one place that reads it: the sender check fails on it, and the classifier
+/// (`src/mail/classify.rs`) makes such mail junk.
+pub fn spam_verdict<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    intake: &IntakeConfig,
+) -> Option<String> {
+    let headers: Vec<(&str, &str)> = headers.into_iter().collect();
+    intake.spam_headers.iter().find_map(|rule| {
+        headers
+            .iter()
+            .find(|(name, value)| rule.matches(name, value))
+            .map(|(name, value)| format!("{name}: {}", value.trim()))
+    })
 }
 
 /// The findings of the trusted server: its `Authentication-Results` above the second
