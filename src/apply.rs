@@ -163,6 +163,8 @@ pub fn apply(
             Effect::Assign(member) => patch.assigned_to = Some(member.clone()),
             Effect::AtRiskWarned(at) => patch.at_risk_warned_for = Some(*at),
             Effect::CustomerWrote => patch.customer_wrote_at = Some(now),
+            Effect::SenderTrust(trust) => patch.sender_trust = Some(*trust),
+            Effect::Vouched(member) => patch.vouched_by = Some(member.clone()),
             other => {
                 if !patch.is_empty() {
                     store::incidents::update(conn, n, &std::mem::take(&mut patch), now)?;

@@ -50,6 +50,49 @@ pub struct Config {
     pub recurring: RecurringConfig,
     pub staff: StaffConfig,
     pub replies: RepliesConfig,
+    pub trust: TrustPolicy,
+}
+
+/// What mail gets, by how far the receiving server proved its sender (`[trust]`). A verified
+/// sender is always answered in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustPolicy {
+    /// Nothing proves the sender (or no `[intake] trusted_authserv_id` is set).
+    pub unverified: Treatment,
+    /// DMARC failed at the trusted server, or it judged the mail spam.
+    pub failed: Treatment,
+}
+
+impl Default for TrustPolicy {
+    fn default() -> Self {
+        TrustPolicy {
+            unverified: Treatment::Plain,
+            failed: Treatment::Hold,
+        }
+    }
+}
+
+/// How a sender's mail is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Treatment {
+    /// Answered as written: the mail may quote them, and they may set the pace, copy people in
+    /// and clear an undeliverable mark.
+    Full,
+    /// The incident opens and is answered, but no mail repeats a word they wrote, and they
+    /// cannot set the pace, add participants or clear an undeliverable mark.
+    Plain,
+    /// Recorded and kept in quarantine for staff; nothing is sent.
+    Hold,
+}
+
+impl Treatment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Treatment::Full => "full",
+            Treatment::Plain => "plain",
+            Treatment::Hold => "hold",
+        }
+    }
 }
 
 /// Phrases added to the built-in English ones (`src/incident/replies.rs`), lower-case.
@@ -165,6 +208,7 @@ dir = "templates"
             recurring: RecurringConfig::default(),
             staff: StaffConfig::default(),
             replies: RepliesConfig::default(),
+            trust: TrustPolicy::default(),
         })
     }
 }
@@ -567,10 +611,43 @@ impl AddressPattern {
     }
 }
 
-/// Per-recipient limits on automatic mail, counted over sliding windows in SQLite.
+/// Limits on automatic mail to customers, counted over sliding windows in SQLite.
 #[derive(Debug, Clone)]
 pub struct SendCaps {
+    /// Per recipient mailbox (see [`MailboxRules`]): every automatic customer mail.
     pub windows: Vec<CapWindow>,
+    /// Per recipient domain.
+    pub domain_windows: Vec<CapWindow>,
+    /// All automatic customer mail together: protects the domain's reputation. Staff are told
+    /// when it is reached.
+    pub global_windows: Vec<CapWindow>,
+    /// Per incident: answers the customer's own mail causes (status answers, confirmations,
+    /// the reopen notice).
+    pub answer_windows: Vec<CapWindow>,
+    /// Per recipient mailbox: mail about incidents whose sender could not be verified and that
+    /// no staff member has acted on yet.
+    pub unverified_windows: Vec<CapWindow>,
+    pub mailbox: MailboxRules,
+}
+
+/// How recipient addresses fold into one mailbox for the caps: `Ann.Lee+x@GMail.com` and
+/// `annlee@gmail.com` are one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxRules {
+    /// Characters that start a sub-address in the local part (`+` by default; `-` where the
+    /// recipient's servers use it, as qmail and some Postfix setups do).
+    pub subaddress_separators: Vec<char>,
+    /// Domains whose mailboxes ignore dots in the local part (lower-case).
+    pub dotless_domains: Vec<String>,
+}
+
+impl Default for MailboxRules {
+    fn default() -> Self {
+        MailboxRules {
+            subaddress_separators: vec!['+'],
+            dotless_domains: vec!["gmail.com".into(), "googlemail.com".into()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -579,23 +656,22 @@ pub struct CapWindow {
     pub within: Duration,
 }
 
+const fn window(max: u32, secs: u64) -> CapWindow {
+    CapWindow {
+        max,
+        within: Duration::from_secs(secs),
+    }
+}
+
 impl Default for SendCaps {
     fn default() -> Self {
         SendCaps {
-            windows: vec![
-                CapWindow {
-                    max: 3,
-                    within: Duration::from_secs(600),
-                },
-                CapWindow {
-                    max: 10,
-                    within: Duration::from_secs(3600),
-                },
-                CapWindow {
-                    max: 40,
-                    within: Duration::from_secs(86_400),
-                },
-            ],
+            windows: vec![window(3, 600), window(10, 3600), window(40, 86_400)],
+            domain_windows: vec![window(100, 3600)],
+            global_windows: vec![window(1000, 3600)],
+            answer_windows: vec![window(3, 86_400)],
+            unverified_windows: vec![window(5, 86_400)],
+            mailbox: MailboxRules::default(),
         }
     }
 }
@@ -639,6 +715,8 @@ struct RawConfig {
     staff: RawStaff,
     #[serde(default)]
     replies: RawReplies,
+    #[serde(default)]
+    trust: RawTrust,
 }
 
 #[derive(Deserialize, Default)]
@@ -858,6 +936,19 @@ struct RawIntake {
 #[serde(deny_unknown_fields)]
 struct RawSendCaps {
     windows: Option<Spanned<Vec<RawCapWindow>>>,
+    domain_windows: Option<Spanned<Vec<RawCapWindow>>>,
+    global_windows: Option<Spanned<Vec<RawCapWindow>>>,
+    answer_windows: Option<Spanned<Vec<RawCapWindow>>>,
+    unverified_windows: Option<Spanned<Vec<RawCapWindow>>>,
+    subaddress_separators: Option<Spanned<Vec<String>>>,
+    dotless_domains: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTrust {
+    unverified: Option<Spanned<String>>,
+    failed: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1161,6 +1252,7 @@ impl Validator<'_> {
                 news_phrases: phrases(raw.replies.news_phrases),
                 stop_phrases: phrases(raw.replies.stop_phrases),
             },
+            trust: self.trust(raw.trust)?,
         })
     }
 
@@ -1362,8 +1454,69 @@ impl Validator<'_> {
     }
 
     fn send_caps(&self, raw: RawSendCaps) -> Result<SendCaps, ConfigError> {
-        let Some(windows) = raw.windows else {
-            return Ok(SendCaps::default());
+        let defaults = SendCaps::default();
+        let mut mailbox = defaults.mailbox.clone();
+        if let Some(separators) = raw.subaddress_separators {
+            let span = separators.span();
+            mailbox.subaddress_separators = Vec::new();
+            for text in separators.into_inner() {
+                let mut chars = text.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if c.is_ascii_punctuation() && c != '@' && c != '.' => {
+                        mailbox.subaddress_separators.push(c)
+                    }
+                    _ => {
+                        return self.err(
+                            span,
+                            format!(
+                                "[send_caps] subaddress_separators: `{text}` is not one \
+                                 punctuation character like \"+\" or \"-\""
+                            ),
+                        )
+                    }
+                }
+            }
+        }
+        if let Some(domains) = raw.dotless_domains {
+            mailbox.dotless_domains = domains
+                .into_iter()
+                .map(|d| d.trim().to_ascii_lowercase())
+                .collect();
+        }
+        Ok(SendCaps {
+            windows: self.cap_windows("windows", raw.windows, defaults.windows)?,
+            domain_windows: self.cap_windows(
+                "domain_windows",
+                raw.domain_windows,
+                defaults.domain_windows,
+            )?,
+            global_windows: self.cap_windows(
+                "global_windows",
+                raw.global_windows,
+                defaults.global_windows,
+            )?,
+            answer_windows: self.cap_windows(
+                "answer_windows",
+                raw.answer_windows,
+                defaults.answer_windows,
+            )?,
+            unverified_windows: self.cap_windows(
+                "unverified_windows",
+                raw.unverified_windows,
+                defaults.unverified_windows,
+            )?,
+            mailbox,
+        })
+    }
+
+    fn cap_windows(
+        &self,
+        key: &str,
+        raw: Option<Spanned<Vec<RawCapWindow>>>,
+        default: Vec<CapWindow>,
+    ) -> Result<Vec<CapWindow>, ConfigError> {
+        let Some(windows) = raw else {
+            return Ok(default);
         };
         let span = windows.span();
         let mut caps = Vec::new();
@@ -1371,9 +1524,10 @@ impl Validator<'_> {
             if w.max == 0 || w.within.is_zero() {
                 return self.err(
                     span,
-                    "[send_caps] every window needs max of at least 1 and a non-zero `within`; \
-                     to turn caps off, write windows = []"
-                        .into(),
+                    format!(
+                        "[send_caps] {key}: every window needs max of at least 1 and a non-zero \
+                         `within`; to turn these caps off, write {key} = []"
+                    ),
                 );
             }
             caps.push(CapWindow {
@@ -1381,7 +1535,31 @@ impl Validator<'_> {
                 within: w.within,
             });
         }
-        Ok(SendCaps { windows: caps })
+        Ok(caps)
+    }
+
+    fn trust(&self, raw: RawTrust) -> Result<TrustPolicy, ConfigError> {
+        let mut policy = TrustPolicy::default();
+        for (key, value, slot) in [
+            ("unverified", raw.unverified, &mut policy.unverified),
+            ("failed", raw.failed, &mut policy.failed),
+        ] {
+            let Some(value) = value else { continue };
+            *slot = match value.get_ref().as_str() {
+                "full" => Treatment::Full,
+                "plain" => Treatment::Plain,
+                "hold" => Treatment::Hold,
+                other => {
+                    return self.err(
+                        value.span(),
+                        format!(
+                        "[trust] {key} = \"{other}\" is not one of \"full\", \"plain\", \"hold\""
+                    ),
+                    )
+                }
+            };
+        }
+        Ok(policy)
     }
 
     fn endpoint(

@@ -17,14 +17,14 @@ use rusqlite::Connection;
 
 use crate::apply::{act, apply, ActError, Applied};
 use crate::clock;
-use crate::config::StrangerPolicy;
+use crate::config::{StrangerPolicy, Treatment};
 use crate::deps::Deps;
 use crate::digest::sha256_hex;
 use crate::imap::Fetched;
 use crate::incident::decide::Opening;
 use crate::incident::{
-    decide, opening, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow, NewEvent,
-    Role, Written,
+    decide, opening, policy, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow,
+    NewEvent, Role, Written,
 };
 use crate::mail::{self, BounceReport, MessageClass, ParsedMail, Quarantine, Trust};
 use crate::outbox::Pass;
@@ -723,9 +723,12 @@ fn record_human(
     now: DateTime<Utc>,
     queued: &mut usize,
 ) -> Result<Outcome, ActError> {
-    // A person writing from an address that bounced proves it works again: cleared before
-    // anything is decided, so this very mail can be answered.
-    if store::outbox::clear_undeliverable(conn, &mail.from.address)? {
+    let treatment = policy::for_sender(mail.trust.level, &deps.config.trust);
+    // A person writing from an address that bounced proves it works again, if the receiving
+    // server proved it is them (anyone can write any From): cleared before anything is
+    // decided, so this very mail can be answered.
+    if treatment == Treatment::Full && store::outbox::clear_undeliverable(conn, &mail.from.address)?
+    {
         store::events::log(
             conn,
             &NewEvent {
@@ -765,6 +768,13 @@ fn record_human(
     if let Some(e) = lookup_failed {
         return Err(e.into());
     }
+    if treatment == Treatment::Hold {
+        let answers = match route {
+            Route::Join { incident, .. } => Some(incident),
+            _ => None,
+        };
+        return held_by_trust(conn, deps, incoming, mail, answers, now, queued);
+    }
     match route {
         Route::Join { incident, via } => {
             join(conn, deps, incoming, mail, incident, via, now, queued)
@@ -784,6 +794,48 @@ fn record_human(
             queued,
         ),
     }
+}
+
+/// `[trust]` says to keep this sender's mail for staff (by default: the receiving server's
+/// check failed, or it judged the mail spam). Recorded in quarantine, nothing sent; if it
+/// answers an incident, staff on that incident are told.
+#[allow(clippy::too_many_arguments)]
+fn held_by_trust(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    answers: Option<IncidentNo>,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
+    let why = format!(
+        "the sender check {} ({})",
+        mail.trust.level, mail.trust.reason
+    );
+    let reason = format!("held for staff: {} wrote, but {why}", mail.from.address);
+    let salvaged = salvage(mail);
+    let row = record_quarantine(
+        conn,
+        incoming.origin,
+        incoming.raw,
+        &incoming.sha,
+        Some(&incoming.dedupe_key),
+        &reason,
+        Some(&salvaged),
+        now,
+    )?;
+    if let Some(incident) = answers {
+        let event = Event::HeldReply {
+            message: row,
+            from: mail.from.address.clone(),
+            why,
+            written: written(mail),
+        };
+        let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
+        *queued += applied.queued();
+    }
+    Ok(Outcome::Held { reason })
 }
 
 /// What a person's mail says, for staff to read.
@@ -977,7 +1029,9 @@ fn join(
     let row = record_message(conn, incoming, mail, Some(incident), now)?;
     index_ids(conn, mail, incident)?;
     let role = store::incidents::participant_role(conn, incident, &mail.from.address)?;
-    if role.is_some_and(Role::may_add_participants) {
+    // Only someone we know is who they say may bring others in.
+    let proven = policy::for_sender(mail.trust.level, &deps.config.trust) == Treatment::Full;
+    if proven && role.is_some_and(Role::may_add_participants) {
         add_cc_participants(conn, deps, incident, mail)?;
     }
     store::incidents::touch(conn, incident, now)?;
@@ -1001,6 +1055,7 @@ fn join(
         let event = Event::CustomerReply {
             message: row,
             from: mail.from.address.clone(),
+            trust: mail.trust.level,
             written: written(mail),
         };
         let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
@@ -1077,6 +1132,10 @@ fn open(
 ) -> Result<Outcome, ActError> {
     let config = &deps.config;
     let promise = opening(config, now);
+    let treatment = policy::for_sender(mail.trust.level, &config.trust);
+    let answer_to = policy::reply_address(&mail.from, mail.reply_to.as_ref(), treatment, |a| {
+        config.support.is_own_address(a)
+    });
     // "Fwd: AW: Order broken [FU-3-…]" is about "Order broken": prefixes and copied tokens go.
     let mut subject = mail::base_subject(&mail.subject);
     if subject.is_empty() {
@@ -1089,6 +1148,9 @@ fn open(
             summary: &mail.summary,
             customer_address: &mail.from.address,
             customer_name: mail.from.name.as_deref(),
+            reply_address: &answer_to.address,
+            reply_name: answer_to.name.as_deref(),
+            sender_trust: mail.trust.level,
             cadence: config.cadence.default,
             next_update_at: promise.at,
         },
@@ -1096,12 +1158,12 @@ fn open(
         now,
     )?;
     store::incidents::add_participant(conn, incident, &mail.from.address, Role::Customer)?;
-    if let Some(reply_to) = &mail.reply_to {
-        if !config.support.is_own_address(&reply_to.address) {
-            store::incidents::add_participant(conn, incident, &reply_to.address, Role::ReplyTo)?;
-        }
+    if answer_to.address != mail.from.address {
+        store::incidents::add_participant(conn, incident, &answer_to.address, Role::ReplyTo)?;
     }
-    add_cc_participants(conn, deps, incident, mail)?;
+    if treatment == Treatment::Full {
+        add_cc_participants(conn, deps, incident, mail)?;
+    }
     let row = record_message(conn, incoming, mail, Some(incident), now)?;
     index_ids(conn, mail, incident)?;
     // Outlook files our replies by Thread-Index: continue the customer's conversation if they
@@ -1116,7 +1178,6 @@ fn open(
         message: row,
         from: mail.from.clone(),
         other_from: mail.other_from.clone(),
-        reply_to: mail.reply_to.clone(),
         promise,
         continues,
         stranger_to,

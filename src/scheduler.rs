@@ -197,13 +197,8 @@ fn digests(
     report: &mut TickReport,
 ) -> Result<(), StoreError> {
     for recipient in store::outbox::digest_recipients(conn)? {
-        if crate::outbox::queue::staff_refusal(
-            conn,
-            &recipient,
-            &deps.config.staff.notify_cap,
-            now,
-        )?
-        .is_some()
+        if crate::outbox::caps::staff_refusal(conn, &recipient, &deps.config.staff.notify_cap, now)?
+            .is_some()
         {
             continue;
         }

@@ -284,6 +284,9 @@ pub struct MailData {
     pub thanks_for: String,
     /// The customer asked for no more automatic updates; this mail confirms it.
     pub updates_stopped: bool,
+    /// Nothing proves who wrote to us (`[trust]`): this mail must not repeat a word they wrote.
+    /// Their subject, name and summary are already blank; the template says less.
+    pub plain: bool,
     /// This update comes later than we promised (the daemon was down past the time).
     pub overdue: bool,
     /// The customer asked for a different cadence; this mail confirms it.
@@ -412,6 +415,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         waiting_for: "the serial number on the back of the device".into(),
         thanks_for: "Tuesday".into(),
         updates_stopped: true,
+        plain: false,
         staff: StaffData {
             reason: "The customer replied".into(),
             from: "Ann Example <ann@example.com>".into(),
@@ -468,9 +472,23 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         },
         ..full.clone()
     };
+    // What an unproven sender's mail looks like: every flag on, their own words gone.
+    let plain = MailData {
+        incident: IncidentData {
+            subject: String::new(),
+            summary: String::new(),
+            ..full.incident.clone()
+        },
+        customer: CustomerData {
+            name: None,
+            address: full.customer.address.clone(),
+        },
+        plain: true,
+        ..full.clone()
+    };
     let mut out = Vec::new();
     for state in ["open", "waiting", "resolved", "closed"] {
-        for sample in [&full, &sparse] {
+        for sample in [&full, &plain, &sparse] {
             let mut data = sample.clone();
             data.incident.state = state.into();
             out.push(serde_json::to_value(&data).unwrap_or(Value::Null));

@@ -649,7 +649,7 @@ fn check(config: &Config) -> Result<ExitCode> {
     let templates = crate::deps::load_templates(config)?;
     let rendered = templates.check(&config.support.name, &config.support.address)?;
     println!(
-        "templates  {}: ok ({rendered} renderings with complete and sparse sample data)",
+        "templates  {}: ok ({rendered} renderings with complete, plain and sparse sample data)",
         config.templates.display()
     );
     crate::tls::client_config(config.imap.endpoint.ca_file.as_deref()).context("[imap] ca_file")?;

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use super::effects::{Effect, Effects, Mail, NewEvent};
 use super::letters::{self, Conversation, CustomerMail, Recipient};
 use super::staff_mail::{Command, StaffMail};
-use super::{pace, replies, Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow, Note};
-use super::{NoteVisibility, Resolution, State};
+use super::{pace, policy, replies, Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow};
+use super::{Note, NoteVisibility, Resolution, State};
 use crate::clock::{self, human_duration, stamp};
-use crate::config::Config;
-use crate::mail::Person;
+use crate::config::{Config, Treatment};
+use crate::mail::{Person, Trust};
 use crate::templates::{AttachmentData, EscalationData, MailData, StaffData};
 
 /// What the store knows about an incident, gathered before deciding.
@@ -69,7 +69,16 @@ pub enum Event {
     CustomerReply {
         message: MessageRow,
         from: String,
+        /// How far the receiving server proved this mail's sender.
+        trust: Trust,
         /// Their own words in this mail (quotes and signature removed), whole.
+        written: Written,
+    },
+    /// A reply to this incident that `[trust]` keeps for staff (the sender check failed).
+    HeldReply {
+        message: MessageRow,
+        from: String,
+        why: String,
         written: Written,
     },
     /// A staff member acted (the CLI).
@@ -120,7 +129,6 @@ pub struct Opening {
     pub from: Person,
     /// Further authors the complaint's From named; only `from` is answered.
     pub other_from: Vec<String>,
-    pub reply_to: Option<Person>,
     /// The first promise, as [`opening`] computed it for the new row.
     pub promise: clock::Promise,
     /// A late reply to this (long resolved) incident opened this one.
@@ -198,16 +206,29 @@ pub fn decide(
         Event::CustomerReply {
             message,
             from,
+            trust,
             written,
-        } => d.customer_reply(*message, from, written),
-        Event::Staff { by, action } => d.staff(Actor::Staff(by.clone()), action, None)?,
+        } => d.customer_reply(*message, from, *trust, written),
+        Event::HeldReply {
+            message,
+            from,
+            why,
+            written,
+        } => d.held_reply(*message, from, why, written),
+        Event::Staff { by, action } => {
+            d.vouch(by);
+            d.staff(Actor::Staff(by.clone()), action, None)?
+        }
         Event::StaffReply {
             message,
             by,
             name,
             mail,
             attachments,
-        } => d.staff_reply(*message, by, name, mail, *attachments),
+        } => {
+            d.vouch(by);
+            d.staff_reply(*message, by, name, mail, *attachments)
+        }
         Event::StaffCorrespondence { message, by, text } => {
             d.staff_correspondence(*message, by, text)
         }
@@ -392,6 +413,7 @@ impl Decision<'_> {
                 kind,
                 to: to.clone(),
                 to_name: None,
+                unverified: false,
                 data: data.clone(),
                 promise: None,
                 caused_by,
@@ -503,10 +525,11 @@ impl Decision<'_> {
         });
     }
 
-    /// The acknowledgement: to Reply-To if the sender set one, else to From; never to us.
+    /// The acknowledgement: to the incident's reply address (chosen when it opened, see
+    /// [`policy::reply_address`]); never to us.
     fn acknowledge(&mut self, opening: &Opening) {
-        let answer_to = opening.reply_to.as_ref().unwrap_or(&opening.from);
-        if self.config.support.is_own_address(&answer_to.address) {
+        let to = Recipient::customer_of(&self.incident);
+        if self.config.support.is_own_address(&to.address) {
             self.fx.push(Effect::Event(NewEvent {
                 incident: Some(self.incident.number),
                 message: Some(opening.message),
@@ -514,15 +537,11 @@ impl Decision<'_> {
                 actor: Actor::Daemon,
                 detail: format!(
                     "the reply address {} is our own; acknowledging would mail ourselves",
-                    answer_to.address
+                    to.address
                 ),
             }));
             return;
         }
-        let to = Recipient {
-            address: answer_to.address.clone(),
-            name: answer_to.name.clone(),
-        };
         let promise = opening.promise;
         self.mail_to(
             MailKind::Acknowledgement,
@@ -533,6 +552,23 @@ impl Decision<'_> {
         );
     }
 
+    /// The first staff member to act on an incident vouches for its customer: from then on
+    /// it is answered in full (see [`policy`]).
+    fn vouch(&mut self, by: &str) {
+        if self.incident.vouched_by.is_some() {
+            return;
+        }
+        if policy::unproven(&self.incident) {
+            self.fx.log(
+                EventKind::Vouched,
+                &Actor::Staff(by.to_string()),
+                "acted on the incident: its customer is answered in full from now on",
+            );
+        }
+        self.incident.vouched_by = Some(by.to_string());
+        self.fx.push(Effect::Vouched(by.to_string()));
+    }
+
     // --- The customer replies ----------------------------------------------------------------
 
     /// After resolution the incident reopens and they are told so. Otherwise: asking for news
@@ -540,14 +576,41 @@ impl Decision<'_> {
     /// (confirmed once); anything else goes to staff and nothing automatic goes back (the next
     /// update thanks them for it). While waiting on them, their reply resumes the updates.
     /// Staff see every reply.
-    fn customer_reply(&mut self, message: MessageRow, from: &str, written: &Written) {
+    fn customer_reply(&mut self, message: MessageRow, from: &str, trust: Trust, written: &Written) {
         let who = Actor::Customer(from.to_string());
         self.incident.customer_wrote_at = Some(self.now);
         self.fx.push(Effect::CustomerWrote);
+        let is_customer = [
+            &self.incident.customer_address,
+            &self.incident.reply_address,
+        ]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(from));
+        if trust == Trust::Verified && is_customer && self.incident.sender_trust != Trust::Verified
+        {
+            self.incident.sender_trust = Trust::Verified;
+            self.fx.push(Effect::SenderTrust(Trust::Verified));
+            self.fx.log(
+                EventKind::SenderVerified,
+                &who,
+                "the receiving server verified the customer's mail; they are answered in full",
+            );
+        }
+        let proven = policy::for_sender(trust, &self.config.trust) == Treatment::Full;
         let replies = &self.config.replies;
         let intent = replies::read(&written.text, &replies.news_phrases, &replies.stop_phrases);
-        let pace = pace::requested_cadence(&written.text);
-        let mut reason = "The customer replied".to_string();
+        let asked_pace = pace::requested_cadence(&written.text);
+        // Anyone can write as the customer: only a proven sender sets the pace (a faster one
+        // would send more mail to whoever the address really is). Asking for less is safe.
+        let pace = asked_pace.filter(|_| proven);
+        let mut reason = match asked_pace {
+            Some(wanted) if !proven => format!(
+                "The customer asked for updates every {}; not applied, the sender could not be \
+                 verified ({trust}); set it with `followupd incident cadence` if it was them",
+                human_duration(wanted)
+            ),
+            _ => "The customer replied".to_string(),
+        };
         if self.incident.state.is_over() {
             self.reopen(&who, Some(message));
             self.notify_reply(
@@ -581,8 +644,8 @@ impl Decision<'_> {
                 human_duration(self.incident.cadence)
             );
             self.status_answer(message, |d| d.cadence_changed = true);
-        } else if intent.asks_for_news || resumed {
-            if intent.asks_for_news {
+        } else if intent.asks_for_news || resumed || asked_pace.is_some() {
+            if intent.asks_for_news && asked_pace.is_none() {
                 reason = "The customer asked for news (answered with the status)".into();
             }
             let thanks = if resumed {
@@ -643,6 +706,23 @@ impl Decision<'_> {
                 ..StaffData::default()
             };
         });
+    }
+
+    /// A reply `[trust]` kept for staff: nothing changes, nothing goes to the customer; staff
+    /// are told on the incident's thread.
+    fn held_reply(&mut self, message: MessageRow, from: &str, why: &str, written: &Written) {
+        self.fx.push(Effect::Event(NewEvent {
+            incident: Some(self.incident.number),
+            message: Some(message),
+            kind: EventKind::HeldForStaff,
+            actor: Actor::Daemon,
+            detail: format!("a reply from {from} was held: {why}"),
+        }));
+        let reason = format!(
+            "A reply from {from} was held and nothing was done with it: {why}. If it was \
+             really them, answer them yourself"
+        );
+        self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
     }
 
     /// No more automatic updates for this incident; the resolution still goes out.
@@ -1353,6 +1433,10 @@ pub(crate) mod tests_support {
             summary: "Every payment attempt ends with an error page.".into(),
             customer_address: "ann@example.test".into(),
             customer_name: Some("Ann Example".into()),
+            reply_address: "ann@example.test".into(),
+            reply_name: Some("Ann Example".into()),
+            sender_trust: crate::mail::Trust::Verified,
+            vouched_by: None,
             opened_at: at(T0),
             updated_at: at(T0),
             cadence: Duration::from_secs(4 * 3600),
@@ -1393,6 +1477,13 @@ mod tests {
 
     fn config() -> Config {
         Config::example()
+    }
+
+    /// With a support team to notify.
+    fn staffed() -> Config {
+        let mut config = Config::example();
+        config.staff.members = vec!["lead@example.test".into()];
+        config
     }
 
     fn open_incident() -> Incident {
@@ -1436,7 +1527,6 @@ mod tests {
                 name: Some("Ann Example".into()),
             },
             other_from: Vec::new(),
-            reply_to: None,
             promise: super::opening(&config, at(T0)),
             continues: None,
             stranger_to: Vec::new(),
@@ -1472,22 +1562,149 @@ mod tests {
     }
 
     #[test]
-    fn the_acknowledgement_goes_to_reply_to_but_never_to_our_own_address() {
-        let f = Facts::new(open_incident(), Conversation::default());
-        let mut o = opening(5);
-        o.reply_to = Some(Person {
-            address: "orders@example.test".into(),
-            name: None,
-        });
-        let fx = decide(&f, &Event::Opened(o.clone()), &config(), at(T0)).expect("decided");
+    fn the_acknowledgement_goes_to_the_reply_address_but_never_to_our_own_address() {
+        let mut incident = open_incident();
+        incident.reply_address = "orders@example.test".into();
+        let f = Facts::new(incident.clone(), Conversation::default());
+        let fx = decide(&f, &Event::Opened(opening(5)), &config(), at(T0)).expect("decided");
         assert_eq!(only_mail(&fx).to, "orders@example.test");
-        o.reply_to = Some(Person {
-            address: "support@example.test".into(),
-            name: None,
-        });
-        let fx = decide(&f, &Event::Opened(o), &config(), at(T0)).expect("decided");
+        incident.reply_address = "support@example.test".into();
+        let f = Facts::new(incident, Conversation::default());
+        let fx = decide(&f, &Event::Opened(opening(5)), &config(), at(T0)).expect("decided");
         assert_eq!(fx.mails().count(), 0);
         assert!(fx.logs(EventKind::AcknowledgementSkipped));
+    }
+
+    #[test]
+    fn an_unproven_sender_gets_a_plain_acknowledgement_that_repeats_nothing_they_wrote() {
+        let mut incident = open_incident();
+        incident.sender_trust = Trust::Unverified;
+        let f = Facts::new(incident.clone(), Conversation::default());
+        let fx = decide(&f, &Event::Opened(opening(5)), &staffed(), at(T0)).expect("decided");
+        let ack = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Acknowledgement)
+            .expect("ack");
+        assert!(ack.data.plain && ack.unverified);
+        assert_eq!(ack.data.incident.subject, "");
+        assert_eq!(ack.data.incident.summary, "");
+        assert_eq!(ack.data.customer.name, None);
+        assert_eq!(ack.to_name, None, "not even in the To header");
+        let staff = fx
+            .mails()
+            .find(|m| m.kind == MailKind::StaffNew)
+            .expect("staff");
+        assert_eq!(
+            staff.data.incident.subject, incident.subject,
+            "staff see everything"
+        );
+        // With `[trust] unverified = "full"` the same mail is whole again (still counted as
+        // unproven by the caps).
+        let mut full = staffed();
+        full.trust.unverified = crate::config::Treatment::Full;
+        let fx = decide(&f, &Event::Opened(opening(5)), &full, at(T0)).expect("decided");
+        let ack = fx.mails().next().expect("ack");
+        assert!(!ack.data.plain && ack.unverified);
+        assert_eq!(ack.data.incident.subject, incident.subject);
+    }
+
+    #[test]
+    fn an_unproven_reply_cannot_set_the_pace_but_may_stop_the_updates() {
+        let mut incident = open_incident();
+        incident.sender_trust = Trust::Unverified;
+        let f = facts(incident);
+        let reply = |text: &str, trust: Trust| Event::CustomerReply {
+            message: MessageRow(7),
+            from: "ann@example.test".into(),
+            trust,
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
+        };
+        let now = at("2026-11-23T09:30:00Z");
+        let fx = decide(
+            &f,
+            &reply("Update me every 30 minutes please", Trust::Unverified),
+            &staffed(),
+            now,
+        )
+        .expect("decided");
+        assert!(!fx.list.iter().any(|e| matches!(e, Effect::Cadence(_))));
+        let status = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Status)
+            .expect("status");
+        assert!(!status.data.cadence_changed && status.data.plain);
+        let staff = fx
+            .mails()
+            .find(|m| m.kind == MailKind::StaffReply)
+            .expect("staff told");
+        assert!(
+            staff.data.staff.reason.contains("not applied"),
+            "{}",
+            staff.data.staff.reason
+        );
+        let fx = decide(
+            &f,
+            &reply("Please stop sending me these emails", Trust::Unverified),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert!(fx.list.contains(&Effect::StopUpdates(true)));
+        // The customer's own verified mail proves them: answered in full from then on.
+        let fx = decide(&f, &reply("Any news?", Trust::Verified), &config(), now).expect("decided");
+        assert!(fx.list.contains(&Effect::SenderTrust(Trust::Verified)));
+        let status = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Status)
+            .expect("status");
+        assert!(!status.data.plain && !status.unverified);
+    }
+
+    #[test]
+    fn a_staff_member_acting_on_an_unproven_incident_vouches_for_it() {
+        let mut incident = open_incident();
+        incident.sender_trust = Trust::Unverified;
+        let f = facts(incident);
+        let fx = decide(
+            &f,
+            &Event::Staff {
+                by: "anna".into(),
+                action: StaffAction::Note("Found it.".into()),
+            },
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert!(fx.list.contains(&Effect::Vouched("anna".into())));
+        assert!(fx.logs(EventKind::Vouched));
+        let progress = only_mail(&fx);
+        assert!(!progress.data.plain && !progress.unverified);
+        assert_eq!(progress.data.incident.subject, "Checkout keeps failing");
+    }
+
+    #[test]
+    fn a_held_reply_tells_staff_and_sends_the_customer_nothing() {
+        let f = facts(open_incident());
+        let fx = decide(
+            &f,
+            &Event::HeldReply {
+                message: MessageRow(8),
+                from: "ann@example.test".into(),
+                why: "the sender check failed (dmarc=fail)".into(),
+                written: Written::default(),
+            },
+            &staffed(),
+            at(T0),
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::StaffReply);
+        assert!(mail.data.staff.reason.contains("dmarc=fail"));
+        assert!(fx.logs(EventKind::HeldForStaff));
+        assert!(fx.new_state().is_none());
     }
 
     #[test]
@@ -1727,6 +1944,7 @@ mod tests {
         let reply = |text: &str| Event::CustomerReply {
             message: MessageRow(7),
             from: "ann@example.test".into(),
+            trust: Trust::Verified,
             written: Written {
                 text: text.into(),
                 ..Written::default()
@@ -1758,6 +1976,7 @@ mod tests {
         let reply = Event::CustomerReply {
             message: MessageRow(7),
             from: "ann@example.test".into(),
+            trust: Trust::Verified,
             written: Written {
                 text: "Here is the screenshot.".into(),
                 ..Written::default()

@@ -107,6 +107,10 @@ pub enum Effect {
     AtRiskWarned(DateTime<Utc>),
     /// The customer wrote to us now.
     CustomerWrote,
+    /// The receiving server proved the customer (raised, never lowered).
+    SenderTrust(crate::mail::Trust),
+    /// A staff member vouches for the customer by acting on the incident.
+    Vouched(String),
     Tag(String),
     UpdatesWithoutNews(i64),
     /// Escalated now; no second escalation until a note clears it (None).
@@ -141,6 +145,9 @@ pub struct Mail {
     pub kind: MailKind,
     pub to: String,
     pub to_name: Option<String>,
+    /// About an incident nobody has proven the customer of (see `policy::unproven`): the
+    /// stricter send caps count it.
+    pub unverified: bool,
     pub data: MailData,
     /// The next update this mail promises the customer: recorded in the ledger once queued.
     pub promise: Option<DateTime<Utc>>,

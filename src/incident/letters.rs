@@ -7,16 +7,20 @@
 use chrono::{DateTime, Utc};
 
 use super::effects::Mail;
-use super::{Incident, IncidentNo, MailKind, MessageRow};
+use super::{policy, Incident, IncidentNo, MailKind, MessageRow};
 use crate::clock::{human_duration, human_time, stamp};
-use crate::config::Config;
+use crate::config::{Config, Treatment};
 use crate::templates::{
     CustomerData, IncidentData, MailData, ResolutionData, StaffData, SupportData,
 };
 
-/// References kept on a mail: the conversation's first message and the most recent ones. A
-/// thread of any length costs a few hundred bytes (RFC 5322 3.6.4 allows trimming the middle).
-pub const MAX_REFERENCES: usize = 10;
+/// References kept on a mail: the conversation's first message and the most recent ones, and
+/// never more than [`MAX_REFERENCES_BYTES`] in all. A thread of any length, or a sender's 3000
+/// References, costs a few hundred bytes (RFC 5322 3.6.4 allows trimming the middle).
+pub const MAX_REFERENCES: usize = 6;
+pub const MAX_REFERENCES_BYTES: usize = 600;
+/// The longest Message-ID we repeat in a header; longer ones are someone's noise.
+pub const MAX_ID_LEN: usize = 250;
 
 /// The conversation with the customer, oldest first: every Message-ID they sent or received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,20 +32,55 @@ pub struct Conversation {
 
 impl Conversation {
     /// In-Reply-To (the newest message) and References (the first, then the newest, at most
-    /// [`MAX_REFERENCES`], in the conversation's order).
+    /// [`MAX_REFERENCES`] and [`MAX_REFERENCES_BYTES`], in the conversation's order). Only
+    /// well-formed ASCII Message-IDs go into a header: anything else cannot be encoded there.
     pub fn threading(&self) -> (Option<String>, Vec<String>) {
+        let ids: Vec<&String> = self.ids.iter().filter(|id| well_formed_id(id)).collect();
         let mut refs: Vec<String> = Vec::new();
-        if let Some(first) = self.ids.first() {
-            refs.push(first.clone());
+        if let Some(first) = ids.first() {
+            refs.push((*first).clone());
         }
-        let tail = self.ids.len().saturating_sub(MAX_REFERENCES - 1);
-        for id in self.ids.iter().skip(tail.max(1)) {
+        let tail = ids.len().saturating_sub(MAX_REFERENCES - 1);
+        for id in ids.iter().skip(tail.max(1)) {
             if !refs.contains(id) {
-                refs.push(id.clone());
+                refs.push((*id).clone());
             }
         }
-        (self.ids.last().cloned(), refs)
+        // `<id>` and a space each: drop from the middle until it fits.
+        let bytes = |refs: &[String]| refs.iter().map(|r| r.len() + 3).sum::<usize>();
+        while refs.len() > 2 && bytes(&refs) > MAX_REFERENCES_BYTES {
+            refs.remove(1);
+        }
+        (ids.last().map(|id| (*id).clone()), refs)
     }
+}
+
+/// Whether `id` (without its angle brackets) is a Message-ID as RFC 5322 3.6.4 writes it:
+/// `dot-atom-text "@" (dot-atom-text / "[" dtext "]")`, ASCII, at most [`MAX_ID_LEN`] bytes.
+pub fn well_formed_id(id: &str) -> bool {
+    fn atext(c: char) -> bool {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+    }
+    fn dot_atom(text: &str) -> bool {
+        !text.is_empty()
+            && text
+                .split('.')
+                .all(|a| !a.is_empty() && a.chars().all(atext))
+    }
+    if id.len() > MAX_ID_LEN || !id.is_ascii() {
+        return false;
+    }
+    let Some((left, right)) = id.split_once('@') else {
+        return false;
+    };
+    let literal = right
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .is_some_and(|d| {
+            d.chars()
+                .all(|c| c.is_ascii_graphic() && !"[]\\".contains(c))
+        });
+    dot_atom(left) && (dot_atom(right) || literal)
 }
 
 /// Template data for a mail about `incident`. `promise` is the next update the mail promises
@@ -90,10 +129,11 @@ pub struct Recipient {
 }
 
 impl Recipient {
+    /// The incident's one reply address, chosen when it opened.
     pub fn customer_of(incident: &Incident) -> Recipient {
         Recipient {
-            address: incident.customer_address.clone(),
-            name: incident.customer_name.clone(),
+            address: incident.reply_address.clone(),
+            name: incident.reply_name.clone(),
         }
     }
 }
@@ -124,11 +164,22 @@ pub fn to_customer(
     } = mail;
     let mut data = mail_data(incident, config, promise);
     shape(&mut data);
+    let plain = policy::for_incident(incident, &config.trust) != Treatment::Full;
+    let mut to_name = to.name;
+    if plain {
+        // Nothing the sender wrote may travel back out: they may not be who they say.
+        data.plain = true;
+        data.incident.subject.clear();
+        data.incident.summary.clear();
+        data.customer.name = None;
+        to_name = None;
+    }
     let (in_reply_to, references) = conversation.threading();
     Mail {
         kind,
         to: to.address,
-        to_name: to.name,
+        to_name,
+        unverified: policy::unproven(incident),
         data,
         promise,
         caused_by,
@@ -185,6 +236,7 @@ pub fn digest(
         kind: MailKind::StaffDigest,
         to: recipient.to_string(),
         to_name: None,
+        unverified: false,
         data,
         promise: None,
         caused_by: None,
@@ -193,6 +245,34 @@ pub fn digest(
         thread_root: None,
         attachments_from: None,
     })
+}
+
+/// To staff: the global send cap (`[send_caps] global_windows`) held automatic mail to
+/// customers back, first on `incident`. One mail per staff recipient, outside any thread.
+pub fn global_cap_notice(incident: &Incident, reason: &str, config: &Config) -> Vec<Mail> {
+    let mut data = mail_data(incident, config, incident.next_update_at);
+    data.staff = StaffData {
+        reason: reason.to_string(),
+        ..StaffData::default()
+    };
+    config
+        .staff
+        .recipients()
+        .iter()
+        .map(|to| Mail {
+            kind: MailKind::StaffCapped,
+            to: to.clone(),
+            to_name: None,
+            unverified: false,
+            data: data.clone(),
+            promise: None,
+            caused_by: None,
+            in_reply_to: None,
+            references: Vec::new(),
+            thread_root: None,
+            attachments_from: None,
+        })
+        .collect()
 }
 
 /// A staff notification's kind, as a digest line says it.
@@ -206,6 +286,7 @@ fn kind_in_words(kind: MailKind) -> &'static str {
         MailKind::StaffUndeliverable => "the customer's address bounced",
         MailKind::StaffForged => "a mail claimed to come from staff",
         MailKind::StaffRefused => "a command was refused",
+        MailKind::StaffCapped => "automatic mail held back by the global cap",
         _ => "notification",
     }
 }
@@ -235,7 +316,55 @@ mod tests {
         assert_eq!(reply_to.as_deref(), Some("m3000@x"));
         assert_eq!(refs.len(), MAX_REFERENCES);
         assert_eq!(refs[0], "m1@x");
-        assert_eq!(refs[1], "m2992@x");
+        assert_eq!(refs[1], "m2996@x");
         assert_eq!(refs.last().map(String::as_str), Some("m3000@x"));
+    }
+
+    #[test]
+    fn references_stay_a_few_hundred_bytes_and_carry_only_well_formed_ascii_ids() {
+        let long = |i: usize| format!("{}{i}@example.test", "a".repeat(200));
+        let mut ids: Vec<String> = (0..3000).map(long).collect();
+        ids.push("späm@example.test".into());
+        ids.push("no-at-sign".into());
+        ids.push("two@@example.test".into());
+        ids.push(format!("{}@x", "b".repeat(MAX_ID_LEN)));
+        ids.push("a b@example.test".into());
+        let conversation = Conversation {
+            ids,
+            thread_root: None,
+        };
+        let (reply_to, refs) = conversation.threading();
+        assert_eq!(reply_to, Some(long(2999)), "the newest well-formed one");
+        let bytes: usize = refs.iter().map(|r| r.len() + 3).sum();
+        assert!(bytes <= MAX_REFERENCES_BYTES, "{bytes} bytes");
+        assert_eq!(refs.first(), Some(&long(0)));
+        assert_eq!(refs.last(), Some(&long(2999)));
+        assert!(refs.iter().all(|r| well_formed_id(r)));
+    }
+
+    #[test]
+    fn message_ids_are_checked_as_rfc_5322_writes_them() {
+        for good in [
+            "fu.1.abc@example.test",
+            "CAF=x+y_z@mail.gmail.com",
+            "1234@[127.0.0.1]",
+            "a!#$%&'*+-/=?^_`{|}~@x",
+        ] {
+            assert!(well_formed_id(good), "{good}");
+        }
+        for bad in [
+            "",
+            "@x",
+            "x@",
+            "a..b@x",
+            ".a@x",
+            "a@x.",
+            "é@x",
+            "a\r\nBcc: x@y@z",
+            "a@[x]y",
+            "<a@x>",
+        ] {
+            assert!(!well_formed_id(bad), "{bad:?}");
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod decide;
 pub mod effects;
 pub mod letters;
 pub mod pace;
+pub mod policy;
 pub mod replies;
 pub mod staff_mail;
 pub mod state;
@@ -30,6 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::clock::serde_stamp;
+use crate::mail::Trust;
 
 pub use decide::{decide, opening, Event, Facts, Refusal, StaffAction, Written};
 pub use effects::{Effect, Effects, Mail, NewEvent};
@@ -76,6 +78,15 @@ pub struct Incident {
     pub summary: String,
     pub customer_address: String,
     pub customer_name: Option<String>,
+    /// Where every mail of the incident goes, chosen when it opened (see
+    /// [`policy::reply_address`]).
+    pub reply_address: String,
+    pub reply_name: Option<String>,
+    /// How far the receiving server proved the customer: the complaint's trust, raised when a
+    /// verified mail from them joins.
+    pub sender_trust: Trust,
+    /// The staff member who first acted on it: a person vouches for the customer.
+    pub vouched_by: Option<String>,
     #[serde(with = "serde_stamp")]
     pub opened_at: DateTime<Utc>,
     #[serde(with = "serde_stamp")]

@@ -92,11 +92,17 @@ const NEGATIONS: &[&str] = &[
 /// Reads a reply. `news` and `stop` are the configured extra phrases.
 pub fn read(own_text: &str, news: &[String], stop: &[String]) -> Intent {
     let text = own_text.to_lowercase();
-    let stop_updates = STOP
-        .iter()
-        .copied()
-        .chain(stop.iter().map(String::as_str))
-        .any(|p| occurs_unnegated(&text, p));
+    // A reply that is only "stop" (what the plain acknowledgement tells a stranger to send).
+    let only_stop = matches!(
+        text.trim_matches(|c: char| !c.is_alphanumeric()),
+        "stop" | "stop it" | "stop please" | "please stop"
+    );
+    let stop_updates = only_stop
+        || STOP
+            .iter()
+            .copied()
+            .chain(stop.iter().map(String::as_str))
+            .any(|p| occurs_unnegated(&text, p));
     let asks_for_news = NEWS
         .iter()
         .copied()
@@ -185,6 +191,8 @@ mod tests {
             "No more updates please, I'll wait for the fix.",
             "Don't email me again until it's fixed.",
             "unsubscribe",
+            "STOP",
+            "stop.",
         ] {
             assert!(intent(text).stop_updates, "{text}");
         }
@@ -192,6 +200,7 @@ mod tests {
             "Please don't stop sending updates, they help.",
             "Keep the updates coming.",
             "The app stops sending notifications after an hour.",
+            "The checkout page won't stop loading.",
         ] {
             assert!(!intent(text).stop_updates, "{text}");
         }

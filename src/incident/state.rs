@@ -106,10 +106,13 @@ pub enum MailKind {
     /// To staff: the notifications held back by the staff cap, in one mail.
     #[serde(rename = "staff/digest")]
     StaffDigest,
+    /// To staff: the global send cap held automatic mail back.
+    #[serde(rename = "staff/capped")]
+    StaffCapped,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 16] = [
+    pub const ALL: [MailKind; 17] = [
         MailKind::Acknowledgement,
         MailKind::Progress,
         MailKind::Status,
@@ -126,6 +129,7 @@ impl MailKind {
         MailKind::StaffRefused,
         MailKind::StaffForged,
         MailKind::StaffDigest,
+        MailKind::StaffCapped,
     ];
 
     /// The template name (`templates/NAME.text.hbs`) and the spelling in the database.
@@ -147,6 +151,7 @@ impl MailKind {
             MailKind::StaffRefused => "staff/refused",
             MailKind::StaffForged => "staff/forged",
             MailKind::StaffDigest => "staff/digest",
+            MailKind::StaffCapped => "staff/capped",
         }
     }
 
@@ -290,6 +295,12 @@ pub enum EventKind {
     PromiseAtRisk,
     StaffCommandRefused,
     ForgedStaffReply,
+    /// The receiving server verified the customer's own mail.
+    SenderVerified,
+    /// A staff member acted on an incident whose customer nobody had proven.
+    Vouched,
+    /// A reply `[trust]` kept for staff.
+    HeldForStaff,
     // Mail.
     MailQueued,
     MailSuppressed,
@@ -310,7 +321,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 39] = [
+    pub const ALL: [EventKind; 42] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -336,6 +347,9 @@ impl EventKind {
         EventKind::PromiseAtRisk,
         EventKind::StaffCommandRefused,
         EventKind::ForgedStaffReply,
+        EventKind::SenderVerified,
+        EventKind::Vouched,
+        EventKind::HeldForStaff,
         EventKind::MailQueued,
         EventKind::MailSuppressed,
         EventKind::MailSent,
@@ -379,6 +393,9 @@ impl EventKind {
             EventKind::PromiseAtRisk => "promise_at_risk",
             EventKind::StaffCommandRefused => "staff_command_refused",
             EventKind::ForgedStaffReply => "forged_staff_reply",
+            EventKind::SenderVerified => "sender_verified",
+            EventKind::Vouched => "vouched",
+            EventKind::HeldForStaff => "held_for_staff",
             EventKind::MailQueued => "mail_queued",
             EventKind::MailSuppressed => "mail_suppressed",
             EventKind::MailSent => "mail_sent",
@@ -445,7 +462,7 @@ mod tests {
             .expect("check");
         assert_eq!(
             rendered,
-            MailKind::ALL.len() * 8,
+            MailKind::ALL.len() * 12,
             "every kind, every sample"
         );
     }

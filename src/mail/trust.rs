@@ -2,8 +2,8 @@
 //!
 //! Anyone can write any `From:`. The receiving mail server checks SPF, DKIM and DMARC and
 //! writes its findings into `Authentication-Results` (RFC 8601); followupd believes only the
-//! server named by `[intake] trusted_authserv_id`, and only its headers at the top of the
-//! message (above the second `Received:`), since a sender can put any header further down.
+//! server named by `[intake] trusted_authserv_id`, and for each method only its topmost
+//! result (see [`trusted_findings`]).
 //! The server's spam verdict (`X-Spam-Flag: YES` and friends, `[intake] spam_headers`) counts
 //! as a failure too.
 
@@ -110,25 +110,25 @@ pub fn spam_verdict<'a>(
     })
 }
 
-/// The findings of the trusted server: its `Authentication-Results` above the second
-/// `Received:` (the receiving server writes its results at the top; anything lower came with
-/// the message and may be forged).
+/// The findings of the trusted server: every `Authentication-Results` that names it, where
+/// for each method (dkim, spf, dmarc, …) only the topmost header that reports it counts. The
+/// trusted server writes its results above whatever came with the message, and RFC 8601 5
+/// has it remove any that claim its name from outside; should one slip through, the server's
+/// own result for the same method, above it, still decides.
 fn trusted_findings(headers: &[(&str, &str)], trusted: &str) -> Vec<Finding> {
-    let mut received = 0;
-    let mut findings = Vec::new();
+    let mut findings: Vec<Finding> = Vec::new();
     for (name, value) in headers {
-        if name.eq_ignore_ascii_case("Received") {
-            received += 1;
-            if received >= 2 {
-                break;
-            }
-        } else if name.eq_ignore_ascii_case("Authentication-Results") {
-            if let Some((id, found)) = parse_results(value) {
-                if id.eq_ignore_ascii_case(trusted) {
-                    findings.extend(found);
-                }
-            }
+        if !name.eq_ignore_ascii_case("Authentication-Results") {
+            continue;
         }
+        let Some((id, found)) = parse_results(value) else {
+            continue;
+        };
+        if !id.eq_ignore_ascii_case(trusted) {
+            continue;
+        }
+        let earlier: Vec<String> = findings.iter().map(|f| f.method.clone()).collect();
+        findings.extend(found.into_iter().filter(|f| !earlier.contains(&f.method)));
     }
     findings
 }
@@ -151,8 +151,13 @@ fn judge(findings: &[Finding], from_domain: &str, trusted: &str) -> Verdict {
             ),
         };
     }
-    if result("dmarc", "pass").is_some() {
-        return verified(format!("{trusted}: dmarc=pass"));
+    // A pass counts for the domain it names (a message with two From domains, or results
+    // copied from another message, must not verify the one we answer).
+    if let Some(f) = result("dmarc", "pass") {
+        match f.prop("header.from") {
+            Some(d) if !aligned(d, from_domain) => {}
+            _ => return verified(format!("{trusted}: dmarc=pass")),
+        }
     }
     for f in findings
         .iter()
@@ -347,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn results_from_an_untrusted_server_or_below_the_second_received_are_ignored() {
+    fn results_from_an_untrusted_server_are_ignored_and_the_servers_own_come_first() {
         let forged = level(
             &[(
                 "Authentication-Results",
@@ -356,22 +361,45 @@ mod tests {
             Some("mx.example.net"),
         );
         assert_eq!(forged.level, Trust::Unverified);
-        let buried = level(
+        // Postfix with a milter and Dovecot's LMTP: two Received above the server's results.
+        let delivered = level(
             &[
-                ("Received", "from a by mx.example.net"),
-                ("Received", "from b by relay.evil.example"),
+                ("Return-Path", "<ann@example.com>"),
+                ("Received", "from mx.example.net by mx.example.net with LMTP"),
+                ("Received", "from mail.example.com by mx.example.net (Postfix)"),
                 (
                     "Authentication-Results",
-                    "mx.example.net; dmarc=pass header.from=example.com",
+                    "mx.example.net; spf=pass smtp.mailfrom=example.com; dmarc=pass header.from=example.com",
                 ),
             ],
             Some("mx.example.net"),
         );
-        assert_eq!(
-            buried.level,
-            Trust::Unverified,
-            "written by the sender, not our server"
+        assert_eq!(delivered.level, Trust::Verified);
+        // A forged one with our server's name that slipped through, below the real one: the
+        // real result for each method decides.
+        let smuggled = level(
+            &[
+                ("Received", "from relay.evil.example by mx.example.net"),
+                (
+                    "Authentication-Results",
+                    "mx.example.net; spf=pass smtp.mailfrom=evil.example; dmarc=fail header.from=example.com",
+                ),
+                (
+                    "Authentication-Results",
+                    "mx.example.net; dmarc=pass header.from=example.com; dkim=pass header.d=example.com",
+                ),
+            ],
+            Some("mx.example.net"),
         );
+        assert_eq!(smuggled.level, Trust::Failed, "{}", smuggled.reason);
+        let other_domain = level(
+            &[(
+                "Authentication-Results",
+                "mx.example.net; dmarc=pass header.from=evil.example",
+            )],
+            Some("mx.example.net"),
+        );
+        assert_eq!(other_domain.level, Trust::Unverified);
         let dmarc_fail_hidden_by_comment = level(
             &[(
                 "Authentication-Results",

@@ -6,6 +6,7 @@
 //! Message-ID and template data fixed at queue time and its bytes fixed at first render, so
 //! every retry sends the very same message.
 
+pub mod caps;
 pub mod compose;
 pub mod queue;
 pub mod send;

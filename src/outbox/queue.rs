@@ -7,11 +7,11 @@
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
+use super::caps::{self, customer_refusal, staff_refusal, Refusal};
 use super::compose::{check_recipient, compose, thread_index, ComposeError, Letter};
 use crate::clock::before;
-use crate::config::{CapWindow, SendCaps};
 use crate::deps::Deps;
-use crate::incident::{Actor, Audience, EventKind, IncidentNo, Mail, MailKind, NewEvent};
+use crate::incident::{letters, Actor, Audience, EventKind, IncidentNo, Mail, MailKind, NewEvent};
 use crate::secret::SecretError;
 use crate::store::outbox::{NewOutgoing, NewSuppressed};
 use crate::store::{self, StoreError};
@@ -71,11 +71,18 @@ pub fn enqueue(
     };
     let audience = mail.kind.audience();
     let refused = match audience {
-        Audience::Customer => refusal(conn, &mail.to, &deps.config.send_caps, now)?,
+        Audience::Customer => customer_refusal(conn, incident, mail, &deps.config.send_caps, now)?,
         Audience::Staff if mail.kind == MailKind::StaffDigest => None,
-        Audience::Staff => staff_refusal(conn, &mail.to, &deps.config.staff.notify_cap, now)?,
+        Audience::Staff => {
+            staff_refusal(conn, &mail.to, &deps.config.staff.notify_cap, now)?.map(|reason| {
+                Refusal {
+                    reason,
+                    global: false,
+                }
+            })
+        }
     };
-    if let Some(reason) = refused {
+    if let Some(Refusal { reason, global }) = refused {
         store::outbox::record_suppressed(
             conn,
             &NewSuppressed {
@@ -102,6 +109,9 @@ pub fn enqueue(
             now,
         )?;
         tracing::warn!(incident = incident.0, kind = %mail.kind, reason, "automatic mail suppressed");
+        if global && pass == Pass::Real {
+            tell_staff_of_global_cap(conn, deps, incident, &reason, now)?;
+        }
         return Ok(Queued::Suppressed(reason));
     }
     let domain = deps.config.support.domain();
@@ -181,6 +191,9 @@ pub fn enqueue(
             render_error: render_error.as_deref(),
             thread_index: thread_index.as_deref(),
             attachments_from: mail.attachments_from,
+            mailbox: &caps::mailbox(&mail.to, &deps.config.send_caps.mailbox),
+            domain: &caps::domain(&mail.to),
+            unverified: mail.unverified,
         },
         now,
     )?;
@@ -260,84 +273,41 @@ fn never_sendable(
     Ok(Queued::Failed(reason))
 }
 
-/// Why automatic mail to `recipient` may not go out now, if it may not: the address bounced,
-/// or a send cap is reached. Caps count what was queued in each sliding window, so they hold
-/// across restarts and across every kind of automatic mail.
-fn refusal(
+/// The global cap held a customer mail back: staff are told once per window of that cap (the
+/// notice is staff mail, so the cap that caused it never holds it).
+fn tell_staff_of_global_cap(
     conn: &Connection,
-    recipient: &str,
-    caps: &SendCaps,
+    deps: &Deps,
+    incident: IncidentNo,
+    reason: &str,
     now: DateTime<Utc>,
-) -> Result<Option<String>, StoreError> {
-    if let Some(u) = store::outbox::undeliverable(conn, recipient)? {
-        return Ok(Some(format!(
-            "{recipient} is marked undeliverable since {} ({})",
-            crate::clock::stamp(u.since),
-            u.reason
-        )));
-    }
-    // One look back over the longest window; each window counts its part of it.
-    let Some(longest) = caps.windows.iter().map(|w| w.within).max() else {
-        return Ok(None);
+) -> Result<(), QueueError> {
+    let config = &deps.config;
+    let Some(longest) = config
+        .send_caps
+        .global_windows
+        .iter()
+        .map(|w| w.within)
+        .max()
+    else {
+        return Ok(());
     };
-    let times: Vec<DateTime<Utc>> =
-        store::outbox::automatic_mail_since(conn, recipient, before(now, longest))?
-            .into_iter()
-            .filter(|(_, kind)| kind.audience() == Audience::Customer)
-            .map(|(at, _)| at)
-            .collect();
-    let counts: Vec<u32> = caps
-        .windows
-        .iter()
-        .map(|w| {
-            let since = before(now, w.within);
-            u32::try_from(times.iter().filter(|t| **t > since).count()).unwrap_or(u32::MAX)
-        })
-        .collect();
-    Ok(cap_reached(recipient, caps, &counts))
-}
-
-/// Whether a staff member's notifications are over `[staff] notify_cap`: counted apart from
-/// any customer's caps, so escalations are never silenced by what a customer received.
-pub(crate) fn staff_refusal(
-    conn: &Connection,
-    recipient: &str,
-    cap: &CapWindow,
-    now: DateTime<Utc>,
-) -> Result<Option<String>, StoreError> {
-    let sent = store::outbox::automatic_mail_since(conn, recipient, before(now, cap.within))?
-        .into_iter()
-        .filter(|(_, kind)| kind.audience() == Audience::Staff)
-        .count();
-    Ok((sent >= cap.max as usize).then(|| {
-        format!(
-            "staff cap: {sent} notifications to {recipient} within {} already (limit {}); \
-             held for the next digest",
-            humantime::format_duration(cap.within),
-            cap.max
-        )
-    }))
-}
-
-/// The first cap that `counts` (mail already queued within each window, in order) reaches.
-pub fn cap_reached(recipient: &str, caps: &SendCaps, counts: &[u32]) -> Option<String> {
-    caps.windows
-        .iter()
-        .zip(counts)
-        .find(|(window, sent)| **sent >= window.max)
-        .map(|(window, sent)| {
-            format!(
-                "send cap: {sent} automatic mails to {recipient} within {} already (limit {})",
-                humantime::format_duration(window.within),
-                window.max
-            )
-        })
+    if store::outbox::kind_queued_since(conn, MailKind::StaffCapped, before(now, longest))? {
+        return Ok(());
+    }
+    let Some(row) = store::incidents::incident(conn, incident)? else {
+        return Ok(());
+    };
+    for mail in letters::global_cap_notice(&row, reason, config) {
+        enqueue(conn, deps, incident, &mail, Pass::Real, now)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CapWindow, Config};
+    use crate::config::{CapWindow, Config, SendCaps};
     use crate::incident::MailKind;
     use crate::store::incidents::{create_incident, NewIncident};
     use crate::templates::MailData;
@@ -364,6 +334,9 @@ mod tests {
                 summary: "",
                 customer_address: customer,
                 customer_name: None,
+                reply_address: customer,
+                reply_name: None,
+                sender_trust: crate::mail::Trust::Verified,
                 cadence: Duration::from_secs(3600),
                 next_update_at: Utc::now(),
             },
@@ -378,6 +351,7 @@ mod tests {
             kind: MailKind::Acknowledgement,
             to: to.into(),
             to_name: None,
+            unverified: false,
             data: MailData::default(),
             promise: None,
             caused_by: None,
@@ -402,6 +376,7 @@ mod tests {
                     within: Duration::from_secs(86_400),
                 },
             ],
+            ..SendCaps::default()
         });
         let t0 = Utc::now();
         let mut outcomes = Vec::new();
@@ -529,11 +504,154 @@ mod tests {
         ));
     }
 
+    fn window(max: u32, secs: u64) -> CapWindow {
+        CapWindow {
+            max,
+            within: Duration::from_secs(secs),
+        }
+    }
+
+    fn queued(outcome: &Queued) -> bool {
+        matches!(outcome, Queued::Queued { .. })
+    }
+
     #[test]
-    fn the_first_cap_reached_is_named() {
-        let caps = SendCaps::default();
-        assert_eq!(cap_reached("a@b", &caps, &[2, 9, 39]), None);
-        let reason = cap_reached("a@b", &caps, &[1, 10, 12]).expect("capped");
-        assert!(reason.contains("within 1h already (limit 10)"), "{reason}");
+    fn sub_addresses_of_one_mailbox_share_its_cap() {
+        let conn = store::open_in_memory().expect("db");
+        let deps = deps(SendCaps::default());
+        let t0 = Utc::now();
+        let outcomes: Vec<Queued> = (1..=20)
+            .map(|i| {
+                let to = format!("Victim+{i}@Example.test");
+                let n = incident(&conn, &to);
+                enqueue(&conn, &deps, n, &mail(&to), Pass::Real, t0).expect("enqueue")
+            })
+            .collect();
+        assert_eq!(outcomes.iter().filter(|o| queued(o)).count(), 3);
+        match &outcomes[3] {
+            Queued::Suppressed(reason) => assert!(
+                reason.contains("automatic mails to victim@example.test within 10m"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn mail_about_unproven_senders_has_stricter_caps_per_mailbox_and_domain() {
+        let conn = store::open_in_memory().expect("db");
+        let deps = deps(SendCaps {
+            windows: vec![window(100, 86_400)],
+            unverified_windows: vec![window(2, 86_400)],
+            domain_windows: vec![window(3, 3600)],
+            ..SendCaps::default()
+        });
+        let t0 = Utc::now();
+        let unproven = |to: &str| Mail {
+            unverified: true,
+            ..mail(to)
+        };
+        let send = |m: Mail| {
+            let n = incident(&conn, &m.to);
+            enqueue(&conn, &deps, n, &m, Pass::Real, t0).expect("enqueue")
+        };
+        assert!(queued(&send(unproven("a@corp.test"))));
+        assert!(queued(&send(unproven("a@corp.test"))));
+        let third = send(unproven("a@corp.test"));
+        assert!(
+            matches!(&third, Queued::Suppressed(r) if r.contains("from a sender nobody verified")),
+            "{third:?}"
+        );
+        assert!(
+            queued(&send(mail("a@corp.test"))),
+            "proven mail is not held by them"
+        );
+        assert!(queued(&send(unproven("b@corp.test"))));
+        let domain = send(unproven("c@corp.test"));
+        assert!(
+            matches!(&domain, Queued::Suppressed(r) if r.contains("mails to corp.test")),
+            "{domain:?}"
+        );
+        assert!(queued(&send(unproven("c@other.test"))));
+    }
+
+    #[test]
+    fn answers_to_the_customer_are_limited_per_incident() {
+        let conn = store::open_in_memory().expect("db");
+        let deps = deps(SendCaps {
+            windows: vec![],
+            answer_windows: vec![window(2, 86_400)],
+            ..SendCaps::default()
+        });
+        let n = incident(&conn, "ann@example.test");
+        let answer = Mail {
+            kind: MailKind::Status,
+            caused_by: Some(crate::incident::MessageRow(1)),
+            ..mail("ann@example.test")
+        };
+        let t0 = Utc::now();
+        let row = store::messages::insert_message(
+            &conn,
+            &store::NewMessage::incoming(crate::mail::MessageClass::Human, "x", b"x"),
+            None,
+            t0,
+        )
+        .expect("row");
+        let answer = Mail {
+            caused_by: Some(row),
+            ..answer
+        };
+        assert!(queued(
+            &enqueue(&conn, &deps, n, &answer, Pass::Real, t0).expect("q")
+        ));
+        assert!(queued(
+            &enqueue(&conn, &deps, n, &answer, Pass::Real, t0).expect("q")
+        ));
+        let third = enqueue(&conn, &deps, n, &answer, Pass::Real, t0).expect("q");
+        assert!(
+            matches!(&third, Queued::Suppressed(r) if r.contains("answers to the customer's own mail on incident 1")),
+            "{third:?}"
+        );
+        let progress = Mail {
+            kind: MailKind::Progress,
+            caused_by: None,
+            ..mail("ann@example.test")
+        };
+        assert!(
+            queued(&enqueue(&conn, &deps, n, &progress, Pass::Real, t0).expect("q")),
+            "scheduled updates are not answers"
+        );
+    }
+
+    #[test]
+    fn the_global_cap_holds_customer_mail_and_tells_staff_once() {
+        let conn = store::open_in_memory().expect("db");
+        let mut deps = deps(SendCaps {
+            windows: vec![],
+            global_windows: vec![window(2, 3600)],
+            ..SendCaps::default()
+        });
+        deps.config.staff.members = vec!["lead@example.test".into()];
+        let t0 = Utc::now();
+        let outcomes: Vec<Queued> = (0..5)
+            .map(|i| {
+                let to = format!("c{i}@example.test");
+                let n = incident(&conn, &to);
+                enqueue(&conn, &deps, n, &mail(&to), Pass::Real, t0).expect("enqueue")
+            })
+            .collect();
+        assert_eq!(outcomes.iter().filter(|o| queued(o)).count(), 2);
+        assert!(matches!(&outcomes[2], Queued::Suppressed(r) if r.contains("in all")));
+        let notices: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'staff/capped' AND recipient = ?1",
+                ["lead@example.test"],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(
+            notices, 1,
+            "staff are told once per window, not per held mail"
+        );
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{column, secs, ts_at, ts_opt, Result, Ts};
 use crate::incident::{Incident, IncidentNo, Note, NoteVisibility, Resolution, Role, State};
+use crate::mail::Trust;
 
 #[derive(Debug, Clone)]
 pub struct NewIncident<'a> {
@@ -15,6 +16,9 @@ pub struct NewIncident<'a> {
     pub summary: &'a str,
     pub customer_address: &'a str,
     pub customer_name: Option<&'a str>,
+    pub reply_address: &'a str,
+    pub reply_name: Option<&'a str>,
+    pub sender_trust: Trust,
     pub cadence: Duration,
     pub next_update_at: DateTime<Utc>,
 }
@@ -29,8 +33,9 @@ pub fn create_incident(
 ) -> Result<IncidentNo> {
     conn.prepare_cached(
         "INSERT INTO incidents (state, subject, summary, customer_address, customer_name,
-             opened_at, updated_at, cadence_secs, next_update_at)
-         VALUES ('open', ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+             opened_at, updated_at, cadence_secs, next_update_at, reply_address, reply_name,
+             sender_trust)
+         VALUES ('open', ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         new.subject,
@@ -40,6 +45,9 @@ pub fn create_incident(
         Ts(now),
         secs(new.cadence),
         Ts(new.next_update_at),
+        new.reply_address,
+        new.reply_name,
+        new.sender_trust,
     ])?;
     let id = IncidentNo(conn.last_insert_rowid());
     conn.prepare_cached("UPDATE incidents SET token = ?2 WHERE id = ?1")?
@@ -54,10 +62,11 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.
     (SELECT group_concat(tag, ' ') FROM (SELECT tag FROM tags t WHERE t.incident_id = i.id
         ORDER BY tag)),
     i.updates_stopped, i.assigned_to, i.at_risk_warned_for, i.customer_wrote_at,
-    i.told_customer_at";
+    i.told_customer_at, coalesce(i.reply_address, i.customer_address), i.reply_name,
+    i.sender_trust, i.vouched_by";
 
 /// How many columns [`INCIDENT_COLUMNS`] reads: a listing's counts come after them.
-const INCIDENT_COLUMN_COUNT: usize = 28;
+const INCIDENT_COLUMN_COUNT: usize = 32;
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
@@ -92,6 +101,10 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         at_risk_warned_for: ts_opt(r, 25)?,
         customer_wrote_at: ts_opt(r, 26)?,
         told_customer_at: ts_opt(r, 27)?,
+        reply_address: r.get(28)?,
+        reply_name: r.get(29)?,
+        sender_trust: r.get(30)?,
+        vouched_by: r.get(31)?,
     })
 }
 
@@ -215,6 +228,8 @@ pub struct IncidentPatch {
     pub at_risk_warned_for: Option<DateTime<Utc>>,
     pub customer_wrote_at: Option<DateTime<Utc>>,
     pub told_customer_at: Option<DateTime<Utc>>,
+    pub sender_trust: Option<Trust>,
+    pub vouched_by: Option<String>,
 }
 
 impl IncidentPatch {
@@ -273,6 +288,12 @@ pub fn update(
     }
     if let Some(at) = patch.told_customer_at {
         set("told_customer_at", Box::new(Ts(at)));
+    }
+    if let Some(trust) = patch.sender_trust {
+        set("sender_trust", Box::new(trust));
+    }
+    if let Some(member) = &patch.vouched_by {
+        set("vouched_by", Box::new(member.clone()));
     }
     if columns.is_empty() {
         return Ok(());

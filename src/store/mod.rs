@@ -93,6 +93,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/003_promises.sql")),
         M::up(include_str!("../../migrations/004_one_vocabulary.sql")),
         M::up(include_str!("../../migrations/005_staff.sql")),
+        M::up(include_str!("../../migrations/006_trust.sql")),
     ])
 }
 
@@ -401,7 +402,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 5);
+        assert_eq!(version, 6);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

@@ -62,15 +62,21 @@ pub struct NewOutgoing<'a> {
     pub render_error: Option<&'a str>,
     pub thread_index: Option<&'a str>,
     pub attachments_from: Option<MessageRow>,
+    /// What the send caps count it under: the recipient's mailbox and domain, folded.
+    pub mailbox: &'a str,
+    pub domain: &'a str,
+    /// About an incident nobody could vouch for (an unverified sender, no staff action yet).
+    pub unverified: bool,
 }
 
 pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO outbox (incident_id, kind, caused_by, message_id, recipient, recipient_name,
              in_reply_to, references_, context, raw, last_error, state, attempts,
-             next_attempt_at, created_at, thread_index, subject, attachments_from)
+             next_attempt_at, created_at, thread_index, subject, attachments_from,
+             recipient_mailbox, recipient_domain, unverified)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', 0, ?12, ?12, ?13, ?14,
-                 ?15)",
+                 ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         out.incident,
@@ -88,6 +94,9 @@ pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> 
         out.thread_index,
         out.subject,
         out.attachments_from,
+        out.mailbox,
+        out.domain,
+        out.unverified,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -337,6 +346,71 @@ pub fn give_up(conn: &Connection, id: i64, error: &str, now: DateTime<Utc>) -> R
 
 /// When each automatic mail to `recipient` since `since` was queued, and its kind (anything
 /// not refused by the relay), newest first.
+/// What a send cap counts: automatic mail to customers (never staff mail, never a mail the
+/// relay refused for good) queued since a time, within one scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapScope<'a> {
+    /// To one mailbox (folded, see `outbox::caps::mailbox`).
+    Mailbox(&'a str),
+    /// To one mailbox, about incidents nobody could vouch for.
+    UnverifiedMailbox(&'a str),
+    /// To one domain, about incidents nobody could vouch for.
+    UnverifiedDomain(&'a str),
+    /// Answers the customer's own mail caused on one incident (status, reopened).
+    Answers(IncidentNo),
+    /// Everything.
+    All,
+}
+
+/// How much automatic customer mail `scope` had since `since`. Staff mail kinds are spelled
+/// `staff/…` (see `MailKind`): that prefix is how SQL tells them apart.
+pub fn customer_mail_count(
+    conn: &Connection,
+    scope: CapScope<'_>,
+    since: DateTime<Utc>,
+) -> Result<u32> {
+    const CUSTOMER: &str = "kind NOT LIKE 'staff/%' AND state != 'failed' AND created_at > ?1";
+    let count: i64 = match scope {
+        CapScope::Mailbox(mailbox) => conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM outbox WHERE recipient_mailbox = ?2 AND {CUSTOMER}"
+            ))?
+            .query_row(params![Ts(since), mailbox], |r| r.get(0))?,
+        CapScope::UnverifiedMailbox(mailbox) => conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM outbox
+                 WHERE recipient_mailbox = ?2 AND unverified = 1 AND {CUSTOMER}"
+            ))?
+            .query_row(params![Ts(since), mailbox], |r| r.get(0))?,
+        CapScope::UnverifiedDomain(domain) => conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM outbox
+                 WHERE recipient_domain = ?2 AND unverified = 1 AND {CUSTOMER}"
+            ))?
+            .query_row(params![Ts(since), domain], |r| r.get(0))?,
+        CapScope::Answers(incident) => conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM outbox
+                 WHERE incident_id = ?2 AND kind IN ('status', 'reopened')
+                   AND caused_by IS NOT NULL AND {CUSTOMER}"
+            ))?
+            .query_row(params![Ts(since), incident], |r| r.get(0))?,
+        CapScope::All => conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM outbox WHERE {CUSTOMER}"))?
+            .query_row(params![Ts(since)], |r| r.get(0))?,
+    };
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// Whether a mail of `kind` was queued since `since` (for a notice sent once per window).
+pub fn kind_queued_since(conn: &Connection, kind: MailKind, since: DateTime<Utc>) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM outbox WHERE kind = ?1 AND created_at > ?2 LIMIT 1")?
+        .query_row(params![kind, Ts(since)], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 pub fn automatic_mail_since(
     conn: &Connection,
     recipient: &str,
@@ -689,6 +763,9 @@ mod tests {
                 summary: "",
                 customer_address: "a@b.c",
                 customer_name: None,
+                reply_address: "a@b.c",
+                reply_name: None,
+                sender_trust: crate::mail::Trust::Verified,
                 cadence: std::time::Duration::from_secs(60),
                 next_update_at: now,
             },
@@ -711,6 +788,9 @@ mod tests {
             render_error: None,
             thread_index: None,
             attachments_from: None,
+            mailbox: "a@b.c",
+            domain: "b.c",
+            unverified: false,
         };
         enqueue(&conn, &out("m1@x"), now).expect("first");
         assert!(enqueue(&conn, &out("m2@x"), now).is_err());

@@ -54,7 +54,7 @@ struct Ack {
 
 fn complain_and_get_ack(stack: &MailStack, fu: &Followupd, customer: &str, subject: &str) -> Ack {
     let before = stack.mailbox(customer).len();
-    stack.append(
+    stack.deliver(
         SUPPORT,
         complaint(
             customer,
@@ -276,9 +276,33 @@ fn a_bounce_marks_the_recipient_undeliverable_until_they_write_again_or_staff_cl
         "Ann's dead address got nothing"
     );
 
-    // Ann writes again herself: her address works, the mark goes, and she is answered.
+    // Someone else writes as Ann, unverified: anyone can write any From, so the mark stays and
+    // nothing goes to her dead box.
+    stack.append(
+        SUPPORT,
+        complaint(
+            ANN,
+            "forged-ann@evil.example",
+            "Clear my address",
+            "Forged.",
+        )
+        .as_bytes(),
+    );
+    fu.once();
+    assert_eq!(
+        fu.json(&["undeliverable", "--json"])
+            .as_array()
+            .expect("array")
+            .len(),
+        2,
+        "an unverified mail clears nothing"
+    );
+    assert_eq!(stack.mailbox(ANN).len(), 1);
+
+    // Ann writes again herself, verified by the receiving server: her address works, the mark
+    // goes, and she is answered.
     let again = complain_and_get_ack(&stack, &fu, ANN, "Still broken");
-    assert!(again.token.starts_with("FU-4-"), "{}", again.token);
+    assert!(again.token.starts_with("FU-5-"), "{}", again.token);
     let dead = fu.json(&["undeliverable", "--json"]);
     assert_eq!(dead.as_array().expect("array").len(), 1, "only Bob is left");
     // Staff clear Bob by hand, and the event log says who.
@@ -374,9 +398,9 @@ fn real_clients_replies_join_and_strangers_copying_ids_or_tokens_never_do() {
         ("%THREAD_INDEX%", reply_index.as_str()),
     ];
     // 1. Re:/AW:/SV:/Fwd:/WG:/TR: in any mix, no In-Reply-To or References, token kept.
-    stack.append(SUPPORT, &fixture("reply-prefixes.eml", &vars));
+    stack.deliver(SUPPORT, &fixture("reply-prefixes.eml", &vars));
     // 2. Outlook: only Thread-Index / Thread-Topic, no token, no references.
-    stack.append(SUPPORT, &fixture("outlook-reply-thread-index.eml", &vars));
+    stack.deliver(SUPPORT, &fixture("outlook-reply-thread-index.eml", &vars));
     // 3. A reply to a reply: our Message-ID only deep in References.
     let deep = complaint(ANN, "ann-deep@client.example.test", "Re: Re: Broken vase", "Any news?")
         .replace(
@@ -387,7 +411,7 @@ fn real_clients_replies_join_and_strangers_copying_ids_or_tokens_never_do() {
                 ack.message_id
             ),
         );
-    stack.append(SUPPORT, deep.as_bytes());
+    stack.deliver(SUPPORT, deep.as_bytes());
     // 4. Ann copies in her colleague; the colleague's reply joins.
     let with_cc = complaint(
         ANN,
@@ -402,7 +426,7 @@ fn real_clients_replies_join_and_strangers_copying_ids_or_tokens_never_do() {
             ack.message_id
         ),
     );
-    stack.append(SUPPORT, with_cc.as_bytes());
+    stack.deliver(SUPPORT, with_cc.as_bytes());
     fu.once();
     let carl = complaint(
         "carl@example.test",
@@ -417,7 +441,7 @@ fn real_clients_replies_join_and_strangers_copying_ids_or_tokens_never_do() {
             ack.message_id
         ),
     );
-    stack.append(SUPPORT, carl.as_bytes());
+    stack.deliver(SUPPORT, carl.as_bytes());
     fu.once();
     let incoming = |shown: &Value| {
         shown["messages"]
@@ -442,7 +466,7 @@ fn real_clients_replies_join_and_strangers_copying_ids_or_tokens_never_do() {
             .replace("\r\nTo:", &format!("\r\n{extra}To:"))
             .into_bytes()
     };
-    stack.append(
+    stack.deliver(
         SUPPORT,
         &stranger(
             "eve@example.test",
@@ -451,7 +475,7 @@ fn real_clients_replies_join_and_strangers_copying_ids_or_tokens_never_do() {
             "Re: Broken vase",
         ),
     );
-    stack.append(
+    stack.deliver(
         SUPPORT,
         &stranger(
             "mallory@example.test",
@@ -460,7 +484,7 @@ fn real_clients_replies_join_and_strangers_copying_ids_or_tokens_never_do() {
             &format!("Re: Broken vase [{}]", ack.token),
         ),
     );
-    stack.append(
+    stack.deliver(
         SUPPORT,
         &stranger(
             "trudy@example.test",
@@ -469,7 +493,7 @@ fn real_clients_replies_join_and_strangers_copying_ids_or_tokens_never_do() {
             "RE: Broken vase",
         ),
     );
-    stack.append(
+    stack.deliver(
         SUPPORT,
         &stranger(
             "dora@example.test",
@@ -686,8 +710,8 @@ fn mail_over_the_size_limit_is_recorded_with_headers_only_and_still_answered() {
 fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
     let stack = MailStack::start();
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
-    stack.append(SUPPORT, &fixture("header-injection.eml", &[]));
-    stack.append(SUPPORT, &fixture("template-syntax.eml", &[]));
+    stack.deliver(SUPPORT, &fixture("header-injection.eml", &[]));
+    stack.deliver(SUPPORT, &fixture("template-syntax.eml", &[]));
     fu.once();
     let list = fu.incidents();
     assert_eq!(list.len(), 2);
@@ -816,7 +840,7 @@ fn mail_in_many_charsets_and_mime_shapes_reaches_templates_as_clean_utf8() {
         ),
     ];
     for (stem, ..) in &cases {
-        stack.append(SUPPORT, &fixture(&format!("{stem}.eml"), &[]));
+        stack.deliver(SUPPORT, &fixture(&format!("{stem}.eml"), &[]));
     }
     fu.once();
     let list = fu.incidents();

@@ -16,7 +16,7 @@ fn at(stamp: &str) -> DateTime<Utc> {
 
 /// A complaint from Ann acknowledged at `t0`; returns the promised next update time.
 fn opened(stack: &MailStack, fu: &Followupd, t0: DateTime<Utc>) -> DateTime<Utc> {
-    stack.append(
+    stack.deliver(
         SUPPORT,
         complaint(
             ANN,
@@ -44,7 +44,7 @@ fn reply(stack: &MailStack, id: &str, body: &str) {
          Message-ID: <{id}>\r\nIn-Reply-To: <ann-1@client.example.test>\r\n\
          References: <ann-1@client.example.test>\r\n\r\n{body}\r\n"
     );
-    stack.append(SUPPORT, raw.as_bytes());
+    stack.deliver(SUPPORT, raw.as_bytes());
 }
 
 fn ok(out: std::process::Output) -> String {

@@ -46,7 +46,7 @@ fn ok(out: std::process::Output) -> String {
 
 /// Ann complains at `t0`; returns the team's notification.
 fn complaint_at(stack: &MailStack, fu: &Followupd, t0: DateTime<Utc>) -> Vec<u8> {
-    stack.append(
+    stack.deliver(
         SUPPORT,
         complaint(
             &format!("\"Ann Example\" <{ANN}>"),
@@ -121,7 +121,7 @@ fn staff_hear_of_a_complaint_and_of_replies_while_the_customer_gets_only_what_an
     }
 
     // New details: staff are told, the customer gets nothing automatic.
-    stack.append(
+    stack.deliver(
         SUPPORT,
         format!(
             "From: {ANN}\r\nTo: {SUPPORT}\r\nSubject: Re: Checkout keeps failing\r\n\
@@ -162,7 +162,7 @@ fn staff_hear_of_a_complaint_and_of_replies_while_the_customer_gets_only_what_an
     );
 
     // Asking for news is answered at once.
-    stack.append(
+    stack.deliver(
         SUPPORT,
         format!(
             "From: {ANN}\r\nTo: {SUPPORT}\r\nSubject: Re: Checkout keeps failing\r\n\
@@ -260,7 +260,7 @@ fn internal_notes_stay_internal_and_resolve_by_mail_needs_a_root_cause() {
     let notification = complaint_at(&stack, &fu, t0);
     stack.wait_for_mail(ANN, 1);
 
-    stack.append(
+    stack.deliver(
         SUPPORT,
         staff_reply(
             ANNA,
@@ -272,7 +272,7 @@ fn internal_notes_stay_internal_and_resolve_by_mail_needs_a_root_cause() {
     );
     fu.once_at(t0 + Span::minutes(10));
     // A refused command: staff are told why, the customer gets nothing.
-    stack.append(
+    stack.deliver(
         SUPPORT,
         staff_reply(
             ANNA,
@@ -290,7 +290,7 @@ fn internal_notes_stay_internal_and_resolve_by_mail_needs_a_root_cause() {
     assert_eq!(fu.incident(1)["incident"]["state"], "open");
     assert_eq!(stack.mailbox(ANN).len(), 1, "nothing to the customer");
 
-    stack.append(
+    stack.deliver(
         SUPPORT,
         staff_reply(
             ANNA,
@@ -328,30 +328,35 @@ fn internal_notes_stay_internal_and_resolve_by_mail_needs_a_root_cause() {
 #[test]
 fn a_staff_address_without_the_signed_reply_or_without_a_verified_sender_acts_on_nothing() {
     let stack = MailStack::start();
-    let fu = with_staff(
-        &stack,
-        "\n[intake]\ntrusted_authserv_id = \"mx.example.test\"\n",
-    );
+    let fu = with_staff(&stack, "");
     let t0 = at("2026-11-23T09:00:00Z");
     let notification = complaint_at(&stack, &fu, t0);
     stack.wait_for_mail(ANN, 1);
 
-    // 1. Forged: the staff address and the customer's Message-ID, no signed notification.
-    stack.append(
+    let inbox = stack.mailbox(SUPPORT).len();
+    // 1. Forged, from a server that is not example.test's: the staff address, the customer's
+    // Message-ID, no signed notification, and a made-up verdict in our server's name (the
+    // receiving server removes it and writes its own: dmarc=fail).
+    stack.send_from(
+        "127.0.0.2",
+        "attacker@evil.example",
         SUPPORT,
-        format!(
-            "From: {ANNA}\r\nTo: {SUPPORT}\r\nSubject: Re: Checkout keeps failing\r\n\
-             Message-ID: <forged-1@evil.example>\r\nIn-Reply-To: <ann-1@client.example.test>\r\n\
-             Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\n\r\n\
-             #close\r\nPlease send your card number to card@evil.example.\r\n"
-        )
-        .as_bytes(),
+        &format!(
+            "Authentication-Results: {}; dkim=pass header.d=example.test\r\n\
+             From: {ANNA}\r\nTo: {SUPPORT}\r\nSubject: Re: Checkout keeps failing\r\n\
+             Message-ID: <forged-1@evil.example>\r\nIn-Reply-To: <ann-1@client.example.test>\r\n\r\n\
+             #close\r\nPlease send your card number to card@evil.example.\r\n",
+            stack.var("AUTHSERV_ID")
+        ),
     );
-    // 2. The signed reply, but the trusted server did not verify the sender.
-    stack.append(
+    // 2. The signed reply, copied by someone who cannot send as example.test.
+    stack.send_from(
+        "127.0.0.2",
+        ANNA,
         SUPPORT,
-        staff_reply(ANNA, &notification, "#close\nClosing this.", false).as_bytes(),
+        &staff_reply(ANNA, &notification, "#close\nClosing this.", false),
     );
+    stack.wait_for_mail(SUPPORT, inbox + 2);
     fu.once_at(t0 + Span::minutes(10));
     assert_eq!(stack.mailbox(ANN).len(), 1, "nothing relayed");
     let shown = fu.incident(1);
@@ -362,6 +367,10 @@ fn a_staff_address_without_the_signed_reply_or_without_a_verified_sender_acts_on
     );
     let held = fu.json(&["quarantine", "--json"]);
     assert_eq!(held.as_array().map(Vec::len), Some(2), "{held}");
+    assert!(
+        held.to_string().contains("dmarc=fail"),
+        "the receiving server's verdict, not the forged one: {held}"
+    );
     let team = stack.wait_for_mail(TEAM, 3);
     let warnings: Vec<String> = team[1..].iter().map(|m| text_of(m)).collect();
     assert!(
@@ -371,19 +380,19 @@ fn a_staff_address_without_the_signed_reply_or_without_a_verified_sender_acts_on
         "{warnings:?}"
     );
 
-    // 3. The same signed reply, verified by the trusted server: it acts.
-    let verified = staff_reply(
+    // 3. The same signed reply from Anna's own server: verified, it acts.
+    let inbox = stack.mailbox(SUPPORT).len();
+    stack.send(
         ANNA,
-        &notification,
-        "We are on it and will write soon.",
-        false,
-    )
-    .replacen(
-        "From:",
-        "Authentication-Results: mx.example.test; dkim=pass header.d=example.test\r\nFrom:",
-        1,
+        SUPPORT,
+        &staff_reply(
+            ANNA,
+            &notification,
+            "We are on it and will write soon.",
+            false,
+        ),
     );
-    stack.append(SUPPORT, verified.as_bytes());
+    stack.wait_for_mail(SUPPORT, inbox + 1);
     fu.once_at(t0 + Span::minutes(20));
     let mail = stack.wait_for_mail(ANN, 2);
     assert!(text_of(&mail[1]).contains("We are on it and will write soon."));
@@ -397,7 +406,7 @@ fn a_request_to_stop_the_automatic_updates_stops_them_and_is_confirmed_once() {
     complaint_at(&stack, &fu, t0);
     stack.wait_for_mail(ANN, 1);
     for (i, minutes) in [(2, 10), (3, 20)] {
-        stack.append(
+        stack.deliver(
             SUPPORT,
             format!(
                 "From: {ANN}\r\nTo: {SUPPORT}\r\nSubject: Re: Checkout keeps failing\r\n\
@@ -448,7 +457,7 @@ fn six_escalations_in_a_row_all_reach_staff_and_a_promise_at_risk_is_flagged() {
     );
     let t0 = at("2026-11-23T09:00:00Z");
     for i in 0..6 {
-        stack.append(
+        stack.deliver(
             SUPPORT,
             complaint(
                 &format!("c{i}@example.test"),
@@ -494,7 +503,7 @@ fn notifications_over_the_staff_cap_wait_for_one_digest() {
     let fu = with_staff(&stack, "notify_cap = { max = 2, within = \"1h\" }\n");
     let t0 = at("2026-11-23T09:00:00Z");
     for i in 0..5 {
-        stack.append(
+        stack.deliver(
             SUPPORT,
             complaint(
                 &format!("c{i}@example.test"),
@@ -609,7 +618,7 @@ fn staff_in_the_followupd_group_use_the_cli_without_the_server_passwords() {
 fn the_cli_shows_what_was_written_with_terminal_escapes_made_harmless() {
     let stack = MailStack::start();
     let fu = with_staff(&stack, "");
-    stack.append(
+    stack.deliver(
         SUPPORT,
         complaint(
             ANN,

@@ -1,0 +1,122 @@
+//! What a sender's proof earns them.
+//!
+//! Anyone can write any `From:`. Mail whose sender the receiving server verified is answered in
+//! full; otherwise `[trust]` decides: by default an unverified sender's incident opens and is
+//! answered *plainly* (no mail repeats a word they wrote, so the support address cannot be used
+//! to send someone else the attacker's words), and they cannot set the pace, copy people in, or
+//! clear an undeliverable mark; a failed check keeps the mail for staff. A staff member acting
+//! on an incident vouches for it: from then on it is answered in full.
+
+use crate::config::{Treatment, TrustPolicy};
+use crate::mail::{Person, Trust};
+
+use super::Incident;
+
+/// How a mail with this sender proof is treated.
+pub fn for_sender(trust: Trust, policy: &TrustPolicy) -> Treatment {
+    match trust {
+        Trust::Verified => Treatment::Full,
+        Trust::Unverified => policy.unverified,
+        Trust::Failed => policy.failed,
+    }
+}
+
+/// How mail about `incident` is treated: by what proved its customer, unless staff vouched.
+pub fn for_incident(incident: &Incident, policy: &TrustPolicy) -> Treatment {
+    if incident.vouched_by.is_some() {
+        Treatment::Full
+    } else {
+        for_sender(incident.sender_trust, policy)
+    }
+}
+
+/// Whether nobody has proven who `incident`'s customer is: neither the receiving server nor a
+/// staff member. The stricter send caps count such mail (`[send_caps] unverified_windows`).
+pub fn unproven(incident: &Incident) -> bool {
+    incident.sender_trust != Trust::Verified && incident.vouched_by.is_none()
+}
+
+/// The one address an incident's mail goes to, chosen when it opens: the Reply-To the sender
+/// asked for, unless it is ours, or the sender is not answered in full and the Reply-To is in
+/// another domain than From (a forged From with a Reply-To elsewhere must not split an
+/// incident's mail between two people, or send it to a third).
+pub fn reply_address<'a>(
+    from: &'a Person,
+    reply_to: Option<&'a Person>,
+    treatment: Treatment,
+    is_own: impl Fn(&str) -> bool,
+) -> &'a Person {
+    let Some(reply_to) = reply_to else {
+        return from;
+    };
+    if is_own(&reply_to.address) {
+        return from;
+    }
+    let same_domain = domain(&reply_to.address).eq_ignore_ascii_case(domain(&from.address));
+    if treatment == Treatment::Full || same_domain {
+        reply_to
+    } else {
+        from
+    }
+}
+
+fn domain(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(address: &str) -> Person {
+        Person {
+            address: address.into(),
+            name: None,
+        }
+    }
+
+    #[test]
+    fn a_verified_sender_is_answered_in_full_whatever_the_policy_says() {
+        let strict = TrustPolicy {
+            unverified: Treatment::Hold,
+            failed: Treatment::Hold,
+        };
+        assert_eq!(for_sender(Trust::Verified, &strict), Treatment::Full);
+        assert_eq!(for_sender(Trust::Unverified, &strict), Treatment::Hold);
+        let default = TrustPolicy::default();
+        assert_eq!(for_sender(Trust::Unverified, &default), Treatment::Plain);
+        assert_eq!(for_sender(Trust::Failed, &default), Treatment::Hold);
+    }
+
+    #[test]
+    fn a_reply_to_elsewhere_is_used_only_for_a_sender_answered_in_full() {
+        let from = person("ann@example.com");
+        let same = person("ann.private@example.com");
+        let elsewhere = person("victim@elsewhere.test");
+        let own = |a: &str| a == "support@example.test";
+        assert_eq!(
+            reply_address(&from, Some(&elsewhere), Treatment::Full, own),
+            &elsewhere
+        );
+        assert_eq!(
+            reply_address(&from, Some(&elsewhere), Treatment::Plain, own),
+            &from,
+            "an unverified From with a Reply-To in another domain is answered at From"
+        );
+        assert_eq!(
+            reply_address(&from, Some(&same), Treatment::Plain, own),
+            &same
+        );
+        assert_eq!(
+            reply_address(
+                &from,
+                Some(&person("support@example.test")),
+                Treatment::Full,
+                own
+            ),
+            &from,
+            "never our own address"
+        );
+        assert_eq!(reply_address(&from, None, Treatment::Plain, own), &from);
+    }
+}
