@@ -667,7 +667,7 @@ impl Default for SendCaps {
     fn default() -> Self {
         SendCaps {
             windows: vec![window(3, 600), window(10, 3600), window(40, 86_400)],
-            domain_windows: vec![window(100, 3600)],
+            domain_windows: vec![window(50, 3600)],
             global_windows: vec![window(1000, 3600)],
             answer_windows: vec![window(3, 86_400)],
             unverified_windows: vec![window(5, 86_400)],
@@ -1596,6 +1596,20 @@ impl Validator<'_> {
                         ),
                     );
                 }
+                // Loaded now, as the connection will load it: a file that is not PEM would
+                // otherwise pass here and fail every connection later. (A certificate is
+                // public; unlike a password it may be read by every command.)
+                if let Err(crate::tls::TlsError::CaFile { reason, .. }) =
+                    crate::tls::read_pem_certs(&resolved)
+                {
+                    return self.err(
+                        p.span(),
+                        format!(
+                            "[{section}] ca_file `{}` holds no usable PEM certificate: {reason}",
+                            resolved.display()
+                        ),
+                    );
+                }
                 Some(resolved)
             }
             None => None,
@@ -1891,15 +1905,33 @@ dir = "templates"
     }
 
     #[test]
+    fn a_ca_file_that_is_not_pem_is_refused_with_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bad = dir.path().join("ca.der");
+        std::fs::write(&bad, b"\x30\x82\x01\x0a not a PEM file").expect("write");
+        let text = MINIMAL.replace(
+            "[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n",
+            &format!(
+                "[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nca_file = \"{}\"\n",
+                bad.display()
+            ),
+        );
+        let err = parse_str(&text).expect_err("refused").to_string();
+        assert!(
+            err.contains("test.toml:10:") && err.contains("holds no usable PEM certificate"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_shipped_sample_config_documents_only_real_keys() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/followupd.toml");
         let text = std::fs::read_to_string(&path).expect("sample config");
         // The sample points at the demo stack's CA and password; only the files' existence
         // depends on that stack, so compare everything else by parsing with them stubbed.
         let dir = tempfile::tempdir().expect("tempdir");
-        let ca = dir.path().join("ca.pem");
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/test-ca.pem");
         let password = dir.path().join("password");
-        std::fs::write(&ca, "not checked here").expect("write");
         std::fs::write(&password, "secret\n").expect("write");
         let text = text
             .replace(

@@ -96,13 +96,14 @@ impl Secret {
         // create_new: two processes starting at once must not each write a different key.
         options.write(true).create_new(true);
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(
-            &mut options,
-            crate::files::new_file_mode(path.parent().unwrap_or(Path::new(".")), 0o040),
-        );
+        let mode = crate::files::new_file_mode(path.parent().unwrap_or(Path::new(".")), 0o040);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
         match options.open(path) {
             Ok(mut file) => {
-                file.write_all(&key)
+                // The umask (systemd's UMask=0077) would take the staff group's read bit away.
+                crate::files::set_mode(path, mode)
+                    .and_then(|()| file.write_all(&key))
                     .and_then(|()| file.sync_all())
                     .map_err(|source| SecretError::Create {
                         path: shown,

@@ -653,6 +653,21 @@ fn check(config: &Config) -> Result<ExitCode> {
         config.templates.display()
     );
     crate::tls::client_config(config.imap.endpoint.ca_file.as_deref()).context("[imap] ca_file")?;
+    // The passwords are read here (only the daemon and this check ever read them): a file
+    // others may read is refused with its line, as `run` would refuse it.
+    for (section, endpoint) in [
+        ("imap", &config.imap.endpoint),
+        ("smtp", &config.smtp.endpoint),
+    ] {
+        endpoint.password(section)?;
+    }
+    let key = if config.secret_file.exists() {
+        crate::secret::Secret::load_or_create(&config.secret_file)?;
+        "ok"
+    } else {
+        "created on first run"
+    };
+    println!("secret     {}: {key}", config.secret_file.display());
     println!(
         "imap       {}:{} ({:?}), mailbox {}",
         config.imap.endpoint.host,

@@ -503,7 +503,13 @@ impl Decision<'_> {
             None => self.acknowledge(opening),
         }
         let customer = self.incident.customer_display();
-        let written = opening.written.clone();
+        let mut written = opening.written.clone();
+        if policy::for_incident(&self.incident, &self.config.trust) != Treatment::Full {
+            written.trust.push_str(
+                ". They were answered plainly, without a word of what they wrote, and cannot set \
+                 the pace; reply to this mail or act on the incident to answer them in full",
+            );
+        }
         let previous = opening.continues;
         let kind = if previous.is_some() {
             MailKind::StaffReopened

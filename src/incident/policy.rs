@@ -21,19 +21,33 @@ pub fn for_sender(trust: Trust, policy: &TrustPolicy) -> Treatment {
     }
 }
 
-/// How mail about `incident` is treated: by what proved its customer, unless staff vouched.
+/// How mail about `incident` is treated: by what proved the address it goes to, unless staff
+/// vouched.
 pub fn for_incident(incident: &Incident, policy: &TrustPolicy) -> Treatment {
     if incident.vouched_by.is_some() {
         Treatment::Full
     } else {
-        for_sender(incident.sender_trust, policy)
+        for_sender(reply_trust(incident), policy)
     }
 }
 
-/// Whether nobody has proven who `incident`'s customer is: neither the receiving server nor a
-/// staff member. The stricter send caps count such mail (`[send_caps] unverified_windows`).
+/// Whether nobody has proven that the address `incident`'s mail goes to wants it: neither the
+/// receiving server nor a staff member. The stricter send caps count such mail (`[send_caps]
+/// unverified_windows`).
 pub fn unproven(incident: &Incident) -> bool {
-    incident.sender_trust != Trust::Verified && incident.vouched_by.is_none()
+    reply_trust(incident) != Trust::Verified && incident.vouched_by.is_none()
+}
+
+/// How far the incident's reply address is proven. A verified From proves its own domain; a
+/// Reply-To in another domain is only what the sender asked for: anyone with a domain of their
+/// own could otherwise make us write to whomever they like.
+fn reply_trust(incident: &Incident) -> Trust {
+    let same =
+        domain(&incident.reply_address).eq_ignore_ascii_case(domain(&incident.customer_address));
+    match incident.sender_trust {
+        Trust::Verified if !same => Trust::Unverified,
+        trust => trust,
+    }
 }
 
 /// The one address an incident's mail goes to, chosen when it opens: the Reply-To the sender
@@ -118,5 +132,23 @@ mod tests {
             "never our own address"
         );
         assert_eq!(reply_address(&from, None, Treatment::Plain, own), &from);
+    }
+
+    #[test]
+    fn a_verified_sender_proves_its_own_domain_not_the_reply_to_it_chose() {
+        let mut incident = crate::incident::decide::tests_support::incident();
+        let policy = TrustPolicy::default();
+        incident.sender_trust = Trust::Verified;
+        assert_eq!(for_incident(&incident, &policy), Treatment::Full);
+        assert!(!unproven(&incident));
+        incident.reply_address = "victim@elsewhere.test".into();
+        assert_eq!(for_incident(&incident, &policy), Treatment::Plain);
+        assert!(unproven(&incident));
+        incident.vouched_by = Some("anna".into());
+        assert_eq!(for_incident(&incident, &policy), Treatment::Full);
+        assert!(!unproven(&incident));
+        incident.vouched_by = None;
+        incident.reply_address = "ann.home@example.test".into();
+        assert!(!unproven(&incident), "the same domain");
     }
 }

@@ -111,3 +111,111 @@ fn check_reports_a_broken_template_with_file_and_line() {
         format!("acknowledgement.text.hbs line {line}: unknown variable `engineer.name`");
     assert!(text.contains(&expected), "wanted `{expected}` in: {text}");
 }
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("stat").permissions().mode() & 0o7777
+}
+
+#[test]
+#[cfg(unix)]
+fn check_refuses_a_password_file_others_may_read_and_a_ca_file_that_is_not_pem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let password = dir.path().join("imap.password");
+    std::fs::write(&password, "hunter2\n").expect("write");
+    chmod(&password, 0o644);
+    let config = write_config(
+        dir.path(),
+        &shipped_templates(),
+        &format!("password_file = \"{}\"\n", password.display()),
+    );
+    let (ok, text) = check(&config);
+    assert!(!ok, "a world-readable password must fail check: {text}");
+    let expected = format!("{}:5:", config.display());
+    assert!(text.contains(&expected), "wanted {expected} in: {text}");
+    assert!(
+        text.contains("open to everyone") && text.contains("chmod o-rwx"),
+        "says why and how to fix it: {text}"
+    );
+    chmod(&password, 0o600);
+    let (ok, text) = check(&config);
+    assert!(ok, "{text}");
+
+    let not_pem = dir.path().join("ca.crt");
+    std::fs::write(&not_pem, [0x30u8, 0x82, 0x01, 0x0a, 0x02, 0x82]).expect("write");
+    let text = std::fs::read_to_string(&config).expect("config").replace(
+        "[smtp]\nhost = \"127.0.0.1\"\n",
+        &format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nca_file = \"{}\"\n",
+            not_pem.display()
+        ),
+    );
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("ca_file"))
+        .expect("ca_file line");
+    std::fs::write(&config, text).expect("write");
+    let (ok, text) = check(&config);
+    assert!(!ok, "a CA file that is not PEM must fail check: {text}");
+    let expected = format!("{}:{line}:", config.display());
+    assert!(
+        text.contains(&expected) && text.contains("no usable PEM certificate"),
+        "wanted {expected} in: {text}"
+    );
+}
+
+#[test]
+#[cfg(unix)]
+fn a_fresh_database_and_key_are_private_outside_systemd() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &shipped_templates(), "");
+    // Whatever the umask of the shell that starts it.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 022 && exec {} --config {} incidents",
+            env!("CARGO_BIN_EXE_followupd"),
+            config.display()
+        ))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let state = dir.path().join("state");
+    let db = state.join("followupd.db");
+    assert_eq!(mode_of(&db), 0o600, "database");
+    for side in ["followupd.db-wal", "followupd.db-shm"] {
+        let path = state.join(side);
+        if path.exists() {
+            assert_eq!(mode_of(&path), 0o600, "{side}");
+        }
+    }
+    // The key is made by the first command that needs it.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 022 && exec {} --config {} check",
+            env!("CARGO_BIN_EXE_followupd"),
+            config.display()
+        ))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created on first run"));
+    let key = state.join("secret.key");
+    chmod(&state, 0o700);
+    std::fs::write(&key, [7u8; 32]).expect("key");
+    chmod(&key, 0o644);
+    let (ok, text) = check(&config);
+    assert!(!ok, "a key others may read is refused: {text}");
+    assert!(
+        text.contains("secret.key") && text.contains("chmod"),
+        "{text}"
+    );
+}

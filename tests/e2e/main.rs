@@ -10,3 +10,4 @@ mod intake;
 mod promises;
 mod spine;
 mod staff;
+mod trust;
