@@ -68,9 +68,67 @@ pub enum ImapError {
 #[derive(Debug)]
 pub struct Fetched {
     pub uid: u32,
-    pub raw: Vec<u8>,
+    pub raw: Raw,
     pub size: u64,
     pub headers_only: bool,
+}
+
+/// A message's bytes. Kept in the IMAP response they arrived in rather than copied: a 20 MB
+/// message costs 20 MB, not 40.
+#[derive(Debug)]
+pub enum Raw {
+    /// The whole message (`BODY[]`) or its header section (`BODY[HEADER]`) of a response.
+    Response {
+        fetch: async_imap::types::Fetch,
+        header_only: bool,
+    },
+    Owned(Vec<u8>),
+}
+
+impl Raw {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Raw::Response {
+                fetch,
+                header_only: false,
+            } => fetch.body().unwrap_or_default(),
+            Raw::Response {
+                fetch,
+                header_only: true,
+            } => fetch.header().unwrap_or_default(),
+            Raw::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// Messages to fetch together: UID and size, ascending.
+pub type Batch = Vec<(u32, u64)>;
+
+/// Most bytes fetched in one batch (one transaction). Large messages come alone, so memory
+/// stays bounded by the largest message, not by `batch_size` times it.
+pub const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+/// What a message over `max_message_size` weighs in a batch: only its header section is fetched.
+const HEADER_WEIGHT: u64 = 64 * 1024;
+
+/// Splits messages (UID and size, ascending) into batches of at most `max_bytes` (a message
+/// bigger than that alone), counting one over `max_size` as its header section only.
+pub fn batches(sizes: &[(u32, u64)], max_bytes: u64, max_size: u64) -> Vec<Batch> {
+    let mut out: Vec<Batch> = Vec::new();
+    let mut current: Batch = Vec::new();
+    let mut bytes = 0u64;
+    for &(uid, size) in sizes {
+        let weight = if size > max_size { HEADER_WEIGHT } else { size };
+        if !current.is_empty() && bytes.saturating_add(weight) > max_bytes {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push((uid, size));
+        bytes = bytes.saturating_add(weight);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -198,47 +256,62 @@ impl Inbox {
         Ok(uids)
     }
 
-    /// Fetches exact bytes for `uids` without setting `\Seen` (BODY.PEEK).
-    /// Fetches messages by UID (sorted ascending). Sizes are asked first, so a message over
-    /// `max_size` is never downloaded whole: only its header section comes over the wire.
-    pub async fn fetch(&mut self, uids: &[u32], max_size: u64) -> Result<Vec<Fetched>, ImapError> {
-        if uids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sizes = self.fetch_items(uids, "(UID RFC822.SIZE)").await?;
-        let size_of = |uid: u32| {
-            sizes
-                .iter()
-                .find(|f| f.uid == Some(uid))
-                .and_then(|f| f.size)
-                .map_or(0, u64::from)
-        };
-        let (large, small): (Vec<u32>, Vec<u32>) =
-            uids.iter().partition(|uid| size_of(**uid) > max_size);
-        let mut out = Vec::with_capacity(uids.len());
-        for f in self.fetch_items(&small, "(UID BODY.PEEK[])").await? {
-            // Unsolicited FETCH responses (flag changes) carry no body: skip them.
-            if let (Some(uid), Some(raw)) = (f.uid, f.body()) {
-                if small.binary_search(&uid).is_ok() {
-                    out.push(Fetched {
-                        uid,
-                        raw: raw.to_vec(),
-                        size: raw.len() as u64,
-                        headers_only: false,
-                    });
+    /// The size of each of `uids` (ascending), as the server reports it (`RFC822.SIZE`).
+    /// Messages expunged meanwhile are not in the answer.
+    pub async fn sizes(&mut self, uids: &[u32]) -> Result<Vec<(u32, u64)>, ImapError> {
+        let mut sizes: Vec<(u32, u64)> = self
+            .fetch_items(uids, "(UID RFC822.SIZE)")
+            .await?
+            .iter()
+            .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
+            .filter(|(uid, _)| uids.binary_search(uid).is_ok())
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup_by_key(|(uid, _)| *uid);
+        Ok(sizes)
+    }
+
+    /// Fetches exact bytes for a batch (UIDs with their sizes, see [`batches`]) without
+    /// setting `\Seen` (BODY.PEEK). A message over `max_size` is never downloaded whole: only
+    /// its header section comes over the wire.
+    pub async fn fetch(
+        &mut self,
+        batch: &[(u32, u64)],
+        max_size: u64,
+    ) -> Result<Vec<Fetched>, ImapError> {
+        let (large, small): (Batch, Batch) = batch.iter().partition(|(_, size)| *size > max_size);
+        let size_of = |uid: u32| batch.iter().find(|(u, _)| *u == uid).map_or(0, |(_, s)| *s);
+        let mut out = Vec::with_capacity(batch.len());
+        for (list, items, header_only) in [
+            (&small, "(UID BODY.PEEK[])", false),
+            (&large, "(UID BODY.PEEK[HEADER])", true),
+        ] {
+            let uids: Vec<u32> = list.iter().map(|(uid, _)| *uid).collect();
+            for fetch in self.fetch_items(&uids, items).await? {
+                // Unsolicited FETCH responses (flag changes) carry no body: skip them.
+                let Some(uid) = fetch.uid.filter(|uid| uids.binary_search(uid).is_ok()) else {
+                    continue;
+                };
+                let has_bytes = if header_only {
+                    fetch.header().is_some()
+                } else {
+                    fetch.body().is_some()
+                };
+                if !has_bytes {
+                    continue;
                 }
-            }
-        }
-        for f in self.fetch_items(&large, "(UID BODY.PEEK[HEADER])").await? {
-            if let (Some(uid), Some(raw)) = (f.uid, f.header()) {
-                if large.binary_search(&uid).is_ok() {
-                    out.push(Fetched {
-                        uid,
-                        raw: raw.to_vec(),
-                        size: size_of(uid),
-                        headers_only: true,
-                    });
-                }
+                let raw = Raw::Response { fetch, header_only };
+                let size = if header_only {
+                    size_of(uid)
+                } else {
+                    raw.as_slice().len() as u64
+                };
+                out.push(Fetched {
+                    uid,
+                    raw,
+                    size,
+                    headers_only: header_only,
+                });
             }
         }
         out.sort_by_key(|f| f.uid);
@@ -416,6 +489,36 @@ pub fn uid_set(uids: &[u32]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_bounded_by_bytes_and_a_large_message_comes_alone() {
+        const MB: u64 = 1024 * 1024;
+        let sizes: Vec<(u32, u64)> = (1..=8).map(|uid| (uid, 20 * MB)).collect();
+        let plan = batches(&sizes, BATCH_BYTES, 25 * 1000 * 1000);
+        assert_eq!(plan.len(), 8, "eight 20 MB messages: eight batches of one");
+        let small: Vec<(u32, u64)> = (1..=100).map(|uid| (uid, 4 * 1024)).collect();
+        assert_eq!(batches(&small, BATCH_BYTES, 25 * MB).len(), 1);
+        let mixed = [
+            (1, 3 * MB),
+            (2, 3 * MB),
+            (3, 3 * MB),
+            (4, 100 * MB),
+            (5, 1024),
+        ];
+        let plan = batches(&mixed, BATCH_BYTES, 25 * MB);
+        let uids: Vec<Vec<u32>> = plan
+            .iter()
+            .map(|b| b.iter().map(|(u, _)| *u).collect())
+            .collect();
+        assert_eq!(
+            uids,
+            vec![vec![1, 2], vec![3, 4, 5]],
+            "a message over max_size weighs its header section only"
+        );
+        assert!(batches(&[], BATCH_BYTES, MB).is_empty());
+    }
+
     use super::uid_set;
 
     #[test]

@@ -112,8 +112,17 @@ pub fn ingest_batch(
                 // Roll back whatever this message half-did, then keep it for a human.
                 drop(savepoint);
                 let reason = format!("could not be processed: {}", crate::errors::Chain(&e));
-                let sha = sha256_hex(&fetched.raw);
-                record_quarantine(&tx, origin, &fetched.raw, &sha, None, &reason, None, now)?;
+                let sha = sha256_hex(fetched.raw.as_slice());
+                record_quarantine(
+                    &tx,
+                    origin,
+                    fetched.raw.as_slice(),
+                    &sha,
+                    None,
+                    &reason,
+                    None,
+                    now,
+                )?;
                 Outcome::Quarantined { reason }
             }
         };

@@ -95,7 +95,7 @@ impl Probe {
         let last_before = store::outbox::last_id(&self.conn)?;
         let batch = [Fetched {
             uid,
-            raw: raw.to_vec(),
+            raw: crate::imap::Raw::Owned(raw.to_vec()),
             size: raw.len() as u64,
             headers_only: false,
         }];

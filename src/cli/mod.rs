@@ -716,11 +716,17 @@ fn run(config: Config, once: bool, clock: Clock) -> Result<ExitCode> {
 /// threads each keep theirs mostly empty: measured with `scripts/bench`, peak RSS 27.6 MiB with
 /// one arena per thread and 19 MiB with one shared arena, at the same throughput (SQLite
 /// allocations are short and the threads rarely allocate at the same instant).
+///
+/// glibc also raises its mmap threshold to the size of every large block freed (up to 32 MiB),
+/// so after one 20 MB message the next ones are carved from the heap and their memory is kept:
+/// eight 20 MB messages took 145 MiB (`scripts/bench-memory`). A fixed threshold gives every
+/// large message its own mapping, returned to the system when the message is done.
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes an allocator tunable; it is called before the runtime starts
-    // any thread, and M_ARENA_MAX with a positive value is always accepted.
+    // SAFETY: mallopt only changes allocator tunables; it is called before the runtime starts
+    // any thread, and both values are positive and within glibc's accepted ranges.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }

@@ -75,43 +75,64 @@ pub(super) async fn pass(
     let after_processing =
         deps.config.imap.after_processing != crate::config::AfterProcessing::Leave;
     let mut ingested = 0;
+    let max_size = deps.config.intake.max_message_size;
     for chunk in uids.chunks(deps.config.imap.batch_size as usize) {
-        let Some(&last) = chunk.last() else { continue };
-        let fetched = inbox
-            .fetch(chunk, deps.config.intake.max_message_size)
-            .await?;
-        ingested += fetched.len();
-        let report = {
-            let deps = deps.clone();
-            let mailbox = mailbox.clone();
-            db.run(move |c| {
-                let source = Source {
-                    mailbox: &mailbox,
-                    uidvalidity,
-                    checkpoint_to: last,
-                    after_processing,
-                };
-                ingest_batch(c, &deps, source, &fetched, deps.now())
-            })
-            .await?
-        };
-        if report.queued > 0 {
-            shared.queued.notify_one();
+        let sizes = inbox.sizes(chunk).await?;
+        for batch in crate::imap::batches(&sizes, crate::imap::BATCH_BYTES, max_size) {
+            ingested += ingest(shared, inbox, db, &batch, uidvalidity, after_processing).await?;
         }
-        // Only now, with the batch committed, may the server copy be marked or moved.
-        inbox.after_processing(&report.finish).await?;
-        let mailbox = mailbox.clone();
-        db.run(move |c| {
-            checkpoints::set_after_processing(
-                c,
-                &mailbox,
-                uidvalidity,
-                &report.finish,
-                AfterProcessing::Done,
-            )
-        })
-        .await?;
     }
+    Ok(ingested)
+}
+
+/// Fetches one batch and commits it in one transaction, then marks or moves it on the server.
+/// The batch's bytes are gone once its transaction is: the next batch starts from nothing.
+async fn ingest(
+    shared: &Shared,
+    inbox: &mut Inbox,
+    db: &mut Handle,
+    batch: &[(u32, u64)],
+    uidvalidity: u32,
+    after_processing: bool,
+) -> Result<usize, DaemonError> {
+    let deps = &shared.deps;
+    let Some(&(last, _)) = batch.last() else {
+        return Ok(0);
+    };
+    let fetched = inbox
+        .fetch(batch, deps.config.intake.max_message_size)
+        .await?;
+    let ingested = fetched.len();
+    let report = {
+        let deps = deps.clone();
+        let mailbox = deps.config.imap.mailbox.clone();
+        db.run(move |c| {
+            let source = Source {
+                mailbox: &mailbox,
+                uidvalidity,
+                checkpoint_to: last,
+                after_processing,
+            };
+            ingest_batch(c, &deps, source, &fetched, deps.now())
+        })
+        .await?
+    };
+    if report.queued > 0 {
+        shared.queued.notify_one();
+    }
+    // Only now, with the batch committed, may the server copy be marked or moved.
+    inbox.after_processing(&report.finish).await?;
+    let mailbox = deps.config.imap.mailbox.clone();
+    db.run(move |c| {
+        checkpoints::set_after_processing(
+            c,
+            &mailbox,
+            uidvalidity,
+            &report.finish,
+            AfterProcessing::Done,
+        )
+    })
+    .await?;
     Ok(ingested)
 }
 

@@ -93,10 +93,10 @@ pub fn insert_message(
     conn.prepare_cached(
         "INSERT INTO messages (direction, incident_id, message_id, dedupe_key, from_addr, to_addr,
              subject, date_header, in_reply_to, references_, class, class_reason, sha256, size,
-             raw, imap_mailbox, imap_uidvalidity, imap_uid, recorded_at, headers_only, kind, trust,
+             imap_mailbox, imap_uidvalidity, imap_uid, recorded_at, headers_only, kind, trust,
              trust_reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                 ?20, ?21, ?22, ?23)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                 ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         m.direction.as_str(),
@@ -114,7 +114,6 @@ pub fn insert_message(
         m.sha256,
         m.oversize
             .map_or(m.raw.len() as i64, |n| i64::try_from(n).unwrap_or(i64::MAX)),
-        m.raw,
         origin.map(|o| o.mailbox),
         origin.map(|o| o.uidvalidity),
         origin.map(|o| o.uid),
@@ -124,7 +123,37 @@ pub fn insert_message(
         m.trust.map(|t| t.level),
         m.trust.map(|t| t.reason.as_str()),
     ])?;
-    Ok(MessageRow(conn.last_insert_rowid()))
+    let row = conn.last_insert_rowid();
+    conn.prepare_cached("INSERT INTO message_raw (message_id, raw) VALUES (?1, ?2)")?
+        .execute(params![row, RawBlob(m.raw)])?;
+    if m.raw.len() > STREAMED {
+        // Written through the page cache a piece at a time: a bound blob would be copied into
+        // SQLite's own memory whole first.
+        let mut blob = conn.blob_open(rusqlite::MAIN_DB, "message_raw", "raw", row, false)?;
+        for (i, piece) in m.raw.chunks(STREAMED).enumerate() {
+            blob.write_at(piece, i * STREAMED)?;
+        }
+    }
+    Ok(MessageRow(row))
+}
+
+/// Messages larger than this are stored a piece of this size at a time.
+const STREAMED: usize = 64 * 1024;
+
+/// The raw bytes as bound: a large message as room for itself (the row's last column, so
+/// SQLite writes it without holding it), filled in after the insert.
+struct RawBlob<'a>(&'a [u8]);
+
+impl rusqlite::ToSql for RawBlob<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        if self.0.len() > STREAMED {
+            let len = i32::try_from(self.0.len())
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            Ok(rusqlite::types::ToSqlOutput::ZeroBlob(len))
+        } else {
+            self.0.to_sql()
+        }
+    }
 }
 
 /// A message already recorded under a dedupe key (Message-ID, or content hash without one).
@@ -149,11 +178,11 @@ pub fn find_by_dedupe_key(conn: &Connection, key: &str) -> Result<Option<Recorde
 }
 
 pub fn message_raw(conn: &Connection, row: MessageRow) -> Result<Vec<u8>> {
-    Ok(
-        conn.query_row("SELECT raw FROM messages WHERE id = ?1", [row], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn.query_row(
+        "SELECT raw FROM message_raw WHERE message_id = ?1",
+        [row],
+        |r| r.get(0),
+    )?)
 }
 
 pub fn imap_uid_recorded(conn: &Connection, origin: ImapOrigin<'_>) -> Result<bool> {

@@ -94,6 +94,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/004_one_vocabulary.sql")),
         M::up(include_str!("../../migrations/005_staff.sql")),
         M::up(include_str!("../../migrations/006_trust.sql")),
+        M::up(include_str!("../../migrations/007_raw_apart.sql")),
     ])
 }
 
@@ -402,7 +403,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 6);
+        assert_eq!(version, 7);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

@@ -693,7 +693,7 @@ fn mail_over_the_size_limit_is_recorded_with_headers_only_and_still_answered() {
         "the real size is on record: {first}"
     );
     assert!(has_event(&shown, "oversize"), "{shown}");
-    let stored: i64 = fu.count("SELECT MAX(length(raw)) FROM messages WHERE direction = 'in'");
+    let stored: i64 = fu.count("SELECT MAX(length(r.raw)) FROM message_raw r JOIN messages m ON m.id = r.message_id WHERE m.direction = 'in'");
     assert!(
         stored < 64_000,
         "only the headers were fetched and kept ({stored} bytes)"
@@ -1139,4 +1139,73 @@ fn robots_spam_and_other_help_desks_get_no_acknowledgement_while_people_do() {
         let mail = stack.wait_for_mail(address, 1);
         assert_eq!(mail.len(), 1, "{stem}.eml: one acknowledgement");
     }
+}
+
+/// A complaint of about `size` bytes: a line of text and a scan attached, base64, as mail
+/// clients send it (the bytes are noise, so nothing compresses).
+fn big_complaint(i: usize, size: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ i as u64;
+    let noise: Vec<u8> = (0..size * 3 / 4)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(noise);
+    let mut body = String::with_capacity(encoded.len() * 78 / 76 + 1024);
+    for line in encoded.as_bytes().chunks(76) {
+        body.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        body.push_str("\r\n");
+    }
+    format!(
+        "From: Customer {i} <big{i}@example.test>\r\nTo: {SUPPORT}\r\n\
+         Subject: Scan of the damaged parcel {i}\r\nMessage-ID: <big-{i}@client.example.test>\r\n\
+         Date: Mon, 23 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nThe parcel arrived crushed; scan attached.\r\n\
+         --b\r\nContent-Type: application/pdf; name=\"scan.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"scan.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{body}--b--\r\n"
+    )
+    .into_bytes()
+}
+
+/// The daemon's memory high-water mark so far (VmHWM, of its own process image only).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[test]
+fn eight_mails_of_twenty_megabytes_at_once_need_less_than_64_mib() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    for i in 0..8 {
+        stack.deliver(SUPPORT, &big_complaint(i, 20_000_000));
+    }
+    let mut daemon = fu.spawn();
+    eventually(
+        "the eight mails are recorded",
+        Duration::from_secs(120),
+        || fu.database.exists() && fu.count("SELECT COUNT(*) FROM incidents") == 8,
+    );
+    let peak = peak_rss_kib(daemon.id()).expect("the daemon's VmHWM");
+    daemon.kill().expect("kill");
+    let _ = daemon.wait();
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM messages WHERE headers_only = 0 AND size > 20000000"),
+        8,
+        "recorded whole"
+    );
+    assert!(
+        peak < 64 * 1024,
+        "peak RSS {:.1} MiB for eight 20 MB mails",
+        peak as f64 / 1024.0
+    );
 }

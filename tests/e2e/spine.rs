@@ -82,7 +82,10 @@ fn a_new_complaint_gets_one_acknowledgement_threaded_to_it() {
     );
     assert_eq!(shown["outbox"][0]["state"], "sent");
     assert_eq!(
-        fu.count("SELECT COUNT(*) FROM messages WHERE length(raw) = size AND size > 0"),
+        fu.count(
+            "SELECT COUNT(*) FROM messages m JOIN message_raw r ON r.message_id = m.id \
+             WHERE length(r.raw) = m.size AND m.size > 0"
+        ),
         2
     );
     // The support copy was marked \Seen only after the commit (after_processing = seen).
@@ -286,7 +289,8 @@ fn a_malformed_message_is_quarantined_and_the_next_complaint_still_answered() {
     let raw: Vec<u8> = fu
         .db()
         .query_row(
-            "SELECT raw FROM messages WHERE class = 'quarantined'",
+            "SELECT r.raw FROM message_raw r JOIN messages m ON m.id = r.message_id \
+             WHERE class = 'quarantined'",
             [],
             |r| r.get(0),
         )
