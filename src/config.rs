@@ -6,10 +6,17 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
+
+mod oauth;
+
+pub use oauth::{
+    is_loopback_http, Auth, ClientAuth, ClientCertificate, Grant, Mechanism, OAuth2Config, Provider,
+};
 
 /// Where the configuration is looked for when neither `--config` nor `FOLLOWUPD_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/followupd/followupd.toml";
@@ -182,6 +189,7 @@ dir = "templates"
                 batch_size: 100,
                 after_processing: AfterProcessing::MarkSeen,
                 reconnect_max: default_reconnect_max(),
+                idle: true,
             },
             smtp: SmtpConfig {
                 endpoint: Endpoint::loopback(25),
@@ -278,6 +286,7 @@ pub struct Endpoint {
     /// who may not read the password files can still use the CLI.
     pub password: Option<PasswordSource>,
     pub timeout: Duration,
+    pub auth: Auth,
 }
 
 /// Where a password comes from, and where the configuration said so (for errors).
@@ -355,6 +364,7 @@ impl fmt::Debug for Endpoint {
             .field("username", &self.username)
             .field("password", &self.password)
             .field("timeout", &self.timeout)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -374,7 +384,13 @@ impl Endpoint {
             username: None,
             password: None,
             timeout: default_timeout(),
+            auth: Auth::Password,
         }
+    }
+
+    /// `host:port`, as every message names the server.
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
     }
 }
 
@@ -393,6 +409,8 @@ pub struct ImapConfig {
     pub batch_size: u32,
     pub after_processing: AfterProcessing,
     pub reconnect_max: Duration,
+    /// Wait in IMAP IDLE (RFC 2177) when the server offers it; otherwise poll.
+    pub idle: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -717,6 +735,7 @@ struct RawConfig {
     replies: RawReplies,
     #[serde(default)]
     trust: RawTrust,
+    oauth2: Option<oauth::RawOAuth2>,
 }
 
 #[derive(Deserialize, Default)]
@@ -771,6 +790,9 @@ struct RawServer {
     password_file: Option<Spanned<PathBuf>>,
     password_env: Option<Spanned<String>>,
     timeout: Duration,
+    auth: Option<Spanned<String>>,
+    oauth2_mechanism: Option<Spanned<String>>,
+    oauth2: Option<oauth::RawOAuth2>,
 }
 
 /// Declares a server section: the shared connection keys plus the section's own. (serde's
@@ -792,6 +814,9 @@ macro_rules! server_section {
             password_env: Option<Spanned<String>>,
             #[serde(default = "default_timeout", deserialize_with = "duration")]
             timeout: Duration,
+            auth: Option<Spanned<String>>,
+            oauth2_mechanism: Option<Spanned<String>>,
+            oauth2: Option<oauth::RawOAuth2>,
             $(
                 #[serde(default = $default $(, deserialize_with = $with)?)]
                 $field: $ty,
@@ -810,6 +835,9 @@ macro_rules! server_section {
                     password_file: self.password_file.take(),
                     password_env: self.password_env.take(),
                     timeout: self.timeout,
+                    auth: self.auth.take(),
+                    oauth2_mechanism: self.oauth2_mechanism.take(),
+                    oauth2: self.oauth2.take(),
                 }
             }
         }
@@ -823,6 +851,7 @@ server_section!(RawImap {
     after_processing: Spanned<String> = "default_after";
     move_to: Option<Spanned<String>> = "Option::default";
     reconnect_max: Duration = "default_reconnect_max", with "duration";
+    idle: bool = "default_true";
 });
 
 server_section!(RawSmtp {
@@ -975,7 +1004,7 @@ fn default_after() -> Spanned<String> {
     Spanned::new(0..0, "seen".into())
 }
 fn default_reconnect_max() -> Duration {
-    Duration::from_secs(300)
+    Duration::from_secs(60)
 }
 fn default_connections() -> Spanned<u32> {
     Spanned::new(0..0, 4)
@@ -1106,8 +1135,47 @@ impl Validator<'_> {
     }
 
     fn validate(&self, mut raw: RawConfig) -> Result<Config, ConfigError> {
-        let imap_endpoint = self.endpoint("imap", raw.imap.server(), 143, 993)?;
-        let smtp_endpoint = self.endpoint("smtp", raw.smtp.server(), 25, 465)?;
+        let database = self.resolve(&raw.database.path);
+        // Sign-ins live in the state directory, beside the database.
+        let state_dir = database
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let shared_oauth2 = match raw.oauth2.take() {
+            Some(section) => Some(Arc::new(self.oauth2(
+                "oauth2",
+                section,
+                state_dir.join("oauth2.token"),
+            )?)),
+            None => None,
+        };
+        let imap_endpoint = self.endpoint(
+            "imap",
+            raw.imap.server(),
+            (143, 993),
+            &shared_oauth2,
+            &state_dir,
+        )?;
+        let smtp_endpoint = self.endpoint(
+            "smtp",
+            raw.smtp.server(),
+            (25, 465),
+            &shared_oauth2,
+            &state_dir,
+        )?;
+        let uses_shared = |e: &Endpoint| match (&e.auth, &shared_oauth2) {
+            (Auth::OAuth2 { account, .. }, Some(shared)) => Arc::ptr_eq(account, shared),
+            _ => false,
+        };
+        if shared_oauth2.is_some() && !uses_shared(&imap_endpoint) && !uses_shared(&smtp_endpoint)
+        {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: "[oauth2] is configured but no server uses it: set auth = \"oauth2\" \
+                          in [imap] and/or [smtp]"
+                    .into(),
+            });
+        }
         let after_processing =
             self.after_processing(raw.imap.after_processing, raw.imap.move_to)?;
         let batch_size = raw.imap.batch_size;
@@ -1209,7 +1277,6 @@ impl Validator<'_> {
         let intake = self.intake(raw.intake)?;
         let send_caps = self.send_caps(raw.send_caps)?;
         let staff = self.staff(raw.staff, raw.support.staff)?;
-        let database = self.resolve(&raw.database.path);
         let secret_file = match raw.database.secret_file {
             Some(p) => self.resolve(&p),
             None => database.with_file_name("secret.key"),
@@ -1223,6 +1290,7 @@ impl Validator<'_> {
                 batch_size: *batch_size.get_ref(),
                 after_processing,
                 reconnect_max: raw.imap.reconnect_max,
+                idle: raw.imap.idle,
             },
             smtp: SmtpConfig {
                 endpoint: smtp_endpoint,
@@ -1565,9 +1633,10 @@ impl Validator<'_> {
     fn endpoint(
         &self,
         section: &str,
-        raw: RawServer,
-        plain_port: u16,
-        tls_port: u16,
+        mut raw: RawServer,
+        (plain_port, tls_port): (u16, u16),
+        shared_oauth2: &Option<Arc<OAuth2Config>>,
+        state_dir: &Path,
     ) -> Result<Endpoint, ConfigError> {
         let tls = *raw.tls.get_ref();
         let host = raw.host.get_ref().trim().to_string();
@@ -1584,6 +1653,7 @@ impl Validator<'_> {
                 ),
             );
         }
+        let auth = self.auth(section, &mut raw, shared_oauth2, state_dir)?;
         let ca_file = match raw.ca_file {
             Some(p) => {
                 let resolved = self.resolve(p.get_ref());
@@ -1633,7 +1703,100 @@ impl Validator<'_> {
             username: raw.username,
             password,
             timeout: raw.timeout,
+            auth,
         })
+    }
+
+    /// `auth`, `oauth2_mechanism` and the server's own `[SECTION.oauth2]`.
+    fn auth(
+        &self,
+        section: &str,
+        raw: &mut RawServer,
+        shared: &Option<Arc<OAuth2Config>>,
+        state_dir: &Path,
+    ) -> Result<Auth, ConfigError> {
+        let own = match raw.oauth2.take() {
+            Some(own) => Some(Arc::new(self.oauth2(
+                &format!("{section}.oauth2"),
+                own,
+                state_dir.join(format!("oauth2-{section}.token")),
+            )?)),
+            None => None,
+        };
+        let oauth2 = match raw.auth.as_ref().map(|a| a.get_ref().as_str()) {
+            None | Some("password") => false,
+            Some("oauth2") => true,
+            Some(other) => {
+                let span = raw.auth.as_ref().map_or(0..0, |a| a.span());
+                return self.err(
+                    span,
+                    format!("[{section}] auth = \"{other}\" is not one of \"password\", \"oauth2\""),
+                );
+            }
+        };
+        if !oauth2 {
+            if let Some(m) = &raw.oauth2_mechanism {
+                return self.err(
+                    m.span(),
+                    format!("[{section}] oauth2_mechanism is only used with auth = \"oauth2\""),
+                );
+            }
+            if own.is_some() {
+                return Err(ConfigError::Whole {
+                    path: self.path.to_path_buf(),
+                    message: format!(
+                        "[{section}.oauth2] is configured but [{section}] auth is not \"oauth2\""
+                    ),
+                });
+            }
+            return Ok(Auth::Password);
+        }
+        let span = raw.auth.as_ref().map_or(0..0, |a| a.span());
+        if raw.username.is_none() {
+            return self.err(
+                span,
+                format!(
+                    "[{section}] auth = \"oauth2\" needs username (the mailbox to sign in to, \
+                     like support@example.com)"
+                ),
+            );
+        }
+        if let Some(p) = raw.password_file.as_ref() {
+            return self.err(
+                p.span(),
+                format!("[{section}] password_file is not used with auth = \"oauth2\"; remove it"),
+            );
+        }
+        if let Some(p) = raw.password_env.as_ref() {
+            return self.err(
+                p.span(),
+                format!("[{section}] password_env is not used with auth = \"oauth2\"; remove it"),
+            );
+        }
+        let mechanism = match raw.oauth2_mechanism.as_ref().map(|m| m.get_ref().as_str()) {
+            None | Some("xoauth2") => Mechanism::Xoauth2,
+            Some("oauthbearer") => Mechanism::Oauthbearer,
+            Some(other) => {
+                let span = raw.oauth2_mechanism.as_ref().map_or(0..0, |m| m.span());
+                return self.err(
+                    span,
+                    format!(
+                        "[{section}] oauth2_mechanism = \"{other}\" is not one of \"xoauth2\", \
+                         \"oauthbearer\""
+                    ),
+                );
+            }
+        };
+        let Some(account) = own.or_else(|| shared.clone()) else {
+            return self.err(
+                span,
+                format!(
+                    "[{section}] auth = \"oauth2\" needs an [oauth2] section (or [{section}.oauth2]) \
+                     saying how to get tokens"
+                ),
+            );
+        };
+        Ok(Auth::OAuth2 { mechanism, account })
     }
 
     /// Secrets come from a file or the environment, never from this file, so the config can be

@@ -1,5 +1,6 @@
 //! The command line: the edge where errors become messages and exit codes.
 
+mod connect;
 mod show;
 
 use std::io::Write;
@@ -62,7 +63,17 @@ enum Command {
         once: bool,
     },
     /// Validate the configuration and render every template with sample data.
-    Check,
+    Check {
+        /// Also log in to IMAP (and select the mailbox) and to SMTP (EHLO, TLS, AUTH), and
+        /// report each failure in one line.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// OAuth2 sign-in for servers with auth = "oauth2".
+    Oauth2 {
+        #[command(subcommand)]
+        action: OAuth2Action,
+    },
     /// List incidents.
     Incidents {
         /// Only incidents in this state: open, waiting, resolved or closed.
@@ -138,6 +149,23 @@ enum MessageAction {
         raw: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OAuth2Action {
+    /// Sign in once as the mailbox (device code: open a URL anywhere, enter a code); the
+    /// refresh token is kept in the state directory (mode 0600) and the daemon uses it from
+    /// its next connection on.
+    Login {
+        /// The server whose sign-in this is: imap or smtp (one sign-in when they share
+        /// [oauth2]).
+        #[arg(value_parser = ["imap", "smtp"])]
+        server: String,
+        /// Sign in through a browser and paste back the address it ends on (authorization
+        /// code with PKCE), instead of the device code. Google needs this for Gmail.
+        #[arg(long)]
+        browser: bool,
     },
 }
 
@@ -347,7 +375,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let config = load_config(&cli)?;
     let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
     match cli.command {
-        Command::Check => check(&config),
+        Command::Check { connect } => check(&config, connect),
+        Command::Oauth2 {
+            action: OAuth2Action::Login { server, browser },
+        } => connect::login(&config, &server, browser),
         Command::Run { once } => run(config, once, clock),
         Command::Incidents { state, json } => {
             let conn = store::open(&config.database)?;
@@ -644,7 +675,7 @@ fn unix_user() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn check(config: &Config) -> Result<ExitCode> {
+fn check(config: &Config, connect: bool) -> Result<ExitCode> {
     println!("config     {}: ok", config.path.display());
     let templates = crate::deps::load_templates(config)?;
     let rendered = templates.check(&config.support.name, &config.support.address)?;
@@ -680,6 +711,9 @@ fn check(config: &Config) -> Result<ExitCode> {
         config.smtp.endpoint.host, config.smtp.endpoint.port, config.smtp.endpoint.tls
     );
     println!("database   {}", config.database.display());
+    if connect {
+        return connect::check(config);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
