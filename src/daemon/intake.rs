@@ -28,7 +28,8 @@ pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiv
     let config = &shared.deps.config.imap;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match keep_up(shared, &mut db, &mut stop, &mut backoff).await {
+        let mut connected = false;
+        match keep_up(shared, &mut db, &mut stop, &mut backoff, &mut connected).await {
             Ok(inbox) => {
                 if let Some(inbox) = inbox {
                     inbox.logout().await;
@@ -37,8 +38,13 @@ pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiv
             }
             Err(e) => {
                 // The connection is gone with the error: after any error its state is unknown.
-                tracing::error!(error = %Chain(&e), retry_in = %humantime::format_duration(backoff), "intake failed; will reconnect");
                 let unreachable = matches!(&e, DaemonError::Imap(e) if e.is_unreachable());
+                if connected && unreachable {
+                    // Servers end idle sessions, restart, kick clients: routine, if it heals.
+                    tracing::warn!(error = %Chain(&e), retry_in = %humantime::format_duration(backoff), "IMAP connection lost; reconnecting");
+                } else {
+                    tracing::error!(error = %Chain(&e), retry_in = %humantime::format_duration(backoff), "intake failed; will reconnect");
+                }
                 if wait_to_retry(shared, backoff, unreachable, &mut stop).await {
                     break;
                 }
@@ -55,6 +61,7 @@ async fn keep_up(
     db: &mut Handle,
     stop: &mut watch::Receiver<bool>,
     backoff: &mut Duration,
+    connected: &mut bool,
 ) -> Result<Option<Inbox>, DaemonError> {
     let config = &shared.deps.config.imap;
     let mut current: Option<Inbox> = None;
@@ -80,6 +87,7 @@ async fn keep_up(
                     format!("polling every {}", humantime::format_duration(config.poll_interval))
                 };
                 tracing::info!(mailbox = %config.mailbox, login = open.logged_in_with, waiting = %waiting, "IMAP connected");
+                *connected = true;
                 open
             }
         };

@@ -108,7 +108,7 @@ pub struct TokenSource {
     account: Arc<OAuth2Config>,
     /// Which server a person signs in for with `followupd oauth2 login SERVER`.
     server: &'static str,
-    http: oauth2::ureq::Agent,
+    http: Http,
     state: tokio::sync::Mutex<Cached>,
 }
 
@@ -211,7 +211,7 @@ enum Exchanged {
 fn exchange_blocking(
     account: &OAuth2Config,
     server: &'static str,
-    http: &oauth2::ureq::Agent,
+    http: &Http,
     refused: Option<&([u8; 32], TokenError)>,
 ) -> Result<AccessToken, Exchanged> {
     let client = client(account).map_err(Exchanged::Failed)?;
@@ -441,14 +441,70 @@ pub(crate) fn fix_for(error: &str, account: &OAuth2Config) -> String {
     }
 }
 
-fn http_agent(account: &OAuth2Config, tls: Arc<ClientConfig>) -> oauth2::ureq::Agent {
-    oauth2::ureq::AgentBuilder::new()
-        .tls_config(tls)
-        .timeout(account.timeout)
-        // A token endpoint that redirects is a misconfiguration or an attack (the oauth2 crate
-        // asks for this, to prevent SSRF): never follow it with credentials in the body.
-        .redirects(0)
-        .build()
+fn http_agent(account: &OAuth2Config, tls: Arc<ClientConfig>) -> Http {
+    Http(
+        oauth2::ureq::AgentBuilder::new()
+            .tls_config(tls)
+            .timeout(account.timeout)
+            // A token endpoint that redirects is a misconfiguration or an attack (the oauth2
+            // crate asks for this, to prevent SSRF): never follow it with credentials.
+            .redirects(0)
+            .build(),
+    )
+}
+
+/// The HTTP client under oauth2. oauth2 5.0's own ureq glue turns every 4xx answer into a
+/// transport error and drops its body, which is where the provider's RFC 6749 reason is
+/// (`invalid_grant`, "AADSTS70008: … revoked"): this one hands every HTTP answer to oauth2.
+#[derive(Clone)]
+pub(crate) struct Http(oauth2::ureq::Agent);
+
+/// The answers of token endpoints are small; a larger one is not a token response.
+const MAX_ANSWER: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct HttpError(String);
+
+impl oauth2::SyncHttpClient for Http {
+    type Error = HttpError;
+
+    fn call(&self, request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, HttpError> {
+        use std::io::Read as _;
+        let uri = request.uri().to_string();
+        let post = request.method() == oauth2::http::Method::POST;
+        let mut req = if post {
+            self.0.post(&uri)
+        } else {
+            self.0.get(&uri)
+        };
+        for (name, value) in request.headers() {
+            let value = value
+                .to_str()
+                .map_err(|_| HttpError(format!("header {name} is not text")))?;
+            req = req.set(name.as_str(), value);
+        }
+        let sent = if post {
+            req.send_bytes(request.body())
+        } else {
+            req.call()
+        };
+        let response = match sent {
+            Ok(response) | Err(oauth2::ureq::Error::Status(_, response)) => response,
+            Err(e) => return Err(HttpError(e.to_string())),
+        };
+        let mut answer = oauth2::http::Response::builder().status(response.status());
+        if let Some(content_type) = response.header("content-type") {
+            answer = answer.header("content-type", content_type);
+        }
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .take(MAX_ANSWER)
+            .read_to_end(&mut body)
+            .map_err(|e| HttpError(format!("reading the answer: {e}")))?;
+        answer.body(body).map_err(|e| HttpError(e.to_string()))
+    }
 }
 
 /// How to log in to one server, ready to use.

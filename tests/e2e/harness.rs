@@ -554,6 +554,24 @@ pub fn has_event(shown: &Value, kind: &str) -> bool {
         .is_some_and(|events| events.iter().any(|e| e["kind"] == kind))
 }
 
+/// As [`eventually`], showing the daemon's log if it times out.
+pub fn eventually_logged(
+    what: &str,
+    timeout: Duration,
+    log: &std::path::Path,
+    mut check: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}\n--- daemon log ---\n{}",
+            read_log(log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Waits until `check` holds, polling; panics with `what` after the timeout.
 pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

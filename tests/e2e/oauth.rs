@@ -224,9 +224,10 @@ fn a_revoked_sign_in_is_named_in_the_log_and_check_and_intake_resumes_after_a_ne
     stack.oauth2("revoke", &[]);
     stack.kick(SUPPORT);
     send_complaint(&stack, BOB, 2);
-    eventually(
+    eventually_logged(
         "the refusal is logged with the provider's reason and the fix",
         Duration::from_secs(40),
+        &log,
         || {
             let text = read_log(&log);
             text.contains("invalid_grant")
