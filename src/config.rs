@@ -1167,8 +1167,7 @@ impl Validator<'_> {
             (Auth::OAuth2 { account, .. }, Some(shared)) => Arc::ptr_eq(account, shared),
             _ => false,
         };
-        if shared_oauth2.is_some() && !uses_shared(&imap_endpoint) && !uses_shared(&smtp_endpoint)
-        {
+        if shared_oauth2.is_some() && !uses_shared(&imap_endpoint) && !uses_shared(&smtp_endpoint) {
             return Err(ConfigError::Whole {
                 path: self.path.to_path_buf(),
                 message: "[oauth2] is configured but no server uses it: set auth = \"oauth2\" \
@@ -1730,7 +1729,9 @@ impl Validator<'_> {
                 let span = raw.auth.as_ref().map_or(0..0, |a| a.span());
                 return self.err(
                     span,
-                    format!("[{section}] auth = \"{other}\" is not one of \"password\", \"oauth2\""),
+                    format!(
+                        "[{section}] auth = \"{other}\" is not one of \"password\", \"oauth2\""
+                    ),
                 );
             }
         };

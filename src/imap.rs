@@ -219,7 +219,9 @@ impl Inbox {
                     Some(source) => source.read("imap")?,
                     None => String::new(),
                 };
-                let login = bounded.io("logging in", client.login(user, password)).await?;
+                let login = bounded
+                    .io("logging in", client.login(user, password))
+                    .await?;
                 let session = login.map_err(|(source, _)| match source {
                     async_imap::error::Error::No(answer) => ImapError::PasswordRefused {
                         server: server.clone(),
@@ -236,9 +238,7 @@ impl Inbox {
             }
             _ => return Err(ImapError::NoUsername { server }),
         };
-        let capabilities = bounded
-            .imap("CAPABILITY", session.capabilities())
-            .await?;
+        let capabilities = bounded.imap("CAPABILITY", session.capabilities()).await?;
         let idle_offered = capabilities.has_str("IDLE");
         let mut inbox = Inbox {
             session,
@@ -542,7 +542,9 @@ async fn authenticate(
     loop {
         let said = Said::default();
         let sasl = Sasl {
-            first: Some(crate::sasl::initial_response(mechanism, user, token.secret()).into_bytes()),
+            first: Some(
+                crate::sasl::initial_response(mechanism, user, token.secret()).into_bytes(),
+            ),
             mechanism,
             said: said.clone(),
         };

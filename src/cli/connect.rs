@@ -52,7 +52,11 @@ pub fn check(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn imap(config: &Config, tls: Arc<tokio_rustls::rustls::ClientConfig>, login: &Login) -> Tried {
+async fn imap(
+    config: &Config,
+    tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    login: &Login,
+) -> Tried {
     let outcome = match Inbox::connect(&config.imap, tls, login).await {
         Ok((inbox, selected)) => {
             let text = format!(
@@ -136,10 +140,12 @@ pub fn login(config: &Config, server: &str, browser: bool) -> Result<ExitCode> {
             format!(", for {}", signed.scope)
         }
     );
-    if matches!(&other.auth, Auth::OAuth2 { account: theirs, .. } if Arc::ptr_eq(theirs, account))
-    {
+    if matches!(&other.auth, Auth::OAuth2 { account: theirs, .. } if Arc::ptr_eq(theirs, account)) {
         let other_name = if server == "smtp" { "imap" } else { "smtp" };
-        println!("[{other_name}] uses the same sign-in ([{}]).", account.section);
+        println!(
+            "[{other_name}] uses the same sign-in ([{}]).",
+            account.section
+        );
     }
     println!(
         "A running followupd uses it from its next connection on. Check with `followupd check \

@@ -363,19 +363,15 @@ impl Validator<'_> {
             raw.client_secret_file.clone(),
             raw.client_secret_credential.clone(),
         )?;
-        match (
-            secret,
-            &raw.client_certificate_file,
-            &raw.client_key_file,
-        ) {
+        match (secret, &raw.client_certificate_file, &raw.client_key_file) {
             (Some(_), Some(cert), _) => self.err(
                 cert.span(),
                 format!("[{section}] set a client secret or a certificate, not both"),
             ),
             (Some(secret), None, None) => Ok(ClientAuth::Secret(secret)),
-            (None, Some(cert), Some(key)) => {
-                Ok(ClientAuth::Certificate(self.client_certificate(section, cert, key)?))
-            }
+            (None, Some(cert), Some(key)) => Ok(ClientAuth::Certificate(
+                self.client_certificate(section, cert, key)?,
+            )),
             (_, Some(span_of), None) => self.err(
                 span_of.span(),
                 format!("[{section}] client_certificate_file needs client_key_file"),
@@ -421,7 +417,10 @@ impl Validator<'_> {
         match std::fs::read_to_string(&path) {
             // A trailing newline is how editors save files, never part of a secret.
             Ok(text) => Ok(Some(text.trim_end_matches(['\r', '\n']).to_string())),
-            Err(e) => self.err(span, format!("{what}: cannot read `{}`: {e}", path.display())),
+            Err(e) => self.err(
+                span,
+                format!("{what}: cannot read `{}`: {e}", path.display()),
+            ),
         }
     }
 
@@ -460,7 +459,9 @@ impl Validator<'_> {
             Ok(PrivateKeyDer::Pkcs8(k)) => {
                 ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())
             }
-            Ok(PrivateKeyDer::Pkcs1(k)) => ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der()),
+            Ok(PrivateKeyDer::Pkcs1(k)) => {
+                ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der())
+            }
             Ok(_) => return bad_key("not an RSA key (certificate credentials are RSA)".into()),
             Err(e) => return bad_key(format!("no PEM private key: {e}")),
         };

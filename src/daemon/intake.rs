@@ -73,7 +73,9 @@ async fn keep_up(
             Some(open) if open.usable_until().is_none_or(|t| Instant::now() < t) => open,
             old => {
                 if let Some(old) = old {
-                    tracing::info!("IMAP session renewed: the access token it logged in with expires");
+                    tracing::info!(
+                        "IMAP session renewed: the access token it logged in with expires"
+                    );
                     old.logout().await;
                 }
                 let (open, _) =
@@ -84,7 +86,10 @@ async fn keep_up(
                     if config.idle {
                         tracing::info!(poll_interval = %humantime::format_duration(config.poll_interval), "the IMAP server does not offer IDLE; polling");
                     }
-                    format!("polling every {}", humantime::format_duration(config.poll_interval))
+                    format!(
+                        "polling every {}",
+                        humantime::format_duration(config.poll_interval)
+                    )
                 };
                 tracing::info!(mailbox = %config.mailbox, login = open.logged_in_with, waiting = %waiting, "IMAP connected");
                 *connected = true;

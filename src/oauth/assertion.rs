@@ -41,7 +41,12 @@ pub fn client_assertion(
     );
     let mut signature = vec![0u8; cert.key.public().modulus_len()];
     cert.key
-        .sign(&RSA_PSS_SHA256, &rng, signing_input.as_bytes(), &mut signature)
+        .sign(
+            &RSA_PSS_SHA256,
+            &rng,
+            signing_input.as_bytes(),
+            &mut signature,
+        )
         .map_err(|_| "the key could not sign".to_string())?;
     Ok(format!("{signing_input}.{}", b64(&signature)))
 }
@@ -58,8 +63,8 @@ mod tests {
     fn key() -> RsaKeyPair {
         let pem = include_str!("../../tests/fixtures/oauth2/client.key");
         use rustls_pki_types::pem::PemObject;
-        let der = rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
-            .expect("PEM key");
+        let der =
+            rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).expect("PEM key");
         RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).expect("RSA key")
     }
 
@@ -97,6 +102,8 @@ mod tests {
             .expect("the signature verifies with the certificate's public key");
         let mut forged = signed.clone();
         forged.push('x');
-        assert!(verifier.verify(forged.as_bytes(), &decode(parts[2])).is_err());
+        assert!(verifier
+            .verify(forged.as_bytes(), &decode(parts[2]))
+            .is_err());
     }
 }

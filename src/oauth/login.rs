@@ -14,9 +14,7 @@
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
-};
+use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse};
 use tokio_rustls::rustls::ClientConfig;
 
 use super::saved::{self, SavedSignIn};
@@ -216,7 +214,12 @@ fn keep(
     };
     let scope = token
         .scopes()
-        .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "))
+        .map(|s| {
+            s.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default();
     let file = account.token_file.display().to_string();
     let _lock = saved::lock(&account.token_file).map_err(|source| LoginError::Save {
@@ -257,14 +260,14 @@ fn device_error<RE: std::error::Error + 'static>(
     match e {
         oauth2::RequestTokenError::ServerResponse(response) => {
             let error = response.error().to_string();
-            TokenError::Refused {
+            TokenError::Refused(Box::new(super::Refused {
                 section: account.section.clone(),
                 url: account.token_url.clone(),
                 what: "the device sign-in",
                 fix: super::fix_for(&error, account),
                 error,
                 description: response.error_description().cloned(),
-            }
+            }))
         }
         oauth2::RequestTokenError::Request(e) => TokenError::Unreachable {
             section: account.section.clone(),

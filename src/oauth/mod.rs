@@ -22,8 +22,8 @@ use sha2::Digest as _;
 
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{
-    AuthType, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    AuthType, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, RefreshToken,
+    RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use tokio_rustls::rustls::ClientConfig;
 
@@ -46,17 +46,8 @@ pub enum TokenError {
         file: String,
         reason: String,
     },
-    #[error("[{section}] the provider at {url} refused {what}: {error}{}; {fix}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
-    Refused {
-        section: String,
-        url: String,
-        what: &'static str,
-        /// RFC 6749 5.2 `error`: invalid_grant, invalid_client, …
-        error: String,
-        /// RFC 6749 5.2 `error_description`, as the provider wrote it.
-        description: Option<String>,
-        fix: String,
-    },
+    #[error("{0}")]
+    Refused(Box<Refused>),
     #[error("[{section}] cannot reach the token endpoint {url}: {reason}; will try again")]
     Unreachable {
         section: String,
@@ -77,6 +68,20 @@ pub enum TokenError {
     },
     #[error("[{section}] cannot sign the client assertion: {reason}")]
     Assertion { section: String, reason: String },
+}
+
+/// The provider said no (RFC 6749 5.2), and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[{section}] the provider at {url} refused {what}: {error}{}; {fix}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+pub struct Refused {
+    pub section: String,
+    pub url: String,
+    pub what: &'static str,
+    /// RFC 6749 5.2 `error`: invalid_grant, invalid_client, …
+    pub error: String,
+    /// RFC 6749 5.2 `error_description`, as the provider wrote it.
+    pub description: Option<String>,
+    pub fix: String,
 }
 
 /// An access token and how long it may be used. The secret never appears in `{:?}`.
@@ -229,7 +234,11 @@ fn exchange_blocking(
                 .request(http)
                 .map_err(|e| Exchanged::Failed(token_error(account, "the app's credentials", e)))?;
             tracing::info!(account = %account.section, expires_in = ?response.expires_in(), "OAuth2 access token obtained (client credentials)");
-            Ok(access_token(response.access_token().secret(), response.expires_in(), started))
+            Ok(access_token(
+                response.access_token().secret(),
+                response.expires_in(),
+                started,
+            ))
         }
         Grant::RefreshToken => {
             let file = account.token_file.display().to_string();
@@ -277,7 +286,7 @@ fn exchange_blocking(
                 Err(e) => {
                     let error = token_error(account, "the saved refresh token", e);
                     return Err(match &error {
-                        TokenError::Refused { error: code, .. } if code == "invalid_grant" => {
+                        TokenError::Refused(r) if r.error == "invalid_grant" => {
                             Exchanged::Refused(digest, error)
                         }
                         _ => Exchanged::Failed(error),
@@ -291,13 +300,18 @@ fn exchange_blocking(
                         rotated_at: Some(crate::clock::stamp(chrono::Utc::now())),
                         ..saved
                     };
-                    saved::write(&account.token_file, &rotated)
-                        .map_err(|e| file_error(format!("cannot keep the rotated refresh token: {e}")))?;
+                    saved::write(&account.token_file, &rotated).map_err(|e| {
+                        file_error(format!("cannot keep the rotated refresh token: {e}"))
+                    })?;
                     tracing::debug!(account = %account.section, "refresh token rotated by the provider and saved");
                 }
             }
             tracing::info!(account = %account.section, expires_in = ?response.expires_in(), "OAuth2 access token refreshed");
-            Ok(access_token(response.access_token().secret(), response.expires_in(), started))
+            Ok(access_token(
+                response.access_token().secret(),
+                response.expires_in(),
+                started,
+            ))
         }
     }
 }
@@ -381,14 +395,14 @@ pub(crate) fn token_error<RE: std::error::Error + 'static>(
         RequestTokenError::ServerResponse(response) => {
             let error = response.error().to_string();
             let fix = fix_for(&error, account);
-            TokenError::Refused {
+            TokenError::Refused(Box::new(Refused {
                 section,
                 url,
                 what,
                 error,
                 description: response.error_description().cloned(),
                 fix,
-            }
+            }))
         }
         RequestTokenError::Request(e) => TokenError::Unreachable {
             section,
@@ -400,7 +414,10 @@ pub(crate) fn token_error<RE: std::error::Error + 'static>(
             url,
             reason: format!(
                 "{e}; it began: {}",
-                String::from_utf8_lossy(&body).chars().take(120).collect::<String>()
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(120)
+                    .collect::<String>()
             ),
         },
         RequestTokenError::Other(reason) => TokenError::BadAnswer {

@@ -131,7 +131,10 @@ mod tests {
         write(&path, &sample("second")).expect("rewrite");
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(read(&path).expect("read").expect("saved").refresh_token, "second");
+        assert_eq!(
+            read(&path).expect("read").expect("saved").refresh_token,
+            "second"
+        );
         assert!(!format!("{:?}", sample("secret-value")).contains("secret-value"));
     }
 }

@@ -104,7 +104,8 @@ impl MailStack {
 
     /// One of the stack's logs: `dovecot`, `postfix` or `oauth2`.
     pub fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.stack_dir().join(format!("log/{name}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.stack_dir().join(format!("log/{name}.log")))
+            .unwrap_or_default()
     }
 
     fn script(&self, args: &[&str], stdin: Option<&[u8]>) -> String {

@@ -67,7 +67,9 @@ fn a_server_without_idle_is_still_polled() {
         sent(&fu) == 1
     });
     send_complaint(&stack, 2);
-    eventually("and the next one", Duration::from_secs(30), || sent(&fu) == 2);
+    eventually("and the next one", Duration::from_secs(30), || {
+        sent(&fu) == 2
+    });
     stop(daemon);
     assert!(!read_log(&log).contains("waiting=IDLE"));
 }
@@ -76,18 +78,9 @@ fn a_server_without_idle_is_still_polled() {
 fn after_an_imap_outage_intake_is_back_within_seconds_not_a_backoff_later() {
     let stack = MailStack::start();
     // The default reconnect_max (1m). Retries after the drop: 1, 3, 7, 15 s, then one at 31 s.
-    let fu = Followupd::with_poll(
-        &stack,
-        Tls::ImapsAndSmtpStarttls,
-        "2m",
-        "",
-    );
+    let fu = Followupd::with_poll(&stack, Tls::ImapsAndSmtpStarttls, "2m", "");
     let config = std::fs::read_to_string(&fu.config).expect("config");
-    std::fs::write(
-        &fu.config,
-        config.replace("reconnect_max = \"2s\"\n", ""),
-    )
-    .expect("config");
+    std::fs::write(&fu.config, config.replace("reconnect_max = \"2s\"\n", "")).expect("config");
     let (daemon, log) = fu.spawn_logged();
     eventually("the daemon waits in IDLE", Duration::from_secs(20), || {
         read_log(&log).contains("waiting=IDLE")

@@ -66,7 +66,11 @@ fn device_login(stack: &MailStack, fu: &Followupd, server: &str) -> String {
         if stdout.read_line(&mut line).expect("read") == 0 {
             let _ = child.wait();
             let mut err = String::new();
-            let _ = child.stderr.take().expect("stderr").read_to_string(&mut err);
+            let _ = child
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut err);
             panic!("login ended before showing a code:\n{printed}\n{err}");
         }
         printed.push_str(&line);
@@ -80,7 +84,11 @@ fn device_login(stack: &MailStack, fu: &Followupd, server: &str) -> String {
     printed.push_str(&rest);
     let status = child.wait().expect("wait");
     let mut err = String::new();
-    let _ = child.stderr.take().expect("stderr").read_to_string(&mut err);
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err);
     assert!(status.success(), "oauth2 login failed:\n{printed}\n{err}");
     printed
 }
@@ -115,9 +123,11 @@ fn a_complaint_is_acknowledged_through_xoauth2_on_imap_and_smtp() {
         "",
     );
     send_complaint(&stack, ANN, 1);
-    eventually("the complaint is delivered", Duration::from_secs(15), || {
-        stack.mailbox(SUPPORT).len() == 1
-    });
+    eventually(
+        "the complaint is delivered",
+        Duration::from_secs(15),
+        || stack.mailbox(SUPPORT).len() == 1,
+    );
     fu.once();
     assert_eq!(stack.wait_for_mail(ANN, 1).len(), 1, "one acknowledgement");
     let dovecot = stack.log("dovecot");
@@ -283,7 +293,10 @@ fn the_device_code_login_keeps_the_token_private_and_check_connect_then_succeeds
     );
 
     let printed = device_login(&stack, &fu, "imap");
-    assert!(printed.contains("[smtp] uses the same sign-in"), "{printed}");
+    assert!(
+        printed.contains("[smtp] uses the same sign-in"),
+        "{printed}"
+    );
     let token_file = fu.database.with_file_name("oauth2.token");
     let mode = std::fs::metadata(&token_file)
         .expect("token file")
@@ -325,9 +338,11 @@ fn an_app_with_a_certificate_signs_in_as_itself_with_oauthbearer() {
     assert!(ok, "{report}");
     assert!(report.contains("logged in with OAUTHBEARER"), "{report}");
     send_complaint(&stack, ANN, 1);
-    eventually("the complaint is delivered", Duration::from_secs(15), || {
-        stack.mailbox(SUPPORT).len() == 1
-    });
+    eventually(
+        "the complaint is delivered",
+        Duration::from_secs(15),
+        || stack.mailbox(SUPPORT).len() == 1,
+    );
     fu.once();
     assert_eq!(stack.wait_for_mail(ANN, 1).len(), 1);
     assert!(stack
