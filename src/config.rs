@@ -2202,6 +2202,144 @@ dir = "templates"
         assert!(err.contains("move_to"), "{err}");
     }
 
+    /// MINIMAL with IMAP and SMTP signing in with OAuth2, and `oauth2` as the [oauth2] body.
+    fn with_oauth2(oauth2: &str) -> String {
+        MINIMAL
+            .replacen(
+                "username = \"support@example.test\"\n",
+                "username = \"support@example.test\"\nauth = \"oauth2\"\n",
+                1,
+            )
+            .replacen(
+                "[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n",
+                "[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"support@example.test\"\n\
+                 auth = \"oauth2\"\noauth2_mechanism = \"oauthbearer\"\n",
+                1,
+            )
+            + "\n[oauth2]\n"
+            + oauth2
+    }
+
+    #[test]
+    fn the_microsoft_preset_fills_endpoints_and_scopes_and_one_sign_in_serves_both_servers() {
+        let config = parse_str(&with_oauth2(
+            "provider = \"microsoft365\"\nclient_id = \"app\"\n",
+        ))
+        .expect("valid");
+        let (
+            Auth::OAuth2 {
+                mechanism: m1,
+                account: imap,
+            },
+            Auth::OAuth2 {
+                mechanism: m2,
+                account: smtp,
+            },
+        ) = (&config.imap.endpoint.auth, &config.smtp.endpoint.auth)
+        else {
+            panic!("both servers use OAuth2");
+        };
+        assert!(Arc::ptr_eq(imap, smtp), "one shared sign-in");
+        assert_eq!(*m1, Mechanism::Xoauth2);
+        assert_eq!(*m2, Mechanism::Oauthbearer);
+        assert_eq!(
+            imap.token_url,
+            "https://login.microsoftonline.com/organizations/oauth2/v2.0/token"
+        );
+        assert!(imap.scopes.iter().any(|s| s == "offline_access"));
+        assert_eq!(imap.grant, Grant::RefreshToken);
+        assert_eq!(
+            imap.token_file,
+            PathBuf::from("/etc/followupd/state/oauth2.token")
+        );
+        assert!(matches!(imap.client_auth, ClientAuth::None));
+        assert!(config.imap.idle, "IDLE is on by default");
+        assert_eq!(config.imap.reconnect_max, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_server_may_have_a_sign_in_of_its_own() {
+        let text = with_oauth2("token_url = \"https://idp.example/token\"\nclient_id = \"a\"\n")
+            + "\n[smtp.oauth2]\ntoken_url = \"https://idp.example/token\"\nclient_id = \"b\"\n";
+        let config = parse_str(&text).expect("valid");
+        let (Auth::OAuth2 { account: imap, .. }, Auth::OAuth2 { account: smtp, .. }) =
+            (&config.imap.endpoint.auth, &config.smtp.endpoint.auth)
+        else {
+            panic!("both servers use OAuth2");
+        };
+        assert_eq!(imap.client_id, "a");
+        assert_eq!(smtp.client_id, "b");
+        assert_eq!(smtp.section, "smtp.oauth2");
+        assert_eq!(
+            smtp.token_file,
+            PathBuf::from("/etc/followupd/state/oauth2-smtp.token")
+        );
+    }
+
+    #[test]
+    fn oauth2_mistakes_are_named_with_their_line_and_fix() {
+        let err = |text: &str| parse_str(text).unwrap_err().to_string();
+        let e = err(&with_oauth2("provider = \"azure\"\nclient_id = \"a\"\n"));
+        assert!(e.contains(":26:") && e.contains("\"microsoft365\""), "{e}");
+        let e = err(&with_oauth2(
+            "provider = \"microsoft365\"\nclient_id = \"a\"\ngrant = \"client_credentials\"\n\
+             client_secret_file = \"/nonexistent\"\n",
+        ));
+        assert!(e.contains("needs tenant"), "{e}");
+        let e = err(&with_oauth2("client_id = \"a\"\n"));
+        assert!(e.contains("needs token_url"), "{e}");
+        let e = err(&with_oauth2(
+            "token_url = \"http://idp.example/token\"\nclient_id = \"a\"\n",
+        ));
+        assert!(e.contains("https://"), "{e}");
+        let e = err(&with_oauth2(
+            "token_url = \"https://idp.example/t\"\nclient_id = \"a\"\n\
+             client_secret_credential = \"s\"\n",
+        ));
+        assert!(e.contains("LoadCredential"), "{e}");
+        // auth = "oauth2" without any [oauth2] section, and an [oauth2] nobody uses.
+        let lonely = MINIMAL.replacen(
+            "username = \"support@example.test\"\n",
+            "username = \"support@example.test\"\nauth = \"oauth2\"\n",
+            1,
+        );
+        let e = err(&lonely);
+        assert!(
+            e.contains(":6:") && e.contains("needs an [oauth2] section"),
+            "{e}"
+        );
+        let unused = format!(
+            "{MINIMAL}\n[oauth2]\ntoken_url = \"https://i.example/t\"\nclient_id = \"a\"\n"
+        );
+        assert!(err(&unused).contains("no server uses it"));
+        let both = with_oauth2("token_url = \"https://i.example/t\"\nclient_id = \"a\"\n")
+            .replacen(
+                "auth = \"oauth2\"\n",
+                "auth = \"oauth2\"\npassword_env = \"HOME\"\n",
+                1,
+            );
+        assert!(err(&both).contains("password_env is not used with auth = \"oauth2\""));
+    }
+
+    #[test]
+    fn a_client_secret_is_read_from_the_systemd_credentials_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("oauth2-secret"), "s3cret\n").expect("write");
+        // SAFETY: no other test reads or writes CREDENTIALS_DIRECTORY.
+        unsafe { std::env::set_var("CREDENTIALS_DIRECTORY", dir.path()) };
+        let config = parse_str(&with_oauth2(
+            "token_url = \"https://idp.example/t\"\nclient_id = \"a\"\n\
+             client_secret_credential = \"oauth2-secret\"\ngrant = \"client_credentials\"\n",
+        ));
+        unsafe { std::env::remove_var("CREDENTIALS_DIRECTORY") };
+        let config = config.expect("valid");
+        let Auth::OAuth2 { account, .. } = &config.imap.endpoint.auth else {
+            panic!("oauth2");
+        };
+        assert!(matches!(&account.client_auth, ClientAuth::Secret(s) if s == "s3cret"));
+        assert!(!format!("{config:?}").contains("s3cret"), "never in Debug");
+    }
+
     #[test]
     fn wrong_tls_mode_lists_the_choices() {
         let text = MINIMAL.replacen("tls = \"none\"", "tls = \"ssl\"", 1);

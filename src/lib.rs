@@ -12,7 +12,8 @@
 //!
 //! Imports only point one way: the edges (cli, daemon, probe) → intake, scheduler → apply →
 //! outbox → deps → store → incident, thread → mail → config, templates, secret → clock,
-//! digest, errors.
+//! digest, errors; the network edges [`imap`] and [`smtp`] → [`oauth`] (access tokens),
+//! [`sasl`] → config, [`tls`].
 
 pub mod apply;
 pub mod cli;
