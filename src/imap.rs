@@ -31,13 +31,17 @@ pub type ImapSession = Session<Box<dyn ImapStream>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
-    #[error("IMAP {server}: cannot connect")]
+    #[error(
+        "IMAP {server}: cannot connect (check [imap] host and port, and that the server runs)"
+    )]
     Connect {
         server: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("IMAP {server}: TLS handshake failed")]
+    #[error(
+        "IMAP {server}: TLS handshake failed (check [imap] tls, and ca_file for a private CA)"
+    )]
     Tls {
         server: String,
         #[source]

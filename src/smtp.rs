@@ -242,7 +242,12 @@ impl Smtp {
         };
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| transient("cannot connect", &e))?;
+            .map_err(|e| {
+                transient(
+                    "cannot connect (check [smtp] host and port, and that the relay runs)",
+                    &e,
+                )
+            })?;
         tcp.set_nodelay(true)
             .map_err(|e| transient("cannot set TCP_NODELAY", &e))?;
         let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
@@ -252,7 +257,12 @@ impl Smtp {
                 let tls = TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| transient("TLS handshake failed", &e))?;
+                    .map_err(|e| {
+                        transient(
+                            "TLS handshake failed (check [smtp] tls, and ca_file for a private CA)",
+                            &e,
+                        )
+                    })?;
                 Box::new(ImplicitTls(tls))
             }
             None => Box::new(tcp),

@@ -700,15 +700,24 @@ fn check(config: &Config, connect: bool) -> Result<ExitCode> {
     };
     println!("secret     {}: {key}", config.secret_file.display());
     println!(
-        "imap       {}:{} ({:?}), mailbox {}",
+        "imap       {}:{} ({:?}), mailbox {}, {}, {}",
         config.imap.endpoint.host,
         config.imap.endpoint.port,
         config.imap.endpoint.tls,
-        config.imap.mailbox
+        config.imap.mailbox,
+        login_said(&config.imap.endpoint),
+        if config.imap.idle {
+            "IDLE when offered"
+        } else {
+            "polling"
+        }
     );
     println!(
-        "smtp       {}:{} ({:?})",
-        config.smtp.endpoint.host, config.smtp.endpoint.port, config.smtp.endpoint.tls
+        "smtp       {}:{} ({:?}), {}",
+        config.smtp.endpoint.host,
+        config.smtp.endpoint.port,
+        config.smtp.endpoint.tls,
+        login_said(&config.smtp.endpoint)
     );
     println!("database   {}", config.database.display());
     if connect {
@@ -717,14 +726,32 @@ fn check(config: &Config, connect: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How `check` describes a server's login: `password`, or `oauth2 XOAUTH2 via [oauth2]
+/// (microsoft365, refresh_token)`.
+fn login_said(endpoint: &config::Endpoint) -> String {
+    match (&endpoint.auth, &endpoint.username) {
+        (_, None) => "no login".into(),
+        (config::Auth::Password, Some(_)) => "password login".into(),
+        (config::Auth::OAuth2 { mechanism, account }, Some(_)) => format!(
+            "oauth2 {} via [{}] ({}, {})",
+            mechanism.as_str(),
+            account.section,
+            account.provider.as_str(),
+            account.grant.as_str()
+        ),
+    }
+}
+
 fn run(config: Config, once: bool, clock: Clock) -> Result<ExitCode> {
     let daemon = Daemon::prepare(config, clock)?;
     one_malloc_arena();
     // One thread drives the network; SQLite work runs on tokio's blocking pool (one thread per
-    // task at most: intake, scheduler and sender never wait for each other's queries).
+    // task at most: intake, scheduler and sender never wait for each other's queries), and so
+    // do OAuth2 token exchanges (one at a time per sign-in, at most two sign-ins): a slow token
+    // endpoint never holds up a query.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(3)
+        .max_blocking_threads(5)
         .build()
         .context("cannot start the async runtime")?;
     if once {
