@@ -15,7 +15,8 @@ use toml::Spanned;
 mod oauth;
 
 pub use oauth::{
-    is_loopback_http, Auth, ClientAuth, ClientCertificate, Grant, Mechanism, OAuth2Config, Provider,
+    is_loopback_http, Auth, ClientAuth, ClientCertificate, Grant, Mechanism, OAuth2Config,
+    Provider, SecretFile,
 };
 
 /// Where the configuration is looked for when neither `--config` nor `FOLLOWUPD_CONFIG` is given.
@@ -2294,9 +2295,9 @@ dir = "templates"
         assert!(e.contains("https://"), "{e}");
         let e = err(&with_oauth2(
             "token_url = \"https://idp.example/t\"\nclient_id = \"a\"\n\
-             client_secret_credential = \"s\"\n",
+             grant = \"client_credentials\"\n",
         ));
-        assert!(e.contains("LoadCredential"), "{e}");
+        assert!(e.contains("needs the app's own credential"), "{e}");
         // auth = "oauth2" without any [oauth2] section, and an [oauth2] nobody uses.
         let lonely = MINIMAL.replacen(
             "username = \"support@example.test\"\n",
@@ -2322,22 +2323,38 @@ dir = "templates"
     }
 
     #[test]
-    fn a_client_secret_is_read_from_the_systemd_credentials_directory() {
+    fn a_client_secret_is_found_among_systemd_credentials_and_read_only_when_used() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("oauth2-secret"), "s3cret\n").expect("write");
+        let file = dir.path().join("oauth2-secret");
+        std::fs::write(&file, "s3cret\n").expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         // SAFETY: no other test reads or writes CREDENTIALS_DIRECTORY.
         unsafe { std::env::set_var("CREDENTIALS_DIRECTORY", dir.path()) };
         let config = parse_str(&with_oauth2(
             "token_url = \"https://idp.example/t\"\nclient_id = \"a\"\n\
-             client_secret_credential = \"oauth2-secret\"\ngrant = \"client_credentials\"\n",
+             client_secret_file = \"oauth2-secret\"\ngrant = \"client_credentials\"\n",
         ));
         unsafe { std::env::remove_var("CREDENTIALS_DIRECTORY") };
         let config = config.expect("valid");
         let Auth::OAuth2 { account, .. } = &config.imap.endpoint.auth else {
             panic!("oauth2");
         };
-        assert!(matches!(&account.client_auth, ClientAuth::Secret(s) if s == "s3cret"));
+        let ClientAuth::Secret(secret) = &account.client_auth else {
+            panic!("a secret");
+        };
+        assert_eq!(
+            secret.path, file,
+            "LoadCredential= wins for a relative name"
+        );
+        assert_eq!(secret.read_line("oauth2").expect("readable"), "s3cret");
         assert!(!format!("{config:?}").contains("s3cret"), "never in Debug");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = secret.read_line("oauth2").unwrap_err().to_string();
+        assert!(
+            e.contains("is open to everyone") && e.contains("test.toml:"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -7,8 +7,7 @@
 //! servers that use it. Presets fill in the provider's endpoints and scopes, so a Microsoft 365
 //! setup is `provider`, `tenant` and `client_id`.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use serde::Deserialize;
 use sha2::Digest as _;
 use toml::Spanned;
 
-use super::{duration, ConfigError, Validator};
+use super::{duration, ConfigError, Line, Validator};
 
 /// How a server is logged in to.
 #[derive(Debug, Clone)]
@@ -87,34 +86,89 @@ impl Grant {
     }
 }
 
-/// How the client proves itself to the token endpoint.
-#[derive(Clone)]
+/// How the client proves itself to the token endpoint. Secrets are files read when a token is
+/// needed, never at load time (as passwords are: staff run the CLI without them).
+#[derive(Debug, Clone)]
 pub enum ClientAuth {
     /// A public client (device sign-in without a secret, as Entra ID allows).
     None,
-    Secret(String),
+    /// `client_secret_file`.
+    Secret(SecretFile),
     /// An RFC 7523 assertion signed with the certificate's key (Entra ID certificate
     /// credentials).
     Certificate(ClientCertificate),
 }
 
-impl fmt::Debug for ClientAuth {
-    // Hand-written so a secret never reaches a log line through `{:?}`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientAuth::None => f.write_str("None"),
-            ClientAuth::Secret(_) => f.write_str("Secret(<hidden>)"),
-            ClientAuth::Certificate(c) => write!(f, "Certificate({})", c.certificate.display()),
-        }
-    }
-}
-
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ClientCertificate {
     pub certificate: PathBuf,
     /// Base64url SHA-256 of the certificate's DER: the `x5t#S256` the provider looks it up by.
     pub thumbprint: String,
-    pub key: Arc<ring::signature::RsaKeyPair>,
+    /// `client_key_file`: the certificate's RSA key (PEM).
+    pub key: SecretFile,
+}
+
+/// A file holding a secret, and the line of the configuration that names it (for errors). A
+/// relative name is looked up in systemd's `$CREDENTIALS_DIRECTORY` first (`LoadCredential=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFile {
+    pub path: PathBuf,
+    /// The key that named it: `client_secret_file`, `client_key_file`.
+    pub key: &'static str,
+    pub at: Line,
+}
+
+impl SecretFile {
+    fn bytes(&self, section: &str) -> Result<Vec<u8>, ConfigError> {
+        let shown = self.path.display();
+        crate::files::check_private(&self.path).map_err(|why| {
+            self.at
+                .error(format!("[{section}] {} `{shown}` {why}", self.key))
+        })?;
+        std::fs::read(&self.path).map_err(|e| {
+            self.at.error(format!(
+                "[{section}] cannot read {} `{shown}`: {e}",
+                self.key
+            ))
+        })
+    }
+
+    /// The first line (a trailing newline is how editors save files, never part of a secret).
+    pub fn read_line(&self, section: &str) -> Result<String, ConfigError> {
+        let bytes = self.bytes(section)?;
+        Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string())
+    }
+
+    /// An RSA private key in PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`).
+    pub fn read_rsa_key(&self, section: &str) -> Result<ring::signature::RsaKeyPair, ConfigError> {
+        let bytes = self.bytes(section)?;
+        let bad = |reason: String| {
+            self.at.error(format!(
+                "[{section}] {} `{}`: {reason}",
+                self.key,
+                self.path.display()
+            ))
+        };
+        let pair = match PrivateKeyDer::from_pem_slice(&bytes) {
+            Ok(PrivateKeyDer::Pkcs8(k)) => {
+                ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())
+            }
+            Ok(PrivateKeyDer::Pkcs1(k)) => {
+                ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der())
+            }
+            Ok(_) => {
+                return Err(bad(
+                    "not an RSA key (certificate credentials are RSA)".into()
+                ))
+            }
+            Err(e) => return Err(bad(format!("no PEM private key: {e}"))),
+        };
+        pair.map_err(|e| bad(format!("not a usable RSA key: {e}")))
+    }
 }
 
 /// One sign-in: an `[oauth2]`, `[imap.oauth2]` or `[smtp.oauth2]` section, validated.
@@ -150,7 +204,6 @@ pub(super) struct RawOAuth2 {
     authorize_url: Option<Spanned<String>>,
     client_id: Spanned<String>,
     client_secret_file: Option<Spanned<PathBuf>>,
-    client_secret_credential: Option<Spanned<String>>,
     client_certificate_file: Option<Spanned<PathBuf>>,
     client_key_file: Option<Spanned<PathBuf>>,
     scope: Option<Spanned<String>>,
@@ -319,8 +372,7 @@ impl Validator<'_> {
                 path: self.path.to_path_buf(),
                 message: format!(
                     "[{section}] grant = \"client_credentials\" needs the app's own credential: \
-                     client_secret_file, client_secret_credential, or client_certificate_file \
-                     with client_key_file"
+                     client_secret_file, or client_certificate_file with client_key_file"
                 ),
             });
         }
@@ -358,22 +410,31 @@ impl Validator<'_> {
     }
 
     fn client_auth(&self, section: &str, raw: &RawOAuth2) -> Result<ClientAuth, ConfigError> {
-        let secret = self.secret(
-            &format!("[{section}] client_secret"),
-            raw.client_secret_file.clone(),
-            raw.client_secret_credential.clone(),
-        )?;
-        match (secret, &raw.client_certificate_file, &raw.client_key_file) {
+        let secret_file = |file: &Spanned<PathBuf>, key: &'static str| SecretFile {
+            path: self.resolve_credential(file.get_ref()),
+            key,
+            at: self.line(file.span()),
+        };
+        match (
+            &raw.client_secret_file,
+            &raw.client_certificate_file,
+            &raw.client_key_file,
+        ) {
             (Some(_), Some(cert), _) => self.err(
                 cert.span(),
                 format!("[{section}] set a client secret or a certificate, not both"),
             ),
-            (Some(secret), None, None) => Ok(ClientAuth::Secret(secret)),
-            (None, Some(cert), Some(key)) => Ok(ClientAuth::Certificate(
-                self.client_certificate(section, cert, key)?,
-            )),
-            (_, Some(span_of), None) => self.err(
-                span_of.span(),
+            (Some(secret), None, None) => Ok(ClientAuth::Secret(secret_file(
+                secret,
+                "client_secret_file",
+            ))),
+            (None, Some(cert), Some(key)) => Ok(ClientAuth::Certificate(ClientCertificate {
+                certificate: self.resolve(cert.get_ref()),
+                thumbprint: self.thumbprint(section, cert)?,
+                key: secret_file(key, "client_key_file"),
+            })),
+            (_, Some(cert), None) => self.err(
+                cert.span(),
                 format!("[{section}] client_certificate_file needs client_key_file"),
             ),
             (_, None, Some(key)) => self.err(
@@ -384,94 +445,21 @@ impl Validator<'_> {
         }
     }
 
-    /// A secret from a file or from systemd's credentials directory (`LoadCredential=`).
-    pub(super) fn secret(
-        &self,
-        what: &str,
-        file: Option<Spanned<PathBuf>>,
-        credential: Option<Spanned<String>>,
-    ) -> Result<Option<String>, ConfigError> {
-        let (path, span) = match (file, credential) {
-            (Some(_), Some(c)) => {
-                return self.err(
-                    c.span(),
-                    format!("{what}: set only one of the _file and _credential keys"),
-                )
+    /// The certificate is public: read now, so a wrong file is reported by `check`.
+    fn thumbprint(&self, section: &str, cert: &Spanned<PathBuf>) -> Result<String, ConfigError> {
+        let path = self.resolve(cert.get_ref());
+        match CertificateDer::from_pem_file(&path) {
+            Ok(der) => {
+                Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(sha2::Sha256::digest(&der)))
             }
-            (Some(f), None) => (self.resolve(f.get_ref()), f.span()),
-            (None, Some(c)) => match std::env::var_os("CREDENTIALS_DIRECTORY") {
-                Some(dir) => (Path::new(&dir).join(c.get_ref()), c.span()),
-                None => {
-                    return self.err(
-                        c.span(),
-                        format!(
-                            "{what}_credential `{}` needs systemd's LoadCredential= (the \
-                             CREDENTIALS_DIRECTORY environment variable is not set)",
-                            c.get_ref()
-                        ),
-                    )
-                }
-            },
-            (None, None) => return Ok(None),
-        };
-        match std::fs::read_to_string(&path) {
-            // A trailing newline is how editors save files, never part of a secret.
-            Ok(text) => Ok(Some(text.trim_end_matches(['\r', '\n']).to_string())),
             Err(e) => self.err(
-                span,
-                format!("{what}: cannot read `{}`: {e}", path.display()),
-            ),
-        }
-    }
-
-    fn client_certificate(
-        &self,
-        section: &str,
-        cert: &Spanned<PathBuf>,
-        key: &Spanned<PathBuf>,
-    ) -> Result<ClientCertificate, ConfigError> {
-        let cert_path = self.resolve(cert.get_ref());
-        let der = match CertificateDer::from_pem_file(&cert_path) {
-            Ok(der) => der,
-            Err(e) => {
-                return self.err(
-                    cert.span(),
-                    format!(
-                        "[{section}] client_certificate_file `{}` holds no PEM certificate: {e}",
-                        cert_path.display()
-                    ),
-                )
-            }
-        };
-        let thumbprint =
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der));
-        let key_path = self.resolve(key.get_ref());
-        let bad_key = |reason: String| {
-            self.err(
-                key.span(),
+                cert.span(),
                 format!(
-                    "[{section}] client_key_file `{}`: {reason}",
-                    key_path.display()
+                    "[{section}] client_certificate_file `{}` holds no PEM certificate: {e}",
+                    path.display()
                 ),
-            )
-        };
-        let pair = match PrivateKeyDer::from_pem_file(&key_path) {
-            Ok(PrivateKeyDer::Pkcs8(k)) => {
-                ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())
-            }
-            Ok(PrivateKeyDer::Pkcs1(k)) => {
-                ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der())
-            }
-            Ok(_) => return bad_key("not an RSA key (certificate credentials are RSA)".into()),
-            Err(e) => return bad_key(format!("no PEM private key: {e}")),
-        };
-        match pair {
-            Ok(pair) => Ok(ClientCertificate {
-                certificate: cert_path,
-                thumbprint,
-                key: Arc::new(pair),
-            }),
-            Err(e) => bad_key(format!("not a usable RSA key: {e}")),
+            ),
         }
     }
 }

@@ -4,18 +4,18 @@
 
 use base64::Engine as _;
 use ring::rand::SystemRandom;
-use ring::signature::RSA_PSS_SHA256;
-
-use crate::config::ClientCertificate;
+use ring::signature::{RsaKeyPair, RSA_PSS_SHA256};
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// How long an assertion may be used: Entra ID asks for minutes, not hours.
 const LIFETIME_SECS: i64 = 600;
 
-/// A signed assertion for `client_id` at `token_url`, issued at `now` (Unix seconds).
+/// A signed assertion for `client_id` at `token_url`, issued at `now` (Unix seconds), by the
+/// key of the certificate whose `x5t#S256` is `thumbprint`.
 pub fn client_assertion(
-    cert: &ClientCertificate,
+    key: &RsaKeyPair,
+    thumbprint: &str,
     client_id: &str,
     token_url: &str,
     now: i64,
@@ -24,7 +24,7 @@ pub fn client_assertion(
     let rng = SystemRandom::new();
     let mut jti = [0u8; 16];
     ring::rand::SecureRandom::fill(&rng, &mut jti).map_err(|_| "no randomness".to_string())?;
-    let header = serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": cert.thumbprint});
+    let header = serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": thumbprint});
     let claims = serde_json::json!({
         "aud": token_url,
         "iss": client_id,
@@ -39,22 +39,19 @@ pub fn client_assertion(
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
-    let mut signature = vec![0u8; cert.key.public().modulus_len()];
-    cert.key
-        .sign(
-            &RSA_PSS_SHA256,
-            &rng,
-            signing_input.as_bytes(),
-            &mut signature,
-        )
-        .map_err(|_| "the key could not sign".to_string())?;
+    let mut signature = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &RSA_PSS_SHA256,
+        &rng,
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| "the key could not sign".to_string())?;
     Ok(format!("{signing_input}.{}", b64(&signature)))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use ring::signature::{KeyPair, RsaKeyPair, UnparsedPublicKey, RSA_PSS_2048_8192_SHA256};
 
     use super::*;
@@ -73,13 +70,14 @@ mod tests {
         let pair = key();
         // DER RSAPublicKey, as the certificate carries it.
         let public = pair.public_key().as_ref().to_vec();
-        let cert = ClientCertificate {
-            certificate: "client.pem".into(),
-            thumbprint: "THUMB".into(),
-            key: Arc::new(pair),
-        };
-        let jwt = client_assertion(&cert, "app-id", "https://login.example/t", 1_800_000_000)
-            .expect("signed");
+        let jwt = client_assertion(
+            &pair,
+            "THUMB",
+            "app-id",
+            "https://login.example/t",
+            1_800_000_000,
+        )
+        .expect("signed");
         let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3);
         let decode = |s: &str| {

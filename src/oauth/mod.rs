@@ -68,6 +68,9 @@ pub enum TokenError {
     },
     #[error("[{section}] cannot sign the client assertion: {reason}")]
     Assertion { section: String, reason: String },
+    /// The client secret or key file cannot be used (its message names file, line and fix).
+    #[error("{0}")]
+    Credential(String),
 }
 
 /// The provider said no (RFC 6749 5.2), and what to do about it.
@@ -362,8 +365,11 @@ pub(crate) fn client(account: &OAuth2Config) -> Result<OAuthClient, TokenError> 
         .set_auth_uri_option(authorize)
         .set_device_authorization_url_option(device)
         .set_token_uri(token_url);
-    if let ClientAuth::Secret(secret) = &account.client_auth {
-        client = client.set_client_secret(ClientSecret::new(secret.clone()));
+    if let ClientAuth::Secret(file) = &account.client_auth {
+        let secret = file
+            .read_line(&account.section)
+            .map_err(|e| TokenError::Credential(e.to_string()))?;
+        client = client.set_client_secret(ClientSecret::new(secret));
     }
     Ok(client)
 }
@@ -374,12 +380,22 @@ pub(crate) fn assertion(account: &OAuth2Config) -> Result<Option<String>, TokenE
     let ClientAuth::Certificate(cert) = &account.client_auth else {
         return Ok(None);
     };
+    let key = cert
+        .key
+        .read_rsa_key(&account.section)
+        .map_err(|e| TokenError::Credential(e.to_string()))?;
     let now = chrono::Utc::now().timestamp();
-    let jwt = assertion::client_assertion(cert, &account.client_id, &account.token_url, now)
-        .map_err(|reason| TokenError::Assertion {
-            section: account.section.clone(),
-            reason,
-        })?;
+    let jwt = assertion::client_assertion(
+        &key,
+        &cert.thumbprint,
+        &account.client_id,
+        &account.token_url,
+        now,
+    )
+    .map_err(|reason| TokenError::Assertion {
+        section: account.section.clone(),
+        reason,
+    })?;
     Ok(Some(jwt))
 }
 
