@@ -241,6 +241,10 @@ fn check_connect_names_a_wrong_imap_password_and_an_unreachable_smtp_port_in_one
 
     let wrong = stack.dir.path().join("wrong-password");
     std::fs::write(&wrong, "not-the-password").expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
     // A port nobody listens on: bound, then released.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
