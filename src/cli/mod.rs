@@ -692,6 +692,41 @@ fn check(config: &Config, connect: bool) -> Result<ExitCode> {
     ] {
         endpoint.password(section)?;
     }
+    // The same for OAuth2 client secrets and keys; and whether someone signed in yet (not an
+    // error: the daemon runs and says so until someone does).
+    for (server, account) in oauth2_accounts(config) {
+        match &account.client_auth {
+            config::ClientAuth::None => {}
+            config::ClientAuth::Secret(file) => {
+                file.read_line(&account.section)?;
+            }
+            config::ClientAuth::Certificate(cert) => {
+                cert.key.read_rsa_key(&account.section)?;
+            }
+        }
+        let state = match account.grant {
+            config::Grant::ClientCredentials => "the app signs in as itself".to_string(),
+            config::Grant::RefreshToken => match crate::oauth::saved::read(&account.token_file) {
+                Ok(Some(saved)) => format!(
+                    "signed in at {} ({})",
+                    saved.signed_in_at,
+                    account.token_file.display()
+                ),
+                Ok(None) => format!(
+                    "not signed in yet: run `followupd oauth2 login {server}`"
+                ),
+                Err(e) => bail!(
+                    "[{}] sign-in file {}: {e}; sign in again with `followupd oauth2 login {server}`",
+                    account.section,
+                    account.token_file.display()
+                ),
+            },
+        };
+        println!(
+            "oauth2     [{}] {}: {state}",
+            account.section, account.token_url
+        );
+    }
     let key = if config.secret_file.exists() {
         crate::secret::Secret::load_or_create(&config.secret_file)?;
         "ok"
@@ -724,6 +759,22 @@ fn check(config: &Config, connect: bool) -> Result<ExitCode> {
         return connect::check(config);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each distinct sign-in, with the server that uses it first (for `oauth2 login SERVER`).
+fn oauth2_accounts(config: &Config) -> Vec<(&'static str, &config::OAuth2Config)> {
+    let mut out: Vec<(&'static str, &std::sync::Arc<config::OAuth2Config>)> = Vec::new();
+    for (server, endpoint) in [
+        ("imap", &config.imap.endpoint),
+        ("smtp", &config.smtp.endpoint),
+    ] {
+        if let config::Auth::OAuth2 { account, .. } = &endpoint.auth {
+            if !out.iter().any(|(_, a)| std::sync::Arc::ptr_eq(a, account)) {
+                out.push((server, account));
+            }
+        }
+    }
+    out.into_iter().map(|(s, a)| (s, a.as_ref())).collect()
 }
 
 /// How `check` describes a server's login: `password`, or `oauth2 XOAUTH2 via [oauth2]

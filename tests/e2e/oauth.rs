@@ -285,6 +285,16 @@ fn the_device_code_login_keeps_the_token_private_and_check_connect_then_succeeds
         stack.var("OAUTH2_PUBLIC_CLIENT_ID"),
     );
     let fu = oauth2_followupd(&stack, "xoauth2", &section, "");
+    let out = fu.run(&["check"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "check passes: the daemon may start and wait: {text}"
+    );
+    assert!(
+        text.contains("not signed in yet: run `followupd oauth2 login imap`"),
+        "{text}"
+    );
     let (ok, report) = check_connect(&fu);
     assert!(!ok, "nobody signed in yet:\n{report}");
     assert!(
@@ -310,6 +320,10 @@ fn the_device_code_login_keeps_the_token_private_and_check_connect_then_succeeds
 
     let (ok, report) = check_connect(&fu);
     assert!(ok, "{report}");
+    assert!(
+        report.contains("[oauth2] ") && report.contains(": signed in at "),
+        "{report}"
+    );
     assert!(
         report.contains("imap login") && report.contains("ok, logged in with XOAUTH2"),
         "{report}"
