@@ -458,8 +458,9 @@ dir = "{templates}"
         self.run(&all)
     }
 
-    /// The daemon in the background, its log going to `log` (read it with [`read_log`]).
-    pub fn spawn_logged(&self) -> (Child, PathBuf) {
+    /// The daemon in the background, its log going to `log` (read it with [`read_log`]);
+    /// stopped when the guard is dropped, also when the test fails.
+    pub fn spawn_logged(&self) -> (Running, PathBuf) {
         let log = self
             .config
             .parent()
@@ -473,7 +474,7 @@ dir = "{templates}"
             .stderr(file)
             .spawn()
             .expect("spawn followupd run");
-        (child, log)
+        (Running(Some(child)), log)
     }
 
     /// The daemon in the background.
@@ -520,6 +521,28 @@ dir = "{templates}"
         self.db()
             .query_row(sql, [], |r| r.get(0))
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
+
+/// A daemon the test started: SIGTERM with [`Running::stop`], killed if the test panics first.
+pub struct Running(Option<Child>);
+
+impl Running {
+    /// SIGTERM, as systemd stops it, and wait for it to finish.
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -24,13 +24,6 @@ fn sent(fu: &Followupd) -> i64 {
     fu.count("SELECT count(*) FROM outbox WHERE state = 'sent'")
 }
 
-fn stop(mut daemon: std::process::Child) {
-    let _ = std::process::Command::new("kill")
-        .arg(daemon.id().to_string())
-        .status();
-    let _ = daemon.wait();
-}
-
 #[test]
 fn with_idle_a_complaint_is_answered_within_seconds_though_the_poll_interval_is_two_minutes() {
     let stack = MailStack::start();
@@ -49,7 +42,7 @@ fn with_idle_a_complaint_is_answered_within_seconds_though_the_poll_interval_is_
         || sent(&fu) == 1,
     );
     let took = sent_at.elapsed();
-    stop(daemon);
+    daemon.stop();
     assert!(took < Duration::from_secs(15), "{took:?}");
     assert_eq!(stack.wait_for_mail(ANN, 1).len(), 1);
 }
@@ -70,7 +63,7 @@ fn a_server_without_idle_is_still_polled() {
     eventually("and the next one", Duration::from_secs(30), || {
         sent(&fu) == 2
     });
-    stop(daemon);
+    daemon.stop();
     assert!(!read_log(&log).contains("waiting=IDLE"));
 }
 
@@ -98,7 +91,7 @@ fn after_an_imap_outage_intake_is_back_within_seconds_not_a_backoff_later() {
         || sent(&fu) == 1,
     );
     let took = up.elapsed();
-    stop(daemon);
+    daemon.stop();
     let text = read_log(&log);
     assert!(text.contains("IMAP server answers again"), "{text}");
     assert!(

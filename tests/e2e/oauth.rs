@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -91,14 +91,6 @@ fn device_login(stack: &MailStack, fu: &Followupd, server: &str) -> String {
         .read_to_string(&mut err);
     assert!(status.success(), "oauth2 login failed:\n{printed}\n{err}");
     printed
-}
-
-fn stop(mut daemon: Child) {
-    // SIGTERM, as systemd stops it.
-    let _ = std::process::Command::new("kill")
-        .arg(daemon.id().to_string())
-        .status();
-    let _ = daemon.wait();
 }
 
 fn check_connect(fu: &Followupd) -> (bool, String) {
@@ -187,7 +179,7 @@ fn the_access_token_expires_mid_run_and_is_renewed_without_losing_or_doubling_ma
         acks_to(&stack, CAROL) == 1
     });
     std::thread::sleep(Duration::from_secs(3));
-    stop(daemon);
+    daemon.stop();
 
     for customer in [ANN, BOB, CAROL] {
         assert_eq!(acks_to(&stack, customer), 1, "{customer}: exactly one");
@@ -268,7 +260,7 @@ fn a_revoked_sign_in_is_named_in_the_log_and_check_and_intake_resumes_after_a_ne
     let (ok, report) = check_connect(&fu);
     assert!(ok, "check --connect after the new sign-in:\n{report}");
     std::thread::sleep(Duration::from_secs(2));
-    stop(daemon);
+    daemon.stop();
     assert_eq!(acks_to(&stack, ANN), 1, "Ann still has exactly one");
     assert_eq!(acks_to(&stack, BOB), 1);
     assert_eq!(fu.incidents().len(), 2);
