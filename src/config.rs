@@ -6,10 +6,18 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
+
+mod oauth;
+
+pub use oauth::{
+    is_loopback_http, Auth, ClientAuth, ClientCertificate, Grant, Mechanism, OAuth2Config,
+    Provider, SecretFile,
+};
 
 /// Where the configuration is looked for when neither `--config` nor `FOLLOWUPD_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "/etc/followupd/followupd.toml";
@@ -182,6 +190,7 @@ dir = "templates"
                 batch_size: 100,
                 after_processing: AfterProcessing::MarkSeen,
                 reconnect_max: default_reconnect_max(),
+                idle: true,
             },
             smtp: SmtpConfig {
                 endpoint: Endpoint::loopback(25),
@@ -278,6 +287,7 @@ pub struct Endpoint {
     /// who may not read the password files can still use the CLI.
     pub password: Option<PasswordSource>,
     pub timeout: Duration,
+    pub auth: Auth,
 }
 
 /// Where a password comes from, and where the configuration said so (for errors).
@@ -355,6 +365,7 @@ impl fmt::Debug for Endpoint {
             .field("username", &self.username)
             .field("password", &self.password)
             .field("timeout", &self.timeout)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -374,7 +385,13 @@ impl Endpoint {
             username: None,
             password: None,
             timeout: default_timeout(),
+            auth: Auth::Password,
         }
+    }
+
+    /// `host:port`, as every message names the server.
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
     }
 }
 
@@ -393,6 +410,8 @@ pub struct ImapConfig {
     pub batch_size: u32,
     pub after_processing: AfterProcessing,
     pub reconnect_max: Duration,
+    /// Wait in IMAP IDLE (RFC 2177) when the server offers it; otherwise poll.
+    pub idle: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -717,6 +736,7 @@ struct RawConfig {
     replies: RawReplies,
     #[serde(default)]
     trust: RawTrust,
+    oauth2: Option<oauth::RawOAuth2>,
 }
 
 #[derive(Deserialize, Default)]
@@ -771,6 +791,9 @@ struct RawServer {
     password_file: Option<Spanned<PathBuf>>,
     password_env: Option<Spanned<String>>,
     timeout: Duration,
+    auth: Option<Spanned<String>>,
+    oauth2_mechanism: Option<Spanned<String>>,
+    oauth2: Option<oauth::RawOAuth2>,
 }
 
 /// Declares a server section: the shared connection keys plus the section's own. (serde's
@@ -792,6 +815,9 @@ macro_rules! server_section {
             password_env: Option<Spanned<String>>,
             #[serde(default = "default_timeout", deserialize_with = "duration")]
             timeout: Duration,
+            auth: Option<Spanned<String>>,
+            oauth2_mechanism: Option<Spanned<String>>,
+            oauth2: Option<oauth::RawOAuth2>,
             $(
                 #[serde(default = $default $(, deserialize_with = $with)?)]
                 $field: $ty,
@@ -810,6 +836,9 @@ macro_rules! server_section {
                     password_file: self.password_file.take(),
                     password_env: self.password_env.take(),
                     timeout: self.timeout,
+                    auth: self.auth.take(),
+                    oauth2_mechanism: self.oauth2_mechanism.take(),
+                    oauth2: self.oauth2.take(),
                 }
             }
         }
@@ -823,6 +852,7 @@ server_section!(RawImap {
     after_processing: Spanned<String> = "default_after";
     move_to: Option<Spanned<String>> = "Option::default";
     reconnect_max: Duration = "default_reconnect_max", with "duration";
+    idle: bool = "default_true";
 });
 
 server_section!(RawSmtp {
@@ -975,7 +1005,7 @@ fn default_after() -> Spanned<String> {
     Spanned::new(0..0, "seen".into())
 }
 fn default_reconnect_max() -> Duration {
-    Duration::from_secs(300)
+    Duration::from_secs(60)
 }
 fn default_connections() -> Spanned<u32> {
     Spanned::new(0..0, 4)
@@ -1106,8 +1136,46 @@ impl Validator<'_> {
     }
 
     fn validate(&self, mut raw: RawConfig) -> Result<Config, ConfigError> {
-        let imap_endpoint = self.endpoint("imap", raw.imap.server(), 143, 993)?;
-        let smtp_endpoint = self.endpoint("smtp", raw.smtp.server(), 25, 465)?;
+        let database = self.resolve(&raw.database.path);
+        // Sign-ins live in the state directory, beside the database.
+        let state_dir = database
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let shared_oauth2 = match raw.oauth2.take() {
+            Some(section) => Some(Arc::new(self.oauth2(
+                "oauth2",
+                section,
+                state_dir.join("oauth2.token"),
+            )?)),
+            None => None,
+        };
+        let imap_endpoint = self.endpoint(
+            "imap",
+            raw.imap.server(),
+            (143, 993),
+            &shared_oauth2,
+            &state_dir,
+        )?;
+        let smtp_endpoint = self.endpoint(
+            "smtp",
+            raw.smtp.server(),
+            (25, 465),
+            &shared_oauth2,
+            &state_dir,
+        )?;
+        let uses_shared = |e: &Endpoint| match (&e.auth, &shared_oauth2) {
+            (Auth::OAuth2 { account, .. }, Some(shared)) => Arc::ptr_eq(account, shared),
+            _ => false,
+        };
+        if shared_oauth2.is_some() && !uses_shared(&imap_endpoint) && !uses_shared(&smtp_endpoint) {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: "[oauth2] is configured but no server uses it: set auth = \"oauth2\" \
+                          in [imap] and/or [smtp]"
+                    .into(),
+            });
+        }
         let after_processing =
             self.after_processing(raw.imap.after_processing, raw.imap.move_to)?;
         let batch_size = raw.imap.batch_size;
@@ -1209,7 +1277,6 @@ impl Validator<'_> {
         let intake = self.intake(raw.intake)?;
         let send_caps = self.send_caps(raw.send_caps)?;
         let staff = self.staff(raw.staff, raw.support.staff)?;
-        let database = self.resolve(&raw.database.path);
         let secret_file = match raw.database.secret_file {
             Some(p) => self.resolve(&p),
             None => database.with_file_name("secret.key"),
@@ -1223,6 +1290,7 @@ impl Validator<'_> {
                 batch_size: *batch_size.get_ref(),
                 after_processing,
                 reconnect_max: raw.imap.reconnect_max,
+                idle: raw.imap.idle,
             },
             smtp: SmtpConfig {
                 endpoint: smtp_endpoint,
@@ -1565,9 +1633,10 @@ impl Validator<'_> {
     fn endpoint(
         &self,
         section: &str,
-        raw: RawServer,
-        plain_port: u16,
-        tls_port: u16,
+        mut raw: RawServer,
+        (plain_port, tls_port): (u16, u16),
+        shared_oauth2: &Option<Arc<OAuth2Config>>,
+        state_dir: &Path,
     ) -> Result<Endpoint, ConfigError> {
         let tls = *raw.tls.get_ref();
         let host = raw.host.get_ref().trim().to_string();
@@ -1584,6 +1653,7 @@ impl Validator<'_> {
                 ),
             );
         }
+        let auth = self.auth(section, &mut raw, shared_oauth2, state_dir)?;
         let ca_file = match raw.ca_file {
             Some(p) => {
                 let resolved = self.resolve(p.get_ref());
@@ -1633,7 +1703,102 @@ impl Validator<'_> {
             username: raw.username,
             password,
             timeout: raw.timeout,
+            auth,
         })
+    }
+
+    /// `auth`, `oauth2_mechanism` and the server's own `[SECTION.oauth2]`.
+    fn auth(
+        &self,
+        section: &str,
+        raw: &mut RawServer,
+        shared: &Option<Arc<OAuth2Config>>,
+        state_dir: &Path,
+    ) -> Result<Auth, ConfigError> {
+        let own = match raw.oauth2.take() {
+            Some(own) => Some(Arc::new(self.oauth2(
+                &format!("{section}.oauth2"),
+                own,
+                state_dir.join(format!("oauth2-{section}.token")),
+            )?)),
+            None => None,
+        };
+        let oauth2 = match raw.auth.as_ref().map(|a| a.get_ref().as_str()) {
+            None | Some("password") => false,
+            Some("oauth2") => true,
+            Some(other) => {
+                let span = raw.auth.as_ref().map_or(0..0, |a| a.span());
+                return self.err(
+                    span,
+                    format!(
+                        "[{section}] auth = \"{other}\" is not one of \"password\", \"oauth2\""
+                    ),
+                );
+            }
+        };
+        if !oauth2 {
+            if let Some(m) = &raw.oauth2_mechanism {
+                return self.err(
+                    m.span(),
+                    format!("[{section}] oauth2_mechanism is only used with auth = \"oauth2\""),
+                );
+            }
+            if own.is_some() {
+                return Err(ConfigError::Whole {
+                    path: self.path.to_path_buf(),
+                    message: format!(
+                        "[{section}.oauth2] is configured but [{section}] auth is not \"oauth2\""
+                    ),
+                });
+            }
+            return Ok(Auth::Password);
+        }
+        let span = raw.auth.as_ref().map_or(0..0, |a| a.span());
+        if raw.username.is_none() {
+            return self.err(
+                span,
+                format!(
+                    "[{section}] auth = \"oauth2\" needs username (the mailbox to sign in to, \
+                     like support@example.com)"
+                ),
+            );
+        }
+        if let Some(p) = raw.password_file.as_ref() {
+            return self.err(
+                p.span(),
+                format!("[{section}] password_file is not used with auth = \"oauth2\"; remove it"),
+            );
+        }
+        if let Some(p) = raw.password_env.as_ref() {
+            return self.err(
+                p.span(),
+                format!("[{section}] password_env is not used with auth = \"oauth2\"; remove it"),
+            );
+        }
+        let mechanism = match raw.oauth2_mechanism.as_ref().map(|m| m.get_ref().as_str()) {
+            None | Some("xoauth2") => Mechanism::Xoauth2,
+            Some("oauthbearer") => Mechanism::Oauthbearer,
+            Some(other) => {
+                let span = raw.oauth2_mechanism.as_ref().map_or(0..0, |m| m.span());
+                return self.err(
+                    span,
+                    format!(
+                        "[{section}] oauth2_mechanism = \"{other}\" is not one of \"xoauth2\", \
+                         \"oauthbearer\""
+                    ),
+                );
+            }
+        };
+        let Some(account) = own.or_else(|| shared.clone()) else {
+            return self.err(
+                span,
+                format!(
+                    "[{section}] auth = \"oauth2\" needs an [oauth2] section (or [{section}.oauth2]) \
+                     saying how to get tokens"
+                ),
+            );
+        };
+        Ok(Auth::OAuth2 { mechanism, account })
     }
 
     /// Secrets come from a file or the environment, never from this file, so the config can be
@@ -2036,6 +2201,160 @@ dir = "templates"
         );
         let err = parse_str(&text).unwrap_err().to_string();
         assert!(err.contains("move_to"), "{err}");
+    }
+
+    /// MINIMAL with IMAP and SMTP signing in with OAuth2, and `oauth2` as the [oauth2] body.
+    fn with_oauth2(oauth2: &str) -> String {
+        MINIMAL
+            .replacen(
+                "username = \"support@example.test\"\n",
+                "username = \"support@example.test\"\nauth = \"oauth2\"\n",
+                1,
+            )
+            .replacen(
+                "[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\n",
+                "[smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"support@example.test\"\n\
+                 auth = \"oauth2\"\noauth2_mechanism = \"oauthbearer\"\n",
+                1,
+            )
+            + "\n[oauth2]\n"
+            + oauth2
+    }
+
+    #[test]
+    fn the_microsoft_preset_fills_endpoints_and_scopes_and_one_sign_in_serves_both_servers() {
+        let config = parse_str(&with_oauth2(
+            "provider = \"microsoft365\"\nclient_id = \"app\"\n",
+        ))
+        .expect("valid");
+        let (
+            Auth::OAuth2 {
+                mechanism: m1,
+                account: imap,
+            },
+            Auth::OAuth2 {
+                mechanism: m2,
+                account: smtp,
+            },
+        ) = (&config.imap.endpoint.auth, &config.smtp.endpoint.auth)
+        else {
+            panic!("both servers use OAuth2");
+        };
+        assert!(Arc::ptr_eq(imap, smtp), "one shared sign-in");
+        assert_eq!(*m1, Mechanism::Xoauth2);
+        assert_eq!(*m2, Mechanism::Oauthbearer);
+        assert_eq!(
+            imap.token_url,
+            "https://login.microsoftonline.com/organizations/oauth2/v2.0/token"
+        );
+        assert!(imap.scopes.iter().any(|s| s == "offline_access"));
+        assert_eq!(imap.grant, Grant::RefreshToken);
+        assert_eq!(
+            imap.token_file,
+            PathBuf::from("/etc/followupd/state/oauth2.token")
+        );
+        assert!(matches!(imap.client_auth, ClientAuth::None));
+        assert!(config.imap.idle, "IDLE is on by default");
+        assert_eq!(config.imap.reconnect_max, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_server_may_have_a_sign_in_of_its_own() {
+        let text = with_oauth2("token_url = \"https://idp.example/token\"\nclient_id = \"a\"\n")
+            + "\n[smtp.oauth2]\ntoken_url = \"https://idp.example/token\"\nclient_id = \"b\"\n";
+        let config = parse_str(&text).expect("valid");
+        let (Auth::OAuth2 { account: imap, .. }, Auth::OAuth2 { account: smtp, .. }) =
+            (&config.imap.endpoint.auth, &config.smtp.endpoint.auth)
+        else {
+            panic!("both servers use OAuth2");
+        };
+        assert_eq!(imap.client_id, "a");
+        assert_eq!(smtp.client_id, "b");
+        assert_eq!(smtp.section, "smtp.oauth2");
+        assert_eq!(
+            smtp.token_file,
+            PathBuf::from("/etc/followupd/state/oauth2-smtp.token")
+        );
+    }
+
+    #[test]
+    fn oauth2_mistakes_are_named_with_their_line_and_fix() {
+        let err = |text: &str| parse_str(text).unwrap_err().to_string();
+        let e = err(&with_oauth2("provider = \"azure\"\nclient_id = \"a\"\n"));
+        assert!(e.contains(":26:") && e.contains("\"microsoft365\""), "{e}");
+        let e = err(&with_oauth2(
+            "provider = \"microsoft365\"\nclient_id = \"a\"\ngrant = \"client_credentials\"\n\
+             client_secret_file = \"/nonexistent\"\n",
+        ));
+        assert!(e.contains("needs tenant"), "{e}");
+        let e = err(&with_oauth2("client_id = \"a\"\n"));
+        assert!(e.contains("needs token_url"), "{e}");
+        let e = err(&with_oauth2(
+            "token_url = \"http://idp.example/token\"\nclient_id = \"a\"\n",
+        ));
+        assert!(e.contains("https://"), "{e}");
+        let e = err(&with_oauth2(
+            "token_url = \"https://idp.example/t\"\nclient_id = \"a\"\n\
+             grant = \"client_credentials\"\n",
+        ));
+        assert!(e.contains("needs the app's own credential"), "{e}");
+        // auth = "oauth2" without any [oauth2] section, and an [oauth2] nobody uses.
+        let lonely = MINIMAL.replacen(
+            "username = \"support@example.test\"\n",
+            "username = \"support@example.test\"\nauth = \"oauth2\"\n",
+            1,
+        );
+        let e = err(&lonely);
+        assert!(
+            e.contains(":6:") && e.contains("needs an [oauth2] section"),
+            "{e}"
+        );
+        let unused = format!(
+            "{MINIMAL}\n[oauth2]\ntoken_url = \"https://i.example/t\"\nclient_id = \"a\"\n"
+        );
+        assert!(err(&unused).contains("no server uses it"));
+        let both = with_oauth2("token_url = \"https://i.example/t\"\nclient_id = \"a\"\n")
+            .replacen(
+                "auth = \"oauth2\"\n",
+                "auth = \"oauth2\"\npassword_env = \"HOME\"\n",
+                1,
+            );
+        assert!(err(&both).contains("password_env is not used with auth = \"oauth2\""));
+    }
+
+    #[test]
+    fn a_client_secret_is_found_among_systemd_credentials_and_read_only_when_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("oauth2-secret");
+        std::fs::write(&file, "s3cret\n").expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        // SAFETY: no other test reads or writes CREDENTIALS_DIRECTORY.
+        unsafe { std::env::set_var("CREDENTIALS_DIRECTORY", dir.path()) };
+        let config = parse_str(&with_oauth2(
+            "token_url = \"https://idp.example/t\"\nclient_id = \"a\"\n\
+             client_secret_file = \"oauth2-secret\"\ngrant = \"client_credentials\"\n",
+        ));
+        unsafe { std::env::remove_var("CREDENTIALS_DIRECTORY") };
+        let config = config.expect("valid");
+        let Auth::OAuth2 { account, .. } = &config.imap.endpoint.auth else {
+            panic!("oauth2");
+        };
+        let ClientAuth::Secret(secret) = &account.client_auth else {
+            panic!("a secret");
+        };
+        assert_eq!(
+            secret.path, file,
+            "LoadCredential= wins for a relative name"
+        );
+        assert_eq!(secret.read_line("oauth2").expect("readable"), "s3cret");
+        assert!(!format!("{config:?}").contains("s3cret"), "never in Debug");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let e = secret.read_line("oauth2").unwrap_err().to_string();
+        assert!(
+            e.contains("is open to everyone") && e.contains("test.toml:"),
+            "{e}"
+        );
     }
 
     #[test]

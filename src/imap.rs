@@ -3,11 +3,15 @@
 //! We never rely on `\Seen` (a person reading the inbox in a mail client would hide mail from
 //! us); the checkpoint of UIDVALIDITY and last UID in SQLite is what says what is new.
 //! async-imap has no per-command timeouts, so every await here is bounded.
+//!
+//! Login is `LOGIN` with a password or `AUTHENTICATE XOAUTH2`/`OAUTHBEARER` with an access token
+//! ([`crate::sasl`]); a refused token is renewed and tried once more. Between passes the daemon
+//! waits in IDLE (RFC 2177) when the server offers it ([`Inbox::idle`]).
 
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_imap::{Client, Session};
 use futures::TryStreamExt;
@@ -17,7 +21,8 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
-use crate::config::{AfterProcessing, ImapConfig, TlsMode};
+use crate::config::{AfterProcessing, ImapConfig, Mechanism, TlsMode};
+use crate::oauth::{AccessToken, Login, TokenError};
 
 pub trait ImapStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> ImapStream for T {}
@@ -26,13 +31,17 @@ pub type ImapSession = Session<Box<dyn ImapStream>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
-    #[error("IMAP {server}: cannot connect")]
+    #[error(
+        "IMAP {server}: cannot connect (check [imap] host and port, and that the server runs)"
+    )]
     Connect {
         server: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("IMAP {server}: TLS handshake failed")]
+    #[error(
+        "IMAP {server}: TLS handshake failed (check [imap] tls, and ca_file for a private CA)"
+    )]
     Tls {
         server: String,
         #[source]
@@ -61,6 +70,43 @@ pub enum ImapError {
     NoUsername { server: String },
     #[error(transparent)]
     Password(#[from] crate::config::ConfigError),
+    #[error("IMAP {server}: the server refused the password for {user} ({answer}); check [imap] username and password_file")]
+    PasswordRefused {
+        server: String,
+        user: String,
+        answer: String,
+    },
+    #[error("IMAP {server}: the server refused the {mechanism} access token for {user} ({answer}{}); check that the token grants IMAP access to this mailbox (scope, and for app-only access the mailbox permission) and that [imap] username is the mailbox", challenge.as_deref().map(|c| format!("; it said {c}")).unwrap_or_default())]
+    TokenRefused {
+        server: String,
+        mechanism: &'static str,
+        user: String,
+        answer: String,
+        /// What the error challenge's JSON said (status, scope).
+        challenge: Option<String>,
+    },
+    #[error("IMAP {server}: the server does not offer AUTH={mechanism}; set [imap] oauth2_mechanism to one it offers")]
+    MechanismMissing {
+        server: String,
+        mechanism: &'static str,
+    },
+    #[error("IMAP {server}: cannot get an access token")]
+    Token {
+        server: String,
+        #[source]
+        source: TokenError,
+    },
+}
+
+impl ImapError {
+    /// Whether the server could not be reached at all (down, refusing connections, silent), as
+    /// opposed to answering and refusing: only then is it worth watching for it to come back.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ImapError::Connect { .. } | ImapError::Closed { .. } | ImapError::Timeout { .. }
+        ) || matches!(self, ImapError::Protocol { source, .. } if matches!(source, async_imap::error::Error::ConnectionLost | async_imap::error::Error::Io(_)))
+    }
 }
 
 /// A fetched message: its UID and exact bytes (only the header section when it is larger than
@@ -140,6 +186,24 @@ pub struct Inbox {
     session: ImapSession,
     config: ImapConfig,
     server: String,
+    /// When the access token this session logged in with expires: the session is renewed then
+    /// (Exchange Online ends it anyway, and a revoked sign-in shows up within one token's life).
+    usable_until: Option<Instant>,
+    /// The server listed IDLE among its capabilities after login.
+    idle_offered: bool,
+    /// How the session logged in, for `check --connect`: `LOGIN` or the SASL mechanism.
+    pub logged_in_with: &'static str,
+}
+
+/// Why an IDLE wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The server reported a change in the mailbox (EXISTS, …): time for a pass.
+    Changed,
+    /// The wait ran its full length without news.
+    Quiet,
+    /// The daemon is stopping.
+    Stopped,
 }
 
 impl Inbox {
@@ -147,12 +211,24 @@ impl Inbox {
     pub async fn connect(
         config: &ImapConfig,
         tls: Arc<ClientConfig>,
+        login: &Login,
     ) -> Result<(Inbox, Selected), ImapError> {
         let ep = &config.endpoint;
         let server = format!("{}:{}", ep.host, ep.port);
         let bounded = Bounded {
             server: &server,
             timeout: ep.timeout,
+        };
+        // A token first: without one there is no point in connecting (nor in a failed login,
+        // which the server answers with a growing delay).
+        let token = match login {
+            Login::Bearer { tokens, .. } => {
+                Some(tokens.token().await.map_err(|source| ImapError::Token {
+                    server: server.clone(),
+                    source,
+                })?)
+            }
+            _ => None,
         };
         let tcp = bounded
             .io(
@@ -186,28 +262,167 @@ impl Inbox {
             // After STARTTLS there is no second greeting; otherwise it must be read before login.
             read_greeting(&bounded, &mut client).await?;
         }
-        let Some(username) = ep.username.as_deref() else {
-            return Err(ImapError::NoUsername { server });
+        let (mut session, usable_until, logged_in_with) = match (login, token) {
+            (
+                Login::Bearer {
+                    user,
+                    mechanism,
+                    tokens,
+                },
+                Some(token),
+            ) => {
+                let (session, token) =
+                    authenticate(&bounded, client, user, *mechanism, tokens, token).await?;
+                (session, Some(token.usable_until), mechanism.as_str())
+            }
+            (Login::Password { user, password }, _) => {
+                // Read now, not at start: staff running the CLI never need it.
+                let password = match password {
+                    Some(source) => source.read("imap")?,
+                    None => String::new(),
+                };
+                let login = bounded
+                    .io("logging in", client.login(user, password))
+                    .await?;
+                let session = login.map_err(|(source, _)| match source {
+                    async_imap::error::Error::No(answer) => ImapError::PasswordRefused {
+                        server: server.clone(),
+                        user: user.clone(),
+                        answer,
+                    },
+                    source => ImapError::Protocol {
+                        server: server.clone(),
+                        what: "LOGIN",
+                        source,
+                    },
+                })?;
+                (session, None, "LOGIN")
+            }
+            _ => return Err(ImapError::NoUsername { server }),
         };
-        let password = ep.password("imap")?.unwrap_or_default();
-        let login = bounded
-            .io("logging in", client.login(username, password))
-            .await?;
-        let session = login.map_err(|(source, _)| ImapError::Protocol {
-            server: server.clone(),
-            what: "LOGIN",
-            source,
-        })?;
+        let capabilities = bounded.imap("CAPABILITY", session.capabilities()).await?;
+        let idle_offered = capabilities.has_str("IDLE");
         let mut inbox = Inbox {
             session,
             config: config.clone(),
             server,
+            usable_until,
+            idle_offered,
+            logged_in_with,
         };
         let selected = inbox.select().await?;
         if let AfterProcessing::Move(folder) = &config.after_processing {
             inbox.ensure_folder(folder).await;
         }
         Ok((inbox, selected))
+    }
+
+    /// Whether this session should wait in IDLE between passes: offered and not switched off.
+    pub fn can_idle(&self) -> bool {
+        self.idle_offered && self.config.idle
+    }
+
+    pub fn idle_offered(&self) -> bool {
+        self.idle_offered
+    }
+
+    /// When the session must be renewed because its access token expires (None: never).
+    pub fn usable_until(&self) -> Option<Instant> {
+        self.usable_until
+    }
+
+    /// Waits in IDLE for at most `limit`, until the server reports a change or `stop` fires,
+    /// then ends the IDLE. The connection comes back with the answer; any error ends it.
+    ///
+    /// async-imap restarts its timeout on every server keepalive (`* OK Still here`), so the
+    /// whole wait is bounded here as well; a link that died silently is found by the DONE (or
+    /// the NOOP the caller sends after a quiet wait) timing out.
+    pub async fn idle(
+        self,
+        limit: Duration,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(Inbox, Woken), ImapError> {
+        let Inbox {
+            session,
+            config,
+            server,
+            usable_until,
+            idle_offered,
+            logged_in_with,
+        } = self;
+        let bounded = Bounded {
+            server: &server,
+            timeout: config.endpoint.timeout,
+        };
+        // A second receiver of the same queue: the session disappears into the IDLE handle.
+        let unsolicited = session.unsolicited_responses.clone();
+        let mut handle = session.idle();
+        bounded.imap("IDLE", handle.init()).await?;
+        let mut woken = if drain(|| unsolicited.try_recv().ok()) {
+            // Mail that arrived just before IDLE began is reported before its continuation.
+            Woken::Changed
+        } else {
+            Woken::Quiet
+        };
+        if woken == Woken::Quiet {
+            // `_interrupt` must live while waiting: dropping the StopSource ends the wait.
+            let (wait, _interrupt) = handle.wait_with_timeout(limit);
+            tokio::select! {
+                outcome = tokio::time::timeout(limit, wait) => match outcome {
+                    Err(_) | Ok(Ok(async_imap::extensions::idle::IdleResponse::Timeout)) => {}
+                    Ok(Ok(async_imap::extensions::idle::IdleResponse::NewData(_))) => {
+                        woken = Woken::Changed;
+                    }
+                    // We never interrupt it ourselves: the connection is gone.
+                    Ok(Ok(async_imap::extensions::idle::IdleResponse::ManualInterrupt)) => {
+                        return Err(ImapError::Closed {
+                            server: server.clone(),
+                            what: "waiting in IDLE",
+                        });
+                    }
+                    Ok(Err(source)) => {
+                        return Err(ImapError::Protocol {
+                            server: server.clone(),
+                            what: "IDLE",
+                            source,
+                        });
+                    }
+                },
+                _ = stop.changed() => woken = Woken::Stopped,
+            }
+        }
+        let mut session = bounded.imap("DONE", handle.done()).await?;
+        if drain_unsolicited(&mut session) && woken == Woken::Quiet {
+            woken = Woken::Changed;
+        }
+        Ok((
+            Inbox {
+                session,
+                config,
+                server,
+                usable_until,
+                idle_offered,
+                logged_in_with,
+            },
+            woken,
+        ))
+    }
+
+    /// NOOP: proves the connection alive after a quiet wait; returns whether the server
+    /// reported a change meanwhile.
+    pub async fn noop(&mut self) -> Result<bool, ImapError> {
+        let bounded = Bounded {
+            server: &self.server,
+            timeout: self.config.endpoint.timeout,
+        };
+        bounded.imap("NOOP", self.session.noop()).await?;
+        Ok(drain_unsolicited(&mut self.session))
+    }
+
+    /// Empties the queue of unsolicited responses (async-imap drops them past 100); returns
+    /// whether one announced a change to the mailbox since the last look.
+    pub fn take_changes(&mut self) -> bool {
+        drain_unsolicited(&mut self.session)
     }
 
     fn bounded(&self) -> Bounded<'_> {
@@ -390,6 +605,101 @@ impl Inbox {
     }
 }
 
+/// AUTHENTICATE with the token; if the server refuses it, once more with a renewed one (the
+/// server may know of a revocation or expiry we do not), on the same connection.
+async fn authenticate(
+    bounded: &Bounded<'_>,
+    mut client: Client<Box<dyn ImapStream>>,
+    user: &str,
+    mechanism: Mechanism,
+    tokens: &crate::oauth::TokenSource,
+    mut token: AccessToken,
+) -> Result<(ImapSession, AccessToken), ImapError> {
+    let mut renewed = false;
+    loop {
+        let said = Said::default();
+        let sasl = Sasl {
+            first: Some(
+                crate::sasl::initial_response(mechanism, user, token.secret()).into_bytes(),
+            ),
+            mechanism,
+            said: said.clone(),
+        };
+        let attempt = bounded
+            .io(
+                "authenticating",
+                client.authenticate(mechanism.as_str(), sasl),
+            )
+            .await?;
+        match attempt {
+            Ok(session) => return Ok((session, token)),
+            Err((async_imap::error::Error::No(answer), back)) => {
+                if !renewed {
+                    renewed = true;
+                    client = back;
+                    token = tokens
+                        .renewed(&token)
+                        .await
+                        .map_err(|source| ImapError::Token {
+                            server: bounded.server.to_string(),
+                            source,
+                        })?;
+                    continue;
+                }
+                let challenge = said.lock().ok().and_then(|c| c.clone());
+                return Err(ImapError::TokenRefused {
+                    server: bounded.server.to_string(),
+                    mechanism: mechanism.as_str(),
+                    user: user.to_string(),
+                    answer,
+                    challenge: challenge.map(|c| crate::sasl::describe_error_challenge(&c)),
+                });
+            }
+            Err((async_imap::error::Error::Bad(answer), _)) => {
+                return Err(ImapError::MechanismMissing {
+                    server: format!("{} ({answer})", bounded.server),
+                    mechanism: mechanism.as_str(),
+                })
+            }
+            Err((source, _)) => {
+                return Err(ImapError::Protocol {
+                    server: bounded.server.to_string(),
+                    what: "AUTHENTICATE",
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// The error challenge a refusing server sent, kept for the message.
+type Said = Arc<std::sync::Mutex<Option<Vec<u8>>>>;
+
+/// One SASL exchange as async-imap drives it: the initial response to the server's first
+/// (empty) challenge; then, if the server answers with an error challenge, the answer RFC 7628
+/// requires before its final NO.
+struct Sasl {
+    first: Option<Vec<u8>>,
+    mechanism: Mechanism,
+    said: Said,
+}
+
+impl async_imap::Authenticator for Sasl {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        match self.first.take() {
+            Some(first) => first,
+            None => {
+                if let Ok(mut said) = self.said.lock() {
+                    *said = Some(challenge.to_vec());
+                }
+                crate::sasl::answer_to_error(self.mechanism).to_vec()
+            }
+        }
+    }
+}
+
 async fn read_greeting<T: ImapStream>(
     bounded: &Bounded<'_>,
     client: &mut Client<T>,
@@ -466,6 +776,23 @@ impl Bounded<'_> {
                 source,
             })
     }
+}
+
+/// Empties the unsolicited-response queue; true if a response announced new or changed mail.
+fn drain_unsolicited(session: &mut ImapSession) -> bool {
+    drain(|| session.unsolicited_responses.try_recv().ok())
+}
+
+fn drain(mut next: impl FnMut() -> Option<async_imap::types::UnsolicitedResponse>) -> bool {
+    let mut changed = false;
+    while let Some(response) = next() {
+        changed |= matches!(
+            response,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    changed
 }
 
 /// A compact IMAP sequence set for sorted UIDs: `1:4,7,9:10`.

@@ -12,7 +12,8 @@
 //!
 //! Imports only point one way: the edges (cli, daemon, probe) → intake, scheduler → apply →
 //! outbox → deps → store → incident, thread → mail → config, templates, secret → clock,
-//! digest, errors.
+//! digest, errors; the network edges [`imap`] and [`smtp`] → [`oauth`] (access tokens),
+//! [`sasl`] → config, [`tls`].
 
 pub mod apply;
 pub mod cli;
@@ -27,8 +28,10 @@ pub mod imap;
 pub mod incident;
 pub mod intake;
 pub mod mail;
+pub mod oauth;
 pub mod outbox;
 pub mod probe;
+pub mod sasl;
 pub mod scheduler;
 pub mod secret;
 pub mod smtp;

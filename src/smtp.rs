@@ -4,10 +4,15 @@
 //! lettre writes the message body and the closing `\r\n.\r\n` as two writes, and without
 //! TCP_NODELAY (which its pool does not set) Nagle holds the terminator back until the relay's
 //! delayed ACK, 40 ms later, capping a connection at ~20 mails/s. lettre still speaks the
-//! protocol (EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA) on our sockets.
+//! protocol (EHLO, STARTTLS, AUTH, MAIL/RCPT/DATA) on our sockets. Bearer-token AUTH (XOAUTH2,
+//! OAUTHBEARER) is spoken here: lettre's XOAUTH2 cannot answer the error challenge a refusing
+//! server sends, and it has no OAUTHBEARER.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use base64::Engine as _;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -22,7 +27,8 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 
-use crate::config::{Endpoint, TlsMode};
+use crate::config::{Endpoint, Mechanism as BearerMechanism, TlsMode};
+use crate::oauth::{AccessToken, Login, TokenSource};
 
 /// A connection idle longer than this is checked with NOOP before use: relays drop idle
 /// clients (Postfix after 300 s), and a dead connection must not cost a mail a retry delay.
@@ -53,6 +59,8 @@ pub enum SendError {
 struct Lane {
     conn: Option<AsyncSmtpConnection>,
     last_used: Option<Instant>,
+    /// When the access token the connection logged in with expires: it is not used after.
+    usable_until: Option<Instant>,
 }
 
 pub struct Smtp {
@@ -65,14 +73,19 @@ pub struct Smtp {
     starttls: Option<TlsParameters>,
     /// Set for implicit TLS (we wrap the socket before the greeting).
     implicit: Option<Arc<ClientConfig>>,
-    credentials: Option<Credentials>,
+    login: SmtpLogin,
     /// At least one lane, by construction.
     first_lane: Mutex<Lane>,
     more_lanes: Vec<Mutex<Lane>>,
 }
 
 impl Smtp {
-    pub fn new(endpoint: &Endpoint, connections: u32, hello: &str) -> Result<Smtp, SmtpSetupError> {
+    pub fn new(
+        endpoint: &Endpoint,
+        login: Login,
+        connections: u32,
+        hello: &str,
+    ) -> Result<Smtp, SmtpSetupError> {
         let (starttls, implicit) = match endpoint.tls {
             TlsMode::None => (None, None),
             TlsMode::Starttls => (Some(tls_parameters(endpoint)?), None),
@@ -87,9 +100,25 @@ impl Smtp {
                 (None, Some(config))
             }
         };
-        let credentials = match (&endpoint.username, endpoint.password("smtp")?) {
-            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
-            _ => None,
+        let login = match login {
+            // No password: the relay takes our mail without AUTH.
+            Login::None | Login::Password { password: None, .. } => SmtpLogin::None,
+            Login::Password {
+                user,
+                password: Some(source),
+            } => SmtpLogin::Password {
+                credentials: Credentials::new(user.clone(), source.read("smtp")?),
+                user,
+            },
+            Login::Bearer {
+                user,
+                mechanism,
+                tokens,
+            } => SmtpLogin::Bearer {
+                user,
+                mechanism,
+                tokens,
+            },
         };
         Ok(Smtp {
             host: endpoint.host.clone(),
@@ -99,7 +128,7 @@ impl Smtp {
             hello: ClientId::Domain(hello.to_string()),
             starttls,
             implicit,
-            credentials,
+            login,
             first_lane: Mutex::default(),
             more_lanes: (1..connections).map(|_| Mutex::default()).collect(),
         })
@@ -147,6 +176,13 @@ impl Smtp {
         envelope: &Envelope,
         raw: &[u8],
     ) -> Result<String, SendError> {
+        if lane.usable_until.is_some_and(|t| Instant::now() >= t) {
+            // Its token has expired: the relay may end the session any moment; start afresh
+            // with a new token.
+            if let Some(mut conn) = lane.conn.take() {
+                let _ = conn.quit().await;
+            }
+        }
         let idle = lane
             .last_used
             .is_none_or(|t| t.elapsed() > CHECK_AFTER_IDLE);
@@ -159,7 +195,11 @@ impl Smtp {
         }
         let conn = match lane.conn.as_mut() {
             Some(conn) => conn,
-            None => lane.conn.insert(self.connect().await?),
+            None => {
+                let (conn, usable_until) = self.connect().await?;
+                lane.usable_until = usable_until;
+                lane.conn.insert(conn)
+            }
         };
         let response = conn
             .send(envelope, raw)
@@ -172,13 +212,42 @@ impl Smtp {
         ))
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    /// Connects, says EHLO, upgrades to TLS and logs in as configured, then says QUIT: what
+    /// `check --connect` reports. Returns how it logged in.
+    pub async fn probe(&self) -> Result<String, SendError> {
+        let result = tokio::time::timeout(self.timeout, async {
+            let (mut conn, _) = self.connect().await?;
+            let _ = conn.quit().await;
+            Ok(match &self.login {
+                SmtpLogin::None => "no AUTH (none configured)".to_string(),
+                SmtpLogin::Password { user, .. } => format!("AUTH as {user}"),
+                SmtpLogin::Bearer {
+                    user, mechanism, ..
+                } => format!("AUTH {} as {user}", mechanism.as_str()),
+            })
+        })
+        .await;
+        result.unwrap_or_else(|_| {
+            Err(SendError::Transient(format!(
+                "{}: no answer within {}",
+                self.server,
+                humantime::format_duration(self.timeout)
+            )))
+        })
+    }
+
+    async fn connect(&self) -> Result<(AsyncSmtpConnection, Option<Instant>), SendError> {
         let transient = |what: &str, e: &dyn std::fmt::Display| {
             SendError::Transient(format!("{}: {what}: {e}", self.server))
         };
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| transient("cannot connect", &e))?;
+            .map_err(|e| {
+                transient(
+                    "cannot connect (check [smtp] host and port, and that the relay runs)",
+                    &e,
+                )
+            })?;
         tcp.set_nodelay(true)
             .map_err(|e| transient("cannot set TCP_NODELAY", &e))?;
         let stream: Box<dyn AsyncTokioStream> = match &self.implicit {
@@ -188,7 +257,12 @@ impl Smtp {
                 let tls = TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| transient("TLS handshake failed", &e))?;
+                    .map_err(|e| {
+                        transient(
+                            "TLS handshake failed (check [smtp] tls, and ca_file for a private CA)",
+                            &e,
+                        )
+                    })?;
                 Box::new(ImplicitTls(tls))
             }
             None => Box::new(tcp),
@@ -201,12 +275,125 @@ impl Smtp {
                 .await
                 .map_err(|e| self.classify(e))?;
         }
-        if let Some(credentials) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-                .await
-                .map_err(|e| self.classify(e))?;
+        let usable_until = match &self.login {
+            SmtpLogin::None => None,
+            SmtpLogin::Password { user, credentials } => {
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                    .await
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            SendError::Transient(format!(
+                                "{}: the relay refused the password for {user} ({e}); check \
+                                 [smtp] username and password_file",
+                                self.server
+                            ))
+                        } else {
+                            self.classify(e)
+                        }
+                    })?;
+                None
+            }
+            SmtpLogin::Bearer {
+                user,
+                mechanism,
+                tokens,
+            } => Some(self.bearer(&mut conn, user, *mechanism, tokens).await?),
+        };
+        Ok((conn, usable_until))
+    }
+
+    /// AUTH with an access token; a refused token is renewed and tried once more. A refusal is
+    /// transient for the mail (it waits, queued) but says what to fix.
+    async fn bearer(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        user: &str,
+        mechanism: BearerMechanism,
+        tokens: &TokenSource,
+    ) -> Result<Instant, SendError> {
+        let no_token = |e: crate::oauth::TokenError| {
+            SendError::Transient(format!("{}: cannot get an access token: {e}", self.server))
+        };
+        let mut token = tokens.token().await.map_err(no_token)?;
+        let mut renewed = false;
+        loop {
+            match self.sasl(conn, user, mechanism, &token).await {
+                Ok(()) => return Ok(token.usable_until),
+                Err(Refusal::Refused { .. }) if !renewed => {
+                    renewed = true;
+                    token = tokens.renewed(&token).await.map_err(no_token)?;
+                }
+                Err(Refusal::Refused { answer, challenge }) => {
+                    let said = challenge
+                        .map(|c| format!("; it said {}", crate::sasl::describe_error_challenge(&c)))
+                        .unwrap_or_default();
+                    return Err(SendError::Transient(format!(
+                        "{}: the relay refused the {} access token for {user} ({answer}{said}); \
+                         check that the token grants sending mail (Microsoft 365: SMTP.Send, or \
+                         SMTP.SendAsApp with the mailbox permission; SMTP AUTH enabled for the \
+                         mailbox) and that [smtp] username is the mailbox",
+                        self.server,
+                        mechanism.as_str()
+                    )));
+                }
+                Err(Refusal::Failed(e)) => return Err(self.classify(e)),
+            }
         }
-        Ok(conn)
+    }
+
+    /// One SASL exchange: `AUTH MECH initial-response`; a 334 error challenge is answered as
+    /// RFC 7628 asks, and then the relay's refusal follows.
+    async fn sasl(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        user: &str,
+        mechanism: BearerMechanism,
+        token: &AccessToken,
+    ) -> Result<(), Refusal> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let initial = crate::sasl::initial_response(mechanism, user, token.secret());
+        let first = conn
+            .command(Line(format!(
+                "AUTH {} {}",
+                mechanism.as_str(),
+                b64.encode(initial)
+            )))
+            .await;
+        let refused = |e: lettre::transport::smtp::Error, challenge| {
+            if e.is_permanent() {
+                Refusal::Refused {
+                    answer: e.to_string(),
+                    challenge,
+                }
+            } else {
+                Refusal::Failed(e)
+            }
+        };
+        match first {
+            Ok(response) if response.has_code(334) => {
+                let challenge = response
+                    .message()
+                    .next()
+                    .and_then(|text| b64.decode(text.trim()).ok());
+                let answer = conn
+                    .command(Line(b64.encode(crate::sasl::answer_to_error(mechanism))))
+                    .await;
+                match answer {
+                    Err(e) => Err(refused(e, challenge)),
+                    Ok(response) if response.has_code(235) => Ok(()),
+                    Ok(response) => Err(Refusal::Refused {
+                        answer: format!(
+                            "{} {}",
+                            response.code(),
+                            response.message().collect::<Vec<_>>().join(" ")
+                        ),
+                        challenge,
+                    }),
+                }
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(refused(e, None)),
+        }
     }
 
     fn classify(&self, e: lettre::transport::smtp::Error) -> SendError {
@@ -215,6 +402,38 @@ impl Smtp {
         } else {
             SendError::Transient(format!("{}: {e}", self.server))
         }
+    }
+}
+
+/// How the relay is logged in to, with the password already read.
+enum SmtpLogin {
+    None,
+    Password {
+        user: String,
+        credentials: Credentials,
+    },
+    Bearer {
+        user: String,
+        mechanism: BearerMechanism,
+        tokens: Arc<TokenSource>,
+    },
+}
+
+enum Refusal {
+    /// The relay refused the token (5xx), with the error challenge it sent, if any.
+    Refused {
+        answer: String,
+        challenge: Option<Vec<u8>>,
+    },
+    Failed(lettre::transport::smtp::Error),
+}
+
+/// One command line as written, for `AsyncSmtpConnection::command` (which sends `to_string()`).
+struct Line(String);
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\r\n", self.0)
     }
 }
 

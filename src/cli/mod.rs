@@ -1,5 +1,6 @@
 //! The command line: the edge where errors become messages and exit codes.
 
+mod connect;
 mod show;
 
 use std::io::Write;
@@ -62,7 +63,17 @@ enum Command {
         once: bool,
     },
     /// Validate the configuration and render every template with sample data.
-    Check,
+    Check {
+        /// Also log in to IMAP (and select the mailbox) and to SMTP (EHLO, TLS, AUTH), and
+        /// report each failure in one line.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// OAuth2 sign-in for servers with auth = "oauth2".
+    Oauth2 {
+        #[command(subcommand)]
+        action: OAuth2Action,
+    },
     /// List incidents.
     Incidents {
         /// Only incidents in this state: open, waiting, resolved or closed.
@@ -138,6 +149,23 @@ enum MessageAction {
         raw: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OAuth2Action {
+    /// Sign in once as the mailbox (device code: open a URL anywhere, enter a code); the
+    /// refresh token is kept in the state directory (mode 0600) and the daemon uses it from
+    /// its next connection on.
+    Login {
+        /// The server whose sign-in this is: imap or smtp (one sign-in when they share
+        /// [oauth2]).
+        #[arg(value_parser = ["imap", "smtp"])]
+        server: String,
+        /// Sign in through a browser and paste back the address it ends on (authorization
+        /// code with PKCE), instead of the device code. Google needs this for Gmail.
+        #[arg(long)]
+        browser: bool,
     },
 }
 
@@ -347,7 +375,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let config = load_config(&cli)?;
     let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
     match cli.command {
-        Command::Check => check(&config),
+        Command::Check { connect } => check(&config, connect),
+        Command::Oauth2 {
+            action: OAuth2Action::Login { server, browser },
+        } => connect::login(&config, &server, browser),
         Command::Run { once } => run(config, once, clock),
         Command::Incidents { state, json } => {
             let conn = store::open(&config.database)?;
@@ -644,7 +675,7 @@ fn unix_user() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn check(config: &Config) -> Result<ExitCode> {
+fn check(config: &Config, connect: bool) -> Result<ExitCode> {
     println!("config     {}: ok", config.path.display());
     let templates = crate::deps::load_templates(config)?;
     let rendered = templates.check(&config.support.name, &config.support.address)?;
@@ -661,6 +692,41 @@ fn check(config: &Config) -> Result<ExitCode> {
     ] {
         endpoint.password(section)?;
     }
+    // The same for OAuth2 client secrets and keys; and whether someone signed in yet (not an
+    // error: the daemon runs and says so until someone does).
+    for (server, account) in oauth2_accounts(config) {
+        match &account.client_auth {
+            config::ClientAuth::None => {}
+            config::ClientAuth::Secret(file) => {
+                file.read_line(&account.section)?;
+            }
+            config::ClientAuth::Certificate(cert) => {
+                cert.key.read_rsa_key(&account.section)?;
+            }
+        }
+        let state = match account.grant {
+            config::Grant::ClientCredentials => "the app signs in as itself".to_string(),
+            config::Grant::RefreshToken => match crate::oauth::saved::read(&account.token_file) {
+                Ok(Some(saved)) => format!(
+                    "signed in at {} ({})",
+                    saved.signed_in_at,
+                    account.token_file.display()
+                ),
+                Ok(None) => format!(
+                    "not signed in yet: run `followupd oauth2 login {server}`"
+                ),
+                Err(e) => bail!(
+                    "[{}] sign-in file {}: {e}; sign in again with `followupd oauth2 login {server}`",
+                    account.section,
+                    account.token_file.display()
+                ),
+            },
+        };
+        println!(
+            "oauth2     [{}] {}: {state}",
+            account.section, account.token_url
+        );
+    }
     let key = if config.secret_file.exists() {
         crate::secret::Secret::load_or_create(&config.secret_file)?;
         "ok"
@@ -669,28 +735,74 @@ fn check(config: &Config) -> Result<ExitCode> {
     };
     println!("secret     {}: {key}", config.secret_file.display());
     println!(
-        "imap       {}:{} ({:?}), mailbox {}",
+        "imap       {}:{} ({:?}), mailbox {}, {}, {}",
         config.imap.endpoint.host,
         config.imap.endpoint.port,
         config.imap.endpoint.tls,
-        config.imap.mailbox
+        config.imap.mailbox,
+        login_said(&config.imap.endpoint),
+        if config.imap.idle {
+            "IDLE when offered"
+        } else {
+            "polling"
+        }
     );
     println!(
-        "smtp       {}:{} ({:?})",
-        config.smtp.endpoint.host, config.smtp.endpoint.port, config.smtp.endpoint.tls
+        "smtp       {}:{} ({:?}), {}",
+        config.smtp.endpoint.host,
+        config.smtp.endpoint.port,
+        config.smtp.endpoint.tls,
+        login_said(&config.smtp.endpoint)
     );
     println!("database   {}", config.database.display());
+    if connect {
+        return connect::check(config);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each distinct sign-in, with the server that uses it first (for `oauth2 login SERVER`).
+fn oauth2_accounts(config: &Config) -> Vec<(&'static str, &config::OAuth2Config)> {
+    let mut out: Vec<(&'static str, &std::sync::Arc<config::OAuth2Config>)> = Vec::new();
+    for (server, endpoint) in [
+        ("imap", &config.imap.endpoint),
+        ("smtp", &config.smtp.endpoint),
+    ] {
+        if let config::Auth::OAuth2 { account, .. } = &endpoint.auth {
+            if !out.iter().any(|(_, a)| std::sync::Arc::ptr_eq(a, account)) {
+                out.push((server, account));
+            }
+        }
+    }
+    out.into_iter().map(|(s, a)| (s, a.as_ref())).collect()
+}
+
+/// How `check` describes a server's login: `password`, or `oauth2 XOAUTH2 via [oauth2]
+/// (microsoft365, refresh_token)`.
+fn login_said(endpoint: &config::Endpoint) -> String {
+    match (&endpoint.auth, &endpoint.username) {
+        (_, None) => "no login".into(),
+        (config::Auth::Password, Some(_)) => "password login".into(),
+        (config::Auth::OAuth2 { mechanism, account }, Some(_)) => format!(
+            "oauth2 {} via [{}] ({}, {})",
+            mechanism.as_str(),
+            account.section,
+            account.provider.as_str(),
+            account.grant.as_str()
+        ),
+    }
 }
 
 fn run(config: Config, once: bool, clock: Clock) -> Result<ExitCode> {
     let daemon = Daemon::prepare(config, clock)?;
     one_malloc_arena();
     // One thread drives the network; SQLite work runs on tokio's blocking pool (one thread per
-    // task at most: intake, scheduler and sender never wait for each other's queries).
+    // task at most: intake, scheduler and sender never wait for each other's queries), and so
+    // do OAuth2 token exchanges (one at a time per sign-in, at most two sign-ins): a slow token
+    // endpoint never holds up a query.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(3)
+        .max_blocking_threads(5)
         .build()
         .context("cannot start the async runtime")?;
     if once {

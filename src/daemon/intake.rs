@@ -1,56 +1,184 @@
-//! The intake task: read the support mailbox, batch by batch, each batch one transaction.
+//! The intake task: read the support mailbox, batch by batch, each batch one transaction; in
+//! between, wait in IDLE for the server to announce mail (or poll when it cannot).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::{pause, DaemonError, Shared};
 use crate::errors::Chain;
-use crate::imap::Inbox;
+use crate::imap::{Inbox, Woken};
 use crate::incident::{Actor, EventKind, NewEvent};
 use crate::intake::{ingest_batch, Source};
 use crate::store::checkpoints::{self, AfterProcessing, Checkpoint};
 use crate::store::{self, Handle};
 
-/// Polls until stopped, reconnecting with exponential backoff after any IMAP error.
+/// The longest IDLE wait without news. Shorter than the keepalive interval of common servers
+/// (Dovecot sends one every 2 minutes) and than the idle timeout of most NAT gateways, so a
+/// link that died without a word is found by the NOOP that follows a quiet wait. Also far
+/// below RFC 2177's 29 minutes, after which a server may end an IDLE.
+const IDLE_CHECK: Duration = Duration::from_secs(90);
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Reads the mailbox until stopped: a pass, then a wait in IDLE (or a sleep) until the server
+/// announces mail or `poll_interval` has passed; reconnects with exponential backoff after any
+/// IMAP error, at once when a server that could not be reached answers again.
 pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiver<bool>) {
     let config = &shared.deps.config.imap;
-    let mut inbox: Option<Inbox> = None;
-    let first_backoff = Duration::from_secs(1);
-    let mut backoff = first_backoff;
+    let mut backoff = FIRST_BACKOFF;
     loop {
-        let result = match inbox.as_mut() {
-            Some(open) => pass(shared, open, &mut db).await.map(|_| ()),
-            None => match Inbox::connect(config, shared.imap_tls.clone()).await {
-                Ok((mut open, _)) => {
-                    tracing::info!(mailbox = %config.mailbox, "IMAP connected");
-                    let result = pass(shared, &mut open, &mut db).await.map(|_| ());
-                    inbox = Some(open);
-                    result
+        let mut connected = false;
+        match keep_up(shared, &mut db, &mut stop, &mut backoff, &mut connected).await {
+            Ok(inbox) => {
+                if let Some(inbox) = inbox {
+                    inbox.logout().await;
                 }
-                Err(e) => Err(e.into()),
-            },
-        };
-        let wait = match result {
-            Ok(()) => {
-                backoff = first_backoff;
-                config.poll_interval
+                break;
             }
             Err(e) => {
-                // Drop the connection: after any error its state is unknown.
-                inbox = None;
-                tracing::error!(error = %Chain(&e), retry_in = %humantime::format_duration(backoff), "intake failed; will reconnect");
-                let wait = backoff;
+                // The connection is gone with the error: after any error its state is unknown.
+                let unreachable = matches!(&e, DaemonError::Imap(e) if e.is_unreachable());
+                if connected && unreachable {
+                    // Servers end idle sessions, restart, kick clients: routine, if it heals.
+                    tracing::warn!(error = %Chain(&e), retry_in = %humantime::format_duration(backoff), "IMAP connection lost; reconnecting");
+                } else {
+                    tracing::error!(error = %Chain(&e), retry_in = %humantime::format_duration(backoff), "intake failed; will reconnect");
+                }
+                if wait_to_retry(shared, backoff, unreachable, &mut stop).await {
+                    break;
+                }
                 backoff = (backoff * 2).min(config.reconnect_max);
-                wait
             }
-        };
-        if pause(wait, &mut stop).await {
-            break;
         }
     }
-    if let Some(open) = inbox {
-        open.logout().await;
+}
+
+/// Connects, passes and waits, over and over; returns the open connection when stopped, or
+/// the first error.
+async fn keep_up(
+    shared: &Shared,
+    db: &mut Handle,
+    stop: &mut watch::Receiver<bool>,
+    backoff: &mut Duration,
+    connected: &mut bool,
+) -> Result<Option<Inbox>, DaemonError> {
+    let config = &shared.deps.config.imap;
+    let mut current: Option<Inbox> = None;
+    loop {
+        if *stop.borrow() {
+            return Ok(current);
+        }
+        let mut inbox = match current.take() {
+            Some(open) if open.usable_until().is_none_or(|t| Instant::now() < t) => open,
+            old => {
+                if let Some(old) = old {
+                    tracing::info!(
+                        "IMAP session renewed: the access token it logged in with expires"
+                    );
+                    old.logout().await;
+                }
+                let (open, _) =
+                    Inbox::connect(config, shared.imap_tls.clone(), &shared.logins.imap).await?;
+                let waiting = if open.can_idle() {
+                    "IDLE".to_string()
+                } else {
+                    if config.idle {
+                        tracing::info!(poll_interval = %humantime::format_duration(config.poll_interval), "the IMAP server does not offer IDLE; polling");
+                    }
+                    format!(
+                        "polling every {}",
+                        humantime::format_duration(config.poll_interval)
+                    )
+                };
+                tracing::info!(mailbox = %config.mailbox, login = open.logged_in_with, waiting = %waiting, "IMAP connected");
+                *connected = true;
+                open
+            }
+        };
+        pass(shared, &mut inbox, db).await?;
+        *backoff = FIRST_BACKOFF;
+        let next_pass = Instant::now() + config.poll_interval;
+        // Wait for news, the safety-net pass, or the session's renewal.
+        loop {
+            if *stop.borrow() {
+                return Ok(Some(inbox));
+            }
+            let now = Instant::now();
+            let renew_at = inbox.usable_until();
+            if now >= next_pass || renew_at.is_some_and(|t| now >= t) {
+                break;
+            }
+            // Mail announced while the pass ran (unsolicited EXISTS): another pass at once.
+            if inbox.take_changes() {
+                break;
+            }
+            let mut limit = next_pass - now;
+            if let Some(t) = renew_at {
+                limit = limit.min(t - now);
+            }
+            if inbox.can_idle() {
+                let (back, woken) = inbox.idle(limit.min(IDLE_CHECK), stop).await?;
+                inbox = back;
+                match woken {
+                    Woken::Changed => break,
+                    Woken::Stopped => return Ok(Some(inbox)),
+                    // A quiet wait: prove the link alive before waiting again (a dead one
+                    // times out here and is reconnected).
+                    Woken::Quiet if Instant::now() < next_pass => {
+                        if inbox.noop().await? {
+                            break;
+                        }
+                    }
+                    Woken::Quiet => {}
+                }
+            } else if pause(limit, stop).await {
+                return Ok(Some(inbox));
+            }
+        }
+        current = Some(inbox);
+    }
+}
+
+/// Waits out the backoff before reconnecting; returns whether to stop. When the server could
+/// not be reached at all, a TCP connect each second watches for it, and the wait ends as soon
+/// as it accepts connections again after having refused them: mail that came in during an
+/// outage is read seconds after the server is back, not a backoff later.
+async fn wait_to_retry(
+    shared: &Shared,
+    backoff: Duration,
+    unreachable: bool,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    if !unreachable {
+        return pause(backoff, stop).await;
+    }
+    let endpoint = &shared.deps.config.imap.endpoint;
+    let deadline = Instant::now() + backoff;
+    let mut seen_down = false;
+    loop {
+        let step = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_secs(1));
+        if step.is_zero() {
+            return false;
+        }
+        if pause(step, stop).await {
+            return true;
+        }
+        let probe = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect((endpoint.host.as_str(), endpoint.port)),
+        )
+        .await;
+        match probe {
+            Ok(Ok(_)) if seen_down => {
+                tracing::info!(server = %endpoint.server(), "IMAP server answers again; reconnecting now");
+                return false;
+            }
+            Ok(Ok(_)) => {}
+            _ => seen_down = true,
+        }
     }
 }
 

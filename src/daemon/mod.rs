@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::deps::{Deps, DepsError};
 use crate::imap::{ImapError, Inbox};
+use crate::oauth::Logins;
 use crate::outbox::DrainReport;
 use crate::scheduler::TickReport;
 use crate::smtp::{Smtp, SmtpSetupError};
@@ -61,6 +62,7 @@ pub enum DaemonError {
 pub struct Daemon {
     deps: Arc<Deps>,
     imap_tls: Arc<ClientConfig>,
+    logins: Arc<Logins>,
     /// Held (flock) for the daemon's lifetime: one intake and one sender per database.
     _lock: std::fs::File,
 }
@@ -69,6 +71,7 @@ pub struct Daemon {
 struct Shared {
     deps: Arc<Deps>,
     imap_tls: Arc<ClientConfig>,
+    logins: Arc<Logins>,
     /// Fired whenever mail is queued: wakes the sender.
     queued: Notify,
 }
@@ -81,11 +84,14 @@ impl Daemon {
         deps.templates
             .check(&deps.config.support.name, &deps.config.support.address)?;
         let imap_tls = tls::client_config(deps.config.imap.endpoint.ca_file.as_deref())?;
+        // Token endpoints are public HTTPS sites: the system's roots.
+        let logins = Logins::new(&deps.config, &tls::client_config(None)?);
         drop(store::open(&deps.config.database)?);
         let lock = lock(&deps.config.database)?;
         Ok(Daemon {
             deps: Arc::new(deps),
             imap_tls,
+            logins: Arc::new(logins),
             _lock: lock,
         })
     }
@@ -94,6 +100,7 @@ impl Daemon {
         let config = &self.deps.config;
         Smtp::new(
             &config.smtp.endpoint,
+            self.logins.smtp.clone(),
             config.smtp.connections,
             config.support.domain(),
         )
@@ -102,15 +109,15 @@ impl Daemon {
     /// One intake pass, one scheduler tick and one outbox drain, then return. An IMAP failure
     /// is returned after the tick and the drain have still run.
     pub async fn run_once(&self) -> Result<OnceSummary, DaemonError> {
-        let shared = Shared {
-            deps: self.deps.clone(),
-            imap_tls: self.imap_tls.clone(),
-            queued: Notify::new(),
-        };
+        let shared = self.shared();
         let mut db = Handle::new(&self.deps.config.database, false)?;
         let ingested = async {
-            let (mut inbox, _) =
-                Inbox::connect(&self.deps.config.imap, self.imap_tls.clone()).await?;
+            let (mut inbox, _) = Inbox::connect(
+                &self.deps.config.imap,
+                self.imap_tls.clone(),
+                &self.logins.imap,
+            )
+            .await?;
             let result = intake::pass(&shared, &mut inbox, &mut db).await;
             inbox.logout().await;
             result
@@ -131,6 +138,15 @@ impl Daemon {
         })
     }
 
+    fn shared(&self) -> Shared {
+        Shared {
+            deps: self.deps.clone(),
+            imap_tls: self.imap_tls.clone(),
+            logins: self.logins.clone(),
+            queued: Notify::new(),
+        }
+    }
+
     /// Runs until SIGTERM or SIGINT.
     pub async fn run(&self) -> Result<(), DaemonError> {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -148,11 +164,7 @@ impl Daemon {
         let intake_db = Handle::new(&config.database, false)?;
         let scheduler_db = Handle::new(&config.database, false)?;
         let mut outbox_db = Handle::new(&config.database, true)?;
-        let shared = Shared {
-            deps: self.deps.clone(),
-            imap_tls: self.imap_tls.clone(),
-            queued: Notify::new(),
-        };
+        let shared = self.shared();
         sender::hold_in_doubt(&shared, &mut outbox_db).await?;
         tracing::info!(
             imap = %format!("{}:{}", config.imap.endpoint.host, config.imap.endpoint.port),

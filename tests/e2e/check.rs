@@ -219,3 +219,72 @@ fn a_fresh_database_and_key_are_private_outside_systemd() {
         "{text}"
     );
 }
+
+/// `check --connect` against a real stack: each failure is one line naming the server, what it
+/// answered and what to fix.
+#[test]
+fn check_connect_names_a_wrong_imap_password_and_an_unreachable_smtp_port_in_one_line_each() {
+    use crate::harness::{MailStack, Tls};
+    let stack = MailStack::start();
+    let fu = crate::harness::Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let out = fu.run(&["check", "--connect"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("imap login") && text.contains("ok, logged in with LOGIN"),
+        "{text}"
+    );
+    assert!(
+        text.contains("smtp login") && text.contains("ok, EHLO, STARTTLS"),
+        "{text}"
+    );
+
+    let wrong = stack.dir.path().join("wrong-password");
+    std::fs::write(&wrong, "not-the-password").expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    // A port nobody listens on: bound, then released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let config = std::fs::read_to_string(&fu.config).expect("config");
+    let config = config
+        .replace(stack.var("PASSWORD_FILE"), wrong.to_str().expect("utf-8"))
+        .replace(
+            &format!("port = {}\ntls = \"starttls\"", stack.port("SMTP_PORT")),
+            &format!("port = {closed}\ntls = \"starttls\""),
+        );
+    std::fs::write(&fu.config, config).expect("config");
+    let out = fu.run(&["check", "--connect"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{text}");
+    let line = |what: &str| {
+        text.lines()
+            .find(|l| l.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what} line in:\n{text}"))
+            .to_string()
+    };
+    let imap = line("imap login");
+    assert!(
+        imap.contains("FAILED") && imap.contains("refused the password for support@example.test"),
+        "{imap}"
+    );
+    assert!(
+        imap.contains("AUTHENTICATIONFAILED") && imap.contains("password_file"),
+        "{imap}"
+    );
+    let smtp = line("smtp login");
+    assert!(
+        smtp.contains("FAILED") && smtp.contains(&format!("localhost:{closed}")),
+        "{smtp}"
+    );
+    assert!(
+        smtp.contains("cannot connect") && smtp.contains("Connection refused"),
+        "{smtp}"
+    );
+    assert!(smtp.contains("check [smtp] host and port"), "{smtp}");
+}

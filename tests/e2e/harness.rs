@@ -24,6 +24,11 @@ pub struct MailStack {
 
 impl MailStack {
     pub fn start() -> MailStack {
+        Self::start_with(&[])
+    }
+
+    /// A stack started with extra `scripts/mailstack start` options (`--oauth2`, `--no-idle`).
+    pub fn start_with(options: &[&str]) -> MailStack {
         // Short path under /tmp: unix sockets inside it are limited to 107 bytes.
         let dir = tempfile::Builder::new()
             .prefix("fu")
@@ -33,6 +38,7 @@ impl MailStack {
             .arg("start")
             .arg(dir.path().join("ms"))
             .arg("--free-ports")
+            .args(options)
             .output()
             .expect("run scripts/mailstack");
         assert!(
@@ -66,7 +72,43 @@ impl MailStack {
         std::fs::read_to_string(self.var("PASSWORD_FILE")).expect("password file")
     }
 
-    fn script(&self, args: &[&str], stdin: Option<&[u8]>) {
+    /// Acts on the stack's OAuth2 provider (`scripts/mailstack oauth2 DIR ACTION ARGS`);
+    /// returns what it printed.
+    pub fn oauth2(&self, action: &str, args: &[&str]) -> String {
+        let dir = self.stack_dir();
+        let mut all = vec!["oauth2", dir.to_str().expect("utf-8 path"), action];
+        all.extend_from_slice(args);
+        self.script(&all, None)
+    }
+
+    /// The provider's counters (`/admin/stats`): grants, refusals, introspections.
+    pub fn oauth2_stats(&self) -> Value {
+        serde_json::from_str(&self.oauth2("stats", &[])).expect("stats JSON")
+    }
+
+    /// Ends the user's IMAP sessions, as a provider does when it revokes a sign-in.
+    pub fn kick(&self, user: &str) {
+        let dir = self.stack_dir();
+        self.script(&["kick", dir.to_str().expect("utf-8 path"), user], None);
+    }
+
+    pub fn imap_down(&self) {
+        let dir = self.stack_dir();
+        self.script(&["imap-down", dir.to_str().expect("utf-8 path")], None);
+    }
+
+    pub fn imap_up(&self) {
+        let dir = self.stack_dir();
+        self.script(&["imap-up", dir.to_str().expect("utf-8 path")], None);
+    }
+
+    /// One of the stack's logs: `dovecot`, `postfix` or `oauth2`.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.stack_dir().join(format!("log/{name}.log")))
+            .unwrap_or_default()
+    }
+
+    fn script(&self, args: &[&str], stdin: Option<&[u8]>) -> String {
         let mut child = Command::new(repo().join("scripts/mailstack"))
             .args(args)
             .stdin(Stdio::piped())
@@ -89,6 +131,7 @@ impl MailStack {
             "mailstack {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).to_string()
     }
 
     /// Sends a message through the real Postfix, as a customer's mail server would.
@@ -115,6 +158,20 @@ impl MailStack {
             ],
             Some(raw.as_bytes()),
         );
+    }
+
+    /// The stack's OAuth2 provider and its clients, as `[oauth2]` lines for followupd:
+    /// the confidential client with its secret.
+    pub fn oauth2_section(&self, grant: &str) -> String {
+        format!(
+            "token_url = \"{}\"\ndevice_url = \"{}\"\nauthorize_url = \"{}\"\nclient_id = \"{}\"\n\
+             client_secret_file = \"{}\"\nscope = \"mail\"\ngrant = \"{grant}\"\n",
+            self.var("OAUTH2_TOKEN_URL"),
+            self.var("OAUTH2_DEVICE_URL"),
+            self.var("OAUTH2_AUTHORIZE_URL"),
+            self.var("OAUTH2_CLIENT_ID"),
+            self.var("OAUTH2_CLIENT_SECRET_FILE"),
+        )
     }
 
     pub fn smtp_down(&self) {
@@ -279,6 +336,27 @@ impl Followupd {
 
     /// As [`Followupd::with_extra`], polling the inbox every `poll_interval`.
     pub fn with_poll(stack: &MailStack, tls: Tls, poll_interval: &str, extra: &str) -> Followupd {
+        let password_file = stack.var("PASSWORD_FILE");
+        Self::with_login(
+            stack,
+            tls,
+            poll_interval,
+            &format!("password_file = \"{password_file}\"\n"),
+            "",
+            extra,
+        )
+    }
+
+    /// A followupd whose `[imap]` and `[smtp]` sections end with `imap_login` and
+    /// `smtp_login` (e.g. `auth = "oauth2"`; the SMTP username is added when it is set).
+    pub fn with_login(
+        stack: &MailStack,
+        tls: Tls,
+        poll_interval: &str,
+        imap_login: &str,
+        smtp_login: &str,
+        extra: &str,
+    ) -> Followupd {
         let dir = stack.dir.path().join("followupd");
         std::fs::create_dir_all(&dir).expect("mkdir");
         let (imap_port, imap_tls, smtp_port, smtp_tls) = match tls {
@@ -296,9 +374,13 @@ impl Followupd {
             ),
         };
         let ca = stack.var("CA_FILE");
-        let password_file = stack.var("PASSWORD_FILE");
         let templates = repo().join("templates");
         let extra = trusting_the_stack(extra, stack.var("AUTHSERV_ID"));
+        let smtp_user = if smtp_login.is_empty() {
+            String::new()
+        } else {
+            format!("username = \"{SUPPORT}\"\n{smtp_login}")
+        };
         let config = format!(
             r#"[imap]
 host = "localhost"
@@ -306,8 +388,7 @@ port = {imap_port}
 tls = "{imap_tls}"
 ca_file = "{ca}"
 username = "{SUPPORT}"
-password_file = "{password_file}"
-poll_interval = "{poll_interval}"
+{imap_login}poll_interval = "{poll_interval}"
 timeout = "20s"
 reconnect_max = "2s"
 
@@ -317,7 +398,7 @@ port = {smtp_port}
 tls = "{smtp_tls}"
 ca_file = "{ca}"
 timeout = "20s"
-
+{smtp_user}
 [support]
 address = "{SUPPORT}"
 name = "Example Support"
@@ -377,6 +458,25 @@ dir = "{templates}"
         self.run(&all)
     }
 
+    /// The daemon in the background, its log going to `log` (read it with [`read_log`]);
+    /// stopped when the guard is dropped, also when the test fails.
+    pub fn spawn_logged(&self) -> (Running, PathBuf) {
+        let log = self
+            .config
+            .parent()
+            .expect("config dir")
+            .join(format!("daemon-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = self
+            .command()
+            .args(["run"])
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn followupd run");
+        (Running(Some(child)), log)
+    }
+
     /// The daemon in the background.
     pub fn spawn(&self) -> Child {
         self.command()
@@ -424,6 +524,32 @@ dir = "{templates}"
     }
 }
 
+/// A daemon the test started: SIGTERM with [`Running::stop`], killed if the test panics first.
+pub struct Running(Option<Child>);
+
+impl Running {
+    /// SIGTERM, as systemd stops it, and wait for it to finish.
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn read_log(log: &std::path::Path) -> String {
+    std::fs::read_to_string(log).unwrap_or_default()
+}
+
 /// A complaint as a customer's mail client would write it.
 pub fn complaint(from: &str, message_id: &str, subject: &str, body: &str) -> String {
     format!(
@@ -450,6 +576,24 @@ pub fn has_event(shown: &Value, kind: &str) -> bool {
     shown["events"]
         .as_array()
         .is_some_and(|events| events.iter().any(|e| e["kind"] == kind))
+}
+
+/// As [`eventually`], showing the daemon's log if it times out.
+pub fn eventually_logged(
+    what: &str,
+    timeout: Duration,
+    log: &std::path::Path,
+    mut check: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}\n--- daemon log ---\n{}",
+            read_log(log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Waits until `check` holds, polling; panics with `what` after the timeout.

@@ -1,0 +1,155 @@
+//! Talking to the servers from the command line: `check --connect` and `oauth2 login`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::config::{Auth, Config};
+use crate::errors::Chain;
+use crate::imap::Inbox;
+use crate::oauth::{login, Login, Logins};
+use crate::smtp::Smtp;
+
+/// One thing `check --connect` tried: what it was, and what came of it in one line (the
+/// success, or what failed, what the server answered and what to fix).
+struct Tried {
+    what: &'static str,
+    server: String,
+    outcome: Result<String, String>,
+}
+
+/// Logs in to IMAP (selecting the mailbox) and SMTP (EHLO, TLS, AUTH) as the daemon would.
+/// Further checks (the database opened for writing, the CA files) belong in this list.
+pub fn check(config: &Config) -> Result<ExitCode> {
+    let imap_tls = crate::tls::client_config(config.imap.endpoint.ca_file.as_deref())
+        .context("[imap] ca_file")?;
+    let logins = Logins::new(config, &crate::tls::client_config(None)?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let tried = runtime.block_on(async {
+        vec![
+            imap(config, imap_tls, &logins.imap).await,
+            smtp(config, logins.smtp.clone()).await,
+        ]
+    });
+    let mut failed = 0;
+    for t in &tried {
+        match &t.outcome {
+            Ok(text) => println!("{:<10} {}: ok, {text}", t.what, t.server),
+            Err(text) => {
+                failed += 1;
+                println!("{:<10} FAILED: {text}", t.what);
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("followupd: {failed} connection check(s) failed");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn imap(
+    config: &Config,
+    tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    login: &Login,
+) -> Tried {
+    let outcome = match Inbox::connect(&config.imap, tls, login).await {
+        Ok((inbox, selected)) => {
+            let text = format!(
+                "logged in with {}{}, mailbox {} selected (UIDVALIDITY {}), {}",
+                inbox.logged_in_with,
+                user(login),
+                config.imap.mailbox,
+                selected.uidvalidity,
+                match (inbox.idle_offered(), config.imap.idle) {
+                    (true, true) => "IDLE offered: new mail is read as it arrives",
+                    (true, false) => "IDLE offered but [imap] idle = false: polling",
+                    (false, _) => "no IDLE: polling every poll_interval",
+                }
+            );
+            inbox.logout().await;
+            Ok(text)
+        }
+        Err(e) => Err(Chain(&e).to_string()),
+    };
+    Tried {
+        what: "imap login",
+        server: config.imap.endpoint.server(),
+        outcome,
+    }
+}
+
+async fn smtp(config: &Config, login: Login) -> Tried {
+    let server = config.smtp.endpoint.server();
+    let outcome = match Smtp::new(&config.smtp.endpoint, login, 1, config.support.domain()) {
+        Ok(smtp) => smtp
+            .probe()
+            .await
+            .map(|how| {
+                let tls = match config.smtp.endpoint.tls {
+                    crate::config::TlsMode::Implicit => "TLS, ",
+                    crate::config::TlsMode::Starttls => "STARTTLS, ",
+                    crate::config::TlsMode::None => "",
+                };
+                format!("EHLO, {tls}{how} accepted")
+            })
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(Chain(&e).to_string()),
+    };
+    Tried {
+        what: "smtp login",
+        server,
+        outcome,
+    }
+}
+
+fn user(login: &Login) -> String {
+    match login {
+        Login::None => String::new(),
+        Login::Password { user, .. } | Login::Bearer { user, .. } => format!(" as {user}"),
+    }
+}
+
+/// `followupd oauth2 login imap|smtp [--browser]`.
+pub fn login(config: &Config, server: &str, browser: bool) -> Result<ExitCode> {
+    let (endpoint, other) = match server {
+        "smtp" => (&config.smtp.endpoint, &config.imap.endpoint),
+        _ => (&config.imap.endpoint, &config.smtp.endpoint),
+    };
+    let Auth::OAuth2 { account, .. } = &endpoint.auth else {
+        bail!("[{server}] auth is not \"oauth2\": there is nothing to sign in to");
+    };
+    let user = endpoint.username.clone().unwrap_or_default();
+    let tls = crate::tls::client_config(None)?;
+    let mut out = std::io::stdout();
+    let signed = if browser {
+        login::browser(account, &user, tls, &mut std::io::stdin().lock(), &mut out)?
+    } else {
+        login::device(account, &user, tls, &mut out)?
+    };
+    println!(
+        "\nSigned in as {user}. The refresh token is kept in {} (mode 0600){}.",
+        signed.file,
+        if signed.scope.is_empty() {
+            String::new()
+        } else {
+            format!(", for {}", signed.scope)
+        }
+    );
+    if matches!(&other.auth, Auth::OAuth2 { account: theirs, .. } if Arc::ptr_eq(theirs, account)) {
+        let other_name = if server == "smtp" { "imap" } else { "smtp" };
+        println!(
+            "[{other_name}] uses the same sign-in ([{}]).",
+            account.section
+        );
+    }
+    println!(
+        "A running followupd uses it from its next connection on. Check with `followupd check \
+         --connect`."
+    );
+    Ok(ExitCode::SUCCESS)
+}
