@@ -47,7 +47,11 @@ pub enum SmtpSetupError {
 /// Why a send failed, and so whether to try again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// Server down, timeout, 4xx: the mail stays queued and is retried.
+    /// The relay cannot take any mail now (down, unreachable, TLS or login refused, timed out,
+    /// `421`): the relay is retried, and the whole queue goes once it answers.
+    #[error("{0}")]
+    Unreachable(String),
+    /// A 4xx answer about this mail (a busy mailbox, greylisting): this mail is retried later.
     #[error("{0}")]
     Transient(String),
     /// 5xx or an address the relay cannot take: retrying would not help.
@@ -144,7 +148,7 @@ impl Smtp {
         let result = tokio::time::timeout(self.timeout, self.send_on(&mut lane, &envelope, raw))
             .await
             .unwrap_or_else(|_| {
-                Err(SendError::Transient(format!(
+                Err(SendError::Unreachable(format!(
                     "{}: no answer within {}",
                     self.server,
                     humantime::format_duration(self.timeout)
@@ -228,7 +232,7 @@ impl Smtp {
         })
         .await;
         result.unwrap_or_else(|_| {
-            Err(SendError::Transient(format!(
+            Err(SendError::Unreachable(format!(
                 "{}: no answer within {}",
                 self.server,
                 humantime::format_duration(self.timeout)
@@ -238,7 +242,7 @@ impl Smtp {
 
     async fn connect(&self) -> Result<(AsyncSmtpConnection, Option<Instant>), SendError> {
         let transient = |what: &str, e: &dyn std::fmt::Display| {
-            SendError::Transient(format!("{}: {what}: {e}", self.server))
+            SendError::Unreachable(format!("{}: {what}: {e}", self.server))
         };
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
@@ -269,11 +273,11 @@ impl Smtp {
         };
         let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
             .await
-            .map_err(|e| self.classify(e))?;
+            .map_err(|e| self.unreachable(e))?;
         if let Some(params) = &self.starttls {
             conn.starttls(params.clone(), &self.hello)
                 .await
-                .map_err(|e| self.classify(e))?;
+                .map_err(|e| self.unreachable(e))?;
         }
         let usable_until = match &self.login {
             SmtpLogin::None => None,
@@ -282,13 +286,13 @@ impl Smtp {
                     .await
                     .map_err(|e| {
                         if e.is_permanent() {
-                            SendError::Transient(format!(
+                            SendError::Unreachable(format!(
                                 "{}: the relay refused the password for {user} ({e}); check \
                                  [smtp] username and password_file",
                                 self.server
                             ))
                         } else {
-                            self.classify(e)
+                            self.unreachable(e)
                         }
                     })?;
                 None
@@ -312,7 +316,7 @@ impl Smtp {
         tokens: &TokenSource,
     ) -> Result<Instant, SendError> {
         let no_token = |e: crate::oauth::TokenError| {
-            SendError::Transient(format!("{}: cannot get an access token: {e}", self.server))
+            SendError::Unreachable(format!("{}: cannot get an access token: {e}", self.server))
         };
         let mut token = tokens.token().await.map_err(no_token)?;
         let mut renewed = false;
@@ -327,7 +331,7 @@ impl Smtp {
                     let said = challenge
                         .map(|c| format!("; it said {}", crate::sasl::describe_error_challenge(&c)))
                         .unwrap_or_default();
-                    return Err(SendError::Transient(format!(
+                    return Err(SendError::Unreachable(format!(
                         "{}: the relay refused the {} access token for {user} ({answer}{said}); \
                          check that the token grants sending mail (Microsoft 365: SMTP.Send, or \
                          SMTP.SendAsApp with the mailbox permission; SMTP AUTH enabled for the \
@@ -336,7 +340,7 @@ impl Smtp {
                         mechanism.as_str()
                     )));
                 }
-                Err(Refusal::Failed(e)) => return Err(self.classify(e)),
+                Err(Refusal::Failed(e)) => return Err(self.unreachable(e)),
             }
         }
     }
@@ -396,12 +400,23 @@ impl Smtp {
         }
     }
 
+    /// What an error while sending one mail means: a 5xx is about this mail for good, another
+    /// 4xx about this mail for now; `421`, a dropped connection, a timeout or a TLS failure
+    /// are about the relay.
     fn classify(&self, e: lettre::transport::smtp::Error) -> SendError {
+        let shown = format!("{}: {e}", self.server);
         if e.is_permanent() {
-            SendError::Permanent(format!("{}: {e}", self.server))
+            SendError::Permanent(shown)
+        } else if e.is_transient() && e.status().is_some_and(|c| c.to_string() != "421") {
+            SendError::Transient(shown)
         } else {
-            SendError::Transient(format!("{}: {e}", self.server))
+            SendError::Unreachable(shown)
         }
+    }
+
+    /// An error before any mail was given: the relay cannot take mail now.
+    fn unreachable(&self, e: lettre::transport::smtp::Error) -> SendError {
+        SendError::Unreachable(format!("{}: {e}", self.server))
     }
 }
 

@@ -27,14 +27,34 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiver<bool>) {
     let config = &shared.deps.config.imap;
     let mut backoff = FIRST_BACKOFF;
+    let mut db_failing = false;
     loop {
         let mut connected = false;
-        match keep_up(shared, &mut db, &mut stop, &mut backoff, &mut connected).await {
+        let mut state = State {
+            backoff: &mut backoff,
+            connected: &mut connected,
+            db_failing: &mut db_failing,
+        };
+        match keep_up(shared, &mut db, &mut stop, &mut state).await {
             Ok(inbox) => {
                 if let Some(inbox) = inbox {
                     inbox.logout().await;
                 }
                 break;
+            }
+            Err(DaemonError::Store(e)) => {
+                // A full disk or a read-only directory: logged once, retried often (the mail
+                // stays on the server meanwhile; nothing is lost), cleared after a pass.
+                if db_failing {
+                    tracing::debug!(error = %Chain(&e), "intake: database write failed again");
+                } else {
+                    db_failing = true;
+                    tracing::error!(error = %Chain(&e), "intake: database write failed; the mail stays on the server and is read again until it works");
+                }
+                if pause(backoff.min(DB_RETRY_MAX), &mut stop).await {
+                    break;
+                }
+                backoff = (backoff * 2).min(config.reconnect_max);
             }
             Err(e) => {
                 // The connection is gone with the error: after any error its state is unknown.
@@ -56,12 +76,21 @@ pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiv
 
 /// Connects, passes and waits, over and over; returns the open connection when stopped, or
 /// the first error.
+/// What the reconnect loop and the passes share.
+struct State<'a> {
+    backoff: &'a mut Duration,
+    connected: &'a mut bool,
+    db_failing: &'a mut bool,
+}
+
+/// The longest wait before intake retries after a database error.
+const DB_RETRY_MAX: Duration = Duration::from_secs(5);
+
 async fn keep_up(
     shared: &Shared,
     db: &mut Handle,
     stop: &mut watch::Receiver<bool>,
-    backoff: &mut Duration,
-    connected: &mut bool,
+    state: &mut State<'_>,
 ) -> Result<Option<Inbox>, DaemonError> {
     let config = &shared.deps.config.imap;
     let mut current: Option<Inbox> = None;
@@ -92,13 +121,23 @@ async fn keep_up(
                     )
                 };
                 tracing::info!(mailbox = %config.mailbox, login = open.logged_in_with, waiting = %waiting, "IMAP connected");
-                *connected = true;
+                *state.connected = true;
                 open
             }
         };
+        let pass_started = Instant::now();
         pass(shared, &mut inbox, db).await?;
-        *backoff = FIRST_BACKOFF;
-        let next_pass = Instant::now() + config.poll_interval;
+        *state.backoff = FIRST_BACKOFF;
+        if std::mem::take(state.db_failing) {
+            tracing::info!("intake: database writes work again");
+        }
+        let mut next_pass = Instant::now() + config.poll_interval;
+        // Mail in doubt waits for its receipt: look again as soon as it would be there.
+        if let Some(due) = receipts_due(shared, db).await {
+            if due > pass_started {
+                next_pass = next_pass.min(due);
+            }
+        }
         // Wait for news, the safety-net pass, or the session's renewal.
         loop {
             if *stop.borrow() {
@@ -190,6 +229,8 @@ pub(super) async fn pass(
 ) -> Result<usize, DaemonError> {
     let deps = &shared.deps;
     let mailbox = deps.config.imap.mailbox.clone();
+    // Everything delivered before this moment is read by the end of the pass.
+    let started = deps.now();
     let selected = inbox.refresh().await?;
     let uidvalidity = selected.uidvalidity;
     let now = deps.now();
@@ -210,7 +251,28 @@ pub(super) async fn pass(
             ingested += ingest(shared, inbox, db, &batch, uidvalidity, after_processing).await?;
         }
     }
+    // Mail in doubt whose receipt would have been delivered by now is settled: the sender may
+    // send it again (see `outbox::send::hold_in_doubt`).
+    let finished = deps.now();
+    db.run(move |c| {
+        checkpoints::record_pass(c, &mailbox, uidvalidity, started, finished)
+    })
+    .await?;
+    shared.queued.notify_one();
     Ok(ingested)
+}
+
+/// When intake should look at the mailbox again for receipts: the oldest mail in doubt's
+/// receipt is due by `in_doubt_since + receipt_margin`; a pass starting after that settles it.
+async fn receipts_due(shared: &Shared, db: &mut Handle) -> Option<Instant> {
+    let oldest = db
+        .run(|c| crate::store::outbox::oldest_in_doubt(c))
+        .await
+        .ok()
+        .flatten()?;
+    let due = crate::clock::after(oldest, shared.deps.config.outbox.receipt_margin);
+    let wait = (due - shared.deps.now()).to_std().unwrap_or(Duration::ZERO);
+    Some(Instant::now() + wait + Duration::from_millis(100))
 }
 
 /// Fetches one batch and commits it in one transaction, then marks or moves it on the server.

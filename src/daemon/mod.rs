@@ -124,11 +124,18 @@ impl Daemon {
         }
         .await;
         // Time-driven mail is decided whether or not IMAP answered.
-        let ticked = scheduler::tick(&shared, &mut db).await;
+        let ticked = scheduler::tick(&shared, &mut db)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %crate::errors::Chain(&e), "scheduler: database error");
+                TickReport::default()
+            });
         let smtp = self.smtp()?;
         let mut outbox = Handle::new(&self.deps.config.database, true)?;
-        sender::hold_in_doubt(&shared, &mut outbox).await?;
-        let drained = crate::outbox::drain(&mut outbox, &self.deps, &smtp, &|| false).await?;
+        crate::outbox::send::hold_in_doubt(&mut outbox, &self.deps, "in flight when followupd last stopped").await?;
+        let mut trouble = crate::outbox::send::DbTrouble::default();
+        let drained =
+            crate::outbox::drain(&mut outbox, &self.deps, &smtp, &|| false, &mut trouble).await?;
         let still_queued = outbox.run(|c| store::outbox::queued_count(c)).await?;
         Ok(OnceSummary {
             ingested: ingested?,
@@ -165,7 +172,12 @@ impl Daemon {
         let scheduler_db = Handle::new(&config.database, false)?;
         let mut outbox_db = Handle::new(&config.database, true)?;
         let shared = self.shared();
-        sender::hold_in_doubt(&shared, &mut outbox_db).await?;
+        crate::outbox::send::hold_in_doubt(
+            &mut outbox_db,
+            &self.deps,
+            "in flight when followupd last stopped",
+        )
+        .await?;
         tracing::info!(
             imap = %format!("{}:{}", config.imap.endpoint.host, config.imap.endpoint.port),
             mailbox = %config.imap.mailbox,

@@ -20,6 +20,7 @@ use crate::deps::Deps;
 use crate::errors::Chain;
 use crate::incident::{Actor, EventKind, NewEvent};
 use crate::smtp::{SendError, Smtp};
+use crate::store::outbox::InDoubtRule;
 use crate::store::{self, Handle, Outgoing, StoreError};
 
 /// Rows taken from the outbox per round.
@@ -34,29 +35,136 @@ pub fn retry_delay(attempts_so_far: i64, cfg: &OutboxConfig) -> Duration {
         .min(cfg.retry_max)
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DrainReport {
     pub sent: usize,
     pub retrying: usize,
     pub failed: usize,
+    /// The relay could not be reached (why): the rest of the queue waits for it.
+    pub unreachable: Option<String>,
 }
 
-/// Sends everything due now; returns when nothing due is left or `stop()` says so.
+/// Database writes that fail (a full disk, a read-only directory) are retried with backoff and
+/// logged once when the trouble starts, with its cause, and once when it ends.
+#[derive(Debug, Default)]
+pub struct DbTrouble {
+    since: Option<std::time::Instant>,
+    /// Retry until the write works (the daemon), or give up after one round of retries and
+    /// report the error (`run --once`).
+    patient: bool,
+}
+
+/// The longest wait between two tries of a failed database write.
+const DB_RETRY_MAX: Duration = Duration::from_secs(5);
+
+impl DbTrouble {
+    /// For the daemon: a write is retried until it works or the daemon stops.
+    pub fn patient() -> DbTrouble {
+        DbTrouble {
+            since: None,
+            patient: true,
+        }
+    }
+
+    pub fn failed(&mut self, what: &str, e: &StoreError) {
+        if self.since.is_none() {
+            self.since = Some(std::time::Instant::now());
+            tracing::error!(error = %Chain(e), what, "database write failed; retrying until it works");
+        } else {
+            tracing::debug!(error = %Chain(e), what, "database write failed again");
+        }
+    }
+
+    pub fn cleared(&mut self) {
+        if let Some(since) = self.since.take() {
+            let secs = since.elapsed().as_secs();
+            tracing::info!(
+                after = %humantime::format_duration(Duration::from_secs(secs)),
+                "database writes work again"
+            );
+        }
+    }
+
+    pub fn in_trouble(&self) -> bool {
+        self.since.is_some()
+    }
+}
+
+/// Runs a database write until it works (or `stop()`): a result the relay gave must not be
+/// lost because the disk was full for a minute.
+async fn persist<T, F>(
+    db: &mut Handle,
+    trouble: &mut DbTrouble,
+    stop: &dyn Fn() -> bool,
+    what: &'static str,
+    write: F,
+) -> Result<T, StoreError>
+where
+    F: Fn(&mut rusqlite::Connection) -> Result<T, StoreError> + Clone + Send + 'static,
+    T: Send + 'static,
+{
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match db.run(write.clone()).await {
+            Ok(done) => {
+                trouble.cleared();
+                return Ok(done);
+            }
+            Err(e) => {
+                trouble.failed(what, &e);
+                if stop() || (!trouble.patient && wait >= DB_RETRY_MAX) {
+                    return Err(e);
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(DB_RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// Which mail in doubt may go again now: its receipt was looked for past the margin and none
+/// came, or intake has been stuck for a whole grace (then it goes at its grace).
+async fn in_doubt_rule(
+    db: &mut Handle,
+    deps: &Deps,
+    now: DateTime<Utc>,
+) -> Result<InDoubtRule, StoreError> {
+    let mailbox = deps.config.imap.mailbox.clone();
+    let status = db
+        .run(move |c| store::checkpoints::intake_status(c, &mailbox))
+        .await?;
+    let outbox = &deps.config.outbox;
+    Ok(InDoubtRule {
+        settled_before: status
+            .and_then(|s| s.read_through)
+            .map(|t| crate::clock::before(t, outbox.receipt_margin)),
+        intake_stalled: status
+            .is_none_or(|s| s.progress_at < crate::clock::before(now, outbox.in_doubt_grace)),
+    })
+}
+
+/// Sends everything due now; returns when nothing due is left, the relay cannot be reached,
+/// or `stop()` says so. Every mail it marks `sending` ends recorded (sent, retried, failed),
+/// or, if the database will not take the result before a stop, in doubt at the next drain.
 pub async fn drain(
     db: &mut Handle,
     deps: &Arc<Deps>,
     smtp: &Smtp,
     stop: &dyn Fn() -> bool,
+    trouble: &mut DbTrouble,
 ) -> Result<DrainReport, StoreError> {
     let mut report = DrainReport::default();
     let concurrency = (deps.config.smtp.connections as usize).max(1);
+    // Nothing is in flight between drains: a row still `sending` lost its sender.
+    hold_in_doubt(db, deps, "left in flight by a step that failed").await?;
     loop {
         if stop() {
             break;
         }
         let now = deps.now();
+        let rule = in_doubt_rule(db, deps, now).await?;
         let due = db
-            .run(move |c| store::outbox::due_outgoing(c, now, ROUND))
+            .run(move |c| store::outbox::due_outgoing(c, now, rule, ROUND))
             .await?;
         if due.is_empty() {
             break;
@@ -73,20 +181,42 @@ pub async fn drain(
         // so a crash leaves at most that many in doubt.
         let mut waiting = ready.into_iter();
         let mut in_flight = FuturesUnordered::new();
+        let mut cannot_mark: Option<StoreError> = None;
         loop {
-            while in_flight.len() < concurrency {
+            while in_flight.len() < concurrency
+                && report.unreachable.is_none()
+                && cannot_mark.is_none()
+                && !stop()
+            {
                 let Some((out, raw)) = waiting.next() else {
                     break;
                 };
                 let id = out.id;
-                db.run(move |c| store::outbox::mark_sending(c, &[id]))
-                    .await?;
-                in_flight.push(send_one(deps, smtp, out, raw));
+                match db
+                    .run(move |c| store::outbox::mark_sending(c, &[id]))
+                    .await
+                {
+                    Ok(()) => in_flight.push(send_one(deps, smtp, out, raw)),
+                    Err(e) => {
+                        // Not sent: it stays queued. The mails in flight are still recorded.
+                        trouble.failed("marking a mail as being sent", &e);
+                        cannot_mark = Some(e);
+                    }
+                }
             }
             let Some((out, raw, result)) = in_flight.next().await else {
                 break;
             };
-            record(db, deps, out, raw, result, &mut report).await?;
+            if let Err(SendError::Unreachable(why)) = &result {
+                report.unreachable.get_or_insert_with(|| why.clone());
+            }
+            record(db, deps, out, raw, result, &mut report, stop, trouble).await?;
+        }
+        if let Some(e) = cannot_mark {
+            return Err(e);
+        }
+        if report.unreachable.is_some() {
+            break;
         }
     }
     Ok(report)
@@ -225,6 +355,7 @@ async fn rendered(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn record(
     db: &mut Handle,
     deps: &Arc<Deps>,
@@ -232,13 +363,17 @@ async fn record(
     raw: Vec<u8>,
     result: Result<String, SendError>,
     report: &mut DrainReport,
+    stop: &dyn Fn() -> bool,
+    trouble: &mut DbTrouble,
 ) -> Result<(), StoreError> {
     let now = deps.now();
     match result {
         Ok(reply) => {
             tracing::info!(incident = out.incident.0, kind = %out.kind, to = %out.recipient, message_id = %out.message_id, "mail sent");
             let from = deps.config.support.address.clone();
-            db.run(move |c| {
+            let out = Arc::new(out);
+            let raw = Arc::new(raw);
+            persist(db, trouble, stop, "recording a sent mail", move |c| {
                 let tx = c.transaction()?;
                 record_sent(&tx, &out, &raw, &from, &reply, now)?;
                 tx.commit()?;
@@ -247,31 +382,40 @@ async fn record(
             .await?;
             report.sent += 1;
         }
+        Err(SendError::Unreachable(e)) => {
+            tracing::debug!(incident = out.incident.0, kind = %out.kind, to = %out.recipient, error = %e, "relay unreachable; the mail waits for it");
+            let id = out.id;
+            persist(db, trouble, stop, "requeueing a mail", move |c| {
+                store::outbox::requeue_unreachable(c, id, &e, now)
+            })
+            .await?;
+            report.retrying += 1;
+        }
         Err(SendError::Transient(e)) => {
             let delay = retry_delay(out.attempts, &deps.config.outbox);
             let retry_at = after(now, delay);
             tracing::warn!(incident = out.incident.0, kind = %out.kind, to = %out.recipient, error = %e, retry_in = %humantime::format_duration(delay), "send failed; will retry");
             let id = out.id;
-            db.run(move |c| store::outbox::retry_later(c, id, &e, retry_at, now))
-                .await?;
+            persist(db, trouble, stop, "rescheduling a mail", move |c| {
+                store::outbox::retry_later(c, id, &e, retry_at, now)
+            })
+            .await?;
             report.retrying += 1;
         }
         Err(SendError::Permanent(e)) => {
             tracing::error!(incident = out.incident.0, kind = %out.kind, to = %out.recipient, error = %e, "send rejected permanently; kept as failed for staff");
-            db.run(move |c| {
+            let (incident, kind, recipient, id) = (out.incident, out.kind, out.recipient, out.id);
+            persist(db, trouble, stop, "recording a refused mail", move |c| {
                 let tx = c.transaction()?;
-                store::outbox::give_up(&tx, out.id, &e, now)?;
+                store::outbox::give_up(&tx, id, &e, now)?;
                 store::events::log(
                     &tx,
                     &NewEvent {
-                        incident: Some(out.incident),
+                        incident: Some(incident),
                         message: None,
                         kind: EventKind::MailFailed,
                         actor: Actor::Daemon,
-                        detail: format!(
-                            "{} to {} rejected permanently: {e}",
-                            out.kind, out.recipient
-                        ),
+                        detail: format!("{kind} to {recipient} rejected permanently: {e}"),
                     },
                     now,
                 )?;
@@ -312,18 +456,45 @@ pub fn record_sent(
     Ok(true)
 }
 
-/// At start: mails left `sending` by a daemon that died may or may not have been accepted by
-/// the relay. They go back to the queue, due only after `resend_at`, giving their receipt copy
-/// time to arrive and confirm them; only a mail without a receipt is sent again.
-pub fn hold_in_doubt(
+/// Mails left `sending` (by a daemon that died, or a step that failed) may or may not have been
+/// accepted by the relay. They go back to the queue in doubt since now: sent again only once
+/// intake has read the support mailbox past now plus `receipt_margin` and found no receipt
+/// (the receipt, if it comes, confirms them), or at `in_doubt_grace` if intake cannot read it.
+/// Without receipt copies there is nothing to wait for: sent again at once (at-least-once,
+/// with the same Message-ID).
+pub async fn hold_in_doubt(db: &mut Handle, deps: &Deps, why: &'static str) -> Result<usize, StoreError> {
+    let outbox = &deps.config.outbox;
+    let now = deps.now();
+    let (since, resend_at) = if outbox.receipt_copies {
+        (Some(now), after(now, outbox.in_doubt_grace))
+    } else {
+        (None, now)
+    };
+    let held = db.run(move |c| requeue_in_doubt(c, since, resend_at, now)).await?;
+    if held > 0 {
+        tracing::warn!(
+            mails = held,
+            why,
+            receipt_margin = %humantime::format_duration(outbox.receipt_margin),
+            "mails in doubt: each is sent again only if its receipt does not come back"
+        );
+    }
+    Ok(held)
+}
+
+fn requeue_in_doubt(
     conn: &mut rusqlite::Connection,
+    since: Option<DateTime<Utc>>,
     resend_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
+    let rows = store::outbox::sending(conn)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
     let tx = conn.transaction()?;
-    let rows = store::outbox::sending(&tx)?;
     for mail in &rows {
-        store::outbox::requeue_in_doubt(&tx, mail.id, resend_at)?;
+        store::outbox::requeue_in_doubt(&tx, mail.id, since, resend_at)?;
         store::events::log(
             &tx,
             &NewEvent {
@@ -331,13 +502,20 @@ pub fn hold_in_doubt(
                 message: None,
                 kind: EventKind::MailInDoubt,
                 actor: Actor::Daemon,
-                detail: format!(
-                    "{} to {} was in flight when followupd stopped; resent at {} unless its \
-                     receipt arrives first",
-                    mail.kind,
-                    mail.recipient,
-                    stamp(resend_at)
-                ),
+                detail: match since {
+                    Some(_) => format!(
+                        "{} to {} was in flight when its sender stopped; sent again only if \
+                         its receipt does not come back (at {} at the latest)",
+                        mail.kind,
+                        mail.recipient,
+                        stamp(resend_at)
+                    ),
+                    None => format!(
+                        "{} to {} was in flight when its sender stopped; sent again now \
+                         (no receipt copies)",
+                        mail.kind, mail.recipient
+                    ),
+                },
             },
             now,
         )?;
@@ -357,6 +535,7 @@ mod tests {
             retry_max: Duration::from_secs(3600),
             receipt_copies: true,
             in_doubt_grace: Duration::from_secs(600),
+            receipt_margin: Duration::from_secs(10),
         };
         assert_eq!(retry_delay(0, &cfg), Duration::from_secs(30));
         assert_eq!(retry_delay(1, &cfg), Duration::from_secs(60));
@@ -372,6 +551,7 @@ mod tests {
             retry_max: Duration::from_secs(3600),
             receipt_copies: true,
             in_doubt_grace: Duration::from_secs(600),
+            receipt_margin: Duration::from_secs(10),
         };
         let template = ComposeError::Template(crate::templates::TemplateError::Template {
             file: "acknowledgement.text.hbs".into(),

@@ -42,6 +42,47 @@ pub fn set_checkpoint(
     Ok(())
 }
 
+/// A complete pass over `mailbox`, started at `started`: every message delivered before then
+/// has been read (receipts included). Also marks intake as making progress now.
+pub fn record_pass(
+    conn: &Connection,
+    mailbox: &str,
+    uidvalidity: u32,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO imap_checkpoint (mailbox, uidvalidity, last_uid, updated_at, read_through)
+         VALUES (?1, ?2, 0, ?3, ?4)
+         ON CONFLICT (mailbox) DO UPDATE SET updated_at = ?3, read_through = ?4",
+    )?
+    .execute(params![mailbox, uidvalidity, Ts(now), Ts(started)])?;
+    Ok(())
+}
+
+/// How far intake has read `mailbox`, and when it last made progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntakeStatus {
+    /// Every message delivered before this has been read.
+    pub read_through: Option<DateTime<Utc>>,
+    /// The last batch committed or pass completed.
+    pub progress_at: DateTime<Utc>,
+}
+
+pub fn intake_status(conn: &Connection, mailbox: &str) -> Result<Option<IntakeStatus>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT read_through, updated_at FROM imap_checkpoint WHERE mailbox = ?1",
+        )?
+        .query_row([mailbox], |r| {
+            Ok(IntakeStatus {
+                read_through: r.get::<_, Option<Ts>>(0)?.map(|t| t.0),
+                progress_at: r.get::<_, Ts>(1)?.0,
+            })
+        })
+        .optional()?)
+}
+
 /// Where a recorded message stands with its server copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterProcessing {

@@ -143,16 +143,54 @@ fn outgoing_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Outgoing> {
     })
 }
 
-pub fn due_outgoing(conn: &Connection, now: DateTime<Utc>, limit: usize) -> Result<Vec<Outgoing>> {
+/// Which mail in doubt may be sent again (see `outbox::send`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InDoubtRule {
+    /// Mail in doubt since before this had its receipt looked for, and none came.
+    pub settled_before: Option<DateTime<Utc>>,
+    /// Intake has made no progress for a whole grace: past its grace, mail in doubt is sent
+    /// again without waiting for a receipt nobody can read.
+    pub intake_stalled: bool,
+}
+
+pub fn due_outgoing(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    in_doubt: InDoubtRule,
+    limit: usize,
+) -> Result<Vec<Outgoing>> {
     let sql = format!(
         "SELECT {OUTGOING_COLUMNS} FROM outbox
-         WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2"
+         WHERE state = 'queued' AND (
+             (in_doubt_since IS NULL AND next_attempt_at <= ?1)
+             OR in_doubt_since < ?3
+             OR (?4 AND in_doubt_since IS NOT NULL AND next_attempt_at <= ?1))
+         ORDER BY next_attempt_at, id LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
-        .query_map(params![Ts(now), limit as i64], outgoing_row)?
+        .query_map(
+            params![
+                Ts(now),
+                limit as i64,
+                in_doubt.settled_before.map(Ts),
+                in_doubt.intake_stalled
+            ],
+            outgoing_row,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// When the oldest mail still in doubt went in doubt.
+pub fn oldest_in_doubt(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(in_doubt_since) FROM outbox
+             WHERE state = 'queued' AND in_doubt_since IS NOT NULL",
+        )?
+        .query_row([], |r| r.get::<_, Option<Ts>>(0))?
+        .map(|t| t.0))
 }
 
 /// When the next queued mail falls due, so the sender can sleep until then.
@@ -240,8 +278,10 @@ pub fn record_sent(
 /// Records that these mails are being handed to the relay. Committed before the first byte is
 /// sent, so a daemon that dies mid-send leaves a trace of exactly which mails were in flight.
 pub fn mark_sending(conn: &Connection, ids: &[i64]) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached("UPDATE outbox SET state = 'sending' WHERE id = ?1 AND state = 'queued'")?;
+    let mut stmt = conn.prepare_cached(
+        "UPDATE outbox SET state = 'sending', in_doubt_since = NULL
+         WHERE id = ?1 AND state = 'queued'",
+    )?;
     for id in ids {
         stmt.execute([id])?;
     }
@@ -258,7 +298,7 @@ pub struct InDoubt {
 }
 
 pub fn sending(conn: &Connection) -> Result<Vec<InDoubt>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, incident_id, kind, recipient FROM outbox WHERE state = 'sending' ORDER BY id",
     )?;
     let rows = stmt
@@ -275,14 +315,37 @@ pub fn sending(conn: &Connection) -> Result<Vec<InDoubt>> {
 }
 
 /// Puts a mail in doubt back in the queue, due only at `resend_at`.
-pub fn requeue_in_doubt(conn: &Connection, id: i64, resend_at: DateTime<Utc>) -> Result<()> {
+/// A mail left `sending` is in doubt since `since`: queued again, sent only once intake has
+/// looked for its receipt, or at `resend_at` at the latest while intake cannot (`since` None:
+/// nothing to wait for, due at `resend_at`).
+pub fn requeue_in_doubt(
+    conn: &Connection,
+    id: i64,
+    since: Option<DateTime<Utc>>,
+    resend_at: DateTime<Utc>,
+) -> Result<()> {
     conn.execute(
-        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2,
-             last_error = 'in doubt: in flight when followupd stopped; waiting for its receipt'
+        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, in_doubt_since = ?3,
+             last_error = 'in doubt: in flight when its sender stopped'
          WHERE id = ?1 AND state = 'sending'",
-        params![id, Ts(resend_at)],
+        params![id, Ts(resend_at), since.map(Ts)],
     )?;
     Ok(())
+}
+
+/// The relay could not be reached for this mail: queued again, due at once when the relay is
+/// back (the relay is retried, not each mail), with the attempt on record.
+pub fn requeue_unreachable(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET state = 'queued', last_error = ?2 WHERE id = ?1 AND state = 'sending'",
+    )?
+    .execute(params![id, error])?;
+    record_attempt(conn, id, "retry", error, now)
 }
 
 /// A queued or in-flight mail with this Message-ID, if it is one of ours.
