@@ -1220,10 +1220,20 @@ impl Validator<'_> {
                 message: "[outbox] retry_initial must be above zero and not above retry_max".into(),
             });
         }
-        if raw.outbox.in_doubt_grace.is_zero() {
+        // Past its grace a mail in doubt is resent without its receipt if intake made no
+        // progress meanwhile; a grace shorter than one slow pass would take a busy intake for a
+        // stalled one and send twice.
+        let needed = raw.outbox.receipt_margin + raw.imap.poll_interval + raw.imap.timeout;
+        if raw.outbox.in_doubt_grace < needed {
             return Err(ConfigError::Whole {
                 path: self.path.to_path_buf(),
-                message: "[outbox] in_doubt_grace must be above zero".into(),
+                message: format!(
+                    "[outbox] in_doubt_grace ({}) must be at least receipt_margin + [imap] \
+                     poll_interval + [imap] timeout ({}): a shorter grace resends mail whose \
+                     receipt intake has not had the time to read",
+                    humantime::format_duration(raw.outbox.in_doubt_grace),
+                    humantime::format_duration(needed)
+                ),
             });
         }
         let mut cadence = raw.cadence.resolve();
@@ -2165,6 +2175,20 @@ dir = "templates"
         let err = parse_str(&text).unwrap_err().to_string();
         assert!(err.contains("test.toml:22:"), "{err}");
         assert!(err.contains("not a duration"), "{err}");
+    }
+
+    #[test]
+    fn a_grace_shorter_than_an_intake_pass_is_refused() {
+        // Defaults: receipt_margin 10s, poll_interval 30s, timeout 60s.
+        let short = format!("{MINIMAL}\n[outbox]\nin_doubt_grace = \"2s\"\n");
+        let err = parse_str(&short).unwrap_err().to_string();
+        assert!(
+            err.contains("in_doubt_grace (2s) must be at least"),
+            "{err}"
+        );
+        assert!(err.contains("(1m 40s)"), "{err}");
+        let enough = format!("{MINIMAL}\n[outbox]\nin_doubt_grace = \"100s\"\n");
+        assert!(parse_str(&enough).is_ok());
     }
 
     #[test]

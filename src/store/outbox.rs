@@ -858,4 +858,88 @@ mod tests {
         enqueue(&conn, &out("m1@x"), now).expect("first");
         assert!(enqueue(&conn, &out("m2@x"), now).is_err());
     }
+
+    /// One acknowledgement, marked `sending`, then put in doubt at `since`.
+    fn one_in_doubt(since: DateTime<Utc>, grace: chrono::Duration) -> Connection {
+        let conn = crate::store::open_in_memory().expect("db");
+        let id = create_incident(
+            &conn,
+            &NewIncident {
+                subject: "s",
+                summary: "",
+                customer_address: "a@b.c",
+                customer_name: None,
+                reply_address: "a@b.c",
+                reply_name: None,
+                sender_trust: crate::mail::Trust::Verified,
+                cadence: std::time::Duration::from_secs(60),
+                next_update_at: since,
+            },
+            |n| format!("FU-{n}-x"),
+            since,
+        )
+        .expect("incident");
+        let row = enqueue(
+            &conn,
+            &NewOutgoing {
+                incident: id,
+                kind: MailKind::Acknowledgement,
+                caused_by: None,
+                message_id: "m1@x",
+                recipient: "a@b.c",
+                recipient_name: None,
+                in_reply_to: None,
+                references: "",
+                context: "{}",
+                raw: None,
+                subject: None,
+                render_error: None,
+                thread_index: None,
+                attachments_from: None,
+                mailbox: "a@b.c",
+                domain: "b.c",
+                unverified: false,
+            },
+            since,
+        )
+        .expect("queued");
+        mark_sending(&conn, &[row]).expect("sending");
+        requeue_in_doubt(&conn, row, Some(since), since + grace).expect("in doubt");
+        conn
+    }
+
+    #[test]
+    fn mail_in_doubt_is_resent_once_intake_read_past_it_and_not_before() {
+        let since = Utc::now();
+        let conn = one_in_doubt(since, chrono::Duration::minutes(10));
+        let s = chrono::Duration::seconds;
+        let due = |now, rule| due_outgoing(&conn, now, rule, 10).expect("due").len();
+        let waiting = InDoubtRule {
+            settled_before: None,
+            intake_stalled: false,
+        };
+        assert_eq!(due(since + s(30), waiting), 0, "no pass since: wait");
+        let read_to = |t| InDoubtRule {
+            settled_before: Some(t),
+            intake_stalled: false,
+        };
+        // A pass that began (minus the margin) at the very moment it went in doubt may have
+        // missed a receipt delivered just after.
+        assert_eq!(due(since + s(30), read_to(since)), 0);
+        assert_eq!(
+            due(since + s(30), read_to(since + s(1))),
+            1,
+            "read past it, no receipt"
+        );
+        let stalled = InDoubtRule {
+            settled_before: None,
+            intake_stalled: true,
+        };
+        assert_eq!(due(since + s(599), stalled), 0, "stalled intake: the grace");
+        assert_eq!(
+            due(since + s(600), stalled),
+            1,
+            "then resent without a receipt"
+        );
+    }
 }

@@ -528,6 +528,13 @@ dir = "{templates}"
 pub struct Running(Option<Child>);
 
 impl Running {
+    /// Whether the daemon is still the process the test started.
+    pub fn alive(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// SIGTERM, as systemd stops it, and wait for it to finish.
     pub fn stop(mut self) {
         if let Some(mut child) = self.0.take() {

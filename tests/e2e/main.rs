@@ -6,6 +6,7 @@ mod check;
 mod core;
 mod corpus;
 mod harness;
+mod heal;
 mod idle;
 mod intake;
 mod oauth;
