@@ -1,6 +1,7 @@
 //! The command line: the edge where errors become messages and exit codes.
 
 mod connect;
+mod service;
 mod show;
 
 use std::io::Write;
@@ -129,6 +130,29 @@ enum Command {
         #[command(subcommand)]
         action: TemplateAction,
     },
+    /// What the daemon has done and has waiting, as /metrics shows it: incidents by state,
+    /// the outbox, sends, promises kept and breached, escalations, suppressed mail, intake.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase everything about one person (right to erasure): their messages, names and
+    /// addresses. Leaves a tombstone event saying what was erased, when and by whom.
+    Erase {
+        /// The person's email address.
+        address: String,
+        /// Who is doing this, for the event log [default: the Unix user].
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// For packaging: write the man pages and completion files into DIR.
+    #[command(hide = true)]
+    Generate { dir: PathBuf },
     /// Addresses that bounced: no automatic mail goes to them until they write again.
     Undeliverable {
         #[command(subcommand)]
@@ -372,6 +396,12 @@ fn load_config(cli: &Cli) -> Result<Config> {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Completions { shell } => return service::completions(*shell),
+        Command::Generate { dir } => return service::generate(dir),
+        _ => {}
+    }
     let config = load_config(&cli)?;
     let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
     match cli.command {
@@ -380,6 +410,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             action: OAuth2Action::Login { server, browser },
         } => connect::login(&config, &server, browser),
         Command::Run { once } => run(config, once, clock),
+        Command::Status { json } => service::status(&config, json, clock.now()),
+        Command::Erase { address, by } => erase(&config, &address, by, clock),
+        Command::Completions { .. } | Command::Generate { .. } => Ok(ExitCode::SUCCESS), // above
         Command::Incidents { state, json } => {
             let conn = store::open(&config.database)?;
             let list = store::incidents::incidents(&conn, state)?;
@@ -663,6 +696,50 @@ fn list_messages(
         show::json(&list)?;
     } else {
         show::messages(&list)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `followupd erase ADDRESS`: the person's messages, names and addresses go; a tombstone
+/// event stays. The file is vacuumed and its WAL emptied afterwards, with `secure_delete` on
+/// during the erasure, so the address survives nowhere in the database's files.
+fn erase(config: &Config, address: &str, by: Option<String>, clock: Clock) -> Result<ExitCode> {
+    let address = address.trim().to_lowercase();
+    let plausible = address
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !address
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>');
+    if !plausible {
+        bail!("`{address}` is not an email address like ann@example.com: erase takes one whole address");
+    }
+    let mut conn = store::open(&config.database)?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let actor = crate::incident::Actor::Staff(by.unwrap_or_else(unix_user));
+    let tx = conn.transaction()?;
+    let erased = store::erasure::erase(&tx, &address, &actor, clock.now())?;
+    tx.commit()?;
+    let clean = store::erasure::vacuum(&conn)?;
+    let incidents: Vec<String> = erased.incidents.iter().map(|n| format!("#{n}")).collect();
+    println!(
+        "erased {address}: {} incident(s){}, {} message(s), {} mail(s), {} event detail(s); a tombstone event records it",
+        erased.incidents.len(),
+        if incidents.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", incidents.join(", "))
+        },
+        erased.messages,
+        erased.mails,
+        erased.events
+    );
+    if !clean {
+        eprintln!(
+            "followupd: the database's write-ahead log is in use by another process (the daemon?) \
+             and could not be emptied; its old pages are overwritten by the next writes. For \
+             certainty now, stop the daemon and run `followupd erase {address}` again."
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

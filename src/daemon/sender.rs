@@ -42,6 +42,7 @@ pub(super) async fn run(
     let mut down: Option<RelayDown> = None;
     let mut db_backoff = Duration::from_millis(250);
     while !*stop.borrow() {
+        shared.health.beat(super::health::Task::Sender);
         if let Some(relay) = down.as_mut() {
             let now = Instant::now();
             if now < relay.next_probe {

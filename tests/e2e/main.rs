@@ -10,6 +10,7 @@ mod idle;
 mod intake;
 mod oauth;
 mod promises;
+mod service;
 mod spine;
 mod staff;
 mod trust;

@@ -1,0 +1,302 @@
+//! followupd as a systemd service: readiness, a status line, the watchdog, and reload. PID 1
+//! is not systemd here, so each test plays systemd's part itself: a unix datagram socket named
+//! by `NOTIFY_SOCKET`, read as systemd reads it.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+const ANN: &str = "ann@example.test";
+
+/// systemd's end of the notification socket.
+struct Systemd {
+    socket: UnixDatagram,
+    path: PathBuf,
+    /// Every notification received, in order.
+    seen: Vec<String>,
+}
+
+impl Systemd {
+    fn listen(dir: &Path) -> Systemd {
+        let path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        Systemd {
+            socket,
+            path,
+            seen: Vec::new(),
+        }
+    }
+
+    fn env(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Reads what arrives for `wait`; returns it (also kept in `seen`).
+    fn read_for(&mut self, wait: Duration) -> Vec<String> {
+        let deadline = Instant::now() + wait;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                got.push(String::from_utf8_lossy(&buf[..n]).to_string());
+            }
+        }
+        self.seen.extend(got.iter().cloned());
+        got
+    }
+
+    /// Reads until a notification satisfies `want`; returns it.
+    fn wait_for(&mut self, what: &str, timeout: Duration, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                self.seen.push(text.clone());
+                if want(&text) {
+                    return text;
+                }
+            }
+        }
+        panic!("timed out waiting for {what}; received: {:?}", self.seen);
+    }
+}
+
+fn send_complaint(stack: &MailStack, n: u32) {
+    stack.send(
+        ANN,
+        SUPPORT,
+        &complaint(
+            ANN,
+            &format!("svc-{n}@client.example.test"),
+            &format!("Order {n} never arrived"),
+            "Hello,\r\n\r\nmy parcel never came.\r\n",
+        ),
+    );
+}
+
+/// Dovecot's master process and everything it started (login and IMAP processes).
+fn dovecot_processes(stack: &MailStack) -> Vec<u32> {
+    let master: u32 = std::fs::read_to_string(stack.stack_dir().join("run/master.pid"))
+        .expect("dovecot master.pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let mut all = vec![master];
+    let mut i = 0;
+    while i < all.len() {
+        let parent = all[i];
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(parent) && !all.contains(&pid) {
+                all.push(pid);
+            }
+        }
+        i += 1;
+    }
+    all
+}
+
+fn signal_all(pids: &[u32], signal: &str) {
+    for pid in pids {
+        let _ = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+#[test]
+fn the_daemon_reports_ready_and_a_status_line_and_a_stuck_intake_stops_the_watchdog() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "[service]\nstall_after = \"3s\"\n",
+    );
+    let mut systemd = Systemd::listen(stack.dir.path());
+    let (mut daemon, log) = fu.spawn_logged_with(&[
+        ("NOTIFY_SOCKET", &systemd.env()),
+        ("WATCHDOG_USEC", "1000000"),
+    ]);
+    systemd.wait_for("READY=1", Duration::from_secs(20), |m| m == "READY=1");
+    assert!(
+        read_log(&log).contains("ready: IMAP reached"),
+        "{}",
+        read_log(&log)
+    );
+    systemd.wait_for("a status line", Duration::from_secs(10), |m| {
+        m.starts_with("STATUS=0 open incidents, 0 queued, last poll ")
+    });
+
+    send_complaint(&stack, 1);
+    let status = systemd.wait_for(
+        "the complaint in the status",
+        Duration::from_secs(30),
+        |m| m.starts_with("STATUS=1 open incident, "),
+    );
+    assert!(status.contains("s ago"), "{status}");
+    let pings = systemd.read_for(Duration::from_secs(3));
+    assert!(
+        pings.iter().filter(|m| *m == "WATCHDOG=1").count() >= 2,
+        "the watchdog is fed while all is well: {pings:?}"
+    );
+
+    // Dovecot stops answering mid-session: intake hangs in a read (until its 20 s timeout),
+    // longer than stall_after.
+    let dovecot = dovecot_processes(&stack);
+    signal_all(&dovecot, "STOP");
+    eventually_logged(
+        "the stall is noticed",
+        Duration::from_secs(15),
+        &log,
+        || {
+            let logged = read_log(&log);
+            logged.contains("a task has not come round its loop")
+                && logged.contains("stuck=intake (")
+        },
+    );
+    // Whatever was in flight when the stall was noticed, then silence.
+    systemd.read_for(Duration::from_millis(300));
+    let quiet = systemd.read_for(Duration::from_secs(4));
+    signal_all(&dovecot, "CONT");
+    assert!(
+        !quiet.iter().any(|m| m == "WATCHDOG=1"),
+        "no watchdog pings while intake is stuck: {quiet:?}\n{}",
+        read_log(&log)
+    );
+    // Once intake moves again (its timeout ends the hung read and it reconnects), the pings
+    // come back.
+    systemd.wait_for("WATCHDOG=1 again", Duration::from_secs(40), |m| {
+        m == "WATCHDOG=1"
+    });
+    assert!(daemon.alive());
+    daemon.stop();
+    systemd.read_for(Duration::from_millis(500));
+    assert!(
+        systemd.seen.iter().any(|m| m == "STOPPING=1"),
+        "{:?}",
+        systemd.seen
+    );
+}
+
+/// A copy of the shipped templates the test may edit.
+fn own_templates(fu: &Followupd) -> PathBuf {
+    let dir = fu.config.parent().expect("dir").join("templates");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+        &dir,
+    );
+    let config = std::fs::read_to_string(&fu.config).expect("config");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    std::fs::write(
+        &fu.config,
+        config.replace(
+            &format!("dir = \"{}\"", shipped.display()),
+            &format!("dir = \"{}\"", dir.display()),
+        ),
+    )
+    .expect("config");
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+/// The text of the `n`th acknowledgement Ann has received.
+fn acknowledgement_text(stack: &MailStack, n: usize) -> String {
+    let mails = stack.wait_for_mail(ANN, n);
+    parse(&mails[n - 1])
+        .body_text(0)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_reload_changes_the_next_acknowledgement_and_a_broken_template_changes_nothing() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let templates = own_templates(&fu);
+    let ack = templates.join("acknowledgement.text.hbs");
+    let original = std::fs::read_to_string(&ack).expect("template");
+    let mut systemd = Systemd::listen(stack.dir.path());
+    let (mut daemon, log) = fu.spawn_logged_with(&[("NOTIFY_SOCKET", &systemd.env())]);
+    systemd.wait_for("READY=1", Duration::from_secs(20), |m| m == "READY=1");
+
+    std::fs::write(
+        &ack,
+        format!("A person will read this within the hour.\n{original}"),
+    )
+    .expect("edit");
+    daemon.signal("HUP");
+    eventually_logged("the reload", Duration::from_secs(10), &log, || {
+        read_log(&log).contains("reloaded: the next mail uses the new templates")
+    });
+    systemd.wait_for("RELOADING=1", Duration::from_secs(5), |m| {
+        m == "RELOADING=1"
+    });
+    send_complaint(&stack, 1);
+    let first = acknowledgement_text(&stack, 1);
+    assert!(
+        first.contains("A person will read this within the hour."),
+        "{first}"
+    );
+
+    // A typo: an unknown variable on line 2. The reload is refused, file and line logged, and
+    // the wording in force stays.
+    std::fs::write(
+        &ack,
+        format!("A person will read this within the hour.\nYour agent is {{{{agent.name}}}}.\n{original}"),
+    )
+    .expect("break");
+    daemon.signal("HUP");
+    let expected = format!("{} line 2: unknown variable `agent.name`", ack.display());
+    eventually_logged("the refused reload", Duration::from_secs(10), &log, || {
+        let text = read_log(&log);
+        text.contains(&expected) && text.contains("reload refused: the templates are broken")
+    });
+    assert!(daemon.alive(), "SIGHUP must not end the daemon");
+    send_complaint(&stack, 2);
+    let second = acknowledgement_text(&stack, 2);
+    assert!(
+        second.contains("A person will read this within the hour.") && !second.contains("agent"),
+        "{second}"
+    );
+
+    // A restart with the typo still there: the daemon runs with the last good set and says so.
+    daemon.stop();
+    let (daemon, log) = fu.spawn_logged_with(&[]);
+    eventually_logged("the loud start", Duration::from_secs(20), &log, || {
+        let text = read_log(&log);
+        text.contains("THE CONFIGURED TEMPLATES ARE BROKEN") && text.contains(&expected)
+    });
+    send_complaint(&stack, 3);
+    let third = acknowledgement_text(&stack, 3);
+    assert!(
+        third.contains("A person will read this within the hour.") && !third.contains("agent"),
+        "{third}"
+    );
+    daemon.stop();
+}
