@@ -300,3 +300,127 @@ fn a_reload_changes_the_next_acknowledgement_and_a_broken_template_changes_nothi
     );
     daemon.stop();
 }
+
+/// `GET path` on the metrics listener; the status line and the body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The value of one sample (`name{labels}`) in a scrape.
+fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[test]
+fn metrics_count_a_complaint_its_acknowledgement_and_an_smtp_failure_and_status_agrees() {
+    let stack = MailStack::start();
+    let port = free_port();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        &format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let (daemon, log) = fu.spawn_logged();
+    eventually_logged("the daemon is up", Duration::from_secs(20), &log, || {
+        read_log(&log).contains("IMAP connected")
+    });
+    let (status, body) = http_get(port, "/healthz");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(body.starts_with("ok\nimap connected"), "{body}");
+    let (_, body) = http_get(port, "/metrics");
+    assert_eq!(
+        sample(&body, "followupd_messages_total{class=\"human\"}"),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(sample(&body, "followupd_imap_up"), Some(1.0), "{body}");
+
+    send_complaint(&stack, 1);
+    stack.wait_for_mail(ANN, 1);
+    eventually_logged(
+        "the scrape shows the complaint and its acknowledgement",
+        Duration::from_secs(10),
+        &log,
+        || {
+            let (_, body) = http_get(port, "/metrics");
+            sample(&body, "followupd_messages_total{class=\"human\"}") == Some(1.0)
+                && sample(&body, "followupd_incidents{state=\"open\"}") == Some(1.0)
+                && sample(&body, "followupd_sends_total{result=\"sent\"}") == Some(1.0)
+                && sample(&body, "followupd_promises_total{outcome=\"pending\"}") == Some(1.0)
+        },
+    );
+
+    // The relay goes away: the next acknowledgement waits, a failed attempt is counted.
+    stack.smtp_down();
+    // Postfix is down: the complaint is put straight into the support mailbox.
+    stack.append(
+        SUPPORT,
+        complaint(
+            ANN,
+            "svc-2@client.example.test",
+            "Order 2 never arrived",
+            "Hello,\r\n\r\nmy parcel never came.\r\n",
+        )
+        .as_bytes(),
+    );
+    eventually_logged(
+        "the scrape shows the SMTP failure",
+        Duration::from_secs(30),
+        &log,
+        || {
+            let (_, body) = http_get(port, "/metrics");
+            sample(&body, "followupd_incidents{state=\"open\"}") == Some(2.0)
+                && sample(&body, "followupd_sends_total{result=\"retry\"}")
+                    .is_some_and(|n| n >= 1.0)
+                && sample(&body, "followupd_outbox_depth") == Some(1.0)
+        },
+    );
+    let (_, body) = http_get(port, "/metrics");
+    let retries = sample(&body, "followupd_sends_total{result=\"retry\"}").unwrap_or(0.0);
+    let out = fu.run(&["status"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("incidents   2 open, 0 waiting, 0 resolved, 0 closed"),
+        "{said}"
+    );
+    assert!(
+        said.contains("outbox      1 queued (oldest queued "),
+        "{said}"
+    );
+    // The daemon may have retried once more between the scrape and `status`.
+    let said_retries: f64 = said
+        .lines()
+        .find_map(|l| l.strip_prefix("sends       1 sent, "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(-1.0);
+    assert!(said_retries >= retries, "{said} vs {retries}");
+    assert!(said.contains("messages    2 human"), "{said}");
+    let (status, _) = http_get(port, "/nothing");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    daemon.stop();
+    stack.smtp_up();
+}
