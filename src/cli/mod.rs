@@ -760,7 +760,13 @@ fn check(config: &Config, connect: bool) -> Result<ExitCode> {
         "templates  {}: ok ({rendered} renderings with complete, plain and sparse sample data)",
         config.templates.display()
     );
-    crate::tls::client_config(config.imap.endpoint.ca_file.as_deref()).context("[imap] ca_file")?;
+    // `check --connect` reports the CA files in its own lines, with the rest.
+    if !connect {
+        crate::tls::client_config(config.imap.endpoint.ca_file.as_deref())
+            .context("[imap] ca_file")?;
+        crate::tls::client_config(config.smtp.endpoint.ca_file.as_deref())
+            .context("[smtp] ca_file")?;
+    }
     // The passwords are read here (only the daemon and this check ever read them): a file
     // others may read is refused with its line, as `run` would refuse it.
     for (section, endpoint) in [
