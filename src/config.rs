@@ -1252,16 +1252,26 @@ impl Validator<'_> {
             )?)),
             None => None,
         };
+        // A server with a password and no username logs in as the support address: the
+        // common case, one key fewer to edit.
+        let with_login = |mut server: RawServer| {
+            if server.username.is_none()
+                && (server.password_file.is_some() || server.password_env.is_some())
+            {
+                server.username = Some(raw.support.address.get_ref().trim().to_string());
+            }
+            server
+        };
         let imap_endpoint = self.endpoint(
             "imap",
-            raw.imap.server(),
+            with_login(raw.imap.server()),
             (143, 993),
             &shared_oauth2,
             &state_dir,
         )?;
         let smtp_endpoint = self.endpoint(
             "smtp",
-            raw.smtp.server(),
+            with_login(raw.smtp.server()),
             (25, 465),
             &shared_oauth2,
             &state_dir,
@@ -2091,6 +2101,64 @@ dir = "templates"
         assert!(
             !config.path.as_os_str().is_empty(),
             "parsed, not the fallback"
+        );
+    }
+
+    #[test]
+    fn a_server_with_a_password_and_no_username_logs_in_as_the_support_address() {
+        let text = MINIMAL
+            .replace(
+                "username = \"support@example.test\"\n",
+                "password_env = \"X\"\n",
+            )
+            .replace("[smtp]\n", "[smtp]\npassword_env = \"Y\"\n");
+        let config = parse(Path::new("/etc/followupd/followupd.toml"), &text).expect("valid");
+        assert_eq!(
+            config.imap.endpoint.username.as_deref(),
+            Some("support@example.test")
+        );
+        assert_eq!(
+            config.smtp.endpoint.username.as_deref(),
+            Some("support@example.test")
+        );
+        let no_password = parse(Path::new("/x.toml"), MINIMAL).expect("valid");
+        assert_eq!(
+            no_password.smtp.endpoint.username, None,
+            "no password: no SMTP AUTH"
+        );
+    }
+
+    #[test]
+    fn service_metrics_and_retention_have_safe_defaults_and_say_what_is_wrong() {
+        let config = parse(Path::new("/x.toml"), MINIMAL).expect("valid");
+        assert_eq!(config.metrics.listen, None, "off by default");
+        assert_eq!(
+            config.retention.raw_after, None,
+            "raw mail kept unless configured"
+        );
+        assert_eq!(config.service.stall_after, Duration::from_secs(300));
+        let on = parse(
+            Path::new("/x.toml"),
+            &format!("{MINIMAL}\n[metrics]\nenabled = true\n[retention]\nraw_after = \"365d\"\n"),
+        )
+        .expect("valid");
+        assert_eq!(
+            on.metrics.listen,
+            Some(DEFAULT_METRICS_LISTEN.parse().expect("addr"))
+        );
+        assert!(on.metrics.listen.is_some_and(|a| a.ip().is_loopback()));
+        assert_eq!(
+            on.retention.raw_after,
+            Some(Duration::from_secs(365 * 86400))
+        );
+        let bad = parse(
+            Path::new("/x.toml"),
+            &format!("{MINIMAL}\n[metrics]\nenabled = true\nlisten = \"localhost\"\n"),
+        )
+        .expect_err("no port");
+        assert!(
+            bad.to_string().contains("[metrics] listen `localhost`"),
+            "{bad}"
         );
     }
 

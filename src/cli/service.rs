@@ -20,10 +20,11 @@ pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `followupd generate DIR`: `DIR/man/followupd.1` (and one page per subcommand) and
+/// `followupd generate DIR`: `DIR/man/man1/followupd.1` (and one page per subcommand: a
+/// `MANPATH` entry as it is) and
 /// `DIR/completions/{followupd.bash,_followupd,followupd.fish}`, as the package installs them.
 pub fn generate(dir: &Path) -> Result<ExitCode> {
-    let man = dir.join("man");
+    let man = dir.join("man").join("man1");
     std::fs::create_dir_all(&man).with_context(|| format!("{}: cannot create", man.display()))?;
     let command = super::Cli::command();
     clap_mangen::generate_to(command.clone(), &man)

@@ -9,6 +9,7 @@ mod harness;
 mod idle;
 mod intake;
 mod oauth;
+mod package;
 mod privacy;
 mod promises;
 mod service;
