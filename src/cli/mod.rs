@@ -378,16 +378,55 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Plain lines on stderr; straight to the journal when systemd connected stderr to it
+/// (`$JOURNAL_STREAM` names stderr), so levels become priorities (`journalctl -p warning`)
+/// and fields become journal fields: `journalctl FOLLOWUPD_INCIDENT=12`,
+/// `FOLLOWUPD_MESSAGE_ID=…`, `FOLLOWUPD_UID=…`.
 fn init_logging() {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLLOWUPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("FOLLOWUPD_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    if stderr_is_the_journal() {
+        if let Ok(journal) = tracing_journald::layer() {
+            let journal = journal
+                .with_syslog_identifier("followupd".into())
+                .with_field_prefix(Some("FOLLOWUPD".into()));
+            tracing_subscriber::registry()
+                .with(filter())
+                .with(journal)
+                .init();
+            return;
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+/// Whether `$JOURNAL_STREAM` (`DEVICE:INODE`, set by systemd) is our stderr: a child process
+/// that inherited the variable but writes elsewhere keeps plain lines.
+fn stderr_is_the_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    meta.dev() == dev && meta.ino() == ino
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {

@@ -552,6 +552,11 @@ dir = "{templates}"
 pub struct Running(Option<Child>);
 
 impl Running {
+    /// A daemon the test spawned itself (with its own stderr, say).
+    pub fn new(child: Child) -> Running {
+        Running(Some(child))
+    }
+
     pub fn pid(&self) -> u32 {
         self.0.as_ref().map_or(0, Child::id)
     }

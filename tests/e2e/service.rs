@@ -424,3 +424,168 @@ fn metrics_count_a_complaint_its_acknowledgement_and_an_smtp_failure_and_status_
     daemon.stop();
     stack.smtp_up();
 }
+
+#[test]
+fn debug_logs_show_the_imap_and_smtp_conversation_and_never_the_password() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let (daemon, log) = fu.spawn_logged_with(&[("FOLLOWUPD_LOG", "debug")]);
+    send_complaint(&stack, 1);
+    stack.wait_for_mail(ANN, 1);
+    eventually_logged("the send is logged", Duration::from_secs(10), &log, || {
+        read_log(&log).contains("SMTP < 250")
+    });
+    daemon.stop();
+    let text = read_log(&log);
+    for step in [
+        "IMAP > logging in",
+        "IMAP > SELECT",
+        "IMAP < SELECT OK",
+        "IMAP > UID FETCH",
+        "SMTP > EHLO",
+        "SMTP > STARTTLS",
+        "SMTP > MAIL FROM:<",
+        "RCPT TO: 2 recipient(s)",
+    ] {
+        assert!(text.contains(step), "no `{step}` in the debug log:\n{text}");
+    }
+    let password = stack.password();
+    let password = password.trim();
+    assert!(password.len() >= 8, "a real password to look for");
+    assert!(!text.contains(password), "the password reached the log");
+}
+
+/// The journal's socket, played by the test: `tracing-journald` writes to this fixed path.
+struct Journal {
+    socket: UnixDatagram,
+    path: PathBuf,
+    made_dir: bool,
+}
+
+impl Journal {
+    /// None when a real journald owns the path (its socket is not ours to read).
+    fn listen() -> Option<Journal> {
+        let dir = Path::new("/run/systemd/journal");
+        let path = dir.join("socket");
+        if path.exists() {
+            println!("SKIPPED: a real journald listens at {}", path.display());
+            return None;
+        }
+        let made_dir = !dir.exists();
+        std::fs::create_dir_all(dir).expect("mkdir /run/systemd/journal");
+        let socket = UnixDatagram::bind(&path).expect("bind the journal socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        Some(Journal {
+            socket,
+            path,
+            made_dir,
+        })
+    }
+
+    /// Every entry received for `wait`, each as `KEY=value` lines.
+    fn entries(&self, wait: Duration) -> Vec<String> {
+        let deadline = Instant::now() + wait;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                out.push(native_entry(&buf[..n]));
+            }
+        }
+        out
+    }
+}
+
+/// journald's native protocol (systemd.journal-fields(7), "native protocol"): `KEY=value\n`,
+/// or `KEY\n` + 64-bit little-endian length + value + `\n` for values that may hold newlines.
+fn native_entry(mut bytes: &[u8]) -> String {
+    let mut out = String::new();
+    while !bytes.is_empty() {
+        let Some(end) = bytes.iter().position(|b| *b == b'\n' || *b == b'=') else {
+            break;
+        };
+        let key = String::from_utf8_lossy(&bytes[..end]).to_string();
+        let value;
+        if bytes[end] == b'=' {
+            let rest = &bytes[end + 1..];
+            let stop = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+            value = String::from_utf8_lossy(&rest[..stop]).to_string();
+            bytes = rest.get(stop + 1..).unwrap_or_default();
+        } else {
+            let rest = &bytes[end + 1..];
+            let len = u64::from_le_bytes(rest[..8].try_into().expect("length")) as usize;
+            value = String::from_utf8_lossy(&rest[8..8 + len]).to_string();
+            bytes = rest.get(8 + len + 1..).unwrap_or_default();
+        }
+        out.push_str(&format!("{key}={value}\n"));
+    }
+    out
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        if self.made_dir {
+            let _ = std::fs::remove_dir(self.path.parent().expect("dir"));
+        }
+    }
+}
+
+#[test]
+fn under_systemd_log_levels_become_journal_priorities_with_incident_and_uid_fields() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(journal) = Journal::listen() else {
+        return;
+    };
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    // systemd sets JOURNAL_STREAM to the device and inode of the stream it gave as stderr.
+    let log = stack.dir.path().join("stderr");
+    let file = std::fs::File::create(&log).expect("log");
+    let meta = std::fs::metadata(&log).expect("stat");
+    let daemon = Running::new(
+        fu.command()
+            .arg("run")
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn"),
+    );
+    send_complaint(&stack, 1);
+    stack.wait_for_mail(ANN, 1);
+    stack.imap_down();
+    let entries = journal.entries(Duration::from_secs(4));
+    daemon.stop();
+    stack.imap_up();
+    let opened = entries
+        .iter()
+        .find(|e| e.contains("new incident opened"))
+        .unwrap_or_else(|| panic!("no incident entry in {entries:#?}"));
+    // tracing-journald's mapping: ERROR 3, WARN 4, INFO 5 (notice), DEBUG 6, TRACE 7.
+    assert!(opened.contains("PRIORITY=5\n"), "{opened}");
+    assert!(opened.contains("FOLLOWUPD_INCIDENT=1\n"), "{opened}");
+    assert!(opened.contains("FOLLOWUPD_UID=1\n"), "{opened}");
+    assert!(opened.contains("SYSLOG_IDENTIFIER=followupd\n"), "{opened}");
+    let sent = entries
+        .iter()
+        .find(|e| e.contains("mail sent"))
+        .unwrap_or_else(|| panic!("no send entry in {entries:#?}"));
+    assert!(sent.contains("FOLLOWUPD_MESSAGE_ID=fu."), "{sent}");
+    let lost = entries
+        .iter()
+        .find(|e| e.contains("IMAP connection lost") || e.contains("intake failed"))
+        .unwrap_or_else(|| panic!("no IMAP trouble entry in {entries:#?}"));
+    assert!(
+        lost.contains("PRIORITY=4\n") || lost.contains("PRIORITY=3\n"),
+        "{lost}"
+    );
+    // Nothing went to stderr as plain lines meanwhile.
+    assert!(
+        !read_log(&log).contains("new incident opened"),
+        "{}",
+        read_log(&log)
+    );
+}
