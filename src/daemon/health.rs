@@ -44,6 +44,8 @@ pub struct Health {
     ever_connected: std::sync::atomic::AtomicBool,
     /// When the last intake pass ended.
     last_pass: Mutex<Option<Instant>>,
+    /// Why the SMTP relay cannot be reached, while it cannot.
+    smtp_down: Mutex<Option<String>>,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
 }
@@ -62,6 +64,7 @@ impl Health {
             imap: Mutex::new(ImapState::Connecting),
             ever_connected: false.into(),
             last_pass: Mutex::new(None),
+            smtp_down: Mutex::new(None),
             reloads_ok: 0.into(),
             reloads_failed: 0.into(),
         }
@@ -116,6 +119,17 @@ impl Health {
         self.ever_connected.load(Ordering::Relaxed)
     }
 
+    /// The relay cannot be reached (`Some(why)`), or answers again (`None`).
+    pub fn smtp(&self, down: Option<String>) {
+        if let Ok(mut s) = self.smtp_down.lock() {
+            *s = down;
+        }
+    }
+
+    pub fn smtp_down(&self) -> Option<String> {
+        self.smtp_down.lock().ok().and_then(|s| s.clone())
+    }
+
     pub fn passed(&self) {
         self.beat(Task::Intake);
         if let Ok(mut p) = self.last_pass.lock() {
@@ -147,6 +161,7 @@ pub fn status_line(
     queued: i64,
     since_last_pass: Option<Duration>,
     imap: &ImapState,
+    smtp_down: Option<&str>,
 ) -> String {
     let incidents = match open_incidents {
         1 => "1 open incident".to_string(),
@@ -166,6 +181,10 @@ pub fn status_line(
             line.extend(why.chars().filter(|c| !c.is_control()).take(300));
         }
     }
+    if let Some(why) = smtp_down {
+        line.push_str("; SMTP relay unreachable: ");
+        line.extend(why.chars().filter(|c| !c.is_control()).take(200));
+    }
     line
 }
 
@@ -180,7 +199,8 @@ mod tests {
                 12,
                 0,
                 Some(Duration::from_millis(3400)),
-                &ImapState::Connected
+                &ImapState::Connected,
+                None
             ),
             "12 open incidents, 0 queued, last poll 3 s ago"
         );
@@ -189,9 +209,11 @@ mod tests {
                 1,
                 2,
                 None,
-                &ImapState::Down("login refused\nby server".into())
+                &ImapState::Down("login refused\nby server".into()),
+                Some("localhost:25: connection refused")
             ),
-            "1 open incident, 2 queued, no poll yet; IMAP down: login refusedby server"
+            "1 open incident, 2 queued, no poll yet; IMAP down: login refusedby server; \
+             SMTP relay unreachable: localhost:25: connection refused"
         );
     }
 

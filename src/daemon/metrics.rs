@@ -204,11 +204,14 @@ pub fn render(snapshot: &Snapshot, health: &Health, now: DateTime<Utc>) -> Strin
         "gauge",
         "Age of the start of the last complete intake pass: mail delivered since may be unread.",
     );
-    let _ = writeln!(
-        out,
-        "followupd_intake_lag_seconds {}",
-        age(snapshot.read_through)
-    );
+    // No sample before intake's first complete pass: "unknown" is not "no lag".
+    if snapshot.read_through.is_some() {
+        let _ = writeln!(
+            out,
+            "followupd_intake_lag_seconds {}",
+            age(snapshot.read_through)
+        );
+    }
     family(
         &mut out,
         "followupd_imap_up",

@@ -59,6 +59,7 @@ pub(super) async fn run(
                         "SMTP relay answers again; sending the queue"
                     );
                     down = None;
+                    shared.health.smtp(None);
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "SMTP relay still unreachable");
@@ -73,6 +74,7 @@ pub(super) async fn run(
                 db_backoff = Duration::from_millis(250);
                 trouble.cleared();
                 if let Some(why) = report.unreachable.clone() {
+                    shared.health.smtp(Some(why.clone()));
                     tracing::warn!(error = %why, probe_every = %humantime::format_duration(RELAY_PROBE_MAX), "SMTP relay unreachable; mail waits queued and the relay is retried");
                     let backoff = Duration::from_secs(1);
                     down = Some(RelayDown {

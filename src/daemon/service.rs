@@ -79,6 +79,7 @@ pub(super) async fn run(
                         snapshot.queued(),
                         shared.health.since_last_pass(),
                         &shared.health.imap(),
+                        shared.health.smtp_down().as_deref(),
                     );
                     notifier.send(&format!("STATUS={line}"));
                 }

@@ -342,7 +342,8 @@ fn metrics_count_a_complaint_its_acknowledgement_and_an_smtp_failure_and_status_
         Tls::ImapsAndSmtpStarttls,
         &format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n"),
     );
-    let (daemon, log) = fu.spawn_logged();
+    let mut systemd = Systemd::listen(stack.dir.path());
+    let (daemon, log) = fu.spawn_logged_with(&[("NOTIFY_SOCKET", &systemd.env())]);
     eventually_logged("the daemon is up", Duration::from_secs(20), &log, || {
         read_log(&log).contains("IMAP connected")
     });
@@ -421,7 +422,30 @@ fn metrics_count_a_complaint_its_acknowledgement_and_an_smtp_failure_and_status_
     assert!(said.contains("messages    2 human"), "{said}");
     let (status, _) = http_get(port, "/nothing");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
+    systemd.wait_for(
+        "the relay in the status line",
+        Duration::from_secs(15),
+        |m| {
+            m.starts_with("STATUS=2 open incidents, 1 queued, last poll ")
+                && m.contains("; SMTP relay unreachable: ")
+        },
+    );
+
+    // IMAP goes away too: the status line, /healthz and /metrics say so.
+    stack.imap_down();
+    systemd.wait_for("IMAP in the status line", Duration::from_secs(20), |m| {
+        m.starts_with("STATUS=") && m.contains("; IMAP down: ")
+    });
+    let (status, body) = http_get(port, "/healthz");
+    assert_eq!(
+        status, "HTTP/1.1 200 OK",
+        "IMAP down is not the daemon's ill health: {body}"
+    );
+    assert!(body.contains("imap down: "), "{body}");
+    let (_, body) = http_get(port, "/metrics");
+    assert_eq!(sample(&body, "followupd_imap_up"), Some(0.0), "{body}");
     daemon.stop();
+    stack.imap_up();
     stack.smtp_up();
 }
 
