@@ -59,8 +59,32 @@ pub fn status(config: &Config, json: bool, now: DateTime<Utc>) -> Result<ExitCod
     } else {
         let mut out = std::io::stdout().lock();
         write_status(&mut out, &snapshot, now)?;
+        // What only the running daemon knows (IMAP up or down, a stuck loop), from its
+        // /healthz when the listener is on.
+        if let Some(addr) = config.metrics.listen {
+            let said = match healthz(addr) {
+                Ok(body) => body.lines().collect::<Vec<_>>().join("; "),
+                Err(e) => format!("no answer at http://{addr}/healthz ({e}): is it running?"),
+            };
+            writeln!(out, "daemon      {said}")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon's `/healthz` body (200 or 503 alike: both say what is going on).
+fn healthz(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::Read;
+    let timeout = std::time::Duration::from_secs(3);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, body)| body.trim().to_string()))
 }
 
 fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {

@@ -420,6 +420,7 @@ fn metrics_count_a_complaint_its_acknowledgement_and_an_smtp_failure_and_status_
         .unwrap_or(-1.0);
     assert!(said_retries >= retries, "{said} vs {retries}");
     assert!(said.contains("messages    2 human"), "{said}");
+    assert!(said.contains("daemon      ok; imap connected"), "{said}");
     let (status, _) = http_get(port, "/nothing");
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     systemd.wait_for(
