@@ -165,6 +165,29 @@ fn the_debian_package_holds_the_service_its_conffiles_and_docs_and_lintian_finds
         );
     }
 
+    // The maintainer scripts parse, and the one that creates the user names the sysusers.d
+    // file the package ships (a wrong name fails the install under `set -e`).
+    let control = dir.path().join("control");
+    let (ok, _, err) = run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
+    assert!(ok, "{err}");
+    for script in ["postinst", "prerm", "postrm"] {
+        let (ok, out, err) = run(Command::new("sh").arg("-n").arg(control.join(script)));
+        assert!(ok, "{script} does not parse: {out}{err}");
+    }
+    let postinst = std::fs::read_to_string(control.join("postinst")).expect("postinst");
+    assert!(
+        postinst.contains("systemd-sysusers ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} followupd.conf"),
+        "{postinst}"
+    );
+    assert!(
+        postinst.contains("chgrp -R followupd /etc/followupd"),
+        "{postinst}"
+    );
+    assert!(
+        postinst.find("systemd-sysusers") < postinst.find("chgrp -R followupd"),
+        "the group must exist before the config is given to it:\n{postinst}"
+    );
+
     // Unpacked, the shipped configuration and templates pass `followupd check` once the two
     // password files exist (and the paths point into the unpacked tree).
     let root = dir.path().join("root");
