@@ -177,6 +177,17 @@ pub fn find_by_dedupe_key(conn: &Connection, key: &str) -> Result<Option<Recorde
         .optional()?)
 }
 
+/// The raw bytes, or None when `[retention] raw_after` (or an erasure) removed them.
+pub fn raw_if_kept(conn: &Connection, row: MessageRow) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row(
+            "SELECT raw FROM message_raw WHERE message_id = ?1",
+            [row],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 pub fn message_raw(conn: &Connection, row: MessageRow) -> Result<Vec<u8>> {
     Ok(conn.query_row(
         "SELECT raw FROM message_raw WHERE message_id = ?1",

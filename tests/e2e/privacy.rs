@@ -170,6 +170,26 @@ fn retention_drops_the_raw_text_of_long_closed_incidents_and_incident_show_says_
     let kept = String::from_utf8_lossy(&kept.stdout).to_string();
     assert!(kept.contains("the vase was in pieces"), "{kept}");
     assert!(!kept.contains("dropped by retention"), "{kept}");
+    // The same message delivered again (a mail client resending it, a mailbox rescan) is still
+    // recognised though its raw text is gone: no second incident, no second acknowledgement.
+    let again = format!(
+        "Received: from resent.example.test\r\n{}",
+        complaint(
+            &format!("Annabel Erasable <{ANN}>"),
+            "privacy-1@client.example.test",
+            "Order 1 arrived broken",
+            &format!("Hello,\r\n\r\nthe vase was in pieces. Call me back at {ANN}.\r\n\r\nAnnabel Erasable\r\n"),
+        )
+    );
+    stack.append(SUPPORT, again.as_bytes());
+    let log = fu.once_at(later + chrono::Duration::minutes(1));
+    assert_eq!(fu.count("SELECT count(*) FROM incidents"), 2, "{log}");
+    assert_eq!(
+        fu.count("SELECT count(*) FROM outbox WHERE kind = 'acknowledgement'"),
+        2,
+        "{log}"
+    );
+    assert!(has_event(&fu.incident(1), "duplicate_delivery"), "{log}");
     let incoming = fu.count(
         "SELECT id FROM messages WHERE incident_id = 1 AND direction = 'in' ORDER BY id LIMIT 1",
     );
