@@ -245,6 +245,7 @@ impl Daemon {
         let scheduler_db = Handle::new(&config.database, false)?;
         let mut outbox_db = Handle::new(&config.database, true)?;
         let service_db = Handle::new(&config.database, false)?;
+        let retention_db = Handle::new(&config.database, false)?;
         let metrics = match &self.metrics {
             Some(listener) => Some((
                 tokio::net::TcpListener::from_std(listener.try_clone().map_err(|source| {
@@ -285,6 +286,7 @@ impl Daemon {
                 scheduler::run(&shared, scheduler_db, stop_rx.clone()),
                 sender::run(&shared, outbox_db, &smtp, stop_rx.clone()),
                 service::run(&shared, service_db, &notifier, stop_rx.clone()),
+                retention_loop(&shared, retention_db, stop_rx.clone()),
                 async {
                     if let Some((listener, db)) = metrics {
                         metrics::serve(&shared, listener, db, stop_rx.clone()).await;
@@ -383,8 +385,25 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     changed
 }
 
+/// How often `[retention] raw_after` is applied.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Applies retention at start and hourly, on a connection of its own: a long first run over a
+/// big database holds up neither the watchdog pings nor any other task.
+async fn retention_loop(shared: &Shared, mut db: Handle, mut stop: watch::Receiver<bool>) {
+    if shared.deps.config.retention.raw_after.is_none() {
+        return;
+    }
+    loop {
+        retention(&shared.deps, &mut db).await;
+        if pause(RETENTION_EVERY, &mut stop).await {
+            break;
+        }
+    }
+}
+
 /// `[retention] raw_after`: drops the raw bytes of messages of incidents closed longer ago.
-/// Run at start, then hourly by the service task, and by `run --once`. A failure is logged and
+/// Run at start, then hourly ([`retention_loop`]), and by `run --once`. A failure is logged and
 /// tried again next time: nothing is lost by keeping mail a little longer.
 async fn retention(deps: &Arc<Deps>, db: &mut Handle) {
     let Some(after) = deps.config.retention.raw_after else {

@@ -17,9 +17,6 @@ use crate::store::{self, Handle};
 /// How often the STATUS= line is refreshed.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 
-/// How often `[retention] raw_after` is applied.
-const RETENTION_EVERY: Duration = Duration::from_secs(3600);
-
 pub(super) async fn run(
     shared: &Shared,
     mut db: Handle,
@@ -37,12 +34,7 @@ pub(super) async fn run(
     let mut next_status = Instant::now();
     let mut reported_stall = false;
     let mut db_failing = false;
-    let mut next_retention = Instant::now();
     loop {
-        if Instant::now() >= next_retention {
-            next_retention = Instant::now() + RETENTION_EVERY;
-            super::retention(&shared.deps, &mut db).await;
-        }
         if !ready && (shared.health.ever_connected() || Instant::now() >= ready_by) {
             ready = true;
             if shared.health.ever_connected() {
