@@ -42,6 +42,8 @@ pub struct Health {
     imap: Mutex<ImapState>,
     /// Whether IMAP has been connected at least once (READY=1 waits for it, or the grace).
     ever_connected: std::sync::atomic::AtomicBool,
+    /// Whether READY=1 has been sent.
+    ready: std::sync::atomic::AtomicBool,
     /// When the last intake pass ended.
     last_pass: Mutex<Option<Instant>>,
     /// Why the SMTP relay cannot be reached, while it cannot.
@@ -63,6 +65,7 @@ impl Health {
             beats: Default::default(),
             imap: Mutex::new(ImapState::Connecting),
             ever_connected: false.into(),
+            ready: false.into(),
             last_pass: Mutex::new(None),
             smtp_down: Mutex::new(None),
             reloads_ok: 0.into(),
@@ -113,6 +116,14 @@ impl Health {
             .lock()
             .map(|s| s.clone())
             .unwrap_or(ImapState::Connecting)
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
     }
 
     pub fn ever_connected(&self) -> bool {

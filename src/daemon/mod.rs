@@ -231,9 +231,16 @@ impl Daemon {
                         break;
                     }
                     _ = hup.recv() => {
-                        notifier.send("RELOADING=1");
+                        // Before READY=1 systemd has no reload to wait for: a READY=1 here
+                        // would report a start that has not happened yet.
+                        let ready = shared.health.is_ready();
+                        if ready {
+                            notifier.send("RELOADING=1");
+                        }
                         self.reload(&shared.health);
-                        notifier.send("READY=1");
+                        if ready {
+                            notifier.send("READY=1");
+                        }
                     }
                 }
             }
@@ -248,20 +255,7 @@ impl Daemon {
         let retention_db = Handle::new(&config.database, false)?;
         let metrics = match &self.metrics {
             Some(listener) => Some((
-                tokio::net::TcpListener::from_std(listener.try_clone().map_err(|source| {
-                    DaemonError::Listen {
-                        addr: listener
-                            .local_addr()
-                            .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into()),
-                        source,
-                    }
-                })?)
-                .map_err(|source| DaemonError::Listen {
-                    addr: listener
-                        .local_addr()
-                        .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into()),
-                    source,
-                })?,
+                async_listener(listener)?,
                 Handle::new(&config.database, false)?,
             )),
             None => None,
@@ -383,6 +377,19 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     differs("[metrics]", &old.metrics, &new.metrics);
     differs("[retention]", &old.retention, &new.retention);
     changed
+}
+
+/// The listener bound in [`Daemon::prepare`], handed to tokio (which needs its runtime).
+fn async_listener(
+    listener: &std::net::TcpListener,
+) -> Result<tokio::net::TcpListener, DaemonError> {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into());
+    listener
+        .try_clone()
+        .and_then(tokio::net::TcpListener::from_std)
+        .map_err(|source| DaemonError::Listen { addr, source })
 }
 
 /// How often `[retention] raw_after` is applied.

@@ -43,6 +43,7 @@ pub(super) async fn run(
                 tracing::warn!(grace = %humantime::format_duration(service.ready_grace), "ready without IMAP: the server was not reached within [service] ready_grace; intake keeps retrying");
             }
             notifier.send("READY=1");
+            shared.health.set_ready();
             next_status = Instant::now();
         }
         if watchdog.is_some() {
