@@ -228,3 +228,30 @@ fn the_debian_package_holds_the_service_its_conffiles_and_docs_and_lintian_finds
         .collect();
     assert!(ok && errors.is_empty(), "lintian errors:\n{out}{err}");
 }
+
+#[test]
+fn completions_and_man_pages_follow_the_cli() {
+    for (shell, marker) in [
+        ("bash", "_followupd()"),
+        ("zsh", "#compdef followupd"),
+        ("fish", "complete -c followupd"),
+    ] {
+        let (ok, out, err) =
+            run(Command::new(env!("CARGO_BIN_EXE_followupd")).args(["completions", shell]));
+        assert!(ok, "{err}");
+        assert!(out.contains(marker), "{shell}: {out}");
+        assert!(
+            out.contains("erase") && out.contains("status"),
+            "{shell}: {out}"
+        );
+    }
+    let page = std::fs::read_to_string(generate_assets().join("man/man1/followupd-erase.1"))
+        .expect("man page of erase");
+    assert!(
+        page.contains("right to erasure") && page.contains("\\-\\-by"),
+        "{page}"
+    );
+    let (ok, _, err) =
+        run(Command::new(env!("CARGO_BIN_EXE_followupd")).args(["completions", "tcsh"]));
+    assert!(!ok && err.contains("possible values"), "{err}");
+}
