@@ -59,6 +59,44 @@ pub struct Config {
     pub staff: StaffConfig,
     pub replies: RepliesConfig,
     pub trust: TrustPolicy,
+    pub service: ServiceConfig,
+    pub metrics: MetricsConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How the daemon talks to systemd (`[service]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// READY=1 is sent after the first successful IMAP login, or after this long whatever
+    /// IMAP does (a mail server down at boot must not fail the unit's start).
+    pub ready_grace: Duration,
+    /// A task (intake, scheduler, sender) that has not come round its loop for this long is
+    /// stuck: the watchdog pings stop and systemd restarts the daemon.
+    pub stall_after: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            ready_grace: default_ready_grace(),
+            stall_after: default_stall_after(),
+        }
+    }
+}
+
+/// The optional metrics and health listener (`[metrics]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// None: no listener (the default).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// How long raw mail is kept (`[retention]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetentionConfig {
+    /// The raw bytes of messages of incidents closed longer ago than this are dropped; None
+    /// keeps them forever (the default).
+    pub raw_after: Option<Duration>,
 }
 
 /// What mail gets, by how far the receiving server proved its sender (`[trust]`). A verified
@@ -219,6 +257,9 @@ dir = "templates"
             staff: StaffConfig::default(),
             replies: RepliesConfig::default(),
             trust: TrustPolicy::default(),
+            service: ServiceConfig::default(),
+            metrics: MetricsConfig { listen: None },
+            retention: RetentionConfig::default(),
         })
     }
 }
@@ -742,7 +783,56 @@ struct RawConfig {
     replies: RawReplies,
     #[serde(default)]
     trust: RawTrust,
+    #[serde(default)]
+    service: RawService,
+    #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
+    retention: RawRetention,
     oauth2: Option<oauth::RawOAuth2>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    #[serde(default = "default_ready_grace", deserialize_with = "duration")]
+    ready_grace: Duration,
+    #[serde(default = "default_stall_after", deserialize_with = "duration")]
+    stall_after: Duration,
+}
+
+impl Default for RawService {
+    fn default() -> Self {
+        RawService {
+            ready_grace: default_ready_grace(),
+            stall_after: default_stall_after(),
+        }
+    }
+}
+
+fn default_ready_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_stall_after() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// The metrics listener's address when `[metrics] enabled = true` names none: loopback only.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9847";
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    enabled: bool,
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    #[serde(default, deserialize_with = "opt_duration")]
+    raw_after: Option<Duration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1162,16 +1252,26 @@ impl Validator<'_> {
             )?)),
             None => None,
         };
+        // A server with a password and no username logs in as the support address: the
+        // common case, one key fewer to edit.
+        let with_login = |mut server: RawServer| {
+            if server.username.is_none()
+                && (server.password_file.is_some() || server.password_env.is_some())
+            {
+                server.username = Some(raw.support.address.get_ref().trim().to_string());
+            }
+            server
+        };
         let imap_endpoint = self.endpoint(
             "imap",
-            raw.imap.server(),
+            with_login(raw.imap.server()),
             (143, 993),
             &shared_oauth2,
             &state_dir,
         )?;
         let smtp_endpoint = self.endpoint(
             "smtp",
-            raw.smtp.server(),
+            with_login(raw.smtp.server()),
             (25, 465),
             &shared_oauth2,
             &state_dir,
@@ -1339,7 +1439,37 @@ impl Validator<'_> {
                 stop_phrases: phrases(raw.replies.stop_phrases),
             },
             trust: self.trust(raw.trust)?,
+            service: ServiceConfig {
+                ready_grace: raw.service.ready_grace,
+                stall_after: raw.service.stall_after,
+            },
+            metrics: self.metrics(raw.metrics)?,
+            retention: RetentionConfig {
+                raw_after: raw.retention.raw_after,
+            },
         })
+    }
+
+    fn metrics(&self, raw: RawMetrics) -> Result<MetricsConfig, ConfigError> {
+        if !raw.enabled {
+            return Ok(MetricsConfig { listen: None });
+        }
+        let listen = match raw.listen {
+            None => DEFAULT_METRICS_LISTEN.parse().ok(),
+            Some(text) => match text.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    return self.err(
+                        text.span(),
+                        format!(
+                            "[metrics] listen `{}` is not an address and port like \"{DEFAULT_METRICS_LISTEN}\"",
+                            text.get_ref()
+                        ),
+                    )
+                }
+            },
+        };
+        Ok(MetricsConfig { listen })
     }
 
     fn address_list(
@@ -1981,6 +2111,64 @@ dir = "templates"
         assert!(
             !config.path.as_os_str().is_empty(),
             "parsed, not the fallback"
+        );
+    }
+
+    #[test]
+    fn a_server_with_a_password_and_no_username_logs_in_as_the_support_address() {
+        let text = MINIMAL
+            .replace(
+                "username = \"support@example.test\"\n",
+                "password_env = \"X\"\n",
+            )
+            .replace("[smtp]\n", "[smtp]\npassword_env = \"Y\"\n");
+        let config = parse(Path::new("/etc/followupd/followupd.toml"), &text).expect("valid");
+        assert_eq!(
+            config.imap.endpoint.username.as_deref(),
+            Some("support@example.test")
+        );
+        assert_eq!(
+            config.smtp.endpoint.username.as_deref(),
+            Some("support@example.test")
+        );
+        let no_password = parse(Path::new("/x.toml"), MINIMAL).expect("valid");
+        assert_eq!(
+            no_password.smtp.endpoint.username, None,
+            "no password: no SMTP AUTH"
+        );
+    }
+
+    #[test]
+    fn service_metrics_and_retention_have_safe_defaults_and_say_what_is_wrong() {
+        let config = parse(Path::new("/x.toml"), MINIMAL).expect("valid");
+        assert_eq!(config.metrics.listen, None, "off by default");
+        assert_eq!(
+            config.retention.raw_after, None,
+            "raw mail kept unless configured"
+        );
+        assert_eq!(config.service.stall_after, Duration::from_secs(300));
+        let on = parse(
+            Path::new("/x.toml"),
+            &format!("{MINIMAL}\n[metrics]\nenabled = true\n[retention]\nraw_after = \"365d\"\n"),
+        )
+        .expect("valid");
+        assert_eq!(
+            on.metrics.listen,
+            Some(DEFAULT_METRICS_LISTEN.parse().expect("addr"))
+        );
+        assert!(on.metrics.listen.is_some_and(|a| a.ip().is_loopback()));
+        assert_eq!(
+            on.retention.raw_after,
+            Some(Duration::from_secs(365 * 86400))
+        );
+        let bad = parse(
+            Path::new("/x.toml"),
+            &format!("{MINIMAL}\n[metrics]\nenabled = true\nlisten = \"localhost\"\n"),
+        )
+        .expect_err("no port");
+        assert!(
+            bad.to_string().contains("[metrics] listen `localhost`"),
+            "{bad}"
         );
     }
 

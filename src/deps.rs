@@ -5,12 +5,13 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::incident::MailKind;
 use crate::secret::{Secret, SecretError};
-use crate::templates::{TemplateError, Templates};
+use crate::templates::{Live, TemplateError, Templates};
 
 #[derive(Debug)]
 pub struct Deps {
     pub config: Config,
-    pub templates: Templates,
+    /// Swapped whole by a reload of the running daemon.
+    pub templates: Live,
     pub secret: Secret,
     pub clock: Clock,
 }
@@ -28,10 +29,20 @@ impl Deps {
     /// use).
     pub fn load(config: Config, clock: Clock) -> Result<Deps, DepsError> {
         let templates = load_templates(&config)?;
+        Deps::with_templates(config, clock, templates)
+    }
+
+    /// As [`Deps::load`], with a template set already loaded (the daemon's last good one when
+    /// the configured set is broken).
+    pub fn with_templates(
+        config: Config,
+        clock: Clock,
+        templates: Templates,
+    ) -> Result<Deps, DepsError> {
         let secret = Secret::load_or_create(&config.secret_file)?;
         Ok(Deps {
             config,
-            templates,
+            templates: Live::new(templates),
             secret,
             clock,
         })
@@ -45,4 +56,40 @@ impl Deps {
 /// The template set of every kind of mail the daemon sends.
 pub fn load_templates(config: &Config) -> Result<Templates, TemplateError> {
     Templates::load(&config.templates, &MailKind::template_names())
+}
+
+/// Where the daemon keeps a copy of the last template set that loaded and passed `check`: in
+/// the state directory, beside the database.
+pub fn last_good_dir(config: &Config) -> std::path::PathBuf {
+    config
+        .database
+        .parent()
+        .map_or_else(
+            || std::path::PathBuf::from("."),
+            std::path::Path::to_path_buf,
+        )
+        .join("templates.last-good")
+}
+
+/// Loads the configured templates and renders them with sample data.
+pub fn load_checked(config: &Config) -> Result<Templates, TemplateError> {
+    let templates = load_templates(config)?;
+    templates.check(&config.support.name, &config.support.address)?;
+    Ok(templates)
+}
+
+/// Keeps a copy of a template set that passed `check` in the state directory, replacing the
+/// previous copy whole (a crash leaves the old copy or the new one, never a mix).
+pub fn save_last_good(config: &Config, templates: &Templates) -> std::io::Result<()> {
+    let target = last_good_dir(config);
+    let staging = target.with_extension(format!("new-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    crate::files::copy_tree(templates.dir(), &staging)?;
+    let old = target.with_extension(format!("old-{}", std::process::id()));
+    if target.exists() {
+        std::fs::rename(&target, &old)?;
+    }
+    std::fs::rename(&staging, &target)?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
 }

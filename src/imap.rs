@@ -749,18 +749,36 @@ struct Bounded<'a> {
 }
 
 impl Bounded<'_> {
+    // Every step is logged at debug as the conversation an admin would want to read: the
+    // step's name (`SELECT`, `UID FETCH`, `logging in`) and how it ended, never arguments that
+    // could hold a secret (the password and the token never reach a step's name).
     async fn io<T>(
         &self,
         what: &'static str,
         fut: impl Future<Output = T>,
     ) -> Result<T, ImapError> {
-        tokio::time::timeout(self.timeout, fut)
+        tracing::debug!(server = self.server, "IMAP > {what}");
+        let started = std::time::Instant::now();
+        let done = tokio::time::timeout(self.timeout, fut)
             .await
             .map_err(|_| ImapError::Timeout {
                 server: self.server.to_string(),
                 what,
                 timeout: humantime::format_duration(self.timeout).to_string(),
-            })
+            });
+        if done.is_err() {
+            tracing::debug!(
+                server = self.server,
+                "IMAP < {what}: no answer within the timeout"
+            );
+        } else {
+            tracing::trace!(
+                server = self.server,
+                ms = started.elapsed().as_millis() as u64,
+                "IMAP < {what} done"
+            );
+        }
+        done
     }
 
     async fn imap<T>(
@@ -768,13 +786,16 @@ impl Bounded<'_> {
         what: &'static str,
         fut: impl Future<Output = async_imap::error::Result<T>>,
     ) -> Result<T, ImapError> {
-        self.io(what, fut)
-            .await?
-            .map_err(|source| ImapError::Protocol {
-                server: self.server.to_string(),
-                what,
-                source,
-            })
+        let result = self.io(what, fut).await?;
+        match &result {
+            Ok(_) => tracing::debug!(server = self.server, "IMAP < {what} OK"),
+            Err(e) => tracing::debug!(server = self.server, "IMAP < {what}: {e}"),
+        }
+        result.map_err(|source| ImapError::Protocol {
+            server: self.server.to_string(),
+            what,
+            source,
+        })
     }
 }
 

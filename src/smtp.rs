@@ -205,15 +205,24 @@ impl Smtp {
                 lane.conn.insert(conn)
             }
         };
-        let response = conn
-            .send(envelope, raw)
-            .await
-            .map_err(|e| self.classify(e))?;
-        Ok(format!(
+        tracing::debug!(
+            server = %self.server,
+            "SMTP > MAIL FROM:<{}> RCPT TO: {} recipient(s), DATA {} bytes",
+            envelope.from().map(ToString::to_string).unwrap_or_default(),
+            envelope.to().len(),
+            raw.len()
+        );
+        let response = conn.send(envelope, raw).await.map_err(|e| {
+            tracing::debug!(server = %self.server, "SMTP < {e}");
+            self.classify(e)
+        })?;
+        let said = format!(
             "{} {}",
             response.code(),
             response.message().collect::<Vec<_>>().join(" ")
-        ))
+        );
+        tracing::debug!(server = %self.server, "SMTP < {said}");
+        Ok(said)
     }
 
     /// Connects, says EHLO, upgrades to TLS and logs in as configured, then says QUIT: what
@@ -271,13 +280,29 @@ impl Smtp {
             }
             None => Box::new(tcp),
         };
+        tracing::debug!(server = %self.server, "SMTP > EHLO");
         let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
             .await
             .map_err(|e| self.unreachable(e))?;
+        tracing::debug!(server = %self.server, "SMTP < EHLO answered");
         if let Some(params) = &self.starttls {
+            tracing::debug!(server = %self.server, "SMTP > STARTTLS");
             conn.starttls(params.clone(), &self.hello)
                 .await
                 .map_err(|e| self.unreachable(e))?;
+            tracing::debug!(server = %self.server, "SMTP < TLS established, EHLO again");
+        }
+        match &self.login {
+            SmtpLogin::None => {}
+            // The user only: the password and the token are never logged.
+            SmtpLogin::Password { user, .. } => {
+                tracing::debug!(server = %self.server, "SMTP > AUTH PLAIN/LOGIN as {user}");
+            }
+            SmtpLogin::Bearer {
+                user, mechanism, ..
+            } => {
+                tracing::debug!(server = %self.server, "SMTP > AUTH {} as {user}", mechanism.as_str());
+            }
         }
         let usable_until = match &self.login {
             SmtpLogin::None => None,

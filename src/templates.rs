@@ -172,6 +172,67 @@ impl Templates {
     }
 }
 
+/// Anything that renders a kind of mail: one loaded set, or the live set of the daemon.
+pub trait Render {
+    fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError>;
+}
+
+impl Render for Templates {
+    fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
+        Templates::render(self, kind, data)
+    }
+}
+
+impl Render for Live {
+    fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
+        Live::render(self, kind, data)
+    }
+}
+
+/// The template set in force, swapped whole by a reload (`systemctl reload followupd`): a
+/// render sees either the old set or the new one, never half of each.
+#[derive(Debug)]
+pub struct Live {
+    current: std::sync::RwLock<std::sync::Arc<Templates>>,
+}
+
+impl Live {
+    pub fn new(templates: Templates) -> Live {
+        Live {
+            current: std::sync::RwLock::new(std::sync::Arc::new(templates)),
+        }
+    }
+
+    /// The set in force now.
+    pub fn current(&self) -> std::sync::Arc<Templates> {
+        // A poisoned lock only means a panic while swapping an Arc: the value is whole.
+        match self.current.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn swap(&self, templates: Templates) {
+        let new = std::sync::Arc::new(templates);
+        match self.current.write() {
+            Ok(mut t) => *t = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.current().dir().to_path_buf()
+    }
+
+    pub fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
+        self.current().render(kind, data)
+    }
+
+    pub fn check(&self, support_name: &str, support_address: &str) -> Result<usize, TemplateError> {
+        self.current().check(support_name, support_address)
+    }
+}
+
 fn read(dir: &Path, name: &str) -> Result<Option<String>, TemplateError> {
     let path = dir.join(name);
     match std::fs::read_to_string(&path) {

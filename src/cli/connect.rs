@@ -19,21 +19,45 @@ struct Tried {
     outcome: Result<String, String>,
 }
 
-/// Logs in to IMAP (selecting the mailbox) and SMTP (EHLO, TLS, AUTH) as the daemon would.
-/// Further checks (the database opened for writing, the CA files) belong in this list.
+/// Validates both CA files, opens the database for writing, and logs in to IMAP (selecting
+/// the mailbox) and SMTP (EHLO, TLS, AUTH) as the daemon would: one line each.
 pub fn check(config: &Config) -> Result<ExitCode> {
-    let imap_tls = crate::tls::client_config(config.imap.endpoint.ca_file.as_deref())
-        .context("[imap] ca_file")?;
     let logins = Logins::new(config, &crate::tls::client_config(None)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let tried = runtime.block_on(async {
-        vec![
-            imap(config, imap_tls, &logins.imap).await,
-            smtp(config, logins.smtp.clone()).await,
-        ]
+    let mut tried = vec![
+        ca_file("imap", &config.imap.endpoint),
+        ca_file("smtp", &config.smtp.endpoint),
+        database(config),
+    ];
+    let imap_tls = crate::tls::client_config(config.imap.endpoint.ca_file.as_deref());
+    let smtp_ca_ok = tried.get(1).is_some_and(|t| t.outcome.is_ok());
+    runtime.block_on(async {
+        tried.push(match imap_tls {
+            Ok(tls) => imap(config, tls, &logins.imap).await,
+            Err(_) => Tried {
+                what: "imap login",
+                server: config.imap.endpoint.server(),
+                outcome: Err(format!(
+                    "IMAP {}: not tried: [imap] ca_file is unusable (above)",
+                    config.imap.endpoint.server()
+                )),
+            },
+        });
+        tried.push(if smtp_ca_ok {
+            smtp(config, logins.smtp.clone()).await
+        } else {
+            Tried {
+                what: "smtp login",
+                server: config.smtp.endpoint.server(),
+                outcome: Err(format!(
+                    "SMTP {}: not tried: [smtp] ca_file is unusable (above)",
+                    config.smtp.endpoint.server()
+                )),
+            }
+        });
     });
     let mut failed = 0;
     for t in &tried {
@@ -50,6 +74,65 @@ pub fn check(config: &Config) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A server's `ca_file`: PEM certificates rustls accepts as roots.
+fn ca_file(section: &'static str, endpoint: &crate::config::Endpoint) -> Tried {
+    let what = if section == "imap" {
+        "imap ca"
+    } else {
+        "smtp ca"
+    };
+    let Some(path) = endpoint.ca_file.as_deref() else {
+        return Tried {
+            what,
+            server: endpoint.server(),
+            outcome: Ok("no ca_file: the system's roots".into()),
+        };
+    };
+    let outcome = match crate::tls::read_pem_certs(path)
+        .map_err(|e| e.to_string())
+        .and_then(|certs| {
+            crate::tls::client_config(Some(path))
+                .map(|_| certs.len())
+                .map_err(|e| Chain(&e).to_string())
+        }) {
+        Ok(n) => Ok(format!("{} ({n} certificate(s))", path.display())),
+        Err(why) => Err(format!(
+            "[{section}] ca_file {why}; point ca_file at the PEM file (-----BEGIN CERTIFICATE-----) \
+             of the CA that signed {}'s certificate, or remove it to trust the system's roots",
+            endpoint.server()
+        )),
+    };
+    Tried {
+        what,
+        server: endpoint.server(),
+        outcome,
+    }
+}
+
+/// The database, opened as the daemon opens it, and a write transaction begun and rolled back:
+/// a read-only file or directory shows here, not at the first complaint.
+fn database(config: &Config) -> Tried {
+    let path = config.database.display().to_string();
+    let outcome = crate::store::open(&config.database)
+        .map_err(|e| Chain(&e).to_string())
+        .and_then(|conn| {
+            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+                .map_err(|e| format!("database {path}: cannot write: {e}"))
+        })
+        .map(|()| "opened for writing".to_string())
+        .map_err(|why| {
+            format!(
+                "{why}; the user followupd runs as needs to write the file and its directory \
+                 (the unit's StateDirectory= gives it /var/lib/followupd)"
+            )
+        });
+    Tried {
+        what: "database",
+        server: path,
+        outcome,
+    }
 }
 
 async fn imap(

@@ -1,6 +1,7 @@
 //! The command line: the edge where errors become messages and exit codes.
 
 mod connect;
+mod service;
 mod show;
 
 use std::io::Write;
@@ -129,6 +130,29 @@ enum Command {
         #[command(subcommand)]
         action: TemplateAction,
     },
+    /// What the daemon has done and has waiting, as /metrics shows it: incidents by state,
+    /// the outbox, sends, promises kept and breached, escalations, suppressed mail, intake.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase everything about one person (right to erasure): their messages, names and
+    /// addresses. Leaves a tombstone event saying what was erased, when and by whom.
+    Erase {
+        /// The person's email address.
+        address: String,
+        /// Who is doing this, for the event log [default: the Unix user].
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// For packaging: write the man pages and completion files into DIR.
+    #[command(hide = true)]
+    Generate { dir: PathBuf },
     /// Addresses that bounced: no automatic mail goes to them until they write again.
     Undeliverable {
         #[command(subcommand)]
@@ -354,16 +378,55 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Plain lines on stderr; straight to the journal when systemd connected stderr to it
+/// (`$JOURNAL_STREAM` names stderr), so levels become priorities (`journalctl -p warning`)
+/// and fields become journal fields: `journalctl FOLLOWUPD_INCIDENT=12`,
+/// `FOLLOWUPD_MESSAGE_ID=…`, `FOLLOWUPD_UID=…`.
 fn init_logging() {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLLOWUPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("FOLLOWUPD_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    if stderr_is_the_journal() {
+        if let Ok(journal) = tracing_journald::layer() {
+            let journal = journal
+                .with_syslog_identifier("followupd".into())
+                .with_field_prefix(Some("FOLLOWUPD".into()));
+            tracing_subscriber::registry()
+                .with(filter())
+                .with(journal)
+                .init();
+            return;
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+/// Whether `$JOURNAL_STREAM` (`DEVICE:INODE`, set by systemd) is our stderr: a child process
+/// that inherited the variable but writes elsewhere keeps plain lines.
+fn stderr_is_the_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    meta.dev() == dev && meta.ino() == ino
 }
 
 fn load_config(cli: &Cli) -> Result<Config> {
@@ -372,6 +435,12 @@ fn load_config(cli: &Cli) -> Result<Config> {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Completions { shell } => return service::completions(*shell),
+        Command::Generate { dir } => return service::generate(dir),
+        _ => {}
+    }
     let config = load_config(&cli)?;
     let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
     match cli.command {
@@ -380,6 +449,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             action: OAuth2Action::Login { server, browser },
         } => connect::login(&config, &server, browser),
         Command::Run { once } => run(config, once, clock),
+        Command::Status { json } => service::status(&config, json, clock.now()),
+        Command::Erase { address, by } => erase(&config, &address, by, clock),
+        Command::Completions { .. } | Command::Generate { .. } => Ok(ExitCode::SUCCESS), // above
         Command::Incidents { state, json } => {
             let conn = store::open(&config.database)?;
             let list = store::incidents::incidents(&conn, state)?;
@@ -667,6 +739,50 @@ fn list_messages(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `followupd erase ADDRESS`: the person's messages, names and addresses go; a tombstone
+/// event stays. The file is vacuumed and its WAL emptied afterwards, with `secure_delete` on
+/// during the erasure, so the address survives nowhere in the database's files.
+fn erase(config: &Config, address: &str, by: Option<String>, clock: Clock) -> Result<ExitCode> {
+    let address = address.trim().to_lowercase();
+    let plausible = address
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !address
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>');
+    if !plausible {
+        bail!("`{address}` is not an email address like ann@example.com: erase takes one whole address");
+    }
+    let mut conn = store::open(&config.database)?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let actor = crate::incident::Actor::Staff(by.unwrap_or_else(unix_user));
+    let tx = conn.transaction()?;
+    let erased = store::erasure::erase(&tx, &address, &actor, clock.now())?;
+    tx.commit()?;
+    let clean = store::erasure::vacuum(&conn)?;
+    let incidents: Vec<String> = erased.incidents.iter().map(|n| format!("#{n}")).collect();
+    println!(
+        "erased {address}: {} incident(s){}, {} message(s), {} mail(s), {} event detail(s); a tombstone event records it",
+        erased.incidents.len(),
+        if incidents.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", incidents.join(", "))
+        },
+        erased.messages,
+        erased.mails,
+        erased.events
+    );
+    if !clean {
+        eprintln!(
+            "followupd: the database's write-ahead log is in use by another process (the daemon?) \
+             and could not be emptied; its old pages are overwritten by the next writes. For \
+             certainty now, stop the daemon and run `followupd erase {address}` again."
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The acting user for the event log when `--by` is not given.
 fn unix_user() -> String {
     std::env::var("SUDO_USER")
@@ -683,7 +799,13 @@ fn check(config: &Config, connect: bool) -> Result<ExitCode> {
         "templates  {}: ok ({rendered} renderings with complete, plain and sparse sample data)",
         config.templates.display()
     );
-    crate::tls::client_config(config.imap.endpoint.ca_file.as_deref()).context("[imap] ca_file")?;
+    // `check --connect` reports the CA files in its own lines, with the rest.
+    if !connect {
+        crate::tls::client_config(config.imap.endpoint.ca_file.as_deref())
+            .context("[imap] ca_file")?;
+        crate::tls::client_config(config.smtp.endpoint.ca_file.as_deref())
+            .context("[smtp] ca_file")?;
+    }
     // The passwords are read here (only the daemon and this check ever read them): a file
     // others may read is refused with its line, as `run` would refuse it.
     for (section, endpoint) in [

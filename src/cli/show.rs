@@ -240,6 +240,13 @@ fn message_extras(out: &mut impl Write, m: &TimelineMessage) -> Result<()> {
     {
         writeln!(out, "         {reason}")?;
     }
+    if let Some(at) = m.raw_dropped_at {
+        writeln!(
+            out,
+            "         raw text dropped by retention on {} ([retention] raw_after); headers and events kept",
+            crate::clock::stamp(at)
+        )?;
+    }
     if m.headers_only {
         writeln!(
             out,
@@ -301,7 +308,11 @@ pub fn incident(
     let texts = if full {
         let mut texts = Vec::with_capacity(messages.len());
         for m in &messages {
-            texts.push(crate::mail::readable(&store::messages::message_raw(&conn, m.id)?).text);
+            if m.raw_dropped_at.is_some() {
+                texts.push("(raw text dropped by retention)".to_string());
+            } else {
+                texts.push(crate::mail::readable(&store::messages::message_raw(&conn, m.id)?).text);
+            }
         }
         texts
     } else {
@@ -439,6 +450,13 @@ pub fn message(config: &Config, id: MessageRow, raw: bool, as_json: bool) -> Res
     let Some(m) = store::messages::message(&conn, id)? else {
         bail!("there is no message {id}");
     };
+    if let Some(at) = m.raw_dropped_at {
+        bail!(
+            "message {id}: its raw text was dropped by retention on {} ([retention] raw_after); \
+             `followupd incident show` still has its headers and events",
+            crate::clock::stamp(at)
+        );
+    }
     let bytes = store::messages::message_raw(&conn, id)?;
     if raw {
         use std::io::IsTerminal;

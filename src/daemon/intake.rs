@@ -29,6 +29,7 @@ pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiv
     let mut backoff = FIRST_BACKOFF;
     let mut db_failing = false;
     loop {
+        shared.health.beat(super::health::Task::Intake);
         let mut connected = false;
         let mut state = State {
             backoff: &mut backoff,
@@ -59,6 +60,7 @@ pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiv
             Err(e) => {
                 // The connection is gone with the error: after any error its state is unknown.
                 let unreachable = matches!(&e, DaemonError::Imap(e) if e.is_unreachable());
+                shared.health.imap_down(Chain(&e).to_string());
                 if connected && unreachable {
                     // Servers end idle sessions, restart, kick clients: routine, if it heals.
                     tracing::warn!(error = %Chain(&e), retry_in = %humantime::format_duration(backoff), "IMAP connection lost; reconnecting");
@@ -122,11 +124,13 @@ async fn keep_up(
                 };
                 tracing::info!(mailbox = %config.mailbox, login = open.logged_in_with, waiting = %waiting, "IMAP connected");
                 *state.connected = true;
+                shared.health.imap_connected();
                 open
             }
         };
         let pass_started = Instant::now();
         pass(shared, &mut inbox, db).await?;
+        shared.health.passed();
         *state.backoff = FIRST_BACKOFF;
         if std::mem::take(state.db_failing) {
             tracing::info!("intake: database writes work again");
@@ -140,6 +144,7 @@ async fn keep_up(
         }
         // Wait for news, the safety-net pass, or the session's renewal.
         loop {
+            shared.health.beat(super::health::Task::Intake);
             if *stop.borrow() {
                 return Ok(Some(inbox));
             }

@@ -11,9 +11,13 @@
 //! ([`crate::store::Handle`]). SIGTERM lets the current step finish (a batch commit, a send
 //! being recorded) and then stops all three.
 
+pub mod health;
 mod intake;
+pub mod metrics;
+pub mod notify;
 mod scheduler;
 mod sender;
+mod service;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +52,12 @@ pub enum DaemonError {
     Imap(#[from] ImapError),
     #[error("cannot install the signal handler")]
     Signal(#[source] std::io::Error),
+    #[error("[metrics] listen {addr}: cannot listen there")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: another followupd is already running on this database (stop it first: two senders could send the same mail twice)")]
     AlreadyRunning { path: String },
     #[error("{path}: cannot open the lock file")]
@@ -65,6 +75,8 @@ pub struct Daemon {
     logins: Arc<Logins>,
     /// Held (flock) for the daemon's lifetime: one intake and one sender per database.
     _lock: std::fs::File,
+    /// The metrics listener, bound before anything runs so a taken port fails the start.
+    metrics: Option<std::net::TcpListener>,
 }
 
 /// What the three tasks share.
@@ -74,25 +86,65 @@ struct Shared {
     logins: Arc<Logins>,
     /// Fired whenever mail is queued: wakes the sender.
     queued: Notify,
+    health: Arc<health::Health>,
 }
 
 impl Daemon {
     /// Loads templates (and renders them with sample data), the secret key and TLS roots, and
     /// opens the database once so a broken setup fails here, before any mail is touched.
+    ///
+    /// Broken templates do not stop the daemon when an earlier set passed: it starts with the
+    /// last good set kept in the state directory and says so loudly, so a typo in a template
+    /// is never an outage (the customer gets yesterday's wording, not silence).
     pub fn prepare(config: Config, clock: Clock) -> Result<Daemon, DaemonError> {
-        let deps = Deps::load(config, clock)?;
-        deps.templates
-            .check(&deps.config.support.name, &deps.config.support.address)?;
+        let templates = match crate::deps::load_checked(&config) {
+            Ok(templates) => {
+                if let Err(e) = crate::deps::save_last_good(&config, &templates) {
+                    tracing::warn!(error = %e, dir = %crate::deps::last_good_dir(&config).display(), "cannot keep a copy of the templates as the last good set");
+                }
+                templates
+            }
+            Err(broken) => {
+                let fallback = crate::deps::last_good_dir(&config);
+                let kinds = crate::incident::MailKind::template_names();
+                match crate::templates::Templates::load(&fallback, &kinds).and_then(|t| {
+                    t.check(&config.support.name, &config.support.address)?;
+                    Ok(t)
+                }) {
+                    Ok(last_good) => {
+                        for line in broken.to_string().lines() {
+                            tracing::error!("template broken: {line}");
+                        }
+                        tracing::error!(
+                            using = %fallback.display(),
+                            "THE CONFIGURED TEMPLATES ARE BROKEN: running with the last good set until they are fixed (fix them, then `systemctl reload followupd`)"
+                        );
+                        last_good
+                    }
+                    Err(_) => return Err(DaemonError::Templates(broken)),
+                }
+            }
+        };
+        let deps = Deps::with_templates(config, clock, templates)?;
         let imap_tls = tls::client_config(deps.config.imap.endpoint.ca_file.as_deref())?;
         // Token endpoints are public HTTPS sites: the system's roots.
         let logins = Logins::new(&deps.config, &tls::client_config(None)?);
         drop(store::open(&deps.config.database)?);
         let lock = lock(&deps.config.database)?;
+        let metrics = match deps.config.metrics.listen {
+            Some(addr) => Some(
+                std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|source| DaemonError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Daemon {
             deps: Arc::new(deps),
             imap_tls,
             logins: Arc::new(logins),
             _lock: lock,
+            metrics,
         })
     }
 
@@ -128,6 +180,7 @@ impl Daemon {
             tracing::error!(error = %crate::errors::Chain(&e), "scheduler: database error");
             TickReport::default()
         });
+        retention(&self.deps, &mut db).await;
         let smtp = self.smtp()?;
         let mut outbox = Handle::new(&self.deps.config.database, true)?;
         crate::outbox::send::hold_in_doubt(
@@ -154,18 +207,42 @@ impl Daemon {
             imap_tls: self.imap_tls.clone(),
             logins: self.logins.clone(),
             queued: Notify::new(),
+            health: Arc::new(health::Health::new()),
         }
     }
 
-    /// Runs until SIGTERM or SIGINT.
+    /// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration and the templates.
     pub async fn run(&self) -> Result<(), DaemonError> {
+        use tokio::signal::unix::{signal, SignalKind};
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(DaemonError::Signal)?;
-        let signals = async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: finishing the current step, then stopping"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: finishing the current step, then stopping"),
+        let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
+        let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
+        let notifier = notify::Notifier::from_env();
+        let shared = self.shared();
+        let signals = async {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {
+                        tracing::info!("SIGTERM: finishing the current step, then stopping");
+                        break;
+                    }
+                    _ = tokio::signal::ctrl_c() => {
+                        tracing::info!("interrupted: finishing the current step, then stopping");
+                        break;
+                    }
+                    _ = hup.recv() => {
+                        // Before READY=1 systemd has no reload to wait for: a READY=1 here
+                        // would report a start that has not happened yet.
+                        let ready = shared.health.is_ready();
+                        if ready {
+                            notifier.send("RELOADING=1");
+                        }
+                        self.reload(&shared.health);
+                        if ready {
+                            notifier.send("READY=1");
+                        }
+                    }
+                }
             }
             let _ = stop_tx.send(true);
         };
@@ -174,7 +251,15 @@ impl Daemon {
         let intake_db = Handle::new(&config.database, false)?;
         let scheduler_db = Handle::new(&config.database, false)?;
         let mut outbox_db = Handle::new(&config.database, true)?;
-        let shared = self.shared();
+        let service_db = Handle::new(&config.database, false)?;
+        let retention_db = Handle::new(&config.database, false)?;
+        let metrics = match &self.metrics {
+            Some(listener) => Some((
+                async_listener(listener)?,
+                Handle::new(&config.database, false)?,
+            )),
+            None => None,
+        };
         crate::outbox::send::hold_in_doubt(
             &mut outbox_db,
             &self.deps,
@@ -186,6 +271,7 @@ impl Daemon {
             mailbox = %config.imap.mailbox,
             smtp = %format!("{}:{}", config.smtp.endpoint.host, config.smtp.endpoint.port),
             database = %config.database.display(),
+            metrics = %config.metrics.listen.map_or_else(|| "off".to_string(), |a| format!("http://{a}/metrics")),
             "followupd running"
         );
         let work = async {
@@ -193,6 +279,13 @@ impl Daemon {
                 intake::run(&shared, intake_db, stop_rx.clone()),
                 scheduler::run(&shared, scheduler_db, stop_rx.clone()),
                 sender::run(&shared, outbox_db, &smtp, stop_rx.clone()),
+                service::run(&shared, service_db, &notifier, stop_rx.clone()),
+                retention_loop(&shared, retention_db, stop_rx.clone()),
+                async {
+                    if let Some((listener, db)) = metrics {
+                        metrics::serve(&shared, listener, db, stop_rx.clone()).await;
+                    }
+                },
             );
         };
         tokio::select! {
@@ -201,6 +294,150 @@ impl Daemon {
         }
         tracing::info!("followupd stopped");
         Ok(())
+    }
+}
+
+impl Daemon {
+    /// `systemctl reload followupd` (SIGHUP): reads the configuration and the templates again
+    /// and validates them completely; the new templates take over at once, whole. Anything
+    /// wrong, and the old ones stay in force, the error logged with its file and line, as nginx
+    /// does. Settings the running tasks were built with are named when they changed: they take
+    /// effect at the next restart.
+    fn reload(&self, health: &health::Health) {
+        use std::sync::atomic::Ordering;
+        let path = &self.deps.config.path;
+        tracing::info!(config = %path.display(), "SIGHUP: reloading the configuration and the templates");
+        let config = match crate::config::load(path) {
+            Ok(config) => config,
+            Err(e) => {
+                health.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %crate::errors::Chain(&e), "reload refused: the configuration is broken; the old configuration and templates stay in force");
+                return;
+            }
+        };
+        let templates = match crate::deps::load_checked(&config) {
+            Ok(t) => t,
+            Err(e) => {
+                health.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                for line in e.to_string().lines() {
+                    tracing::error!("template broken: {line}");
+                }
+                tracing::error!(
+                    templates = %config.templates.display(),
+                    "reload refused: the templates are broken; the old templates stay in force"
+                );
+                return;
+            }
+        };
+        if let Err(e) = crate::deps::save_last_good(&config, &templates) {
+            tracing::warn!(error = %e, "cannot keep a copy of the templates as the last good set");
+        }
+        self.deps.templates.swap(templates);
+        health.reloads_ok.fetch_add(1, Ordering::Relaxed);
+        let restart = needs_restart(&self.deps.config, &config);
+        if restart.is_empty() {
+            tracing::info!(templates = %config.templates.display(), "reloaded: the next mail uses the new templates");
+        } else {
+            tracing::warn!(
+                templates = %config.templates.display(),
+                needs_restart = %restart.join(", "),
+                "reloaded the templates; changed settings that take effect only at the next restart (`systemctl restart followupd`)"
+            );
+        }
+    }
+}
+
+/// The sections of the configuration that differ, except the templates (reloaded live).
+/// Compared through their `Debug` text, which shows every setting but never a password.
+fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut differs = |name: &'static str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
+        if format!("{a:?}") != format!("{b:?}") {
+            changed.push(name);
+        }
+    };
+    differs("[imap]", &old.imap, &new.imap);
+    differs("[smtp]", &old.smtp, &new.smtp);
+    differs("[support]", &old.support, &new.support);
+    differs(
+        "[database]",
+        &(&old.database, &old.secret_file),
+        &(&new.database, &new.secret_file),
+    );
+    differs("[cadence]", &old.cadence, &new.cadence);
+    differs("[outbox]", &old.outbox, &new.outbox);
+    differs("[intake]", &old.intake, &new.intake);
+    differs("[send_caps]", &old.send_caps, &new.send_caps);
+    differs("[escalation]", &old.escalation, &new.escalation);
+    differs("[recurring]", &old.recurring, &new.recurring);
+    differs("[staff]", &old.staff, &new.staff);
+    differs("[replies]", &old.replies, &new.replies);
+    differs("[trust]", &old.trust, &new.trust);
+    differs("[service]", &old.service, &new.service);
+    differs("[metrics]", &old.metrics, &new.metrics);
+    differs("[retention]", &old.retention, &new.retention);
+    changed
+}
+
+/// The listener bound in [`Daemon::prepare`], handed to tokio (which needs its runtime).
+fn async_listener(
+    listener: &std::net::TcpListener,
+) -> Result<tokio::net::TcpListener, DaemonError> {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| ([127, 0, 0, 1], 0).into());
+    listener
+        .try_clone()
+        .and_then(tokio::net::TcpListener::from_std)
+        .map_err(|source| DaemonError::Listen { addr, source })
+}
+
+/// How often `[retention] raw_after` is applied.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Applies retention at start and hourly, on a connection of its own: a long first run over a
+/// big database holds up neither the watchdog pings nor any other task.
+async fn retention_loop(shared: &Shared, mut db: Handle, mut stop: watch::Receiver<bool>) {
+    if shared.deps.config.retention.raw_after.is_none() {
+        return;
+    }
+    loop {
+        retention(&shared.deps, &mut db).await;
+        if pause(RETENTION_EVERY, &mut stop).await {
+            break;
+        }
+    }
+}
+
+/// `[retention] raw_after`: drops the raw bytes of messages of incidents closed longer ago.
+/// Run at start, then hourly ([`retention_loop`]), and by `run --once`. A failure is logged and
+/// tried again next time: nothing is lost by keeping mail a little longer.
+async fn retention(deps: &Arc<Deps>, db: &mut Handle) {
+    let Some(after) = deps.config.retention.raw_after else {
+        return;
+    };
+    let now = deps.now();
+    let Ok(after) = chrono::Duration::from_std(after) else {
+        return;
+    };
+    let cutoff = now - after;
+    let done = db
+        .run(move |c| {
+            let tx = c.transaction()?;
+            let dropped = store::erasure::drop_raw(&tx, cutoff, now)?;
+            tx.commit()?;
+            Ok(dropped)
+        })
+        .await;
+    match done {
+        Ok(dropped) => {
+            for (incident, messages) in dropped {
+                tracing::info!(incident = %incident, messages, "retention: raw text dropped");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %crate::errors::Chain(&e), "retention: cannot drop old raw text; will try again in an hour")
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::store::Handle;
 pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiver<bool>) {
     let mut failing = false;
     loop {
+        shared.health.beat(super::health::Task::Scheduler);
         match tick(shared, &mut db).await {
             Ok(_) if failing => {
                 failing = false;

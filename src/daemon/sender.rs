@@ -38,10 +38,12 @@ pub(super) async fn run(
 ) {
     let stop_flag = stop.clone();
     let stopping = move || *stop_flag.borrow();
-    let mut trouble = DbTrouble::patient();
+    let health = shared.health.clone();
+    let mut trouble = DbTrouble::patient(move || health.beat(super::health::Task::Sender));
     let mut down: Option<RelayDown> = None;
     let mut db_backoff = Duration::from_millis(250);
     while !*stop.borrow() {
+        shared.health.beat(super::health::Task::Sender);
         if let Some(relay) = down.as_mut() {
             let now = Instant::now();
             if now < relay.next_probe {
@@ -58,6 +60,7 @@ pub(super) async fn run(
                         "SMTP relay answers again; sending the queue"
                     );
                     down = None;
+                    shared.health.smtp(None);
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "SMTP relay still unreachable");
@@ -72,6 +75,7 @@ pub(super) async fn run(
                 db_backoff = Duration::from_millis(250);
                 trouble.cleared();
                 if let Some(why) = report.unreachable.clone() {
+                    shared.health.smtp(Some(why.clone()));
                     tracing::warn!(error = %why, probe_every = %humantime::format_duration(RELAY_PROBE_MAX), "SMTP relay unreachable; mail waits queued and the relay is retried");
                     let backoff = Duration::from_secs(1);
                     down = Some(RelayDown {

@@ -318,10 +318,14 @@ pub enum EventKind {
     UndeliverableCleared,
     Oversize,
     UidvalidityChanged,
+    /// A person's data was erased (`followupd erase`): the tombstone.
+    Erased,
+    /// The raw bytes of an incident's messages were dropped by `[retention] raw_after`.
+    RawDropped,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 42] = [
+    pub const ALL: [EventKind; 44] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -364,6 +368,8 @@ impl EventKind {
         EventKind::UndeliverableCleared,
         EventKind::Oversize,
         EventKind::UidvalidityChanged,
+        EventKind::Erased,
+        EventKind::RawDropped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -410,6 +416,8 @@ impl EventKind {
             EventKind::UndeliverableCleared => "undeliverable_cleared",
             EventKind::Oversize => "oversize",
             EventKind::UidvalidityChanged => "uidvalidity_changed",
+            EventKind::Erased => "erased",
+            EventKind::RawDropped => "raw_dropped",
         }
     }
 

@@ -14,7 +14,7 @@ use crate::digest::{from_hex, sha256_hex};
 use crate::incident::MailKind;
 use crate::mail::{header_safe, AttachmentPart, LOOP_HEADER, MAX_HEADER_TEXT};
 use crate::secret::THREAD_INDEX_ROOT;
-use crate::templates::{TemplateError, Templates};
+use crate::templates::{Render, TemplateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -72,7 +72,7 @@ pub struct Composed {
 pub fn compose(
     letter: &Letter<'_>,
     data: &Value,
-    templates: &Templates,
+    templates: &impl Render,
     support: &SupportConfig,
     attachments: &[AttachmentPart],
     now: DateTime<Utc>,
@@ -180,7 +180,8 @@ mod tests {
     #[test]
     fn a_composed_acknowledgement_threads_and_cannot_be_injected() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let templates = Templates::load(&dir, &MailKind::template_names()).expect("templates");
+        let templates = crate::templates::Templates::load(&dir, &MailKind::template_names())
+            .expect("templates");
         let data = serde_json::json!({
             "incident": {"number": 7, "token": "FU-7-0123456789",
                 "subject": "Broken\r\nBcc: victim@example.com", "summary": "{{support.address}}",

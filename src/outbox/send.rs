@@ -46,12 +46,15 @@ pub struct DrainReport {
 
 /// Database writes that fail (a full disk, a read-only directory) are retried with backoff and
 /// logged once when the trouble starts, with its cause, and once when it ends.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DbTrouble {
     since: Option<std::time::Instant>,
     /// Retry until the write works (the daemon), or give up after one round of retries and
     /// report the error (`run --once`).
     patient: bool,
+    /// Called on every retry: a task patiently waiting for the disk is alive, and must not look
+    /// stuck to the watchdog.
+    alive: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// The longest wait between two tries of a failed database write.
@@ -59,10 +62,11 @@ const DB_RETRY_MAX: Duration = Duration::from_secs(5);
 
 impl DbTrouble {
     /// For the daemon: a write is retried until it works or the daemon stops.
-    pub fn patient() -> DbTrouble {
+    pub fn patient(alive: impl Fn() + Send + Sync + 'static) -> DbTrouble {
         DbTrouble {
             since: None,
             patient: true,
+            alive: Some(Box::new(alive)),
         }
     }
 
@@ -114,6 +118,9 @@ where
                 trouble.failed(what, &e);
                 if stop() || (!trouble.patient && wait >= DB_RETRY_MAX) {
                     return Err(e);
+                }
+                if let Some(alive) = &trouble.alive {
+                    alive();
                 }
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(DB_RETRY_MAX);

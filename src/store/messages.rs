@@ -177,6 +177,17 @@ pub fn find_by_dedupe_key(conn: &Connection, key: &str) -> Result<Option<Recorde
         .optional()?)
 }
 
+/// The raw bytes, or None when `[retention] raw_after` (or an erasure) removed them.
+pub fn raw_if_kept(conn: &Connection, row: MessageRow) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row(
+            "SELECT raw FROM message_raw WHERE message_id = ?1",
+            [row],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 pub fn message_raw(conn: &Connection, row: MessageRow) -> Result<Vec<u8>> {
     Ok(conn.query_row(
         "SELECT raw FROM message_raw WHERE message_id = ?1",
@@ -302,6 +313,9 @@ pub struct TimelineMessage {
     pub size: i64,
     pub incident: Option<IncidentNo>,
     pub headers_only: bool,
+    /// When `[retention] raw_after` dropped the raw bytes (the metadata stays).
+    #[serde(with = "serde_stamp::option")]
+    pub raw_dropped_at: Option<DateTime<Utc>>,
     pub attachments: Vec<AttachmentRow>,
 }
 
@@ -313,7 +327,7 @@ pub struct AttachmentRow {
 }
 
 const TIMELINE_COLUMNS: &str = "id, direction, recorded_at, message_id, from_addr, to_addr,
-    subject, class, kind, class_reason, size, incident_id, headers_only, trust, trust_reason";
+    subject, class, kind, class_reason, size, incident_id, headers_only, trust, trust_reason, raw_dropped_at";
 
 fn timeline_message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineMessage> {
     let direction: String = r.get(1)?;
@@ -337,6 +351,7 @@ fn timeline_message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TimelineMessa
         headers_only: r.get(12)?,
         trust: r.get(13)?,
         trust_reason: r.get(14)?,
+        raw_dropped_at: r.get::<_, Option<Ts>>(15)?.map(|t| t.0),
         attachments: Vec::new(),
     })
 }

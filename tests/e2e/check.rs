@@ -238,6 +238,15 @@ fn check_connect_names_a_wrong_imap_password_and_an_unreachable_smtp_port_in_one
         text.contains("smtp login") && text.contains("ok, EHLO, STARTTLS"),
         "{text}"
     );
+    assert!(
+        text.contains("database") && text.contains("ok, opened for writing"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("smtp ca") && l.contains("ok,") && l.contains("1 certificate")),
+        "{text}"
+    );
 
     let wrong = stack.dir.path().join("wrong-password");
     std::fs::write(&wrong, "not-the-password").expect("write");
@@ -287,4 +296,42 @@ fn check_connect_names_a_wrong_imap_password_and_an_unreachable_smtp_port_in_one
         "{smtp}"
     );
     assert!(smtp.contains("check [smtp] host and port"), "{smtp}");
+}
+
+#[test]
+fn check_connect_names_a_ca_file_that_is_not_pem_in_one_line() {
+    use crate::harness::{MailStack, Tls};
+    let stack = MailStack::start();
+    let fu = crate::harness::Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    // A DER file, or a key, where the CA certificate belongs: a common mistake.
+    let bad = stack.dir.path().join("ca.der");
+    std::fs::write(&bad, b"0\x82\x03\x1a0\x82\x02\x02\xa0\x03not pem at all").expect("write");
+    let config = std::fs::read_to_string(&fu.config).expect("config");
+    // Only [smtp]'s ca_file (the second one) goes bad.
+    let ca_line = format!("ca_file = \"{}\"", stack.var("CA_FILE"));
+    let at = config.rfind(&ca_line).expect("smtp ca_file line");
+    let config = format!(
+        "{}ca_file = \"{}\"{}",
+        &config[..at],
+        bad.display(),
+        &config[at + ca_line.len()..]
+    );
+    std::fs::write(&fu.config, config).expect("config");
+    let out = fu.run(&["check", "--connect"]);
+    assert!(!out.status.success());
+    // Refused with the configuration, before any connection: one line, with the file and line
+    // of the key, the file it names and what is wrong with it.
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 1, "{said}");
+    let line = lines[0];
+    assert!(
+        line.contains(&format!("{}:16: [smtp] ca_file", fu.config.display())),
+        "{line}"
+    );
+    assert!(line.contains(&bad.display().to_string()), "{line}");
+    assert!(
+        line.contains("no usable PEM certificate: no CERTIFICATE block found"),
+        "{line}"
+    );
 }

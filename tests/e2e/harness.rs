@@ -477,6 +477,30 @@ dir = "{templates}"
         (Running(Some(child)), log)
     }
 
+    /// As [`Followupd::spawn_logged`], with extra environment (`NOTIFY_SOCKET`, …); the log
+    /// is appended to, so a second daemon on the same config keeps the first one's lines.
+    pub fn spawn_logged_with(&self, env: &[(&str, &str)]) -> (Running, PathBuf) {
+        let log = self
+            .config
+            .parent()
+            .expect("config dir")
+            .join(format!("daemon-{}.log", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = self
+            .command()
+            .args(["run"])
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn followupd run");
+        (Running(Some(child)), log)
+    }
+
     /// The daemon in the background.
     pub fn spawn(&self) -> Child {
         self.command()
@@ -528,11 +552,30 @@ dir = "{templates}"
 pub struct Running(Option<Child>);
 
 impl Running {
-    /// Whether the daemon is still the process the test started.
+    /// A daemon the test spawned itself (with its own stderr, say).
+    pub fn new(child: Child) -> Running {
+        Running(Some(child))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// Sends a signal by name (`HUP`, …) to the daemon.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Whether the daemon is still running.
     pub fn alive(&mut self) -> bool {
         self.0
             .as_mut()
-            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// SIGTERM, as systemd stops it, and wait for it to finish.

@@ -1,0 +1,148 @@
+//! Commands for running followupd as a service: `status`, `completions`, and the hidden
+//! `generate` that writes the man page and completion files for the Debian package.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, Utc};
+use clap::CommandFactory;
+
+use crate::clock::human_duration;
+use crate::config::Config;
+use crate::store::{self, stats::Snapshot};
+
+/// `followupd completions SHELL`: the completion script on standard output.
+pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut command = super::Cli::command();
+    clap_complete::generate(shell, &mut command, "followupd", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `followupd generate DIR`: `DIR/man/man1/followupd.1` (and one page per subcommand: a
+/// `MANPATH` entry as it is) and
+/// `DIR/completions/{followupd.bash,_followupd,followupd.fish}`, as the package installs them.
+pub fn generate(dir: &Path) -> Result<ExitCode> {
+    let man = dir.join("man").join("man1");
+    std::fs::create_dir_all(&man).with_context(|| format!("{}: cannot create", man.display()))?;
+    let command = super::Cli::command();
+    clap_mangen::generate_to(command.clone(), &man)
+        .with_context(|| format!("{}: cannot write the man pages", man.display()))?;
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&completions)
+        .with_context(|| format!("{}: cannot create", completions.display()))?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        let mut command = command.clone();
+        clap_complete::generate_to(shell, &mut command, "followupd", &completions)
+            .with_context(|| format!("{}: cannot write completions", completions.display()))?;
+    }
+    println!(
+        "man pages in {}, completions in {}",
+        man.display(),
+        completions.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `followupd status`: what `/metrics` shows, as a person reads it. The same numbers: both
+/// come from [`store::stats::snapshot`].
+pub fn status(config: &Config, json: bool, now: DateTime<Utc>) -> Result<ExitCode> {
+    let conn = store::open(&config.database)?;
+    let snapshot = store::stats::snapshot(&conn)?;
+    if json {
+        super::show::json(&snapshot)?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        write_status(&mut out, &snapshot, now)?;
+        // What only the running daemon knows (IMAP up or down, a stuck loop), from its
+        // /healthz when the listener is on.
+        if let Some(addr) = config.metrics.listen {
+            let said = match healthz(addr) {
+                Ok(body) => body.lines().collect::<Vec<_>>().join("; "),
+                Err(e) => format!("no answer at http://{addr}/healthz ({e}): is it running?"),
+            };
+            writeln!(out, "daemon      {said}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon's `/healthz` body (200 or 503 alike: both say what is going on).
+fn healthz(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::Read;
+    let timeout = std::time::Duration::from_secs(3);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut response = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut response)?;
+    let text = String::from_utf8_lossy(&response);
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, body)| body.trim().to_string()))
+}
+
+fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
+    human_duration((now - t).to_std().unwrap_or_default())
+}
+
+fn listed(map: &std::collections::BTreeMap<String, i64>, order: &[&str]) -> String {
+    let mut parts: Vec<String> = order
+        .iter()
+        .map(|k| format!("{} {k}", map.get(*k).copied().unwrap_or(0)))
+        .collect();
+    parts.extend(
+        map.iter()
+            .filter(|(k, _)| !order.contains(&k.as_str()))
+            .map(|(k, n)| format!("{n} {k}")),
+    );
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub fn write_status(out: &mut impl Write, s: &Snapshot, now: DateTime<Utc>) -> Result<()> {
+    writeln!(
+        out,
+        "incidents   {}",
+        listed(&s.incidents, &["open", "waiting", "resolved", "closed"])
+    )?;
+    writeln!(
+        out,
+        "outbox      {} queued{}, {} sent, {} failed",
+        s.queued(),
+        s.oldest_queued
+            .map(|t| format!(" (oldest queued {} ago)", ago(now, t)))
+            .unwrap_or_default(),
+        s.outbox.get("sent").copied().unwrap_or(0),
+        s.outbox.get("failed").copied().unwrap_or(0),
+    )?;
+    writeln!(
+        out,
+        "sends       {}",
+        listed(&s.sends, &["sent", "retry", "failed"])
+    )?;
+    writeln!(
+        out,
+        "promises    {}",
+        listed(&s.promises, &["kept", "breached", "pending"])
+    )?;
+    writeln!(out, "escalations {}", s.escalations)?;
+    writeln!(out, "suppressed  {}", listed(&s.suppressed, &[]))?;
+    writeln!(out, "messages    {}", listed(&s.messages, &["human"]))?;
+    writeln!(
+        out,
+        "intake      {}",
+        s.read_through
+            .map(|t| format!("read everything delivered until {} ago", ago(now, t)))
+            .unwrap_or_else(|| "has not completed a pass yet".into())
+    )?;
+    Ok(())
+}
