@@ -51,6 +51,43 @@ impl Deps {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
+
+    /// The same secret key and clock with a reloaded configuration and template set.
+    pub fn reloaded(&self, config: Config, templates: Templates) -> Deps {
+        Deps {
+            config,
+            templates: Live::new(templates),
+            secret: self.secret.clone(),
+            clock: self.clock,
+        }
+    }
+}
+
+/// The dependencies in force in the running daemon, swapped whole by a reload. Each step takes
+/// one snapshot ([`Current::get`]) and keeps it to its end, so no step ever mixes old and new
+/// settings.
+pub struct Current(std::sync::RwLock<std::sync::Arc<Deps>>);
+
+impl Current {
+    pub fn new(deps: std::sync::Arc<Deps>) -> Current {
+        Current(std::sync::RwLock::new(deps))
+    }
+
+    pub fn get(&self) -> std::sync::Arc<Deps> {
+        // A poisoned lock only means a panic while swapping an Arc: the value is whole.
+        match self.0.read() {
+            Ok(d) => d.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn swap(&self, deps: Deps) {
+        let new = std::sync::Arc::new(deps);
+        match self.0.write() {
+            Ok(mut d) => *d = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
 }
 
 /// The template set of every kind of mail the daemon sends.

@@ -25,7 +25,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// announces mail or `poll_interval` has passed; reconnects with exponential backoff after any
 /// IMAP error, at once when a server that could not be reached answers again.
 pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiver<bool>) {
-    let config = &shared.deps.config.imap;
+    let deps = shared.deps();
+    let config = &deps.config.imap;
     let mut backoff = FIRST_BACKOFF;
     let mut db_failing = false;
     loop {
@@ -94,7 +95,8 @@ async fn keep_up(
     stop: &mut watch::Receiver<bool>,
     state: &mut State<'_>,
 ) -> Result<Option<Inbox>, DaemonError> {
-    let config = &shared.deps.config.imap;
+    let deps = shared.deps();
+    let config = &deps.config.imap;
     let mut current: Option<Inbox> = None;
     loop {
         if *stop.borrow() {
@@ -197,7 +199,8 @@ async fn wait_to_retry(
     if !unreachable {
         return pause(backoff, stop).await;
     }
-    let endpoint = &shared.deps.config.imap.endpoint;
+    let deps = shared.deps();
+    let endpoint = &deps.config.imap.endpoint;
     let deadline = Instant::now() + backoff;
     let mut seen_down = false;
     loop {
@@ -232,7 +235,7 @@ pub(super) async fn pass(
     inbox: &mut Inbox,
     db: &mut Handle,
 ) -> Result<usize, DaemonError> {
-    let deps = &shared.deps;
+    let deps = &shared.deps();
     let mailbox = deps.config.imap.mailbox.clone();
     // Everything delivered before this moment is read by the end of the pass.
     let started = deps.now();
@@ -273,8 +276,10 @@ async fn receipts_due(shared: &Shared, db: &mut Handle) -> Option<Instant> {
         .await
         .ok()
         .flatten()?;
-    let due = crate::clock::after(oldest, shared.deps.config.outbox.receipt_margin);
-    let wait = (due - shared.deps.now()).to_std().unwrap_or(Duration::ZERO);
+    let due = crate::clock::after(oldest, shared.deps().config.outbox.receipt_margin);
+    let wait = (due - shared.deps().now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
     Some(Instant::now() + wait + Duration::from_millis(100))
 }
 
@@ -288,7 +293,7 @@ async fn ingest(
     uidvalidity: u32,
     after_processing: bool,
 ) -> Result<usize, DaemonError> {
-    let deps = &shared.deps;
+    let deps = &shared.deps();
     let Some(&(last, _)) = batch.last() else {
         return Ok(0);
     };

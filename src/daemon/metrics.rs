@@ -81,7 +81,7 @@ async fn answer(shared: &Shared, mut stream: TcpStream, db: &Mutex<Handle>) -> s
                 Ok(snapshot) => (
                     "200 OK",
                     "text/plain; version=0.0.4; charset=utf-8",
-                    render(&snapshot, &shared.health, shared.deps.now()),
+                    render(&snapshot, &shared.health, shared.deps().now()),
                 ),
                 Err(e) => (
                     "503 Service Unavailable",
@@ -123,7 +123,7 @@ async fn answer(shared: &Shared, mut stream: TcpStream, db: &Mutex<Handle>) -> s
 fn healthz(shared: &Shared) -> (bool, String) {
     let stuck = stalled(
         &shared.health.since_beats(),
-        shared.deps.config.service.stall_after,
+        shared.deps().config.service.stall_after,
     );
     let imap = match shared.health.imap() {
         ImapState::Connected => "imap connected".to_string(),

@@ -81,12 +81,20 @@ pub struct Daemon {
 
 /// What the three tasks share.
 struct Shared {
-    deps: Arc<Deps>,
+    /// Swapped whole by a reload: take one snapshot per step with [`Shared::deps`].
+    deps: crate::deps::Current,
     imap_tls: Arc<ClientConfig>,
     logins: Arc<Logins>,
     /// Fired whenever mail is queued: wakes the sender.
     queued: Notify,
     health: Arc<health::Health>,
+}
+
+impl Shared {
+    /// The dependencies in force now; a step keeps this snapshot to its end.
+    fn deps(&self) -> Arc<Deps> {
+        self.deps.get()
+    }
 }
 
 impl Daemon {
@@ -203,7 +211,7 @@ impl Daemon {
 
     fn shared(&self) -> Shared {
         Shared {
-            deps: self.deps.clone(),
+            deps: crate::deps::Current::new(self.deps.clone()),
             imap_tls: self.imap_tls.clone(),
             logins: self.logins.clone(),
             queued: Notify::new(),
@@ -237,7 +245,7 @@ impl Daemon {
                         if ready {
                             notifier.send("RELOADING=1");
                         }
-                        self.reload(&shared.health);
+                        self.reload(&shared);
                         if ready {
                             notifier.send("READY=1");
                         }
@@ -299,15 +307,18 @@ impl Daemon {
 
 impl Daemon {
     /// `systemctl reload followupd` (SIGHUP): reads the configuration and the templates again
-    /// and validates them completely; the new templates take over at once, whole. Anything
-    /// wrong, and the old ones stay in force, the error logged with its file and line, as nginx
-    /// does. Settings the running tasks were built with are named when they changed: they take
-    /// effect at the next restart.
-    fn reload(&self, health: &health::Health) {
+    /// and validates them completely, then swaps them in whole: every step that starts after
+    /// this uses the new settings and wording. Anything wrong, and the old ones stay in force,
+    /// the error logged with its file and line, as nginx does. Settings the running connections
+    /// and listeners were built with ([imap], [smtp], [support], [database], [service],
+    /// [metrics]) keep their old values and are named: they take effect at the next restart.
+    fn reload(&self, shared: &Shared) {
         use std::sync::atomic::Ordering;
-        let path = &self.deps.config.path;
+        let health = &shared.health;
+        let old = shared.deps();
+        let path = &old.config.path;
         tracing::info!(config = %path.display(), "SIGHUP: reloading the configuration and the templates");
-        let config = match crate::config::load(path) {
+        let mut config = match crate::config::load(path) {
             Ok(config) => config,
             Err(e) => {
                 health.reloads_failed.fetch_add(1, Ordering::Relaxed);
@@ -324,7 +335,7 @@ impl Daemon {
                 }
                 tracing::error!(
                     templates = %config.templates.display(),
-                    "reload refused: the templates are broken; the old templates stay in force"
+                    "reload refused: the templates are broken; the old configuration and templates stay in force"
                 );
                 return;
             }
@@ -332,51 +343,101 @@ impl Daemon {
         if let Err(e) = crate::deps::save_last_good(&config, &templates) {
             tracing::warn!(error = %e, "cannot keep a copy of the templates as the last good set");
         }
-        self.deps.templates.swap(templates);
+        let changed = changed_sections(&old.config, &config);
+        let restart = keep_restart_only(&old.config, &mut config);
+        let templates_dir = config.templates.clone();
+        shared.deps.swap(old.reloaded(config, templates));
         health.reloads_ok.fetch_add(1, Ordering::Relaxed);
-        let restart = needs_restart(&self.deps.config, &config);
-        if restart.is_empty() {
-            tracing::info!(templates = %config.templates.display(), "reloaded: the next mail uses the new templates");
-        } else {
+        let live: Vec<&str> = changed
+            .iter()
+            .copied()
+            .filter(|s| !restart.contains(s))
+            .collect();
+        tracing::info!(
+            templates = %templates_dir.display(),
+            changed = %if live.is_empty() { "templates only".to_string() } else { live.join(", ") },
+            "reloaded: the next step uses the new settings and the next mail the new templates"
+        );
+        if !restart.is_empty() {
             tracing::warn!(
-                templates = %config.templates.display(),
                 needs_restart = %restart.join(", "),
-                "reloaded the templates; changed settings that take effect only at the next restart (`systemctl restart followupd`)"
+                "changed settings that take effect only at the next restart (`systemctl restart followupd`); their old values stay in force"
             );
         }
     }
 }
 
-/// The sections of the configuration that differ, except the templates (reloaded live).
-/// Compared through their `Debug` text, which shows every setting but never a password.
-fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut changed = Vec::new();
-    let mut differs = |name: &'static str, a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| {
-        if format!("{a:?}") != format!("{b:?}") {
-            changed.push(name);
-        }
-    };
-    differs("[imap]", &old.imap, &new.imap);
-    differs("[smtp]", &old.smtp, &new.smtp);
-    differs("[support]", &old.support, &new.support);
-    differs(
-        "[database]",
+/// Sections whose two versions differ. Compared through their `Debug` text, which shows every
+/// setting but never a password.
+fn differs(a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug) -> bool {
+    format!("{a:?}") != format!("{b:?}")
+}
+
+/// The sections of the configuration that differ, except the templates (whose files are
+/// compared by loading them).
+fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
+    let sections: [(&'static str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 16] = [
+        ("[imap]", &old.imap, &new.imap),
+        ("[smtp]", &old.smtp, &new.smtp),
+        ("[support]", &old.support, &new.support),
+        (
+            "[database]",
+            &(&old.database, &old.secret_file),
+            &(&new.database, &new.secret_file),
+        ),
+        ("[cadence]", &old.cadence, &new.cadence),
+        ("[outbox]", &old.outbox, &new.outbox),
+        ("[intake]", &old.intake, &new.intake),
+        ("[send_caps]", &old.send_caps, &new.send_caps),
+        ("[escalation]", &old.escalation, &new.escalation),
+        ("[recurring]", &old.recurring, &new.recurring),
+        ("[staff]", &old.staff, &new.staff),
+        ("[replies]", &old.replies, &new.replies),
+        ("[trust]", &old.trust, &new.trust),
+        ("[service]", &old.service, &new.service),
+        ("[metrics]", &old.metrics, &new.metrics),
+        ("[retention]", &old.retention, &new.retention),
+    ];
+    sections
+        .into_iter()
+        .filter(|(_, a, b)| differs(*a, *b))
+        .map(|(name, _, _)| name)
+        .collect()
+}
+
+/// Puts back the old values of the sections the running connections, listeners and files were
+/// built with, and names those that had changed.
+fn keep_restart_only(old: &Config, new: &mut Config) -> Vec<&'static str> {
+    let mut kept = Vec::new();
+    if differs(&old.imap, &new.imap) {
+        new.imap = old.imap.clone();
+        kept.push("[imap]");
+    }
+    if differs(&old.smtp, &new.smtp) {
+        new.smtp = old.smtp.clone();
+        kept.push("[smtp]");
+    }
+    if differs(&old.support, &new.support) {
+        new.support = old.support.clone();
+        kept.push("[support]");
+    }
+    if differs(
         &(&old.database, &old.secret_file),
         &(&new.database, &new.secret_file),
-    );
-    differs("[cadence]", &old.cadence, &new.cadence);
-    differs("[outbox]", &old.outbox, &new.outbox);
-    differs("[intake]", &old.intake, &new.intake);
-    differs("[send_caps]", &old.send_caps, &new.send_caps);
-    differs("[escalation]", &old.escalation, &new.escalation);
-    differs("[recurring]", &old.recurring, &new.recurring);
-    differs("[staff]", &old.staff, &new.staff);
-    differs("[replies]", &old.replies, &new.replies);
-    differs("[trust]", &old.trust, &new.trust);
-    differs("[service]", &old.service, &new.service);
-    differs("[metrics]", &old.metrics, &new.metrics);
-    differs("[retention]", &old.retention, &new.retention);
-    changed
+    ) {
+        new.database = old.database.clone();
+        new.secret_file = old.secret_file.clone();
+        kept.push("[database]");
+    }
+    if differs(&old.service, &new.service) {
+        new.service = old.service.clone();
+        kept.push("[service]");
+    }
+    if differs(&old.metrics, &new.metrics) {
+        new.metrics = old.metrics.clone();
+        kept.push("[metrics]");
+    }
+    kept
 }
 
 /// The listener bound in [`Daemon::prepare`], handed to tokio (which needs its runtime).
@@ -398,11 +459,11 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// Applies retention at start and hourly, on a connection of its own: a long first run over a
 /// big database holds up neither the watchdog pings nor any other task.
 async fn retention_loop(shared: &Shared, mut db: Handle, mut stop: watch::Receiver<bool>) {
-    if shared.deps.config.retention.raw_after.is_none() {
+    if shared.deps().config.retention.raw_after.is_none() {
         return;
     }
     loop {
-        retention(&shared.deps, &mut db).await;
+        retention(&shared.deps(), &mut db).await;
         if pause(RETENTION_EVERY, &mut stop).await {
             break;
         }

@@ -24,7 +24,7 @@ pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiv
             }
             Err(e) => tracing::debug!(error = %Chain(&e), "scheduler: database error again"),
         }
-        if pause(shared.deps.config.imap.poll_interval, &mut stop).await {
+        if pause(shared.deps().config.imap.poll_interval, &mut stop).await {
             break;
         }
     }
@@ -35,7 +35,7 @@ pub(super) async fn tick(
     shared: &Shared,
     db: &mut Handle,
 ) -> Result<TickReport, crate::store::StoreError> {
-    let deps = shared.deps.clone();
+    let deps = shared.deps();
     let report = db
         .run(move |c| crate::scheduler::tick(c, &deps, deps.now()))
         .await?;

@@ -70,7 +70,7 @@ pub(super) async fn run(
                 }
             }
         }
-        let wait = match drain(&mut db, &shared.deps, smtp, &stopping, &mut trouble).await {
+        let wait = match drain(&mut db, &shared.deps(), smtp, &stopping, &mut trouble).await {
             Ok(report) => {
                 db_backoff = Duration::from_millis(250);
                 trouble.cleared();
@@ -108,7 +108,7 @@ pub(super) async fn run(
 /// How long the sender may sleep: until the next retry falls due, at most [`LOOK_EVERY`].
 async fn until_next_due(shared: &Shared, db: &mut Handle, trouble: &mut DbTrouble) -> Duration {
     match db.run(|c| store::outbox::next_due(c)).await {
-        Ok(Some(at)) => (at - shared.deps.now())
+        Ok(Some(at)) => (at - shared.deps().now())
             .to_std()
             .unwrap_or(Duration::ZERO)
             .min(LOOK_EVERY),

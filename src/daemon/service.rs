@@ -23,7 +23,8 @@ pub(super) async fn run(
     notifier: &Notifier,
     mut stop: watch::Receiver<bool>,
 ) {
-    let service = &shared.deps.config.service;
+    let deps = shared.deps();
+    let service = &deps.config.service;
     let ready_by = Instant::now() + service.ready_grace;
     let watchdog = watchdog_interval();
     // systemd's advice (sd_watchdog_enabled(3)): ping at half the interval.

@@ -252,7 +252,9 @@ fn a_reload_changes_the_next_acknowledgement_and_a_broken_template_changes_nothi
     .expect("edit");
     daemon.signal("HUP");
     eventually_logged("the reload", Duration::from_secs(10), &log, || {
-        read_log(&log).contains("reloaded: the next mail uses the new templates")
+        read_log(&log).contains(
+            "reloaded: the next step uses the new settings and the next mail the new templates",
+        )
     });
     systemd.wait_for("RELOADING=1", Duration::from_secs(5), |m| {
         m == "RELOADING=1"
@@ -298,6 +300,52 @@ fn a_reload_changes_the_next_acknowledgement_and_a_broken_template_changes_nothi
         third.contains("A person will read this within the hour.") && !third.contains("agent"),
         "{third}"
     );
+    daemon.stop();
+}
+
+#[test]
+fn a_reload_puts_changed_settings_in_force_and_names_those_that_need_a_restart() {
+    const TEAM: &str = "team@example.test";
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let (mut daemon, log) = fu.spawn_logged();
+    send_complaint(&stack, 1);
+    acknowledgement_text(&stack, 1);
+    assert!(stack.mailbox(TEAM).is_empty(), "no staff configured yet");
+
+    // Staff are now told of new incidents (live), and the SMTP timeout changed (it needs a
+    // new connection: named, the old value stays).
+    let config = std::fs::read_to_string(&fu.config).expect("config");
+    let edited = format!("{config}\n[staff]\nnotify = [\"{TEAM}\"]\n").replacen(
+        "timeout = \"20s\"\n\n[support]",
+        "timeout = \"30s\"\n\n[support]",
+        1,
+    );
+    assert_ne!(
+        edited.matches("30s").count(),
+        0,
+        "the SMTP timeout was edited"
+    );
+    std::fs::write(&fu.config, edited).expect("edit config");
+    daemon.signal("HUP");
+    eventually_logged("the reload", Duration::from_secs(10), &log, || {
+        let text = read_log(&log);
+        text.contains("reloaded: the next step uses the new settings")
+            && text.contains("changed=[staff]")
+            && text.contains("needs_restart=[smtp]")
+    });
+
+    send_complaint(&stack, 2);
+    let told = stack.wait_for_mail(TEAM, 1);
+    assert_eq!(
+        told.len(),
+        1,
+        "staff told of the incident opened after the reload"
+    );
+    let subject = parse(&told[0]).subject().unwrap_or("").to_string();
+    assert!(subject.contains("Order 2 never arrived"), "{subject}");
+    acknowledgement_text(&stack, 2);
+    assert!(daemon.alive());
     daemon.stop();
 }
 
