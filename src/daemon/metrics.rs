@@ -1,19 +1,26 @@
 //! The optional metrics and health listener (`[metrics] enabled = true`, loopback by default):
-//! `GET /metrics` in the Prometheus text format, `GET /healthz` for load balancers.
+//! `GET /metrics` in the OpenMetrics text format (prometheus-client), `GET /healthz` for load
+//! balancers, served by hyper.
 //!
 //! Every gauge and counter about mail is read from the database at scrape time
 //! ([`crate::store::stats`]), so a restart resets nothing and `followupd status` shows the same
 //! numbers; what only the process knows (IMAP up or down, each task's last turn, reloads) comes
-//! from [`Health`]. The HTTP side is a few lines over tokio: two fixed GET routes, a bounded
-//! request head, a timeout, `Connection: close` — nothing a framework would add here.
+//! from [`Health`]. A registry is filled per scrape from that snapshot.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
+use std::convert::Infallible;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Mutex};
 
 use super::health::{stalled, Health, ImapState};
@@ -22,9 +29,11 @@ use crate::errors::Chain;
 use crate::store::stats::Snapshot;
 use crate::store::{self, Handle};
 
-/// The longest request head read; anything longer is refused.
-const MAX_HEAD: usize = 8 * 1024;
+/// A client that does not finish its request head in this long is dropped.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
 
 pub(super) async fn serve(
     shared: &Shared,
@@ -32,7 +41,7 @@ pub(super) async fn serve(
     db: Handle,
     mut stop: watch::Receiver<bool>,
 ) {
-    let db = Arc::new(Mutex::new(db));
+    let db = Mutex::new(db);
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -45,77 +54,71 @@ pub(super) async fn serve(
                 continue;
             }
         };
-        // One request at a time: a scrape is a few milliseconds of SQL, and Prometheus asks
+        // One connection at a time: a scrape is a few milliseconds of SQL, and Prometheus asks
         // every 15 s or so. Never more than one query runs for metrics.
-        if let Err(e) = answer(shared, stream, &db).await {
-            tracing::debug!(error = %e, "metrics: request failed");
+        let service = hyper::service::service_fn(|request| answer(shared, &db, request));
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(READ_TIMEOUT)
+            .keep_alive(false)
+            .serve_connection(TokioIo::new(stream), service);
+        match tokio::time::timeout(READ_TIMEOUT * 2, connection).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "metrics: request failed"),
+            Err(_) => tracing::debug!("metrics: a client took too long; dropped"),
         }
     }
 }
 
-async fn answer(shared: &Shared, mut stream: TcpStream, db: &Mutex<Handle>) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    let read = tokio::time::timeout(READ_TIMEOUT, async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 || head.len() + n > MAX_HEAD {
-                break;
-            }
-            head.extend_from_slice(buf.get(..n).unwrap_or_default());
+async fn answer(
+    shared: &Shared,
+    db: &Mutex<Handle>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |status: StatusCode, content_type: &str, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, value);
         }
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
-    if !matches!(read, Ok(Ok(()))) {
-        return Ok(());
+        Ok(response)
+    };
+    if request.method() != Method::GET {
+        return reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "GET only\n".into());
     }
-    let line = String::from_utf8_lossy(&head);
-    let mut words = line.lines().next().unwrap_or("").split_whitespace();
-    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => {
+    match request.uri().path() {
+        "/metrics" => {
             let mut handle = db.lock().await;
             match handle.run(|c| store::stats::snapshot(c)).await {
-                Ok(snapshot) => (
-                    "200 OK",
-                    "text/plain; version=0.0.4; charset=utf-8",
+                Ok(snapshot) => reply(
+                    StatusCode::OK,
+                    OPENMETRICS,
                     render(&snapshot, &shared.health, shared.deps().now()),
                 ),
-                Err(e) => (
-                    "503 Service Unavailable",
-                    "text/plain; charset=utf-8",
+                Err(e) => reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    TEXT,
                     format!("database unreadable: {}\n", Chain(&e)),
                 ),
             }
         }
-        ("GET", "/healthz") => {
+        "/healthz" => {
             let (ok, text) = healthz(shared);
             let status = if ok {
-                "200 OK"
+                StatusCode::OK
             } else {
-                "503 Service Unavailable"
+                StatusCode::SERVICE_UNAVAILABLE
             };
-            (status, "text/plain; charset=utf-8", text)
+            reply(status, TEXT, text)
         }
-        ("GET", _) => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            TEXT,
             "try /metrics or /healthz\n".into(),
         ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "GET only\n".into(),
-        ),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    }
 }
 
 /// Healthy while every task keeps coming round its loop (what the watchdog checks). IMAP being
@@ -138,191 +141,188 @@ fn healthz(shared: &Shared) -> (bool, String) {
     }
 }
 
-/// A label value in the text format: backslash, double quote and line feed escaped.
-fn label(value: &str) -> String {
+type Labels = Vec<(String, String)>;
+
+/// A label value escaped for the text format (backslash, double quote, line feed): the encoder
+/// writes label values as given, and a suppression reason may hold any of them.
+fn escaped(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
+/// Fills the registry for one scrape from the database snapshot and the process's own state.
+struct Scrape(Registry);
 
-fn by_label(
-    out: &mut String,
-    name: &str,
-    key: &str,
-    values: &std::collections::BTreeMap<String, i64>,
-    always: &[&str],
-) {
-    for k in always {
-        if !values.contains_key(*k) {
-            let _ = writeln!(out, "{name}{{{key}=\"{k}\"}} 0");
+impl Scrape {
+    fn counter(&mut self, name: &str, help: &str, value: i64) {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(u64::try_from(value).unwrap_or(0));
+        self.0.register(name, help, counter);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: i64) {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value);
+        self.0.register(name, help, gauge);
+    }
+
+    /// One sample per value of `key`; the `always` values appear (as 0) even when absent, so
+    /// an alert on them has a series to watch from the start.
+    fn counters_by(
+        &mut self,
+        name: &str,
+        help: &str,
+        key: &str,
+        values: &std::collections::BTreeMap<String, i64>,
+        always: &[&str],
+    ) {
+        let family = Family::<Labels, Counter<u64>>::default();
+        for k in always {
+            let _ = family.get_or_create(&vec![(key.to_string(), (*k).to_string())]);
         }
+        for (k, n) in values {
+            family
+                .get_or_create(&vec![(key.to_string(), escaped(k))])
+                .inc_by(u64::try_from(*n).unwrap_or(0));
+        }
+        self.0.register(name, help, family);
     }
-    for (k, n) in values {
-        let _ = writeln!(out, "{name}{{{key}=\"{}\"}} {n}", label(k));
+
+    fn gauges_by(
+        &mut self,
+        name: &str,
+        help: &str,
+        key: &str,
+        values: &std::collections::BTreeMap<String, i64>,
+        always: &[&str],
+    ) {
+        let family = Family::<Labels, Gauge<i64>>::default();
+        for k in always {
+            let _ = family.get_or_create(&vec![(key.to_string(), (*k).to_string())]);
+        }
+        for (k, n) in values {
+            family
+                .get_or_create(&vec![(key.to_string(), escaped(k))])
+                .set(*n);
+        }
+        self.0.register(name, help, family);
     }
 }
 
-/// The Prometheus text exposition of a snapshot and the process's own state.
+/// The OpenMetrics text exposition of a snapshot and the process's own state. Counter names
+/// get their `_total` suffix from the encoder (`followupd_sends_total{result="sent"}`).
 pub fn render(snapshot: &Snapshot, health: &Health, now: DateTime<Utc>) -> String {
-    let mut out = String::with_capacity(4096);
     let age = |t: Option<DateTime<Utc>>| t.map_or(0, |t| (now - t).num_seconds().max(0));
-    family(
-        &mut out,
-        "followupd_messages_total",
-        "counter",
-        "Incoming messages recorded, by class.",
-    );
-    by_label(
-        &mut out,
-        "followupd_messages_total",
+    let mut scrape = Scrape(Registry::default());
+    scrape.counters_by(
+        "followupd_messages",
+        "Incoming messages recorded, by class",
         "class",
         &snapshot.messages,
         &["human"],
     );
-    family(
-        &mut out,
+    scrape.gauges_by(
         "followupd_incidents",
-        "gauge",
-        "Incidents by state.",
-    );
-    by_label(
-        &mut out,
-        "followupd_incidents",
+        "Incidents by state",
         "state",
         &snapshot.incidents,
         &["open", "waiting", "resolved", "closed"],
     );
-    family(
-        &mut out,
-        "followupd_intake_lag_seconds",
-        "gauge",
-        "Age of the start of the last complete intake pass: mail delivered since may be unread.",
-    );
     // No sample before intake's first complete pass: "unknown" is not "no lag".
     if snapshot.read_through.is_some() {
-        let _ = writeln!(
-            out,
-            "followupd_intake_lag_seconds {}",
-            age(snapshot.read_through)
+        scrape.gauge(
+            "followupd_intake_lag_seconds",
+            "Age of the start of the last complete intake pass: mail delivered since may be unread",
+            age(snapshot.read_through),
         );
     }
-    family(
-        &mut out,
+    scrape.gauge(
         "followupd_imap_up",
-        "gauge",
-        "1 while intake is connected to IMAP.",
+        "1 while intake is connected to IMAP",
+        i64::from(matches!(health.imap(), ImapState::Connected)),
     );
-    let up = matches!(health.imap(), ImapState::Connected);
-    let _ = writeln!(out, "followupd_imap_up {}", u8::from(up));
-    family(
-        &mut out,
+    scrape.gauges_by(
         "followupd_outbox",
-        "gauge",
-        "Outgoing mail by outbox state.",
-    );
-    by_label(
-        &mut out,
-        "followupd_outbox",
+        "Outgoing mail by outbox state",
         "state",
         &snapshot.outbox,
         &["queued", "sending", "sent", "failed"],
     );
-    family(
-        &mut out,
+    scrape.gauge(
         "followupd_outbox_depth",
-        "gauge",
-        "Mail queued and not yet sent.",
+        "Mail queued and not yet sent",
+        snapshot.queued(),
     );
-    let _ = writeln!(out, "followupd_outbox_depth {}", snapshot.queued());
-    family(
-        &mut out,
+    scrape.gauge(
         "followupd_outbox_oldest_queued_seconds",
-        "gauge",
-        "Age of the oldest queued mail (0 when none).",
+        "Age of the oldest queued mail (0 when none)",
+        age(snapshot.oldest_queued),
     );
-    let _ = writeln!(
-        out,
-        "followupd_outbox_oldest_queued_seconds {}",
-        age(snapshot.oldest_queued)
-    );
-    family(
-        &mut out,
-        "followupd_sends_total",
-        "counter",
-        "Attempts to hand mail to the SMTP relay, by result.",
-    );
-    by_label(
-        &mut out,
-        "followupd_sends_total",
+    scrape.counters_by(
+        "followupd_sends",
+        "Attempts to hand mail to the SMTP relay, by result",
         "result",
         &snapshot.sends,
         &["sent", "retry", "failed"],
     );
-    family(
-        &mut out,
-        "followupd_promises_total",
-        "counter",
-        "Promised updates, by outcome (pending: not yet due or settled).",
-    );
-    by_label(
-        &mut out,
-        "followupd_promises_total",
+    scrape.counters_by(
+        "followupd_promises",
+        "Promised updates, by outcome (pending: not yet due or settled)",
         "outcome",
         &snapshot.promises,
         &["kept", "breached", "pending"],
     );
-    family(
-        &mut out,
-        "followupd_escalations_total",
-        "counter",
-        "Incidents escalated to staff.",
+    scrape.counter(
+        "followupd_escalations",
+        "Incidents escalated to staff",
+        snapshot.escalations,
     );
-    let _ = writeln!(out, "followupd_escalations_total {}", snapshot.escalations);
-    family(
-        &mut out,
-        "followupd_suppressed_total",
-        "counter",
-        "Mail decided but not sent, by reason.",
-    );
-    by_label(
-        &mut out,
-        "followupd_suppressed_total",
+    scrape.counters_by(
+        "followupd_suppressed",
+        "Mail decided but not sent, by reason",
         "reason",
         &snapshot.suppressed,
         &[],
     );
-    family(
-        &mut out,
-        "followupd_task_last_loop_seconds",
-        "gauge",
-        "Seconds since each task last came round its loop.",
-    );
+    let loops = Family::<Labels, Gauge<i64>>::default();
     for (task, since) in health.since_beats() {
-        let _ = writeln!(
-            out,
-            "followupd_task_last_loop_seconds{{task=\"{}\"}} {}",
-            task.as_str(),
-            since.as_secs()
-        );
+        loops
+            .get_or_create(&vec![("task".into(), task.as_str().into())])
+            .set(i64::try_from(since.as_secs()).unwrap_or(i64::MAX));
     }
-    family(
-        &mut out,
-        "followupd_reloads_total",
-        "counter",
-        "Reloads (SIGHUP), by result.",
+    scrape.0.register(
+        "followupd_task_last_loop_seconds",
+        "Seconds since each task last came round its loop",
+        loops,
     );
-    let ok = health.reloads_ok.load(std::sync::atomic::Ordering::Relaxed);
-    let failed = health
-        .reloads_failed
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let _ = writeln!(out, "followupd_reloads_total{{result=\"ok\"}} {ok}");
-    let _ = writeln!(out, "followupd_reloads_total{{result=\"failed\"}} {failed}");
+    let reloads = std::collections::BTreeMap::from([
+        (
+            "ok".to_string(),
+            i64::try_from(health.reloads_ok.load(std::sync::atomic::Ordering::Relaxed))
+                .unwrap_or(i64::MAX),
+        ),
+        (
+            "failed".to_string(),
+            i64::try_from(
+                health
+                    .reloads_failed
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+            .unwrap_or(i64::MAX),
+        ),
+    ]);
+    scrape.counters_by(
+        "followupd_reloads",
+        "Reloads (SIGHUP), by result",
+        "result",
+        &reloads,
+        &[],
+    );
+    let mut out = String::with_capacity(4096);
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &scrape.0);
     out
 }
 
