@@ -99,6 +99,8 @@ impl Templates {
     }
 
     pub fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
+        let completed = complete(data);
+        let data = &completed;
         let subject = self.render_one(&self.text, &format!("{kind}.subject.hbs"), data)?;
         let text = self.render_one(&self.text, &format!("{kind}.text.hbs"), data)?;
         let html_name = format!("{kind}.html.hbs");
@@ -170,6 +172,40 @@ impl Templates {
             Err(TemplateError::Many(errors))
         }
     }
+}
+
+/// Mail queued by an older version was stored without the keys added since; strict mode would
+/// fail its retry on them. Every key missing from `data` takes its default, and `pace` is
+/// derived from the stored `cadence`.
+fn complete(data: &Value) -> Value {
+    fn overlay(base: &mut Value, top: &Value) {
+        match (base, top) {
+            (Value::Object(base), Value::Object(top)) => {
+                for (k, v) in top {
+                    match base.get_mut(k) {
+                        Some(b) => overlay(b, v),
+                        None => {
+                            base.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            (base, top) => *base = top.clone(),
+        }
+    }
+    let mut full = serde_json::to_value(MailData::default()).unwrap_or(Value::Null);
+    if !full.is_object() || !data.is_object() {
+        return data.clone();
+    }
+    overlay(&mut full, data);
+    if data.get("pace").is_none() {
+        if let Some(cadence) = data.get("cadence").and_then(Value::as_str) {
+            if !cadence.is_empty() {
+                full["pace"] = Value::String(format!("every {cadence}"));
+            }
+        }
+    }
+    full
 }
 
 fn read(dir: &Path, name: &str) -> Result<Option<String>, TemplateError> {
@@ -274,6 +310,9 @@ pub struct MailData {
     pub next_update_iso: String,
     /// The agreed cadence in words ("4 hours").
     pub cadence: String,
+    /// The same as a person says it, in the mail's language: "every hour", "every 4 hours",
+    /// "once a day" (never "every 1 hour").
+    pub pace: String,
     /// The latest staff note not yet told to the customer ("" when there is none).
     pub note: String,
     /// Who wrote the note, as the customer may read it ("Anna"); "" for the team.
@@ -400,6 +439,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         next_update: "Monday 23 November 2026, 13:12 UTC".into(),
         next_update_iso: "2026-11-23T13:12:00.000Z".into(),
         cadence: "4 hours".into(),
+        pace: "every 4 hours".into(),
         note: "The courier confirmed the parcel was dropped; a replacement ships today.".into(),
         overdue: true,
         cadence_changed: true,

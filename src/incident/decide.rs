@@ -605,15 +605,23 @@ impl Decision<'_> {
         let proven = policy::for_sender(trust, &self.config.trust) == Treatment::Full;
         let replies = &self.config.replies;
         let intent = replies::read(&written.text, &replies.news_phrases, &replies.stop_phrases);
-        let asked_pace = pace::requested_cadence(&written.text);
+        let pace_request = pace::read(&written.text);
+        let asked_pace = pace_request.cadence();
         // Anyone can write as the customer: only a proven sender sets the pace (a faster one
         // would send more mail to whoever the address really is). Asking for less is safe.
         let pace = asked_pace.filter(|_| proven);
-        let mut reason = match asked_pace {
-            Some(wanted) if !proven => format!(
-                "The customer asked for updates every {}; not applied, the sender could not be \
+        let mut reason = match (&pace_request, asked_pace) {
+            (_, Some(wanted)) if !proven => format!(
+                "The customer asked for updates {}; not applied, the sender could not be \
                  verified ({trust}); set it with `followupd incident cadence` if it was them",
-                human_duration(wanted)
+                pace::in_words(wanted, "en")
+            ),
+            (pace::PaceRequest::Unclear(sentence), _) => format!(
+                "The customer wrote about how often we write (\"{sentence}\") but asked for no \
+                 pace we can apply; updates stay {}. Set one with `followupd incident cadence \
+                 {} DURATION` or reply with `#cadence DURATION`",
+                pace::in_words(self.incident.cadence, "en"),
+                self.incident.number
             ),
             _ => "The customer replied".to_string(),
         };
@@ -633,7 +641,9 @@ impl Decision<'_> {
             self.resume(&who);
             reason = "The customer answered while we waited on them; updates resume".into();
         }
-        if intent.stop_updates {
+        // "Please don't email me every hour" is about the pace, not a request to stop.
+        let stop = intent.stop_updates && pace_request == pace::PaceRequest::Nothing;
+        if stop {
             reason = "The customer asked for no more automatic updates".into();
             if !self.incident.updates_stopped {
                 self.stop_updates(&who);
@@ -646,13 +656,17 @@ impl Decision<'_> {
         } else if let Some(wanted) = pace {
             self.set_cadence(&who, wanted);
             reason = format!(
-                "The customer asked for updates every {}",
-                human_duration(self.incident.cadence)
+                "The customer asked for updates {}",
+                pace::in_words(self.incident.cadence, "en")
             );
             self.status_answer(message, |d| d.cadence_changed = true);
         } else if intent.asks_for_news || resumed || asked_pace.is_some() {
             if intent.asks_for_news && asked_pace.is_none() {
+                let unclear = std::mem::take(&mut reason);
                 reason = "The customer asked for news (answered with the status)".into();
+                if matches!(pace_request, pace::PaceRequest::Unclear(_)) {
+                    reason = format!("{reason}. {unclear}");
+                }
             }
             let thanks = if resumed {
                 self.thanks_for()
@@ -1972,7 +1986,50 @@ mod tests {
         let mail = only_mail(&fx);
         assert!(mail.data.cadence_changed);
         assert_eq!(mail.data.cadence, "1 hour");
+        assert_eq!(mail.data.pace, "every hour");
         assert_eq!(mail.promise, Some(at("2026-11-23T10:30:00Z")));
+        // The last request wins, a rejected pace is not one.
+        let fx = decide(
+            &f,
+            &reply("Sorry, hourly is too much after all - once a day is fine."),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(only_mail(&fx).data.pace, "once a day");
+        assert!(fx
+            .list
+            .contains(&Effect::Cadence(Duration::from_secs(86_400))));
+    }
+
+    #[test]
+    fn a_pace_the_customer_does_not_want_changes_nothing_sends_nothing_and_tells_staff() {
+        let f = facts(open_incident());
+        let reply = Event::CustomerReply {
+            message: MessageRow(7),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: "I did not ask for updates every 2 hours, please don't email me every \
+                       hour or two"
+                    .into(),
+                ..Written::default()
+            },
+        };
+        let fx = decide(&f, &reply, &staffed(), at("2026-11-23T09:30:00Z")).expect("decided");
+        assert!(!fx.list.iter().any(|e| matches!(e, Effect::Cadence(_))));
+        let mails: Vec<&Mail> = fx.mails().collect();
+        assert_eq!(mails.len(), 1, "staff only: {mails:#?}");
+        assert_eq!(mails[0].kind, MailKind::StaffReply);
+        assert!(
+            mails[0]
+                .data
+                .staff
+                .reason
+                .contains("asked for no pace we can apply"),
+            "{}",
+            mails[0].data.staff.reason
+        );
     }
 
     #[test]

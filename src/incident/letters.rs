@@ -110,6 +110,7 @@ pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<
         next_update: promise.map(|t| human_time(t, tz)).unwrap_or_default(),
         next_update_iso: promise.map(stamp).unwrap_or_default(),
         cadence: human_duration(incident.cadence),
+        pace: super::pace::in_words(incident.cadence, "en"),
         resolution: ResolutionData {
             root_cause: incident.root_cause.clone().unwrap_or_default(),
             prevention: incident.prevention.clone().unwrap_or_default(),

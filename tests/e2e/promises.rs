@@ -182,8 +182,8 @@ fn any_news_is_answered_at_once_and_the_customer_sets_the_pace() {
     let mail = stack.wait_for_mail(ANN, 3);
     let text = parse(&mail[2]).body_text(0).expect("text").to_string();
     assert!(
-        text.contains("every 1 hour"),
-        "the new cadence is confirmed: {text}"
+        text.contains("we will now write every hour.") && !text.contains("every 1 "),
+        "the new cadence is confirmed in natural words: {text}"
     );
     let shown = fu.incident(1);
     assert_eq!(shown["incident"]["cadence_secs"], 3600);
