@@ -250,10 +250,7 @@ pub fn decide(
         }
         Event::QuietTooLong => {
             if d.incident.state == State::Open && d.incident.escalated_at.is_none() {
-                let reason = format!(
-                    "no staff note for {}",
-                    human_duration(config.escalation.after_no_note)
-                );
+                let reason = d.quiet_for();
                 d.escalate(&reason);
             }
         }
@@ -1367,7 +1364,10 @@ impl Decision<'_> {
         if no_news == i64::from(self.config.escalation.no_news_updates)
             && self.incident.escalated_at.is_none()
         {
-            let reason = format!("{no_news} updates in a row went out with no news");
+            let mut reason = format!("{no_news} updates in a row went out with no news");
+            if self.incident.last_note_at.is_none() {
+                reason = format!("{reason}, and {}", self.quiet_for());
+            }
             self.escalate(&reason);
         }
     }
@@ -1392,6 +1392,23 @@ impl Decision<'_> {
                 stamp(close_at)
             ),
         );
+    }
+
+    /// How long no staff member has written, as it really is: "no staff note since the
+    /// incident opened 8 hours ago", or "no staff note for 9 hours (the last on Monday …)".
+    fn quiet_for(&self) -> String {
+        let tz = self.config.cadence.timezone;
+        match self.incident.last_note_at {
+            None => format!(
+                "no staff note since the incident opened {} ago",
+                elapsed(self.now - self.incident.opened_at)
+            ),
+            Some(last) => format!(
+                "no staff note for {} (the last one {})",
+                elapsed(self.now - last),
+                clock::human_time(last, tz)
+            ),
+        }
     }
 
     /// Tells staff an incident needs them; it is not escalated again until a note is added.
@@ -1429,6 +1446,18 @@ impl Decision<'_> {
             d.escalation = escalation.clone();
         });
     }
+}
+
+/// A time span as staff read it, to the hour once it is an hour or more ("8 hours",
+/// "1 day 2 hours", "40 minutes").
+fn elapsed(span: chrono::Duration) -> String {
+    let secs = u64::try_from(span.num_seconds()).unwrap_or(0);
+    let rounded = if secs >= 3600 {
+        secs / 3600 * 3600
+    } else {
+        secs / 60 * 60
+    };
+    human_duration(Duration::from_secs(rounded))
 }
 
 fn incident_list(list: &[IncidentNo]) -> String {
@@ -1862,7 +1891,18 @@ mod tests {
         let fx = decide(&f, &Event::QuietTooLong, &config, now).expect("decided");
         assert_eq!(fx.mails().count(), 2);
         let mail = fx.mails().next().expect("mail");
-        assert_eq!(mail.data.escalation.reason, "no staff note for 8 hours");
+        assert_eq!(
+            mail.data.escalation.reason,
+            "no staff note since the incident opened 8 hours ago"
+        );
+        let mut noted = open_incident();
+        noted.last_note_at = Some(at("2026-11-23T10:00:00Z"));
+        let fx = decide(&facts(noted), &Event::QuietTooLong, &config, now).expect("decided");
+        let reason = &fx.mails().next().expect("mail").data.escalation.reason;
+        assert!(
+            reason.starts_with("no staff note for 7 hours (the last one Monday 23 November"),
+            "{reason}"
+        );
         assert_eq!(mail.data.escalation.hours_without_note, 8);
     }
 

@@ -324,7 +324,9 @@ fn escalation_reaches_staff_and_recurring_customers_and_tags_are_reported() {
     );
     let text = escalation.body_text(0).expect("text").to_string();
     assert!(
-        text.contains("needs someone to look at it: no staff note for 6 hours"),
+        text.contains(
+            "needs someone to look at it: no staff note since the incident opened 6 hours ago"
+        ),
         "{text}"
     );
     assert!(has_event(&fu.incident(1), "escalated"));
@@ -490,5 +492,78 @@ fn an_update_due_at_night_waits_for_the_sending_window_and_the_promise_says_so()
     assert!(
         text.contains("Tuesday 24 November 2026, 13:10 CET"),
         "the next promise, in the window: {text}"
+    );
+}
+
+#[test]
+fn one_escalation_until_a_staff_note_and_customer_mail_never_threads_onto_it() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[escalation]\nstaff = [\"lead@example.test\"]\nafter_no_note = \"6h\"\n\
+         no_news_updates = 3\n",
+    );
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    // Updates without news, and six quiet hours: both triggers, one escalation.
+    fu.once_at(t0 + Span::hours(3) + Span::minutes(51));
+    fu.once_at(t0 + Span::hours(6) + Span::minutes(1));
+    fu.once_at(t0 + Span::hours(7) + Span::minutes(51));
+    fu.once_at(t0 + Span::hours(11) + Span::minutes(51));
+    stack.wait_for_mail(ANN, 4);
+    let lead = stack.wait_for_mail("lead@example.test", 1);
+    assert_eq!(lead.len(), 1, "one escalation until a note");
+    let escalation = parse(&lead[0]);
+    let text = escalation.body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("no staff note since the incident opened 6 hours ago"),
+        "{text}"
+    );
+    let escalation_id = escalation.message_id().expect("Message-ID").to_string();
+
+    // The customer asks for news: the answer threads on their mail, never on the escalation.
+    reply(&stack, "ann-2@client.example.test", "Any news?");
+    fu.once_at(t0 + Span::hours(12));
+    let mail = stack.wait_for_mail(ANN, 5);
+    let status = parse(&mail[4]);
+    assert_eq!(
+        status.in_reply_to().as_text(),
+        Some("ann-2@client.example.test")
+    );
+    let references = header(&status, "References")
+        .expect("References")
+        .to_string();
+    assert!(!references.contains(&escalation_id), "{references}");
+    let ids: Vec<&str> = references.split_whitespace().collect();
+    assert_eq!(
+        ids.first(),
+        Some(&"<ann-1@client.example.test>"),
+        "{references}"
+    );
+    assert_eq!(
+        ids.last(),
+        Some(&"<ann-2@client.example.test>"),
+        "{references}"
+    );
+
+    // A note re-arms it: six quiet hours later staff hear again.
+    ok(fu.run_at(
+        t0 + Span::hours(12),
+        &[
+            "incident",
+            "note",
+            "1",
+            "The gateway vendor is looking at it.",
+        ],
+    ));
+    fu.once_at(t0 + Span::hours(12));
+    fu.once_at(t0 + Span::hours(18) + Span::minutes(1));
+    let lead = stack.wait_for_mail("lead@example.test", 2);
+    assert_eq!(lead.len(), 2);
+    let text = parse(&lead[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("no staff note for 6 hours (the last one"),
+        "{text}"
     );
 }
