@@ -323,6 +323,9 @@ pub struct MailData {
     pub thanks_for: String,
     /// The customer asked for no more automatic updates; this mail confirms it.
     pub updates_stopped: bool,
+    /// We were waiting on the customer and carry on now; this mail says so and promises the
+    /// next update.
+    pub resumed: bool,
     /// Nothing proves who wrote to us (`[trust]`): this mail must not repeat a word they wrote.
     /// Their subject, name and summary are already blank; the template says less.
     pub plain: bool,
@@ -455,6 +458,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         waiting_for: "the serial number on the back of the device".into(),
         thanks_for: "Tuesday".into(),
         updates_stopped: true,
+        resumed: true,
         plain: false,
         staff: StaffData {
             reason: "The customer replied".into(),
@@ -504,6 +508,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         waiting_for: String::new(),
         thanks_for: String::new(),
         updates_stopped: false,
+        resumed: false,
         staff: StaffData::default(),
         escalation: EscalationData {
             updates_without_news: 0,

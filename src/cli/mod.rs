@@ -234,9 +234,9 @@ enum IncidentAction {
     Wait {
         #[arg(value_parser = parse_incident)]
         number: IncidentNo,
-        /// What we need from the customer: they are told, in the `waiting` mail.
+        /// What we need from the customer (required): they are told, in the `waiting` mail.
         #[arg(long, value_name = "WHAT")]
-        reason: Option<String>,
+        reason: String,
         #[command(flatten)]
         by: By,
     },
@@ -550,14 +550,14 @@ fn said(action: &StaffAction, effects: &Effects, applied: &Applied) -> String {
                 set.map(human_duration).unwrap_or_default()
             )
         }
-        StaffAction::Wait(None) => "waiting on the customer; updates paused".into(),
-        StaffAction::Wait(Some(_)) => format!(
+        StaffAction::Wait(_) => format!(
             "waiting on the customer; updates paused; {}",
             mail("mail saying what we need")
         ),
         StaffAction::Assign(member) => format!("assigned to {member}"),
         StaffAction::Resume => format!(
-            "open again; next update by {}",
+            "open again; {}; next update by {}",
+            mail("mail saying so"),
             effects
                 .next_update()
                 .flatten()

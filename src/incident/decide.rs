@@ -146,8 +146,8 @@ pub enum StaffAction {
     /// A note: goes to the customer at once in a progress update.
     Note(String),
     Cadence(Duration),
-    /// Waiting on the customer; with what we need from them, they are told.
-    Wait(Option<String>),
+    /// Waiting on the customer for what we need from them (required: they are told).
+    Wait(String),
     Resume,
     Resolve(Resolution),
     Close,
@@ -200,6 +200,7 @@ pub fn decide(
         now,
         incident: facts.incident.clone(),
         fx: Effects::new(facts.incident.number),
+        resumed_moved: false,
     };
     match event {
         Event::Opened(opening) => d.opened(opening),
@@ -266,6 +267,8 @@ struct Decision<'a> {
     now: DateTime<Utc>,
     incident: Incident,
     fx: Effects,
+    /// The promise made on resuming was moved by the sending window.
+    resumed_moved: bool,
 }
 
 impl Decision<'_> {
@@ -670,7 +673,10 @@ impl Decision<'_> {
             } else {
                 String::new()
             };
-            self.status_answer(message, |d| d.thanks_for = thanks);
+            self.status_answer(message, |d| {
+                d.thanks_for = thanks;
+                d.resumed = resumed;
+            });
         }
         self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
     }
@@ -781,23 +787,28 @@ impl Decision<'_> {
                     "wait on",
                     "only an open incident can wait on the customer",
                 )?;
-                let what = what.as_deref().map(str::trim).filter(|w| !w.is_empty());
+                // Waiting in silence would leave the customer waiting on us: they must be told
+                // what we need, so a reason is required.
+                let what = what.trim();
+                if what.is_empty() {
+                    return Err(Refusal::Invalid(
+                        "waiting on the customer needs what we need from them, like `--reason \
+                         \"the serial number on the back of the device\"`: they are told"
+                            .into(),
+                    ));
+                }
                 self.set_state(State::Waiting);
-                // Waiting on them is no broken promise: what they held is kept, none is made.
+                // Waiting on them is no broken promise: what they held is settled as kept if
+                // its time has not come, and none is made until we resume.
                 self.settle_promises();
                 self.set_next_update(None);
                 self.fx.log(
                     EventKind::Waiting,
                     &who,
-                    match what {
-                        Some(w) => format!("waiting on the customer for: {w}; updates paused"),
-                        None => "waiting on the customer; updates paused".into(),
-                    },
+                    format!("waiting on the customer for: {what}; updates paused"),
                 );
-                if let Some(w) = what {
-                    let w = w.to_string();
-                    self.mail_customer(MailKind::Waiting, None, None, |d| d.waiting_for = w);
-                }
+                let w = what.to_string();
+                self.mail_customer(MailKind::Waiting, None, None, |d| d.waiting_for = w);
                 Ok(())
             }
             StaffAction::Resume => {
@@ -807,6 +818,16 @@ impl Decision<'_> {
                     "only a waiting incident can be resumed",
                 )?;
                 self.resume(&who);
+                // The customer is told we carry on, and when they hear from us next: a promise
+                // they were given, so it can be kept or breached.
+                let next = self.incident.next_update_at;
+                let moved = self.resumed_moved;
+                let note = self.latest_note_text();
+                self.mail_customer(MailKind::Status, next, None, |d| {
+                    d.resumed = true;
+                    d.note = note;
+                    d.window_moved = moved;
+                });
                 Ok(())
             }
             StaffAction::Resolve(resolution) => self.resolve(&who, resolution),
@@ -955,7 +976,7 @@ impl Decision<'_> {
                 .copied()
                 .collect::<Vec<_>>()
                 .join("\n\n");
-            if let Err(e) = self.staff(who.clone(), &StaffAction::Wait(Some(what)), None) {
+            if let Err(e) = self.staff(who.clone(), &StaffAction::Wait(what), None) {
                 refused.push(e.to_string());
             }
         } else if !text.is_empty() && !resolving {
@@ -1158,6 +1179,7 @@ impl Decision<'_> {
     /// Updates start again, the next one a cadence from now.
     fn resume(&mut self, who: &Actor) {
         let next = self.promise(self.now);
+        self.resumed_moved = next.moved_by_window;
         self.set_state(State::Open);
         self.set_next_update(Some(next.at));
         self.fx.log(EventKind::Resumed, who, "updates resume");
@@ -1308,7 +1330,9 @@ impl Decision<'_> {
             return;
         }
         let promised = self.incident.next_update_at;
-        let overdue = promised.is_some_and(|p| p < self.now);
+        // Late only against a promise the customer was given (the ledger holds exactly those):
+        // a time set without a mail (after staff wrote to them directly, say) breaks nothing.
+        let overdue = self.facts.open_promises.iter().any(|due| *due < self.now);
         let note = self
             .facts
             .unheard_note
@@ -1316,14 +1340,15 @@ impl Decision<'_> {
             .filter(|n| n.visibility == NoteVisibility::Customer)
             .map(|n| n.text.clone());
         let thanks = self.thanks_for();
-        let breached = self.settle_promises();
+        self.settle_promises();
         if overdue {
+            let given = self.facts.open_promises.iter().min().copied();
             self.fx.log(
                 EventKind::PromiseBreached,
                 &Actor::Daemon,
                 format!(
                     "the update promised for {} goes out late, at {}",
-                    promised.map(stamp).unwrap_or_default(),
+                    given.map(stamp).unwrap_or_default(),
                     stamp(self.now)
                 ),
             );
@@ -1343,7 +1368,7 @@ impl Decision<'_> {
         let with_news = note.is_some();
         self.mail_customer(MailKind::Progress, Some(next.at), None, |d| {
             d.note = note.unwrap_or_default();
-            d.overdue = overdue || breached > 0;
+            d.overdue = overdue;
             d.window_moved = next.moved_by_window;
             d.thanks_for = thanks;
         });
@@ -2159,6 +2184,73 @@ mod tests {
     }
 
     #[test]
+    fn waiting_tells_the_customer_what_we_need_and_resuming_promises_a_new_time() {
+        let f = facts(open_incident());
+        let refused = decide(
+            &f,
+            &staff(StaffAction::Wait("  ".into())),
+            &config(),
+            at(T0),
+        );
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("needs what we need"),
+            "a reason is required"
+        );
+        let now = at("2026-11-23T10:15:00Z");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Wait("the order number".into())),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Waiting);
+        assert_eq!(mail.data.waiting_for, "the order number");
+        assert_eq!(mail.promise, None, "no promise while we wait on them");
+        assert!(fx.list.contains(&Effect::SettlePromises));
+        assert_eq!(fx.next_update(), Some(None));
+
+        let mut waiting = open_incident();
+        waiting.state = State::Waiting;
+        waiting.next_update_at = None;
+        let mut f = facts(waiting);
+        f.open_promises.clear();
+        let now = at("2026-11-23T12:00:00Z");
+        let fx = decide(&f, &staff(StaffAction::Resume), &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Status);
+        assert!(mail.data.resumed);
+        assert_eq!(
+            mail.promise,
+            Some(at("2026-11-23T16:00:00Z")),
+            "a promise given"
+        );
+    }
+
+    #[test]
+    fn only_a_promise_the_customer_was_given_can_be_breached() {
+        // Staff wrote to the customer directly: the next update time was set without a mail.
+        let mut incident = open_incident();
+        incident.next_update_at = Some(at("2026-11-23T14:01:00Z"));
+        let mut f = facts(incident);
+        f.open_promises.clear();
+        let now = at("2026-11-23T15:00:00Z");
+        let fx = decide(&f, &Event::ProgressDue, &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert!(!mail.data.overdue, "not late against a promise never given");
+        assert!(!fx.logs(EventKind::PromiseBreached));
+        // A promise in the ledger that passed is breached.
+        f.open_promises = vec![at("2026-11-23T14:01:00Z")];
+        let fx = decide(&f, &Event::ProgressDue, &config(), now).expect("decided");
+        assert!(only_mail(&fx).data.overdue);
+        assert!(fx.logs(EventKind::PromiseBreached));
+    }
+
+    #[test]
     fn wait_resume_close_and_reopen_are_refused_in_the_wrong_state() {
         let f = facts(open_incident());
         assert!(decide(&f, &staff(StaffAction::Resume), &config(), at(T0))
@@ -2166,7 +2258,13 @@ mod tests {
             .to_string()
             .contains("is open; cannot resume"));
         assert!(decide(&f, &staff(StaffAction::Reopen), &config(), at(T0)).is_err());
-        let fx = decide(&f, &staff(StaffAction::Wait(None)), &config(), at(T0)).expect("decided");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Wait("the order number".into())),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
         assert_eq!(fx.new_state(), Some(State::Waiting));
         let mut closed = open_incident();
         closed.state = State::Closed;

@@ -267,16 +267,29 @@ fn waiting_on_the_customer_pauses_updates_until_they_reply() {
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
     let t0 = at("2026-11-23T09:00:00Z");
     let promise = opened(&stack, &fu, t0);
+    let refused = fu.run_at(t0 + Span::hours(1), &["incident", "wait", "1"]);
+    assert!(!refused.status.success(), "waiting needs a reason");
     ok(fu.run_at(
         t0 + Span::hours(1),
-        &["incident", "wait", "1", "--by", "carol"],
+        &[
+            "incident",
+            "wait",
+            "1",
+            "--reason",
+            "the order number",
+            "--by",
+            "carol",
+        ],
     ));
     fu.once_at(promise + Span::hours(8));
+    let mail = stack.wait_for_mail(ANN, 2);
     assert_eq!(
-        stack.wait_for_mail(ANN, 1).len(),
-        1,
-        "no updates while waiting"
+        mail.len(),
+        2,
+        "the waiting mail, then no updates while waiting"
     );
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(text.contains("the order number"), "{text}");
     reply(
         &stack,
         "ann-5@client.example.test",
@@ -284,11 +297,10 @@ fn waiting_on_the_customer_pauses_updates_until_they_reply() {
     );
     let t2 = promise + Span::hours(9);
     fu.once_at(t2);
-    assert_eq!(
-        stack.wait_for_mail(ANN, 2).len(),
-        2,
-        "their reply is answered"
-    );
+    let mail = stack.wait_for_mail(ANN, 3);
+    assert_eq!(mail.len(), 3, "their reply is answered");
+    let text = parse(&mail[2]).body_text(0).expect("text").to_string();
+    assert!(text.contains("working on incident 1 again"), "{text}");
     assert_eq!(fu.incident(1)["incident"]["state"], "open");
     assert_eq!(promised(&fu), t2 + Span::hours(4));
     let refused = fu.run_at(t2, &["incident", "resume", "1"]);
@@ -566,4 +578,56 @@ fn one_escalation_until_a_staff_note_and_customer_mail_never_threads_onto_it() {
         text.contains("no staff note for 6 hours (the last one"),
         "{text}"
     );
+}
+
+#[test]
+fn waiting_tells_the_customer_and_resuming_promises_a_new_time_without_a_breach() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    let wait = at("2026-11-23T10:15:00Z");
+    ok(fu.run_at(
+        wait,
+        &[
+            "incident",
+            "wait",
+            "1",
+            "--reason",
+            "a photo of the error page",
+        ],
+    ));
+    fu.once_at(wait);
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("we need something from you") && text.contains("a photo of the error page"),
+        "{text}"
+    );
+    // Past the time the acknowledgement promised: no update while we wait, and no breach.
+    let resume = at("2026-11-23T14:00:00Z");
+    fu.once_at(resume);
+    let said = ok(fu.run_at(resume, &["incident", "resume", "1"]));
+    assert!(said.contains("next update by"), "{said}");
+    fu.once_at(resume);
+    let mail = stack.wait_for_mail(ANN, 3);
+    assert_eq!(mail.len(), 3);
+    let text = parse(&mail[2]).body_text(0).expect("text").to_string();
+    assert!(text.contains("working on incident 1 again"), "{text}");
+    assert!(
+        text.contains("Monday 23 November 2026, 18:00 UTC"),
+        "the new promise: {text}"
+    );
+    assert!(!text.contains("later than we promised"), "{text}");
+    // The new promise is kept on time.
+    fu.once_at(at("2026-11-23T17:51:00Z"));
+    let mail = stack.wait_for_mail(ANN, 4);
+    let text = parse(&mail[3]).body_text(0).expect("text").to_string();
+    assert!(!text.contains("later than we promised"), "{text}");
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM promises WHERE breached_at IS NOT NULL"),
+        0,
+        "no breach of a promise the customer was never given"
+    );
+    assert!(!has_event(&fu.incident(1), "promise_breached"));
 }
