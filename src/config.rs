@@ -464,8 +464,10 @@ pub struct CadenceConfig {
     /// A customer reply this long after resolution still reopens the incident; later ones open
     /// a new incident that continues it.
     pub reopen_within: Duration,
-    /// When promised updates may arrive; None: any time.
+    /// When promised updates may arrive; None: any time. Closed on `[cadence] holidays`.
     pub window: Option<crate::clock::Window>,
+    /// Promised times are rounded up to this (13:15, not 13:06); zero: not rounded.
+    pub step: Duration,
     /// The time zone of the window and of every time a customer reads.
     pub timezone: chrono_tz::Tz,
 }
@@ -481,6 +483,7 @@ impl Default for CadenceConfig {
             close_after: Duration::from_secs(4 * 86_400),
             reopen_within: Duration::from_secs(14 * 86_400),
             window: None,
+            step: Duration::from_secs(15 * 60),
             timezone: chrono_tz::Tz::UTC,
         }
     }
@@ -498,7 +501,13 @@ impl CadenceConfig {
         from: chrono::DateTime<chrono::Utc>,
         cadence: Duration,
     ) -> crate::clock::Promise {
-        crate::clock::next_promise(from, cadence, self.window.as_ref(), self.lead)
+        crate::clock::next_promise(from, cadence, self.window.as_ref(), self.lead, self.step)
+    }
+
+    /// A time that falls when the team works (check-backs, closes, a late update): inside the
+    /// window.
+    pub fn working_time(&self, t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        crate::clock::working_time(t, self.window.as_ref())
     }
 }
 
@@ -911,6 +920,17 @@ struct RawCadence {
     #[serde(default, deserialize_with = "opt_duration")]
     window_length: Option<Duration>,
     timezone: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    step: Option<Duration>,
+    holidays: Option<Spanned<RawHolidays>>,
+}
+
+/// `[cadence] holidays`: a list of dates, or the path of an iCalendar file.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawHolidays {
+    Dates(Vec<String>),
+    File(PathBuf),
 }
 
 impl RawCadence {
@@ -925,6 +945,7 @@ impl RawCadence {
             close_after: self.close_after.unwrap_or(d.close_after),
             reopen_within: self.reopen_within.unwrap_or(d.reopen_within),
             window: None,
+            step: self.step.unwrap_or(d.step),
             timezone: d.timezone,
         }
     }
@@ -1263,6 +1284,43 @@ impl Validator<'_> {
                 })
             }
             (None, None) => {}
+        }
+        if let Some(holidays) = &raw.cadence.holidays {
+            let parsed = match holidays.get_ref() {
+                RawHolidays::Dates(dates) => {
+                    crate::clock::Holidays::from_dates(dates.iter().map(String::as_str))
+                }
+                RawHolidays::File(path) => {
+                    let path = self.resolve(path);
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                        .and_then(|text| crate::clock::Holidays::from_ical(&text))
+                        .map_err(|e| format!("{e} (in {})", path.display()))
+                }
+            };
+            let holidays_parsed = match parsed {
+                Ok(h) => h,
+                Err(e) => return self.err(holidays.span(), format!("[cadence] holidays: {e}")),
+            };
+            match cadence.window.take() {
+                Some(w) => cadence.window = Some(w.with_holidays(holidays_parsed)),
+                None => {
+                    return self.err(
+                        holidays.span(),
+                        "[cadence] holidays need a sending window (window and window_length): \
+                         they are the days it does not open"
+                            .into(),
+                    )
+                }
+            }
+        }
+        if cadence.step > Duration::from_secs(3600) {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: "[cadence] step must be at most 1h (promised times are rounded up to \
+                          it; \"15m\" by default, \"0s\" turns rounding off)"
+                    .into(),
+            });
         }
         if raw.imap.poll_interval.is_zero() || cadence.default.is_zero() {
             return Err(ConfigError::Whole {
@@ -2057,6 +2115,40 @@ dir = "templates"
         let lonely = format!("{MINIMAL}\n[cadence]\nwindow = \"0 0 9 * * *\"\n");
         let err = parse_str(&lonely).unwrap_err().to_string();
         assert!(err.contains("needs window_length"), "{err}");
+    }
+
+    #[test]
+    fn holidays_are_dates_or_an_icalendar_file_and_need_a_window() {
+        let window = "window = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"8h\"\n";
+        let dates = format!("{MINIMAL}\n[cadence]\n{window}holidays = [\"2026-12-25\"]\n");
+        let config = parse_str(&dates).expect("valid");
+        assert_eq!(
+            config.cadence.step,
+            Duration::from_secs(15 * 60),
+            "the default step"
+        );
+        let bad = format!("{MINIMAL}\n[cadence]\n{window}holidays = [\"25.12.2026\"]\n");
+        let err = parse_str(&bad).unwrap_err().to_string();
+        assert!(err.contains(":24:") && err.contains("2026-12-25"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ics = dir.path().join("holidays.ics");
+        std::fs::write(
+            &ics,
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\nEND:VEVENT\nEND:VCALENDAR\n",
+        )
+        .expect("write");
+        let file = format!(
+            "{MINIMAL}\n[cadence]\n{window}holidays = \"{}\"\nstep = \"5m\"\n",
+            ics.display()
+        );
+        let config = parse_str(&file).expect("valid");
+        assert_eq!(config.cadence.step, Duration::from_secs(300));
+        let missing = format!("{MINIMAL}\n[cadence]\n{window}holidays = \"/nonexistent.ics\"\n");
+        let err = parse_str(&missing).unwrap_err().to_string();
+        assert!(err.contains("cannot read /nonexistent.ics"), "{err}");
+        let alone = format!("{MINIMAL}\n[cadence]\nholidays = [\"2026-12-25\"]\n");
+        let err = parse_str(&alone).unwrap_err().to_string();
+        assert!(err.contains("need a sending window"), "{err}");
     }
 
     #[test]

@@ -1209,7 +1209,10 @@ impl Decision<'_> {
                 .filter(|c| !c.is_empty())
                 .map(str::to_string),
         };
-        let check_back_at = clock::after(self.now, self.config.cadence.check_back_after);
+        let check_back_at = self
+            .config
+            .cadence
+            .working_time(clock::after(self.now, self.config.cadence.check_back_after));
         let breached = self.settle_promises();
         self.incident.state = State::Resolved;
         self.incident.resolved_at = Some(self.now);
@@ -1329,6 +1332,13 @@ impl Decision<'_> {
         if self.incident.state != State::Open || self.incident.updates_stopped {
             return;
         }
+        if let Some(opening) = self.outside_window() {
+            // Due while the team is away (the daemon was down over the time, or the window
+            // changed): the update goes at the next opening, and says it is late if it is.
+            let at = clock::after(opening, self.config.cadence.lead);
+            self.set_next_update(Some(at));
+            return;
+        }
         let promised = self.incident.next_update_at;
         // Late only against a promise the customer was given (the ledger holds exactly those):
         // a time set without a mail (after staff wrote to them directly, say) breaks nothing.
@@ -1401,7 +1411,18 @@ impl Decision<'_> {
         if self.incident.state != State::Resolved {
             return;
         }
-        let close_at = clock::after(self.now, self.config.cadence.close_after);
+        if let Some(later) = self.outside_window() {
+            self.incident.check_back_at = Some(later);
+            self.fx.push(Effect::CheckBack {
+                check_back_at: Some(later),
+                close_at: None,
+            });
+            return;
+        }
+        let close_at = self
+            .config
+            .cadence
+            .working_time(clock::after(self.now, self.config.cadence.close_after));
         self.incident.check_back_at = None;
         self.incident.close_at = Some(close_at);
         self.fx.push(Effect::CheckBack {
@@ -1417,6 +1438,15 @@ impl Decision<'_> {
                 stamp(close_at)
             ),
         );
+    }
+
+    /// The next opening of the sending window when now is outside it (None: mail may go now).
+    fn outside_window(&self) -> Option<DateTime<Utc>> {
+        let window = self.config.cadence.window.as_ref()?;
+        if window.includes(self.now) {
+            return None;
+        }
+        Some(self.config.cadence.working_time(self.now))
     }
 
     /// How long no staff member has written, as it really is: "no staff note since the
@@ -2228,6 +2258,74 @@ mod tests {
             mail.promise,
             Some(at("2026-11-23T16:00:00Z")),
             "a promise given"
+        );
+    }
+
+    fn office_hours() -> Config {
+        let mut config = config();
+        let tz = chrono_tz::Tz::Europe__Berlin;
+        config.cadence.timezone = tz;
+        config.cadence.window = Some(
+            clock::Window::parse("0 0 9 * * Mon-Fri", Duration::from_secs(8 * 3600), tz)
+                .expect("window")
+                .with_holidays(clock::Holidays::from_dates(["2026-12-25"]).expect("dates")),
+        );
+        config
+    }
+
+    #[test]
+    fn a_late_update_at_night_goes_at_the_next_opening_and_says_it_is_late() {
+        let config = office_hours();
+        let mut incident = open_incident();
+        incident.next_update_at = Some(at("2026-11-27T15:50:00Z"));
+        let mut f = facts(incident);
+        f.open_promises = vec![at("2026-11-27T15:50:00Z")];
+        // Friday 23:41 in Berlin: the daemon is back after being down.
+        let fx =
+            decide(&f, &Event::ProgressDue, &config, at("2026-11-27T22:41:00Z")).expect("decided");
+        assert_eq!(fx.mails().count(), 0, "nothing at night");
+        assert_eq!(
+            fx.next_update(),
+            Some(Some(at("2026-11-30T08:10:00Z"))),
+            "Monday 09:00 in Berlin, plus the lead"
+        );
+        f.incident.next_update_at = Some(at("2026-11-30T08:10:00Z"));
+        let fx =
+            decide(&f, &Event::ProgressDue, &config, at("2026-11-30T08:00:00Z")).expect("decided");
+        let mail = only_mail(&fx);
+        assert!(mail.data.overdue, "it says it is late");
+        assert!(fx.logs(EventKind::PromiseBreached));
+        assert_eq!(
+            mail.promise,
+            Some(at("2026-11-30T12:15:00Z")),
+            "13:15 in Berlin"
+        );
+    }
+
+    #[test]
+    fn check_back_and_close_fall_in_working_hours_and_skip_holidays() {
+        let config = office_hours();
+        let f = facts(open_incident());
+        // Tuesday 22 December 2026, 15:00 in Berlin: three days on is Christmas Day.
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Resolve(Resolution {
+                root_cause: "A full disk.".into(),
+                prevention: "An alert at 80%.".into(),
+                compensation: None,
+            })),
+            &config,
+            at("2026-12-22T14:00:00Z"),
+        )
+        .expect("decided");
+        let check_back = fx.list.iter().find_map(|e| match e {
+            Effect::Resolve { check_back_at, .. } => Some(*check_back_at),
+            _ => None,
+        });
+        assert_eq!(
+            check_back,
+            Some(at("2026-12-28T08:00:00Z")),
+            "Monday 28 December, 09:00 in Berlin"
         );
     }
 

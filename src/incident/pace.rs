@@ -512,11 +512,11 @@ pub fn in_words(cadence: Duration, lang: &str) -> String {
         return n.to_string();
     }
     // The largest unit it is a whole number of; minutes otherwise.
-    let (n, one, many) = if secs % WEEK == 0 {
+    let (n, one, many) = if secs.is_multiple_of(WEEK) {
         (secs / WEEK, "week", "weeks")
-    } else if secs % DAY == 0 {
+    } else if secs.is_multiple_of(DAY) {
         (secs / DAY, "day", "days")
-    } else if secs % HOUR == 0 {
+    } else if secs.is_multiple_of(HOUR) {
         (secs / HOUR, "hour", "hours")
     } else {
         (secs.div_ceil(MINUTE).max(1), "minute", "minutes")

@@ -189,8 +189,8 @@ fn any_news_is_answered_at_once_and_the_customer_sets_the_pace() {
     assert_eq!(shown["incident"]["cadence_secs"], 3600);
     assert_eq!(
         promised(&fu),
-        t2 + Span::hours(1),
-        "the next update comes sooner"
+        at("2026-11-23T10:45:00Z"),
+        "the next update comes sooner: an hour on, rounded up to a quarter hour"
     );
 }
 
@@ -483,26 +483,26 @@ fn an_update_due_at_night_waits_for_the_sending_window_and_the_promise_says_so()
     let promise = opened(&stack, &fu, t0);
     assert_eq!(
         promise,
-        at("2026-11-24T08:10:00Z"),
-        "Tuesday 09:10 in Berlin"
+        at("2026-11-24T08:15:00Z"),
+        "Tuesday 09:15 in Berlin: the opening plus the lead, rounded up to a quarter hour"
     );
     let ack = parse(&stack.mailbox(ANN)[0])
         .body_text(0)
         .expect("text")
         .to_string();
     assert!(
-        ack.contains("Tuesday 24 November 2026, 09:10 CET"),
+        ack.contains("Tuesday 24 November 2026, 09:15 CET"),
         "the acknowledgement tells the real time: {ack}"
     );
     // Nothing at night.
     fu.once_at(at("2026-11-23T23:00:00Z"));
     assert_eq!(stack.mailbox(ANN).len(), 1);
     // The update goes out when the window opens, before the promised time.
-    fu.once_at(at("2026-11-24T08:00:30Z"));
+    fu.once_at(at("2026-11-24T08:05:30Z"));
     let mail = stack.wait_for_mail(ANN, 2);
     let text = parse(&mail[1]).body_text(0).expect("text").to_string();
     assert!(
-        text.contains("Tuesday 24 November 2026, 13:10 CET"),
+        text.contains("Tuesday 24 November 2026, 13:15 CET"),
         "the next promise, in the window: {text}"
     );
 }
@@ -630,4 +630,56 @@ fn waiting_tells_the_customer_and_resuming_promises_a_new_time_without_a_breach(
         "no breach of a promise the customer was never given"
     );
     assert!(!has_event(&fu.incident(1), "promise_breached"));
+}
+
+#[test]
+fn a_promise_on_christmas_day_moves_to_monday_and_a_late_update_at_night_waits_for_the_opening() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[cadence]\nwindow = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"8h\"\n\
+         timezone = \"Europe/Berlin\"\nholidays = [\"2026-12-25\"]\n",
+    );
+    // Thursday 24 December, 16:07 in Berlin: four hours on is after hours, then Christmas Day.
+    let promise = opened(&stack, &fu, at("2026-12-24T15:07:00Z"));
+    assert_eq!(
+        promise,
+        at("2026-12-28T08:15:00Z"),
+        "Monday 09:15 in Berlin"
+    );
+    let ack = parse(&stack.mailbox(ANN)[0])
+        .body_text(0)
+        .expect("text")
+        .to_string();
+    assert!(
+        ack.contains("Monday 28 December 2026, 09:15 CET"),
+        "a whole quarter hour on the next working day: {ack}"
+    );
+    assert!(ack.contains("when our support team is working"), "{ack}");
+    // Monday's update goes out on time and promises 13:15.
+    fu.once_at(at("2026-12-28T08:05:30Z"));
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("Monday 28 December 2026, 13:15 CET"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("when our support team is working"),
+        "not moved by the window, so no explanation: {text}"
+    );
+    // Down until Friday night: nothing goes out at 23:41.
+    fu.once_at(at("2027-01-01T22:41:00Z"));
+    assert_eq!(stack.mailbox(ANN).len(), 2, "nothing at night");
+    // Monday at the opening: one late update that says so.
+    fu.once_at(at("2027-01-04T08:00:30Z"));
+    let mail = stack.wait_for_mail(ANN, 3);
+    assert_eq!(mail.len(), 3);
+    let late = parse(&mail[2]);
+    let text = late.body_text(0).expect("text").to_string();
+    assert!(text.contains("later than we promised"), "{text}");
+    let date = header(&late, "Date").expect("Date").to_string();
+    assert!(date.contains("4 Jan 2027"), "sent on Monday: {date}");
+    assert!(has_event(&fu.incident(1), "promise_breached"));
 }
