@@ -609,7 +609,7 @@ mod tests {
         assert_eq!(mail.from.address, "ann@example.test");
         assert_eq!(mail.from.name.as_deref(), Some("Ann Customer"));
         assert_eq!(mail.message_id.as_deref(), Some("c1@mail.example.test"));
-        assert_eq!(mail.summary, "Hello, the vase I ordered arrived in pieces.");
+        assert_eq!(mail.summary, "The vase I ordered arrived in pieces.");
     }
 
     #[test]
