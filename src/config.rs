@@ -59,6 +59,99 @@ pub struct Config {
     pub staff: StaffConfig,
     pub replies: RepliesConfig,
     pub trust: TrustPolicy,
+    pub wording: WordingConfig,
+    pub language: LanguageConfig,
+}
+
+/// A kind of fact and the words that introduce it in a customer's text ("order", "order no.",
+/// "Bestellnummer"). The value is the next word with at least `crate::mail::facts::MIN_DIGITS` digits in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactRule {
+    pub name: String,
+    /// Lower case.
+    pub words: Vec<String>,
+}
+
+/// The shipped rules: order and invoice numbers, in English and German.
+pub fn default_fact_rules() -> Vec<FactRule> {
+    let rule = |name: &str, words: &[&str]| FactRule {
+        name: name.to_string(),
+        words: words.iter().map(|w| w.to_string()).collect(),
+    };
+    vec![
+        rule(
+            "order",
+            &[
+                "order",
+                "order number",
+                "bestellung",
+                "bestellnummer",
+                "auftrag",
+                "auftragsnummer",
+            ],
+        ),
+        rule(
+            "invoice",
+            &["invoice", "invoice number", "rechnung", "rechnungsnummer"],
+        ),
+    ]
+}
+
+/// How a mail greets the customer (`[wording] greeting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GreetingRule {
+    /// "Maria" from "Maria Schneider", "Schneider, Maria" or "Dr. Maria Schneider"; the whole
+    /// name when it is unclear which word is the first name.
+    #[default]
+    FirstName,
+    /// The display name as they sent it.
+    DisplayName,
+    /// Nobody by name: "Hello,".
+    None,
+}
+
+impl GreetingRule {
+    pub fn parse(text: &str) -> Option<GreetingRule> {
+        match text {
+            "first_name" => Some(GreetingRule::FirstName),
+            "display_name" => Some(GreetingRule::DisplayName),
+            "none" => Some(GreetingRule::None),
+            _ => None,
+        }
+    }
+}
+
+/// How mails word what the customer told us (`[wording]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordingConfig {
+    /// How the greeting names the customer.
+    pub greeting: GreetingRule,
+    /// Facts found in a complaint (order and invoice numbers) that no mail asks for again.
+    pub facts: Vec<FactRule>,
+}
+
+impl Default for WordingConfig {
+    fn default() -> Self {
+        WordingConfig {
+            greeting: GreetingRule::default(),
+            facts: default_fact_rules(),
+        }
+    }
+}
+
+/// The language a customer is answered in (`[language]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanguageConfig {
+    /// When neither the customer's mail nor staff say otherwise: `en`.
+    pub default: String,
+}
+
+impl Default for LanguageConfig {
+    fn default() -> Self {
+        LanguageConfig {
+            default: "en".into(),
+        }
+    }
 }
 
 /// What mail gets, by how far the receiving server proved its sender (`[trust]`). A verified
@@ -219,6 +312,8 @@ dir = "templates"
             staff: StaffConfig::default(),
             replies: RepliesConfig::default(),
             trust: TrustPolicy::default(),
+            wording: WordingConfig::default(),
+            language: LanguageConfig::default(),
         })
     }
 }
@@ -751,7 +846,24 @@ struct RawConfig {
     replies: RawReplies,
     #[serde(default)]
     trust: RawTrust,
+    #[serde(default)]
+    wording: RawWording,
+    #[serde(default)]
+    language: RawLanguage,
     oauth2: Option<oauth::RawOAuth2>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWording {
+    greeting: Option<Spanned<String>>,
+    facts: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLanguage {
+    default: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1387,6 +1499,8 @@ impl Validator<'_> {
                 stop_phrases: phrases(raw.replies.stop_phrases),
             },
             trust: self.trust(raw.trust)?,
+            wording: self.wording(raw.wording)?,
+            language: self.language(raw.language)?,
         })
     }
 
@@ -1474,6 +1588,58 @@ impl Validator<'_> {
                 );
             }
             out.no_news_updates = *n.get_ref();
+        }
+        Ok(out)
+    }
+
+    fn wording(&self, raw: RawWording) -> Result<WordingConfig, ConfigError> {
+        let mut out = WordingConfig::default();
+        if let Some(g) = raw.greeting {
+            out.greeting = match GreetingRule::parse(g.get_ref()) {
+                Some(rule) => rule,
+                None => {
+                    return self.err(
+                        g.span(),
+                        format!(
+                            "[wording] greeting `{}`: use \"first_name\", \"display_name\" or \
+                             \"none\"",
+                            g.get_ref()
+                        ),
+                    )
+                }
+            };
+        }
+        if let Some(facts) = raw.facts {
+            out.facts = facts
+                .into_iter()
+                .map(|(name, words)| FactRule {
+                    name,
+                    words: words
+                        .iter()
+                        .map(|w| w.trim().to_lowercase())
+                        .filter(|w| !w.is_empty())
+                        .collect(),
+                })
+                .collect();
+        }
+        Ok(out)
+    }
+
+    fn language(&self, raw: RawLanguage) -> Result<LanguageConfig, ConfigError> {
+        let mut out = LanguageConfig::default();
+        if let Some(lang) = raw.default {
+            match crate::lang::normalise(lang.get_ref()) {
+                Some(code) => out.default = code,
+                None => {
+                    return self.err(
+                        lang.span(),
+                        format!(
+                            "[language] default `{}` is not a language code like \"en\" or \"de\"",
+                            lang.get_ref()
+                        ),
+                    )
+                }
+            }
         }
         Ok(out)
     }

@@ -1166,6 +1166,12 @@ fn open(
         |n| deps.secret.incident_token(n.0),
         now,
     )?;
+    store::incidents::set_origin(
+        conn,
+        incident,
+        mail.content_language.as_deref(),
+        mail.date.as_deref().and_then(crate::lang::offset_of_date),
+    )?;
     store::incidents::add_participant(conn, incident, &mail.from.address, Role::Customer)?;
     if answer_to.address != mail.from.address {
         store::incidents::add_participant(conn, incident, &answer_to.address, Role::ReplyTo)?;

@@ -8,6 +8,7 @@
 //! customer's mail. Text templates are not HTML-escaped; HTML templates are. Customer text is
 //! only ever passed as data, never compiled, so `{{…}}` typed by a customer stays literal.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use handlebars::{Handlebars, RenderErrorReason};
@@ -44,50 +45,56 @@ pub struct Templates {
     dir: PathBuf,
     /// The kinds of mail loaded, in the order `check` reports them.
     kinds: Vec<&'static str>,
-    text: Handlebars<'static>,
-    html: Handlebars<'static>,
+    /// The default set (the directory itself).
+    default: Set,
+    /// A set per language directory (`de/`): its own files and partials, the default's where
+    /// it has none.
+    languages: BTreeMap<String, Set>,
 }
 
-impl Templates {
-    /// Loads and compiles the templates of every kind of mail in `kinds`, reporting every
-    /// broken file at once.
-    pub fn load(dir: &Path, kinds: &[&'static str]) -> Result<Templates, TemplateError> {
+/// One language's templates: a text and an HTML registry, and the file each name came from
+/// (so an error names the file that has it, a partial's included).
+#[derive(Debug)]
+struct Set {
+    text: Handlebars<'static>,
+    html: Handlebars<'static>,
+    files: HashMap<String, PathBuf>,
+}
+
+impl Set {
+    fn new() -> Set {
         let mut text = Handlebars::new();
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
-
-        let mut errors = Vec::new();
-        register_partials(dir, &mut text, &mut html, &mut errors)?;
-        for kind in kinds {
-            for part in ["subject", "text"] {
-                let name = format!("{kind}.{part}.hbs");
-                match read(dir, &name) {
-                    Ok(Some(source)) => {
-                        compile(&mut text, dir, &name, &source, &mut errors);
-                    }
-                    Ok(None) => errors.push(TemplateError::Template {
-                        file: dir.join(&name),
-                        line: None,
-                        reason: format!("missing: every `{kind}` mail needs this file"),
-                    }),
-                    Err(e) => errors.push(e),
-                }
-            }
-            let name = format!("{kind}.html.hbs");
-            match read(dir, &name) {
-                Ok(Some(source)) => compile(&mut html, dir, &name, &source, &mut errors),
-                Ok(None) => {}
-                Err(e) => errors.push(e),
-            }
+        Set {
+            text,
+            html,
+            files: HashMap::new(),
         }
+    }
+}
+
+impl Templates {
+    /// Loads and compiles the templates of every kind of mail in `kinds`, and every language
+    /// directory beside them (`de/` …), reporting every broken file at once, each once.
+    pub fn load(dir: &Path, kinds: &[&'static str]) -> Result<Templates, TemplateError> {
+        let mut errors = Vec::new();
+        let default = load_set(dir, None, kinds, &mut errors)?;
+        let mut languages = BTreeMap::new();
+        for lang in language_dirs(dir) {
+            let set = load_set(dir, Some(&lang), kinds, &mut errors)?;
+            languages.insert(lang, set);
+        }
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|e| seen.insert(e.to_string()));
         if errors.is_empty() {
             Ok(Templates {
                 dir: dir.to_path_buf(),
                 kinds: kinds.to_vec(),
-                text,
-                html,
+                default,
+                languages,
             })
         } else {
             Err(TemplateError::Many(errors))
@@ -98,14 +105,25 @@ impl Templates {
         &self.dir
     }
 
+    /// The languages with a template set of their own besides the default.
+    pub fn languages(&self) -> Vec<String> {
+        self.languages.keys().cloned().collect()
+    }
+
+    /// Renders `kind` in the language `data.lang` names (its own set, else the default).
     pub fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
         let completed = complete(data);
         let data = &completed;
-        let subject = self.render_one(&self.text, &format!("{kind}.subject.hbs"), data)?;
-        let text = self.render_one(&self.text, &format!("{kind}.text.hbs"), data)?;
+        let set = data
+            .get("lang")
+            .and_then(Value::as_str)
+            .and_then(|lang| self.languages.get(lang))
+            .unwrap_or(&self.default);
+        let subject = self.render_one(set, false, &format!("{kind}.subject.hbs"), data)?;
+        let text = self.render_one(set, false, &format!("{kind}.text.hbs"), data)?;
         let html_name = format!("{kind}.html.hbs");
-        let html = if self.html.has_template(&html_name) {
-            Some(self.render_one(&self.html, &html_name, data)?)
+        let html = if set.html.has_template(&html_name) {
+            Some(self.render_one(set, true, &html_name, data)?)
         } else {
             None
         };
@@ -118,12 +136,25 @@ impl Templates {
 
     fn render_one(
         &self,
-        registry: &Handlebars<'static>,
+        set: &Set,
+        html: bool,
         name: &str,
         data: &Value,
     ) -> Result<String, TemplateError> {
+        let registry = if html { &set.html } else { &set.text };
         registry.render(name, data).map_err(|e| {
-            let file = self.dir.join(e.template_name.as_deref().unwrap_or(name));
+            // The file the error is in: a partial's own when it is in a partial.
+            let inner = e.template_name.as_deref().unwrap_or(name);
+            let key = if html {
+                format!("html:{inner}")
+            } else {
+                format!("text:{inner}")
+            };
+            let file = set
+                .files
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| self.dir.join(inner));
             let reason = match e.reason() {
                 RenderErrorReason::MissingVariable(Some(var)) => {
                     format!("unknown variable `{var}` (see the README for the variables each mail gets)")
@@ -142,27 +173,39 @@ impl Templates {
         })
     }
 
-    /// Renders every kind with complete and with sparse sample data. Strict mode does not catch a
-    /// missing variable inside `{{#if}}`/`{{#each}}` with complete data alone, hence both.
+    /// Renders every kind, in every language set, with complete and with sparse sample data.
+    /// Strict mode does not catch a missing variable inside `{{#if}}`/`{{#each}}` with complete
+    /// data alone, hence both. Each broken line is reported once, with the file it is in.
     pub fn check(&self, support_name: &str, support_address: &str) -> Result<usize, TemplateError> {
         let mut errors: Vec<TemplateError> = Vec::new();
         let mut rendered = 0;
-        for kind in &self.kinds {
-            for data in sample_data(support_name, support_address) {
-                match self.render(kind, &data) {
-                    Ok(mail) => {
-                        rendered += 1;
-                        if mail.subject.trim().is_empty() {
-                            errors.push(TemplateError::Template {
-                                file: self.dir.join(format!("{kind}.subject.hbs")),
-                                line: None,
-                                reason: "renders to an empty subject".into(),
-                            });
+        let langs: Vec<String> = std::iter::once(String::new())
+            .chain(self.languages.keys().cloned())
+            .collect();
+        for lang in &langs {
+            for kind in &self.kinds {
+                for mut data in sample_data(support_name, support_address) {
+                    data["lang"] = Value::String(lang.clone());
+                    match self.render(kind, &data) {
+                        Ok(mail) => {
+                            rendered += 1;
+                            if mail.subject.trim().is_empty() {
+                                let dir = if lang.is_empty() {
+                                    self.dir.clone()
+                                } else {
+                                    self.dir.join(lang)
+                                };
+                                errors.push(TemplateError::Template {
+                                    file: dir.join(format!("{kind}.subject.hbs")),
+                                    line: None,
+                                    reason: "renders to an empty subject".into(),
+                                });
+                            }
                         }
+                        // The same broken line fails for every sample: say it once.
+                        Err(e) if errors.iter().any(|seen| seen.to_string() == e.to_string()) => {}
+                        Err(e) => errors.push(e),
                     }
-                    // The same broken line fails for every sample: say it once.
-                    Err(e) if errors.iter().any(|seen| seen.to_string() == e.to_string()) => {}
-                    Err(e) => errors.push(e),
                 }
             }
         }
@@ -172,6 +215,149 @@ impl Templates {
             Err(TemplateError::Many(errors))
         }
     }
+}
+
+/// Subdirectories named like a language ("de", "fr"): template sets of their own.
+fn language_dirs(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| crate::lang::normalise(name).as_deref() == Some(name.as_str()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// One set: the default's partials and templates, each replaced by the language directory's
+/// own file where it has one. Only the default set must have every required file.
+fn load_set(
+    dir: &Path,
+    lang: Option<&str>,
+    kinds: &[&'static str],
+    errors: &mut Vec<TemplateError>,
+) -> Result<Set, TemplateError> {
+    let mut set = Set::new();
+    register_partials(dir, &dir.join("partials"), &mut set, errors)?;
+    if let Some(lang) = lang {
+        let own = dir.join(lang).join("partials");
+        if own.is_dir() {
+            register_partials(dir, &own, &mut set, errors)?;
+        }
+    }
+    for kind in kinds {
+        for part in ["subject", "text", "html"] {
+            let name = format!("{kind}.{part}.hbs");
+            let own = match lang {
+                Some(lang) => {
+                    read(&dir.join(lang), &name)?.map(|s| (dir.join(lang).join(&name), s))
+                }
+                None => None,
+            };
+            let source = match own {
+                Some(found) => Some(found),
+                None => read(dir, &name)?.map(|s| (dir.join(&name), s)),
+            };
+            match source {
+                Some((file, source)) => {
+                    let html = part == "html";
+                    let registry = if html { &mut set.html } else { &mut set.text };
+                    if let Err(e) = registry.register_template_string(&name, source) {
+                        errors.push(syntax_error(file.clone(), &e));
+                    }
+                    let key = format!("{}:{name}", if html { "html" } else { "text" });
+                    set.files.insert(key, file);
+                }
+                None if part != "html" => errors.push(TemplateError::Template {
+                    file: dir.join(&name),
+                    line: None,
+                    reason: format!("missing: every `{kind}` mail needs this file"),
+                }),
+                None => {}
+            }
+        }
+    }
+    Ok(set)
+}
+
+fn read(dir: &Path, name: &str) -> Result<Option<String>, TemplateError> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TemplateError::Template {
+            file: path,
+            line: None,
+            reason: format!("cannot read: {e}"),
+        }),
+    }
+}
+
+fn syntax_error(file: PathBuf, e: &handlebars::TemplateError) -> TemplateError {
+    TemplateError::Template {
+        file,
+        line: e.pos().map(|(line, _)| line),
+        reason: format!("{}", e.reason()),
+    }
+}
+
+fn register_partials(
+    dir: &Path,
+    partials: &Path,
+    set: &mut Set,
+    errors: &mut Vec<TemplateError>,
+) -> Result<(), TemplateError> {
+    let entries = match std::fs::read_dir(partials) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dir.is_dir() {
+                return Ok(());
+            }
+            return Err(TemplateError::Dir {
+                dir: dir.to_path_buf(),
+                source: e,
+            });
+        }
+        Err(source) => {
+            return Err(TemplateError::Dir {
+                dir: partials.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for path in files {
+        let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let (html, name) = if let Some(stem) = file_name.strip_suffix(".html.hbs") {
+            (true, stem)
+        } else if let Some(stem) = file_name.strip_suffix(".hbs") {
+            (false, stem)
+        } else {
+            continue;
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(source) => {
+                let registry = if html { &mut set.html } else { &mut set.text };
+                if let Err(e) = registry.register_partial(name, source) {
+                    errors.push(syntax_error(path.clone(), &e));
+                }
+                let key = format!("{}:{name}", if html { "html" } else { "text" });
+                set.files.insert(key, path.clone());
+            }
+            Err(e) => errors.push(TemplateError::Template {
+                file: path.clone(),
+                line: None,
+                reason: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    Ok(())
 }
 
 /// Mail queued by an older version was stored without the keys added since; strict mode would
@@ -206,93 +392,6 @@ fn complete(data: &Value) -> Value {
         }
     }
     full
-}
-
-fn read(dir: &Path, name: &str) -> Result<Option<String>, TemplateError> {
-    let path = dir.join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(TemplateError::Template {
-            file: path,
-            line: None,
-            reason: format!("cannot read: {e}"),
-        }),
-    }
-}
-
-fn compile(
-    registry: &mut Handlebars<'static>,
-    dir: &Path,
-    name: &str,
-    source: &str,
-    errors: &mut Vec<TemplateError>,
-) {
-    if let Err(e) = registry.register_template_string(name, source) {
-        errors.push(syntax_error(dir.join(name), &e));
-    }
-}
-
-fn syntax_error(file: PathBuf, e: &handlebars::TemplateError) -> TemplateError {
-    TemplateError::Template {
-        file,
-        line: e.pos().map(|(line, _)| line),
-        reason: format!("{}", e.reason()),
-    }
-}
-
-fn register_partials(
-    dir: &Path,
-    text: &mut Handlebars<'static>,
-    html: &mut Handlebars<'static>,
-    errors: &mut Vec<TemplateError>,
-) -> Result<(), TemplateError> {
-    let partials = dir.join("partials");
-    let entries = match std::fs::read_dir(&partials) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if dir.is_dir() {
-                return Ok(());
-            }
-            return Err(TemplateError::Dir {
-                dir: dir.to_path_buf(),
-                source: e,
-            });
-        }
-        Err(source) => {
-            return Err(TemplateError::Dir {
-                dir: partials,
-                source,
-            })
-        }
-    };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    files.sort();
-    for path in files {
-        let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let (registry, name) = if let Some(stem) = file_name.strip_suffix(".html.hbs") {
-            (&mut *html, stem)
-        } else if let Some(stem) = file_name.strip_suffix(".hbs") {
-            (&mut *text, stem)
-        } else {
-            continue;
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(source) => {
-                if let Err(e) = registry.register_partial(name, source) {
-                    errors.push(syntax_error(path.clone(), &e));
-                }
-            }
-            Err(e) => errors.push(TemplateError::Template {
-                file: path.clone(),
-                line: None,
-                reason: format!("cannot read: {e}"),
-            }),
-        }
-    }
-    Ok(())
 }
 
 // --- Template data -----------------------------------------------------------------------------
@@ -335,6 +434,21 @@ pub struct MailData {
     pub cadence_changed: bool,
     /// The promised time was moved to the start of the sending window.
     pub window_moved: bool,
+    /// The language of this mail ("en", "de"): which template set renders it.
+    pub lang: String,
+    /// `next_update` at the customer's own UTC offset when it differs from the team's ("08:00
+    /// your time (UTC-05:00)"); "" otherwise.
+    pub next_update_theirs: String,
+    /// Facts the customer already gave (acknowledgement): `{{#each facts}}{{name}} {{value}}`.
+    pub facts: Vec<FactData>,
+    /// This problem came back (`recurring.count` is 2 or more).
+    pub recurring: RecurringData,
+    /// For `check_back`: the problem in the customer's words (their subject), "" when unknown.
+    pub problem: String,
+    /// For `thank_you`: they rated us (1–5), 0 when not.
+    pub rating: i64,
+    /// For `resolution` and `reopened`: we had told the customer this was fixed before.
+    pub fixed_before: bool,
     pub resolution: ResolutionData,
     /// How long after the check-back an incident closes when nobody answers ("4 days").
     pub close_after: String,
@@ -407,6 +521,25 @@ pub struct IncidentData {
 pub struct CustomerData {
     pub name: Option<String>,
     pub address: String,
+    /// The name to greet them by ("Maria" for "Maria Schneider", `[wording] greeting`); ""
+    /// for "Hello,".
+    pub greeting_name: String,
+}
+
+/// A fact the customer already gave us ("order", "48391"): no mail asks for it again.
+pub type FactData = crate::mail::facts::Fact;
+
+/// The customer has had this problem before (`[recurring] link_within`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecurringData {
+    /// Which time this is: 1 the first, 2 the second…
+    pub count: i64,
+    /// The same as a word in the mail's language ("second", "zweite"); "" for the first.
+    pub count_words: String,
+    /// The earlier incident this one repeats (0 when none).
+    pub previous: i64,
+    /// How long ago the earlier incident opened, in words ("three weeks", "2 days").
+    pub since: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -434,6 +567,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         customer: CustomerData {
             name: Some("Ann Example".into()),
             address: "ann@example.com".into(),
+            greeting_name: "Ann".into(),
         },
         support: SupportData {
             name: support_name.into(),
@@ -447,6 +581,21 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         overdue: true,
         cadence_changed: true,
         window_moved: true,
+        lang: String::new(),
+        next_update_theirs: "08:12 your time (UTC-05:00)".into(),
+        facts: vec![FactData {
+            name: "order".into(),
+            value: "5521".into(),
+        }],
+        recurring: RecurringData {
+            count: 2,
+            count_words: "second".into(),
+            previous: 977,
+            since: "three weeks".into(),
+        },
+        problem: "Order #5521 arrived damaged".into(),
+        rating: 5,
+        fixed_before: true,
         resolution: ResolutionData {
             root_cause: "Our packing station used the wrong box size for fragile items.".into(),
             prevention: "Fragile items now get a double box and a packing check.".into(),
@@ -492,8 +641,18 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         customer: CustomerData {
             name: None,
             address: full.customer.address.clone(),
+            greeting_name: String::new(),
         },
         next_update: String::new(),
+        next_update_theirs: String::new(),
+        facts: Vec::new(),
+        recurring: RecurringData {
+            count: 1,
+            ..RecurringData::default()
+        },
+        problem: String::new(),
+        rating: 0,
+        fixed_before: false,
         next_update_iso: String::new(),
         note: String::new(),
         overdue: false,
@@ -527,7 +686,10 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         customer: CustomerData {
             name: None,
             address: full.customer.address.clone(),
+            greeting_name: String::new(),
         },
+        facts: Vec::new(),
+        problem: String::new(),
         plain: true,
         ..full.clone()
     };
@@ -610,6 +772,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("acknowledgement.text.hbs line"), "{err}");
+    }
+
+    #[test]
+    fn an_error_in_a_partial_names_the_partial_once() {
+        let dir = set("Re: {{incident.subject}}", "{{> greeting}}\n\nBody\n");
+        write(
+            dir.path(),
+            "partials/greeting.hbs",
+            "Hello {{customer.nmae}},",
+        );
+        let templates =
+            Templates::load(dir.path(), &["acknowledgement", "progress"]).expect("compiles");
+        let err = templates.check("S", "s@e.test").unwrap_err().to_string();
+        assert_eq!(err.lines().count(), 1, "once: {err}");
+        assert!(err.contains("partials/greeting.hbs"), "{err}");
+        assert!(err.contains("unknown variable `customer.nmae`"), "{err}");
+    }
+
+    #[test]
+    fn a_language_set_uses_its_own_files_and_falls_back_to_the_default() {
+        let dir = set(
+            "Re: {{incident.subject}}",
+            "{{> greeting}} {{incident.number}}",
+        );
+        write(
+            dir.path(),
+            "de/acknowledgement.text.hbs",
+            "{{> greeting}} Nr. {{incident.number}}",
+        );
+        write(dir.path(), "de/partials/greeting.hbs", "Hallo,");
+        let templates = Templates::load(dir.path(), SHIPPED).expect("compiles");
+        assert_eq!(templates.languages(), vec!["de".to_string()]);
+        let mut data = sample_data("S", "s@e.test")[0].clone();
+        data["lang"] = json!("de");
+        let mail = templates.render("acknowledgement", &data).expect("renders");
+        assert_eq!(mail.text, "Hallo, Nr. 1042");
+        assert!(mail.subject.starts_with("Re: "), "the default subject");
+        data["lang"] = json!("fr");
+        let mail = templates.render("acknowledgement", &data).expect("renders");
+        assert_eq!(mail.text, "Hello Ann,\n 1042", "no French set: the default");
+        templates.check("S", "s@e.test").expect("both sets check");
     }
 
     #[test]

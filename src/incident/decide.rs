@@ -1562,6 +1562,11 @@ pub(crate) mod tests_support {
             at_risk_warned_for: None,
             customer_wrote_at: None,
             told_customer_at: None,
+            lang: None,
+            customer_utc_offset: None,
+            repeat_count: 1,
+            recurring_reason: None,
+            previous_opened_at: None,
         }
     }
 

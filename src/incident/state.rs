@@ -79,6 +79,9 @@ pub enum MailKind {
     /// Open again (a reply after resolution, staff, or a late reply continuing an incident).
     #[serde(rename = "reopened")]
     Reopened,
+    /// The customer answered the check-back "yes, it works": closed, with thanks.
+    #[serde(rename = "thank_you")]
+    ThankYou,
     /// To staff: a new incident, with the customer's whole text.
     #[serde(rename = "staff/new")]
     StaffNew,
@@ -112,7 +115,7 @@ pub enum MailKind {
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 17] = [
+    pub const ALL: [MailKind; 18] = [
         MailKind::Acknowledgement,
         MailKind::Progress,
         MailKind::Status,
@@ -120,6 +123,7 @@ impl MailKind {
         MailKind::Resolution,
         MailKind::CheckBack,
         MailKind::Reopened,
+        MailKind::ThankYou,
         MailKind::StaffNew,
         MailKind::StaffReply,
         MailKind::StaffReopened,
@@ -142,6 +146,7 @@ impl MailKind {
             MailKind::Resolution => "resolution",
             MailKind::CheckBack => "check_back",
             MailKind::Reopened => "reopened",
+            MailKind::ThankYou => "thank_you",
             MailKind::StaffNew => "staff/new",
             MailKind::StaffReply => "staff/reply",
             MailKind::StaffReopened => "staff/reopened",
@@ -461,8 +466,13 @@ mod tests {
             .check("Support", "support@example.com")
             .expect("check");
         assert_eq!(
+            templates.languages(),
+            vec!["de".to_string()],
+            "a German set is shipped"
+        );
+        assert_eq!(
             rendered,
-            MailKind::ALL.len() * 12,
+            MailKind::ALL.len() * 12 * 2,
             "every kind, every sample"
         );
     }

@@ -96,6 +96,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/006_trust.sql")),
         M::up(include_str!("../../migrations/007_raw_apart.sql")),
         M::up(include_str!("../../migrations/008_sender_heals.sql")),
+        M::up(include_str!("../../migrations/010_careful_promises.sql")),
     ])
 }
 
@@ -404,7 +405,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 8);
+        assert_eq!(version, 9);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");
