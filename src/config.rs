@@ -343,6 +343,9 @@ impl Default for EscalationConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecurringConfig {
     pub window: Duration,
+    /// A complaint this soon after the customer's previous incident (open, or last changed
+    /// within it) is linked to it as a repeat of the same problem.
+    pub link_within: Duration,
     /// A customer's incident is recurring when they opened this many within the window.
     pub incidents: u32,
     /// A tag is recurring when this many incidents within the window carry it.
@@ -353,6 +356,7 @@ impl Default for RecurringConfig {
     fn default() -> Self {
         RecurringConfig {
             window: Duration::from_secs(30 * 86_400),
+            link_within: Duration::from_secs(30 * 86_400),
             incidents: 3,
             tag_incidents: 3,
         }
@@ -903,6 +907,8 @@ struct RawEscalation {
 struct RawRecurring {
     #[serde(default, deserialize_with = "opt_duration")]
     window: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    link_within: Option<Duration>,
     incidents: Option<Spanned<u32>>,
     tag_incidents: Option<Spanned<u32>>,
 }
@@ -1648,6 +1654,9 @@ impl Validator<'_> {
         let mut out = RecurringConfig::default();
         if let Some(w) = raw.window {
             out.window = w;
+        }
+        if let Some(w) = raw.link_within {
+            out.link_within = w;
         }
         for (field, value, target) in [
             ("incidents", raw.incidents, &mut out.incidents),

@@ -21,7 +21,7 @@ use crate::config::{StrangerPolicy, Treatment};
 use crate::deps::Deps;
 use crate::digest::sha256_hex;
 use crate::imap::Fetched;
-use crate::incident::decide::Opening;
+use crate::incident::decide::{Opening, Repeat};
 use crate::incident::{
     decide, opening, policy, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow,
     NewEvent, Role, Written,
@@ -1201,6 +1201,17 @@ fn open(
             &mail.from.address,
             since,
         )?,
+        repeats: store::incidents::previous_of_customer(
+            conn,
+            &mail.from.address,
+            incident,
+            clock::before(now, config.recurring.link_within),
+        )?
+        .map(|(previous, opened_at, count)| Repeat {
+            previous,
+            opened_at,
+            count,
+        }),
         written: written(mail),
     };
     // The acknowledgement answers the complaint itself: its references, then it.

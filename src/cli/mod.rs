@@ -177,6 +177,15 @@ enum Report {
         #[arg(long)]
         json: bool,
     },
+    /// Per week: the customers' answers to the check-back (is it fixed? their 1–5 rating)
+    /// and the promises kept and breached.
+    Satisfaction {
+        /// How far back to look.
+        #[arg(long, default_value = "12w", value_parser = parse_duration)]
+        since: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -237,6 +246,16 @@ enum IncidentAction {
         /// What we need from the customer (required): they are told, in the `waiting` mail.
         #[arg(long, value_name = "WHAT")]
         reason: String,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Answer the customer in this language from now on (`de`: templates/de/, falling back to
+    /// the default set file by file).
+    Lang {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        /// A language code: en, de, …
+        lang: String,
         #[command(flatten)]
         by: By,
     },
@@ -373,6 +392,7 @@ fn load_config(cli: &Cli) -> Result<Config> {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let config = load_config(&cli)?;
+    show::set_team_zone(config.cadence.timezone);
     let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
     match cli.command {
         Command::Check { connect } => check(&config, connect),
@@ -405,6 +425,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 show::json(&list)?;
             } else {
                 show::recurring(&list)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            what: Report::Satisfaction { since, json },
+        } => {
+            let conn = store::open(&config.database)?;
+            let weeks = store::satisfaction::weekly(&conn, clock::before(clock.now(), since))?;
+            if json {
+                show::json(&weeks)?;
+            } else {
+                show::satisfaction(&weeks)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -489,6 +521,7 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
             (number, who, StaffAction::Assign(to))
         }
         IncidentAction::Resume { number, by } => (number, staff(by), StaffAction::Resume),
+        IncidentAction::Lang { number, lang, by } => (number, staff(by), StaffAction::Lang(lang)),
         IncidentAction::Resolve {
             number,
             root_cause,
@@ -526,12 +559,16 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
     };
     let (effects, applied) = act(&tx, &deps, number, &event, Pass::Real, now)?;
     tx.commit()?;
-    println!("incident {number}: {}", said(&action, &effects, &applied));
+    println!(
+        "incident {number}: {}",
+        said(&action, &effects, &applied, &deps)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// What a staff action did, in one line.
-fn said(action: &StaffAction, effects: &Effects, applied: &Applied) -> String {
+fn said(action: &StaffAction, effects: &Effects, applied: &Applied, deps: &Deps) -> String {
+    let tz = deps.config.cadence.timezone;
     let mail = |what: &str| match applied.mails.first().map(|m| &m.outcome) {
         Some(Queued::Queued { .. }) => format!("{what} queued"),
         Some(Queued::Suppressed(reason)) => format!("{what} NOT sent: {reason}"),
@@ -561,9 +598,28 @@ fn said(action: &StaffAction, effects: &Effects, applied: &Applied) -> String {
             effects
                 .next_update()
                 .flatten()
-                .map(clock::stamp)
+                .map(|t| show::team_time(t, tz))
                 .unwrap_or_default()
         ),
+        StaffAction::Lang(_) => {
+            let lang = effects
+                .list
+                .iter()
+                .find_map(|e| match e {
+                    Effect::Lang(l) => Some(l.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            if lang == deps.config.language.default || deps.templates.languages().contains(&lang) {
+                format!("answered in `{lang}` from now on")
+            } else {
+                format!(
+                    "answered in `{lang}` from now on; there is no {}/{lang}/ template set, so \
+                     mails stay in the default set until one is added",
+                    deps.templates.dir().display()
+                )
+            }
+        }
         StaffAction::Resolve(_) => format!("resolved; {}", mail("resolution mail")),
         StaffAction::Close => "closed".into(),
         StaffAction::Reopen => format!("reopened; {}", mail("mail telling the customer")),

@@ -137,8 +137,19 @@ pub struct Opening {
     pub stranger_to: Vec<IncidentNo>,
     /// How many incidents this customer opened within `[recurring] window`, this one included.
     pub customer_incidents_in_window: u32,
+    /// The customer's incident this one repeats (within `[recurring] link_within`), if any.
+    pub repeats: Option<Repeat>,
     /// What the complaint said, for staff.
     pub written: Written,
+}
+
+/// An earlier incident of the same customer that a new complaint repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    pub previous: IncidentNo,
+    pub opened_at: DateTime<Utc>,
+    /// Which time of the problem the earlier one was (1 for a first incident).
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +171,8 @@ pub enum StaffAction {
     },
     /// The incident is this staff member's.
     Assign(String),
+    /// Answer the customer in this language from now on ("de").
+    Lang(String),
 }
 
 /// Why an action was not taken.
@@ -457,20 +470,43 @@ impl Decision<'_> {
                 ),
             }));
         }
-        if opening.customer_incidents_in_window >= self.config.recurring.incidents {
+        if let (Some(repeat), None) = (&opening.repeats, opening.continues) {
+            // The same customer again, soon after: the same problem as far as they are
+            // concerned, so the mails own it ("the second time in three days").
+            let count = repeat.count.max(1) + 1;
+            self.incident.previous_incident = Some(repeat.previous);
+            self.incident.previous_opened_at = Some(repeat.opened_at);
+            self.incident.repeat_count = count;
             self.incident.recurring = true;
+            self.fx.push(Effect::PreviousIncident(repeat.previous));
+            self.fx.push(Effect::Repeats {
+                count,
+                previous_opened_at: repeat.opened_at,
+            });
+            let reason = format!(
+                "{from} wrote again within {} of incident #{} (opened {} earlier): the {} time",
+                human_duration(self.config.recurring.link_within),
+                repeat.previous,
+                letters::since_words(self.now - repeat.opened_at, "en"),
+                letters::ordinal(count, "en")
+            );
             self.fx.push(Effect::Recurring {
                 incident: self.incident.number,
+                reason: reason.clone(),
             });
-            self.fx.log(
-                EventKind::Recurring,
-                &daemon,
-                format!(
-                    "{from} has opened {} incidents within {}",
-                    opening.customer_incidents_in_window,
-                    human_duration(self.config.recurring.window)
-                ),
+            self.fx.log(EventKind::Recurring, &daemon, reason);
+        } else if opening.customer_incidents_in_window >= self.config.recurring.incidents {
+            self.incident.recurring = true;
+            let reason = format!(
+                "{from} has opened {} incidents within {}",
+                opening.customer_incidents_in_window,
+                human_duration(self.config.recurring.window)
             );
+            self.fx.push(Effect::Recurring {
+                incident: self.incident.number,
+                reason: reason.clone(),
+            });
+            self.fx.log(EventKind::Recurring, &daemon, reason);
         }
         let promise = opening.promise;
         match opening.continues {
@@ -549,12 +585,16 @@ impl Decision<'_> {
             return;
         }
         let promise = opening.promise;
+        let facts = crate::mail::facts::find(&opening.written.text, &self.config.wording.facts);
         self.mail_to(
             MailKind::Acknowledgement,
             to,
             Some(promise.at),
             Some(opening.message),
-            |d| d.window_moved = promise.moved_by_window,
+            |d| {
+                d.window_moved = promise.moved_by_window;
+                d.facts = facts;
+            },
         );
     }
 
@@ -625,6 +665,11 @@ impl Decision<'_> {
             ),
             _ => "The customer replied".to_string(),
         };
+        if self.incident.state == State::Resolved
+            && self.check_back_answered(&who, message, from, written)
+        {
+            return;
+        }
         if self.incident.state.is_over() {
             self.reopen(&who, Some(message));
             self.notify_reply(
@@ -679,6 +724,54 @@ impl Decision<'_> {
             });
         }
         self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+    }
+
+    /// A reply after the fix that answers "is it working now?": a yes closes the incident with
+    /// a short thank-you, a rating alone is recorded; a no (or anything else) reopens it, as
+    /// any reply after resolution does. True when the reply was handled here.
+    fn check_back_answered(
+        &mut self,
+        who: &Actor,
+        message: MessageRow,
+        from: &str,
+        written: &Written,
+    ) -> bool {
+        let answer = replies::check_back_answer(&written.text);
+        if answer.fixed.is_some() || answer.rating.is_some() {
+            self.fx.push(Effect::CheckBackAnswer {
+                message,
+                fixed: answer.fixed,
+                rating: answer.rating,
+            });
+        }
+        let rated = answer
+            .rating
+            .map(|r| format!(" and rated us {r} of 5"))
+            .unwrap_or_default();
+        match answer.fixed {
+            Some(true) => {
+                self.close(who);
+                let rating = i64::from(answer.rating.unwrap_or(0));
+                self.mail_customer(MailKind::ThankYou, None, Some(message), |d| {
+                    d.rating = rating;
+                });
+                let reason =
+                    format!("The customer confirmed it works{rated}; the incident is closed");
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
+            None if answer.rating.is_some() => {
+                self.fx.log(
+                    EventKind::CustomerReply,
+                    who,
+                    format!("rated the handling {} of 5", answer.rating.unwrap_or(0)),
+                );
+                let reason = format!("The customer{rated}; the incident stays resolved");
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn latest_note_text(&self) -> String {
@@ -853,6 +946,21 @@ impl Decision<'_> {
                 label,
                 tagged_in_window,
             } => self.tag(&who, label, tagged_in_window),
+            StaffAction::Lang(code) => {
+                let Some(lang) = crate::lang::normalise(code) else {
+                    return Err(Refusal::Invalid(format!(
+                        "`{code}` is not a language code like `de` or `en`"
+                    )));
+                };
+                self.incident.lang = Some(lang.clone());
+                self.fx.push(Effect::Lang(lang.clone()));
+                self.fx.log(
+                    EventKind::LanguageSet,
+                    &who,
+                    format!("answered in `{lang}` from now on"),
+                );
+                Ok(())
+            }
             StaffAction::Assign(member) => {
                 if self.incident.assigned_to.as_deref() != Some(member.as_str()) {
                     self.incident.assigned_to = Some(member.clone());
@@ -1213,6 +1321,8 @@ impl Decision<'_> {
             .config
             .cadence
             .working_time(clock::after(self.now, self.config.cadence.check_back_after));
+        // We told them it was fixed before, and it was not: the mail owns that.
+        let fixed_before = self.incident.resolved_at.is_some();
         let breached = self.settle_promises();
         self.incident.state = State::Resolved;
         self.incident.resolved_at = Some(self.now);
@@ -1242,6 +1352,7 @@ impl Decision<'_> {
         });
         self.mail_customer(MailKind::Resolution, None, None, |d| {
             d.overdue = breached > 0;
+            d.fixed_before = fixed_before;
         });
         Ok(())
     }
@@ -1265,6 +1376,9 @@ impl Decision<'_> {
             .log(EventKind::Reopened, who, format!("reopened (was {was})"));
         self.mail_customer(MailKind::Reopened, Some(next.at), caused_by, |d| {
             d.window_moved = next.moved_by_window;
+            // `previous_incident` in this mail means "a late reply opened a new incident".
+            d.previous_incident = 0;
+            d.fixed_before = true;
         });
     }
 
@@ -1308,16 +1422,20 @@ impl Decision<'_> {
             if number == self.incident.number {
                 self.incident.recurring = true;
             }
-            self.fx.push(Effect::Recurring { incident: number });
+            let reason = format!(
+                "tag `{label}` is on {count} incidents within {}",
+                human_duration(self.config.recurring.window)
+            );
+            self.fx.push(Effect::Recurring {
+                incident: number,
+                reason: reason.clone(),
+            });
             self.fx.push(Effect::Event(NewEvent {
                 incident: Some(number),
                 message: None,
                 kind: EventKind::Recurring,
                 actor: Actor::Daemon,
-                detail: format!(
-                    "tag `{label}` is on {count} incidents within {}",
-                    human_duration(self.config.recurring.window)
-                ),
+                detail: reason,
             }));
         }
         Ok(())
@@ -1640,6 +1758,7 @@ mod tests {
             continues: None,
             stranger_to: Vec::new(),
             customer_incidents_in_window: 1,
+            repeats: None,
             written: Written {
                 text: "Every payment attempt ends with an error page.".into(),
                 ..Written::default()
@@ -1836,9 +1955,10 @@ mod tests {
         let mut o = opening(5);
         o.customer_incidents_in_window = 3;
         let fx = decide(&f, &Event::Opened(o.clone()), &config(), at(T0)).expect("decided");
-        assert!(fx.list.contains(&Effect::Recurring {
-            incident: IncidentNo(1)
-        }));
+        assert!(fx.list.iter().any(|e| matches!(e, Effect::Recurring {
+            incident: IncidentNo(1),
+            reason,
+        } if reason.contains("has opened 3 incidents"))));
         assert!(only_mail(&fx).data.incident.recurring);
         o.customer_incidents_in_window = 2;
         let fx = decide(&f, &Event::Opened(o), &config(), at(T0)).expect("decided");
@@ -2403,7 +2523,7 @@ mod tests {
             .list
             .iter()
             .filter_map(|e| match e {
-                Effect::Recurring { incident } => Some(*incident),
+                Effect::Recurring { incident, .. } => Some(*incident),
                 _ => None,
             })
             .collect();

@@ -145,6 +145,136 @@ fn occurs_unnegated(text: &str, phrase: &str) -> bool {
     })
 }
 
+/// An answer to the check-back ("Is it working for you now? Just reply yes or no, and a
+/// number from 1 to 5 if you like").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckBackAnswer {
+    /// Some(true) "yes, it works", Some(false) "no, still broken", None: neither said.
+    pub fixed: Option<bool>,
+    /// 1 to 5.
+    pub rating: Option<u8>,
+}
+
+/// Ways of saying it is still broken; they win over any "yes" ("yes, but it still fails").
+const NOT_FIXED: &[&str] = &[
+    "no",
+    "nope",
+    "not yet",
+    "not really",
+    "still not",
+    "still broken",
+    "still fail",
+    "still doesn't",
+    "still does not",
+    "still the same",
+    "still missing",
+    "still wrong",
+    "doesn't work",
+    "does not work",
+    "not working",
+    "isn't working",
+    "is not working",
+    "broke again",
+    "nein",
+    "noch nicht",
+    "immer noch",
+    "funktioniert nicht",
+    "geht nicht",
+    "geht immer noch nicht",
+    "leider nicht",
+];
+
+/// Ways of saying it works.
+const FIXED: &[&str] = &[
+    "yes",
+    "yep",
+    "yeah",
+    "yup",
+    "all good",
+    "it works",
+    "works now",
+    "working now",
+    "works fine",
+    "works again",
+    "works perfectly",
+    "everything is fine",
+    "everything works",
+    "it's fixed",
+    "it is fixed",
+    "all fixed",
+    "problem solved",
+    "ja",
+    "jep",
+    "funktioniert",
+    "funktioniert wieder",
+    "alles gut",
+    "alles bestens",
+    "passt",
+    "gelöst",
+];
+
+/// Reads a reply to the check-back: only the first few lines count (what follows is often the
+/// story again, or a quote), and a "no" wins over a "yes".
+pub fn check_back_answer(own_text: &str) -> CheckBackAnswer {
+    let head: String = own_text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let words = |list: &[&str]| list.iter().any(|p| has_phrase(&head, p));
+    let fixed = if words(NOT_FIXED) {
+        Some(false)
+    } else if words(FIXED) {
+        Some(true)
+    } else {
+        None
+    };
+    CheckBackAnswer {
+        fixed,
+        rating: rating(&head),
+    }
+}
+
+/// "5", "yes, 4", "4/5", "4 out of 5", "5 stars", "rating: 3", "Bewertung 5": a number from 1
+/// to 5 that is clearly a rating, never a digit in a story ("I waited 3 days").
+fn rating(head: &str) -> Option<u8> {
+    let tokens: Vec<&str> = head
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '!' || c == '.' || c == ':')
+        .filter(|t| !t.is_empty())
+        .collect();
+    let digit = |t: &str| -> Option<u8> {
+        let t = t.trim_end_matches("/5");
+        t.parse::<u8>().ok().filter(|n| (1..=5).contains(n))
+    };
+    for (i, t) in tokens.iter().enumerate() {
+        let next = tokens.get(i + 1).copied().unwrap_or("");
+        let after = tokens.get(i + 2).copied().unwrap_or("");
+        let prev = if i > 0 { tokens[i - 1] } else { "" };
+        let Some(n) = digit(t) else { continue };
+        let rated = t.ends_with("/5")
+            || (next == "out" && after == "of")
+            || (next == "von" && after == "5")
+            || matches!(next, "stars" | "star" | "sterne" | "stern")
+            || matches!(prev, "rating" | "bewertung" | "note")
+            // A reply of a few words with a lone digit: "yes 5", "5", "ja, 4".
+            || tokens.len() <= 4;
+        if rated {
+            return Some(n);
+        }
+    }
+    None
+}
+
+fn has_phrase(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +346,41 @@ mod tests {
             &["keine updates mehr".into()],
         );
         assert!(i.stop_updates);
+    }
+
+    #[test]
+    fn check_back_answers_are_yes_no_and_an_optional_rating() {
+        let cases: &[(&str, Option<bool>, Option<u8>)] = &[
+            ("Yes", Some(true), None),
+            ("yes, 5", Some(true), Some(5)),
+            ("Yes, it works now. Thanks! 4/5", Some(true), Some(4)),
+            ("All good, thank you.", Some(true), None),
+            ("No", Some(false), None),
+            ("No, it still fails every morning.", Some(false), None),
+            (
+                "Yes, but it still doesn't work on my phone",
+                Some(false),
+                None,
+            ),
+            ("Ja, funktioniert wieder. 5 Sterne", Some(true), Some(5)),
+            ("Leider nicht, es geht immer noch nicht.", Some(false), None),
+            ("4", None, Some(4)),
+            (
+                "I waited 3 days for your answer and the parcel is still missing",
+                Some(false),
+                None,
+            ),
+            (
+                "I waited 3 days for your reply about the refund last month",
+                None,
+                None,
+            ),
+            ("Rating: 2", None, Some(2)),
+        ];
+        for (text, fixed, rating) in cases {
+            let answer = check_back_answer(text);
+            assert_eq!(answer.fixed, *fixed, "{text}");
+            assert_eq!(answer.rating, *rating, "{text}");
+        }
     }
 }

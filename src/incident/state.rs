@@ -306,6 +306,8 @@ pub enum EventKind {
     Vouched,
     /// A reply `[trust]` kept for staff.
     HeldForStaff,
+    /// Staff chose the language the customer is answered in.
+    LanguageSet,
     // Mail.
     MailQueued,
     MailSuppressed,
@@ -326,7 +328,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 42] = [
+    pub const ALL: [EventKind; 43] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -341,6 +343,7 @@ impl EventKind {
         EventKind::Reopened,
         EventKind::Tagged,
         EventKind::Recurring,
+        EventKind::LanguageSet,
         EventKind::Escalated,
         EventKind::EscalationDue,
         EventKind::ProgressDue,
@@ -387,6 +390,7 @@ impl EventKind {
             EventKind::Reopened => "reopened",
             EventKind::Tagged => "tagged",
             EventKind::Recurring => "recurring",
+            EventKind::LanguageSet => "language_set",
             EventKind::Escalated => "escalated",
             EventKind::EscalationDue => "escalation_due",
             EventKind::ProgressDue => "progress_due",

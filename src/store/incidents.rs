@@ -382,10 +382,36 @@ pub fn set_resolved(
     Ok(())
 }
 
-pub fn mark_recurring(conn: &Connection, id: IncidentNo) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET recurring = 1 WHERE id = ?1")?
-        .execute([id])?;
+/// Marks an incident recurring; the first reason given stays (`report recurring` shows it).
+pub fn mark_recurring(conn: &Connection, id: IncidentNo, reason: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE incidents SET recurring = 1, recurring_reason = COALESCE(recurring_reason, ?2)
+         WHERE id = ?1",
+    )?
+    .execute(params![id, reason])?;
     Ok(())
+}
+
+/// The customer's latest other incident that is still open, or was last changed (opened,
+/// resolved, closed) since `since`: what a new complaint of theirs repeats. Its number, when
+/// it opened, and which time of the problem it was.
+pub fn previous_of_customer(
+    conn: &Connection,
+    customer: &str,
+    excluding: IncidentNo,
+    since: DateTime<Utc>,
+) -> Result<Option<(IncidentNo, DateTime<Utc>, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, opened_at, repeat_count FROM incidents
+             WHERE customer_address = ?1 COLLATE NOCASE AND id != ?2
+               AND (state IN ('open', 'waiting') OR updated_at >= ?3 OR opened_at >= ?3)
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![customer, excluding, Ts(since)], |r| {
+            Ok((r.get(0)?, ts_at(r, 1)?, r.get(2)?))
+        })
+        .optional()?)
 }
 
 /// Records a note and when the last one was written.

@@ -17,6 +17,7 @@ pub mod incidents;
 pub mod messages;
 pub mod outbox;
 pub mod promises;
+pub mod satisfaction;
 
 use std::path::Path;
 use std::time::Duration;

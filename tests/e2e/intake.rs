@@ -709,7 +709,12 @@ fn mail_over_the_size_limit_is_recorded_with_headers_only_and_still_answered() {
 #[test]
 fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
     let stack = MailStack::start();
-    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    // Greeted by the whole display name, so the test sees every decoded name in the mail.
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[wording]\ngreeting = \"display_name\"\n",
+    );
     stack.deliver(SUPPORT, &fixture("header-injection.eml", &[]));
     stack.deliver(SUPPORT, &fixture("template-syntax.eml", &[]));
     fu.once();
@@ -763,7 +768,12 @@ fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
 #[test]
 fn mail_in_many_charsets_and_mime_shapes_reaches_templates_as_clean_utf8() {
     let stack = MailStack::start();
-    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    // Greeted by the whole display name, so the test sees every decoded name in the mail.
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[wording]\ngreeting = \"display_name\"\n",
+    );
     // (fixture, decoded subject, decoded name, a phrase the summary must carry)
     let cases = [
         (
