@@ -1966,6 +1966,131 @@ mod tests {
     }
 
     #[test]
+    fn a_complaint_soon_after_the_last_incident_is_linked_and_the_acknowledgement_owns_it() {
+        let f = Facts::new(open_incident(), Conversation::default());
+        let mut o = opening(5);
+        o.written.text = "Hi,\nit broke again, order #48391.\nTom".into();
+        o.repeats = Some(Repeat {
+            previous: IncidentNo(7),
+            opened_at: at("2026-11-02T09:00:00Z"),
+            count: 1,
+        });
+        let fx = decide(&f, &Event::Opened(o), &config(), at(T0)).expect("decided");
+        assert!(fx.list.contains(&Effect::PreviousIncident(IncidentNo(7))));
+        assert!(fx.list.contains(&Effect::Repeats {
+            count: 2,
+            previous_opened_at: at("2026-11-02T09:00:00Z"),
+        }));
+        let reason = fx
+            .list
+            .iter()
+            .find_map(|e| match e {
+                Effect::Recurring { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .expect("marked recurring");
+        assert!(reason.contains("incident #7") && reason.contains("second"), "{reason}");
+        let ack = only_mail(&fx);
+        assert_eq!(ack.kind, MailKind::Acknowledgement);
+        assert_eq!(ack.data.recurring.count, 2);
+        assert_eq!(ack.data.recurring.count_words, "second");
+        assert_eq!(ack.data.recurring.previous, 7);
+        assert_eq!(ack.data.recurring.since, "three weeks");
+        assert_eq!(ack.data.customer.greeting_name, "Ann");
+        assert_eq!(
+            ack.data.facts,
+            vec![crate::mail::facts::Fact {
+                name: "order".into(),
+                value: "48391".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn the_check_back_yes_closes_with_thanks_no_reopens_and_a_rating_is_recorded() {
+        let mut resolved = open_incident();
+        resolved.state = State::Resolved;
+        resolved.resolved_at = Some(at(T0));
+        resolved.next_update_at = None;
+        resolved.close_at = Some(at("2026-11-30T09:00:00Z"));
+        let mut f = facts(resolved);
+        f.open_promises.clear();
+        let reply = |text: &str| Event::CustomerReply {
+            message: MessageRow(9),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
+        };
+        let now = at("2026-11-26T10:00:00Z");
+        let fx = decide(&f, &reply("Yes, all good now. 5"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Closed));
+        assert!(fx.list.contains(&Effect::CheckBackAnswer {
+            message: MessageRow(9),
+            fixed: Some(true),
+            rating: Some(5),
+        }));
+        let thanks: Vec<&Mail> = fx.mails().filter(|m| m.kind == MailKind::ThankYou).collect();
+        assert_eq!(thanks.len(), 1);
+        assert_eq!(thanks[0].data.rating, 5);
+        let fx = decide(&f, &reply("No, it still fails."), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Open));
+        assert!(fx.mails().any(|m| m.kind == MailKind::Reopened));
+        let fx = decide(&f, &reply("4"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "a rating alone changes nothing");
+        assert!(fx.list.contains(&Effect::CheckBackAnswer {
+            message: MessageRow(9),
+            fixed: None,
+            rating: Some(4),
+        }));
+        assert!(fx.mails().all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+    }
+
+    #[test]
+    fn a_second_resolution_owns_that_the_first_did_not_hold() {
+        let mut again = open_incident();
+        again.resolved_at = Some(at("2026-11-20T09:00:00Z"));
+        let fx = decide(
+            &facts(again),
+            &staff(StaffAction::Resolve(Resolution {
+                root_cause: "A full disk.".into(),
+                prevention: "An alert at 80%.".into(),
+                compensation: None,
+            })),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert!(only_mail(&fx).data.fixed_before);
+    }
+
+    #[test]
+    fn staff_choose_the_language_and_dates_follow_it() {
+        let f = facts(open_incident());
+        let fx = decide(&f, &staff(StaffAction::Lang("de-AT".into())), &config(), at(T0))
+            .expect("decided");
+        assert!(fx.list.contains(&Effect::Lang("de".into())));
+        assert!(decide(&f, &staff(StaffAction::Lang("*".into())), &config(), at(T0)).is_err());
+        let mut german = open_incident();
+        german.lang = Some("de".into());
+        german.customer_utc_offset = Some(-300);
+        let fx = decide(
+            &facts(german),
+            &staff(StaffAction::Note("Wir prüfen es.".into())),
+            &config(),
+            at("2026-11-23T10:00:00Z"),
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.data.lang, "de");
+        assert_eq!(mail.data.next_update, "Montag, 23. November 2026, 14:00 Uhr UTC");
+        assert_eq!(mail.data.next_update_theirs, "09:00 Uhr bei Ihnen (UTC-05:00)");
+        assert_eq!(mail.data.pace, "alle 4 Stunden");
+    }
+
+    #[test]
     fn a_progress_update_goes_out_with_no_news_and_promises_one_cadence_after_the_promise() {
         let f = facts(open_incident());
         let now = at("2026-11-23T12:55:00Z");

@@ -258,7 +258,10 @@ fn rating(head: &str) -> Option<u8> {
             || (next == "von" && after == "5")
             || matches!(next, "stars" | "star" | "sterne" | "stern")
             || matches!(prev, "rating" | "bewertung" | "note")
-            // A reply of a few words with a lone digit: "yes 5", "5", "ja, 4".
+            // A lone digit that opens or ends the answer, or in a reply of a few words:
+            // "yes 5", "5 - great", "All good now. 4", "ja, 4".
+            || i == 0
+            || i + 1 == tokens.len()
             || tokens.len() <= 4;
         if rated {
             return Some(n);
