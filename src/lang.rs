@@ -72,6 +72,20 @@ pub fn human_time(t: DateTime<Utc>, tz: chrono_tz::Tz, lang: &str) -> String {
     local.format("%A %-d %B %Y, %H:%M %Z").to_string()
 }
 
+/// "Tuesday" / "Dienstag": the day `t` falls on in the team's zone.
+pub fn weekday(t: DateTime<Utc>, tz: chrono_tz::Tz, lang: &str) -> String {
+    use chrono::Datelike;
+    let local = t.with_timezone(&tz);
+    if lang == "de" {
+        return DE_DAYS
+            .get(local.weekday().num_days_from_monday() as usize)
+            .copied()
+            .unwrap_or("")
+            .to_string();
+    }
+    local.format("%A").to_string()
+}
+
 /// The same time at the customer's own UTC offset, when it differs from the team's at that
 /// moment: "08:00 your time (UTC-05:00)" / "08:00 Uhr bei Ihnen (UTC-05:00)"; "" otherwise.
 /// The day is named when it differs too.

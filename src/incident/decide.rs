@@ -384,10 +384,11 @@ impl Decision<'_> {
             self.incident.customer_wrote_at,
             self.incident.told_customer_at,
         ) {
-            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => theirs
-                .with_timezone(&self.config.cadence.timezone)
-                .format("%A")
-                .to_string(),
+            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => crate::lang::weekday(
+                theirs,
+                self.config.cadence.timezone,
+                &letters::language(&self.incident, self.config),
+            ),
             _ => String::new(),
         }
     }
@@ -1989,7 +1990,10 @@ mod tests {
                 _ => None,
             })
             .expect("marked recurring");
-        assert!(reason.contains("incident #7") && reason.contains("second"), "{reason}");
+        assert!(
+            reason.contains("incident #7") && reason.contains("second"),
+            "{reason}"
+        );
         let ack = only_mail(&fx);
         assert_eq!(ack.kind, MailKind::Acknowledgement);
         assert_eq!(ack.data.recurring.count, 2);
@@ -2032,7 +2036,10 @@ mod tests {
             fixed: Some(true),
             rating: Some(5),
         }));
-        let thanks: Vec<&Mail> = fx.mails().filter(|m| m.kind == MailKind::ThankYou).collect();
+        let thanks: Vec<&Mail> = fx
+            .mails()
+            .filter(|m| m.kind == MailKind::ThankYou)
+            .collect();
         assert_eq!(thanks.len(), 1);
         assert_eq!(thanks[0].data.rating, 5);
         let fx = decide(&f, &reply("No, it still fails."), &staffed(), now).expect("decided");
@@ -2045,7 +2052,9 @@ mod tests {
             fixed: None,
             rating: Some(4),
         }));
-        assert!(fx.mails().all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+        assert!(fx
+            .mails()
+            .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
     }
 
     #[test]
@@ -2069,8 +2078,13 @@ mod tests {
     #[test]
     fn staff_choose_the_language_and_dates_follow_it() {
         let f = facts(open_incident());
-        let fx = decide(&f, &staff(StaffAction::Lang("de-AT".into())), &config(), at(T0))
-            .expect("decided");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Lang("de-AT".into())),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
         assert!(fx.list.contains(&Effect::Lang("de".into())));
         assert!(decide(&f, &staff(StaffAction::Lang("*".into())), &config(), at(T0)).is_err());
         let mut german = open_incident();
@@ -2085,8 +2099,14 @@ mod tests {
         .expect("decided");
         let mail = only_mail(&fx);
         assert_eq!(mail.data.lang, "de");
-        assert_eq!(mail.data.next_update, "Montag, 23. November 2026, 14:00 Uhr UTC");
-        assert_eq!(mail.data.next_update_theirs, "09:00 Uhr bei Ihnen (UTC-05:00)");
+        assert_eq!(
+            mail.data.next_update,
+            "Montag, 23. November 2026, 14:00 Uhr UTC"
+        );
+        assert_eq!(
+            mail.data.next_update_theirs,
+            "09:00 Uhr bei Ihnen (UTC-05:00)"
+        );
         assert_eq!(mail.data.pace, "alle 4 Stunden");
     }
 

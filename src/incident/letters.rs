@@ -127,7 +127,15 @@ pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<
             prevention: incident.prevention.clone().unwrap_or_default(),
             compensation: incident.compensation.clone().unwrap_or_default(),
         },
-        close_after: human_duration(config.cadence.close_after),
+        close_after: if lang == "de" {
+            // As in "innerhalb von vier Tagen".
+            since_words(
+                chrono::Duration::from_std(config.cadence.close_after).unwrap_or_default(),
+                &lang,
+            )
+        } else {
+            human_duration(config.cadence.close_after)
+        },
         previous_incident: incident.previous_incident.map_or(0, |n| n.0),
         lang,
         ..MailData::default()
@@ -200,15 +208,17 @@ pub fn since_words(span: chrono::Duration, lang: &str) -> String {
     }
 }
 
-/// "second", "third" … / "zweite", "dritte" …; "5th" / "5." beyond ten.
+/// "second", "third" … / "zweiten", "dritten" … (as in "zum zweiten Mal"); "11th" / "11."
+/// beyond ten.
 pub fn ordinal(n: i64, lang: &str) -> String {
     const EN: [&str; 11] = [
         "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
         "tenth",
     ];
+    // As in "zum zweiten Mal", the one way the German templates use it.
     const DE: [&str; 11] = [
-        "", "erste", "zweite", "dritte", "vierte", "fünfte", "sechste", "siebte", "achte",
-        "neunte", "zehnte",
+        "", "ersten", "zweiten", "dritten", "vierten", "fünften", "sechsten", "siebten", "achten",
+        "neunten", "zehnten",
     ];
     let table = if lang == "de" { &DE } else { &EN };
     match usize::try_from(n).ok().and_then(|i| table.get(i)) {

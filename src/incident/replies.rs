@@ -46,12 +46,28 @@ const NEWS: &[&str] = &[
     "follow up",
     "following up",
     "any word",
+    // German
+    "gibt es neuigkeiten",
+    "neuigkeiten",
+    "gibt es etwas neues",
+    "schon etwas neues",
+    "wie ist der stand",
+    "wie ist der aktuelle stand",
+    "stand der dinge",
+    "warte immer noch",
+    "warten immer noch",
+    "noch keine antwort",
+    "nichts gehört",
+    "wie lange noch",
+    "wann wird",
+    "wann kann ich",
+    "wo bleibt",
 ];
 
 /// Words that make a question a question about the status ("is it fixed yet?").
 const STATUS_WORDS: &[&str] = &[
     "status", "update", "news", "progress", "fixed", "resolved", "done", "ready", "working", "yet",
-    "when",
+    "when", "stand", "behoben", "gelöst", "fertig", "schon", "wann",
 ];
 
 /// Phrases that ask us to stop the automatic updates.
@@ -77,6 +93,15 @@ const STOP: &[&str] = &[
     "unsubscribe",
     "opt out",
     "remove me from",
+    // German
+    "keine updates mehr",
+    "keine automatischen",
+    "keine e-mails mehr",
+    "keine mails mehr",
+    "schicken sie mir keine",
+    "hören sie auf",
+    "nicht mehr anschreiben",
+    "abmelden",
 ];
 
 /// Words right before a stop phrase that turn it around ("don't stop sending").
@@ -385,5 +410,15 @@ mod tests {
             assert_eq!(answer.fixed, *fixed, "{text}");
             assert_eq!(answer.rating, *rating, "{text}");
         }
+    }
+
+    #[test]
+    fn german_customers_ask_for_news_and_to_stop_too() {
+        let read = |t: &str| read(t, &[], &[]);
+        assert!(read("Gibt es Neuigkeiten?").asks_for_news);
+        assert!(read("Wie ist der Stand?").asks_for_news);
+        assert!(read("Ist das schon behoben?").asks_for_news);
+        assert!(!read("Hier ist der Screenshot.").asks_for_news);
+        assert!(read("Bitte keine automatischen Nachrichten mehr.").stop_updates);
     }
 }
