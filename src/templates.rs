@@ -38,6 +38,8 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// The language set that rendered it (None: the default set).
+    pub lang: Option<String>,
 }
 
 #[derive(Debug)]
@@ -114,9 +116,11 @@ impl Templates {
     pub fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
         let completed = complete(data);
         let data = &completed;
-        let set = data
+        let lang = data
             .get("lang")
             .and_then(Value::as_str)
+            .filter(|lang| self.languages.contains_key(*lang));
+        let set = lang
             .and_then(|lang| self.languages.get(lang))
             .unwrap_or(&self.default);
         let subject = self.render_one(set, false, &format!("{kind}.subject.hbs"), data)?;
@@ -131,6 +135,7 @@ impl Templates {
             subject,
             text,
             html,
+            lang: lang.map(str::to_string),
         })
     }
 

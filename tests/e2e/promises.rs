@@ -683,3 +683,175 @@ fn a_promise_on_christmas_day_moves_to_monday_and_a_late_update_at_night_waits_f
     assert!(date.contains("4 Jan 2027"), "sent on Monday: {date}");
     assert!(has_event(&fu.incident(1), "promise_breached"));
 }
+
+#[test]
+fn a_german_complaint_from_new_york_is_answered_in_german_with_both_times() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[cadence]\ntimezone = \"Europe/Berlin\"\n",
+    );
+    let maria = "maria@example.test";
+    let raw = format!(
+        "From: Maria Schneider <{maria}>\r\nTo: {SUPPORT}\r\nSubject: Lieferung fehlt\r\n\
+         Message-ID: <maria-1@client.example.test>\r\n\
+         Date: Mon, 23 Nov 2026 04:00:00 -0500\r\nContent-Language: de-DE\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Guten Tag,\r\n\r\nmeine Bestellung 48391 ist nicht angekommen. Wo bleibt sie?\r\n\r\n\
+         Viele Grüße\r\nMaria Schneider\r\n"
+    );
+    stack.deliver(SUPPORT, raw.as_bytes());
+    fu.once_at(at("2026-11-23T09:00:00Z"));
+    let mail = stack.wait_for_mail(maria, 1);
+    let ack = parse(&mail[0]);
+    assert_eq!(header(&ack, "Content-Language"), Some("de"));
+    let text = ack.body_text(0).expect("text").to_string();
+    for part in [
+        "Hallo Maria,",
+        "So haben wir Ihr Anliegen verstanden",
+        "\"Meine Bestellung 48391 ist nicht angekommen. Wo bleibt sie?\"",
+        "Bestellung: 48391",
+        "Montag, 23. November 2026, 14:00 Uhr MEZ",
+        "08:00 Uhr bei Ihnen (UTC-05:00)",
+        "mindestens alle 4 Stunden",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    assert!(!text.contains("Viele Grüße\nMaria"), "{text}");
+    assert!(
+        !text.contains("eine Bestellnummer"),
+        "not asked again: {text}"
+    );
+    // Staff switch an English customer to German; a French one stays in the default set.
+    let said = ok(fu.run_at(at("2026-11-23T09:05:00Z"), &["incident", "lang", "1", "fr"]));
+    assert!(
+        said.contains("no ") && said.contains("/fr/ template set"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_complaint_two_days_after_the_last_one_closed_is_linked_and_owned() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    ok(fu.run_at(t0 + Span::hours(2), &["incident", "close", "1"]));
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            ANN,
+            "ann-40@client.example.test",
+            "Checkout failing again",
+            "Hi,\n\nthe checkout fails again with the same error.\n\nThanks, Ann",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0 + Span::days(2));
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "I'm sorry: this is the second time you have had to write to us about this in two \
+             days, and it should not have happened again."
+        ) && flat.contains("(the earlier one was incident 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"The checkout fails again with the same error.\""),
+        "{text}"
+    );
+    let second = fu.incident(2);
+    assert_eq!(second["incident"]["previous_incident"], 1);
+    assert_eq!(second["incident"]["repeat_count"], 2);
+    let report = ok(fu.run(&["report", "recurring"]));
+    assert!(
+        report.contains("why: ann@example.test wrote again within 30 days of incident #1"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_check_back_yes_closes_with_thanks_no_reopens_and_ratings_are_reported() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    let bob = "bob@example.test";
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            bob,
+            "bob-1@client.example.test",
+            "Refund missing",
+            "My refund is missing.",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0);
+    stack.wait_for_mail(bob, 1);
+    for n in ["1", "2"] {
+        ok(fu.run_at(
+            t0 + Span::hours(1),
+            &[
+                "incident",
+                "resolve",
+                n,
+                "--root-cause",
+                "A timeout at the payment provider.",
+                "--prevention",
+                "Retries with a longer timeout.",
+            ],
+        ));
+    }
+    fu.once_at(t0 + Span::hours(1));
+    fu.once_at(t0 + Span::days(3) + Span::hours(1) + Span::minutes(1));
+    let mail = stack.wait_for_mail(ANN, 3);
+    let check_back = parse(&mail[2]).body_text(0).expect("text").to_string();
+    assert!(
+        check_back.contains("(\"Checkout keeps failing\")")
+            && check_back.contains("Just reply yes or no."),
+        "the check-back names the problem and asks one question: {check_back}"
+    );
+    stack.wait_for_mail(bob, 3);
+    reply(&stack, "ann-50@client.example.test", "Yes, all good now. 5");
+    let raw = format!(
+        "From: {bob}\r\nTo: {SUPPORT}\r\nSubject: Re: Refund missing\r\n\
+         Message-ID: <bob-2@client.example.test>\r\nIn-Reply-To: <bob-1@client.example.test>\r\n\
+         References: <bob-1@client.example.test>\r\n\r\nNo, it is still not on my statement.\r\n"
+    );
+    stack.deliver(SUPPORT, raw.as_bytes());
+    let t1 = t0 + Span::days(3) + Span::hours(2);
+    fu.once_at(t1);
+    let mail = stack.wait_for_mail(ANN, 4);
+    let thanks = parse(&mail[3]).body_text(0).expect("text").to_string();
+    assert!(
+        thanks.contains("Thank you for letting us know that it works")
+            && thanks.contains("Thank you for your rating too"),
+        "{thanks}"
+    );
+    assert_eq!(fu.incident(1)["incident"]["state"], "closed");
+    let mail = stack.wait_for_mail(bob, 4);
+    let reopened = parse(&mail[3]).body_text(0).expect("text").to_string();
+    let flat = reopened.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "I'm sorry: we told you this was fixed, and it is not. Incident 2 is open again"
+        ),
+        "the reopen apologises: {reopened}"
+    );
+    assert_eq!(fu.incident(2)["incident"]["state"], "open");
+    let report = fu.run_at(t1, &["report", "satisfaction", "--json"]);
+    let weeks: serde_json::Value = serde_json::from_slice(&ok_bytes(report)).expect("JSON");
+    let week = weeks
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["ratings"] == 1))
+        .unwrap_or_else(|| panic!("a week with the rating: {weeks}"));
+    assert_eq!(week["average_rating"], 5.0);
+    assert_eq!(week["fixed_yes"], 1);
+    assert_eq!(week["fixed_no"], 1);
+    let text = ok(fu.run_at(t1, &["report", "satisfaction"]));
+    assert!(text.contains("5.0"), "{text}");
+}
