@@ -403,7 +403,12 @@ fn upcoming_shows_what_will_be_sent_and_template_render_shows_the_words() {
         "sent the lead time before the promise"
     );
     let none = ok(fu.run_at(now, &["upcoming", "--within", "1h"]));
-    assert!(none.starts_with("nothing due within 1h"), "{none}");
+    assert!(none.starts_with("nothing due within 1 hour"), "{none}");
+    let listed = ok(fu.run_at(now, &["upcoming", "--within", "24h"]));
+    assert!(
+        listed.starts_with("2026-11-23 12:50 UTC  incident 1"),
+        "times in the team's zone, labelled: {listed}"
+    );
 
     let shown = ok(fu.run_at(now, &["template", "render", "progress", "--incident", "1"]));
     assert!(
