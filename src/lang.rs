@@ -87,7 +87,7 @@ pub fn weekday(t: DateTime<Utc>, tz: chrono_tz::Tz, lang: &str) -> String {
 }
 
 /// The same time at the customer's own UTC offset, when it differs from the team's at that
-/// moment: "08:00 your time (UTC-05:00)" / "08:00 Uhr bei Ihnen (UTC-05:00)"; "" otherwise.
+/// moment: "08:00 your time, UTC-05:00" / "08:00 Uhr bei Ihnen, UTC-05:00"; "" otherwise.
 /// The day is named when it differs too.
 pub fn their_time(
     t: DateTime<Utc>,
@@ -126,14 +126,14 @@ pub fn their_time(
                     .unwrap_or("")
             )
         };
-        return format!("{day}{} Uhr bei Ihnen ({utc})", at.format("%H:%M"));
+        return format!("{day}{} Uhr bei Ihnen, {utc}", at.format("%H:%M"));
     }
     let day = if same_day {
         String::new()
     } else {
         at.format("%A ").to_string()
     };
-    format!("{day}{} your time ({utc})", at.format("%H:%M"))
+    format!("{day}{} your time, {utc}", at.format("%H:%M"))
 }
 
 /// A `Date:` header's offset in minutes east of UTC ("Mon, 23 Nov 2026 08:00:00 -0500" → -300).
@@ -186,18 +186,18 @@ mod tests {
         let berlin = chrono_tz::Tz::Europe__Berlin;
         assert_eq!(
             their_time(t, berlin, Some(-300), "en"),
-            "08:00 your time (UTC-05:00)"
+            "08:00 your time, UTC-05:00"
         );
         assert_eq!(
             their_time(t, berlin, Some(-300), "de"),
-            "08:00 Uhr bei Ihnen (UTC-05:00)"
+            "08:00 Uhr bei Ihnen, UTC-05:00"
         );
         assert_eq!(their_time(t, berlin, Some(60), "en"), "", "the same offset");
         assert_eq!(their_time(t, berlin, None, "en"), "");
         let late = utc("2026-11-23T03:00:00Z");
         assert_eq!(
             their_time(late, berlin, Some(-300), "en"),
-            "Sunday 22:00 your time (UTC-05:00)"
+            "Sunday 22:00 your time, UTC-05:00"
         );
         assert_eq!(
             offset_of_date("Mon, 23 Nov 2026 08:00:00 -0500"),

@@ -442,7 +442,7 @@ pub struct MailData {
     /// The language of this mail ("en", "de"): which template set renders it.
     pub lang: String,
     /// `next_update` at the customer's own UTC offset when it differs from the team's ("08:00
-    /// your time (UTC-05:00)"); "" otherwise.
+    /// your time, UTC-05:00"); "" otherwise.
     pub next_update_theirs: String,
     /// Facts the customer already gave (acknowledgement): `{{#each facts}}{{name}} {{value}}`.
     pub facts: Vec<FactData>,
@@ -587,7 +587,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         cadence_changed: true,
         window_moved: true,
         lang: String::new(),
-        next_update_theirs: "08:12 your time (UTC-05:00)".into(),
+        next_update_theirs: "08:12 your time, UTC-05:00".into(),
         facts: vec![FactData {
             name: "order".into(),
             value: "5521".into(),

@@ -2105,7 +2105,7 @@ mod tests {
         );
         assert_eq!(
             mail.data.next_update_theirs,
-            "09:00 Uhr bei Ihnen (UTC-05:00)"
+            "09:00 Uhr bei Ihnen, UTC-05:00"
         );
         assert_eq!(mail.data.pace, "alle 4 Stunden");
     }

@@ -151,11 +151,12 @@ fn strip_greeting(text: &str) -> String {
     }) else {
         return text.to_string();
     };
-    // The greeting ends at the first comma, exclamation mark or colon within a few words.
+    // The greeting ends at the first comma, exclamation mark or colon within a few words (not
+    // at a full stop: "Hello {{customer.name}}" or "Dear Dr. Meyer" hold one).
     let window: String = text.chars().take(60).collect();
     let end = window
         .char_indices()
-        .find(|(i, c)| *i >= greeting.len() && matches!(c, ',' | '!' | ':' | '.'))
+        .find(|(i, c)| *i >= greeting.len() && matches!(c, ',' | '!' | ':'))
         .map(|(i, c)| i + c.len_utf8());
     match end {
         Some(end) if text[greeting.len()..end].split_whitespace().count() <= 4 => {

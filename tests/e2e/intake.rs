@@ -754,7 +754,10 @@ fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
                     .contains("{{support.address}} {{#each incident}}x{{/each}} {{> signature}}"),
                 "template syntax in the subject is literal: {subject}"
             );
-            assert!(text.contains("{{customer.name}}"), "{text}");
+            assert!(
+                text.contains("{{#if incident}}{{incident.token}}{{/if}}"),
+                "template syntax the customer typed is quoted literally: {text}"
+            );
             assert!(text.contains("Hello Mallory {{support.name}},"), "{text}");
             assert!(
                 !html.contains("<script>"),
@@ -876,7 +879,10 @@ fn mail_in_many_charsets_and_mime_shapes_reaches_templates_as_clean_utf8() {
             problems.push(format!("{stem}.eml: ack subject {ack_subject:?}"));
         }
         let text = ack.body_text(0).unwrap_or_default();
-        if !text.contains(&format!("Hello {name},")) || !text.contains(phrase) {
+        // A mail with Content-Language: de is answered from the German set.
+        let greeted =
+            text.contains(&format!("Hello {name},")) || text.contains(&format!("Hallo {name},"));
+        if !greeted || !text.contains(phrase) {
             problems.push(format!("{stem}.eml: ack text {text:?}"));
         }
         if *stem == "no-message-id" {

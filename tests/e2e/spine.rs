@@ -59,7 +59,7 @@ fn a_new_complaint_gets_one_acknowledgement_threaded_to_it() {
     );
     assert!(text.contains("I'm sorry"), "{text}");
     assert!(
-        text.contains("the vase I ordered arrived in pieces"),
+        text.contains("\"The vase I ordered arrived in pieces"),
         "{text}"
     );
     assert!(text.contains("incident 1"), "{text}");
