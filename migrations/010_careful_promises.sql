@@ -10,6 +10,8 @@ ALTER TABLE incidents ADD COLUMN customer_utc_offset INTEGER;
 ALTER TABLE incidents ADD COLUMN repeat_count INTEGER NOT NULL DEFAULT 1;
 -- When the incident it repeats opened ("the second time in three weeks").
 ALTER TABLE incidents ADD COLUMN previous_opened_at TEXT;
+-- The one question the check-back asks, written by staff with the resolution.
+ALTER TABLE incidents ADD COLUMN check_question TEXT;
 -- Why the incident is listed by `report recurring`.
 ALTER TABLE incidents ADD COLUMN recurring_reason TEXT;
 

@@ -450,6 +450,9 @@ pub struct MailData {
     pub recurring: RecurringData,
     /// For `check_back`: the problem in the customer's words (their subject), "" when unknown.
     pub problem: String,
+    /// For `check_back`: the one question staff wrote with the resolution ("Is your refund
+    /// showing on your statement now?"), "" for the default question.
+    pub check_question: String,
     /// For `thank_you`: they rated us (1–5), 0 when not.
     pub rating: i64,
     /// For `resolution` and `reopened`: we had told the customer this was fixed before.
@@ -599,6 +602,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
             since: "three weeks".into(),
         },
         problem: "Order #5521 arrived damaged".into(),
+        check_question: "Has the replacement vase arrived in one piece?".into(),
         rating: 5,
         fixed_before: true,
         resolution: ResolutionData {
@@ -656,6 +660,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
             ..RecurringData::default()
         },
         problem: String::new(),
+        check_question: String::new(),
         rating: 0,
         fixed_before: false,
         next_update_iso: String::new(),

@@ -289,6 +289,10 @@ enum IncidentAction {
         /// What we offer to make up for it (optional).
         #[arg(long)]
         compensation: Option<String>,
+        /// The one question the check-back asks, e.g. "Is your refund showing on your
+        /// statement now?" (default: "Is it working for you now?").
+        #[arg(long)]
+        question: Option<String>,
         #[command(flatten)]
         by: By,
     },
@@ -527,6 +531,7 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
             root_cause,
             prevention,
             compensation,
+            question,
             by,
         } => (
             number,
@@ -535,6 +540,7 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
                 root_cause: root_cause.unwrap_or_default(),
                 prevention: prevention.unwrap_or_default(),
                 compensation,
+                question,
             }),
         ),
         IncidentAction::Close { number, by } => (number, staff(by), StaffAction::Close),

@@ -1317,6 +1317,12 @@ impl Decision<'_> {
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
                 .map(str::to_string),
+            question: resolution
+                .question
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(str::to_string),
         };
         let check_back_at = self
             .config
@@ -1333,6 +1339,7 @@ impl Decision<'_> {
         self.incident.root_cause = Some(resolution.root_cause.clone());
         self.incident.prevention = Some(resolution.prevention.clone());
         self.incident.compensation = resolution.compensation.clone();
+        self.incident.check_question = resolution.question.clone();
         self.fx.log(
             EventKind::Resolved,
             who,
@@ -1686,6 +1693,7 @@ pub(crate) mod tests_support {
             repeat_count: 1,
             recurring_reason: None,
             previous_opened_at: None,
+            check_question: None,
         }
     }
 
@@ -2067,6 +2075,7 @@ mod tests {
                 root_cause: "A full disk.".into(),
                 prevention: "An alert at 80%.".into(),
                 compensation: None,
+                question: None,
             })),
             &config(),
             at(T0),
@@ -2442,6 +2451,7 @@ mod tests {
                 root_cause: "An expired certificate.".into(),
                 prevention: "Automatic renewal.".into(),
                 compensation: Some(" ".into()),
+                question: Some("Can you pay by card again?".into()),
             })),
             &config(),
             at("2026-11-23T14:00:00Z"),
@@ -2453,17 +2463,18 @@ mod tests {
         assert_eq!(mail.data.resolution.compensation, "");
         assert!(mail.data.overdue, "the 13:00 promise was never kept");
         assert_eq!(mail.promise, None);
-        assert!(fx
-            .list
-            .iter()
-            .any(|e| matches!(e, Effect::Resolve { check_back_at, .. }
-            if *check_back_at == at("2026-11-26T14:00:00Z"))));
+        assert!(fx.list.iter().any(
+            |e| matches!(e, Effect::Resolve { check_back_at, resolution }
+            if *check_back_at == at("2026-11-26T14:00:00Z")
+                && resolution.question.as_deref() == Some("Can you pay by card again?"))
+        ));
     }
 
     #[test]
     fn the_check_back_then_the_close() {
         let mut resolved = open_incident();
         resolved.state = State::Resolved;
+        resolved.check_question = Some("Can you pay by card again?".into());
         let now = at("2026-11-26T14:00:00Z");
         let fx = decide(
             &facts(resolved.clone()),
@@ -2474,6 +2485,10 @@ mod tests {
         .expect("decided");
         assert_eq!(only_mail(&fx).kind, MailKind::CheckBack);
         assert_eq!(only_mail(&fx).data.close_after, "4 days");
+        assert_eq!(
+            only_mail(&fx).data.check_question,
+            "Can you pay by card again?"
+        );
         assert!(fx.list.contains(&Effect::CheckBack {
             check_back_at: None,
             close_at: Some(at("2026-11-30T14:00:00Z"))
@@ -2583,6 +2598,7 @@ mod tests {
                 root_cause: "A full disk.".into(),
                 prevention: "An alert at 80%.".into(),
                 compensation: None,
+                question: None,
             })),
             &config,
             at("2026-12-22T14:00:00Z"),

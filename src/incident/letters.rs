@@ -122,6 +122,7 @@ pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<
             .unwrap_or_default(),
         recurring: recurring_data(incident, &lang),
         problem: incident.subject.clone(),
+        check_question: incident.check_question.clone().unwrap_or_default(),
         resolution: ResolutionData {
             root_cause: incident.root_cause.clone().unwrap_or_default(),
             prevention: incident.prevention.clone().unwrap_or_default(),

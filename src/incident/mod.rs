@@ -65,6 +65,9 @@ pub struct Resolution {
     pub root_cause: String,
     pub prevention: String,
     pub compensation: Option<String>,
+    /// The one question the check-back asks ("Is your refund showing on your statement
+    /// now?"); None: "Is it working for you now?".
+    pub question: Option<String>,
 }
 
 /// One incident, as the store keeps it. Times are UTC; the JSON form is what
@@ -134,6 +137,8 @@ pub struct Incident {
     pub repeat_count: i64,
     /// Why the incident counts as recurring (what `report recurring` says).
     pub recurring_reason: Option<String>,
+    /// What the check-back asks (staff wrote it with the resolution).
+    pub check_question: Option<String>,
     /// When the incident this one repeats opened.
     #[serde(with = "serde_stamp::option")]
     pub previous_opened_at: Option<DateTime<Utc>>,

@@ -77,10 +77,10 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.
     i.updates_stopped, i.assigned_to, i.at_risk_warned_for, i.customer_wrote_at,
     i.told_customer_at, coalesce(i.reply_address, i.customer_address), i.reply_name,
     i.sender_trust, i.vouched_by, i.lang, i.customer_utc_offset, i.repeat_count,
-    i.recurring_reason, i.previous_opened_at";
+    i.recurring_reason, i.previous_opened_at, i.check_question";
 
 /// How many columns [`INCIDENT_COLUMNS`] reads: a listing's counts come after them.
-const INCIDENT_COLUMN_COUNT: usize = 37;
+const INCIDENT_COLUMN_COUNT: usize = 38;
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
@@ -124,6 +124,7 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         repeat_count: r.get(34)?,
         recurring_reason: r.get(35)?,
         previous_opened_at: ts_opt(r, 36)?,
+        check_question: r.get(37)?,
     })
 }
 
@@ -368,7 +369,7 @@ pub fn set_resolved(
     conn.prepare_cached(
         "UPDATE incidents SET state = 'resolved', resolved_at = ?2, check_back_at = ?3,
              close_at = NULL, next_update_at = NULL, root_cause = ?4, prevention = ?5,
-             compensation = ?6, updated_at = ?2
+             compensation = ?6, check_question = ?7, updated_at = ?2
          WHERE id = ?1",
     )?
     .execute(params![
@@ -377,7 +378,8 @@ pub fn set_resolved(
         Ts(check_back_at),
         resolution.root_cause,
         resolution.prevention,
-        resolution.compensation
+        resolution.compensation,
+        resolution.question
     ])?;
     Ok(())
 }

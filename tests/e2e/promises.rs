@@ -797,7 +797,10 @@ fn the_check_back_yes_closes_with_thanks_no_reopens_and_ratings_are_reported() {
     );
     fu.once_at(t0);
     stack.wait_for_mail(bob, 1);
-    for n in ["1", "2"] {
+    for (n, question) in [
+        ("1", "Can you pay by card again?"),
+        ("2", "Is your refund showing on your statement now?"),
+    ] {
         ok(fu.run_at(
             t0 + Span::hours(1),
             &[
@@ -808,6 +811,8 @@ fn the_check_back_yes_closes_with_thanks_no_reopens_and_ratings_are_reported() {
                 "A timeout at the payment provider.",
                 "--prevention",
                 "Retries with a longer timeout.",
+                "--question",
+                question,
             ],
         ));
     }
@@ -817,7 +822,7 @@ fn the_check_back_yes_closes_with_thanks_no_reopens_and_ratings_are_reported() {
     let check_back = parse(&mail[2]).body_text(0).expect("text").to_string();
     assert!(
         check_back.contains("(\"Checkout keeps failing\")")
-            && check_back.contains("Just reply yes or no."),
+            && check_back.contains("Can you pay by card again? Just reply yes or no."),
         "the check-back names the problem and asks one question: {check_back}"
     );
     stack.wait_for_mail(bob, 3);
