@@ -485,6 +485,12 @@ pub struct StaffData {
     pub refusal: String,
     /// Lines of a digest.
     pub digest: Vec<String>,
+    /// The language the customer is answered in ("de"); staff mail itself is always in the
+    /// default set.
+    pub language: String,
+    /// Why the incident counts as recurring ("ann@… wrote again within 30 days of incident
+    /// #1 …"), "" when it does not.
+    pub recurring_reason: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -631,6 +637,8 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
             member: "anna@support.example".into(),
             refusal: "a resolution needs a root cause".into(),
             digest: vec!["#1043 new incident: Refund missing".into()],
+            language: "de".into(),
+            recurring_reason: "ann@example.com wrote again within 30 days of incident #977".into(),
         },
         escalation: EscalationData {
             reason: "no staff note for 8 hours".into(),

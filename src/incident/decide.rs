@@ -412,8 +412,14 @@ impl Decision<'_> {
         caused_by: Option<MessageRow>,
         shape: impl Fn(&mut MailData),
     ) {
+        // Staff read the default set, dates in the default language; they are told which
+        // language the customer gets when it is another.
+        let customer_lang = letters::language(&self.incident, self.config);
+        let mut seen_by_staff = self.incident.clone();
+        seen_by_staff.lang = Some(self.config.language.default.clone());
         let mut data =
-            letters::mail_data(&self.incident, self.config, self.incident.next_update_at);
+            letters::mail_data(&seen_by_staff, self.config, self.incident.next_update_at);
+        data.lang = String::new();
         data.note = self
             .facts
             .latest_note
@@ -421,6 +427,10 @@ impl Decision<'_> {
             .map(|n| n.text.clone())
             .unwrap_or_default();
         shape(&mut data);
+        if customer_lang != self.config.language.default {
+            data.staff.language = customer_lang;
+        }
+        data.staff.recurring_reason = self.incident.recurring_reason.clone().unwrap_or_default();
         let (in_reply_to, references) = self.facts.staff_conversation.threading();
         for to in recipients {
             self.fx.push(Effect::Mail(Box::new(Mail {
@@ -2117,6 +2127,26 @@ mod tests {
             "09:00 Uhr bei Ihnen, UTC-05:00"
         );
         assert_eq!(mail.data.pace, "alle 4 Stunden");
+    }
+
+    #[test]
+    fn staff_read_a_german_customers_incident_in_the_default_language_and_are_told() {
+        let mut german = open_incident();
+        german.lang = Some("de".into());
+        let f = Facts::new(german, Conversation::default());
+        let fx = decide(&f, &Event::Opened(opening(5)), &staffed(), at(T0)).expect("decided");
+        let ack = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Acknowledgement)
+            .expect("ack");
+        assert_eq!(ack.data.lang, "de");
+        let note = fx
+            .mails()
+            .find(|m| m.kind == MailKind::StaffNew)
+            .expect("staff told");
+        assert_eq!(note.data.lang, "", "staff mail is in the default set");
+        assert_eq!(note.data.staff.language, "de");
+        assert_eq!(note.data.next_update, "Monday 23 November 2026, 13:00 UTC");
     }
 
     #[test]

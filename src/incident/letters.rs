@@ -362,6 +362,7 @@ pub fn digest(
 /// customers back, first on `incident`. One mail per staff recipient, outside any thread.
 pub fn global_cap_notice(incident: &Incident, reason: &str, config: &Config) -> Vec<Mail> {
     let mut data = mail_data(incident, config, incident.next_update_at);
+    data.lang.clear();
     data.staff = StaffData {
         reason: reason.to_string(),
         ..StaffData::default()
