@@ -677,7 +677,7 @@ impl Decision<'_> {
             _ => "The customer replied".to_string(),
         };
         if self.incident.state == State::Resolved
-            && self.check_back_answered(&who, message, from, written)
+            && self.check_back_answered(&who, message, from, written, proven)
         {
             return;
         }
@@ -746,6 +746,7 @@ impl Decision<'_> {
         message: MessageRow,
         from: &str,
         written: &Written,
+        proven: bool,
     ) -> bool {
         let answer = replies::check_back_answer(&written.text);
         if answer.fixed.is_some() || answer.rating.is_some() {
@@ -760,6 +761,17 @@ impl Decision<'_> {
             .map(|r| format!(" and rated us {r} of 5"))
             .unwrap_or_default();
         match answer.fixed {
+            // Anyone can write as the customer: a "yes" from a sender nobody proved closes
+            // nothing (a "no" reopens, which is safe); staff decide.
+            Some(true) if !proven => {
+                let reason = format!(
+                    "Someone writing as the customer said it works{rated}, but the sender could \
+                     not be verified; the incident stays resolved. Close it with `followupd \
+                     incident close` if it was them"
+                );
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
             Some(true) => {
                 self.close(who);
                 let rating = i64::from(answer.rating.unwrap_or(0));
@@ -2060,6 +2072,18 @@ mod tests {
             .collect();
         assert_eq!(thanks.len(), 1);
         assert_eq!(thanks[0].data.rating, 5);
+        let forged = Event::CustomerReply {
+            message: MessageRow(9),
+            from: "ann@example.test".into(),
+            trust: Trust::Unverified,
+            written: Written {
+                text: "yes".into(),
+                ..Written::default()
+            },
+        };
+        let fx = decide(&f, &forged, &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "an unproven yes closes nothing");
+        assert!(fx.mails().all(|m| m.kind == MailKind::StaffReply));
         let fx = decide(&f, &reply("No, it still fails."), &staffed(), now).expect("decided");
         assert_eq!(fx.new_state(), Some(State::Open));
         assert!(fx.mails().any(|m| m.kind == MailKind::Reopened));
