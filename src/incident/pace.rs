@@ -632,6 +632,14 @@ mod tests {
         ),
         ("I'd prefer an update once a week.", Some(WEEK)),
         ("Please keep me updated every 24 hours.", Some(DAY)),
+        ("Please email me daily, not hourly.", Some(DAY)),
+        (
+            "Every hour is too often, every 3 hours is ok for me, please.",
+            Some(3 * HOUR),
+        ),
+        ("Hourly would be ideal.", Some(HOUR)),
+        ("Could you update me once every two hours?", Some(2 * HOUR)),
+        ("I need an update within the hour, please.", None),
         // Not about the pace at all.
         ("My daily backup failed again.", None),
         ("It breaks every hour.", None),
