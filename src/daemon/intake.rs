@@ -254,8 +254,10 @@ pub(super) async fn pass(
     // Mail in doubt whose receipt would have been delivered by now is settled: the sender may
     // send it again (see `outbox::send::hold_in_doubt`).
     let finished = deps.now();
-    db.run(move |c| checkpoints::record_pass(c, &mailbox, uidvalidity, started, finished))
-        .await?;
+    db.run(move |c| {
+        checkpoints::record_pass(c, &mailbox, uidvalidity, started, finished)
+    })
+    .await?;
     shared.queued.notify_one();
     Ok(ingested)
 }

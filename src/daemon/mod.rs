@@ -124,18 +124,15 @@ impl Daemon {
         }
         .await;
         // Time-driven mail is decided whether or not IMAP answered.
-        let ticked = scheduler::tick(&shared, &mut db).await.unwrap_or_else(|e| {
-            tracing::error!(error = %crate::errors::Chain(&e), "scheduler: database error");
-            TickReport::default()
-        });
+        let ticked = scheduler::tick(&shared, &mut db)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %crate::errors::Chain(&e), "scheduler: database error");
+                TickReport::default()
+            });
         let smtp = self.smtp()?;
         let mut outbox = Handle::new(&self.deps.config.database, true)?;
-        crate::outbox::send::hold_in_doubt(
-            &mut outbox,
-            &self.deps,
-            "in flight when followupd last stopped",
-        )
-        .await?;
+        crate::outbox::send::hold_in_doubt(&mut outbox, &self.deps, "in flight when followupd last stopped").await?;
         let mut trouble = crate::outbox::send::DbTrouble::default();
         let drained =
             crate::outbox::drain(&mut outbox, &self.deps, &smtp, &|| false, &mut trouble).await?;

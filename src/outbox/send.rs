@@ -192,7 +192,10 @@ pub async fn drain(
                     break;
                 };
                 let id = out.id;
-                match db.run(move |c| store::outbox::mark_sending(c, &[id])).await {
+                match db
+                    .run(move |c| store::outbox::mark_sending(c, &[id]))
+                    .await
+                {
                     Ok(()) => in_flight.push(send_one(deps, smtp, out, raw)),
                     Err(e) => {
                         // Not sent: it stays queued. The mails in flight are still recorded.
@@ -459,11 +462,7 @@ pub fn record_sent(
 /// (the receipt, if it comes, confirms them), or at `in_doubt_grace` if intake cannot read it.
 /// Without receipt copies there is nothing to wait for: sent again at once (at-least-once,
 /// with the same Message-ID).
-pub async fn hold_in_doubt(
-    db: &mut Handle,
-    deps: &Deps,
-    why: &'static str,
-) -> Result<usize, StoreError> {
+pub async fn hold_in_doubt(db: &mut Handle, deps: &Deps, why: &'static str) -> Result<usize, StoreError> {
     let outbox = &deps.config.outbox;
     let now = deps.now();
     let (since, resend_at) = if outbox.receipt_copies {
@@ -471,9 +470,7 @@ pub async fn hold_in_doubt(
     } else {
         (None, now)
     };
-    let held = db
-        .run(move |c| requeue_in_doubt(c, since, resend_at, now))
-        .await?;
+    let held = db.run(move |c| requeue_in_doubt(c, since, resend_at, now)).await?;
     if held > 0 {
         tracing::warn!(
             mails = held,

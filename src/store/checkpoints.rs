@@ -71,7 +71,9 @@ pub struct IntakeStatus {
 
 pub fn intake_status(conn: &Connection, mailbox: &str) -> Result<Option<IntakeStatus>> {
     Ok(conn
-        .prepare_cached("SELECT read_through, updated_at FROM imap_checkpoint WHERE mailbox = ?1")?
+        .prepare_cached(
+            "SELECT read_through, updated_at FROM imap_checkpoint WHERE mailbox = ?1",
+        )?
         .query_row([mailbox], |r| {
             Ok(IntakeStatus {
                 read_through: r.get::<_, Option<Ts>>(0)?.map(|t| t.0),
