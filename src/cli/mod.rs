@@ -192,7 +192,8 @@ enum Report {
 enum TemplateAction {
     /// Show exactly what a template would send for a real incident now.
     Render {
-        /// acknowledgement, progress, status, resolution, check_back, reopened or escalation.
+        /// acknowledgement, progress, status, waiting, resolution, check_back, reopened,
+        /// thank_you, or a staff kind like staff/escalation.
         name: String,
         #[arg(long, value_parser = parse_incident)]
         incident: IncidentNo,
