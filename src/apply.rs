@@ -165,6 +165,14 @@ pub fn apply(
             Effect::CustomerWrote => patch.customer_wrote_at = Some(now),
             Effect::SenderTrust(trust) => patch.sender_trust = Some(*trust),
             Effect::Vouched(member) => patch.vouched_by = Some(member.clone()),
+            Effect::Lang(lang) => patch.lang = Some(lang.clone()),
+            Effect::Repeats {
+                count,
+                previous_opened_at,
+            } => {
+                patch.repeat_count = Some(*count);
+                patch.previous_opened_at = Some(*previous_opened_at);
+            }
             other => {
                 if !patch.is_empty() {
                     store::incidents::update(conn, n, &std::mem::take(&mut patch), now)?;
@@ -180,8 +188,15 @@ pub fn apply(
                         visibility,
                     } => store::incidents::add_note(conn, n, author, text, *visibility, now)?,
                     Effect::Tag(label) => store::incidents::add_tag(conn, n, label, now)?,
-                    Effect::Recurring { incident } => {
-                        store::incidents::mark_recurring(conn, *incident)?
+                    Effect::Recurring { incident, reason } => {
+                        store::incidents::mark_recurring(conn, *incident, reason)?
+                    }
+                    Effect::CheckBackAnswer {
+                        message,
+                        fixed,
+                        rating,
+                    } => {
+                        store::satisfaction::record_answer(conn, n, *message, *fixed, *rating, now)?
                     }
                     Effect::SettlePromises => store::promises::settle(conn, n, now)?,
                     Effect::Event(event) if pass == Pass::Real => {

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 
 /// Where "now" comes from: the system clock, or a fixed time for testing.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,6 +54,108 @@ pub struct Window {
     opens: cron::Schedule,
     length: chrono::Duration,
     tz: chrono_tz::Tz,
+    /// Days the window does not open (`[cadence] holidays`), in the team's time zone.
+    holidays: Holidays,
+}
+
+/// Days nobody works: fixed dates, and dates that come back every year (an iCalendar event
+/// with `RRULE:FREQ=YEARLY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holidays {
+    dates: BTreeSet<NaiveDate>,
+    yearly: BTreeSet<(u32, u32)>,
+}
+
+impl Holidays {
+    pub fn is_empty(&self) -> bool {
+        self.dates.is_empty() && self.yearly.is_empty()
+    }
+
+    pub fn contains(&self, day: NaiveDate) -> bool {
+        self.dates.contains(&day) || self.yearly.contains(&(day.month(), day.day()))
+    }
+
+    /// `2026-12-25` dates.
+    pub fn from_dates<'a>(dates: impl IntoIterator<Item = &'a str>) -> Result<Holidays, String> {
+        let mut out = Holidays::default();
+        for d in dates {
+            let day = NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                .map_err(|_| format!("`{d}` is not a date like \"2026-12-25\""))?;
+            out.dates.insert(day);
+        }
+        Ok(out)
+    }
+
+    /// The all-day (or any) events of an iCalendar file (RFC 5545): each event's days from
+    /// DTSTART up to DTEND (exclusive), every year when it has `RRULE:FREQ=YEARLY`. Other
+    /// recurrence rules are refused rather than half understood.
+    pub fn from_ical(text: &str) -> Result<Holidays, String> {
+        // Unfold continuation lines (RFC 5545 3.1).
+        let mut lines: Vec<String> = Vec::new();
+        for raw in text.lines() {
+            match raw.strip_prefix([' ', '\t']) {
+                Some(rest) if !lines.is_empty() => {
+                    if let Some(last) = lines.last_mut() {
+                        last.push_str(rest);
+                    }
+                }
+                _ => lines.push(raw.trim_end().to_string()),
+            }
+        }
+        let mut out = Holidays::default();
+        let mut event: Option<(Option<NaiveDate>, Option<NaiveDate>, bool)> = None;
+        for line in &lines {
+            let (name, value) = match line.split_once(':') {
+                Some((n, v)) => (n.split(';').next().unwrap_or("").to_ascii_uppercase(), v),
+                None => continue,
+            };
+            match (name.as_str(), &mut event) {
+                ("BEGIN", _) if value.eq_ignore_ascii_case("VEVENT") => {
+                    event = Some((None, None, false))
+                }
+                ("DTSTART", Some(e)) => e.0 = ical_date(value),
+                ("DTEND", Some(e)) => e.1 = ical_date(value),
+                ("RRULE", Some(e)) => {
+                    if value.to_ascii_uppercase().contains("FREQ=YEARLY") {
+                        e.2 = true;
+                    } else {
+                        return Err(format!(
+                            "RRULE `{value}`: only yearly holidays (FREQ=YEARLY) are understood"
+                        ));
+                    }
+                }
+                ("END", Some((start, end, yearly))) if value.eq_ignore_ascii_case("VEVENT") => {
+                    let Some(start) = *start else {
+                        return Err("an event without a DTSTART date".into());
+                    };
+                    let end = end
+                        .filter(|e| *e > start)
+                        .unwrap_or(start + chrono::Days::new(1));
+                    let mut day = start;
+                    // Bounded: a holiday of more than a year is a mistake in the file.
+                    for _ in 0..366 {
+                        if day >= end {
+                            break;
+                        }
+                        if *yearly {
+                            out.yearly.insert((day.month(), day.day()));
+                        } else {
+                            out.dates.insert(day);
+                        }
+                        day = day + chrono::Days::new(1);
+                    }
+                    event = None;
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `20261225` or `20261225T000000Z`: the date part.
+fn ical_date(value: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(value.get(..8)?, "%Y%m%d").ok()
 }
 
 impl Window {
@@ -70,15 +174,37 @@ impl Window {
         if length <= chrono::Duration::zero() {
             return Err("window_length must be above zero".into());
         }
-        Ok(Window { opens, length, tz })
+        Ok(Window {
+            opens,
+            length,
+            tz,
+            holidays: Holidays::default(),
+        })
     }
 
-    /// The first opening after `t`.
+    /// The same window, closed on these days.
+    pub fn with_holidays(mut self, holidays: Holidays) -> Window {
+        self.holidays = holidays;
+        self
+    }
+
+    /// The first opening after `t` that is not on a holiday.
     fn next_open(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.opens
             .after(&t.with_timezone(&self.tz))
-            .next()
+            // Bounded: a window closed on every day for years is a configuration mistake.
+            .take(2000)
+            .find(|o| !self.holidays.contains(o.date_naive()))
             .map(|o| o.with_timezone(&Utc))
+    }
+
+    /// `t` if it is inside a window, else the next opening.
+    pub fn next_inside(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        if self.includes(t) {
+            t
+        } else {
+            self.next_open(t).unwrap_or(t)
+        }
     }
 
     /// Whether `t` falls inside a window: some opening in (t - length, t].
@@ -93,7 +219,7 @@ impl Window {
             return (t, false);
         }
         match self.next_open(t - lead) {
-            Some(open) => (open + lead, true),
+            Some(open) => (open + lead, open + lead != t),
             None => (t, false),
         }
     }
@@ -108,25 +234,56 @@ pub struct Promise {
 
 /// The next update one `cadence` after `from`, moved into the sending window if there is one
 /// (the update itself goes out `lead` before the promised time, so both must be inside).
+/// The time is rounded up to `step` (a promise for 13:15, not 13:06), before and after the
+/// window places it.
 pub fn next_promise(
     from: DateTime<Utc>,
     cadence: Duration,
     window: Option<&Window>,
     lead: Duration,
+    step: Duration,
 ) -> Promise {
-    let t = after(from, cadence);
+    let t = round_up(after(from, cadence), step);
     match window {
         Some(w) => {
             let (at, moved) = w.place(t, chrono::Duration::from_std(lead).unwrap_or_default());
+            let at = round_up(at, step);
             Promise {
                 at,
-                moved_by_window: moved,
+                moved_by_window: moved && at != t,
             }
         }
         None => Promise {
             at: t,
             moved_by_window: false,
         },
+    }
+}
+
+/// `t` rounded up to a whole multiple of `step` since the epoch (whole quarter hours for 15
+/// minutes in every time zone whose offset is a whole number of quarter hours, i.e. all).
+/// A zero step leaves `t` as it is.
+pub fn round_up(t: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
+    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+    if step_ms <= 0 {
+        return t;
+    }
+    let ms = t.timestamp_millis();
+    let rest = ms.rem_euclid(step_ms);
+    if rest == 0 {
+        return t;
+    }
+    ms.checked_add(step_ms - rest)
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .unwrap_or(t)
+}
+
+/// A time that is no promise of an update but should fall when the team works (a check-back,
+/// a close): inside the window if there is one (an opening is a round time already).
+pub fn working_time(t: DateTime<Utc>, window: Option<&Window>) -> DateTime<Utc> {
+    match window {
+        Some(w) => w.next_inside(t),
+        None => t,
     }
 }
 
@@ -242,11 +399,13 @@ mod tests {
     #[test]
     fn the_next_promise_is_one_cadence_on_and_says_when_the_window_moved_it() {
         let lead = Duration::from_secs(600);
+        let step = Duration::from_secs(15 * 60);
         let p = next_promise(
             utc("2026-11-23T09:00:00Z"),
             Duration::from_secs(4 * 3600),
             None,
             lead,
+            step,
         );
         assert_eq!(stamp(p.at), "2026-11-23T13:00:00.000Z");
         assert!(!p.moved_by_window);
@@ -256,9 +415,58 @@ mod tests {
             Duration::from_secs(4 * 3600),
             Some(&w),
             lead,
+            step,
         );
-        assert_eq!(p.at, utc("2026-11-24T08:10:00Z"));
+        assert_eq!(p.at, utc("2026-11-24T08:15:00Z"), "09:15 in Berlin");
         assert!(p.moved_by_window);
+        // Odd minutes become whole quarter hours, and inside the window nothing says "moved".
+        let p = next_promise(
+            utc("2026-11-26T12:01:13Z"),
+            Duration::from_secs(3600),
+            Some(&w),
+            lead,
+            step,
+        );
+        assert_eq!(p.at, utc("2026-11-26T13:15:00Z"));
+        assert!(!p.moved_by_window);
+    }
+
+    #[test]
+    fn holidays_are_skipped_from_dates_or_an_icalendar_file() {
+        let lead = Duration::from_secs(600);
+        let step = Duration::from_secs(15 * 60);
+        let christmas = Holidays::from_dates(["2026-12-25"]).expect("dates");
+        let w = office_hours().with_holidays(christmas);
+        // Thursday 24 December 16:00 in Berlin, 4 hours on: not Friday the 25th, but Monday.
+        let p = next_promise(
+            utc("2026-12-24T15:00:00Z"),
+            Duration::from_secs(4 * 3600),
+            Some(&w),
+            lead,
+            step,
+        );
+        assert_eq!(p.at, utc("2026-12-28T08:15:00Z"), "{}", stamp(p.at));
+        assert!(p.moved_by_window);
+        let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Christmas\r\n\
+                   DTSTART;VALUE=DATE:20261225\r\nDTEND;VALUE=DATE:20261227\r\n\
+                   END:VEVENT\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20200101\r\n\
+                   RRULE:FREQ=YEARLY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let h = Holidays::from_ical(ics).expect("ics");
+        for day in ["2026-12-25", "2026-12-26", "2027-01-01", "2031-01-01"] {
+            let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
+            assert!(h.contains(d), "{day}");
+        }
+        assert!(!h.contains(NaiveDate::from_ymd_opt(2026, 12, 27).expect("date")));
+        assert!(Holidays::from_ical(
+            "BEGIN:VEVENT\nDTSTART:20261225\nRRULE:FREQ=WEEKLY\nEND:VEVENT"
+        )
+        .is_err());
+        // A check-back due on Christmas Day falls on the next working morning.
+        let w = office_hours().with_holidays(h);
+        assert_eq!(
+            working_time(utc("2026-12-25T10:00:00Z"), Some(&w)),
+            utc("2026-12-28T08:00:00Z")
+        );
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct Config {
     pub service: ServiceConfig,
     pub metrics: MetricsConfig,
     pub retention: RetentionConfig,
+    pub wording: WordingConfig,
+    pub language: LanguageConfig,
 }
 
 /// How the daemon talks to systemd (`[service]`).
@@ -84,6 +86,64 @@ impl Default for ServiceConfig {
     }
 }
 
+/// A kind of fact and the words that introduce it in a customer's text ("order", "order no.",
+/// "Bestellnummer"). The value is the next word with at least `crate::mail::facts::MIN_DIGITS` digits in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactRule {
+    pub name: String,
+    /// Lower case.
+    pub words: Vec<String>,
+}
+
+/// The shipped rules: order and invoice numbers, in English and German.
+pub fn default_fact_rules() -> Vec<FactRule> {
+    let rule = |name: &str, words: &[&str]| FactRule {
+        name: name.to_string(),
+        words: words.iter().map(|w| w.to_string()).collect(),
+    };
+    vec![
+        rule(
+            "order",
+            &[
+                "order",
+                "order number",
+                "bestellung",
+                "bestellnummer",
+                "auftrag",
+                "auftragsnummer",
+            ],
+        ),
+        rule(
+            "invoice",
+            &["invoice", "invoice number", "rechnung", "rechnungsnummer"],
+        ),
+    ]
+}
+
+/// How a mail greets the customer (`[wording] greeting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GreetingRule {
+    /// "Maria" from "Maria Schneider", "Schneider, Maria" or "Dr. Maria Schneider"; the whole
+    /// name when it is unclear which word is the first name.
+    #[default]
+    FirstName,
+    /// The display name as they sent it.
+    DisplayName,
+    /// Nobody by name: "Hello,".
+    None,
+}
+
+impl GreetingRule {
+    pub fn parse(text: &str) -> Option<GreetingRule> {
+        match text {
+            "first_name" => Some(GreetingRule::FirstName),
+            "display_name" => Some(GreetingRule::DisplayName),
+            "none" => Some(GreetingRule::None),
+            _ => None,
+        }
+    }
+}
+
 /// The optional metrics and health listener (`[metrics]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
@@ -97,6 +157,39 @@ pub struct RetentionConfig {
     /// The raw bytes of messages of incidents closed longer ago than this are dropped; None
     /// keeps them forever (the default).
     pub raw_after: Option<Duration>,
+}
+
+/// How mails word what the customer told us (`[wording]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordingConfig {
+    /// How the greeting names the customer.
+    pub greeting: GreetingRule,
+    /// Facts found in a complaint (order and invoice numbers) that no mail asks for again.
+    pub facts: Vec<FactRule>,
+}
+
+impl Default for WordingConfig {
+    fn default() -> Self {
+        WordingConfig {
+            greeting: GreetingRule::default(),
+            facts: default_fact_rules(),
+        }
+    }
+}
+
+/// The language a customer is answered in (`[language]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanguageConfig {
+    /// When neither the customer's mail nor staff say otherwise: `en`.
+    pub default: String,
+}
+
+impl Default for LanguageConfig {
+    fn default() -> Self {
+        LanguageConfig {
+            default: "en".into(),
+        }
+    }
 }
 
 /// What mail gets, by how far the receiving server proved its sender (`[trust]`). A verified
@@ -260,6 +353,8 @@ dir = "templates"
             service: ServiceConfig::default(),
             metrics: MetricsConfig { listen: None },
             retention: RetentionConfig::default(),
+            wording: WordingConfig::default(),
+            language: LanguageConfig::default(),
         })
     }
 }
@@ -289,6 +384,9 @@ impl Default for EscalationConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecurringConfig {
     pub window: Duration,
+    /// A complaint this soon after the customer's previous incident (open, or last changed
+    /// within it) is linked to it as a repeat of the same problem.
+    pub link_within: Duration,
     /// A customer's incident is recurring when they opened this many within the window.
     pub incidents: u32,
     /// A tag is recurring when this many incidents within the window carry it.
@@ -299,6 +397,7 @@ impl Default for RecurringConfig {
     fn default() -> Self {
         RecurringConfig {
             window: Duration::from_secs(30 * 86_400),
+            link_within: Duration::from_secs(30 * 86_400),
             incidents: 3,
             tag_incidents: 3,
         }
@@ -505,8 +604,10 @@ pub struct CadenceConfig {
     /// A customer reply this long after resolution still reopens the incident; later ones open
     /// a new incident that continues it.
     pub reopen_within: Duration,
-    /// When promised updates may arrive; None: any time.
+    /// When promised updates may arrive; None: any time. Closed on `[cadence] holidays`.
     pub window: Option<crate::clock::Window>,
+    /// Promised times are rounded up to this (13:15, not 13:06); zero: not rounded.
+    pub step: Duration,
     /// The time zone of the window and of every time a customer reads.
     pub timezone: chrono_tz::Tz,
 }
@@ -522,6 +623,7 @@ impl Default for CadenceConfig {
             close_after: Duration::from_secs(4 * 86_400),
             reopen_within: Duration::from_secs(14 * 86_400),
             window: None,
+            step: Duration::from_secs(15 * 60),
             timezone: chrono_tz::Tz::UTC,
         }
     }
@@ -539,7 +641,13 @@ impl CadenceConfig {
         from: chrono::DateTime<chrono::Utc>,
         cadence: Duration,
     ) -> crate::clock::Promise {
-        crate::clock::next_promise(from, cadence, self.window.as_ref(), self.lead)
+        crate::clock::next_promise(from, cadence, self.window.as_ref(), self.lead, self.step)
+    }
+
+    /// A time that falls when the team works (check-backs, closes, a late update): inside the
+    /// window.
+    pub fn working_time(&self, t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        crate::clock::working_time(t, self.window.as_ref())
     }
 }
 
@@ -789,6 +897,10 @@ struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     retention: RawRetention,
+    #[serde(default)]
+    wording: RawWording,
+    #[serde(default)]
+    language: RawLanguage,
     oauth2: Option<oauth::RawOAuth2>,
 }
 
@@ -837,6 +949,19 @@ struct RawRetention {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawWording {
+    greeting: Option<Spanned<String>>,
+    facts: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLanguage {
+    default: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawReplies {
     #[serde(default)]
     news_phrases: Vec<String>,
@@ -872,6 +997,8 @@ struct RawEscalation {
 struct RawRecurring {
     #[serde(default, deserialize_with = "opt_duration")]
     window: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    link_within: Option<Duration>,
     incidents: Option<Spanned<u32>>,
     tag_incidents: Option<Spanned<u32>>,
 }
@@ -1001,6 +1128,17 @@ struct RawCadence {
     #[serde(default, deserialize_with = "opt_duration")]
     window_length: Option<Duration>,
     timezone: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    step: Option<Duration>,
+    holidays: Option<Spanned<RawHolidays>>,
+}
+
+/// `[cadence] holidays`: a list of dates, or the path of an iCalendar file.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawHolidays {
+    Dates(Vec<String>),
+    File(PathBuf),
 }
 
 impl RawCadence {
@@ -1015,6 +1153,7 @@ impl RawCadence {
             close_after: self.close_after.unwrap_or(d.close_after),
             reopen_within: self.reopen_within.unwrap_or(d.reopen_within),
             window: None,
+            step: self.step.unwrap_or(d.step),
             timezone: d.timezone,
         }
     }
@@ -1374,6 +1513,43 @@ impl Validator<'_> {
             }
             (None, None) => {}
         }
+        if let Some(holidays) = &raw.cadence.holidays {
+            let parsed = match holidays.get_ref() {
+                RawHolidays::Dates(dates) => {
+                    crate::clock::Holidays::from_dates(dates.iter().map(String::as_str))
+                }
+                RawHolidays::File(path) => {
+                    let path = self.resolve(path);
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                        .and_then(|text| crate::clock::Holidays::from_ical(&text))
+                        .map_err(|e| format!("{e} (in {})", path.display()))
+                }
+            };
+            let holidays_parsed = match parsed {
+                Ok(h) => h,
+                Err(e) => return self.err(holidays.span(), format!("[cadence] holidays: {e}")),
+            };
+            match cadence.window.take() {
+                Some(w) => cadence.window = Some(w.with_holidays(holidays_parsed)),
+                None => {
+                    return self.err(
+                        holidays.span(),
+                        "[cadence] holidays need a sending window (window and window_length): \
+                         they are the days it does not open"
+                            .into(),
+                    )
+                }
+            }
+        }
+        if cadence.step > Duration::from_secs(3600) {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: "[cadence] step must be at most 1h (promised times are rounded up to \
+                          it; \"15m\" by default, \"0s\" turns rounding off)"
+                    .into(),
+            });
+        }
         if raw.imap.poll_interval.is_zero() || cadence.default.is_zero() {
             return Err(ConfigError::Whole {
                 path: self.path.to_path_buf(),
@@ -1447,6 +1623,8 @@ impl Validator<'_> {
             retention: RetentionConfig {
                 raw_after: raw.retention.raw_after,
             },
+            wording: self.wording(raw.wording)?,
+            language: self.language(raw.language)?,
         })
     }
 
@@ -1560,10 +1738,65 @@ impl Validator<'_> {
         Ok(out)
     }
 
+    fn wording(&self, raw: RawWording) -> Result<WordingConfig, ConfigError> {
+        let mut out = WordingConfig::default();
+        if let Some(g) = raw.greeting {
+            out.greeting = match GreetingRule::parse(g.get_ref()) {
+                Some(rule) => rule,
+                None => {
+                    return self.err(
+                        g.span(),
+                        format!(
+                            "[wording] greeting `{}`: use \"first_name\", \"display_name\" or \
+                             \"none\"",
+                            g.get_ref()
+                        ),
+                    )
+                }
+            };
+        }
+        if let Some(facts) = raw.facts {
+            out.facts = facts
+                .into_iter()
+                .map(|(name, words)| FactRule {
+                    name,
+                    words: words
+                        .iter()
+                        .map(|w| w.trim().to_lowercase())
+                        .filter(|w| !w.is_empty())
+                        .collect(),
+                })
+                .collect();
+        }
+        Ok(out)
+    }
+
+    fn language(&self, raw: RawLanguage) -> Result<LanguageConfig, ConfigError> {
+        let mut out = LanguageConfig::default();
+        if let Some(lang) = raw.default {
+            match crate::lang::normalise(lang.get_ref()) {
+                Some(code) => out.default = code,
+                None => {
+                    return self.err(
+                        lang.span(),
+                        format!(
+                            "[language] default `{}` is not a language code like \"en\" or \"de\"",
+                            lang.get_ref()
+                        ),
+                    )
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn recurring(&self, raw: RawRecurring) -> Result<RecurringConfig, ConfigError> {
         let mut out = RecurringConfig::default();
         if let Some(w) = raw.window {
             out.window = w;
+        }
+        if let Some(w) = raw.link_within {
+            out.link_within = w;
         }
         for (field, value, target) in [
             ("incidents", raw.incidents, &mut out.incidents),
@@ -2255,6 +2488,40 @@ dir = "templates"
         let lonely = format!("{MINIMAL}\n[cadence]\nwindow = \"0 0 9 * * *\"\n");
         let err = parse_str(&lonely).unwrap_err().to_string();
         assert!(err.contains("needs window_length"), "{err}");
+    }
+
+    #[test]
+    fn holidays_are_dates_or_an_icalendar_file_and_need_a_window() {
+        let window = "window = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"8h\"\n";
+        let dates = format!("{MINIMAL}\n[cadence]\n{window}holidays = [\"2026-12-25\"]\n");
+        let config = parse_str(&dates).expect("valid");
+        assert_eq!(
+            config.cadence.step,
+            Duration::from_secs(15 * 60),
+            "the default step"
+        );
+        let bad = format!("{MINIMAL}\n[cadence]\n{window}holidays = [\"25.12.2026\"]\n");
+        let err = parse_str(&bad).unwrap_err().to_string();
+        assert!(err.contains(":24:") && err.contains("2026-12-25"), "{err}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ics = dir.path().join("holidays.ics");
+        std::fs::write(
+            &ics,
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:20261225\nEND:VEVENT\nEND:VCALENDAR\n",
+        )
+        .expect("write");
+        let file = format!(
+            "{MINIMAL}\n[cadence]\n{window}holidays = \"{}\"\nstep = \"5m\"\n",
+            ics.display()
+        );
+        let config = parse_str(&file).expect("valid");
+        assert_eq!(config.cadence.step, Duration::from_secs(300));
+        let missing = format!("{MINIMAL}\n[cadence]\n{window}holidays = \"/nonexistent.ics\"\n");
+        let err = parse_str(&missing).unwrap_err().to_string();
+        assert!(err.contains("cannot read /nonexistent.ics"), "{err}");
+        let alone = format!("{MINIMAL}\n[cadence]\nholidays = [\"2026-12-25\"]\n");
+        let err = parse_str(&alone).unwrap_err().to_string();
+        assert!(err.contains("need a sending window"), "{err}");
     }
 
     #[test]

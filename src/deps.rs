@@ -5,13 +5,13 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::incident::MailKind;
 use crate::secret::{Secret, SecretError};
-use crate::templates::{Live, TemplateError, Templates};
+use crate::templates::{TemplateError, Templates};
 
 #[derive(Debug)]
 pub struct Deps {
     pub config: Config,
-    /// Swapped whole by a reload of the running daemon.
-    pub templates: Live,
+    /// Swapped with the rest by a reload of the running daemon (see [`Current`]).
+    pub templates: Templates,
     pub secret: Secret,
     pub clock: Clock,
 }
@@ -42,7 +42,7 @@ impl Deps {
         let secret = Secret::load_or_create(&config.secret_file)?;
         Ok(Deps {
             config,
-            templates: Live::new(templates),
+            templates,
             secret,
             clock,
         })
@@ -56,7 +56,7 @@ impl Deps {
     pub fn reloaded(&self, config: Config, templates: Templates) -> Deps {
         Deps {
             config,
-            templates: Live::new(templates),
+            templates,
             secret: self.secret.clone(),
             clock: self.clock,
         }

@@ -21,7 +21,7 @@ use crate::config::{StrangerPolicy, Treatment};
 use crate::deps::Deps;
 use crate::digest::sha256_hex;
 use crate::imap::Fetched;
-use crate::incident::decide::Opening;
+use crate::incident::decide::{Opening, Repeat};
 use crate::incident::{
     decide, opening, policy, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow,
     NewEvent, Role, Written,
@@ -1168,6 +1168,12 @@ fn open(
         |n| deps.secret.incident_token(n.0),
         now,
     )?;
+    store::incidents::set_origin(
+        conn,
+        incident,
+        mail.content_language.as_deref(),
+        mail.date.as_deref().and_then(crate::lang::offset_of_date),
+    )?;
     store::incidents::add_participant(conn, incident, &mail.from.address, Role::Customer)?;
     if answer_to.address != mail.from.address {
         store::incidents::add_participant(conn, incident, &answer_to.address, Role::ReplyTo)?;
@@ -1197,6 +1203,17 @@ fn open(
             &mail.from.address,
             since,
         )?,
+        repeats: store::incidents::previous_of_customer(
+            conn,
+            &mail.from.address,
+            incident,
+            clock::before(now, config.recurring.link_within),
+        )?
+        .map(|(previous, opened_at, count)| Repeat {
+            previous,
+            opened_at,
+            count,
+        }),
         written: written(mail),
     };
     // The acknowledgement answers the complaint itself: its references, then it.

@@ -27,6 +27,7 @@ pub mod files;
 pub mod imap;
 pub mod incident;
 pub mod intake;
+pub mod lang;
 pub mod mail;
 pub mod oauth;
 pub mod outbox;

@@ -76,7 +76,7 @@ impl Probe {
             conn: store::open_in_memory()?,
             deps: Deps {
                 config,
-                templates: crate::templates::Live::new(templates),
+                templates,
                 secret: Secret::from_bytes(b"probe key"),
                 clock: Clock::system(),
             },

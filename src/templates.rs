@@ -8,6 +8,7 @@
 //! customer's mail. Text templates are not HTML-escaped; HTML templates are. Customer text is
 //! only ever passed as data, never compiled, so `{{…}}` typed by a customer stays literal.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use handlebars::{Handlebars, RenderErrorReason};
@@ -37,6 +38,8 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// The language set that rendered it (None: the default set).
+    pub lang: Option<String>,
 }
 
 #[derive(Debug)]
@@ -44,50 +47,56 @@ pub struct Templates {
     dir: PathBuf,
     /// The kinds of mail loaded, in the order `check` reports them.
     kinds: Vec<&'static str>,
-    text: Handlebars<'static>,
-    html: Handlebars<'static>,
+    /// The default set (the directory itself).
+    default: Set,
+    /// A set per language directory (`de/`): its own files and partials, the default's where
+    /// it has none.
+    languages: BTreeMap<String, Set>,
 }
 
-impl Templates {
-    /// Loads and compiles the templates of every kind of mail in `kinds`, reporting every
-    /// broken file at once.
-    pub fn load(dir: &Path, kinds: &[&'static str]) -> Result<Templates, TemplateError> {
+/// One language's templates: a text and an HTML registry, and the file each name came from
+/// (so an error names the file that has it, a partial's included).
+#[derive(Debug)]
+struct Set {
+    text: Handlebars<'static>,
+    html: Handlebars<'static>,
+    files: HashMap<String, PathBuf>,
+}
+
+impl Set {
+    fn new() -> Set {
         let mut text = Handlebars::new();
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
-
-        let mut errors = Vec::new();
-        register_partials(dir, &mut text, &mut html, &mut errors)?;
-        for kind in kinds {
-            for part in ["subject", "text"] {
-                let name = format!("{kind}.{part}.hbs");
-                match read(dir, &name) {
-                    Ok(Some(source)) => {
-                        compile(&mut text, dir, &name, &source, &mut errors);
-                    }
-                    Ok(None) => errors.push(TemplateError::Template {
-                        file: dir.join(&name),
-                        line: None,
-                        reason: format!("missing: every `{kind}` mail needs this file"),
-                    }),
-                    Err(e) => errors.push(e),
-                }
-            }
-            let name = format!("{kind}.html.hbs");
-            match read(dir, &name) {
-                Ok(Some(source)) => compile(&mut html, dir, &name, &source, &mut errors),
-                Ok(None) => {}
-                Err(e) => errors.push(e),
-            }
+        Set {
+            text,
+            html,
+            files: HashMap::new(),
         }
+    }
+}
+
+impl Templates {
+    /// Loads and compiles the templates of every kind of mail in `kinds`, and every language
+    /// directory beside them (`de/` …), reporting every broken file at once, each once.
+    pub fn load(dir: &Path, kinds: &[&'static str]) -> Result<Templates, TemplateError> {
+        let mut errors = Vec::new();
+        let default = load_set(dir, None, kinds, &mut errors)?;
+        let mut languages = BTreeMap::new();
+        for lang in language_dirs(dir) {
+            let set = load_set(dir, Some(&lang), kinds, &mut errors)?;
+            languages.insert(lang, set);
+        }
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|e| seen.insert(e.to_string()));
         if errors.is_empty() {
             Ok(Templates {
                 dir: dir.to_path_buf(),
                 kinds: kinds.to_vec(),
-                text,
-                html,
+                default,
+                languages,
             })
         } else {
             Err(TemplateError::Many(errors))
@@ -98,12 +107,27 @@ impl Templates {
         &self.dir
     }
 
+    /// The languages with a template set of their own besides the default.
+    pub fn languages(&self) -> Vec<String> {
+        self.languages.keys().cloned().collect()
+    }
+
+    /// Renders `kind` in the language `data.lang` names (its own set, else the default).
     pub fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
-        let subject = self.render_one(&self.text, &format!("{kind}.subject.hbs"), data)?;
-        let text = self.render_one(&self.text, &format!("{kind}.text.hbs"), data)?;
+        let completed = complete(data);
+        let data = &completed;
+        let lang = data
+            .get("lang")
+            .and_then(Value::as_str)
+            .filter(|lang| self.languages.contains_key(*lang));
+        let set = lang
+            .and_then(|lang| self.languages.get(lang))
+            .unwrap_or(&self.default);
+        let subject = self.render_one(set, false, &format!("{kind}.subject.hbs"), data)?;
+        let text = self.render_one(set, false, &format!("{kind}.text.hbs"), data)?;
         let html_name = format!("{kind}.html.hbs");
-        let html = if self.html.has_template(&html_name) {
-            Some(self.render_one(&self.html, &html_name, data)?)
+        let html = if set.html.has_template(&html_name) {
+            Some(self.render_one(set, true, &html_name, data)?)
         } else {
             None
         };
@@ -111,17 +135,31 @@ impl Templates {
             subject,
             text,
             html,
+            lang: lang.map(str::to_string),
         })
     }
 
     fn render_one(
         &self,
-        registry: &Handlebars<'static>,
+        set: &Set,
+        html: bool,
         name: &str,
         data: &Value,
     ) -> Result<String, TemplateError> {
+        let registry = if html { &set.html } else { &set.text };
         registry.render(name, data).map_err(|e| {
-            let file = self.dir.join(e.template_name.as_deref().unwrap_or(name));
+            // The file the error is in: a partial's own when it is in a partial.
+            let inner = e.template_name.as_deref().unwrap_or(name);
+            let key = if html {
+                format!("html:{inner}")
+            } else {
+                format!("text:{inner}")
+            };
+            let file = set
+                .files
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| self.dir.join(inner));
             let reason = match e.reason() {
                 RenderErrorReason::MissingVariable(Some(var)) => {
                     format!("unknown variable `{var}` (see the README for the variables each mail gets)")
@@ -140,27 +178,39 @@ impl Templates {
         })
     }
 
-    /// Renders every kind with complete and with sparse sample data. Strict mode does not catch a
-    /// missing variable inside `{{#if}}`/`{{#each}}` with complete data alone, hence both.
+    /// Renders every kind, in every language set, with complete and with sparse sample data.
+    /// Strict mode does not catch a missing variable inside `{{#if}}`/`{{#each}}` with complete
+    /// data alone, hence both. Each broken line is reported once, with the file it is in.
     pub fn check(&self, support_name: &str, support_address: &str) -> Result<usize, TemplateError> {
         let mut errors: Vec<TemplateError> = Vec::new();
         let mut rendered = 0;
-        for kind in &self.kinds {
-            for data in sample_data(support_name, support_address) {
-                match self.render(kind, &data) {
-                    Ok(mail) => {
-                        rendered += 1;
-                        if mail.subject.trim().is_empty() {
-                            errors.push(TemplateError::Template {
-                                file: self.dir.join(format!("{kind}.subject.hbs")),
-                                line: None,
-                                reason: "renders to an empty subject".into(),
-                            });
+        let langs: Vec<String> = std::iter::once(String::new())
+            .chain(self.languages.keys().cloned())
+            .collect();
+        for lang in &langs {
+            for kind in &self.kinds {
+                for mut data in sample_data(support_name, support_address) {
+                    data["lang"] = Value::String(lang.clone());
+                    match self.render(kind, &data) {
+                        Ok(mail) => {
+                            rendered += 1;
+                            if mail.subject.trim().is_empty() {
+                                let dir = if lang.is_empty() {
+                                    self.dir.clone()
+                                } else {
+                                    self.dir.join(lang)
+                                };
+                                errors.push(TemplateError::Template {
+                                    file: dir.join(format!("{kind}.subject.hbs")),
+                                    line: None,
+                                    reason: "renders to an empty subject".into(),
+                                });
+                            }
                         }
+                        // The same broken line fails for every sample: say it once.
+                        Err(e) if errors.iter().any(|seen| seen.to_string() == e.to_string()) => {}
+                        Err(e) => errors.push(e),
                     }
-                    // The same broken line fails for every sample: say it once.
-                    Err(e) if errors.iter().any(|seen| seen.to_string() == e.to_string()) => {}
-                    Err(e) => errors.push(e),
                 }
             }
         }
@@ -172,7 +222,7 @@ impl Templates {
     }
 }
 
-/// Anything that renders a kind of mail: one loaded set, or the live set of the daemon.
+/// Anything that renders a kind of mail (a loaded set; tests may render with a stand-in).
 pub trait Render {
     fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError>;
 }
@@ -183,54 +233,70 @@ impl Render for Templates {
     }
 }
 
-impl Render for Live {
-    fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
-        Live::render(self, kind, data)
-    }
+/// Subdirectories named like a language ("de", "fr"): template sets of their own.
+fn language_dirs(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| crate::lang::normalise(name).as_deref() == Some(name.as_str()))
+        .collect();
+    out.sort();
+    out
 }
 
-/// The template set in force, swapped whole by a reload (`systemctl reload followupd`): a
-/// render sees either the old set or the new one, never half of each.
-#[derive(Debug)]
-pub struct Live {
-    current: std::sync::RwLock<std::sync::Arc<Templates>>,
-}
-
-impl Live {
-    pub fn new(templates: Templates) -> Live {
-        Live {
-            current: std::sync::RwLock::new(std::sync::Arc::new(templates)),
+/// One set: the default's partials and templates, each replaced by the language directory's
+/// own file where it has one. Only the default set must have every required file.
+fn load_set(
+    dir: &Path,
+    lang: Option<&str>,
+    kinds: &[&'static str],
+    errors: &mut Vec<TemplateError>,
+) -> Result<Set, TemplateError> {
+    let mut set = Set::new();
+    register_partials(dir, &dir.join("partials"), &mut set, errors)?;
+    if let Some(lang) = lang {
+        let own = dir.join(lang).join("partials");
+        if own.is_dir() {
+            register_partials(dir, &own, &mut set, errors)?;
         }
     }
-
-    /// The set in force now.
-    pub fn current(&self) -> std::sync::Arc<Templates> {
-        // A poisoned lock only means a panic while swapping an Arc: the value is whole.
-        match self.current.read() {
-            Ok(t) => t.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+    for kind in kinds {
+        for part in ["subject", "text", "html"] {
+            let name = format!("{kind}.{part}.hbs");
+            let own = match lang {
+                Some(lang) => {
+                    read(&dir.join(lang), &name)?.map(|s| (dir.join(lang).join(&name), s))
+                }
+                None => None,
+            };
+            let source = match own {
+                Some(found) => Some(found),
+                None => read(dir, &name)?.map(|s| (dir.join(&name), s)),
+            };
+            match source {
+                Some((file, source)) => {
+                    let html = part == "html";
+                    let registry = if html { &mut set.html } else { &mut set.text };
+                    if let Err(e) = registry.register_template_string(&name, source) {
+                        errors.push(syntax_error(file.clone(), &e));
+                    }
+                    let key = format!("{}:{name}", if html { "html" } else { "text" });
+                    set.files.insert(key, file);
+                }
+                None if part != "html" => errors.push(TemplateError::Template {
+                    file: dir.join(&name),
+                    line: None,
+                    reason: format!("missing: every `{kind}` mail needs this file"),
+                }),
+                None => {}
+            }
         }
     }
-
-    pub fn swap(&self, templates: Templates) {
-        let new = std::sync::Arc::new(templates);
-        match self.current.write() {
-            Ok(mut t) => *t = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
-    }
-
-    pub fn dir(&self) -> PathBuf {
-        self.current().dir().to_path_buf()
-    }
-
-    pub fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
-        self.current().render(kind, data)
-    }
-
-    pub fn check(&self, support_name: &str, support_address: &str) -> Result<usize, TemplateError> {
-        self.current().check(support_name, support_address)
-    }
+    Ok(set)
 }
 
 fn read(dir: &Path, name: &str) -> Result<Option<String>, TemplateError> {
@@ -246,18 +312,6 @@ fn read(dir: &Path, name: &str) -> Result<Option<String>, TemplateError> {
     }
 }
 
-fn compile(
-    registry: &mut Handlebars<'static>,
-    dir: &Path,
-    name: &str,
-    source: &str,
-    errors: &mut Vec<TemplateError>,
-) {
-    if let Err(e) = registry.register_template_string(name, source) {
-        errors.push(syntax_error(dir.join(name), &e));
-    }
-}
-
 fn syntax_error(file: PathBuf, e: &handlebars::TemplateError) -> TemplateError {
     TemplateError::Template {
         file,
@@ -268,12 +322,11 @@ fn syntax_error(file: PathBuf, e: &handlebars::TemplateError) -> TemplateError {
 
 fn register_partials(
     dir: &Path,
-    text: &mut Handlebars<'static>,
-    html: &mut Handlebars<'static>,
+    partials: &Path,
+    set: &mut Set,
     errors: &mut Vec<TemplateError>,
 ) -> Result<(), TemplateError> {
-    let partials = dir.join("partials");
-    let entries = match std::fs::read_dir(&partials) {
+    let entries = match std::fs::read_dir(partials) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if dir.is_dir() {
@@ -286,7 +339,7 @@ fn register_partials(
         }
         Err(source) => {
             return Err(TemplateError::Dir {
-                dir: partials,
+                dir: partials.to_path_buf(),
                 source,
             })
         }
@@ -297,18 +350,21 @@ fn register_partials(
         let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        let (registry, name) = if let Some(stem) = file_name.strip_suffix(".html.hbs") {
-            (&mut *html, stem)
+        let (html, name) = if let Some(stem) = file_name.strip_suffix(".html.hbs") {
+            (true, stem)
         } else if let Some(stem) = file_name.strip_suffix(".hbs") {
-            (&mut *text, stem)
+            (false, stem)
         } else {
             continue;
         };
         match std::fs::read_to_string(&path) {
             Ok(source) => {
+                let registry = if html { &mut set.html } else { &mut set.text };
                 if let Err(e) = registry.register_partial(name, source) {
                     errors.push(syntax_error(path.clone(), &e));
                 }
+                let key = format!("{}:{name}", if html { "html" } else { "text" });
+                set.files.insert(key, path.clone());
             }
             Err(e) => errors.push(TemplateError::Template {
                 file: path.clone(),
@@ -318,6 +374,40 @@ fn register_partials(
         }
     }
     Ok(())
+}
+
+/// Mail queued by an older version was stored without the keys added since; strict mode would
+/// fail its retry on them. Every key missing from `data` takes its default, and `pace` is
+/// derived from the stored `cadence`.
+fn complete(data: &Value) -> Value {
+    fn overlay(base: &mut Value, top: &Value) {
+        match (base, top) {
+            (Value::Object(base), Value::Object(top)) => {
+                for (k, v) in top {
+                    match base.get_mut(k) {
+                        Some(b) => overlay(b, v),
+                        None => {
+                            base.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            (base, top) => *base = top.clone(),
+        }
+    }
+    let mut full = serde_json::to_value(MailData::default()).unwrap_or(Value::Null);
+    if !full.is_object() || !data.is_object() {
+        return data.clone();
+    }
+    overlay(&mut full, data);
+    if data.get("pace").is_none() {
+        if let Some(cadence) = data.get("cadence").and_then(Value::as_str) {
+            if !cadence.is_empty() {
+                full["pace"] = Value::String(format!("every {cadence}"));
+            }
+        }
+    }
+    full
 }
 
 // --- Template data -----------------------------------------------------------------------------
@@ -335,6 +425,9 @@ pub struct MailData {
     pub next_update_iso: String,
     /// The agreed cadence in words ("4 hours").
     pub cadence: String,
+    /// The same as a person says it, in the mail's language: "every hour", "every 4 hours",
+    /// "once a day" (never "every 1 hour").
+    pub pace: String,
     /// The latest staff note not yet told to the customer ("" when there is none).
     pub note: String,
     /// Who wrote the note, as the customer may read it ("Anna"); "" for the team.
@@ -345,6 +438,9 @@ pub struct MailData {
     pub thanks_for: String,
     /// The customer asked for no more automatic updates; this mail confirms it.
     pub updates_stopped: bool,
+    /// We were waiting on the customer and carry on now; this mail says so and promises the
+    /// next update.
+    pub resumed: bool,
     /// Nothing proves who wrote to us (`[trust]`): this mail must not repeat a word they wrote.
     /// Their subject, name and summary are already blank; the template says less.
     pub plain: bool,
@@ -354,6 +450,24 @@ pub struct MailData {
     pub cadence_changed: bool,
     /// The promised time was moved to the start of the sending window.
     pub window_moved: bool,
+    /// The language of this mail ("en", "de"): which template set renders it.
+    pub lang: String,
+    /// `next_update` at the customer's own UTC offset when it differs from the team's ("08:00
+    /// your time, UTC-05:00"); "" otherwise.
+    pub next_update_theirs: String,
+    /// Facts the customer already gave (acknowledgement): `{{#each facts}}{{name}} {{value}}`.
+    pub facts: Vec<FactData>,
+    /// This problem came back (`recurring.count` is 2 or more).
+    pub recurring: RecurringData,
+    /// For `check_back`: the problem in the customer's words (their subject), "" when unknown.
+    pub problem: String,
+    /// For `check_back`: the one question staff wrote with the resolution ("Is your refund
+    /// showing on your statement now?"), "" for the default question.
+    pub check_question: String,
+    /// For `thank_you`: they rated us (1–5), 0 when not.
+    pub rating: i64,
+    /// For `resolution` and `reopened`: we had told the customer this was fixed before.
+    pub fixed_before: bool,
     pub resolution: ResolutionData,
     /// How long after the check-back an incident closes when nobody answers ("4 days").
     pub close_after: String,
@@ -382,6 +496,12 @@ pub struct StaffData {
     pub refusal: String,
     /// Lines of a digest.
     pub digest: Vec<String>,
+    /// The language the customer is answered in ("de"); staff mail itself is always in the
+    /// default set.
+    pub language: String,
+    /// Why the incident counts as recurring ("ann@… wrote again within 30 days of incident
+    /// #1 …"), "" when it does not.
+    pub recurring_reason: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -426,6 +546,25 @@ pub struct IncidentData {
 pub struct CustomerData {
     pub name: Option<String>,
     pub address: String,
+    /// The name to greet them by ("Maria" for "Maria Schneider", `[wording] greeting`); ""
+    /// for "Hello,".
+    pub greeting_name: String,
+}
+
+/// A fact the customer already gave us ("order", "48391"): no mail asks for it again.
+pub type FactData = crate::mail::facts::Fact;
+
+/// The customer has had this problem before (`[recurring] link_within`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecurringData {
+    /// Which time this is: 1 the first, 2 the second…
+    pub count: i64,
+    /// The same as a word in the mail's language ("second", "zweite"); "" for the first.
+    pub count_words: String,
+    /// The earlier incident this one repeats (0 when none).
+    pub previous: i64,
+    /// How long ago the earlier incident opened, in words ("three weeks", "2 days").
+    pub since: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -453,6 +592,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         customer: CustomerData {
             name: Some("Ann Example".into()),
             address: "ann@example.com".into(),
+            greeting_name: "Ann".into(),
         },
         support: SupportData {
             name: support_name.into(),
@@ -461,10 +601,27 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         next_update: "Monday 23 November 2026, 13:12 UTC".into(),
         next_update_iso: "2026-11-23T13:12:00.000Z".into(),
         cadence: "4 hours".into(),
+        pace: "every 4 hours".into(),
         note: "The courier confirmed the parcel was dropped; a replacement ships today.".into(),
         overdue: true,
         cadence_changed: true,
         window_moved: true,
+        lang: String::new(),
+        next_update_theirs: "08:12 your time, UTC-05:00".into(),
+        facts: vec![FactData {
+            name: "order".into(),
+            value: "5521".into(),
+        }],
+        recurring: RecurringData {
+            count: 2,
+            count_words: "second".into(),
+            previous: 977,
+            since: "three weeks".into(),
+        },
+        problem: "Order #5521 arrived damaged".into(),
+        check_question: "Has the replacement vase arrived in one piece?".into(),
+        rating: 5,
+        fixed_before: true,
         resolution: ResolutionData {
             root_cause: "Our packing station used the wrong box size for fragile items.".into(),
             prevention: "Fragile items now get a double box and a packing check.".into(),
@@ -476,6 +633,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         waiting_for: "the serial number on the back of the device".into(),
         thanks_for: "Tuesday".into(),
         updates_stopped: true,
+        resumed: true,
         plain: false,
         staff: StaffData {
             reason: "The customer replied".into(),
@@ -490,6 +648,8 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
             member: "anna@support.example".into(),
             refusal: "a resolution needs a root cause".into(),
             digest: vec!["#1043 new incident: Refund missing".into()],
+            language: "de".into(),
+            recurring_reason: "ann@example.com wrote again within 30 days of incident #977".into(),
         },
         escalation: EscalationData {
             reason: "no staff note for 8 hours".into(),
@@ -509,8 +669,19 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         customer: CustomerData {
             name: None,
             address: full.customer.address.clone(),
+            greeting_name: String::new(),
         },
         next_update: String::new(),
+        next_update_theirs: String::new(),
+        facts: Vec::new(),
+        recurring: RecurringData {
+            count: 1,
+            ..RecurringData::default()
+        },
+        problem: String::new(),
+        check_question: String::new(),
+        rating: 0,
+        fixed_before: false,
         next_update_iso: String::new(),
         note: String::new(),
         overdue: false,
@@ -525,6 +696,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         waiting_for: String::new(),
         thanks_for: String::new(),
         updates_stopped: false,
+        resumed: false,
         staff: StaffData::default(),
         escalation: EscalationData {
             updates_without_news: 0,
@@ -543,7 +715,10 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         customer: CustomerData {
             name: None,
             address: full.customer.address.clone(),
+            greeting_name: String::new(),
         },
+        facts: Vec::new(),
+        problem: String::new(),
         plain: true,
         ..full.clone()
     };
@@ -626,6 +801,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("acknowledgement.text.hbs line"), "{err}");
+    }
+
+    #[test]
+    fn an_error_in_a_partial_names_the_partial_once() {
+        let dir = set("Re: {{incident.subject}}", "{{> greeting}}\n\nBody\n");
+        write(
+            dir.path(),
+            "partials/greeting.hbs",
+            "Hello {{customer.nmae}},",
+        );
+        let templates =
+            Templates::load(dir.path(), &["acknowledgement", "progress"]).expect("compiles");
+        let err = templates.check("S", "s@e.test").unwrap_err().to_string();
+        assert_eq!(err.lines().count(), 1, "once: {err}");
+        assert!(err.contains("partials/greeting.hbs"), "{err}");
+        assert!(err.contains("unknown variable `customer.nmae`"), "{err}");
+    }
+
+    #[test]
+    fn a_language_set_uses_its_own_files_and_falls_back_to_the_default() {
+        let dir = set(
+            "Re: {{incident.subject}}",
+            "{{> greeting}} {{incident.number}}",
+        );
+        write(
+            dir.path(),
+            "de/acknowledgement.text.hbs",
+            "{{> greeting}} Nr. {{incident.number}}",
+        );
+        write(dir.path(), "de/partials/greeting.hbs", "Hallo,");
+        let templates = Templates::load(dir.path(), SHIPPED).expect("compiles");
+        assert_eq!(templates.languages(), vec!["de".to_string()]);
+        let mut data = sample_data("S", "s@e.test")[0].clone();
+        data["lang"] = json!("de");
+        let mail = templates.render("acknowledgement", &data).expect("renders");
+        assert_eq!(mail.text, "Hallo, Nr. 1042");
+        assert!(mail.subject.starts_with("Re: "), "the default subject");
+        data["lang"] = json!("fr");
+        let mail = templates.render("acknowledgement", &data).expect("renders");
+        assert_eq!(mail.text, "Hello Ann,\n 1042", "no French set: the default");
+        templates.check("S", "s@e.test").expect("both sets check");
     }
 
     #[test]

@@ -201,13 +201,23 @@ enum Report {
         #[arg(long)]
         json: bool,
     },
+    /// Per week: the customers' answers to the check-back (is it fixed? their 1–5 rating)
+    /// and the promises kept and breached.
+    Satisfaction {
+        /// How far back to look.
+        #[arg(long, default_value = "12w", value_parser = parse_duration)]
+        since: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum TemplateAction {
     /// Show exactly what a template would send for a real incident now.
     Render {
-        /// acknowledgement, progress, status, resolution, check_back, reopened or escalation.
+        /// acknowledgement, progress, status, waiting, resolution, check_back, reopened,
+        /// thank_you, or a staff kind like staff/escalation.
         name: String,
         #[arg(long, value_parser = parse_incident)]
         incident: IncidentNo,
@@ -258,9 +268,19 @@ enum IncidentAction {
     Wait {
         #[arg(value_parser = parse_incident)]
         number: IncidentNo,
-        /// What we need from the customer: they are told, in the `waiting` mail.
+        /// What we need from the customer (required): they are told, in the `waiting` mail.
         #[arg(long, value_name = "WHAT")]
-        reason: Option<String>,
+        reason: String,
+        #[command(flatten)]
+        by: By,
+    },
+    /// Answer the customer in this language from now on (`de`: templates/de/, falling back to
+    /// the default set file by file).
+    Lang {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        /// A language code: en, de, …
+        lang: String,
         #[command(flatten)]
         by: By,
     },
@@ -294,6 +314,10 @@ enum IncidentAction {
         /// What we offer to make up for it (optional).
         #[arg(long)]
         compensation: Option<String>,
+        /// The one question the check-back asks, e.g. "Is your refund showing on your
+        /// statement now?" (default: "Is it working for you now?").
+        #[arg(long)]
+        question: Option<String>,
         #[command(flatten)]
         by: By,
     },
@@ -442,6 +466,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         _ => {}
     }
     let config = load_config(&cli)?;
+    show::set_team_zone(config.cadence.timezone);
     let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
     match cli.command {
         Command::Check { connect } => check(&config, connect),
@@ -477,6 +502,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 show::json(&list)?;
             } else {
                 show::recurring(&list)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            what: Report::Satisfaction { since, json },
+        } => {
+            let conn = store::open(&config.database)?;
+            let weeks = store::satisfaction::weekly(&conn, clock::before(clock.now(), since))?;
+            if json {
+                show::json(&weeks)?;
+            } else {
+                show::satisfaction(&weeks)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -561,11 +598,13 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
             (number, who, StaffAction::Assign(to))
         }
         IncidentAction::Resume { number, by } => (number, staff(by), StaffAction::Resume),
+        IncidentAction::Lang { number, lang, by } => (number, staff(by), StaffAction::Lang(lang)),
         IncidentAction::Resolve {
             number,
             root_cause,
             prevention,
             compensation,
+            question,
             by,
         } => (
             number,
@@ -574,6 +613,7 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
                 root_cause: root_cause.unwrap_or_default(),
                 prevention: prevention.unwrap_or_default(),
                 compensation,
+                question,
             }),
         ),
         IncidentAction::Close { number, by } => (number, staff(by), StaffAction::Close),
@@ -598,12 +638,16 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
     };
     let (effects, applied) = act(&tx, &deps, number, &event, Pass::Real, now)?;
     tx.commit()?;
-    println!("incident {number}: {}", said(&action, &effects, &applied));
+    println!(
+        "incident {number}: {}",
+        said(&action, &effects, &applied, &deps)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// What a staff action did, in one line.
-fn said(action: &StaffAction, effects: &Effects, applied: &Applied) -> String {
+fn said(action: &StaffAction, effects: &Effects, applied: &Applied, deps: &Deps) -> String {
+    let tz = deps.config.cadence.timezone;
     let mail = |what: &str| match applied.mails.first().map(|m| &m.outcome) {
         Some(Queued::Queued { .. }) => format!("{what} queued"),
         Some(Queued::Suppressed(reason)) => format!("{what} NOT sent: {reason}"),
@@ -622,20 +666,39 @@ fn said(action: &StaffAction, effects: &Effects, applied: &Applied) -> String {
                 set.map(human_duration).unwrap_or_default()
             )
         }
-        StaffAction::Wait(None) => "waiting on the customer; updates paused".into(),
-        StaffAction::Wait(Some(_)) => format!(
+        StaffAction::Wait(_) => format!(
             "waiting on the customer; updates paused; {}",
             mail("mail saying what we need")
         ),
         StaffAction::Assign(member) => format!("assigned to {member}"),
         StaffAction::Resume => format!(
-            "open again; next update by {}",
+            "open again; {}; next update by {}",
+            mail("mail saying so"),
             effects
                 .next_update()
                 .flatten()
-                .map(clock::stamp)
+                .map(|t| show::team_time(t, tz))
                 .unwrap_or_default()
         ),
+        StaffAction::Lang(_) => {
+            let lang = effects
+                .list
+                .iter()
+                .find_map(|e| match e {
+                    Effect::Lang(l) => Some(l.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            if lang == deps.config.language.default || deps.templates.languages().contains(&lang) {
+                format!("answered in `{lang}` from now on")
+            } else {
+                format!(
+                    "answered in `{lang}` from now on; there is no {}/{lang}/ template set, so \
+                     mails stay in the default set until one is added",
+                    deps.templates.dir().display()
+                )
+            }
+        }
         StaffAction::Resolve(_) => format!("resolved; {}", mail("resolution mail")),
         StaffAction::Close => "closed".into(),
         StaffAction::Reopen => format!("reopened; {}", mail("mail telling the customer")),

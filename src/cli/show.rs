@@ -68,8 +68,21 @@ impl<W: Write> Write for SafeOut<W> {
 }
 
 /// "2026-11-23 09:12".
+/// The team's time zone (`[cadence] timezone`), set once as the CLI starts: every time the
+/// CLI prints is in it, with its label, as the mails are.
+static TEAM_ZONE: std::sync::OnceLock<chrono_tz::Tz> = std::sync::OnceLock::new();
+
+pub fn set_team_zone(tz: chrono_tz::Tz) {
+    let _ = TEAM_ZONE.set(tz);
+}
+
+/// "2026-11-23 14:00 CET".
+pub fn team_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
 fn short_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
+    team_time(t, TEAM_ZONE.get().copied().unwrap_or(chrono_tz::Tz::UTC))
 }
 
 fn clip(text: &str, max: usize) -> String {
@@ -146,6 +159,9 @@ pub fn recurring(list: &[IncidentListing]) -> Result<()> {
                     format!("  [{}]", i.tags.join(", "))
                 }
             )?;
+            if let Some(why) = &i.recurring_reason {
+                writeln!(out, "          why: {}", neutralised(why))?;
+            }
         }
     }
     Ok(())
@@ -266,13 +282,41 @@ fn message_extras(out: &mut impl Write, m: &TimelineMessage) -> Result<()> {
     Ok(())
 }
 
+pub fn satisfaction(weeks: &[crate::store::satisfaction::Week]) -> Result<()> {
+    let mut out = out();
+    if weeks.is_empty() {
+        writeln!(out, "no check-back answers or settled promises yet")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "week of      ratings  average  fixed: yes  no   promises: kept  breached"
+    )?;
+    for w in weeks {
+        writeln!(
+            out,
+            "{:<12} {:>7}  {:>7}  {:>10}  {:<3}  {:>14}  {:>8}",
+            w.week_of,
+            w.ratings,
+            w.average_rating
+                .map(|a| format!("{a:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            w.fixed_yes,
+            w.fixed_no,
+            w.promises_kept,
+            w.promises_breached
+        )?;
+    }
+    Ok(())
+}
+
 pub fn upcoming(list: &[Upcoming], within: std::time::Duration) -> Result<()> {
     let mut out = out();
     if list.is_empty() {
         writeln!(
             out,
             "nothing due within {}",
-            humantime::format_duration(within)
+            crate::clock::human_duration(within)
         )?;
         return Ok(());
     }

@@ -376,7 +376,7 @@ fn differs(a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug) -> bool {
 /// The sections of the configuration that differ, except the templates (whose files are
 /// compared by loading them).
 fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
-    let sections: [(&'static str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 16] = [
+    let sections: [(&'static str, &dyn std::fmt::Debug, &dyn std::fmt::Debug); 18] = [
         ("[imap]", &old.imap, &new.imap),
         ("[smtp]", &old.smtp, &new.smtp),
         ("[support]", &old.support, &new.support),
@@ -397,6 +397,8 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
         ("[service]", &old.service, &new.service),
         ("[metrics]", &old.metrics, &new.metrics),
         ("[retention]", &old.retention, &new.retention),
+        ("[wording]", &old.wording, &new.wording),
+        ("[language]", &old.language, &new.language),
     ];
     sections
         .into_iter()

@@ -137,8 +137,19 @@ pub struct Opening {
     pub stranger_to: Vec<IncidentNo>,
     /// How many incidents this customer opened within `[recurring] window`, this one included.
     pub customer_incidents_in_window: u32,
+    /// The customer's incident this one repeats (within `[recurring] link_within`), if any.
+    pub repeats: Option<Repeat>,
     /// What the complaint said, for staff.
     pub written: Written,
+}
+
+/// An earlier incident of the same customer that a new complaint repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    pub previous: IncidentNo,
+    pub opened_at: DateTime<Utc>,
+    /// Which time of the problem the earlier one was (1 for a first incident).
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,8 +157,8 @@ pub enum StaffAction {
     /// A note: goes to the customer at once in a progress update.
     Note(String),
     Cadence(Duration),
-    /// Waiting on the customer; with what we need from them, they are told.
-    Wait(Option<String>),
+    /// Waiting on the customer for what we need from them (required: they are told).
+    Wait(String),
     Resume,
     Resolve(Resolution),
     Close,
@@ -160,6 +171,8 @@ pub enum StaffAction {
     },
     /// The incident is this staff member's.
     Assign(String),
+    /// Answer the customer in this language from now on ("de").
+    Lang(String),
 }
 
 /// Why an action was not taken.
@@ -200,6 +213,7 @@ pub fn decide(
         now,
         incident: facts.incident.clone(),
         fx: Effects::new(facts.incident.number),
+        resumed_moved: false,
     };
     match event {
         Event::Opened(opening) => d.opened(opening),
@@ -250,10 +264,7 @@ pub fn decide(
         }
         Event::QuietTooLong => {
             if d.incident.state == State::Open && d.incident.escalated_at.is_none() {
-                let reason = format!(
-                    "no staff note for {}",
-                    human_duration(config.escalation.after_no_note)
-                );
+                let reason = d.quiet_for();
                 d.escalate(&reason);
             }
         }
@@ -269,6 +280,8 @@ struct Decision<'a> {
     now: DateTime<Utc>,
     incident: Incident,
     fx: Effects,
+    /// The promise made on resuming was moved by the sending window.
+    resumed_moved: bool,
 }
 
 impl Decision<'_> {
@@ -371,10 +384,11 @@ impl Decision<'_> {
             self.incident.customer_wrote_at,
             self.incident.told_customer_at,
         ) {
-            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => theirs
-                .with_timezone(&self.config.cadence.timezone)
-                .format("%A")
-                .to_string(),
+            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => crate::lang::weekday(
+                theirs,
+                self.config.cadence.timezone,
+                &letters::language(&self.incident, self.config),
+            ),
             _ => String::new(),
         }
     }
@@ -398,8 +412,14 @@ impl Decision<'_> {
         caused_by: Option<MessageRow>,
         shape: impl Fn(&mut MailData),
     ) {
+        // Staff read the default set, dates in the default language; they are told which
+        // language the customer gets when it is another.
+        let customer_lang = letters::language(&self.incident, self.config);
+        let mut seen_by_staff = self.incident.clone();
+        seen_by_staff.lang = Some(self.config.language.default.clone());
         let mut data =
-            letters::mail_data(&self.incident, self.config, self.incident.next_update_at);
+            letters::mail_data(&seen_by_staff, self.config, self.incident.next_update_at);
+        data.lang = String::new();
         data.note = self
             .facts
             .latest_note
@@ -407,6 +427,10 @@ impl Decision<'_> {
             .map(|n| n.text.clone())
             .unwrap_or_default();
         shape(&mut data);
+        if customer_lang != self.config.language.default {
+            data.staff.language = customer_lang;
+        }
+        data.staff.recurring_reason = self.incident.recurring_reason.clone().unwrap_or_default();
         let (in_reply_to, references) = self.facts.staff_conversation.threading();
         for to in recipients {
             self.fx.push(Effect::Mail(Box::new(Mail {
@@ -457,20 +481,43 @@ impl Decision<'_> {
                 ),
             }));
         }
-        if opening.customer_incidents_in_window >= self.config.recurring.incidents {
+        if let (Some(repeat), None) = (&opening.repeats, opening.continues) {
+            // The same customer again, soon after: the same problem as far as they are
+            // concerned, so the mails own it ("the second time in three days").
+            let count = repeat.count.max(1) + 1;
+            self.incident.previous_incident = Some(repeat.previous);
+            self.incident.previous_opened_at = Some(repeat.opened_at);
+            self.incident.repeat_count = count;
             self.incident.recurring = true;
+            self.fx.push(Effect::PreviousIncident(repeat.previous));
+            self.fx.push(Effect::Repeats {
+                count,
+                previous_opened_at: repeat.opened_at,
+            });
+            let reason = format!(
+                "{from} wrote again within {} of incident #{} (opened {} earlier): the {} time",
+                human_duration(self.config.recurring.link_within),
+                repeat.previous,
+                letters::since_words(self.now - repeat.opened_at, "en"),
+                letters::ordinal(count, "en")
+            );
             self.fx.push(Effect::Recurring {
                 incident: self.incident.number,
+                reason: reason.clone(),
             });
-            self.fx.log(
-                EventKind::Recurring,
-                &daemon,
-                format!(
-                    "{from} has opened {} incidents within {}",
-                    opening.customer_incidents_in_window,
-                    human_duration(self.config.recurring.window)
-                ),
+            self.fx.log(EventKind::Recurring, &daemon, reason);
+        } else if opening.customer_incidents_in_window >= self.config.recurring.incidents {
+            self.incident.recurring = true;
+            let reason = format!(
+                "{from} has opened {} incidents within {}",
+                opening.customer_incidents_in_window,
+                human_duration(self.config.recurring.window)
             );
+            self.fx.push(Effect::Recurring {
+                incident: self.incident.number,
+                reason: reason.clone(),
+            });
+            self.fx.log(EventKind::Recurring, &daemon, reason);
         }
         let promise = opening.promise;
         match opening.continues {
@@ -549,12 +596,16 @@ impl Decision<'_> {
             return;
         }
         let promise = opening.promise;
+        let facts = crate::mail::facts::find(&opening.written.text, &self.config.wording.facts);
         self.mail_to(
             MailKind::Acknowledgement,
             to,
             Some(promise.at),
             Some(opening.message),
-            |d| d.window_moved = promise.moved_by_window,
+            |d| {
+                d.window_moved = promise.moved_by_window;
+                d.facts = facts;
+            },
         );
     }
 
@@ -605,18 +656,31 @@ impl Decision<'_> {
         let proven = policy::for_sender(trust, &self.config.trust) == Treatment::Full;
         let replies = &self.config.replies;
         let intent = replies::read(&written.text, &replies.news_phrases, &replies.stop_phrases);
-        let asked_pace = pace::requested_cadence(&written.text);
+        let pace_request = pace::read(&written.text);
+        let asked_pace = pace_request.cadence();
         // Anyone can write as the customer: only a proven sender sets the pace (a faster one
         // would send more mail to whoever the address really is). Asking for less is safe.
         let pace = asked_pace.filter(|_| proven);
-        let mut reason = match asked_pace {
-            Some(wanted) if !proven => format!(
-                "The customer asked for updates every {}; not applied, the sender could not be \
+        let mut reason = match (&pace_request, asked_pace) {
+            (_, Some(wanted)) if !proven => format!(
+                "The customer asked for updates {}; not applied, the sender could not be \
                  verified ({trust}); set it with `followupd incident cadence` if it was them",
-                human_duration(wanted)
+                pace::in_words(wanted, "en")
+            ),
+            (pace::PaceRequest::Unclear(sentence), _) => format!(
+                "The customer wrote about how often we write (\"{sentence}\") but asked for no \
+                 pace we can apply; updates stay {}. Set one with `followupd incident cadence \
+                 {} DURATION` or reply with `#cadence DURATION`",
+                pace::in_words(self.incident.cadence, "en"),
+                self.incident.number
             ),
             _ => "The customer replied".to_string(),
         };
+        if self.incident.state == State::Resolved
+            && self.check_back_answered(&who, message, from, written, proven)
+        {
+            return;
+        }
         if self.incident.state.is_over() {
             self.reopen(&who, Some(message));
             self.notify_reply(
@@ -633,7 +697,9 @@ impl Decision<'_> {
             self.resume(&who);
             reason = "The customer answered while we waited on them; updates resume".into();
         }
-        if intent.stop_updates {
+        // "Please don't email me every hour" is about the pace, not a request to stop.
+        let stop = intent.stop_updates && pace_request == pace::PaceRequest::Nothing;
+        if stop {
             reason = "The customer asked for no more automatic updates".into();
             if !self.incident.updates_stopped {
                 self.stop_updates(&who);
@@ -646,22 +712,89 @@ impl Decision<'_> {
         } else if let Some(wanted) = pace {
             self.set_cadence(&who, wanted);
             reason = format!(
-                "The customer asked for updates every {}",
-                human_duration(self.incident.cadence)
+                "The customer asked for updates {}",
+                pace::in_words(self.incident.cadence, "en")
             );
             self.status_answer(message, |d| d.cadence_changed = true);
         } else if intent.asks_for_news || resumed || asked_pace.is_some() {
             if intent.asks_for_news && asked_pace.is_none() {
+                let unclear = std::mem::take(&mut reason);
                 reason = "The customer asked for news (answered with the status)".into();
+                if matches!(pace_request, pace::PaceRequest::Unclear(_)) {
+                    reason = format!("{reason}. {unclear}");
+                }
             }
             let thanks = if resumed {
                 self.thanks_for()
             } else {
                 String::new()
             };
-            self.status_answer(message, |d| d.thanks_for = thanks);
+            self.status_answer(message, |d| {
+                d.thanks_for = thanks;
+                d.resumed = resumed;
+            });
         }
         self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+    }
+
+    /// A reply after the fix that answers "is it working now?": a yes closes the incident with
+    /// a short thank-you, a rating alone is recorded; a no (or anything else) reopens it, as
+    /// any reply after resolution does. True when the reply was handled here.
+    fn check_back_answered(
+        &mut self,
+        who: &Actor,
+        message: MessageRow,
+        from: &str,
+        written: &Written,
+        proven: bool,
+    ) -> bool {
+        let answer = replies::check_back_answer(&written.text);
+        if answer.fixed.is_some() || answer.rating.is_some() {
+            self.fx.push(Effect::CheckBackAnswer {
+                message,
+                fixed: answer.fixed,
+                rating: answer.rating,
+            });
+        }
+        let rated = answer
+            .rating
+            .map(|r| format!(" and rated us {r} of 5"))
+            .unwrap_or_default();
+        match answer.fixed {
+            // Anyone can write as the customer: a "yes" from a sender nobody proved closes
+            // nothing (a "no" reopens, which is safe); staff decide.
+            Some(true) if !proven => {
+                let reason = format!(
+                    "Someone writing as the customer said it works{rated}, but the sender could \
+                     not be verified; the incident stays resolved. Close it with `followupd \
+                     incident close` if it was them"
+                );
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
+            Some(true) => {
+                self.close(who);
+                let rating = i64::from(answer.rating.unwrap_or(0));
+                self.mail_customer(MailKind::ThankYou, None, Some(message), |d| {
+                    d.rating = rating;
+                });
+                let reason =
+                    format!("The customer confirmed it works{rated}; the incident is closed");
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
+            None if answer.rating.is_some() => {
+                self.fx.log(
+                    EventKind::CustomerReply,
+                    who,
+                    format!("rated the handling {} of 5", answer.rating.unwrap_or(0)),
+                );
+                let reason = format!("The customer{rated}; the incident stays resolved");
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn latest_note_text(&self) -> String {
@@ -770,23 +903,28 @@ impl Decision<'_> {
                     "wait on",
                     "only an open incident can wait on the customer",
                 )?;
-                let what = what.as_deref().map(str::trim).filter(|w| !w.is_empty());
+                // Waiting in silence would leave the customer waiting on us: they must be told
+                // what we need, so a reason is required.
+                let what = what.trim();
+                if what.is_empty() {
+                    return Err(Refusal::Invalid(
+                        "waiting on the customer needs what we need from them, like `--reason \
+                         \"the serial number on the back of the device\"`: they are told"
+                            .into(),
+                    ));
+                }
                 self.set_state(State::Waiting);
-                // Waiting on them is no broken promise: what they held is kept, none is made.
+                // Waiting on them is no broken promise: what they held is settled as kept if
+                // its time has not come, and none is made until we resume.
                 self.settle_promises();
                 self.set_next_update(None);
                 self.fx.log(
                     EventKind::Waiting,
                     &who,
-                    match what {
-                        Some(w) => format!("waiting on the customer for: {w}; updates paused"),
-                        None => "waiting on the customer; updates paused".into(),
-                    },
+                    format!("waiting on the customer for: {what}; updates paused"),
                 );
-                if let Some(w) = what {
-                    let w = w.to_string();
-                    self.mail_customer(MailKind::Waiting, None, None, |d| d.waiting_for = w);
-                }
+                let w = what.to_string();
+                self.mail_customer(MailKind::Waiting, None, None, |d| d.waiting_for = w);
                 Ok(())
             }
             StaffAction::Resume => {
@@ -796,6 +934,16 @@ impl Decision<'_> {
                     "only a waiting incident can be resumed",
                 )?;
                 self.resume(&who);
+                // The customer is told we carry on, and when they hear from us next: a promise
+                // they were given, so it can be kept or breached.
+                let next = self.incident.next_update_at;
+                let moved = self.resumed_moved;
+                let note = self.latest_note_text();
+                self.mail_customer(MailKind::Status, next, None, |d| {
+                    d.resumed = true;
+                    d.note = note;
+                    d.window_moved = moved;
+                });
                 Ok(())
             }
             StaffAction::Resolve(resolution) => self.resolve(&who, resolution),
@@ -821,6 +969,21 @@ impl Decision<'_> {
                 label,
                 tagged_in_window,
             } => self.tag(&who, label, tagged_in_window),
+            StaffAction::Lang(code) => {
+                let Some(lang) = crate::lang::normalise(code) else {
+                    return Err(Refusal::Invalid(format!(
+                        "`{code}` is not a language code like `de` or `en`"
+                    )));
+                };
+                self.incident.lang = Some(lang.clone());
+                self.fx.push(Effect::Lang(lang.clone()));
+                self.fx.log(
+                    EventKind::LanguageSet,
+                    &who,
+                    format!("answered in `{lang}` from now on"),
+                );
+                Ok(())
+            }
             StaffAction::Assign(member) => {
                 if self.incident.assigned_to.as_deref() != Some(member.as_str()) {
                     self.incident.assigned_to = Some(member.clone());
@@ -944,7 +1107,7 @@ impl Decision<'_> {
                 .copied()
                 .collect::<Vec<_>>()
                 .join("\n\n");
-            if let Err(e) = self.staff(who.clone(), &StaffAction::Wait(Some(what)), None) {
+            if let Err(e) = self.staff(who.clone(), &StaffAction::Wait(what), None) {
                 refused.push(e.to_string());
             }
         } else if !text.is_empty() && !resolving {
@@ -1147,6 +1310,7 @@ impl Decision<'_> {
     /// Updates start again, the next one a cadence from now.
     fn resume(&mut self, who: &Actor) {
         let next = self.promise(self.now);
+        self.resumed_moved = next.moved_by_window;
         self.set_state(State::Open);
         self.set_next_update(Some(next.at));
         self.fx.log(EventKind::Resumed, who, "updates resume");
@@ -1175,8 +1339,19 @@ impl Decision<'_> {
                 .map(str::trim)
                 .filter(|c| !c.is_empty())
                 .map(str::to_string),
+            question: resolution
+                .question
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(str::to_string),
         };
-        let check_back_at = clock::after(self.now, self.config.cadence.check_back_after);
+        let check_back_at = self
+            .config
+            .cadence
+            .working_time(clock::after(self.now, self.config.cadence.check_back_after));
+        // We told them it was fixed before, and it was not: the mail owns that.
+        let fixed_before = self.incident.resolved_at.is_some();
         let breached = self.settle_promises();
         self.incident.state = State::Resolved;
         self.incident.resolved_at = Some(self.now);
@@ -1186,6 +1361,7 @@ impl Decision<'_> {
         self.incident.root_cause = Some(resolution.root_cause.clone());
         self.incident.prevention = Some(resolution.prevention.clone());
         self.incident.compensation = resolution.compensation.clone();
+        self.incident.check_question = resolution.question.clone();
         self.fx.log(
             EventKind::Resolved,
             who,
@@ -1206,6 +1382,7 @@ impl Decision<'_> {
         });
         self.mail_customer(MailKind::Resolution, None, None, |d| {
             d.overdue = breached > 0;
+            d.fixed_before = fixed_before;
         });
         Ok(())
     }
@@ -1229,6 +1406,9 @@ impl Decision<'_> {
             .log(EventKind::Reopened, who, format!("reopened (was {was})"));
         self.mail_customer(MailKind::Reopened, Some(next.at), caused_by, |d| {
             d.window_moved = next.moved_by_window;
+            // `previous_incident` in this mail means "a late reply opened a new incident".
+            d.previous_incident = 0;
+            d.fixed_before = true;
         });
     }
 
@@ -1272,16 +1452,20 @@ impl Decision<'_> {
             if number == self.incident.number {
                 self.incident.recurring = true;
             }
-            self.fx.push(Effect::Recurring { incident: number });
+            let reason = format!(
+                "tag `{label}` is on {count} incidents within {}",
+                human_duration(self.config.recurring.window)
+            );
+            self.fx.push(Effect::Recurring {
+                incident: number,
+                reason: reason.clone(),
+            });
             self.fx.push(Effect::Event(NewEvent {
                 incident: Some(number),
                 message: None,
                 kind: EventKind::Recurring,
                 actor: Actor::Daemon,
-                detail: format!(
-                    "tag `{label}` is on {count} incidents within {}",
-                    human_duration(self.config.recurring.window)
-                ),
+                detail: reason,
             }));
         }
         Ok(())
@@ -1296,8 +1480,17 @@ impl Decision<'_> {
         if self.incident.state != State::Open || self.incident.updates_stopped {
             return;
         }
+        if let Some(opening) = self.outside_window() {
+            // Due while the team is away (the daemon was down over the time, or the window
+            // changed): the update goes at the next opening, and says it is late if it is.
+            let at = clock::after(opening, self.config.cadence.lead);
+            self.set_next_update(Some(at));
+            return;
+        }
         let promised = self.incident.next_update_at;
-        let overdue = promised.is_some_and(|p| p < self.now);
+        // Late only against a promise the customer was given (the ledger holds exactly those):
+        // a time set without a mail (after staff wrote to them directly, say) breaks nothing.
+        let overdue = self.facts.open_promises.iter().any(|due| *due < self.now);
         let note = self
             .facts
             .unheard_note
@@ -1305,14 +1498,15 @@ impl Decision<'_> {
             .filter(|n| n.visibility == NoteVisibility::Customer)
             .map(|n| n.text.clone());
         let thanks = self.thanks_for();
-        let breached = self.settle_promises();
+        self.settle_promises();
         if overdue {
+            let given = self.facts.open_promises.iter().min().copied();
             self.fx.log(
                 EventKind::PromiseBreached,
                 &Actor::Daemon,
                 format!(
                     "the update promised for {} goes out late, at {}",
-                    promised.map(stamp).unwrap_or_default(),
+                    given.map(stamp).unwrap_or_default(),
                     stamp(self.now)
                 ),
             );
@@ -1332,7 +1526,7 @@ impl Decision<'_> {
         let with_news = note.is_some();
         self.mail_customer(MailKind::Progress, Some(next.at), None, |d| {
             d.note = note.unwrap_or_default();
-            d.overdue = overdue || breached > 0;
+            d.overdue = overdue;
             d.window_moved = next.moved_by_window;
             d.thanks_for = thanks;
         });
@@ -1353,7 +1547,10 @@ impl Decision<'_> {
         if no_news == i64::from(self.config.escalation.no_news_updates)
             && self.incident.escalated_at.is_none()
         {
-            let reason = format!("{no_news} updates in a row went out with no news");
+            let mut reason = format!("{no_news} updates in a row went out with no news");
+            if self.incident.last_note_at.is_none() {
+                reason = format!("{reason}, and {}", self.quiet_for());
+            }
             self.escalate(&reason);
         }
     }
@@ -1362,7 +1559,18 @@ impl Decision<'_> {
         if self.incident.state != State::Resolved {
             return;
         }
-        let close_at = clock::after(self.now, self.config.cadence.close_after);
+        if let Some(later) = self.outside_window() {
+            self.incident.check_back_at = Some(later);
+            self.fx.push(Effect::CheckBack {
+                check_back_at: Some(later),
+                close_at: None,
+            });
+            return;
+        }
+        let close_at = self
+            .config
+            .cadence
+            .working_time(clock::after(self.now, self.config.cadence.close_after));
         self.incident.check_back_at = None;
         self.incident.close_at = Some(close_at);
         self.fx.push(Effect::CheckBack {
@@ -1378,6 +1586,32 @@ impl Decision<'_> {
                 stamp(close_at)
             ),
         );
+    }
+
+    /// The next opening of the sending window when now is outside it (None: mail may go now).
+    fn outside_window(&self) -> Option<DateTime<Utc>> {
+        let window = self.config.cadence.window.as_ref()?;
+        if window.includes(self.now) {
+            return None;
+        }
+        Some(self.config.cadence.working_time(self.now))
+    }
+
+    /// How long no staff member has written, as it really is: "no staff note since the
+    /// incident opened 8 hours ago", or "no staff note for 9 hours (the last on Monday …)".
+    fn quiet_for(&self) -> String {
+        let tz = self.config.cadence.timezone;
+        match self.incident.last_note_at {
+            None => format!(
+                "no staff note since the incident opened {} ago",
+                elapsed(self.now - self.incident.opened_at)
+            ),
+            Some(last) => format!(
+                "no staff note for {} (the last one {})",
+                elapsed(self.now - last),
+                clock::human_time(last, tz)
+            ),
+        }
     }
 
     /// Tells staff an incident needs them; it is not escalated again until a note is added.
@@ -1415,6 +1649,18 @@ impl Decision<'_> {
             d.escalation = escalation.clone();
         });
     }
+}
+
+/// A time span as staff read it, to the hour once it is an hour or more ("8 hours",
+/// "1 day 2 hours", "40 minutes").
+fn elapsed(span: chrono::Duration) -> String {
+    let secs = u64::try_from(span.num_seconds()).unwrap_or(0);
+    let rounded = if secs >= 3600 {
+        secs / 3600 * 3600
+    } else {
+        secs / 60 * 60
+    };
+    human_duration(Duration::from_secs(rounded))
 }
 
 fn incident_list(list: &[IncidentNo]) -> String {
@@ -1464,6 +1710,12 @@ pub(crate) mod tests_support {
             at_risk_warned_for: None,
             customer_wrote_at: None,
             told_customer_at: None,
+            lang: None,
+            customer_utc_offset: None,
+            repeat_count: 1,
+            recurring_reason: None,
+            previous_opened_at: None,
+            check_question: None,
         }
     }
 
@@ -1537,6 +1789,7 @@ mod tests {
             continues: None,
             stranger_to: Vec::new(),
             customer_incidents_in_window: 1,
+            repeats: None,
             written: Written {
                 text: "Every payment attempt ends with an error page.".into(),
                 ..Written::default()
@@ -1733,13 +1986,191 @@ mod tests {
         let mut o = opening(5);
         o.customer_incidents_in_window = 3;
         let fx = decide(&f, &Event::Opened(o.clone()), &config(), at(T0)).expect("decided");
-        assert!(fx.list.contains(&Effect::Recurring {
-            incident: IncidentNo(1)
-        }));
+        assert!(fx.list.iter().any(|e| matches!(e, Effect::Recurring {
+            incident: IncidentNo(1),
+            reason,
+        } if reason.contains("has opened 3 incidents"))));
         assert!(only_mail(&fx).data.incident.recurring);
         o.customer_incidents_in_window = 2;
         let fx = decide(&f, &Event::Opened(o), &config(), at(T0)).expect("decided");
         assert!(!fx.logs(EventKind::Recurring));
+    }
+
+    #[test]
+    fn a_complaint_soon_after_the_last_incident_is_linked_and_the_acknowledgement_owns_it() {
+        let f = Facts::new(open_incident(), Conversation::default());
+        let mut o = opening(5);
+        o.written.text = "Hi,\nit broke again, order #48391.\nTom".into();
+        o.repeats = Some(Repeat {
+            previous: IncidentNo(7),
+            opened_at: at("2026-11-02T09:00:00Z"),
+            count: 1,
+        });
+        let fx = decide(&f, &Event::Opened(o), &config(), at(T0)).expect("decided");
+        assert!(fx.list.contains(&Effect::PreviousIncident(IncidentNo(7))));
+        assert!(fx.list.contains(&Effect::Repeats {
+            count: 2,
+            previous_opened_at: at("2026-11-02T09:00:00Z"),
+        }));
+        let reason = fx
+            .list
+            .iter()
+            .find_map(|e| match e {
+                Effect::Recurring { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .expect("marked recurring");
+        assert!(
+            reason.contains("incident #7") && reason.contains("second"),
+            "{reason}"
+        );
+        let ack = only_mail(&fx);
+        assert_eq!(ack.kind, MailKind::Acknowledgement);
+        assert_eq!(ack.data.recurring.count, 2);
+        assert_eq!(ack.data.recurring.count_words, "second");
+        assert_eq!(ack.data.recurring.previous, 7);
+        assert_eq!(ack.data.recurring.since, "three weeks");
+        assert_eq!(ack.data.customer.greeting_name, "Ann");
+        assert_eq!(
+            ack.data.facts,
+            vec![crate::mail::facts::Fact {
+                name: "order".into(),
+                value: "48391".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn the_check_back_yes_closes_with_thanks_no_reopens_and_a_rating_is_recorded() {
+        let mut resolved = open_incident();
+        resolved.state = State::Resolved;
+        resolved.resolved_at = Some(at(T0));
+        resolved.next_update_at = None;
+        resolved.close_at = Some(at("2026-11-30T09:00:00Z"));
+        let mut f = facts(resolved);
+        f.open_promises.clear();
+        let reply = |text: &str| Event::CustomerReply {
+            message: MessageRow(9),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
+        };
+        let now = at("2026-11-26T10:00:00Z");
+        let fx = decide(&f, &reply("Yes, all good now. 5"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Closed));
+        assert!(fx.list.contains(&Effect::CheckBackAnswer {
+            message: MessageRow(9),
+            fixed: Some(true),
+            rating: Some(5),
+        }));
+        let thanks: Vec<&Mail> = fx
+            .mails()
+            .filter(|m| m.kind == MailKind::ThankYou)
+            .collect();
+        assert_eq!(thanks.len(), 1);
+        assert_eq!(thanks[0].data.rating, 5);
+        let forged = Event::CustomerReply {
+            message: MessageRow(9),
+            from: "ann@example.test".into(),
+            trust: Trust::Unverified,
+            written: Written {
+                text: "yes".into(),
+                ..Written::default()
+            },
+        };
+        let fx = decide(&f, &forged, &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "an unproven yes closes nothing");
+        assert!(fx.mails().all(|m| m.kind == MailKind::StaffReply));
+        let fx = decide(&f, &reply("No, it still fails."), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Open));
+        assert!(fx.mails().any(|m| m.kind == MailKind::Reopened));
+        let fx = decide(&f, &reply("4"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "a rating alone changes nothing");
+        assert!(fx.list.contains(&Effect::CheckBackAnswer {
+            message: MessageRow(9),
+            fixed: None,
+            rating: Some(4),
+        }));
+        assert!(fx
+            .mails()
+            .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+    }
+
+    #[test]
+    fn a_second_resolution_owns_that_the_first_did_not_hold() {
+        let mut again = open_incident();
+        again.resolved_at = Some(at("2026-11-20T09:00:00Z"));
+        let fx = decide(
+            &facts(again),
+            &staff(StaffAction::Resolve(Resolution {
+                root_cause: "A full disk.".into(),
+                prevention: "An alert at 80%.".into(),
+                compensation: None,
+                question: None,
+            })),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert!(only_mail(&fx).data.fixed_before);
+    }
+
+    #[test]
+    fn staff_choose_the_language_and_dates_follow_it() {
+        let f = facts(open_incident());
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Lang("de-AT".into())),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert!(fx.list.contains(&Effect::Lang("de".into())));
+        assert!(decide(&f, &staff(StaffAction::Lang("*".into())), &config(), at(T0)).is_err());
+        let mut german = open_incident();
+        german.lang = Some("de".into());
+        german.customer_utc_offset = Some(-300);
+        let fx = decide(
+            &facts(german),
+            &staff(StaffAction::Note("Wir prüfen es.".into())),
+            &config(),
+            at("2026-11-23T10:00:00Z"),
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.data.lang, "de");
+        assert_eq!(
+            mail.data.next_update,
+            "Montag, 23. November 2026, 14:00 Uhr UTC"
+        );
+        assert_eq!(
+            mail.data.next_update_theirs,
+            "09:00 Uhr bei Ihnen, UTC-05:00"
+        );
+        assert_eq!(mail.data.pace, "alle 4 Stunden");
+    }
+
+    #[test]
+    fn staff_read_a_german_customers_incident_in_the_default_language_and_are_told() {
+        let mut german = open_incident();
+        german.lang = Some("de".into());
+        let f = Facts::new(german, Conversation::default());
+        let fx = decide(&f, &Event::Opened(opening(5)), &staffed(), at(T0)).expect("decided");
+        let ack = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Acknowledgement)
+            .expect("ack");
+        assert_eq!(ack.data.lang, "de");
+        let note = fx
+            .mails()
+            .find(|m| m.kind == MailKind::StaffNew)
+            .expect("staff told");
+        assert_eq!(note.data.lang, "", "staff mail is in the default set");
+        assert_eq!(note.data.staff.language, "de");
+        assert_eq!(note.data.next_update, "Monday 23 November 2026, 13:00 UTC");
     }
 
     #[test]
@@ -1848,7 +2279,18 @@ mod tests {
         let fx = decide(&f, &Event::QuietTooLong, &config, now).expect("decided");
         assert_eq!(fx.mails().count(), 2);
         let mail = fx.mails().next().expect("mail");
-        assert_eq!(mail.data.escalation.reason, "no staff note for 8 hours");
+        assert_eq!(
+            mail.data.escalation.reason,
+            "no staff note since the incident opened 8 hours ago"
+        );
+        let mut noted = open_incident();
+        noted.last_note_at = Some(at("2026-11-23T10:00:00Z"));
+        let fx = decide(&facts(noted), &Event::QuietTooLong, &config, now).expect("decided");
+        let reason = &fx.mails().next().expect("mail").data.escalation.reason;
+        assert!(
+            reason.starts_with("no staff note for 7 hours (the last one Monday 23 November"),
+            "{reason}"
+        );
         assert_eq!(mail.data.escalation.hours_without_note, 8);
     }
 
@@ -1972,7 +2414,50 @@ mod tests {
         let mail = only_mail(&fx);
         assert!(mail.data.cadence_changed);
         assert_eq!(mail.data.cadence, "1 hour");
+        assert_eq!(mail.data.pace, "every hour");
         assert_eq!(mail.promise, Some(at("2026-11-23T10:30:00Z")));
+        // The last request wins, a rejected pace is not one.
+        let fx = decide(
+            &f,
+            &reply("Sorry, hourly is too much after all - once a day is fine."),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(only_mail(&fx).data.pace, "once a day");
+        assert!(fx
+            .list
+            .contains(&Effect::Cadence(Duration::from_secs(86_400))));
+    }
+
+    #[test]
+    fn a_pace_the_customer_does_not_want_changes_nothing_sends_nothing_and_tells_staff() {
+        let f = facts(open_incident());
+        let reply = Event::CustomerReply {
+            message: MessageRow(7),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: "I did not ask for updates every 2 hours, please don't email me every \
+                       hour or two"
+                    .into(),
+                ..Written::default()
+            },
+        };
+        let fx = decide(&f, &reply, &staffed(), at("2026-11-23T09:30:00Z")).expect("decided");
+        assert!(!fx.list.iter().any(|e| matches!(e, Effect::Cadence(_))));
+        let mails: Vec<&Mail> = fx.mails().collect();
+        assert_eq!(mails.len(), 1, "staff only: {mails:#?}");
+        assert_eq!(mails[0].kind, MailKind::StaffReply);
+        assert!(
+            mails[0]
+                .data
+                .staff
+                .reason
+                .contains("asked for no pace we can apply"),
+            "{}",
+            mails[0].data.staff.reason
+        );
     }
 
     #[test]
@@ -2020,6 +2505,7 @@ mod tests {
                 root_cause: "An expired certificate.".into(),
                 prevention: "Automatic renewal.".into(),
                 compensation: Some(" ".into()),
+                question: Some("Can you pay by card again?".into()),
             })),
             &config(),
             at("2026-11-23T14:00:00Z"),
@@ -2031,17 +2517,18 @@ mod tests {
         assert_eq!(mail.data.resolution.compensation, "");
         assert!(mail.data.overdue, "the 13:00 promise was never kept");
         assert_eq!(mail.promise, None);
-        assert!(fx
-            .list
-            .iter()
-            .any(|e| matches!(e, Effect::Resolve { check_back_at, .. }
-            if *check_back_at == at("2026-11-26T14:00:00Z"))));
+        assert!(fx.list.iter().any(
+            |e| matches!(e, Effect::Resolve { check_back_at, resolution }
+            if *check_back_at == at("2026-11-26T14:00:00Z")
+                && resolution.question.as_deref() == Some("Can you pay by card again?"))
+        ));
     }
 
     #[test]
     fn the_check_back_then_the_close() {
         let mut resolved = open_incident();
         resolved.state = State::Resolved;
+        resolved.check_question = Some("Can you pay by card again?".into());
         let now = at("2026-11-26T14:00:00Z");
         let fx = decide(
             &facts(resolved.clone()),
@@ -2052,6 +2539,10 @@ mod tests {
         .expect("decided");
         assert_eq!(only_mail(&fx).kind, MailKind::CheckBack);
         assert_eq!(only_mail(&fx).data.close_after, "4 days");
+        assert_eq!(
+            only_mail(&fx).data.check_question,
+            "Can you pay by card again?"
+        );
         assert!(fx.list.contains(&Effect::CheckBack {
             check_back_at: None,
             close_at: Some(at("2026-11-30T14:00:00Z"))
@@ -2062,6 +2553,142 @@ mod tests {
     }
 
     #[test]
+    fn waiting_tells_the_customer_what_we_need_and_resuming_promises_a_new_time() {
+        let f = facts(open_incident());
+        let refused = decide(
+            &f,
+            &staff(StaffAction::Wait("  ".into())),
+            &config(),
+            at(T0),
+        );
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("needs what we need"),
+            "a reason is required"
+        );
+        let now = at("2026-11-23T10:15:00Z");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Wait("the order number".into())),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Waiting);
+        assert_eq!(mail.data.waiting_for, "the order number");
+        assert_eq!(mail.promise, None, "no promise while we wait on them");
+        assert!(fx.list.contains(&Effect::SettlePromises));
+        assert_eq!(fx.next_update(), Some(None));
+
+        let mut waiting = open_incident();
+        waiting.state = State::Waiting;
+        waiting.next_update_at = None;
+        let mut f = facts(waiting);
+        f.open_promises.clear();
+        let now = at("2026-11-23T12:00:00Z");
+        let fx = decide(&f, &staff(StaffAction::Resume), &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Status);
+        assert!(mail.data.resumed);
+        assert_eq!(
+            mail.promise,
+            Some(at("2026-11-23T16:00:00Z")),
+            "a promise given"
+        );
+    }
+
+    fn office_hours() -> Config {
+        let mut config = config();
+        let tz = chrono_tz::Tz::Europe__Berlin;
+        config.cadence.timezone = tz;
+        config.cadence.window = Some(
+            clock::Window::parse("0 0 9 * * Mon-Fri", Duration::from_secs(8 * 3600), tz)
+                .expect("window")
+                .with_holidays(clock::Holidays::from_dates(["2026-12-25"]).expect("dates")),
+        );
+        config
+    }
+
+    #[test]
+    fn a_late_update_at_night_goes_at_the_next_opening_and_says_it_is_late() {
+        let config = office_hours();
+        let mut incident = open_incident();
+        incident.next_update_at = Some(at("2026-11-27T15:50:00Z"));
+        let mut f = facts(incident);
+        f.open_promises = vec![at("2026-11-27T15:50:00Z")];
+        // Friday 23:41 in Berlin: the daemon is back after being down.
+        let fx =
+            decide(&f, &Event::ProgressDue, &config, at("2026-11-27T22:41:00Z")).expect("decided");
+        assert_eq!(fx.mails().count(), 0, "nothing at night");
+        assert_eq!(
+            fx.next_update(),
+            Some(Some(at("2026-11-30T08:10:00Z"))),
+            "Monday 09:00 in Berlin, plus the lead"
+        );
+        f.incident.next_update_at = Some(at("2026-11-30T08:10:00Z"));
+        let fx =
+            decide(&f, &Event::ProgressDue, &config, at("2026-11-30T08:00:00Z")).expect("decided");
+        let mail = only_mail(&fx);
+        assert!(mail.data.overdue, "it says it is late");
+        assert!(fx.logs(EventKind::PromiseBreached));
+        assert_eq!(
+            mail.promise,
+            Some(at("2026-11-30T12:15:00Z")),
+            "13:15 in Berlin"
+        );
+    }
+
+    #[test]
+    fn check_back_and_close_fall_in_working_hours_and_skip_holidays() {
+        let config = office_hours();
+        let f = facts(open_incident());
+        // Tuesday 22 December 2026, 15:00 in Berlin: three days on is Christmas Day.
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Resolve(Resolution {
+                root_cause: "A full disk.".into(),
+                prevention: "An alert at 80%.".into(),
+                compensation: None,
+                question: None,
+            })),
+            &config,
+            at("2026-12-22T14:00:00Z"),
+        )
+        .expect("decided");
+        let check_back = fx.list.iter().find_map(|e| match e {
+            Effect::Resolve { check_back_at, .. } => Some(*check_back_at),
+            _ => None,
+        });
+        assert_eq!(
+            check_back,
+            Some(at("2026-12-28T08:00:00Z")),
+            "Monday 28 December, 09:00 in Berlin"
+        );
+    }
+
+    #[test]
+    fn only_a_promise_the_customer_was_given_can_be_breached() {
+        // Staff wrote to the customer directly: the next update time was set without a mail.
+        let mut incident = open_incident();
+        incident.next_update_at = Some(at("2026-11-23T14:01:00Z"));
+        let mut f = facts(incident);
+        f.open_promises.clear();
+        let now = at("2026-11-23T15:00:00Z");
+        let fx = decide(&f, &Event::ProgressDue, &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert!(!mail.data.overdue, "not late against a promise never given");
+        assert!(!fx.logs(EventKind::PromiseBreached));
+        // A promise in the ledger that passed is breached.
+        f.open_promises = vec![at("2026-11-23T14:01:00Z")];
+        let fx = decide(&f, &Event::ProgressDue, &config(), now).expect("decided");
+        assert!(only_mail(&fx).data.overdue);
+        assert!(fx.logs(EventKind::PromiseBreached));
+    }
+
+    #[test]
     fn wait_resume_close_and_reopen_are_refused_in_the_wrong_state() {
         let f = facts(open_incident());
         assert!(decide(&f, &staff(StaffAction::Resume), &config(), at(T0))
@@ -2069,7 +2696,13 @@ mod tests {
             .to_string()
             .contains("is open; cannot resume"));
         assert!(decide(&f, &staff(StaffAction::Reopen), &config(), at(T0)).is_err());
-        let fx = decide(&f, &staff(StaffAction::Wait(None)), &config(), at(T0)).expect("decided");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Wait("the order number".into())),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
         assert_eq!(fx.new_state(), Some(State::Waiting));
         let mut closed = open_incident();
         closed.state = State::Closed;
@@ -2105,7 +2738,7 @@ mod tests {
             .list
             .iter()
             .filter_map(|e| match e {
-                Effect::Recurring { incident } => Some(*incident),
+                Effect::Recurring { incident, .. } => Some(*incident),
                 _ => None,
             })
             .collect();

@@ -115,9 +115,25 @@ pub enum Effect {
     UpdatesWithoutNews(i64),
     /// Escalated now; no second escalation until a note clears it (None).
     Escalated(Option<DateTime<Utc>>),
-    /// Marks an incident (this one or another) recurring.
+    /// Marks an incident (this one or another) recurring, and why (`report recurring`).
     Recurring {
         incident: IncidentNo,
+        reason: String,
+    },
+    /// This incident repeats an earlier one of the customer's: which time it is, and when the
+    /// earlier one opened (`previous_incident` is set beside it).
+    Repeats {
+        count: i64,
+        previous_opened_at: DateTime<Utc>,
+    },
+    /// The language the customer is answered in from now on.
+    Lang(String),
+    /// The customer answered the check-back: fixed or not (None: they did not say), and a
+    /// rating from 1 to 5 if they gave one.
+    CheckBackAnswer {
+        message: MessageRow,
+        fixed: Option<bool>,
+        rating: Option<u8>,
     },
     PreviousIncident(IncidentNo),
     /// The open promises are settled as an update goes out now: kept if their time has not

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::effects::Mail;
 use super::{policy, Incident, IncidentNo, MailKind, MessageRow};
-use crate::clock::{human_duration, human_time, stamp};
+use crate::clock::{human_duration, stamp};
 use crate::config::{Config, Treatment};
 use crate::templates::{
-    CustomerData, IncidentData, MailData, ResolutionData, StaffData, SupportData,
+    CustomerData, IncidentData, MailData, RecurringData, ResolutionData, StaffData, SupportData,
 };
 
 /// References kept on a mail: the conversation's first message and the most recent ones, and
@@ -87,6 +87,8 @@ pub fn well_formed_id(id: &str) -> bool {
 /// (none for resolution, check-back and escalation).
 pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<Utc>>) -> MailData {
     let tz = config.cadence.timezone;
+    let lang = language(incident, config);
+    let human_time = |t: DateTime<Utc>, _| crate::lang::human_time(t, tz, &lang);
     MailData {
         incident: IncidentData {
             number: incident.number.0,
@@ -102,6 +104,10 @@ pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<
         customer: CustomerData {
             name: incident.customer_name.clone(),
             address: incident.customer_address.clone(),
+            greeting_name: crate::mail::facts::greeting_name(
+                incident.customer_name.as_deref(),
+                config.wording.greeting,
+            ),
         },
         support: SupportData {
             name: config.support.name.clone(),
@@ -110,14 +116,116 @@ pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<
         next_update: promise.map(|t| human_time(t, tz)).unwrap_or_default(),
         next_update_iso: promise.map(stamp).unwrap_or_default(),
         cadence: human_duration(incident.cadence),
+        pace: super::pace::in_words(incident.cadence, &lang),
+        next_update_theirs: promise
+            .map(|t| crate::lang::their_time(t, tz, incident.customer_utc_offset, &lang))
+            .unwrap_or_default(),
+        recurring: recurring_data(incident, &lang),
+        problem: incident.subject.clone(),
+        check_question: incident.check_question.clone().unwrap_or_default(),
         resolution: ResolutionData {
             root_cause: incident.root_cause.clone().unwrap_or_default(),
             prevention: incident.prevention.clone().unwrap_or_default(),
             compensation: incident.compensation.clone().unwrap_or_default(),
         },
-        close_after: human_duration(config.cadence.close_after),
+        close_after: if lang == "de" {
+            // As in "innerhalb von vier Tagen".
+            since_words(
+                chrono::Duration::from_std(config.cadence.close_after).unwrap_or_default(),
+                &lang,
+            )
+        } else {
+            human_duration(config.cadence.close_after)
+        },
         previous_incident: incident.previous_incident.map_or(0, |n| n.0),
+        lang,
         ..MailData::default()
+    }
+}
+
+/// The language the customer is answered in: staff's choice or their mail's, else the default.
+pub fn language(incident: &Incident, config: &Config) -> String {
+    incident
+        .lang
+        .clone()
+        .unwrap_or_else(|| config.language.default.clone())
+}
+
+/// What the templates know about a repeated problem.
+fn recurring_data(incident: &Incident, lang: &str) -> RecurringData {
+    let count = incident.repeat_count.max(1);
+    RecurringData {
+        count,
+        count_words: if count > 1 {
+            ordinal(count, lang)
+        } else {
+            String::new()
+        },
+        previous: incident.previous_incident.map_or(0, |n| n.0),
+        since: incident
+            .previous_opened_at
+            .map(|at| since_words(incident.opened_at - at, lang))
+            .unwrap_or_default(),
+    }
+}
+
+/// How long between two incidents, as a person says it: "2 days", "three weeks", "2 months"
+/// ("2 Tagen", "drei Wochen" in German, as in "innerhalb von …").
+pub fn since_words(span: chrono::Duration, lang: &str) -> String {
+    let days = span.num_days().max(0);
+    let de = lang == "de";
+    let (n, en_one, en_many, de_one, de_many) = if days < 1 {
+        (
+            span.num_hours().max(1),
+            "an hour",
+            "hours",
+            "einer Stunde",
+            "Stunden",
+        )
+    } else if days < 14 {
+        (days, "a day", "days", "einem Tag", "Tagen")
+    } else if days < 60 {
+        (days / 7, "a week", "weeks", "einer Woche", "Wochen")
+    } else {
+        (days / 30, "a month", "months", "einem Monat", "Monaten")
+    };
+    const EN: [&str; 11] = [
+        "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    ];
+    const DE: [&str; 11] = [
+        "", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn",
+    ];
+    let number = |table: &[&str; 11]| {
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| table.get(i))
+            .map_or(n.to_string(), |w| w.to_string())
+    };
+    match (n, de) {
+        (1, false) => en_one.to_string(),
+        (1, true) => de_one.to_string(),
+        (_, false) => format!("{} {en_many}", number(&EN)),
+        (_, true) => format!("{} {de_many}", number(&DE)),
+    }
+}
+
+/// "second", "third" … / "zweiten", "dritten" … (as in "zum zweiten Mal"); "11th" / "11."
+/// beyond ten.
+pub fn ordinal(n: i64, lang: &str) -> String {
+    const EN: [&str; 11] = [
+        "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth",
+    ];
+    // As in "zum zweiten Mal", the one way the German templates use it.
+    const DE: [&str; 11] = [
+        "", "ersten", "zweiten", "dritten", "vierten", "fünften", "sechsten", "siebten", "achten",
+        "neunten", "zehnten",
+    ];
+    let table = if lang == "de" { &DE } else { &EN };
+    match usize::try_from(n).ok().and_then(|i| table.get(i)) {
+        Some(word) if !word.is_empty() => word.to_string(),
+        _ if lang == "de" => format!("{n}."),
+        _ => format!("{n}th"),
     }
 }
 
@@ -172,6 +280,9 @@ pub fn to_customer(
         data.incident.subject.clear();
         data.incident.summary.clear();
         data.customer.name = None;
+        data.customer.greeting_name.clear();
+        data.facts.clear();
+        data.problem.clear();
         to_name = None;
     }
     let (in_reply_to, references) = conversation.threading();
@@ -251,6 +362,7 @@ pub fn digest(
 /// customers back, first on `incident`. One mail per staff recipient, outside any thread.
 pub fn global_cap_notice(incident: &Incident, reason: &str, config: &Config) -> Vec<Mail> {
     let mut data = mail_data(incident, config, incident.next_update_at);
+    data.lang.clear();
     data.staff = StaffData {
         reason: reason.to_string(),
         ..StaffData::default()

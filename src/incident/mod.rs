@@ -65,6 +65,9 @@ pub struct Resolution {
     pub root_cause: String,
     pub prevention: String,
     pub compensation: Option<String>,
+    /// The one question the check-back asks ("Is your refund showing on your statement
+    /// now?"); None: "Is it working for you now?".
+    pub question: Option<String>,
 }
 
 /// One incident, as the store keeps it. Times are UTC; the JSON form is what
@@ -125,6 +128,20 @@ pub struct Incident {
     pub customer_wrote_at: Option<DateTime<Utc>>,
     #[serde(skip)]
     pub told_customer_at: Option<DateTime<Utc>>,
+    /// The language the customer is answered in; None: `[language] default`.
+    pub lang: Option<String>,
+    /// The customer's own UTC offset in minutes (from their complaint's Date: header).
+    pub customer_utc_offset: Option<i32>,
+    /// Which time the customer has this problem: 1, or more when it repeats an incident
+    /// within `[recurring] link_within` (`previous_incident` names it).
+    pub repeat_count: i64,
+    /// Why the incident counts as recurring (what `report recurring` says).
+    pub recurring_reason: Option<String>,
+    /// What the check-back asks (staff wrote it with the resolution).
+    pub check_question: Option<String>,
+    /// When the incident this one repeats opened.
+    #[serde(with = "serde_stamp::option")]
+    pub previous_opened_at: Option<DateTime<Utc>>,
 }
 
 fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

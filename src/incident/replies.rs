@@ -46,12 +46,28 @@ const NEWS: &[&str] = &[
     "follow up",
     "following up",
     "any word",
+    // German
+    "gibt es neuigkeiten",
+    "neuigkeiten",
+    "gibt es etwas neues",
+    "schon etwas neues",
+    "wie ist der stand",
+    "wie ist der aktuelle stand",
+    "stand der dinge",
+    "warte immer noch",
+    "warten immer noch",
+    "noch keine antwort",
+    "nichts gehört",
+    "wie lange noch",
+    "wann wird",
+    "wann kann ich",
+    "wo bleibt",
 ];
 
 /// Words that make a question a question about the status ("is it fixed yet?").
 const STATUS_WORDS: &[&str] = &[
     "status", "update", "news", "progress", "fixed", "resolved", "done", "ready", "working", "yet",
-    "when",
+    "when", "stand", "behoben", "gelöst", "fertig", "schon", "wann",
 ];
 
 /// Phrases that ask us to stop the automatic updates.
@@ -77,6 +93,15 @@ const STOP: &[&str] = &[
     "unsubscribe",
     "opt out",
     "remove me from",
+    // German
+    "keine updates mehr",
+    "keine automatischen",
+    "keine e-mails mehr",
+    "keine mails mehr",
+    "schicken sie mir keine",
+    "hören sie auf",
+    "nicht mehr anschreiben",
+    "abmelden",
 ];
 
 /// Words right before a stop phrase that turn it around ("don't stop sending").
@@ -142,6 +167,139 @@ fn occurs_unnegated(text: &str, phrase: &str) -> bool {
     positions(text, phrase).any(|at| {
         let before = text[..at].trim_end();
         !NEGATIONS.iter().any(|n| before.ends_with(n))
+    })
+}
+
+/// An answer to the check-back ("Is it working for you now? Just reply yes or no, and a
+/// number from 1 to 5 if you like").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckBackAnswer {
+    /// Some(true) "yes, it works", Some(false) "no, still broken", None: neither said.
+    pub fixed: Option<bool>,
+    /// 1 to 5.
+    pub rating: Option<u8>,
+}
+
+/// Ways of saying it is still broken; they win over any "yes" ("yes, but it still fails").
+const NOT_FIXED: &[&str] = &[
+    "no",
+    "nope",
+    "not yet",
+    "not really",
+    "still not",
+    "still broken",
+    "still fail",
+    "still doesn't",
+    "still does not",
+    "still the same",
+    "still missing",
+    "still wrong",
+    "doesn't work",
+    "does not work",
+    "not working",
+    "isn't working",
+    "is not working",
+    "broke again",
+    "nein",
+    "noch nicht",
+    "immer noch",
+    "funktioniert nicht",
+    "geht nicht",
+    "geht immer noch nicht",
+    "leider nicht",
+];
+
+/// Ways of saying it works.
+const FIXED: &[&str] = &[
+    "yes",
+    "yep",
+    "yeah",
+    "yup",
+    "all good",
+    "it works",
+    "works now",
+    "working now",
+    "works fine",
+    "works again",
+    "works perfectly",
+    "everything is fine",
+    "everything works",
+    "it's fixed",
+    "it is fixed",
+    "all fixed",
+    "problem solved",
+    "ja",
+    "jep",
+    "funktioniert",
+    "funktioniert wieder",
+    "alles gut",
+    "alles bestens",
+    "passt",
+    "gelöst",
+];
+
+/// Reads a reply to the check-back: only the first few lines count (what follows is often the
+/// story again, or a quote), and a "no" wins over a "yes".
+pub fn check_back_answer(own_text: &str) -> CheckBackAnswer {
+    let head: String = own_text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    let words = |list: &[&str]| list.iter().any(|p| has_phrase(&head, p));
+    let fixed = if words(NOT_FIXED) {
+        Some(false)
+    } else if words(FIXED) {
+        Some(true)
+    } else {
+        None
+    };
+    CheckBackAnswer {
+        fixed,
+        rating: rating(&head),
+    }
+}
+
+/// "5", "yes, 4", "4/5", "4 out of 5", "5 stars", "rating: 3", "Bewertung 5": a number from 1
+/// to 5 that is clearly a rating, never a digit in a story ("I waited 3 days").
+fn rating(head: &str) -> Option<u8> {
+    let tokens: Vec<&str> = head
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '!' || c == '.' || c == ':')
+        .filter(|t| !t.is_empty())
+        .collect();
+    let digit = |t: &str| -> Option<u8> {
+        let t = t.trim_end_matches("/5");
+        t.parse::<u8>().ok().filter(|n| (1..=5).contains(n))
+    };
+    for (i, t) in tokens.iter().enumerate() {
+        let next = tokens.get(i + 1).copied().unwrap_or("");
+        let after = tokens.get(i + 2).copied().unwrap_or("");
+        let prev = if i > 0 { tokens[i - 1] } else { "" };
+        let Some(n) = digit(t) else { continue };
+        let rated = t.ends_with("/5")
+            || (next == "out" && after == "of")
+            || (next == "von" && after == "5")
+            || matches!(next, "stars" | "star" | "sterne" | "stern")
+            || matches!(prev, "rating" | "bewertung" | "note")
+            // A lone digit that opens or ends the answer, or in a reply of a few words:
+            // "yes 5", "5 - great", "All good now. 4", "ja, 4".
+            || i == 0
+            || i + 1 == tokens.len()
+            || tokens.len() <= 4;
+        if rated {
+            return Some(n);
+        }
+    }
+    None
+}
+
+fn has_phrase(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
     })
 }
 
@@ -216,5 +374,51 @@ mod tests {
             &["keine updates mehr".into()],
         );
         assert!(i.stop_updates);
+    }
+
+    #[test]
+    fn check_back_answers_are_yes_no_and_an_optional_rating() {
+        let cases: &[(&str, Option<bool>, Option<u8>)] = &[
+            ("Yes", Some(true), None),
+            ("yes, 5", Some(true), Some(5)),
+            ("Yes, it works now. Thanks! 4/5", Some(true), Some(4)),
+            ("All good, thank you.", Some(true), None),
+            ("No", Some(false), None),
+            ("No, it still fails every morning.", Some(false), None),
+            (
+                "Yes, but it still doesn't work on my phone",
+                Some(false),
+                None,
+            ),
+            ("Ja, funktioniert wieder. 5 Sterne", Some(true), Some(5)),
+            ("Leider nicht, es geht immer noch nicht.", Some(false), None),
+            ("4", None, Some(4)),
+            (
+                "I waited 3 days for your answer and the parcel is still missing",
+                Some(false),
+                None,
+            ),
+            (
+                "I waited 3 days for your reply about the refund last month",
+                None,
+                None,
+            ),
+            ("Rating: 2", None, Some(2)),
+        ];
+        for (text, fixed, rating) in cases {
+            let answer = check_back_answer(text);
+            assert_eq!(answer.fixed, *fixed, "{text}");
+            assert_eq!(answer.rating, *rating, "{text}");
+        }
+    }
+
+    #[test]
+    fn german_customers_ask_for_news_and_to_stop_too() {
+        let read = |t: &str| read(t, &[], &[]);
+        assert!(read("Gibt es Neuigkeiten?").asks_for_news);
+        assert!(read("Wie ist der Stand?").asks_for_news);
+        assert!(read("Ist das schon behoben?").asks_for_news);
+        assert!(!read("Hier ist der Screenshot.").asks_for_news);
+        assert!(read("Bitte keine automatischen Nachrichten mehr.").stop_updates);
     }
 }

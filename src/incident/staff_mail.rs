@@ -116,9 +116,11 @@ fn labelled(lines: &[&str]) -> (Resolution, String) {
         Cause,
         Prevention,
         Compensation,
+        Question,
     }
     let mut resolution = Resolution::default();
     let mut compensation = String::new();
+    let mut question = String::new();
     let mut other: Vec<&str> = Vec::new();
     let mut part = Part::Other;
     for line in lines {
@@ -129,6 +131,7 @@ fn labelled(lines: &[&str]) -> (Resolution, String) {
             ("cause:", Part::Cause),
             ("prevention:", Part::Prevention),
             ("compensation:", Part::Compensation),
+            ("question:", Part::Question),
         ]
         .into_iter()
         .find(|(l, _)| lower.starts_with(l));
@@ -149,6 +152,7 @@ fn labelled(lines: &[&str]) -> (Resolution, String) {
             Part::Cause => &mut resolution.root_cause,
             Part::Prevention => &mut resolution.prevention,
             Part::Compensation => &mut compensation,
+            Part::Question => &mut question,
             Part::Other => {
                 other.push(t);
                 continue;
@@ -163,6 +167,9 @@ fn labelled(lines: &[&str]) -> (Resolution, String) {
     }
     if !compensation.is_empty() {
         resolution.compensation = Some(compensation);
+    }
+    if !question.is_empty() {
+        resolution.question = Some(question);
     }
     (resolution, other.join("\n"))
 }
@@ -204,7 +211,7 @@ mod tests {
         let m = read(
             "#resolve\n\nRoot cause: a certificate on the payment gateway\nexpired.\n\n\
              Prevention: certificates renew automatically now.\n\
-             Compensation: we refunded the fee.\n\nSorry again, Ann.",
+             Compensation: we refunded the fee.\n             Question: Can you pay by card again?\n\nSorry again, Ann.",
         );
         assert_eq!(
             m.commands,
@@ -212,6 +219,7 @@ mod tests {
                 root_cause: "a certificate on the payment gateway expired.".into(),
                 prevention: "certificates renew automatically now.".into(),
                 compensation: Some("we refunded the fee.".into()),
+                question: Some("Can you pay by card again?".into()),
             })]
         );
         assert_eq!(m.text, "Sorry again, Ann.");

@@ -79,6 +79,9 @@ pub enum MailKind {
     /// Open again (a reply after resolution, staff, or a late reply continuing an incident).
     #[serde(rename = "reopened")]
     Reopened,
+    /// The customer answered the check-back "yes, it works": closed, with thanks.
+    #[serde(rename = "thank_you")]
+    ThankYou,
     /// To staff: a new incident, with the customer's whole text.
     #[serde(rename = "staff/new")]
     StaffNew,
@@ -112,7 +115,7 @@ pub enum MailKind {
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 17] = [
+    pub const ALL: [MailKind; 18] = [
         MailKind::Acknowledgement,
         MailKind::Progress,
         MailKind::Status,
@@ -120,6 +123,7 @@ impl MailKind {
         MailKind::Resolution,
         MailKind::CheckBack,
         MailKind::Reopened,
+        MailKind::ThankYou,
         MailKind::StaffNew,
         MailKind::StaffReply,
         MailKind::StaffReopened,
@@ -142,6 +146,7 @@ impl MailKind {
             MailKind::Resolution => "resolution",
             MailKind::CheckBack => "check_back",
             MailKind::Reopened => "reopened",
+            MailKind::ThankYou => "thank_you",
             MailKind::StaffNew => "staff/new",
             MailKind::StaffReply => "staff/reply",
             MailKind::StaffReopened => "staff/reopened",
@@ -301,6 +306,8 @@ pub enum EventKind {
     Vouched,
     /// A reply `[trust]` kept for staff.
     HeldForStaff,
+    /// Staff chose the language the customer is answered in.
+    LanguageSet,
     // Mail.
     MailQueued,
     MailSuppressed,
@@ -325,7 +332,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 44] = [
+    pub const ALL: [EventKind; 45] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -340,6 +347,7 @@ impl EventKind {
         EventKind::Reopened,
         EventKind::Tagged,
         EventKind::Recurring,
+        EventKind::LanguageSet,
         EventKind::Escalated,
         EventKind::EscalationDue,
         EventKind::ProgressDue,
@@ -388,6 +396,7 @@ impl EventKind {
             EventKind::Reopened => "reopened",
             EventKind::Tagged => "tagged",
             EventKind::Recurring => "recurring",
+            EventKind::LanguageSet => "language_set",
             EventKind::Escalated => "escalated",
             EventKind::EscalationDue => "escalation_due",
             EventKind::ProgressDue => "progress_due",
@@ -469,8 +478,13 @@ mod tests {
             .check("Support", "support@example.com")
             .expect("check");
         assert_eq!(
+            templates.languages(),
+            vec!["de".to_string()],
+            "a German set is shipped"
+        );
+        assert_eq!(
             rendered,
-            MailKind::ALL.len() * 12,
+            MailKind::ALL.len() * 12 * 2,
             "every kind, every sample"
         );
     }

@@ -12,6 +12,7 @@ pub mod body;
 pub mod bounce;
 pub mod charset;
 pub mod classify;
+pub mod facts;
 pub mod headers;
 pub mod summary;
 pub mod trust;
@@ -133,6 +134,8 @@ pub struct ParsedMail {
     pub cc: Vec<String>,
     pub subject: String,
     pub date: Option<String>,
+    /// The language the sender wrote in, from Content-Language ("de"), if they said.
+    pub content_language: Option<String>,
     /// What the sender wrote themselves, whole: quoted text, "On … wrote:" and the signature
     /// removed, lines kept. What pace requests and staff commands are read from.
     pub text: String,
@@ -291,6 +294,9 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         cc,
         subject,
         date: message.date().map(|d| d.to_rfc3339()),
+        content_language: message
+            .header_raw("Content-Language")
+            .and_then(crate::lang::from_content_language),
         text,
         summary,
         class,
@@ -609,7 +615,7 @@ mod tests {
         assert_eq!(mail.from.address, "ann@example.test");
         assert_eq!(mail.from.name.as_deref(), Some("Ann Customer"));
         assert_eq!(mail.message_id.as_deref(), Some("c1@mail.example.test"));
-        assert_eq!(mail.summary, "Hello, the vase I ordered arrived in pieces.");
+        assert_eq!(mail.summary, "The vase I ordered arrived in pieces.");
     }
 
     #[test]

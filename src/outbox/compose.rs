@@ -109,6 +109,10 @@ pub fn compose(
     if let Some(index) = letter.thread_index {
         extra.push(("Thread-Index", index.to_string()));
     }
+    // RFC 3282: the language of a mail from a language set of its own.
+    if let Some(lang) = &rendered.lang {
+        extra.push(("Content-Language", lang.clone()));
+    }
     for (name, value) in extra {
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(name),

@@ -318,10 +318,8 @@ mod tests {
         config.send_caps = caps;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         Deps {
-            templates: crate::templates::Live::new(
-                crate::templates::Templates::load(&dir, &MailKind::template_names())
-                    .expect("templates"),
-            ),
+            templates: crate::templates::Templates::load(&dir, &MailKind::template_names())
+                .expect("templates"),
             config,
             secret: crate::secret::Secret::from_bytes(b"k"),
             clock: crate::clock::Clock::system(),

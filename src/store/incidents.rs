@@ -55,6 +55,19 @@ pub fn create_incident(
     Ok(id)
 }
 
+/// Where the customer writes from: their language (Content-Language) and UTC offset in
+/// minutes (their Date: header), recorded as their complaint opens the incident.
+pub fn set_origin(
+    conn: &Connection,
+    id: IncidentNo,
+    lang: Option<&str>,
+    utc_offset: Option<i32>,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET lang = ?2, customer_utc_offset = ?3 WHERE id = ?1")?
+        .execute(params![id, lang, utc_offset])?;
+    Ok(())
+}
+
 const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.customer_address,
     i.customer_name, i.opened_at, i.updated_at, i.cadence_secs, i.next_update_at,
     i.last_note_at, i.updates_without_news, i.resolved_at, i.check_back_at, i.close_at,
@@ -63,10 +76,11 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.
         ORDER BY tag)),
     i.updates_stopped, i.assigned_to, i.at_risk_warned_for, i.customer_wrote_at,
     i.told_customer_at, coalesce(i.reply_address, i.customer_address), i.reply_name,
-    i.sender_trust, i.vouched_by";
+    i.sender_trust, i.vouched_by, i.lang, i.customer_utc_offset, i.repeat_count,
+    i.recurring_reason, i.previous_opened_at, i.check_question";
 
 /// How many columns [`INCIDENT_COLUMNS`] reads: a listing's counts come after them.
-const INCIDENT_COLUMN_COUNT: usize = 32;
+const INCIDENT_COLUMN_COUNT: usize = 38;
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
@@ -105,6 +119,12 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         reply_name: r.get(29)?,
         sender_trust: r.get(30)?,
         vouched_by: r.get(31)?,
+        lang: r.get(32)?,
+        customer_utc_offset: r.get(33)?,
+        repeat_count: r.get(34)?,
+        recurring_reason: r.get(35)?,
+        previous_opened_at: ts_opt(r, 36)?,
+        check_question: r.get(37)?,
     })
 }
 
@@ -230,6 +250,10 @@ pub struct IncidentPatch {
     pub told_customer_at: Option<DateTime<Utc>>,
     pub sender_trust: Option<Trust>,
     pub vouched_by: Option<String>,
+    pub lang: Option<String>,
+    pub repeat_count: Option<i64>,
+    pub recurring_reason: Option<String>,
+    pub previous_opened_at: Option<DateTime<Utc>>,
 }
 
 impl IncidentPatch {
@@ -295,6 +319,18 @@ pub fn update(
     if let Some(member) = &patch.vouched_by {
         set("vouched_by", Box::new(member.clone()));
     }
+    if let Some(lang) = &patch.lang {
+        set("lang", Box::new(lang.clone()));
+    }
+    if let Some(n) = patch.repeat_count {
+        set("repeat_count", Box::new(n));
+    }
+    if let Some(why) = &patch.recurring_reason {
+        set("recurring_reason", Box::new(why.clone()));
+    }
+    if let Some(at) = patch.previous_opened_at {
+        set("previous_opened_at", Box::new(Ts(at)));
+    }
     if columns.is_empty() {
         return Ok(());
     }
@@ -333,7 +369,7 @@ pub fn set_resolved(
     conn.prepare_cached(
         "UPDATE incidents SET state = 'resolved', resolved_at = ?2, check_back_at = ?3,
              close_at = NULL, next_update_at = NULL, root_cause = ?4, prevention = ?5,
-             compensation = ?6, updated_at = ?2
+             compensation = ?6, check_question = ?7, updated_at = ?2
          WHERE id = ?1",
     )?
     .execute(params![
@@ -342,15 +378,42 @@ pub fn set_resolved(
         Ts(check_back_at),
         resolution.root_cause,
         resolution.prevention,
-        resolution.compensation
+        resolution.compensation,
+        resolution.question
     ])?;
     Ok(())
 }
 
-pub fn mark_recurring(conn: &Connection, id: IncidentNo) -> Result<()> {
-    conn.prepare_cached("UPDATE incidents SET recurring = 1 WHERE id = ?1")?
-        .execute([id])?;
+/// Marks an incident recurring; the first reason given stays (`report recurring` shows it).
+pub fn mark_recurring(conn: &Connection, id: IncidentNo, reason: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE incidents SET recurring = 1, recurring_reason = COALESCE(recurring_reason, ?2)
+         WHERE id = ?1",
+    )?
+    .execute(params![id, reason])?;
     Ok(())
+}
+
+/// The customer's latest other incident that is still open, or was last changed (opened,
+/// resolved, closed) since `since`: what a new complaint of theirs repeats. Its number, when
+/// it opened, and which time of the problem it was.
+pub fn previous_of_customer(
+    conn: &Connection,
+    customer: &str,
+    excluding: IncidentNo,
+    since: DateTime<Utc>,
+) -> Result<Option<(IncidentNo, DateTime<Utc>, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, opened_at, repeat_count FROM incidents
+             WHERE customer_address = ?1 COLLATE NOCASE AND id != ?2
+               AND (state IN ('open', 'waiting') OR updated_at >= ?3 OR opened_at >= ?3)
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![customer, excluding, Ts(since)], |r| {
+            Ok((r.get(0)?, ts_at(r, 1)?, r.get(2)?))
+        })
+        .optional()?)
 }
 
 /// Records a note and when the last one was written.

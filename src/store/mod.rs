@@ -18,6 +18,7 @@ pub mod incidents;
 pub mod messages;
 pub mod outbox;
 pub mod promises;
+pub mod satisfaction;
 pub mod stats;
 
 use std::path::Path;
@@ -99,6 +100,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/007_raw_apart.sql")),
         M::up(include_str!("../../migrations/008_sender_heals.sql")),
         M::up(include_str!("../../migrations/009_erasure.sql")),
+        M::up(include_str!("../../migrations/010_careful_promises.sql")),
     ])
 }
 
@@ -407,7 +409,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 9);
+        assert_eq!(version, 10);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

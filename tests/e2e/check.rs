@@ -112,6 +112,28 @@ fn check_reports_a_broken_template_with_file_and_line() {
     assert!(text.contains(&expected), "wanted `{expected}` in: {text}");
 }
 
+#[test]
+fn check_names_a_broken_partial_once_as_the_file_it_is_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let templates = dir.path().join("templates");
+    copy_tree(&shipped_templates(), &templates);
+    // The German greeting is used by every German customer mail; the error is in it.
+    std::fs::write(
+        templates.join("de/partials/greeting.hbs"),
+        "Hallo {{customer.vorname}},\n",
+    )
+    .expect("write");
+    let config = write_config(dir.path(), &templates, "");
+    let (ok, text) = check(&config);
+    assert!(!ok, "{text}");
+    let hits: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("unknown variable `customer.vorname`"))
+        .collect();
+    assert_eq!(hits.len(), 1, "reported once: {text}");
+    assert!(hits[0].contains("de/partials/greeting.hbs"), "{text}");
+}
+
 #[cfg(unix)]
 fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;

@@ -709,7 +709,12 @@ fn mail_over_the_size_limit_is_recorded_with_headers_only_and_still_answered() {
 #[test]
 fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
     let stack = MailStack::start();
-    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    // Greeted by the whole display name, so the test sees every decoded name in the mail.
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[wording]\ngreeting = \"display_name\"\n",
+    );
     stack.deliver(SUPPORT, &fixture("header-injection.eml", &[]));
     stack.deliver(SUPPORT, &fixture("template-syntax.eml", &[]));
     fu.once();
@@ -749,7 +754,10 @@ fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
                     .contains("{{support.address}} {{#each incident}}x{{/each}} {{> signature}}"),
                 "template syntax in the subject is literal: {subject}"
             );
-            assert!(text.contains("{{customer.name}}"), "{text}");
+            assert!(
+                text.contains("{{#if incident}}{{incident.token}}{{/if}}"),
+                "template syntax the customer typed is quoted literally: {text}"
+            );
             assert!(text.contains("Hello Mallory {{support.name}},"), "{text}");
             assert!(
                 !html.contains("<script>"),
@@ -763,7 +771,12 @@ fn header_injection_and_template_syntax_in_customer_text_stay_inert() {
 #[test]
 fn mail_in_many_charsets_and_mime_shapes_reaches_templates_as_clean_utf8() {
     let stack = MailStack::start();
-    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    // Greeted by the whole display name, so the test sees every decoded name in the mail.
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[wording]\ngreeting = \"display_name\"\n",
+    );
     // (fixture, decoded subject, decoded name, a phrase the summary must carry)
     let cases = [
         (
@@ -866,7 +879,10 @@ fn mail_in_many_charsets_and_mime_shapes_reaches_templates_as_clean_utf8() {
             problems.push(format!("{stem}.eml: ack subject {ack_subject:?}"));
         }
         let text = ack.body_text(0).unwrap_or_default();
-        if !text.contains(&format!("Hello {name},")) || !text.contains(phrase) {
+        // A mail with Content-Language: de is answered from the German set.
+        let greeted =
+            text.contains(&format!("Hello {name},")) || text.contains(&format!("Hallo {name},"));
+        if !greeted || !text.contains(phrase) {
             problems.push(format!("{stem}.eml: ack text {text:?}"));
         }
         if *stem == "no-message-id" {

@@ -182,15 +182,15 @@ fn any_news_is_answered_at_once_and_the_customer_sets_the_pace() {
     let mail = stack.wait_for_mail(ANN, 3);
     let text = parse(&mail[2]).body_text(0).expect("text").to_string();
     assert!(
-        text.contains("every 1 hour"),
-        "the new cadence is confirmed: {text}"
+        text.contains("we will now write every hour.") && !text.contains("every 1 "),
+        "the new cadence is confirmed in natural words: {text}"
     );
     let shown = fu.incident(1);
     assert_eq!(shown["incident"]["cadence_secs"], 3600);
     assert_eq!(
         promised(&fu),
-        t2 + Span::hours(1),
-        "the next update comes sooner"
+        at("2026-11-23T10:45:00Z"),
+        "the next update comes sooner: an hour on, rounded up to a quarter hour"
     );
 }
 
@@ -267,16 +267,29 @@ fn waiting_on_the_customer_pauses_updates_until_they_reply() {
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
     let t0 = at("2026-11-23T09:00:00Z");
     let promise = opened(&stack, &fu, t0);
+    let refused = fu.run_at(t0 + Span::hours(1), &["incident", "wait", "1"]);
+    assert!(!refused.status.success(), "waiting needs a reason");
     ok(fu.run_at(
         t0 + Span::hours(1),
-        &["incident", "wait", "1", "--by", "carol"],
+        &[
+            "incident",
+            "wait",
+            "1",
+            "--reason",
+            "the order number",
+            "--by",
+            "carol",
+        ],
     ));
     fu.once_at(promise + Span::hours(8));
+    let mail = stack.wait_for_mail(ANN, 2);
     assert_eq!(
-        stack.wait_for_mail(ANN, 1).len(),
-        1,
-        "no updates while waiting"
+        mail.len(),
+        2,
+        "the waiting mail, then no updates while waiting"
     );
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(text.contains("the order number"), "{text}");
     reply(
         &stack,
         "ann-5@client.example.test",
@@ -284,11 +297,10 @@ fn waiting_on_the_customer_pauses_updates_until_they_reply() {
     );
     let t2 = promise + Span::hours(9);
     fu.once_at(t2);
-    assert_eq!(
-        stack.wait_for_mail(ANN, 2).len(),
-        2,
-        "their reply is answered"
-    );
+    let mail = stack.wait_for_mail(ANN, 3);
+    assert_eq!(mail.len(), 3, "their reply is answered");
+    let text = parse(&mail[2]).body_text(0).expect("text").to_string();
+    assert!(text.contains("working on incident 1 again"), "{text}");
     assert_eq!(fu.incident(1)["incident"]["state"], "open");
     assert_eq!(promised(&fu), t2 + Span::hours(4));
     let refused = fu.run_at(t2, &["incident", "resume", "1"]);
@@ -324,7 +336,9 @@ fn escalation_reaches_staff_and_recurring_customers_and_tags_are_reported() {
     );
     let text = escalation.body_text(0).expect("text").to_string();
     assert!(
-        text.contains("needs someone to look at it: no staff note for 6 hours"),
+        text.contains(
+            "needs someone to look at it: no staff note since the incident opened 6 hours ago"
+        ),
         "{text}"
     );
     assert!(has_event(&fu.incident(1), "escalated"));
@@ -389,7 +403,12 @@ fn upcoming_shows_what_will_be_sent_and_template_render_shows_the_words() {
         "sent the lead time before the promise"
     );
     let none = ok(fu.run_at(now, &["upcoming", "--within", "1h"]));
-    assert!(none.starts_with("nothing due within 1h"), "{none}");
+    assert!(none.starts_with("nothing due within 1 hour"), "{none}");
+    let listed = ok(fu.run_at(now, &["upcoming", "--within", "24h"]));
+    assert!(
+        listed.starts_with("2026-11-23 12:50 UTC  incident 1"),
+        "times in the team's zone, labelled: {listed}"
+    );
 
     let shown = ok(fu.run_at(now, &["template", "render", "progress", "--incident", "1"]));
     assert!(
@@ -469,26 +488,380 @@ fn an_update_due_at_night_waits_for_the_sending_window_and_the_promise_says_so()
     let promise = opened(&stack, &fu, t0);
     assert_eq!(
         promise,
-        at("2026-11-24T08:10:00Z"),
-        "Tuesday 09:10 in Berlin"
+        at("2026-11-24T08:15:00Z"),
+        "Tuesday 09:15 in Berlin: the opening plus the lead, rounded up to a quarter hour"
     );
     let ack = parse(&stack.mailbox(ANN)[0])
         .body_text(0)
         .expect("text")
         .to_string();
     assert!(
-        ack.contains("Tuesday 24 November 2026, 09:10 CET"),
+        ack.contains("Tuesday 24 November 2026, 09:15 CET"),
         "the acknowledgement tells the real time: {ack}"
     );
     // Nothing at night.
     fu.once_at(at("2026-11-23T23:00:00Z"));
     assert_eq!(stack.mailbox(ANN).len(), 1);
     // The update goes out when the window opens, before the promised time.
-    fu.once_at(at("2026-11-24T08:00:30Z"));
+    fu.once_at(at("2026-11-24T08:05:30Z"));
     let mail = stack.wait_for_mail(ANN, 2);
     let text = parse(&mail[1]).body_text(0).expect("text").to_string();
     assert!(
-        text.contains("Tuesday 24 November 2026, 13:10 CET"),
+        text.contains("Tuesday 24 November 2026, 13:15 CET"),
         "the next promise, in the window: {text}"
     );
+}
+
+#[test]
+fn one_escalation_until_a_staff_note_and_customer_mail_never_threads_onto_it() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[escalation]\nstaff = [\"lead@example.test\"]\nafter_no_note = \"6h\"\n\
+         no_news_updates = 3\n",
+    );
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    // Updates without news, and six quiet hours: both triggers, one escalation.
+    fu.once_at(t0 + Span::hours(3) + Span::minutes(51));
+    fu.once_at(t0 + Span::hours(6) + Span::minutes(1));
+    fu.once_at(t0 + Span::hours(7) + Span::minutes(51));
+    fu.once_at(t0 + Span::hours(11) + Span::minutes(51));
+    stack.wait_for_mail(ANN, 4);
+    let lead = stack.wait_for_mail("lead@example.test", 1);
+    assert_eq!(lead.len(), 1, "one escalation until a note");
+    let escalation = parse(&lead[0]);
+    let text = escalation.body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("no staff note since the incident opened 6 hours ago"),
+        "{text}"
+    );
+    let escalation_id = escalation.message_id().expect("Message-ID").to_string();
+
+    // The customer asks for news: the answer threads on their mail, never on the escalation.
+    reply(&stack, "ann-2@client.example.test", "Any news?");
+    fu.once_at(t0 + Span::hours(12));
+    let mail = stack.wait_for_mail(ANN, 5);
+    let status = parse(&mail[4]);
+    assert_eq!(
+        status.in_reply_to().as_text(),
+        Some("ann-2@client.example.test")
+    );
+    let references = header(&status, "References")
+        .expect("References")
+        .to_string();
+    assert!(!references.contains(&escalation_id), "{references}");
+    let ids: Vec<&str> = references.split_whitespace().collect();
+    assert_eq!(
+        ids.first(),
+        Some(&"<ann-1@client.example.test>"),
+        "{references}"
+    );
+    assert_eq!(
+        ids.last(),
+        Some(&"<ann-2@client.example.test>"),
+        "{references}"
+    );
+
+    // A note re-arms it: six quiet hours later staff hear again.
+    ok(fu.run_at(
+        t0 + Span::hours(12),
+        &[
+            "incident",
+            "note",
+            "1",
+            "The gateway vendor is looking at it.",
+        ],
+    ));
+    fu.once_at(t0 + Span::hours(12));
+    fu.once_at(t0 + Span::hours(18) + Span::minutes(1));
+    let lead = stack.wait_for_mail("lead@example.test", 2);
+    assert_eq!(lead.len(), 2);
+    let text = parse(&lead[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("no staff note for 6 hours (the last one"),
+        "{text}"
+    );
+}
+
+#[test]
+fn waiting_tells_the_customer_and_resuming_promises_a_new_time_without_a_breach() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    let wait = at("2026-11-23T10:15:00Z");
+    ok(fu.run_at(
+        wait,
+        &[
+            "incident",
+            "wait",
+            "1",
+            "--reason",
+            "a photo of the error page",
+        ],
+    ));
+    fu.once_at(wait);
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("we need something from you") && text.contains("a photo of the error page"),
+        "{text}"
+    );
+    // Past the time the acknowledgement promised: no update while we wait, and no breach.
+    let resume = at("2026-11-23T14:00:00Z");
+    fu.once_at(resume);
+    let said = ok(fu.run_at(resume, &["incident", "resume", "1"]));
+    assert!(said.contains("next update by"), "{said}");
+    fu.once_at(resume);
+    let mail = stack.wait_for_mail(ANN, 3);
+    assert_eq!(mail.len(), 3);
+    let text = parse(&mail[2]).body_text(0).expect("text").to_string();
+    assert!(text.contains("working on incident 1 again"), "{text}");
+    assert!(
+        text.contains("Monday 23 November 2026, 18:00 UTC"),
+        "the new promise: {text}"
+    );
+    assert!(!text.contains("later than we promised"), "{text}");
+    // The new promise is kept on time.
+    fu.once_at(at("2026-11-23T17:51:00Z"));
+    let mail = stack.wait_for_mail(ANN, 4);
+    let text = parse(&mail[3]).body_text(0).expect("text").to_string();
+    assert!(!text.contains("later than we promised"), "{text}");
+    assert_eq!(
+        fu.count("SELECT COUNT(*) FROM promises WHERE breached_at IS NOT NULL"),
+        0,
+        "no breach of a promise the customer was never given"
+    );
+    assert!(!has_event(&fu.incident(1), "promise_breached"));
+}
+
+#[test]
+fn a_promise_on_christmas_day_moves_to_monday_and_a_late_update_at_night_waits_for_the_opening() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[cadence]\nwindow = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"8h\"\n\
+         timezone = \"Europe/Berlin\"\nholidays = [\"2026-12-25\"]\n",
+    );
+    // Thursday 24 December, 16:07 in Berlin: four hours on is after hours, then Christmas Day.
+    let promise = opened(&stack, &fu, at("2026-12-24T15:07:00Z"));
+    assert_eq!(
+        promise,
+        at("2026-12-28T08:15:00Z"),
+        "Monday 09:15 in Berlin"
+    );
+    let ack = parse(&stack.mailbox(ANN)[0])
+        .body_text(0)
+        .expect("text")
+        .to_string();
+    assert!(
+        ack.contains("Monday 28 December 2026, 09:15 CET"),
+        "a whole quarter hour on the next working day: {ack}"
+    );
+    assert!(ack.contains("when our support team is working"), "{ack}");
+    // Monday's update goes out on time and promises 13:15.
+    fu.once_at(at("2026-12-28T08:05:30Z"));
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    assert!(
+        text.contains("Monday 28 December 2026, 13:15 CET"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("when our support team is working"),
+        "not moved by the window, so no explanation: {text}"
+    );
+    // Down until Friday night: nothing goes out at 23:41.
+    fu.once_at(at("2027-01-01T22:41:00Z"));
+    assert_eq!(stack.mailbox(ANN).len(), 2, "nothing at night");
+    // Monday at the opening: one late update that says so.
+    fu.once_at(at("2027-01-04T08:00:30Z"));
+    let mail = stack.wait_for_mail(ANN, 3);
+    assert_eq!(mail.len(), 3);
+    let late = parse(&mail[2]);
+    let text = late.body_text(0).expect("text").to_string();
+    assert!(text.contains("later than we promised"), "{text}");
+    let date = header(&late, "Date").expect("Date").to_string();
+    assert!(date.contains("4 Jan 2027"), "sent on Monday: {date}");
+    assert!(has_event(&fu.incident(1), "promise_breached"));
+}
+
+#[test]
+fn a_german_complaint_from_new_york_is_answered_in_german_with_both_times() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[cadence]\ntimezone = \"Europe/Berlin\"\n",
+    );
+    let maria = "maria@example.test";
+    let raw = format!(
+        "From: Maria Schneider <{maria}>\r\nTo: {SUPPORT}\r\nSubject: Lieferung fehlt\r\n\
+         Message-ID: <maria-1@client.example.test>\r\n\
+         Date: Mon, 23 Nov 2026 04:00:00 -0500\r\nContent-Language: de-DE\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Guten Tag,\r\n\r\nmeine Bestellung 48391 ist nicht angekommen. Wo bleibt sie?\r\n\r\n\
+         Viele Grüße\r\nMaria Schneider\r\n"
+    );
+    stack.deliver(SUPPORT, raw.as_bytes());
+    fu.once_at(at("2026-11-23T09:00:00Z"));
+    let mail = stack.wait_for_mail(maria, 1);
+    let ack = parse(&mail[0]);
+    assert_eq!(header(&ack, "Content-Language"), Some("de"));
+    let text = ack.body_text(0).expect("text").to_string();
+    for part in [
+        "Hallo Maria,",
+        "So haben wir Ihr Anliegen verstanden",
+        "\"Meine Bestellung 48391 ist nicht angekommen. Wo bleibt sie?\"",
+        "Bestellung: 48391",
+        "Montag, 23. November 2026, 14:00 Uhr MEZ",
+        "08:00 Uhr bei Ihnen, UTC-05:00",
+        "mindestens alle 4 Stunden",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    assert!(!text.contains("Viele Grüße\nMaria"), "{text}");
+    assert!(
+        !text.contains("eine Bestellnummer"),
+        "not asked again: {text}"
+    );
+    // Staff switch an English customer to German; a French one stays in the default set.
+    let said = ok(fu.run_at(at("2026-11-23T09:05:00Z"), &["incident", "lang", "1", "fr"]));
+    assert!(
+        said.contains("no ") && said.contains("/fr/ template set"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_complaint_two_days_after_the_last_one_closed_is_linked_and_owned() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    ok(fu.run_at(t0 + Span::hours(2), &["incident", "close", "1"]));
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            ANN,
+            "ann-40@client.example.test",
+            "Checkout failing again",
+            "Hi,\n\nthe checkout fails again with the same error.\n\nThanks, Ann",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0 + Span::days(2));
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "I'm sorry: this is the second time you have had to write to us about this in two \
+             days, and it should not have happened again."
+        ) && flat.contains("(the earlier one was incident 1)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"The checkout fails again with the same error.\""),
+        "{text}"
+    );
+    let second = fu.incident(2);
+    assert_eq!(second["incident"]["previous_incident"], 1);
+    assert_eq!(second["incident"]["repeat_count"], 2);
+    let report = ok(fu.run(&["report", "recurring"]));
+    assert!(
+        report.contains("why: ann@example.test wrote again within 30 days of incident #1"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_check_back_yes_closes_with_thanks_no_reopens_and_ratings_are_reported() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    let bob = "bob@example.test";
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            bob,
+            "bob-1@client.example.test",
+            "Refund missing",
+            "My refund is missing.",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0);
+    stack.wait_for_mail(bob, 1);
+    for (n, question) in [
+        ("1", "Can you pay by card again?"),
+        ("2", "Is your refund showing on your statement now?"),
+    ] {
+        ok(fu.run_at(
+            t0 + Span::hours(1),
+            &[
+                "incident",
+                "resolve",
+                n,
+                "--root-cause",
+                "A timeout at the payment provider.",
+                "--prevention",
+                "Retries with a longer timeout.",
+                "--question",
+                question,
+            ],
+        ));
+    }
+    fu.once_at(t0 + Span::hours(1));
+    fu.once_at(t0 + Span::days(3) + Span::hours(1) + Span::minutes(1));
+    let mail = stack.wait_for_mail(ANN, 3);
+    let check_back = parse(&mail[2]).body_text(0).expect("text").to_string();
+    assert!(
+        check_back.contains("(\"Checkout keeps failing\")")
+            && check_back.contains("Can you pay by card again? Just reply yes or no."),
+        "the check-back names the problem and asks one question: {check_back}"
+    );
+    stack.wait_for_mail(bob, 3);
+    reply(&stack, "ann-50@client.example.test", "Yes, all good now. 5");
+    let raw = format!(
+        "From: {bob}\r\nTo: {SUPPORT}\r\nSubject: Re: Refund missing\r\n\
+         Message-ID: <bob-2@client.example.test>\r\nIn-Reply-To: <bob-1@client.example.test>\r\n\
+         References: <bob-1@client.example.test>\r\n\r\nNo, it is still not on my statement.\r\n"
+    );
+    stack.deliver(SUPPORT, raw.as_bytes());
+    let t1 = t0 + Span::days(3) + Span::hours(2);
+    fu.once_at(t1);
+    let mail = stack.wait_for_mail(ANN, 4);
+    let thanks = parse(&mail[3]).body_text(0).expect("text").to_string();
+    assert!(
+        thanks.contains("Thank you for letting us know that it works")
+            && thanks.contains("Thank you for your rating too"),
+        "{thanks}"
+    );
+    assert_eq!(fu.incident(1)["incident"]["state"], "closed");
+    let mail = stack.wait_for_mail(bob, 4);
+    let reopened = parse(&mail[3]).body_text(0).expect("text").to_string();
+    let flat = reopened.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "I'm sorry: we told you this was fixed, and it is not. Incident 2 is open again"
+        ),
+        "the reopen apologises: {reopened}"
+    );
+    assert_eq!(fu.incident(2)["incident"]["state"], "open");
+    let report = fu.run_at(t1, &["report", "satisfaction", "--json"]);
+    let weeks: serde_json::Value = serde_json::from_slice(&ok_bytes(report)).expect("JSON");
+    let week = weeks
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["ratings"] == 1))
+        .unwrap_or_else(|| panic!("a week with the rating: {weeks}"));
+    assert_eq!(week["average_rating"], 5.0);
+    assert_eq!(week["fixed_yes"], 1);
+    assert_eq!(week["fixed_no"], 1);
+    let text = ok(fu.run_at(t1, &["report", "satisfaction"]));
+    assert!(text.contains("5.0"), "{text}");
 }

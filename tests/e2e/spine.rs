@@ -53,10 +53,13 @@ fn a_new_complaint_gets_one_acknowledgement_threaded_to_it() {
         "{subject}"
     );
     let text = ack.body_text(0).expect("text body");
-    assert!(text.contains("Hello Ann Customer,"), "{text}");
+    assert!(
+        text.contains("Hello Ann,"),
+        "greeted by the first name: {text}"
+    );
     assert!(text.contains("I'm sorry"), "{text}");
     assert!(
-        text.contains("the vase I ordered arrived in pieces"),
+        text.contains("\"The vase I ordered arrived in pieces"),
         "{text}"
     );
     assert!(text.contains("incident 1"), "{text}");
