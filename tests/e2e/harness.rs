@@ -501,14 +501,17 @@ dir = "{templates}"
         (Running(Some(child)), log)
     }
 
-    /// The daemon in the background.
-    pub fn spawn(&self) -> Child {
-        self.command()
-            .args(["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn followupd run")
+    /// The daemon in the background, killed when the guard is dropped (also when the test
+    /// fails); used as the `Child` it wraps.
+    pub fn spawn(&self) -> Running {
+        Running::new(
+            self.command()
+                .args(["run"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn followupd run"),
+        )
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
@@ -584,6 +587,19 @@ impl Running {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
             let _ = child.wait();
         }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a running daemon")
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a running daemon")
     }
 }
 
