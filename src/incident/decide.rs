@@ -783,6 +783,12 @@ impl Decision<'_> {
                 self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
                 true
             }
+            // A thank-you for the fix is not news that it broke: it stays resolved.
+            None if answer.thanks_only => {
+                let reason = "The customer thanked us; the incident stays resolved";
+                self.notify_reply(MailKind::StaffReply, message, from, written, reason);
+                true
+            }
             None if answer.rating.is_some() => {
                 self.fx.log(
                     EventKind::CustomerReply,
@@ -2094,6 +2100,11 @@ mod tests {
             fixed: None,
             rating: Some(4),
         }));
+        assert!(fx
+            .mails()
+            .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+        let fx = decide(&f, &reply("Thanks a lot!"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "a thank-you reopens nothing");
         assert!(fx
             .mails()
             .all(|m| m.kind.audience() == crate::incident::Audience::Staff));

@@ -178,7 +178,33 @@ pub struct CheckBackAnswer {
     pub fixed: Option<bool>,
     /// 1 to 5.
     pub rating: Option<u8>,
+    /// The whole reply is a thank-you ("Thanks!", "Vielen Dank"): polite, not a complaint.
+    pub thanks_only: bool,
 }
+
+/// A reply made of these words only (and punctuation) is a thank-you.
+const THANKS_WORDS: &[&str] = &[
+    "thanks",
+    "thank",
+    "you",
+    "so",
+    "very",
+    "much",
+    "a",
+    "lot",
+    "many",
+    "cheers",
+    "great",
+    "again",
+    "danke",
+    "vielen",
+    "dank",
+    "schön",
+    "schon",
+    "sehr",
+    "herzlichen",
+    "besten",
+];
 
 /// Ways of saying it is still broken; they win over any "yes" ("yes, but it still fails").
 const NOT_FIXED: &[&str] = &[
@@ -259,7 +285,24 @@ pub fn check_back_answer(own_text: &str) -> CheckBackAnswer {
     CheckBackAnswer {
         fixed,
         rating: rating(&head),
+        thanks_only: fixed.is_none() && thanks_only(own_text),
     }
+}
+
+/// "Thanks!", "Thank you so much", "Vielen Dank!": every word a word of thanks, and one of
+/// them "thanks", "thank", "cheers" or "danke"/"dank".
+fn thanks_only(own_text: &str) -> bool {
+    let lower = own_text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    !words.is_empty()
+        && words.len() <= 6
+        && words.iter().all(|w| THANKS_WORDS.contains(w))
+        && words
+            .iter()
+            .any(|w| matches!(*w, "thanks" | "thank" | "cheers" | "danke" | "dank"))
 }
 
 /// "5", "yes, 4", "4/5", "4 out of 5", "5 stars", "rating: 3", "Bewertung 5": a number from 1
@@ -409,6 +452,28 @@ mod tests {
             let answer = check_back_answer(text);
             assert_eq!(answer.fixed, *fixed, "{text}");
             assert_eq!(answer.rating, *rating, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_thank_you_alone_is_neither_yes_nor_no_and_not_a_complaint() {
+        for text in [
+            "Thanks!",
+            "Thank you so much.",
+            "Cheers",
+            "Vielen Dank!",
+            "Danke schön",
+        ] {
+            let answer = check_back_answer(text);
+            assert!(answer.thanks_only && answer.fixed.is_none(), "{text}");
+        }
+        for text in [
+            "Thanks, but the parcel is still missing",
+            "Thank you. Where is my refund?",
+            "You",
+            "No thanks",
+        ] {
+            assert!(!check_back_answer(text).thanks_only, "{text}");
         }
     }
 
