@@ -101,6 +101,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/008_sender_heals.sql")),
         M::up(include_str!("../../migrations/009_erasure.sql")),
         M::up(include_str!("../../migrations/010_careful_promises.sql")),
+        M::up(include_str!("../../migrations/011_customer_index.sql")),
     ])
 }
 
@@ -126,6 +127,11 @@ pub fn open(path: &Path) -> Result<Connection> {
         source,
     })?;
     migrations().to_latest(&mut conn)?;
+    // Intake, the scheduler, the sender and the CLI write concurrently. A deferred transaction
+    // that reads and then writes fails at once with "database is locked" when another
+    // connection committed meanwhile (WAL cannot upgrade a stale snapshot, and the busy
+    // timeout does not apply); taking the write lock at BEGIN waits its turn instead.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     Ok(conn)
 }
 
@@ -409,7 +415,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 10);
+        assert_eq!(version, 11);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");
