@@ -7,6 +7,7 @@
 //! numbers; what only the process knows (IMAP up or down, each task's last turn, reloads) comes
 //! from [`Health`]. A registry is filled per scrape from that snapshot.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -175,18 +176,12 @@ impl Scrape {
         name: &str,
         help: &str,
         key: &str,
-        values: &std::collections::BTreeMap<String, i64>,
+        values: &BTreeMap<String, i64>,
         always: &[&str],
     ) {
-        let family = Family::<Labels, Counter<u64>>::default();
-        for k in always {
-            let _ = family.get_or_create(&vec![(key.to_string(), (*k).to_string())]);
-        }
-        for (k, n) in values {
-            family
-                .get_or_create(&vec![(key.to_string(), escaped(k))])
-                .inc_by(u64::try_from(*n).unwrap_or(0));
-        }
+        let family = by_label::<Counter<u64>>(key, values, always, |c, n| {
+            c.inc_by(u64::try_from(n).unwrap_or(0));
+        });
         self.0.register(name, help, family);
     }
 
@@ -195,20 +190,34 @@ impl Scrape {
         name: &str,
         help: &str,
         key: &str,
-        values: &std::collections::BTreeMap<String, i64>,
+        values: &BTreeMap<String, i64>,
         always: &[&str],
     ) {
-        let family = Family::<Labels, Gauge<i64>>::default();
-        for k in always {
-            let _ = family.get_or_create(&vec![(key.to_string(), (*k).to_string())]);
-        }
-        for (k, n) in values {
-            family
-                .get_or_create(&vec![(key.to_string(), escaped(k))])
-                .set(*n);
-        }
+        let family = by_label::<Gauge<i64>>(key, values, always, |g, n| {
+            g.set(n);
+        });
         self.0.register(name, help, family);
     }
+}
+
+/// A family with one sample per value of `key`, each given its number by `set`.
+fn by_label<M: Default>(
+    key: &str,
+    values: &BTreeMap<String, i64>,
+    always: &[&str],
+    set: impl Fn(&M, i64),
+) -> Family<Labels, M> {
+    let family = Family::<Labels, M>::default();
+    for k in always {
+        let _ = family.get_or_create(&vec![(key.to_string(), (*k).to_string())]);
+    }
+    for (k, n) in values {
+        set(
+            &family.get_or_create(&vec![(key.to_string(), escaped(k))]),
+            *n,
+        );
+    }
+    family
 }
 
 /// The OpenMetrics text exposition of a snapshot and the process's own state. Counter names
@@ -297,7 +306,7 @@ pub fn render(snapshot: &Snapshot, health: &Health, now: DateTime<Utc>) -> Strin
         "Seconds since each task last came round its loop",
         loops,
     );
-    let reloads = std::collections::BTreeMap::from([
+    let reloads = BTreeMap::from([
         (
             "ok".to_string(),
             i64::try_from(health.reloads_ok.load(std::sync::atomic::Ordering::Relaxed))

@@ -538,15 +538,20 @@ fn requeue_in_doubt(
 mod tests {
     use super::*;
 
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let cfg = OutboxConfig {
+    /// The documented defaults.
+    fn defaults() -> OutboxConfig {
+        OutboxConfig {
             retry_initial: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
             receipt_copies: true,
             in_doubt_grace: Duration::from_secs(600),
             receipt_margin: Duration::from_secs(10),
-        };
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let cfg = defaults();
         assert_eq!(retry_delay(0, &cfg), Duration::from_secs(30));
         assert_eq!(retry_delay(1, &cfg), Duration::from_secs(60));
         assert_eq!(retry_delay(3, &cfg), Duration::from_secs(240));
@@ -556,13 +561,7 @@ mod tests {
 
     #[test]
     fn a_template_error_is_retried_with_backoff_an_impossible_address_never() {
-        let cfg = OutboxConfig {
-            retry_initial: Duration::from_secs(30),
-            retry_max: Duration::from_secs(3600),
-            receipt_copies: true,
-            in_doubt_grace: Duration::from_secs(600),
-            receipt_margin: Duration::from_secs(10),
-        };
+        let cfg = defaults();
         let template = ComposeError::Template(crate::templates::TemplateError::Template {
             file: "acknowledgement.text.hbs".into(),
             line: Some(4),

@@ -815,12 +815,9 @@ mod tests {
     use super::*;
     use crate::store::incidents::{create_incident, NewIncident};
 
-    #[test]
-    fn an_incident_gets_exactly_one_acknowledgement_row() {
-        let conn = crate::store::open_in_memory().expect("db");
-        let now = Utc::now();
-        let id = create_incident(
-            &conn,
+    fn an_incident(conn: &Connection, at: DateTime<Utc>) -> IncidentNo {
+        create_incident(
+            conn,
             &NewIncident {
                 subject: "s",
                 summary: "",
@@ -830,17 +827,20 @@ mod tests {
                 reply_name: None,
                 sender_trust: crate::mail::Trust::Verified,
                 cadence: std::time::Duration::from_secs(60),
-                next_update_at: now,
+                next_update_at: at,
             },
             |n| format!("FU-{n}-x"),
-            now,
+            at,
         )
-        .expect("incident");
-        let out = |mid: &'static str| NewOutgoing {
-            incident: id,
+        .expect("incident")
+    }
+
+    fn acknowledgement(incident: IncidentNo, message_id: &str) -> NewOutgoing<'_> {
+        NewOutgoing {
+            incident,
             kind: MailKind::Acknowledgement,
             caused_by: None,
-            message_id: mid,
+            message_id,
             recipient: "a@b.c",
             recipient_name: None,
             in_reply_to: None,
@@ -854,55 +854,23 @@ mod tests {
             mailbox: "a@b.c",
             domain: "b.c",
             unverified: false,
-        };
-        enqueue(&conn, &out("m1@x"), now).expect("first");
-        assert!(enqueue(&conn, &out("m2@x"), now).is_err());
+        }
+    }
+
+    #[test]
+    fn an_incident_gets_exactly_one_acknowledgement_row() {
+        let conn = crate::store::open_in_memory().expect("db");
+        let now = Utc::now();
+        let id = an_incident(&conn, now);
+        enqueue(&conn, &acknowledgement(id, "m1@x"), now).expect("first");
+        assert!(enqueue(&conn, &acknowledgement(id, "m2@x"), now).is_err());
     }
 
     /// One acknowledgement, marked `sending`, then put in doubt at `since`.
     fn one_in_doubt(since: DateTime<Utc>, grace: chrono::Duration) -> Connection {
         let conn = crate::store::open_in_memory().expect("db");
-        let id = create_incident(
-            &conn,
-            &NewIncident {
-                subject: "s",
-                summary: "",
-                customer_address: "a@b.c",
-                customer_name: None,
-                reply_address: "a@b.c",
-                reply_name: None,
-                sender_trust: crate::mail::Trust::Verified,
-                cadence: std::time::Duration::from_secs(60),
-                next_update_at: since,
-            },
-            |n| format!("FU-{n}-x"),
-            since,
-        )
-        .expect("incident");
-        let row = enqueue(
-            &conn,
-            &NewOutgoing {
-                incident: id,
-                kind: MailKind::Acknowledgement,
-                caused_by: None,
-                message_id: "m1@x",
-                recipient: "a@b.c",
-                recipient_name: None,
-                in_reply_to: None,
-                references: "",
-                context: "{}",
-                raw: None,
-                subject: None,
-                render_error: None,
-                thread_index: None,
-                attachments_from: None,
-                mailbox: "a@b.c",
-                domain: "b.c",
-                unverified: false,
-            },
-            since,
-        )
-        .expect("queued");
+        let id = an_incident(&conn, since);
+        let row = enqueue(&conn, &acknowledgement(id, "m1@x"), since).expect("queued");
         mark_sending(&conn, &[row]).expect("sending");
         requeue_in_doubt(&conn, row, Some(since), since + grace).expect("in doubt");
         conn

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::harness::copy_tree;
+
 fn check(config: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_followupd"))
         .arg("--config")
@@ -76,19 +78,6 @@ fn check_names_file_line_and_key_of_a_typo() {
     let expected = format!("{}:5:", config.display());
     assert!(text.contains(&expected), "wanted {expected} in: {text}");
     assert!(text.contains("poll_intervall"), "{text}");
-}
-
-/// Copies a directory tree (the shipped templates: kinds, partials, staff/).
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_tree(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
-        }
-    }
 }
 
 #[test]

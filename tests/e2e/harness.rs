@@ -616,6 +616,33 @@ pub fn read_log(log: &std::path::Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
 }
 
+/// Copies a directory tree (the shipped templates: kinds, partials, staff/, de/).
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+/// `customer` writes, through the stack's Postfix, that order `n` never arrived.
+pub fn order_never_arrived(stack: &MailStack, customer: &str, message_id: &str, n: u32) {
+    stack.send(
+        customer,
+        SUPPORT,
+        &complaint(
+            customer,
+            message_id,
+            &format!("Order {n} never arrived"),
+            "Hello,\r\n\r\nmy parcel never came.\r\n",
+        ),
+    );
+}
+
 /// A complaint as a customer's mail client would write it.
 pub fn complaint(from: &str, message_id: &str, subject: &str, body: &str) -> String {
     format!(

@@ -8,16 +8,7 @@ use crate::harness::*;
 const ANN: &str = "ann@example.test";
 
 fn send_complaint(stack: &MailStack, n: u32) {
-    stack.send(
-        ANN,
-        SUPPORT,
-        &complaint(
-            ANN,
-            &format!("idle-{n}@client.example.test"),
-            &format!("Order {n} never arrived"),
-            "Hello,\r\n\r\nmy parcel never came.\r\n",
-        ),
-    );
+    order_never_arrived(stack, ANN, &format!("idle-{n}@client.example.test"), n);
 }
 
 fn sent(fu: &Followupd) -> i64 {

@@ -36,16 +36,7 @@ fn acks_to(stack: &MailStack, customer: &str) -> usize {
 }
 
 fn send_complaint(stack: &MailStack, customer: &str, n: u32) {
-    stack.send(
-        customer,
-        SUPPORT,
-        &complaint(
-            customer,
-            &format!("c{n}-{customer}"),
-            &format!("Order {n} never arrived"),
-            "Hello,\r\n\r\nmy parcel never came.\r\n",
-        ),
-    );
+    order_never_arrived(stack, customer, &format!("c{n}-{customer}"), n);
 }
 
 /// Runs `followupd oauth2 login SERVER` as an admin would at a terminal, approving the device

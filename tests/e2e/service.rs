@@ -68,16 +68,7 @@ impl Systemd {
 }
 
 fn send_complaint(stack: &MailStack, n: u32) {
-    stack.send(
-        ANN,
-        SUPPORT,
-        &complaint(
-            ANN,
-            &format!("svc-{n}@client.example.test"),
-            &format!("Order {n} never arrived"),
-            "Hello,\r\n\r\nmy parcel never came.\r\n",
-        ),
-    );
+    order_never_arrived(stack, ANN, &format!("svc-{n}@client.example.test"), n);
 }
 
 /// Dovecot's master process and everything it started (login and IMAP processes).
@@ -211,18 +202,6 @@ fn own_templates(fu: &Followupd) -> PathBuf {
     )
     .expect("config");
     dir
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_tree(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
-        }
-    }
 }
 
 /// The text of the `n`th acknowledgement Ann has received.
