@@ -199,6 +199,24 @@ pub fn apply(
                         store::satisfaction::record_answer(conn, n, *message, *fixed, *rating, now)?
                     }
                     Effect::SettlePromises => store::promises::settle(conn, n, now)?,
+                    Effect::HoldReply {
+                        message,
+                        member,
+                        text,
+                        greeting,
+                        reason,
+                    } => store::incidents::hold_reply(
+                        conn,
+                        n,
+                        *message,
+                        member,
+                        (text, greeting.as_deref()),
+                        reason,
+                        now,
+                    )?,
+                    Effect::ReleaseReply(held) => {
+                        store::incidents::release_reply(conn, *held, now)?
+                    }
                     Effect::Event(event) if pass == Pass::Real => {
                         store::events::log(conn, event, now)?
                     }

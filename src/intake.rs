@@ -26,12 +26,14 @@ use crate::incident::{
     decide, opening, policy, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow,
     NewEvent, Role, Written,
 };
-use crate::mail::{self, BounceReport, MessageClass, ParsedMail, Quarantine, Trust};
+use crate::mail::{
+    self, BounceReport, Context, MessageClass, OwnWords, ParsedMail, Quarantine, Trust,
+};
 use crate::outbox::Pass;
 use crate::store::checkpoints::{self, AfterProcessing, Checkpoint};
 use crate::store::outbox::SentMail;
 use crate::store::{self, ImapOrigin, NewMessage, StoreError};
-use crate::templates::AttachmentData;
+use crate::templates::{AttachmentData, HeldData};
 use crate::thread::{self, Candidate, Decision, Evidence};
 
 /// What happened to one message.
@@ -837,11 +839,12 @@ fn held_by_trust(
         now,
     )?;
     if let Some(incident) = answers {
+        let own = own_in_thread(conn, mail, incident)?;
         let event = Event::HeldReply {
             message: row,
             from: mail.from.address.clone(),
             why,
-            written: written(mail),
+            written: written(mail, &own),
         };
         let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
         *queued += applied.queued();
@@ -849,10 +852,26 @@ fn held_by_trust(
     Ok(Outcome::Held { reason })
 }
 
-/// What a person's mail says, for staff to read.
-fn written(mail: &ParsedMail) -> Written {
+/// A reply's own words, read against everything we sent into incident `n`'s threads: what
+/// the client quoted of ours, however it quoted it, is not the writer's.
+fn own_in_thread(
+    conn: &Connection,
+    mail: &ParsedMail,
+    n: IncidentNo,
+) -> Result<OwnWords, StoreError> {
+    let ours = crate::outbox::guard::thread_mail(conn, n)?;
+    Ok(mail::own_words::read(&mail.body, &ours, Context::Reply))
+}
+
+/// What a person's mail says (`own`: their own words in it), for staff to read.
+fn written(mail: &ParsedMail, own: &OwnWords) -> Written {
     Written {
-        text: mail.text.clone(),
+        text: own.text(),
+        unsure: own
+            .doubt
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
         attachments: mail
             .attachments
             .iter()
@@ -912,7 +931,9 @@ fn record_staff(
         Some(n) if checked && store::incidents::exists(conn, n)? => {
             let row = record_message_as(conn, incoming, mail, Some(n), MessageClass::Staff, now)?;
             index_ids(conn, mail, n)?;
-            let mut staff_mail = crate::incident::staff_mail::read(&mail.text);
+            let ours = crate::outbox::guard::thread_mail(conn, n)?;
+            let own = mail::own_words::read(&mail.body, &ours, Context::Reply);
+            let mut staff_mail = crate::incident::staff_mail::read(&own);
             let to_internal = staff.internal_address.as_deref().is_some_and(|internal| {
                 mail.to
                     .iter()
@@ -920,6 +941,21 @@ fn record_staff(
                     .any(|a| a.eq_ignore_ascii_case(internal))
             });
             staff_mail.internal |= to_internal;
+            let pending = store::incidents::held_reply(conn, n, sender)?;
+            let held = if staff_mail.send {
+                if let Some(kept) = &pending {
+                    // `#send`: the held words, as they were shown, in place of this mail's.
+                    let mut again = crate::incident::staff_mail::read_text(&kept.text);
+                    again.greeting = kept.greeting.clone();
+                    again.body = kept.text.clone();
+                    again.send = true;
+                    again.internal |= staff_mail.internal;
+                    staff_mail = again;
+                }
+                None
+            } else {
+                held_staff_reply(conn, deps, n, (&ours, &own), &staff_mail)?
+            };
             let name = mail
                 .from
                 .name
@@ -933,6 +969,8 @@ fn record_staff(
                     name,
                     mail: staff_mail,
                     attachments: !mail.attachments.is_empty(),
+                    held,
+                    pending: pending.map(|p| p.id),
                 },
             )
         }
@@ -971,12 +1009,13 @@ fn record_staff(
             }
             let row = record_message(conn, incoming, mail, Some(n), now)?;
             index_ids(conn, mail, n)?;
+            let own = own_in_thread(conn, mail, n)?;
             (
                 n,
                 Event::StaffCorrespondence {
                     message: row,
                     by: sender.to_string(),
-                    text: mail.text.clone(),
+                    text: own.text(),
                 },
             )
         }
@@ -985,6 +1024,44 @@ fn record_staff(
     let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
     *queued += applied.queued();
     Ok(Some(Outcome::Joined { incident }))
+}
+
+/// Why a staff reply's words may not go to the customer as read: it is all quote, its words
+/// carry text of a staff-only mail or note, or which words are the writer's is in doubt.
+/// None: they may (an `#internal` note never reaches the customer, so it is never held).
+fn held_staff_reply(
+    conn: &Connection,
+    deps: &Deps,
+    n: IncidentNo,
+    (ours, own): (&mail::OurMail, &OwnWords),
+    read: &crate::incident::staff_mail::StaffMail,
+) -> Result<Option<HeldData>, StoreError> {
+    if read.internal {
+        return Ok(None);
+    }
+    if read.text.trim().is_empty() && read.commands.is_empty() {
+        return Ok(Some(HeldData {
+            all_quote: true,
+            ..HeldData::default()
+        }));
+    }
+    let mut found = ours.staff_only_lines(&own.body);
+    for line in crate::outbox::guard::staff_only_text(conn, deps, n, std::slice::from_ref(&own.body))? {
+        if !found.contains(&line) {
+            found.push(line);
+        }
+    }
+    if !found.is_empty() {
+        return Ok(Some(HeldData {
+            staff_only: true,
+            found,
+            ..HeldData::default()
+        }));
+    }
+    Ok(own.doubt.as_ref().map(|doubt| HeldData {
+        unsure: doubt.to_string(),
+        ..HeldData::default()
+    }))
 }
 
 /// Mail claiming a staff sender that we do not believe: kept in quarantine for staff, and
@@ -1015,11 +1092,12 @@ fn forged(
         Some(&salvaged),
         now,
     )?;
+    let own = own_in_thread(conn, mail, incident)?;
     let event = Event::ForgedStaffReply {
         message: row,
         claimed: mail.from.address.clone(),
         why,
-        written: written(mail),
+        written: written(mail, &own),
     };
     let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
     *queued += applied.queued();
@@ -1063,11 +1141,12 @@ fn join(
         now,
     )?;
     {
+        let own = own_in_thread(conn, mail, incident)?;
         let event = Event::CustomerReply {
             message: row,
             from: mail.from.address.clone(),
             trust: mail.trust.level,
-            written: written(mail),
+            written: written(mail, &own),
         };
         let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
         *queued += applied.queued();
@@ -1214,7 +1293,7 @@ fn open(
             opened_at,
             count,
         }),
-        written: written(mail),
+        written: written(mail, &mail.own),
     };
     // The acknowledgement answers the complaint itself: its references, then it.
     let mut ids: Vec<String> = mail

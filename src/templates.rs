@@ -52,6 +52,9 @@ pub struct Templates {
     /// A set per language directory (`de/`): its own files and partials, the default's where
     /// it has none.
     languages: BTreeMap<String, Set>,
+    /// The fixed lines of the staff-only templates (`staff/…`, `partials/staff_…`) that no
+    /// customer template has: words a customer mail must never carry.
+    staff_only_lines: Vec<String>,
 }
 
 /// One language's templates: a text and an HTML registry, and the file each name came from
@@ -92,11 +95,14 @@ impl Templates {
         let mut seen = std::collections::HashSet::new();
         errors.retain(|e| seen.insert(e.to_string()));
         if errors.is_empty() {
+            let staff_only_lines =
+                staff_only_lines(std::iter::once(&default).chain(languages.values()));
             Ok(Templates {
                 dir: dir.to_path_buf(),
                 kinds: kinds.to_vec(),
                 default,
                 languages,
+                staff_only_lines,
             })
         } else {
             Err(TemplateError::Many(errors))
@@ -105,6 +111,12 @@ impl Templates {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The fixed lines only staff mail carries ("Reply to this mail to answer the customer",
+    /// the command list): the last guard before a customer mail is queued looks for them.
+    pub fn staff_only_lines(&self) -> &[String] {
+        &self.staff_only_lines
     }
 
     /// The languages with a template set of their own besides the default.
@@ -376,6 +388,92 @@ fn register_partials(
     Ok(())
 }
 
+/// The fixed text of every staff-only template and partial, line by line: the lines of six
+/// words or more none of whose six-word runs a customer template or partial has too (a shared
+/// greeting, signature or "the next update by").
+fn staff_only_lines<'a>(sets: impl Iterator<Item = &'a Set>) -> Vec<String> {
+    const RUN: usize = 6;
+    fn words(text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+    let mut staff: Vec<String> = Vec::new();
+    let mut customer_runs: std::collections::HashSet<Vec<String>> =
+        std::collections::HashSet::new();
+    let mut read_files = std::collections::HashSet::new();
+    for set in sets {
+        for (key, path) in &set.files {
+            if !read_files.insert(path.clone()) {
+                continue;
+            }
+            let Ok(source) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            let name = key.split_once(':').map_or(key.as_str(), |(_, n)| n);
+            let staff_only = name.starts_with("staff/") || name.starts_with("staff_");
+            let lines = literal_lines(&source, key.starts_with("html:"));
+            if staff_only {
+                staff.extend(lines);
+            } else {
+                let all = words(&lines.join("\n"));
+                customer_runs.extend(all.windows(RUN).map(<[String]>::to_vec));
+            }
+        }
+    }
+    staff.retain(|line| {
+        let w = words(line);
+        w.len() >= RUN && w.windows(RUN).all(|run| !customer_runs.contains(run))
+    });
+    staff.sort();
+    staff.dedup();
+    staff
+}
+
+/// The lines of a template's own text: expressions (`{{…}}`) and, in HTML, tags taken out.
+fn literal_lines(source: &str, html: bool) -> Vec<String> {
+    let mut text = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(at) = rest.find("{{") {
+        text.push_str(rest.get(..at).unwrap_or(""));
+        let after = rest.get(at..).unwrap_or("");
+        match after.find("}}") {
+            Some(end) => {
+                text.push('\n');
+                rest = after.get(end + 2..).unwrap_or("").trim_start_matches('}');
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    text.push_str(rest);
+    // In HTML, a tag ends a line of text (it is a `<p>`, a `<br>` or a cell, near enough).
+    let text = if html {
+        let mut plain = String::with_capacity(text.len());
+        let mut in_tag = false;
+        for c in text.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' if in_tag => {
+                    in_tag = false;
+                    plain.push('\n');
+                }
+                _ if !in_tag => plain.push(c),
+                _ => {}
+            }
+        }
+        plain.replace("&nbsp;", " ")
+    } else {
+        text
+    };
+    text.lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 /// Mail queued by an older version was stored without the keys added since; strict mode would
 /// fail its retry on them. Every key missing from `data` takes its default, and `pace` is
 /// derived from the stored `cadence`.
@@ -432,6 +530,9 @@ pub struct MailData {
     pub note: String,
     /// Who wrote the note, as the customer may read it ("Anna"); "" for the team.
     pub note_by: String,
+    /// The greeting a staff member wrote above their note to the customer ("Hi Ann,"): the
+    /// mail opens with it instead of the template's own, so the customer is not greeted twice.
+    pub greeting: String,
     /// What we need from the customer while we wait on them (`waiting`).
     pub waiting_for: String,
     /// When the customer sent what this mail thanks them for ("Tuesday"); "" when nothing.
@@ -502,6 +603,27 @@ pub struct StaffData {
     /// Why the incident counts as recurring ("ann@… wrote again within 30 days of incident
     /// #1 …"), "" when it does not.
     pub recurring_reason: String,
+    /// The signature under the writer's own words (their phone number, their company), set
+    /// apart from the words themselves.
+    pub signature: String,
+    /// Why a staff member's reply, or a mail to the customer, was held back (`staff/held`).
+    pub held: HeldData,
+}
+
+/// What held a mail back from the customer, as facts for `staff/held`. One of the first four
+/// is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HeldData {
+    /// The reply had no words of its own: it was all quote.
+    pub all_quote: bool,
+    /// The reply's own words carry text of a staff-only mail or note (the lines are in `found`).
+    pub staff_only: bool,
+    /// It could not be told with confidence which words are the writer's: why.
+    pub unsure: String,
+    /// A mail of this kind to the customer was stopped by the last guard (lines in `found`).
+    pub stopped: String,
+    /// The staff-only lines found.
+    pub found: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -630,6 +752,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         close_after: "4 days".into(),
         previous_incident: 977,
         note_by: "Anna".into(),
+        greeting: "Hi Ann,".into(),
         waiting_for: "the serial number on the back of the device".into(),
         thanks_for: "Tuesday".into(),
         updates_stopped: true,
@@ -650,6 +773,14 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
             digest: vec!["#1043 new incident: Refund missing".into()],
             language: "de".into(),
             recurring_reason: "ann@example.com wrote again within 30 days of incident #977".into(),
+            signature: "Ann Example\nExample Ltd\n+44 20 7946 0000".into(),
+            held: HeldData {
+                all_quote: false,
+                staff_only: true,
+                unsure: "a line looks like the header of a quoted mail".into(),
+                stopped: "progress".into(),
+                found: vec!["Start with #internal for a note the customer never sees.".into()],
+            },
         },
         escalation: EscalationData {
             reason: "no staff note for 8 hours".into(),
@@ -693,6 +824,7 @@ fn sample_data(support_name: &str, support_address: &str) -> Vec<Value> {
         },
         previous_incident: 0,
         note_by: String::new(),
+        greeting: String::new(),
         waiting_for: String::new(),
         thanks_for: String::new(),
         updates_stopped: false,
@@ -840,7 +972,10 @@ mod tests {
         assert!(mail.subject.starts_with("Re: "), "the default subject");
         data["lang"] = json!("fr");
         let mail = templates.render("acknowledgement", &data).expect("renders");
-        assert_eq!(mail.text, "Hello Ann,\n 1042", "no French set: the default");
+        assert_eq!(
+            mail.text, "Hi Ann,\n 1042",
+            "no French set: the default (the sample carries a staff greeting)"
+        );
         templates.check("S", "s@e.test").expect("both sets check");
     }
 

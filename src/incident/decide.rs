@@ -17,7 +17,7 @@ use super::{Note, NoteVisibility, Resolution, State};
 use crate::clock::{self, human_duration, stamp};
 use crate::config::{Config, Treatment};
 use crate::mail::{Person, Trust};
-use crate::templates::{AttachmentData, EscalationData, MailData, StaffData};
+use crate::templates::{AttachmentData, EscalationData, HeldData, MailData, StaffData};
 
 /// What the store knows about an incident, gathered before deciding.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +58,8 @@ pub struct Written {
     pub attachments: Vec<AttachmentData>,
     /// How far the sender is proven ("verified: dkim=pass aligned …").
     pub trust: String,
+    /// Why it could not be told with confidence which words are theirs; "" when it could.
+    pub unsure: String,
 }
 
 /// What happened.
@@ -92,6 +94,12 @@ pub enum Event {
         mail: StaffMail,
         /// The reply carries attachments: they go to the customer with the note.
         attachments: bool,
+        /// Why its words may not go to the customer as read (all quote, staff-only text in
+        /// them, unsure which words are theirs): held, and the member is told. None: clear.
+        held: Option<HeldData>,
+        /// The member's reply held back earlier and not yet sent: `#send` sends it (intake
+        /// put its words in `mail`), a new reply that goes through replaces it.
+        pending: Option<i64>,
     },
     /// A staff member wrote to the customer directly (support in copy): the customer has it;
     /// it counts as news.
@@ -214,6 +222,7 @@ pub fn decide(
         incident: facts.incident.clone(),
         fx: Effects::new(facts.incident.number),
         resumed_moved: false,
+        staff_greeting: None,
     };
     match event {
         Event::Opened(opening) => d.opened(opening),
@@ -239,9 +248,14 @@ pub fn decide(
             name,
             mail,
             attachments,
+            held,
+            pending,
         } => {
             d.vouch(by);
-            d.staff_reply(*message, by, name, mail, *attachments)
+            match held {
+                Some(held) => d.hold_staff_reply(*message, by, mail, held, *pending),
+                None => d.staff_reply(*message, by, name, mail, *attachments, *pending),
+            }
         }
         Event::StaffCorrespondence { message, by, text } => {
             d.staff_correspondence(*message, by, text)
@@ -282,6 +296,9 @@ struct Decision<'a> {
     fx: Effects,
     /// The promise made on resuming was moved by the sending window.
     resumed_moved: bool,
+    /// The greeting a staff member wrote above their words: the customer mail it causes opens
+    /// with it instead of the template's.
+    staff_greeting: Option<String>,
 }
 
 impl Decision<'_> {
@@ -368,7 +385,11 @@ impl Decision<'_> {
             },
             shape,
         );
-        self.fx.push(Effect::Mail(Box::new(mail)));
+        let mut mail = Box::new(mail);
+        if let Some(greeting) = &self.staff_greeting {
+            mail.data.greeting = greeting.clone();
+        }
+        self.fx.push(Effect::Mail(mail));
     }
 
     /// The customer mail just decided carries the attachments of `message` (a staff reply's).
@@ -652,6 +673,25 @@ impl Decision<'_> {
                 &who,
                 "the receiving server verified the customer's mail; they are answered in full",
             );
+        }
+        if !written.unsure.is_empty() {
+            // Reading a pace, a stop or a "yes, fixed" out of words that may be ours would act
+            // on what we said, not on what they asked: a person reads it.
+            self.fx.log(
+                EventKind::ReplyUnclear,
+                &who,
+                format!(
+                    "not acted on: unsure which words of the reply are theirs ({})",
+                    written.unsure
+                ),
+            );
+            let reason = format!(
+                "The customer replied, but we could not tell with confidence which words are \
+                 theirs ({}); nothing was done automatically. Read their mail and act on it",
+                written.unsure
+            );
+            self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+            return;
         }
         let proven = policy::for_sender(trust, &self.config.trust) == Treatment::Full;
         let replies = &self.config.replies;
@@ -1014,11 +1054,36 @@ impl Decision<'_> {
         name: &str,
         mail: &StaffMail,
         attachments: bool,
+        pending: Option<i64>,
     ) {
         let who = Actor::Staff(by.to_string());
         let before = (self.incident.clone(), self.fx.list.len());
-        match self.staff_mail_actions(&who, name, mail, message, attachments) {
-            Ok(()) => {}
+        self.staff_greeting = mail.greeting.clone();
+        let acted = if mail.send && pending.is_none() {
+            Err(vec![format!(
+                "#send: no reply of yours about incident {} is waiting to be sent",
+                self.incident.number
+            )])
+        } else {
+            self.staff_mail_actions(&who, name, mail, message, attachments)
+        };
+        self.staff_greeting = None;
+        match acted {
+            Ok(()) => {
+                if let Some(held) = pending {
+                    // Sent as shown (`#send`), or replaced by the reply just acted on.
+                    self.fx.push(Effect::ReleaseReply(held));
+                    if mail.send {
+                        self.fx.push(Effect::Event(NewEvent {
+                            incident: Some(self.incident.number),
+                            message: Some(message),
+                            kind: EventKind::StaffReplyReleased,
+                            actor: who.clone(),
+                            detail: "#send: the held reply was acted on as shown".into(),
+                        }));
+                    }
+                }
+            }
             Err(reasons) => {
                 // Undo everything this mail would have done; only the refusal remains.
                 self.incident = before.0;
@@ -1046,6 +1111,57 @@ impl Decision<'_> {
                 );
             }
         }
+    }
+
+    /// A staff reply whose words cannot go to the customer as read: nothing is done, its words
+    /// are kept, and its author is told what was found and how to send it.
+    fn hold_staff_reply(
+        &mut self,
+        message: MessageRow,
+        by: &str,
+        mail: &StaffMail,
+        held: &HeldData,
+        pending: Option<i64>,
+    ) {
+        let member = by.to_string();
+        let why = if held.all_quote {
+            "no words of the writer's own, only quoted text".to_string()
+        } else if held.staff_only {
+            format!("it carries staff-only text: {}", held.found.join(" / "))
+        } else {
+            format!("unsure which words are the writer's: {}", held.unsure)
+        };
+        if let Some(old) = pending {
+            self.fx.push(Effect::ReleaseReply(old));
+        }
+        self.fx.push(Effect::HoldReply {
+            message,
+            member: member.clone(),
+            text: mail.body.clone(),
+            greeting: mail.greeting.clone(),
+            reason: why.clone(),
+        });
+        self.fx.push(Effect::Event(NewEvent {
+            incident: Some(self.incident.number),
+            message: Some(message),
+            kind: EventKind::StaffReplyHeld,
+            actor: Actor::Daemon,
+            detail: format!("the reply from {member} was not sent to the customer: {why}"),
+        }));
+        let (text, held) = (mail.text.clone(), held.clone());
+        self.staff_mail(
+            MailKind::StaffHeld,
+            std::slice::from_ref(&member),
+            Some(message),
+            |d| {
+                d.staff = StaffData {
+                    member: member.clone(),
+                    text: text.clone(),
+                    held: held.clone(),
+                    ..StaffData::default()
+                };
+            },
+        );
     }
 
     fn staff_mail_actions(

@@ -136,6 +136,17 @@ pub enum Effect {
         rating: Option<u8>,
     },
     PreviousIncident(IncidentNo),
+    /// A staff member's reply is held back from the customer until they `#send` it: their
+    /// words as read, and why.
+    HoldReply {
+        message: MessageRow,
+        member: String,
+        text: String,
+        greeting: Option<String>,
+        reason: String,
+    },
+    /// A held staff reply was sent after all.
+    ReleaseReply(i64),
     /// The open promises are settled as an update goes out now: kept if their time has not
     /// passed, breached if it has.
     SettlePromises,

@@ -11,7 +11,8 @@ use super::{policy, Incident, IncidentNo, MailKind, MessageRow};
 use crate::clock::{human_duration, stamp};
 use crate::config::{Config, Treatment};
 use crate::templates::{
-    CustomerData, IncidentData, MailData, RecurringData, ResolutionData, StaffData, SupportData,
+    CustomerData, HeldData, IncidentData, MailData, RecurringData, ResolutionData, StaffData,
+    SupportData,
 };
 
 /// References kept on a mail: the conversation's first message and the most recent ones, and
@@ -373,6 +374,44 @@ pub fn global_cap_notice(incident: &Incident, reason: &str, config: &Config) -> 
         .iter()
         .map(|to| Mail {
             kind: MailKind::StaffCapped,
+            to: to.clone(),
+            to_name: None,
+            unverified: false,
+            data: data.clone(),
+            promise: None,
+            caused_by: None,
+            in_reply_to: None,
+            references: Vec::new(),
+            thread_root: None,
+            attachments_from: None,
+        })
+        .collect()
+}
+
+/// Tells staff that a mail to the customer was stopped because it carried staff-only text, and
+/// which lines.
+pub fn stopped_notice(
+    incident: &Incident,
+    kind: MailKind,
+    found: &[String],
+    config: &Config,
+) -> Vec<Mail> {
+    let mut data = mail_data(incident, config, incident.next_update_at);
+    data.lang.clear();
+    data.staff = StaffData {
+        held: HeldData {
+            stopped: kind.as_str().to_string(),
+            found: found.to_vec(),
+            ..HeldData::default()
+        },
+        ..StaffData::default()
+    };
+    config
+        .staff
+        .recipients()
+        .iter()
+        .map(|to| Mail {
+            kind: MailKind::StaffHeld,
             to: to.clone(),
             to_name: None,
             unverified: false,

@@ -2,7 +2,7 @@
 //! "alle zwei Stunden".
 //!
 //! Every phrasing we recognise lives in this file, with its tests. Only the customer's own
-//! words count (the caller passes [`crate::mail::own_words`], the whole of it, not the
+//! words count (the caller passes [`crate::mail::OwnWords::text`], the whole of it, not the
 //! summary), so our own "we will write every 4 hours" quoted back never changes anything.
 //!
 //! The text is read for what the customer meant, not for the first phrase that matches:
@@ -550,7 +550,14 @@ mod tests {
     use super::*;
 
     fn asks(text: &str) -> PaceRequest {
-        read(&crate::mail::own_words(text))
+        read(
+            &crate::mail::own_words::read(
+                text,
+                &crate::mail::OurMail::none(),
+                crate::mail::Context::Reply,
+            )
+            .text(),
+        )
     }
 
     fn every(secs: u64) -> PaceRequest {

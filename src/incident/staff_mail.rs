@@ -1,5 +1,5 @@
-//! What a staff member's reply says: commands on their own lines at the top, then the words
-//! for the customer (or an internal note).
+//! What a staff member's reply says: commands on their own lines, then the words for the
+//! customer (or an internal note).
 //!
 //! ```text
 //! #cadence 2h
@@ -7,12 +7,17 @@
 //! We found the cause: a certificate expired. A fix is being deployed now.
 //! ```
 //!
-//! `#resolve` reads the paragraphs that follow by their labels (`Root cause:`, `Prevention:`,
-//! `Compensation:`); `#internal` keeps the whole mail from the customer.
+//! A command is a line of the writer's own words (see [`crate::mail::own_words`]) that starts
+//! with `#` and a command's name, wherever it stands: a `#tag vip` written under the text is a
+//! command, not text for the customer. An unknown `#word` at the top is refused; lower down it
+//! is text ("#1 priority"). `#resolve` reads the paragraphs labelled `Root cause:`,
+//! `Prevention:`, `Compensation:` and `Question:`; `#internal` keeps the whole mail from the
+//! customer; `#send` sends a held reply as it was shown.
 
 use std::time::Duration;
 
 use super::Resolution;
+use crate::mail::OwnWords;
 
 /// A command from a staff mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,62 +44,140 @@ pub enum Command {
 pub struct StaffMail {
     pub commands: Vec<Command>,
     /// The words for the customer: what is left after the command lines (and, with
-    /// `#resolve`, after its labelled paragraphs).
+    /// `#resolve`, after its labelled paragraphs), without the writer's greeting and sign-off.
     pub text: String,
     /// `#internal`: recorded as an internal note, never sent to the customer.
     pub internal: bool,
+    /// The writer's own greeting ("Hi Ann,"): the customer's mail opens with it instead of the
+    /// template's.
+    pub greeting: Option<String>,
+    /// `#send`: send the reply that was held back, as it was shown.
+    pub send: bool,
+    /// The writer's own words as read, commands and all (greeting and sign-off apart): what is
+    /// kept when the reply is held, and read again on `#send`.
+    pub body: String,
 }
 
-/// Reads the sender's own words (quotes and signature already removed).
-pub fn read(own_text: &str) -> StaffMail {
+/// The names of the commands, as a staff member writes them after `#`.
+const COMMANDS: &[&str] = &[
+    "internal", "resolve", "wait", "resume", "close", "reopen", "assign", "tag", "cadence", "send",
+];
+
+/// Reads a staff member's own words.
+pub fn read(own: &OwnWords) -> StaffMail {
+    let mut mail = read_text(&own.body);
+    mail.greeting = own.greeting.clone();
+    mail.body = own.body.clone();
+    // A greeting that opens the first sentence ("Hi Ann, the parcel left today.") is theirs
+    // too: the template must not greet a second time.
+    if mail.greeting.is_none() {
+        let first = mail.text.lines().next().unwrap_or("");
+        if let Some(crate::mail::reply_marks::Greeting::Opens(len)) =
+            crate::mail::reply_marks::greeting(first)
+        {
+            let greeting: String = first.trim().chars().take(len).collect();
+            let rest: String = first.trim().chars().skip(len).collect();
+            let mut lines: Vec<String> = mail.text.lines().map(str::to_string).collect();
+            if let Some(line) = lines.first_mut() {
+                *line = capitalised(rest.trim_start());
+            }
+            mail.greeting = Some(greeting.trim().to_string());
+            mail.text = lines.join("\n").trim().to_string();
+        }
+    }
+    mail
+}
+
+/// "the parcel left today." after a greeting reads as a sentence of its own.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if first.is_lowercase() => first.to_uppercase().chain(chars).collect(),
+        Some(first) => std::iter::once(first).chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The command a line holds, if it is one: `#word rest` (also the fullwidth `＃ｗｏｒｄ` a
+/// phone's keyboard may type), with the word lower-cased.
+fn command_of(line: &str) -> Option<(String, String)> {
+    let t: String = line
+        .trim()
+        .chars()
+        .map(|c| match c {
+            // Fullwidth forms (U+FF01–U+FF5E) of ASCII, as NFKC folds them.
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            c => c,
+        })
+        .collect();
+    let command = t.strip_prefix('#')?;
+    if !command
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+    {
+        return None;
+    }
+    let (word, rest) = command
+        .split_once(char::is_whitespace)
+        .map_or((command, ""), |(w, r)| (w, r.trim()));
+    Some((word.to_ascii_lowercase(), rest.to_string()))
+}
+
+/// Reads the body of a staff member's own words (their greeting and sign-off set apart).
+pub fn read_text(own_text: &str) -> StaffMail {
     let mut mail = StaffMail::default();
-    let mut lines = own_text.lines().peekable();
-    // The command block: lines starting with `#` at the top, blank lines between allowed.
-    while let Some(line) = lines.peek() {
+    let mut text_lines: Vec<&str> = Vec::new();
+    let mut at_top = true;
+    for line in own_text.lines() {
         let t = line.trim();
-        if t.is_empty() {
-            lines.next();
+        let Some((word, rest)) = command_of(t) else {
+            if !t.is_empty() {
+                at_top = false;
+            }
+            text_lines.push(line);
+            continue;
+        };
+        if !COMMANDS.contains(&word.as_str()) {
+            if at_top {
+                mail.commands.push(Command::Unreadable {
+                    line: t.to_string(),
+                    why: format!(
+                        "`#{word}` is not a command; the commands are #resolve, #wait, #resume, \
+                         #cadence, #close, #reopen, #tag, #assign, #internal and #send"
+                    ),
+                });
+            } else {
+                text_lines.push(line);
+            }
             continue;
         }
-        let Some(command) = t.strip_prefix('#') else {
-            break;
-        };
-        lines.next();
-        let (word, rest) = command
-            .split_once(char::is_whitespace)
-            .map_or((command, ""), |(w, r)| (w, r.trim()));
-        match word.to_ascii_lowercase().as_str() {
+        match word.as_str() {
             "internal" => mail.internal = true,
+            "send" => mail.send = true,
             "resolve" => mail.commands.push(Command::Resolve(Resolution::default())),
-            "wait" => mail.commands.push(Command::Wait(rest.to_string())),
+            "wait" => mail.commands.push(Command::Wait(rest)),
             "resume" => mail.commands.push(Command::Resume),
             "close" => mail.commands.push(Command::Close),
             "reopen" => mail.commands.push(Command::Reopen),
             "assign" => mail.commands.push(Command::Assign),
-            "tag" => mail.commands.push(Command::Tag(rest.to_string())),
-            "cadence" => mail.commands.push(match humantime::parse_duration(rest) {
+            "tag" => mail.commands.push(Command::Tag(rest)),
+            _ => mail.commands.push(match humantime::parse_duration(&rest) {
                 Ok(d) => Command::Cadence(d),
                 Err(_) => Command::Unreadable {
                     line: t.to_string(),
                     why: format!("`{rest}` is not a duration; write it like #cadence 2h"),
                 },
             }),
-            _ => mail.commands.push(Command::Unreadable {
-                line: t.to_string(),
-                why: format!(
-                    "`#{word}` is not a command; the commands are #resolve, #wait, #resume, \
-                     #cadence, #close, #reopen, #tag, #assign and #internal"
-                ),
-            }),
         }
     }
-    let rest: Vec<&str> = lines.collect();
     let resolving = mail
         .commands
         .iter()
         .any(|c| matches!(c, Command::Resolve(_)));
     let text = if resolving {
-        let (resolution, leftover) = labelled(&rest);
+        let (resolution, leftover) = labelled(&text_lines);
         for c in &mut mail.commands {
             if let Command::Resolve(r) = c {
                 *r = resolution.clone();
@@ -102,10 +185,23 @@ pub fn read(own_text: &str) -> StaffMail {
         }
         leftover
     } else {
-        rest.join("\n")
+        text_lines.join("\n")
     };
-    mail.text = text.trim().to_string();
+    mail.text = tidy(&text);
     mail
+}
+
+/// Trimmed, and no runs of blank lines where command lines stood.
+fn tidy(text: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim_end();
+        if t.trim().is_empty() && out.last().is_none_or(|l| l.trim().is_empty()) {
+            continue;
+        }
+        out.push(t);
+    }
+    out.join("\n").trim().to_string()
 }
 
 /// The `Root cause:` / `Prevention:` / `Compensation:` paragraphs, and the other text.
@@ -178,6 +274,10 @@ fn labelled(lines: &[&str]) -> (Resolution, String) {
 mod tests {
     use super::*;
 
+    fn read(text: &str) -> StaffMail {
+        read_text(text)
+    }
+
     #[test]
     fn plain_words_are_a_note_for_the_customer() {
         let m = read("We found it: the courier lost the parcel.\nA new one ships today.");
@@ -190,20 +290,52 @@ mod tests {
     }
 
     #[test]
-    fn commands_on_their_own_lines_at_the_top_then_the_note() {
+    fn commands_on_their_own_lines_wherever_they_stand_then_the_note() {
         let m = read("#cadence 2h\n#tag Payments\n\n#assign\nThe provider is on it.\n#close");
         assert_eq!(
             m.commands,
             vec![
                 Command::Cadence(Duration::from_secs(7200)),
                 Command::Tag("Payments".into()),
-                Command::Assign
+                Command::Assign,
+                Command::Close,
             ]
         );
-        assert_eq!(
-            m.text, "The provider is on it.\n#close",
-            "only the top block counts"
+        assert_eq!(m.text, "The provider is on it.");
+        let m = read("We shipped a replacement.\n\n#tag vip");
+        assert_eq!(m.commands, vec![Command::Tag("vip".into())]);
+        assert_eq!(m.text, "We shipped a replacement.");
+    }
+
+    #[test]
+    fn a_fullwidth_hash_is_a_command_and_an_unknown_word_lower_down_is_text() {
+        let m = read("＃ｉｎｔｅｒｎａｌ\nCall them tomorrow.");
+        assert!(m.internal);
+        let m = read("Thanks for waiting.\n#1 priority for us now.");
+        assert!(m.commands.is_empty());
+        assert_eq!(m.text, "Thanks for waiting.\n#1 priority for us now.");
+        let m = read("Thanks.\n#frobnicate");
+        assert_eq!(m.text, "Thanks.\n#frobnicate");
+    }
+
+    #[test]
+    fn the_writers_greeting_is_theirs_whether_alone_or_opening_the_text() {
+        let own = crate::mail::own_words::read(
+            "Hi Ann,\n\nthe parcel left today.\n\nBest,\nAnna",
+            &crate::mail::OurMail::none(),
+            crate::mail::Context::Reply,
         );
+        let m = super::read(&own);
+        assert_eq!(m.greeting.as_deref(), Some("Hi Ann,"));
+        assert_eq!(m.text, "the parcel left today.");
+        let own = crate::mail::own_words::read(
+            "Hi Ann, the parcel left today.",
+            &crate::mail::OurMail::none(),
+            crate::mail::Context::Reply,
+        );
+        let m = super::read(&own);
+        assert_eq!(m.greeting.as_deref(), Some("Hi Ann,"));
+        assert_eq!(m.text, "The parcel left today.");
     }
 
     #[test]

@@ -112,10 +112,15 @@ pub enum MailKind {
     /// To staff: the global send cap held automatic mail back.
     #[serde(rename = "staff/capped")]
     StaffCapped,
+    /// To a staff member: their reply was not sent to the customer (it was all quote, carried
+    /// staff-only text, or could not be read with confidence), and how to send it; to staff: a
+    /// mail to the customer was stopped because it carried staff-only text.
+    #[serde(rename = "staff/held")]
+    StaffHeld,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 18] = [
+    pub const ALL: [MailKind; 19] = [
         MailKind::Acknowledgement,
         MailKind::Progress,
         MailKind::Status,
@@ -134,6 +139,7 @@ impl MailKind {
         MailKind::StaffForged,
         MailKind::StaffDigest,
         MailKind::StaffCapped,
+        MailKind::StaffHeld,
     ];
 
     /// The template name (`templates/NAME.text.hbs`) and the spelling in the database.
@@ -157,6 +163,7 @@ impl MailKind {
             MailKind::StaffForged => "staff/forged",
             MailKind::StaffDigest => "staff/digest",
             MailKind::StaffCapped => "staff/capped",
+            MailKind::StaffHeld => "staff/held",
         }
     }
 
@@ -306,11 +313,20 @@ pub enum EventKind {
     Vouched,
     /// A reply `[trust]` kept for staff.
     HeldForStaff,
+    /// A staff member's reply was not sent to the customer: all quote, staff-only text in it,
+    /// or words that could not be told apart with confidence.
+    StaffReplyHeld,
+    /// A held staff reply was sent after all (`#send`).
+    StaffReplyReleased,
+    /// A customer reply that could not be read with confidence: nothing automatic was done.
+    ReplyUnclear,
     /// Staff chose the language the customer is answered in.
     LanguageSet,
     // Mail.
     MailQueued,
     MailSuppressed,
+    /// A customer mail carried staff-only text and was stopped by the last guard.
+    MailStopped,
     MailSent,
     MailFailed,
     MailInDoubt,
@@ -329,10 +345,13 @@ pub enum EventKind {
     Erased,
     /// The raw bytes of an incident's messages were dropped by `[retention] raw_after`.
     RawDropped,
+    /// followupd's own code failed (a panic) while acting on this incident: it waits for a
+    /// person, with the message.
+    InternalError,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 45] = [
+    pub const ALL: [EventKind; 50] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -362,8 +381,12 @@ impl EventKind {
         EventKind::SenderVerified,
         EventKind::Vouched,
         EventKind::HeldForStaff,
+        EventKind::StaffReplyHeld,
+        EventKind::StaffReplyReleased,
+        EventKind::ReplyUnclear,
         EventKind::MailQueued,
         EventKind::MailSuppressed,
+        EventKind::MailStopped,
         EventKind::MailSent,
         EventKind::MailFailed,
         EventKind::MailInDoubt,
@@ -378,6 +401,7 @@ impl EventKind {
         EventKind::UidvalidityChanged,
         EventKind::Erased,
         EventKind::RawDropped,
+        EventKind::InternalError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -411,8 +435,12 @@ impl EventKind {
             EventKind::SenderVerified => "sender_verified",
             EventKind::Vouched => "vouched",
             EventKind::HeldForStaff => "held_for_staff",
+            EventKind::StaffReplyHeld => "staff_reply_held",
+            EventKind::StaffReplyReleased => "staff_reply_released",
+            EventKind::ReplyUnclear => "reply_unclear",
             EventKind::MailQueued => "mail_queued",
             EventKind::MailSuppressed => "mail_suppressed",
+            EventKind::MailStopped => "mail_stopped",
             EventKind::MailSent => "mail_sent",
             EventKind::MailFailed => "mail_failed",
             EventKind::MailInDoubt => "mail_in_doubt",
@@ -427,6 +455,7 @@ impl EventKind {
             EventKind::UidvalidityChanged => "uidvalidity_changed",
             EventKind::Erased => "erased",
             EventKind::RawDropped => "raw_dropped",
+            EventKind::InternalError => "internal_error",
         }
     }
 

@@ -6,6 +6,10 @@
 //! text/plain beside the real HTML), the HTML is read instead. A part whose charset label does
 //! not decode cleanly, or that has none but holds 8-bit bytes, is decoded again from its raw
 //! bytes with [`super::charset::decode`].
+//!
+//! HTML is read with the quoted history that mail clients mark in it (Gmail's `gmail_quote`,
+//! Outlook's `divRplyFwdMsg`, Apple's `blockquote type="cite"` …) turned into `>` lines, so the
+//! writer's own words are found the same way in HTML-only mail as in text.
 
 use std::borrow::Cow;
 
@@ -78,7 +82,7 @@ fn joined(
             PartType::Text(text) => repaired(message, part, text, notes),
             PartType::Html(html) => {
                 let html = repaired(message, part, html, notes);
-                Cow::Owned(mail_parser::decoders::html::html_to_text(&html))
+                Cow::Owned(html_to_marked_text(&html))
             }
             // Inline pictures and other parts sit between the text parts.
             _ => continue,
@@ -132,6 +136,273 @@ fn repaired<'t>(
         });
     }
     Cow::Owned(decoded.text)
+}
+
+/// Elements that end a line of text.
+const BLOCKS: &[&str] = &[
+    "p",
+    "div",
+    "br",
+    "tr",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "table",
+    "ul",
+    "ol",
+    "hr",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "dd",
+    "dt",
+    "center",
+];
+
+/// Elements whose content is never text a person reads.
+const HIDDEN: &[&str] = &["head", "style", "script", "title", "xml", "template"];
+
+/// How a mail client marks quoted history in HTML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteMark {
+    /// The element holds the quote (Gmail's `gmail_quote`, Apple's and Thunderbird's
+    /// `blockquote type="cite"`, Yahoo's `yahoo_quoted`, Proton's `protonmail_quote`).
+    Element,
+    /// Everything from here to the end is the quoted mail (Outlook's `divRplyFwdMsg`, its
+    /// `border-top:solid #E1E1E1` header div, OWA's `appendonsend` and `stopSpelling` rule).
+    Rest,
+}
+
+/// Whether an opening tag starts quoted history, from its name and attributes (lower-case).
+fn quote_mark(name: &str, attrs: &str) -> Option<QuoteMark> {
+    let id = attr(attrs, "id").unwrap_or("");
+    let style: String = attr(attrs, "style")
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let outlook_header_div = name == "div"
+        && (style.contains("border-top:solid#e1e1e1")
+            || style.contains("border-top:solid#b5c4df")
+            || style.contains("border-top:1ptsolid#b5c4df"));
+    if matches!(
+        id,
+        "divrplyfwdmsg" | "x_divrplyfwdmsg" | "appendonsend" | "x_appendonsend" | "stopspelling"
+    ) || outlook_header_div
+    {
+        return Some(QuoteMark::Rest);
+    }
+    if name == "blockquote" {
+        return Some(QuoteMark::Element);
+    }
+    let classes = attr(attrs, "class").unwrap_or("");
+    let quoting_class = classes.split_whitespace().any(|c| {
+        matches!(
+            c,
+            "gmail_quote"
+                | "x_gmail_quote"
+                | "gmail_quote_container"
+                | "yahoo_quoted"
+                | "protonmail_quote"
+                | "moz-cite-prefix"
+                | "zmail_extra"
+                | "outlookmessageheader"
+                | "quote"
+        )
+    });
+    let named_quote = attr(attrs, "name") == Some("quote")
+        || attr(attrs, "data-marker") == Some("__quoted_text__");
+    (quoting_class || named_quote).then_some(QuoteMark::Element)
+}
+
+/// The value of attribute `name` in a tag's attribute text (quoted or not).
+fn attr<'a>(attrs: &'a str, name: &str) -> Option<&'a str> {
+    for (at, _) in attrs.match_indices(name) {
+        let before = attrs.get(..at).and_then(|s| s.chars().next_back());
+        if before.is_some_and(|c| !c.is_whitespace()) {
+            continue;
+        }
+        let rest = attrs.get(at + name.len()..)?.trim_start();
+        let Some(rest) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        return Some(match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let inner = rest.get(1..)?;
+                inner.get(..inner.find(q).unwrap_or(inner.len()))?
+            }
+            _ => rest.get(
+                ..rest
+                    .find(|c: char| c.is_whitespace() || c == '/')
+                    .unwrap_or(rest.len()),
+            )?,
+        });
+    }
+    None
+}
+
+/// HTML as the text a person reads, with the quoted history mail clients mark in their HTML
+/// turned into `>` lines, so that [`super::own_words`] reads HTML-only mail like text.
+pub fn html_to_marked_text(html: &str) -> String {
+    struct Out {
+        lines: Vec<(bool, String)>,
+        line: String,
+        quoted: bool,
+        /// A no-break space stood in the line: an empty paragraph that Outlook writes as a
+        /// blank line (`<p>&nbsp;</p>`).
+        spaced: bool,
+    }
+    impl Out {
+        fn text(&mut self, s: &str) {
+            for c in s.chars() {
+                if c == '\u{a0}' {
+                    self.spaced = true;
+                }
+                if c.is_whitespace() {
+                    if !self.line.is_empty() && !self.line.ends_with(' ') {
+                        self.line.push(' ');
+                    }
+                } else {
+                    self.line.push(c);
+                }
+            }
+        }
+        /// A line break: `<br>` always makes one; a block's edge only ends a line that has
+        /// text, or an empty paragraph that held a no-break space.
+        fn end_line(&mut self, always: bool) {
+            if always || !self.line.trim().is_empty() || self.spaced {
+                let line = std::mem::take(&mut self.line).trim().to_string();
+                self.lines.push((self.quoted, line));
+            }
+            self.line.clear();
+            self.spaced = false;
+        }
+    }
+    let mut out = Out {
+        lines: Vec::new(),
+        line: String::new(),
+        quoted: false,
+        spaced: false,
+    };
+    // Open elements that matter for quotes: (name, starts a quote).
+    let mut open: Vec<(String, bool)> = Vec::new();
+    let mut rest_quoted = false;
+    let mut hidden: Option<String> = None;
+    let mut i = 0usize;
+    while i < html.len() {
+        let Some(rest) = html.get(i..) else { break };
+        if rest.starts_with("<!--") {
+            i += rest.find("-->").map_or(rest.len(), |e| e + 3);
+            continue;
+        }
+        if rest.starts_with('<') {
+            let end = rest.find('>').map_or(rest.len(), |e| e + 1);
+            let tag = rest.get(1..end.saturating_sub(1)).unwrap_or("");
+            i += end;
+            let closing = tag.starts_with('/');
+            let body = tag.trim_start_matches('/');
+            let name: String = body
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == ':')
+                .collect::<String>()
+                .to_ascii_lowercase();
+            if let Some(h) = &hidden {
+                if closing && &name == h {
+                    hidden = None;
+                }
+                continue;
+            }
+            if !closing && HIDDEN.contains(&name.as_str()) && !body.ends_with('/') {
+                hidden = Some(name);
+                continue;
+            }
+            if BLOCKS.contains(&name.as_str()) {
+                out.end_line(name == "br");
+            }
+            if closing {
+                if let Some(at) = open.iter().rposition(|(n, _)| *n == name) {
+                    open.truncate(at);
+                }
+            } else if matches!(
+                name.as_str(),
+                "div" | "blockquote" | "span" | "table" | "hr" | "p"
+            ) {
+                let attrs = body.get(name.len()..).unwrap_or("").to_ascii_lowercase();
+                let mark = quote_mark(&name, &attrs);
+                if mark == Some(QuoteMark::Rest) {
+                    rest_quoted = true;
+                }
+                let self_closing = body.ends_with('/') || name == "hr";
+                if !self_closing {
+                    open.push((name, mark == Some(QuoteMark::Element)));
+                }
+            }
+            out.quoted = rest_quoted || open.iter().any(|(_, q)| *q);
+            continue;
+        }
+        let next = rest.find('<').unwrap_or(rest.len());
+        let text = rest.get(..next).unwrap_or("");
+        i += next;
+        if hidden.is_none() {
+            out.text(&decode_entities(text));
+        }
+    }
+    out.end_line(false);
+    // Blank lines collapsed, quoted lines marked.
+    let mut text = String::new();
+    let mut blank = true;
+    for (quoted, line) in out.lines {
+        if line.is_empty() {
+            if !blank {
+                text.push('\n');
+            }
+            blank = true;
+            continue;
+        }
+        blank = false;
+        if quoted {
+            text.push_str("> ");
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.trim_end().to_string()
+}
+
+/// `&amp;`, `&nbsp;`, `&#233;`, `&#x20AC;` and the other named entities, as characters.
+fn decode_entities(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(rest.get(..at).unwrap_or(""));
+        let tail = rest.get(at..).unwrap_or("");
+        match tail.find(';').filter(|e| *e <= 32) {
+            Some(end) => {
+                let token = tail.get(..=end).unwrap_or("");
+                let mut decoded = String::new();
+                mail_parser::decoders::html::add_html_token(&mut decoded, token.as_bytes(), false);
+                out.push_str(&decoded);
+                rest = tail.get(end + 1..).unwrap_or("");
+            }
+            None => {
+                out.push('&');
+                rest = tail.get(1..).unwrap_or("");
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub mod charset;
 pub mod classify;
 pub mod facts;
 pub mod headers;
+pub mod own_words;
+pub mod reply_marks;
 pub mod summary;
 pub mod trust;
 
@@ -26,7 +28,8 @@ pub use charset::CharsetNote;
 use classify::classify;
 pub use headers::{base_subject, content_digest, header_safe, thread_index_root};
 use headers::{clean_id, decode_8bit_headers, id_list, thread_order};
-pub use summary::{own_words, summarize};
+pub use own_words::{Context, OurMail, OwnWords};
+pub use summary::summarize;
 pub use trust::{Trust, Verdict};
 
 /// The header we put on every mail we send, so that our own mail coming back (a customer's
@@ -136,8 +139,12 @@ pub struct ParsedMail {
     pub date: Option<String>,
     /// The language the sender wrote in, from Content-Language ("de"), if they said.
     pub content_language: Option<String>,
-    /// What the sender wrote themselves, whole: quoted text, "On … wrote:" and the signature
-    /// removed, lines kept. What pace requests and staff commands are read from.
+    /// The text a person reads, quoted history marked with `>` (also where the mail was HTML):
+    /// what [`own_words::read`] reads again once the thread, and so our own mail in it, is known.
+    pub body: String,
+    /// What the sender wrote themselves, read as a new mail would be (no thread known yet).
+    pub own: OwnWords,
+    /// [`OwnWords::text`] of `own`: greeting, body and sign-off, lines kept.
     pub text: String,
     /// The start of `text` on one line, cut at a word: what templates show as "what we
     /// understood".
@@ -278,8 +285,9 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
     let (class, class_reason) = classify(&message, &from, &subject, config);
     let (body, body_charsets) = body::readable_text(&message);
     charsets.extend(body_charsets);
-    let text = own_words(&body);
-    let summary = summarize(&text, SUMMARY_CHARS);
+    let own = own_words::read(&body, &OurMail::none(), Context::Fresh);
+    let text = own.text();
+    let summary = summarize(&own, SUMMARY_CHARS);
     let bounce = (class == MessageClass::Bounce).then(|| bounce_report(&message));
     let trust = trust::assess(message.headers_raw(), &from, &config.intake);
     Ok(ParsedMail {
@@ -297,6 +305,8 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         content_language: message
             .header_raw("Content-Language")
             .and_then(crate::lang::from_content_language),
+        body,
+        own,
         text,
         summary,
         class,
@@ -518,6 +528,30 @@ pub fn readable(raw: &[u8]) -> Readable {
             text: String::from_utf8_lossy(raw).replace("\r\n", "\n"),
         },
     }
+}
+
+/// The texts of a mail we sent, as a reply may quote them: each text part, and each HTML part
+/// read as text (a client quoting our HTML version quotes those words). Never panics.
+pub fn sent_texts(raw: &[u8]) -> Vec<String> {
+    std::panic::catch_unwind(|| {
+        let Some(message) = MessageParser::default().parse(raw) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for id in message.text_body.iter().chain(&message.html_body) {
+            let Some(part) = message.parts.get(*id as usize) else {
+                continue;
+            };
+            match &part.body {
+                mail_parser::PartType::Text(text) => out.push(text.to_string()),
+                mail_parser::PartType::Html(html) => out.push(body::html_to_marked_text(html)),
+                _ => {}
+            }
+        }
+        out.dedup();
+        out
+    })
+    .unwrap_or_default()
 }
 
 /// An attachment with its decoded bytes, to send on.

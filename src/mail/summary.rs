@@ -1,53 +1,17 @@
-//! The sender's own words: what they wrote in this mail, without what they quoted or signed.
+//! "What we understood": a short summary of a complaint, from the sender's own words.
 
 use super::header_safe;
-
-/// Longest own text kept for pace requests and staff commands, in characters: a person does not
-/// write more than this in one mail, and nothing downstream may grow with what a sender sent.
-pub const MAX_OWN_TEXT: usize = 64 * 1024;
-
-/// The text the sender wrote themselves: quoted lines (`>`) and everything from a signature
-/// separator (RFC 3676 `-- `) or an "On … wrote:" line on are dropped; lines are kept, trimmed.
-/// Only these words count, so our own "we will write every 4 hours" quoted back, or a quoted
-/// notification, never changes anything.
-pub fn own_words(body: &str) -> String {
-    let mut kept: Vec<&str> = Vec::new();
-    let mut size = 0usize;
-    for line in body.lines() {
-        let t = line.trim();
-        if t == "--" || line == "-- " || (t.starts_with("On ") && t.ends_with("wrote:")) {
-            break;
-        }
-        if t.starts_with('>') {
-            continue;
-        }
-        size = size.saturating_add(t.len() + 1);
-        if size > MAX_OWN_TEXT {
-            break;
-        }
-        kept.push(t);
-    }
-    // Trailing blank lines say nothing.
-    while kept.last().is_some_and(|l| l.is_empty()) {
-        kept.pop();
-    }
-    let text = kept.join("\n");
-    // No control characters but line breaks reach templates or pace matching.
-    text.chars()
-        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
-        .collect::<String>()
-        .trim_start_matches('\n')
-        .to_string()
-}
+use super::own_words::OwnWords;
+use super::reply_marks;
 
 /// A short, readable summary of what the customer wrote, for "what we understood": their own
-/// words without the greeting ("Hi team,"), the sign-off and the name under it ("Thanks, Tom"),
-/// a phone's "Sent from my iPhone", quoted text and signatures; whitespace collapsed; ended at
-/// a sentence boundary within `max` characters (at a word, with "…", only when the first
-/// sentence alone is longer).
-pub fn summarize(body: &str, max: usize) -> String {
-    let own = own_words(body);
-    let mut lines: Vec<&str> = own.lines().map(str::trim).collect();
+/// words (greeting, sign-off, signature and quotes already set apart by
+/// [`super::own_words::read`]) without a forwarded original, a greeting or sign-off written on
+/// the same line as the text ("Dear Sir or Madam, my invoice is wrong. Thanks, Tom"); whitespace
+/// collapsed; ended at a sentence boundary within `max` characters (at a word, with "…", only
+/// when the first sentence alone is longer).
+pub fn summarize(own: &OwnWords, max: usize) -> String {
+    let mut lines: Vec<&str> = own.body.lines().map(str::trim).collect();
     // Everything from a forwarded or Outlook-quoted original on is not theirs.
     if let Some(at) = lines.iter().position(|l| is_quoted_original(l)) {
         lines.truncate(at);
@@ -55,7 +19,8 @@ pub fn summarize(body: &str, max: usize) -> String {
     while lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
     }
-    // The sign-off and what follows it (the name, a title, a phone number).
+    // The sign-off and what follows it (the name, a title, a phone number), when the reading
+    // left one in the body.
     if let Some(at) = lines.iter().rposition(|l| is_sign_off(l)) {
         if at > 0 && lines.len() - at <= 6 {
             lines.truncate(at);
@@ -65,10 +30,18 @@ pub fn summarize(body: &str, max: usize) -> String {
         lines.pop();
     }
     // A name alone on the last line ("Tom"), after what they wrote.
-    if lines.len() > 1 && lines.last().is_some_and(|l| looks_like_a_name(l)) {
+    if lines.len() > 1
+        && lines
+            .last()
+            .is_some_and(|l| reply_marks::looks_like_a_name(l))
+    {
         lines.pop();
     }
     let mut text = lines.join(" ");
+    // Nothing but a greeting and a sign-off: say what the greeting said ("Hello?").
+    if text.trim().is_empty() {
+        text = own.text().replace('\n', " ");
+    }
     text = strip_greeting(&text);
     text = strip_trailing_sign_off(&text);
     let flat = header_safe(&text, usize::MAX);
@@ -110,58 +83,17 @@ fn cut_at_sentence(flat: &str, max: usize) -> String {
     format!("{}…", at_word.trim_end_matches([',', '.', ';', ':']))
 }
 
-/// Greetings a mail opens with, lower case, English and German.
-const GREETINGS: &[&str] = &[
-    "hi",
-    "hello",
-    "hey",
-    "dear",
-    "good morning",
-    "good afternoon",
-    "good evening",
-    "greetings",
-    "to whom it may concern",
-    "hallo",
-    "guten tag",
-    "guten morgen",
-    "guten abend",
-    "liebe",
-    "lieber",
-    "sehr geehrte",
-    "sehr geehrter",
-    "sehr geehrtes",
-    "moin",
-    "servus",
-    "hej",
-    "bonjour",
-    "hola",
-    "ciao",
-];
-
-/// "Hi team," / "Hello Support!" / "Guten Tag," at the start: dropped up to its comma or
-/// exclamation mark, or the whole greeting when nothing but a name follows.
+/// "Hi team," / "Hello Support!" / "Guten Tag," opening a one-line mail: dropped up to its
+/// comma or exclamation mark (counted in characters of the text itself, so "Hİ," cannot cut a
+/// character in two).
 fn strip_greeting(text: &str) -> String {
-    let lower = text.to_lowercase();
-    let Some(greeting) = GREETINGS.iter().find(|g| {
-        lower.starts_with(*g)
-            && lower[g.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphanumeric())
-    }) else {
-        return text.to_string();
-    };
-    // The greeting ends at the first comma, exclamation mark or colon within a few words (not
-    // at a full stop: "Hello {{customer.name}}" or "Dear Dr. Meyer" hold one).
-    let window: String = text.chars().take(60).collect();
-    let end = window
-        .char_indices()
-        .find(|(i, c)| *i >= greeting.len() && matches!(c, ',' | '!' | ':'))
-        .map(|(i, c)| i + c.len_utf8());
-    match end {
-        Some(end) if text[greeting.len()..end].split_whitespace().count() <= 4 => {
-            text[end..].trim_start().to_string()
-        }
+    match reply_marks::greeting(text) {
+        Some(reply_marks::Greeting::Opens(len)) => text
+            .chars()
+            .skip(len)
+            .collect::<String>()
+            .trim_start()
+            .to_string(),
         _ => text.to_string(),
     }
 }
@@ -235,24 +167,11 @@ fn strip_trailing_sign_off(text: &str) -> String {
         return text.to_string();
     };
     let tail = text[*start..].trim();
-    if !tail.is_empty() && (is_sign_off(tail) || looks_like_a_name(tail)) {
+    if !tail.is_empty() && (is_sign_off(tail) || reply_marks::looks_like_a_name(tail)) {
         text[..*start].trim_end().to_string()
     } else {
         text.to_string()
     }
-}
-
-/// One to three capitalised words and nothing else: a name under the text ("Tom", "Maria
-/// Schneider").
-fn looks_like_a_name(line: &str) -> bool {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    (1..=3).contains(&words.len())
-        && words.iter().all(|w| {
-            let w = w.trim_end_matches(',');
-            w.chars().next().is_some_and(char::is_uppercase)
-                && w.chars()
-                    .all(|c| c.is_alphabetic() || c == '-' || c == '.' || c == '\'')
-        })
 }
 
 /// Where a forwarded or Outlook-quoted original starts.
@@ -268,14 +187,10 @@ fn is_quoted_original(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::mail::own_words::{read, Context, OurMail};
 
-    #[test]
-    fn own_words_drop_quotes_attributions_and_signatures_but_keep_lines() {
-        let body = "Hello,\n\nit broke again.\n> we will write every 4 hours\n\nOn Mon, Support wrote:\n> old\n";
-        assert_eq!(own_words(body), "Hello,\n\nit broke again.");
-        assert_eq!(own_words("Thanks\n-- \nAnn\nCEO"), "Thanks");
-        assert_eq!(own_words("a\u{7}b"), "a b");
+    fn summarize(body: &str, max: usize) -> String {
+        super::summarize(&read(body, &OurMail::none(), Context::Fresh), max)
     }
 
     #[test]
@@ -315,9 +230,11 @@ mod tests {
                 "It broke again.",
             ),
             (
-                "Hi there! Help!\n> quoted\nOn Mon, Support wrote:\n> more",
+                "Hi there! Help!\n> quoted\nOn Mon, 7 Dec 2026, Support wrote:\n> more",
                 "Help!",
             ),
+            ("Hİ, my order never arrived", "My order never arrived"),
+            ("Hİ,\n\nmy order never arrived.", "My order never arrived."),
         ];
         for (body, want) in cases {
             assert_eq!(summarize(body, 300), want, "{body:?}");
@@ -335,7 +252,8 @@ mod tests {
     #[test]
     fn a_request_at_the_end_of_a_long_mail_is_still_in_the_own_text() {
         let body = format!("{}\nPlease update me every hour.", "Details. ".repeat(100));
-        assert!(own_words(&body).ends_with("Please update me every hour."));
+        let own = read(&body, &OurMail::none(), Context::Fresh);
+        assert!(own.text().ends_with("Please update me every hour."));
         assert!(summarize(&body, 300).chars().count() <= 301);
     }
 }

@@ -61,11 +61,13 @@ pub struct Letter<'a> {
     pub thread_index: Option<&'a str>,
 }
 
-/// A composed mail: its bytes and the subject they carry (for the record).
+/// A composed mail: its bytes, the subject they carry (for the record), and its words as the
+/// reader sees them (the text part, then the HTML part as text), for the last guard.
 #[derive(Debug, Clone)]
 pub struct Composed {
     pub raw: Vec<u8>,
     pub subject: String,
+    pub words: String,
 }
 
 /// Renders the templates and builds the complete message, with `attachments` after the text.
@@ -78,6 +80,14 @@ pub fn compose(
     now: DateTime<Utc>,
 ) -> Result<Composed, ComposeError> {
     let rendered = templates.render(letter.kind.as_str(), data)?;
+    let words = match &rendered.html {
+        Some(html) => format!(
+            "{}\n{}",
+            rendered.text,
+            crate::mail::body::html_to_marked_text(html)
+        ),
+        None => rendered.text.clone(),
+    };
     let from = mailbox(Some(&support.name), &support.address)?;
     let to = mailbox(letter.recipient_name, letter.recipient)?;
     // Subjects and names are customer text: one line, bounded; lettre encodes non-ASCII.
@@ -147,6 +157,7 @@ pub fn compose(
     Ok(Composed {
         raw: message.formatted(),
         subject,
+        words,
     })
 }
 

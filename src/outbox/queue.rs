@@ -169,6 +169,19 @@ pub fn enqueue(
         Some(_) => None,
         None => check_recipient(&mail.to).err(),
     };
+    // The last guard: nothing written for staff only reaches a customer, whatever path the
+    // text took to get here (a quote a reading missed, a note typed twice, a template edited
+    // to include a staff partial).
+    if pass == Pass::Real && audience == Audience::Customer {
+        let mut texts = vec![super::guard::data_text(&data)];
+        if let Some(Ok(c)) = &composed {
+            texts.push(c.words.clone());
+        }
+        let found = super::guard::staff_only_text(conn, deps, incident, &texts)?;
+        if !found.is_empty() {
+            return stopped(conn, deps, incident, mail, &data, &found, now);
+        }
+    }
     let render_error = match &composed {
         Some(Err(e)) => Some(crate::errors::Chain(e).to_string()),
         _ => None,
@@ -271,6 +284,56 @@ fn never_sendable(
         tracing::error!(incident = incident.0, kind = %mail.kind, to = %mail.to, reason, "mail can never be sent; kept as failed");
     }
     Ok(Queued::Failed(reason))
+}
+
+/// A customer mail that carries staff-only text: not queued, on record as suppressed with the
+/// lines found, and staff are told at once (only logged when no staff are configured).
+fn stopped(
+    conn: &Connection,
+    deps: &Deps,
+    incident: IncidentNo,
+    mail: &Mail,
+    data: &serde_json::Value,
+    found: &[String],
+    now: DateTime<Utc>,
+) -> Result<Queued, QueueError> {
+    let quoted = found
+        .iter()
+        .map(|l| format!("«{}»", crate::mail::header_safe(l, 120)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reason = format!("it carries text meant for staff only: {quoted}");
+    store::outbox::record_suppressed(
+        conn,
+        &NewSuppressed {
+            incident,
+            kind: mail.kind,
+            caused_by: mail.caused_by,
+            recipient: &mail.to,
+            reason: &reason,
+            context: &data.to_string(),
+            digest_pending: false,
+        },
+        now,
+    )?;
+    store::events::log(
+        conn,
+        &NewEvent {
+            incident: Some(incident),
+            message: mail.caused_by,
+            kind: EventKind::MailStopped,
+            actor: Actor::Daemon,
+            detail: format!("{} to {} stopped: {reason}", mail.kind, mail.to),
+        },
+        now,
+    )?;
+    tracing::error!(incident = incident.0, kind = %mail.kind, to = %mail.to, reason, "customer mail stopped by the staff-only guard");
+    if let Some(row) = store::incidents::incident(conn, incident)? {
+        for notice in letters::stopped_notice(&row, mail.kind, found, &deps.config) {
+            enqueue(conn, deps, incident, &notice, Pass::Real, now)?;
+        }
+    }
+    Ok(Queued::Suppressed(reason))
 }
 
 /// The global cap held a customer mail back: staff are told once per window of that cap (the

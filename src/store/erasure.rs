@@ -179,6 +179,11 @@ pub fn erase(
         [ERASED],
     )?;
     conn.execute(
+        "UPDATE held_replies SET text = ?1, greeting = NULL
+         WHERE incident_id IN (SELECT id FROM erase_incidents)",
+        [ERASED],
+    )?;
+    conn.execute(
         "UPDATE incidents SET subject = ?1, summary = ?1, customer_address = ?1,
              customer_name = NULL, reply_address = ?1, reply_name = NULL,
              root_cause = CASE WHEN root_cause IS NULL THEN NULL ELSE ?1 END,

@@ -7,7 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{column, secs, ts_at, ts_opt, Result, Ts};
-use crate::incident::{Incident, IncidentNo, Note, NoteVisibility, Resolution, Role, State};
+use crate::incident::{
+    Incident, IncidentNo, MessageRow, Note, NoteVisibility, Resolution, Role, State,
+};
 use crate::mail::Trust;
 
 #[derive(Debug, Clone)]
@@ -474,6 +476,70 @@ pub fn notes(conn: &Connection, id: IncidentNo) -> Result<Vec<Note>> {
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// A staff reply held back from the customer, waiting for its author's `#send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldReply {
+    pub id: i64,
+    pub message: MessageRow,
+    /// Their own words as read, commands and all.
+    pub text: String,
+    /// Their greeting above them.
+    pub greeting: Option<String>,
+}
+
+/// Keeps a staff reply that was not sent: its words as read and why.
+pub fn hold_reply(
+    conn: &Connection,
+    id: IncidentNo,
+    message: MessageRow,
+    member: &str,
+    (text, greeting): (&str, Option<&str>),
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO held_replies (incident_id, message_row, member, text, greeting, reason,
+                                   held_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        id,
+        message,
+        member.to_lowercase(),
+        text,
+        greeting,
+        reason,
+        Ts(now)
+    ])?;
+    Ok(())
+}
+
+/// The newest reply of `member` on incident `id` that is held and not yet sent.
+pub fn held_reply(conn: &Connection, id: IncidentNo, member: &str) -> Result<Option<HeldReply>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, message_row, text, greeting FROM held_replies
+             WHERE incident_id = ?1 AND member = ?2 AND released_at IS NULL
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![id, member.to_lowercase()], |r| {
+            Ok(HeldReply {
+                id: r.get(0)?,
+                message: r.get(1)?,
+                text: r.get(2)?,
+                greeting: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// A held reply was sent after all.
+pub fn release_reply(conn: &Connection, held: i64, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE held_replies SET released_at = ?2 WHERE id = ?1")?
+        .execute(params![held, Ts(now)])?;
+    Ok(())
 }
 
 pub fn add_tag(conn: &Connection, id: IncidentNo, tag: &str, now: DateTime<Utc>) -> Result<()> {

@@ -196,6 +196,20 @@ pub fn message_raw(conn: &Connection, row: MessageRow) -> Result<Vec<u8>> {
     )?)
 }
 
+/// The kept raw text of the mail people other than staff wrote into incident `n`, newest
+/// first: what the customer has written, which no staff-only mail makes staff-only.
+pub fn human_raws_about(conn: &Connection, n: IncidentNo, limit: usize) -> Result<Vec<Vec<u8>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.raw FROM messages m JOIN message_raw r ON r.message_id = m.id
+         WHERE m.incident_id = ?1 AND m.direction = 'in' AND m.class = 'human'
+         ORDER BY m.id DESC LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(rusqlite::params![n, limit as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 pub fn imap_uid_recorded(conn: &Connection, origin: ImapOrigin<'_>) -> Result<bool> {
     Ok(conn
         .prepare_cached(

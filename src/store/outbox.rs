@@ -101,6 +101,25 @@ pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> 
     Ok(conn.last_insert_rowid())
 }
 
+/// The mails composed about an incident, newest first, each with its kind: what a reply into
+/// its thread may quote. At most `limit` of them.
+pub fn composed_about(
+    conn: &Connection,
+    incident: IncidentNo,
+    limit: usize,
+) -> Result<Vec<(MailKind, Vec<u8>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, raw FROM outbox WHERE incident_id = ?1 AND raw IS NOT NULL
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![incident, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 /// A queued mail, as the sender needs it.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
