@@ -27,6 +27,9 @@ pub enum ActError {
     Refused(#[from] Refusal),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A panic in our own code, caught (see [`crate::contain`]).
+    #[error("followupd failed on it (a bug; please report it): {0}")]
+    Panic(String),
 }
 
 impl From<StoreError> for ActError {
@@ -47,7 +50,24 @@ pub fn act(
     let facts = facts(conn, n)?.ok_or(ActError::NotFound(n))?;
     let effects = decide(&facts, event, &deps.config, now)?;
     let applied = apply(conn, deps, &effects, pass, now)?;
+    if pass == Pass::Real && matches!(event, Event::Staff { .. } | Event::StaffReply { .. }) {
+        // Staff have looked at it: the scheduler tries it again.
+        store::incidents::clear_fault(conn, n)?;
+    }
     Ok((effects, applied))
+}
+
+/// [`act`], with a panic in our own code caught as [`ActError::Panic`].
+pub fn act_contained(
+    conn: &Connection,
+    deps: &Deps,
+    n: IncidentNo,
+    event: &Event,
+    pass: Pass,
+    now: DateTime<Utc>,
+) -> Result<(Effects, Applied), ActError> {
+    crate::contain::caught(|| act(conn, deps, n, event, pass, now))
+        .unwrap_or_else(|panic| Err(ActError::Panic(panic)))
 }
 
 /// What the store knows about an incident that a decision may need.

@@ -104,7 +104,11 @@ pub fn ingest_batch(
         };
         let savepoint = tx.savepoint()?;
         let mut queued = 0;
-        let outcome = match ingest_one(&savepoint, deps, origin, fetched, now, &mut queued) {
+        let outcome = match crate::contain::caught(|| {
+            ingest_one(&savepoint, deps, origin, fetched, now, &mut queued)
+        })
+        .unwrap_or_else(|panic| Err(ActError::Panic(panic)))
+        {
             Ok(outcome) => {
                 savepoint.commit()?;
                 report.queued += queued;
@@ -113,6 +117,9 @@ pub fn ingest_batch(
             Err(e) => {
                 // Roll back whatever this message half-did, then keep it for a human.
                 drop(savepoint);
+                if let ActError::Panic(panic) = &e {
+                    tracing::error!(uid = fetched.uid, panic = %panic, "a bug stopped work on this message; it is kept for staff and intake goes on");
+                }
                 let reason = format!("could not be processed: {}", crate::errors::Chain(&e));
                 let sha = sha256_hex(fetched.raw.as_slice());
                 record_quarantine(
@@ -872,6 +879,7 @@ fn written(mail: &ParsedMail, own: &OwnWords) -> Written {
             .as_ref()
             .map(|d| d.to_string())
             .unwrap_or_default(),
+        signature: own.signature.clone().unwrap_or_default(),
         attachments: mail
             .attachments
             .iter()
@@ -1046,7 +1054,9 @@ fn held_staff_reply(
         }));
     }
     let mut found = ours.staff_only_lines(&own.body);
-    for line in crate::outbox::guard::staff_only_text(conn, deps, n, std::slice::from_ref(&own.body))? {
+    for line in
+        crate::outbox::guard::staff_only_text(conn, deps, n, std::slice::from_ref(&own.body))?
+    {
         if !found.contains(&line) {
             found.push(line);
         }

@@ -19,6 +19,7 @@ pub mod apply;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contain;
 pub mod daemon;
 pub mod deps;
 pub mod digest;

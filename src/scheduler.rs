@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::apply::{act, ActError};
+use crate::apply::{act_contained, ActError};
 use crate::clock::{self, serde_stamp, stamp};
 use crate::deps::Deps;
 use crate::errors::Chain;
-use crate::incident::{Effects, Event, EventKind, IncidentNo, MailKind, State};
+use crate::incident::{Actor, Effects, Event, EventKind, IncidentNo, MailKind, NewEvent, State};
 use crate::outbox::queue::QueueError;
 use crate::outbox::{Pass, Queued};
 use crate::store::{self, StoreError};
@@ -250,7 +250,7 @@ fn step(
     now: DateTime<Utc>,
     report: &mut TickReport,
 ) -> Result<Option<Effects>, StoreError> {
-    match store::in_savepoint(conn, || act(conn, deps, n, event, pass, now)) {
+    match store::in_savepoint(conn, || act_contained(conn, deps, n, event, pass, now)) {
         Ok((effects, applied)) => {
             report.queued += applied.queued();
             for mail in &applied.mails {
@@ -271,6 +271,28 @@ fn step(
         }
         Err(ActError::Queue(QueueError::Store(e))) => Err(e),
         Err(ActError::NotFound(_)) => Ok(None),
+        Err(ActError::Panic(panic)) => {
+            // Rolled back; trying again next tick would fail the same way, every minute.
+            tracing::error!(incident = n.0, panic = %panic, "scheduler: a bug stopped work on this incident; it is marked for staff and passed over until they act on it");
+            if pass == Pass::Real {
+                store::incidents::set_fault(conn, n, &panic, now)?;
+                store::events::log(
+                    conn,
+                    &NewEvent {
+                        incident: Some(n),
+                        message: None,
+                        kind: EventKind::InternalError,
+                        actor: Actor::Daemon,
+                        detail: format!(
+                            "the scheduler stopped on this incident, a bug: {panic}; no \
+                             updates until a staff member acts on it"
+                        ),
+                    },
+                    now,
+                )?;
+            }
+            Ok(None)
+        }
         Err(other) => {
             tracing::error!(incident = n.0, error = %Chain(&other), "scheduler: cannot act on this incident; will retry");
             Ok(None)

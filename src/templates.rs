@@ -126,6 +126,7 @@ impl Templates {
 
     /// Renders `kind` in the language `data.lang` names (its own set, else the default).
     pub fn render(&self, kind: &str, data: &Value) -> Result<Rendered, TemplateError> {
+        crate::contain::test_panic("rendering", || data.to_string());
         let completed = complete(data);
         let data = &completed;
         let lang = data

@@ -349,6 +349,7 @@ pub fn incident(
     let suppressed = store::outbox::incident_suppressed(&conn, number)?;
     let events = store::events::incident_events(&conn, number)?;
     let notes = store::incidents::notes(&conn, number)?;
+    let fault = store::incidents::fault(&conn, number)?;
     let texts = if full {
         let mut texts = Vec::with_capacity(messages.len());
         for m in &messages {
@@ -379,6 +380,7 @@ pub fn incident(
             "suppressed": suppressed,
             "events": events,
             "notes": notes,
+            "fault": fault,
         });
         if full {
             if let Some(list) = shown["messages"].as_array_mut() {
@@ -405,6 +407,12 @@ pub fn incident(
     writeln!(out, "  Cadence      {}", human_duration(incident.cadence))?;
     if incident.updates_stopped {
         writeln!(out, "  Updates      stopped at the customer's request")?;
+    }
+    if let Some(fault) = &fault {
+        writeln!(
+            out,
+            "  STOPPED      by a bug, no updates until staff act on it: {fault}"
+        )?;
     }
     if let Some(member) = &incident.assigned_to {
         writeln!(out, "  Assigned to  {member}")?;

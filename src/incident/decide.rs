@@ -60,6 +60,8 @@ pub struct Written {
     pub trust: String,
     /// Why it could not be told with confidence which words are theirs; "" when it could.
     pub unsure: String,
+    /// The signature under their words (phone, company), for staff; "" when none.
+    pub signature: String,
 }
 
 /// What happened.
@@ -592,6 +594,7 @@ impl Decision<'_> {
                 },
                 from: customer.clone(),
                 text: written.text.clone(),
+                signature: written.signature.clone(),
                 attachments: written.attachments.clone(),
                 trust: written.trust.clone(),
                 ..StaffData::default()
@@ -886,6 +889,7 @@ impl Decision<'_> {
                 reason: reason.clone(),
                 from: from.clone(),
                 text: written.text.clone(),
+                signature: written.signature.clone(),
                 attachments: written.attachments.clone(),
                 trust: written.trust.clone(),
                 ..StaffData::default()
@@ -1313,6 +1317,7 @@ impl Decision<'_> {
                 member: claimed.clone(),
                 from: claimed.clone(),
                 text: written.text.clone(),
+                signature: written.signature.clone(),
                 attachments: written.attachments.clone(),
                 trust: written.trust.clone(),
                 ..StaffData::default()

@@ -14,6 +14,9 @@
 //! - [`pace`]: the customer setting the pace in their own words; [`replies`]: what else a
 //!   reply asks for (news, no more updates); [`staff_mail`]: commands in a staff reply.
 //! - [`effects`]: the plain data a decision returns.
+// Text here is customers' own, in every script: a byte index found in one copy of a string
+// (case-folded, normalised) must never cut another. Slice by char or by a found match only.
+#![deny(clippy::string_slice)]
 
 pub mod decide;
 pub mod effects;

@@ -356,7 +356,7 @@ fn last_words(text: &str, n: usize) -> &str {
             if in_word {
                 seen += 1;
                 if seen == n {
-                    return &text[i..];
+                    return text.get(i..).unwrap_or(text);
                 }
             }
             in_word = false;
@@ -389,14 +389,14 @@ fn every_n_units(clause: &str) -> Vec<(usize, usize, u64)> {
         match (part_of_word, start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
-                words.push((s, &clause[s..i]));
+                words.push((s, clause.get(s..i).unwrap_or("")));
                 start = None;
             }
             _ => {}
         }
     }
     if let Some(s) = start {
-        words.push((s, &clause[s..]));
+        words.push((s, clause.get(s..).unwrap_or("")));
     }
     let mut out = Vec::new();
     for (i, (at, word)) in words.iter().enumerate() {
@@ -452,8 +452,8 @@ fn glued(word: &str) -> Option<(u64, u64)> {
     if split == 0 {
         return None;
     }
-    let n = word[..split].parse().ok()?;
-    let u = unit(&word[split..])?;
+    let n = word.get(..split)?.parse().ok()?;
+    let u = unit(word.get(split..)?)?;
     Some((n, u))
 }
 

@@ -154,8 +154,8 @@ fn occurs(text: &str, phrase: &str) -> bool {
 
 fn positions<'t>(text: &'t str, phrase: &'t str) -> impl Iterator<Item = usize> + 't {
     text.match_indices(phrase).filter_map(move |(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + phrase.len()..].chars().next();
+        let before = text.get(..at).and_then(|s| s.chars().next_back());
+        let after = text.get(at + phrase.len()..).and_then(|s| s.chars().next());
         let bounded =
             !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric);
         bounded.then_some(at)
@@ -165,7 +165,7 @@ fn positions<'t>(text: &'t str, phrase: &'t str) -> impl Iterator<Item = usize> 
 /// `phrase` occurs and is not turned around by a negation just before it.
 fn occurs_unnegated(text: &str, phrase: &str) -> bool {
     positions(text, phrase).any(|at| {
-        let before = text[..at].trim_end();
+        let before = text.get(..at).unwrap_or("").trim_end();
         !NEGATIONS.iter().any(|n| before.ends_with(n))
     })
 }
@@ -340,8 +340,8 @@ fn rating(head: &str) -> Option<u8> {
 
 fn has_phrase(text: &str, phrase: &str) -> bool {
     text.match_indices(phrase).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + phrase.len()..].chars().next();
+        let before = text.get(..at).and_then(|s| s.chars().next_back());
+        let after = text.get(at + phrase.len()..).and_then(|s| s.chars().next());
         !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
     })
 }

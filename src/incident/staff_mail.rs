@@ -68,6 +68,10 @@ pub fn read(own: &OwnWords) -> StaffMail {
     let mut mail = read_text(&own.body);
     mail.greeting = own.greeting.clone();
     mail.body = own.body.clone();
+    if mail.greeting.is_some() {
+        // "Hi Ann,\n\nyour refund…": set apart from its greeting, the text opens a sentence.
+        mail.text = capitalised(&mail.text);
+    }
     // A greeting that opens the first sentence ("Hi Ann, the parcel left today.") is theirs
     // too: the template must not greet a second time.
     if mail.greeting.is_none() {
@@ -327,7 +331,10 @@ mod tests {
         );
         let m = super::read(&own);
         assert_eq!(m.greeting.as_deref(), Some("Hi Ann,"));
-        assert_eq!(m.text, "the parcel left today.");
+        assert_eq!(
+            m.text, "The parcel left today.",
+            "set apart, it opens a sentence"
+        );
         let own = crate::mail::own_words::read(
             "Hi Ann, the parcel left today.",
             &crate::mail::OurMail::none(),

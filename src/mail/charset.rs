@@ -133,7 +133,7 @@ pub fn decode_encoded_words(value: &str) -> (String, Option<(&'static Encoding, 
         let Some((label, encoding, text, len)) = encoded_word(candidate) else {
             out.push_str(before);
             out.push_str("=?");
-            rest = &candidate[2..];
+            rest = candidate.get(2..).unwrap_or("");
             after_word = false;
             continue;
         };
@@ -156,7 +156,7 @@ pub fn decode_encoded_words(value: &str) -> (String, Option<(&'static Encoding, 
             out.push_str(&decoded.text);
         }
         after_word = true;
-        rest = &candidate[len..];
+        rest = candidate.get(len..).unwrap_or("");
     }
     out.push_str(rest);
     (out, fallback)
@@ -173,7 +173,7 @@ fn encoded_word(s: &str) -> Option<(&str, u8, &str, usize)> {
         .filter(|c| matches!(c, 'B' | 'b' | 'Q' | 'q'))?;
     let after = after.get(1..)?.strip_prefix('?')?;
     let end = after.find("?=")?;
-    let text = &after[..end];
+    let text = after.get(..end)?;
     if label.is_empty() || text.contains(char::is_whitespace) {
         return None;
     }

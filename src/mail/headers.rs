@@ -183,7 +183,10 @@ fn strip_one_prefix(text: &str) -> Option<&str> {
     let after = match after.chars().next() {
         Some('[') => after.split_once(']').map(|(_, a)| a)?,
         Some('(') => after.split_once(')').map(|(_, a)| a)?,
-        Some('^') => after[1..].trim_start_matches(|c: char| c.is_ascii_digit()),
+        Some('^') => after
+            .get(1..)
+            .unwrap_or("")
+            .trim_start_matches(|c: char| c.is_ascii_digit()),
         _ => after,
     };
     let after = after.trim_start_matches(' ');
@@ -195,10 +198,10 @@ fn strip_tokens(subject: &str) -> String {
     let mut out = String::with_capacity(subject.len());
     let mut rest = subject;
     while let Some(start) = rest.find("[FU-") {
-        let candidate = &rest[start..];
+        let (before, candidate) = rest.split_at_checked(start).unwrap_or((rest, ""));
         let end = candidate.find(']');
         let is_token = end.is_some_and(|e| {
-            let inner = &candidate[4..e];
+            let inner = candidate.get(4..e).unwrap_or("");
             inner.split_once('-').is_some_and(|(n, mac)| {
                 !n.is_empty()
                     && n.chars().all(|c| c.is_ascii_digit())
@@ -208,12 +211,14 @@ fn strip_tokens(subject: &str) -> String {
         });
         match (is_token, end) {
             (true, Some(e)) => {
-                out.push_str(&rest[..start]);
-                rest = &candidate[e + 1..];
+                out.push_str(before);
+                rest = candidate.get(e + 1..).unwrap_or("");
             }
             _ => {
-                out.push_str(&rest[..start + 4]);
-                rest = &rest[start + 4..];
+                let (kept, after) = candidate.split_at_checked(4).unwrap_or((candidate, ""));
+                out.push_str(before);
+                out.push_str(kept);
+                rest = after;
             }
         }
     }

@@ -7,6 +7,9 @@
 //! [`headers`] reads and writes header values, [`charset`] reads text in the charset it really
 //! is, [`body`] finds the text a person would read, [`classify`] decides who wrote a message,
 //! [`summary`] finds the sender's own words, [`bounce`] reads delivery reports.
+// Text here is customers' own, in every script: a byte index found in one copy of a string
+// (case-folded, normalised) must never cut another. Slice by char or by a found match only.
+#![deny(clippy::string_slice)]
 
 pub mod body;
 pub mod bounce;

@@ -65,7 +65,9 @@ fn cut_at_sentence(flat: &str, max: usize) -> String {
         .char_indices()
         .filter(|(i, c)| {
             matches!(c, '.' | '!' | '?')
-                && cut[i + c.len_utf8()..]
+                && cut
+                    .get(i + c.len_utf8()..)
+                    .unwrap_or("")
                     .chars()
                     .next()
                     .is_none_or(char::is_whitespace)
@@ -74,12 +76,12 @@ fn cut_at_sentence(flat: &str, max: usize) -> String {
         .next_back()
         .filter(|end| *end > max / 4);
     if let Some(end) = sentence_end {
-        return cut[..end].to_string();
+        return cut.get(..end).unwrap_or(&cut).to_string();
     }
     let at_word = cut
         .rfind(' ')
         .filter(|i| *i > max / 2)
-        .map_or(cut.as_str(), |i| &cut[..i]);
+        .map_or(cut.as_str(), |i| cut.get(..i).unwrap_or(&cut));
     format!("{}…", at_word.trim_end_matches([',', '.', ';', ':']))
 }
 
@@ -166,9 +168,9 @@ fn strip_trailing_sign_off(text: &str) -> String {
     else {
         return text.to_string();
     };
-    let tail = text[*start..].trim();
+    let tail = text.get(*start..).unwrap_or("").trim();
     if !tail.is_empty() && (is_sign_off(tail) || reply_marks::looks_like_a_name(tail)) {
-        text[..*start].trim_end().to_string()
+        text.get(..*start).unwrap_or(text).trim_end().to_string()
     } else {
         text.to_string()
     }

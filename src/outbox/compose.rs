@@ -26,13 +26,16 @@ pub enum ComposeError {
     Address { address: String, reason: String },
     #[error("the message could not be built: {0}")]
     Build(String),
+    /// A panic in our own code while composing, caught: a fixed template may not meet it again.
+    #[error("rendering failed on a bug (please report it): {0}")]
+    Panic(String),
 }
 
 impl ComposeError {
     /// Whether trying again can help: a template can be fixed (and reloaded), bad data or an
     /// impossible address cannot.
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, ComposeError::Template(_))
+        !matches!(self, ComposeError::Template(_) | ComposeError::Panic(_))
     }
 }
 

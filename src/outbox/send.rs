@@ -295,14 +295,17 @@ async fn rendered(
                 references: &out.references,
                 thread_index: out.thread_index.as_deref(),
             };
-            compose(
-                &letter,
-                &data,
-                &deps.templates,
-                &deps.config.support,
-                &attachments,
-                now,
-            )
+            crate::contain::caught(|| {
+                compose(
+                    &letter,
+                    &data,
+                    &deps.templates,
+                    &deps.config.support,
+                    &attachments,
+                    now,
+                )
+            })
+            .unwrap_or_else(|panic| Err(ComposeError::Panic(panic)))
         });
     match composed {
         Ok(composed) => {

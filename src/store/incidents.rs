@@ -588,7 +588,7 @@ pub fn due_updates(
 ) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        "SELECT id FROM incidents WHERE state = 'open' AND next_update_at <= ?1
+        "SELECT id FROM incidents WHERE state = 'open' AND next_update_at <= ?1 AND fault IS NULL
          ORDER BY next_update_at LIMIT ?2",
         params![Ts(until), limit_param(limit)],
     )
@@ -601,7 +601,7 @@ pub fn due_check_backs(
 ) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        "SELECT id FROM incidents WHERE state = 'resolved' AND check_back_at <= ?1
+        "SELECT id FROM incidents WHERE state = 'resolved' AND check_back_at <= ?1 AND fault IS NULL
          ORDER BY check_back_at LIMIT ?2",
         params![Ts(until), limit_param(limit)],
     )
@@ -614,7 +614,7 @@ pub fn due_closes(
 ) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        "SELECT id FROM incidents WHERE state = 'resolved' AND close_at <= ?1
+        "SELECT id FROM incidents WHERE state = 'resolved' AND close_at <= ?1 AND fault IS NULL
          ORDER BY close_at LIMIT ?2",
         params![Ts(until), limit_param(limit)],
     )
@@ -628,6 +628,7 @@ pub fn at_risk(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<
         "SELECT id FROM incidents
          WHERE state = 'open' AND next_update_at <= ?1 AND updates_stopped = 0
            AND (at_risk_warned_for IS NULL OR at_risk_warned_for != next_update_at)
+           AND fault IS NULL
          ORDER BY next_update_at LIMIT ?2",
         params![Ts(until), limit_param(limit)],
     )
@@ -644,9 +645,35 @@ pub fn quiet_incidents(
         conn,
         "SELECT id FROM incidents
          WHERE state = 'open' AND escalated_at IS NULL AND COALESCE(last_note_at, opened_at) <= ?1
+           AND fault IS NULL
          ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2",
         params![Ts(before), limit_param(limit)],
     )
+}
+
+/// A bug stopped the scheduler on incident `id`: it is passed over until staff act on it.
+pub fn set_fault(conn: &Connection, id: IncidentNo, fault: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE incidents SET fault = ?2, fault_at = ?3 WHERE id = ?1")?
+        .execute(params![id, fault, Ts(now)])?;
+    Ok(())
+}
+
+/// Staff acted on incident `id`: the scheduler tries it again.
+pub fn clear_fault(conn: &Connection, id: IncidentNo) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE incidents SET fault = NULL, fault_at = NULL WHERE id = ?1 AND fault IS NOT NULL",
+    )?
+    .execute([id])?;
+    Ok(())
+}
+
+/// What stopped incident `id`, if a bug did.
+pub fn fault(conn: &Connection, id: IncidentNo) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT fault FROM incidents WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// The earliest time each kind of due work falls due (for `upcoming`): the earliest promised
@@ -674,17 +701,17 @@ pub fn earliest_due(conn: &Connection, with_quiet: bool) -> Result<Earliest> {
     // to the first entry instead of sorting every open incident.
     Ok(Earliest {
         update: one("SELECT next_update_at FROM incidents WHERE state = 'open'
-             AND next_update_at >= '0' ORDER BY next_update_at LIMIT 1")?,
+             AND next_update_at >= '0' AND fault IS NULL ORDER BY next_update_at LIMIT 1")?,
         check_back: one(
             "SELECT check_back_at FROM incidents WHERE state = 'resolved'
-             AND check_back_at >= '0' ORDER BY check_back_at LIMIT 1",
+             AND check_back_at >= '0' AND fault IS NULL ORDER BY check_back_at LIMIT 1",
         )?,
         close: one("SELECT close_at FROM incidents WHERE state = 'resolved'
-             AND close_at >= '0' ORDER BY close_at LIMIT 1")?,
+             AND close_at >= '0' AND fault IS NULL ORDER BY close_at LIMIT 1")?,
         quiet_since: if with_quiet {
             one("SELECT COALESCE(last_note_at, opened_at) FROM incidents
                  WHERE state = 'open' AND escalated_at IS NULL
-                   AND COALESCE(last_note_at, opened_at) >= '0'
+                   AND COALESCE(last_note_at, opened_at) >= '0' AND fault IS NULL
                  ORDER BY COALESCE(last_note_at, opened_at) LIMIT 1")?
         } else {
             None

@@ -103,6 +103,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/010_careful_promises.sql")),
         M::up(include_str!("../../migrations/011_customer_index.sql")),
         M::up(include_str!("../../migrations/012_held_replies.sql")),
+        M::up(include_str!("../../migrations/013_faults.sql")),
     ])
 }
 
@@ -416,7 +417,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 12);
+        assert_eq!(version, 13);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

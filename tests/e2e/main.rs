@@ -10,6 +10,7 @@ mod heal;
 mod idle;
 mod intake;
 mod oauth;
+mod own_words;
 mod package;
 mod privacy;
 mod promises;
