@@ -874,6 +874,29 @@ mod tests {
     }
 
     #[test]
+    fn a_german_outlook_customer_is_heard_not_our_acknowledgement_below_her() {
+        let ack = "Guten Tag Frau Schneider,\n\nvielen Dank für Ihre Nachricht. Wir melden uns alle 4 Stunden mit dem\nneuesten Stand, bis das Problem gelöst ist.";
+        let mut ours = OurMail::none();
+        ours.add(ack, false);
+        let with_block = format!(
+            "Bitte informieren Sie mich alle zwei Stunden.\n\nMaria Schneider\n\nVon: Example Support <support@example.test>\nGesendet: Montag, 23. November 2026 10:00\nAn: maria@example.test\nBetreff: Re: Lieferung fehlt\n\n{ack}"
+        );
+        // Outlook without its header block (a mobile client's reply): our own text is known.
+        let bare = format!("Bitte informieren Sie mich alle zwei Stunden.\n\n{ack}");
+        for reply in [with_block, bare] {
+            let o = read(&reply, &ours, Context::Reply);
+            assert_eq!(
+                o.body, "Bitte informieren Sie mich alle zwei Stunden.",
+                "{reply}"
+            );
+            assert_eq!(
+                crate::incident::pace::read(&o.text()).cadence(),
+                Some(std::time::Duration::from_secs(2 * 3600))
+            );
+        }
+    }
+
+    #[test]
     fn a_staff_only_line_is_found() {
         let mut ours = OurMail::none();
         ours.add(

@@ -517,6 +517,62 @@ mod tests {
     }
 
     #[test]
+    fn a_customer_mail_carrying_an_internal_note_or_a_staff_only_line_is_stopped() {
+        let conn = store::open_in_memory().expect("db");
+        let deps = deps(SendCaps::default());
+        let n = incident(&conn, "ann@example.test");
+        let now = Utc::now();
+        store::incidents::add_note(
+            &conn,
+            n,
+            "anna@example.test",
+            "Finance must approve refunds over 200 EUR first; do not promise a date.",
+            crate::incident::NoteVisibility::Internal,
+            now,
+        )
+        .expect("note");
+        let with_note = |note: &str| {
+            let mut m = mail("ann@example.test");
+            m.kind = MailKind::Progress;
+            m.data.note = note.into();
+            m
+        };
+        // Re-wrapped, as a mail client quotes it: still the note.
+        let leaked = with_note(
+            "We are on it.\n\n  Finance must approve refunds over 200 EUR\n  first; do not promise a date.",
+        );
+        match enqueue(&conn, &deps, n, &leaked, Pass::Real, now).expect("enqueue") {
+            Queued::Suppressed(reason) => {
+                assert!(reason.contains("meant for staff only"), "{reason}");
+                assert!(reason.contains("Finance must approve"), "{reason}");
+            }
+            other => panic!("must be stopped: {other:?}"),
+        }
+        // A line of the staff footer, pasted: stopped too.
+        let footer = with_note(
+            "Start with #internal for a note the customer never sees. Commands, each on its",
+        );
+        assert!(matches!(
+            enqueue(&conn, &deps, n, &footer, Pass::Real, now).expect("enqueue"),
+            Queued::Suppressed(_)
+        ));
+        // The customer's own words and ordinary news go.
+        let clean = with_note("The refund was approved today; it reaches your card this week.");
+        assert!(matches!(
+            enqueue(&conn, &deps, n, &clean, Pass::Real, now).expect("enqueue"),
+            Queued::Queued { .. }
+        ));
+        let shown = store::events::incident_events(&conn, n).expect("events");
+        assert_eq!(
+            shown
+                .iter()
+                .filter(|e| e.kind == EventKind::MailStopped)
+                .count(),
+            2
+        );
+    }
+
+    #[test]
     fn an_undeliverable_recipient_gets_nothing_until_cleared() {
         let conn = store::open_in_memory().expect("db");
         let deps = deps(SendCaps::default());
