@@ -258,6 +258,12 @@ pub struct StaffConfig {
     pub at_risk_before: Duration,
     /// Per recipient: at most this many notifications; the ones over it wait for one digest.
     pub notify_cap: CapWindow,
+    /// `alignment = "relaxed"`: a staff reply verified by a parent or subdomain of its From
+    /// domain acts too. Default strict: the From domain itself signed or passed SPF.
+    pub relaxed_alignment: bool,
+    /// How long a notification can be answered: a reply to an older one is not acted on, and
+    /// the member is told to answer a fresh one.
+    pub reply_valid_for: Duration,
 }
 
 impl Default for StaffConfig {
@@ -271,6 +277,8 @@ impl Default for StaffConfig {
                 max: 20,
                 within: Duration::from_secs(3600),
             },
+            relaxed_alignment: false,
+            reply_valid_for: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -980,6 +988,9 @@ struct RawStaff {
     #[serde(default, deserialize_with = "opt_duration")]
     at_risk_before: Option<Duration>,
     notify_cap: Option<Spanned<RawCapWindow>>,
+    alignment: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    reply_valid_for: Option<Duration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1691,6 +1702,23 @@ impl Validator<'_> {
         }
         if let Some(before) = raw.at_risk_before {
             out.at_risk_before = before;
+        }
+        if let Some(alignment) = raw.alignment {
+            out.relaxed_alignment = match alignment.get_ref().as_str() {
+                "strict" => false,
+                "relaxed" => true,
+                other => {
+                    return self.err(
+                        alignment.span(),
+                        format!(
+                            "[staff] alignment = \"{other}\" is not one of \"strict\", \"relaxed\""
+                        ),
+                    )
+                }
+            };
+        }
+        if let Some(valid) = raw.reply_valid_for {
+            out.reply_valid_for = valid;
         }
         if let Some(cap) = raw.notify_cap {
             let span = cap.span();

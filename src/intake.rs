@@ -918,15 +918,23 @@ fn record_staff(
 ) -> Result<Option<Outcome>, ActError> {
     let staff = &deps.config.staff;
     let sender = mail.from.address.as_str();
+    // Signed for this member, or for a team list every member reads; never for another
+    // member's own address (a notification forwarded or leaked from them proves nothing).
     let mut signed_for: Vec<&str> = vec![sender];
-    signed_for.extend(staff.recipients().iter().map(String::as_str));
-    let answered = mail.referenced_ids.iter().find_map(|id| {
-        deps.secret
-            .verify_staff_message_id(id, &signed_for)
-            .map(IncidentNo)
-    });
-    let checked =
-        deps.config.intake.trusted_authserv_id.is_none() || mail.trust.level == Trust::Verified;
+    signed_for.extend(
+        staff
+            .notify
+            .iter()
+            .filter(|a| !staff.is_member(a))
+            .map(String::as_str),
+    );
+    let signed = mail
+        .referenced_ids
+        .iter()
+        .find_map(|id| deps.secret.verify_staff_message_id(id, &signed_for));
+    let answered = signed.map(|s| IncidentNo(s.incident));
+    let checked = deps.config.intake.trusted_authserv_id.is_none()
+        || (mail.trust.level == Trust::Verified && (mail.trust.strict || staff.relaxed_alignment));
     let pointed: Vec<IncidentNo> = {
         let mut list: Vec<IncidentNo> = candidates(conn, deps, mail)?
             .into_iter()
@@ -942,10 +950,22 @@ fn record_staff(
             let ours = crate::outbox::guard::thread_mail(conn, n)?;
             let own = mail::own_words::read(&mail.body, &ours, Context::Reply);
             let mut staff_mail = crate::incident::staff_mail::read(&own);
+            let unreadable = not_readable(deps, incoming, signed, now);
+            if let Some(why) = unreadable.clone() {
+                // Refused as a whole: the member is told why and what to do.
+                staff_mail = crate::incident::staff_mail::StaffMail {
+                    commands: vec![crate::incident::staff_mail::Command::Unreadable {
+                        line: "this reply".into(),
+                        why,
+                    }],
+                    ..Default::default()
+                };
+            }
             let to_internal = staff.internal_address.as_deref().is_some_and(|internal| {
                 mail.to
                     .iter()
                     .chain(&mail.cc)
+                    .chain(&mail.delivered_to)
                     .any(|a| a.eq_ignore_ascii_case(internal))
             });
             staff_mail.internal |= to_internal;
@@ -960,6 +980,8 @@ fn record_staff(
                     again.internal |= staff_mail.internal;
                     staff_mail = again;
                 }
+                None
+            } else if unreadable.is_some() {
                 None
             } else {
                 held_staff_reply(conn, deps, n, (&ours, &own), &staff_mail)?
@@ -983,11 +1005,20 @@ fn record_staff(
             )
         }
         Some(n) if store::incidents::exists(conn, n)? => {
-            let why = format!(
-                "it answers a notification, but the receiving server did not verify its sender \
-                 ({}: {})",
-                mail.trust.level, mail.trust.reason
-            );
+            let why = if mail.trust.level == Trust::Verified {
+                format!(
+                    "it answers a notification, but its sender is verified only with relaxed \
+                     alignment ({}); staff replies need the From domain itself to sign or send \
+                     it ([staff] alignment)",
+                    mail.trust.reason
+                )
+            } else {
+                format!(
+                    "it answers a notification, but the receiving server did not verify its \
+                     sender ({}: {})",
+                    mail.trust.level, mail.trust.reason
+                )
+            };
             return forged(conn, deps, incoming, mail, n, why, now, queued).map(Some);
         }
         _ => {
@@ -1032,6 +1063,36 @@ fn record_staff(
     let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
     *queued += applied.queued();
     Ok(Some(Outcome::Joined { incident }))
+}
+
+/// Why a staff reply cannot be acted on at all, to tell its writer: it answers a notification
+/// older than `[staff] reply_valid_for`, or it was over the size limit and only its headers
+/// were kept.
+fn not_readable(
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    signed: Option<crate::secret::StaffId>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if let Some(size) = incoming.oversize {
+        return Some(format!(
+            "it was {} (over [intake] max_message_size), so only its headers were kept and \
+             nothing in it was read or sent; write it again with smaller attachments",
+            human_size(usize::try_from(size).unwrap_or(usize::MAX))
+        ));
+    }
+    let valid_days = (deps.config.staff.reply_valid_for.as_secs() / 86_400) as i64;
+    let today = now.timestamp().div_euclid(86_400);
+    match signed.map(|s| s.day) {
+        Some(Some(day)) if today - day <= valid_days => None,
+        Some(_) => Some(format!(
+            "it answers a notification older than {} ([staff] reply_valid_for); reply to a \
+             fresh notification about this incident (the next one, or ask a colleague to \
+             note it)",
+            crate::clock::human_duration(deps.config.staff.reply_valid_for)
+        )),
+        None => None,
+    }
 }
 
 /// Why a staff reply's words may not go to the customer as read: it is all quote, its words

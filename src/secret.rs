@@ -204,16 +204,18 @@ impl Secret {
         ))
     }
 
-    /// A Message-ID for a notification to the staff address `recipient` about `incident`: a
-    /// reply that names it proves its sender received that notification.
+    /// A Message-ID for a notification to the staff address `recipient` about `incident`, sent
+    /// on `day` (days since 1970): a reply that names it proves its sender received that
+    /// notification, and when.
     pub fn staff_message_id(
         &self,
         incident: i64,
         recipient: &str,
+        day: i64,
         domain: &str,
     ) -> Result<String, SecretError> {
         let nonce = to_hex(&random_bytes(8)?);
-        let payload = format!("{incident}.{nonce}");
+        let payload = format!("{incident}.d{day}.{nonce}");
         let mac = self.mac_hex(
             "staff-message-id",
             &format!("{payload}.{}", recipient.to_lowercase()),
@@ -221,20 +223,25 @@ impl Secret {
         Ok(format!("fu.s.{payload}.{mac}@{domain}"))
     }
 
-    /// If `id` is a staff notification's Message-ID signed for one of `recipients`, the
-    /// incident it is about.
-    pub fn verify_staff_message_id(&self, id: &str, recipients: &[&str]) -> Option<i64> {
+    /// If `id` is a staff notification's Message-ID signed for one of `recipients`: the
+    /// incident it is about and the day it was sent (None for one made before ids carried
+    /// their day: too old to act on).
+    pub fn verify_staff_message_id(&self, id: &str, recipients: &[&str]) -> Option<StaffId> {
         let local = id.split_once('@')?.0.strip_prefix("fu.s.")?;
         let (payload, mac) = local.rsplit_once('.')?;
-        let (incident, _nonce) = payload.split_once('.')?;
+        let mut parts = payload.split('.');
+        let incident: i64 = parts.next()?.parse().ok()?;
+        let day = match (parts.next(), parts.next()) {
+            (Some(day), Some(_nonce)) => Some(day.strip_prefix('d')?.parse().ok()?),
+            _ => None,
+        };
         recipients.iter().find_map(|r| {
             let expected = self.mac_hex(
                 "staff-message-id",
                 &format!("{payload}.{}", r.to_lowercase()),
             );
             constant_time_eq(mac.as_bytes(), expected.as_bytes())
-                .then(|| incident.parse().ok())
-                .flatten()
+                .then_some(StaffId { incident, day })
         })
     }
 
@@ -250,6 +257,14 @@ impl Secret {
             None
         }
     }
+}
+
+/// What a verified staff notification Message-ID says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaffId {
+    pub incident: i64,
+    /// The day it was sent, in days since 1970.
+    pub day: Option<i64>,
 }
 
 pub fn random_bytes(len: usize) -> Result<Vec<u8>, SecretError> {
@@ -304,15 +319,25 @@ mod tests {
     fn a_staff_message_id_proves_only_its_recipient_received_it() {
         let s = secret();
         let id = s
-            .staff_message_id(7, "Anna@Support.example", "example.test")
+            .staff_message_id(7, "Anna@Support.example", 20_000, "example.test")
             .expect("random");
+        let proven = Some(StaffId {
+            incident: 7,
+            day: Some(20_000),
+        });
         assert_eq!(
             s.verify_staff_message_id(&id, &["anna@support.example"]),
-            Some(7)
+            proven
         );
         assert_eq!(
             s.verify_staff_message_id(&id, &["bob@support.example", "anna@support.example"]),
-            Some(7)
+            proven
+        );
+        let moved = id.replacen(".d20000.", ".d20500.", 1);
+        assert_eq!(
+            s.verify_staff_message_id(&moved, &["anna@support.example"]),
+            None,
+            "the day is signed"
         );
         assert_eq!(
             s.verify_staff_message_id(&id, &["mallory@evil.example"]),

@@ -468,6 +468,7 @@ impl Decision<'_> {
                 references: references.clone(),
                 thread_root: None,
                 attachments_from: None,
+                staff_by: None,
             })));
         }
     }
@@ -930,7 +931,29 @@ impl Decision<'_> {
     // --- Staff actions -----------------------------------------------------------------------
 
     /// A staff action. `note_by` is the name a note is signed with in the customer's mail.
+    /// A staff action; the customer mail it causes carries the member's words, so no send
+    /// cap holds it back (see [`Mail::staff_by`]).
     fn staff(
+        &mut self,
+        who: Actor,
+        action: &StaffAction,
+        note_by: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let from = self.fx.list.len();
+        let done = self.staff_action(who.clone(), action, note_by);
+        if let (Ok(()), Actor::Staff(member)) = (&done, &who) {
+            for effect in self.fx.list.iter_mut().skip(from) {
+                if let Effect::Mail(mail) = effect {
+                    if mail.kind.audience() == super::Audience::Customer {
+                        mail.staff_by = Some(member.clone());
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    fn staff_action(
         &mut self,
         who: Actor,
         action: &StaffAction,

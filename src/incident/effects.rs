@@ -187,4 +187,8 @@ pub struct Mail {
     pub thread_root: Option<String>,
     /// Forward the attachments of this message (a staff reply's) with the mail.
     pub attachments_from: Option<MessageRow>,
+    /// The staff member whose words this customer mail carries: no customer send cap holds
+    /// it back, and if anything else does (an undeliverable address, the staff-only guard)
+    /// they are told at once.
+    pub staff_by: Option<String>,
 }

@@ -299,6 +299,7 @@ pub fn to_customer(
         references,
         thread_root: conversation.thread_root.clone(),
         attachments_from: None,
+        staff_by: None,
     }
 }
 
@@ -356,6 +357,7 @@ pub fn digest(
         references: Vec::new(),
         thread_root: None,
         attachments_from: None,
+        staff_by: None,
     })
 }
 
@@ -384,6 +386,7 @@ pub fn global_cap_notice(incident: &Incident, reason: &str, config: &Config) -> 
             references: Vec::new(),
             thread_root: None,
             attachments_from: None,
+            staff_by: None,
         })
         .collect()
 }
@@ -422,8 +425,40 @@ pub fn stopped_notice(
             references: Vec::new(),
             thread_root: None,
             attachments_from: None,
+            staff_by: None,
         })
         .collect()
+}
+
+/// Tells a staff member that the customer mail carrying their words was not sent, and why.
+pub fn not_sent_notice(
+    incident: &Incident,
+    kind: MailKind,
+    member: &str,
+    reason: &str,
+    config: &Config,
+) -> Mail {
+    let mut data = mail_data(incident, config, incident.next_update_at);
+    data.lang.clear();
+    data.staff = StaffData {
+        member: member.to_string(),
+        refusal: format!("the {kind} mail with your words was not sent to the customer: {reason}"),
+        ..StaffData::default()
+    };
+    Mail {
+        kind: MailKind::StaffRefused,
+        to: member.to_string(),
+        to_name: None,
+        unverified: false,
+        data,
+        promise: None,
+        caused_by: None,
+        in_reply_to: None,
+        references: Vec::new(),
+        thread_root: None,
+        attachments_from: None,
+        staff_by: None,
+    }
 }
 
 /// A staff notification's kind, as a digest line says it.

@@ -66,6 +66,17 @@ const COMMANDS: &[&str] = &[
 /// Reads a staff member's own words.
 pub fn read(own: &OwnWords) -> StaffMail {
     let mut mail = read_text(&own.body);
+    // An `#internal` the reading put under the sign-off or in the signature still counts:
+    // missing it would send the note to the customer.
+    let below = [own.sign_off.as_deref(), own.signature.as_deref()];
+    if below
+        .iter()
+        .flatten()
+        .flat_map(|t| t.lines())
+        .any(|l| command_of(l).is_some_and(|(word, _)| word == "internal"))
+    {
+        mail.internal = true;
+    }
     mail.greeting = own.greeting.clone();
     mail.body = own.body.clone();
     if mail.greeting.is_some() {
@@ -102,20 +113,28 @@ fn capitalised(text: &str) -> String {
     }
 }
 
-/// The command a line holds, if it is one: `#word rest` (also the fullwidth `＃ｗｏｒｄ` a
-/// phone's keyboard may type), with the word lower-cased.
+/// The command a line holds, if it is one: `#word rest`, with the word lower-cased. Read
+/// after NFKC (the fullwidth `＃ｉｎｔｅｒｎａｌ` a phone keyboard types, the small `﹟`) with
+/// invisible characters removed (a BOM, a zero-width space pasted before it): a command that
+/// fails to be recognised would send its line, and an internal note, to the customer.
+/// `# internal` and `#internal:` are the command too.
 fn command_of(line: &str) -> Option<(String, String)> {
-    let t: String = line
-        .trim()
-        .chars()
-        .map(|c| match c {
-            // Fullwidth forms (U+FF01–U+FF5E) of ASCII, as NFKC folds them.
-            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
-            '\u{3000}' => ' ',
-            c => c,
-        })
-        .collect();
+    let t = crate::mail::reply_marks::command_form(line);
     let command = t.strip_prefix('#')?;
+    let command = match command.trim_start() {
+        after if after.len() != command.len() => {
+            // "# internal": a command only if a command's name follows.
+            let name: String = after
+                .chars()
+                .take_while(char::is_ascii_alphabetic)
+                .collect();
+            if !COMMANDS.contains(&name.to_ascii_lowercase().as_str()) {
+                return None;
+            }
+            after
+        }
+        same => same,
+    };
     if !command
         .chars()
         .next()
@@ -123,10 +142,24 @@ fn command_of(line: &str) -> Option<(String, String)> {
     {
         return None;
     }
-    let (word, rest) = command
-        .split_once(char::is_whitespace)
-        .map_or((command, ""), |(w, r)| (w, r.trim()));
-    Some((word.to_ascii_lowercase(), rest.to_string()))
+    let word: String = command
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
+    let after: String = command.chars().skip(word.chars().count()).collect();
+    let word = word.to_ascii_lowercase();
+    let mut after_chars = after.chars();
+    match after_chars.next() {
+        None => Some((word, String::new())),
+        Some(c) if c.is_whitespace() => Some((word, after.trim().to_string())),
+        // "#internal: she sounds upset", "#tag: vip".
+        Some(':' | '.' | ',' | ';') => Some((word, after_chars.as_str().trim().to_string())),
+        // "#internal-only", "#internal2": still meant for staff; failing to see it would send
+        // the note to the customer.
+        Some(_) if word == "internal" => Some((word, String::new())),
+        // "#tag/vip", "#1st": one word that is no command.
+        Some(_) => Some((command.to_ascii_lowercase(), String::new())),
+    }
 }
 
 /// Reads the body of a staff member's own words (their greeting and sign-off set apart).
@@ -280,6 +313,38 @@ mod tests {
 
     fn read(text: &str) -> StaffMail {
         read_text(text)
+    }
+
+    #[test]
+    fn internal_is_recognised_however_a_client_or_keyboard_wrote_it() {
+        for first in [
+            "\u{feff}#internal",
+            "\u{200b}#internal",
+            "\u{200e}#internal",
+            "＃ｉｎｔｅｒｎａｌ",
+            "﹟internal",
+            "# internal",
+            "#Internal:",
+            "#INTERNAL.",
+            "#internal-only",
+            "  #internal  ",
+        ] {
+            let m = read(&format!("{first}\nShe sounds upset; call her."));
+            assert!(m.internal, "{first:?}");
+            assert_eq!(m.text, "She sounds upset; call her.", "{first:?}");
+        }
+        let m = read("Thanks for waiting.\n#internal: she is a VIP");
+        assert!(m.internal, "anywhere, with a colon");
+        // Under the sign-off, where a reading might put it: still internal.
+        let own = crate::mail::own_words::read(
+            "Call her back today.\n\nBest,\nAnna\n\u{200b}#internal",
+            &crate::mail::OurMail::none(),
+            crate::mail::Context::Reply,
+        );
+        assert!(super::read(&own).internal);
+        let m = read("# 1 priority for us now");
+        assert!(!m.internal);
+        assert!(m.commands.is_empty(), "not a command: {m:?}");
     }
 
     #[test]

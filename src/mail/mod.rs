@@ -138,6 +138,9 @@ pub struct ParsedMail {
     /// The addresses in To, lower-cased.
     pub to: Vec<String>,
     pub cc: Vec<String>,
+    /// Where the mail was delivered besides To and Cc, lower-cased: a Bcc the sender's copy
+    /// kept, and the delivering server's `Delivered-To`, `X-Original-To` and `Envelope-To`.
+    pub delivered_to: Vec<String>,
     pub subject: String,
     pub date: Option<String>,
     /// The language the sender wrote in, from Content-Language ("de"), if they said.
@@ -282,6 +285,19 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
     };
     let to = addresses(message.to());
     let cc = addresses(message.cc());
+    let mut delivered_to = addresses(message.bcc());
+    for name in ["Delivered-To", "X-Original-To", "Envelope-To"] {
+        for (_, value) in message
+            .headers_raw()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .take(MAX_REFERENCES)
+        {
+            let address = value.trim().trim_start_matches('<').trim_end_matches('>');
+            if address.contains('@') && !address.contains(char::is_whitespace) {
+                delivered_to.push(address.to_lowercase());
+            }
+        }
+    }
     let in_reply_to = id_list(message.in_reply_to()).into_iter().next();
     let references = id_list(message.references());
     let referenced_ids = thread_order(in_reply_to.as_deref(), &references);
@@ -303,6 +319,7 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         reply_to,
         to,
         cc,
+        delivered_to,
         subject,
         date: message.date().map(|d| d.to_rfc3339()),
         content_language: message

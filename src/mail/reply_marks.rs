@@ -37,10 +37,23 @@ pub fn is_quote_marked(line: &str) -> bool {
     t.starts_with('>') || t.starts_with('＞')
 }
 
-/// A staff command line: `#word` (or fullwidth `＃word`).
+/// A line as commands are read from it: NFKC (fullwidth `＃ｗｏｒｄ` and the small `﹟` become
+/// `#word`), invisible characters (a BOM, zero-width spaces, direction marks) removed,
+/// trimmed.
+pub fn command_form(line: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    line.chars()
+        .filter(|c| !is_invisible(*c))
+        .nfkc()
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// A staff command line: `#word` (or `# word`), in [`command_form`].
 pub fn is_command_line(line: &str) -> bool {
-    let t = line.trim_start();
-    let rest = t.strip_prefix('#').or_else(|| t.strip_prefix('＃'));
+    let t = command_form(line);
+    let rest = t.strip_prefix('#').map(str::trim_start);
     rest.and_then(|r| r.chars().next())
         .is_some_and(|c| c.is_ascii_alphabetic())
 }

@@ -81,6 +81,11 @@ pub fn customer_refusal(
             global: false,
         }));
     }
+    if mail.staff_by.is_some() {
+        // A staff member's own words to the customer: the caps guard customers against
+        // automatic mail (and forged complaints using them up); they never silence a person.
+        return Ok(None);
+    }
     let mailbox = mailbox(recipient, &caps.mailbox);
     let domain = domain(recipient);
     let mut checks: Vec<(&[CapWindow], CapScope<'_>, String)> = vec![(

@@ -112,13 +112,18 @@ pub fn enqueue(
         if global && pass == Pass::Real {
             tell_staff_of_global_cap(conn, deps, incident, &reason, now)?;
         }
+        if pass == Pass::Real {
+            tell_the_writer(conn, deps, incident, mail, &reason, now)?;
+        }
         return Ok(Queued::Suppressed(reason));
     }
     let domain = deps.config.support.domain();
     let message_id = match (pass, audience) {
         // A reply naming a staff notification's Message-ID proves it answers that staff member.
         (Pass::Real, Audience::Staff) => {
-            deps.secret.staff_message_id(incident.0, &mail.to, domain)?
+            let day = now.timestamp().div_euclid(86_400);
+            deps.secret
+                .staff_message_id(incident.0, &mail.to, day, domain)?
         }
         (Pass::Real, Audience::Customer) => deps.secret.message_id(incident.0, domain)?,
         // Never sent and rolled back: unique is all it must be.
@@ -329,11 +334,41 @@ fn stopped(
     )?;
     tracing::error!(incident = incident.0, kind = %mail.kind, to = %mail.to, reason, "customer mail stopped by the staff-only guard");
     if let Some(row) = store::incidents::incident(conn, incident)? {
-        for notice in letters::stopped_notice(&row, mail.kind, found, &deps.config) {
+        let mut told = letters::stopped_notice(&row, mail.kind, found, &deps.config);
+        if let Some(member) = mail.staff_by.as_deref().filter(|m| m.contains('@')) {
+            if !told.iter().any(|n| n.to.eq_ignore_ascii_case(member)) {
+                let mut own = letters::stopped_notice(&row, mail.kind, found, &deps.config);
+                if let Some(mut first) = own.pop() {
+                    first.to = member.to_string();
+                    told.push(first);
+                }
+            }
+        }
+        for notice in told {
             enqueue(conn, deps, incident, &notice, Pass::Real, now)?;
         }
     }
     Ok(Queued::Suppressed(reason))
+}
+
+/// A customer mail carrying a staff member's words was not sent: they hear of it at once,
+/// with why (a person is waiting on an answer they think went out).
+fn tell_the_writer(
+    conn: &Connection,
+    deps: &Deps,
+    incident: IncidentNo,
+    mail: &Mail,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), QueueError> {
+    let Some(member) = mail.staff_by.as_deref().filter(|m| m.contains('@')) else {
+        return Ok(());
+    };
+    if let Some(row) = store::incidents::incident(conn, incident)? {
+        let notice = letters::not_sent_notice(&row, mail.kind, member, reason, &deps.config);
+        enqueue(conn, deps, incident, &notice, Pass::Real, now)?;
+    }
+    Ok(())
 }
 
 /// The global cap held a customer mail back: staff are told once per window of that cap (the
@@ -422,6 +457,7 @@ mod tests {
             references: vec![],
             thread_root: None,
             attachments_from: None,
+            staff_by: None,
         }
     }
 
@@ -570,6 +606,64 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn a_staff_members_words_pass_every_cap_and_they_hear_at_once_when_anything_holds_them() {
+        let conn = store::open_in_memory().expect("db");
+        let deps = deps(SendCaps {
+            windows: vec![CapWindow {
+                max: 1,
+                within: Duration::from_secs(600),
+            }],
+            ..SendCaps::default()
+        });
+        let now = Utc::now();
+        let n = incident(&conn, "ann@example.test");
+        // Forged complaints used up the customer's cap...
+        assert!(matches!(
+            enqueue(&conn, &deps, n, &mail("ann@example.test"), Pass::Real, now).expect("q"),
+            Queued::Queued { .. }
+        ));
+        assert!(matches!(
+            enqueue(&conn, &deps, n, &mail("ann@example.test"), Pass::Real, now).expect("q"),
+            Queued::Suppressed(_)
+        ));
+        // ...but Anna's note goes.
+        let mut note = mail("ann@example.test");
+        note.kind = MailKind::Progress;
+        note.staff_by = Some("anna@example.test".into());
+        assert!(matches!(
+            enqueue(&conn, &deps, n, &note, Pass::Real, now).expect("q"),
+            Queued::Queued { .. }
+        ));
+        // An address that bounced holds it: Anna is told at once.
+        let bounce = store::messages::insert_message(
+            &conn,
+            &store::NewMessage::incoming(crate::mail::MessageClass::Bounce, "y", b"y"),
+            None,
+            now,
+        )
+        .expect("bounce");
+        store::outbox::mark_undeliverable(
+            &conn,
+            "ann@example.test",
+            "550 no such user",
+            Some(n),
+            bounce,
+            now,
+        )
+        .expect("mark");
+        assert!(matches!(
+            enqueue(&conn, &deps, n, &note, Pass::Real, now).expect("q"),
+            Queued::Suppressed(_)
+        ));
+        let told = store::outbox::incident_outbox(&conn, n)
+            .expect("outbox")
+            .into_iter()
+            .filter(|o| o.kind == MailKind::StaffRefused && o.recipient == "anna@example.test")
+            .count();
+        assert_eq!(told, 1);
     }
 
     #[test]
