@@ -1135,6 +1135,10 @@ fn held_staff_reply(
     }))
 }
 
+/// Forged staff replies staff are mailed about per incident in 24 hours; more are recorded,
+/// quarantined and logged only.
+const FORGED_ALERTS_PER_DAY: i64 = 3;
+
 /// Mail claiming a staff sender that we do not believe: kept in quarantine for staff, and
 /// staff are told about it on the incident it pointed at.
 #[allow(clippy::too_many_arguments)]
@@ -1164,11 +1168,18 @@ fn forged(
         now,
     )?;
     let own = own_in_thread(conn, mail, incident)?;
+    let alerts = store::events::count_since(
+        conn,
+        incident,
+        EventKind::ForgedStaffReply,
+        clock::before(now, Duration::from_secs(86_400)),
+    )?;
     let event = Event::ForgedStaffReply {
         message: row,
         claimed: mail.from.address.clone(),
         why,
         written: written(mail, &own),
+        alert: alerts < FORGED_ALERTS_PER_DAY,
     };
     let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
     *queued += applied.queued();

@@ -76,6 +76,82 @@ pub fn check(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Messages `check --connect` looks at to see who signs the mail in the support mailbox.
+const SURVEYED: usize = 20;
+
+/// Which receiving server wrote the sender check of the newest messages, and what
+/// `[intake] trusted_authserv_id` should be: "; the newest 20 messages carry
+/// Authentication-Results from mx.example.com (18), none (2); trusted_authserv_id =
+/// \"mx.example.com\" matches". Empty when the mailbox could not be read.
+async fn sender_check_survey(config: &Config, inbox: &mut Inbox) -> String {
+    let Ok(uids) = inbox.uids_after(0).await else {
+        return String::new();
+    };
+    let newest: Vec<u32> = uids.iter().rev().take(SURVEYED).rev().copied().collect();
+    if newest.is_empty() {
+        return "; the mailbox is empty: no sender check to look at yet".into();
+    }
+    let Ok(sizes) = inbox.sizes(&newest).await else {
+        return String::new();
+    };
+    // Headers only (every message counts as over a size of 0).
+    let Ok(fetched) = inbox.fetch(&sizes, 0).await else {
+        return String::new();
+    };
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    let mut top: Vec<(Option<String>, usize)> = Vec::new();
+    for f in &fetched {
+        let Some(message) = mail_parser::MessageParser::default().parse_headers(f.raw.as_slice())
+        else {
+            continue;
+        };
+        let (label, id) = match crate::mail::trust::topmost_authserv_id(message.headers_raw()) {
+            Some(Some(id)) => (id.clone(), Some(Some(id))),
+            Some(None) => ("no id (Exchange Online)".to_string(), Some(None)),
+            None => ("none".to_string(), None),
+        };
+        match seen.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((label, 1)),
+        }
+        if let Some(id) = id {
+            match top.iter_mut().find(|(i, _)| *i == id) {
+                Some((_, n)) => *n += 1,
+                None => top.push((id, 1)),
+            }
+        }
+    }
+    seen.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    top.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let found = seen
+        .iter()
+        .map(|(l, n)| format!("{l} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let advice = match (top.first(), config.intake.trusted_authserv_id.as_deref()) {
+        (None, _) => "no receiving server wrote a sender check: ask your mail admin to add \
+                      SPF, DKIM and DMARC checks (OpenDMARC, rspamd)"
+            .to_string(),
+        (Some((id, _)), configured) => {
+            let suggested = crate::mail::trust::suggested_setting(id.as_deref());
+            match configured {
+                Some(c) if c.eq_ignore_ascii_case(&suggested) => {
+                    format!("trusted_authserv_id = \"{c}\" matches")
+                }
+                Some(c) => format!(
+                    "trusted_authserv_id = \"{c}\" does not sign them: did you mean \
+                     \"{suggested}\"?"
+                ),
+                None => format!("suggested: [intake] trusted_authserv_id = \"{suggested}\""),
+            }
+        }
+    };
+    format!(
+        "; the newest {} messages carry Authentication-Results from {found}; {advice}",
+        fetched.len()
+    )
+}
+
 /// A server's `ca_file`: PEM certificates rustls accepts as roots.
 fn ca_file(section: &'static str, endpoint: &crate::config::Endpoint) -> Tried {
     let what = if section == "imap" {
@@ -141,7 +217,8 @@ async fn imap(
     login: &Login,
 ) -> Tried {
     let outcome = match Inbox::connect(&config.imap, tls, login).await {
-        Ok((inbox, selected)) => {
+        Ok((mut inbox, selected)) => {
+            let survey = sender_check_survey(config, &mut inbox).await;
             let text = format!(
                 "logged in with {}{}, mailbox {} selected (UIDVALIDITY {}), {}",
                 inbox.logged_in_with,
@@ -153,7 +230,7 @@ async fn imap(
                     (true, false) => "IDLE offered but [imap] idle = false: polling",
                     (false, _) => "no IDLE: polling every poll_interval",
                 }
-            );
+            ) + &survey;
             inbox.logout().await;
             Ok(text)
         }

@@ -940,10 +940,45 @@ fn check(config: &Config, connect: bool) -> Result<ExitCode> {
         login_said(&config.smtp.endpoint)
     );
     println!("database   {}", config.database.display());
+    for warning in check_warnings(config) {
+        println!("warning    {warning}");
+    }
     if connect {
         return connect::check(config);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What works but is likely not what the admin wants: said by `check`, never a failure.
+fn check_warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.intake.trusted_authserv_id.is_none() {
+        out.push(
+            "[intake] trusted_authserv_id is not set: no sender can be verified, so every \
+             customer gets the cut-down mail that ends \"We could not confirm that this address \
+             wrote to us\" (at most 5 per person in 24 hours) and staff replies cannot be \
+             checked. Set it to \"microsoft365\", \"google\", or the first word of your \
+             server's Authentication-Results (`check --connect` lists the ones it sees)"
+                .to_string(),
+        );
+    }
+    if config.staff.members.is_empty() {
+        out.push(
+            "[staff] members is empty: nobody can answer a customer or give a command by mail, \
+             and escalations only reach [escalation] staff or the log"
+                .to_string(),
+        );
+    }
+    if let Some(listen) = config.metrics.listen {
+        if !listen.ip().is_loopback() {
+            out.push(format!(
+                "[metrics] listen = \"{listen}\" is reachable from other machines: /metrics \
+                 shows queue sizes and error counts to anyone who can connect. Use \
+                 127.0.0.1 and a reverse proxy, or a firewall"
+            ));
+        }
+    }
+    out
 }
 
 /// Each distinct sign-in, with the server that uses it first (for `oauth2 login SERVER`).

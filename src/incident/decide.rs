@@ -19,6 +19,9 @@ use crate::config::{Config, Treatment};
 use crate::mail::{Person, Trust};
 use crate::templates::{AttachmentData, EscalationData, HeldData, MailData, StaffData};
 
+/// How much of a forged staff reply's text its alert shows, in characters.
+const FORGED_EXCERPT: usize = 160;
+
 /// What the store knows about an incident, gathered before deciding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
@@ -116,6 +119,9 @@ pub enum Event {
         claimed: String,
         why: String,
         written: Written,
+        /// Staff are mailed about it (false once an incident had its share of alerts: a
+        /// forger must not be able to flood the team through us).
+        alert: bool,
     },
     /// The customer's address bounced.
     Undeliverable { address: String, reason: String },
@@ -267,7 +273,8 @@ pub fn decide(
             claimed,
             why,
             written,
-        } => d.forged(*message, claimed, why, written),
+            alert,
+        } => d.forged(*message, claimed, why, written, *alert),
         Event::Undeliverable { address, reason } => d.undeliverable(address, reason),
         Event::PromiseAtRisk => d.promise_at_risk(),
         Event::ProgressDue => d.progress_due(),
@@ -1325,22 +1332,41 @@ impl Decision<'_> {
 
     /// Someone wrote as a staff member without the proof a real reply carries: kept for staff
     /// (by intake), and staff are told. Nothing else happens.
-    fn forged(&mut self, message: MessageRow, claimed: &str, why: &str, written: &Written) {
+    fn forged(
+        &mut self,
+        message: MessageRow,
+        claimed: &str,
+        why: &str,
+        written: &Written,
+        alert: bool,
+    ) {
         self.fx.push(Effect::Event(NewEvent {
             incident: Some(self.incident.number),
             message: Some(message),
             kind: EventKind::ForgedStaffReply,
             actor: Actor::Daemon,
-            detail: format!("mail from {claimed} not accepted as a staff reply: {why}"),
+            detail: format!(
+                "mail from {claimed} not accepted as a staff reply: {why}{}",
+                if alert {
+                    ""
+                } else {
+                    " (staff not mailed again: enough alerts today)"
+                }
+            ),
         }));
+        if !alert {
+            return;
+        }
+        // A forger's words reach every member: only a short excerpt, on one line, with the
+        // whole mail in quarantine for whoever wants to read it.
+        let excerpt = crate::mail::header_safe(&written.text, FORGED_EXCERPT);
         let (claimed, why, written) = (claimed.to_string(), why.to_string(), written.clone());
         self.notify_staff(MailKind::StaffForged, Some(message), |d| {
             d.staff = StaffData {
                 reason: why.clone(),
                 member: claimed.clone(),
                 from: claimed.clone(),
-                text: written.text.clone(),
-                signature: written.signature.clone(),
+                text: excerpt.clone(),
                 attachments: written.attachments.clone(),
                 trust: written.trust.clone(),
                 ..StaffData::default()

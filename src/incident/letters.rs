@@ -286,7 +286,23 @@ pub fn to_customer(
         data.problem.clear();
         to_name = None;
     }
-    let (in_reply_to, references) = conversation.threading();
+    let (in_reply_to, references) = if plain {
+        // A forger picks the Message-IDs of the mail we answer: echoed, they would thread our
+        // mail into the victim's conversation with someone else. Only our own ids go out.
+        let domain = format!("@{}", config.support.domain().to_ascii_lowercase());
+        Conversation {
+            ids: conversation
+                .ids
+                .iter()
+                .filter(|id| id.starts_with("fu.") && id.to_ascii_lowercase().ends_with(&domain))
+                .cloned()
+                .collect(),
+            thread_root: None,
+        }
+        .threading()
+    } else {
+        conversation.threading()
+    };
     Mail {
         kind,
         to: to.address,

@@ -140,6 +140,29 @@ impl Server {
     }
 }
 
+/// Which server wrote the topmost `Authentication-Results` of a message (the receiving server
+/// writes above everything else): its authserv-id, or `None` for Exchange Online's id-less
+/// header (`Some(None)`). None when the message has none.
+pub fn topmost_authserv_id<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<Option<String>> {
+    headers
+        .into_iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+        .find_map(|(_, value)| parse_results(value))
+        .map(|(id, _)| id.map(|id| id.to_ascii_lowercase()))
+}
+
+/// The `trusted_authserv_id` that names a server as found by [`topmost_authserv_id`]: the
+/// preset for the big providers, else the id itself.
+pub fn suggested_setting(id: Option<&str>) -> String {
+    match id {
+        None => "microsoft365".into(),
+        Some("mx.google.com") => "google".into(),
+        Some(id) => id.to_string(),
+    }
+}
+
 /// The receiving server's spam verdict (`[intake] spam_headers`), as `Name: value`, if it gave
 /// one. The one place that reads it: the sender check fails on it, and the classifier
 /// (`src/mail/classify.rs`) makes such mail junk.

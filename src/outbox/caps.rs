@@ -27,6 +27,12 @@ pub fn mailbox(address: &str, rules: &MailboxRules) -> String {
         return address;
     };
     let domain = domain.trim_end_matches('.');
+    // One mailbox under two names: Google delivers googlemail.com to gmail.com.
+    let domain = if domain == "googlemail.com" {
+        "gmail.com"
+    } else {
+        domain
+    };
     if local.starts_with('"') {
         return format!("{local}@{domain}");
     }
@@ -205,8 +211,10 @@ mod tests {
         }
         assert_eq!(
             mailbox("Ann.Lee+shop@GoogleMail.com", &rules),
-            "annlee@googlemail.com"
+            "annlee@gmail.com",
+            "googlemail.com is gmail.com"
         );
+        assert_eq!(mailbox("a.nnlee@gmail.com", &rules), "annlee@gmail.com");
         assert_eq!(
             mailbox("ann.lee@example.com", &rules),
             "ann.lee@example.com",

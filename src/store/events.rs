@@ -24,6 +24,20 @@ pub fn log(conn: &Connection, event: &NewEvent, now: DateTime<Utc>) -> Result<()
     Ok(())
 }
 
+/// How many events of `kind` incident `incident` had since `since`.
+pub fn count_since(
+    conn: &Connection,
+    incident: IncidentNo,
+    kind: EventKind,
+    since: DateTime<Utc>,
+) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM events WHERE incident_id = ?1 AND kind = ?2 AND at >= ?3",
+        )?
+        .query_row(params![incident, kind, Ts(since)], |r| r.get(0))?)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineEvent {
     #[serde(with = "serde_stamp")]

@@ -63,6 +63,27 @@ fn check_passes_on_a_good_config_and_the_shipped_templates() {
     let (ok, text) = check(&config);
     assert!(ok, "{text}");
     assert!(text.contains("templates"), "{text}");
+    // Works, but not what an admin wants: said, without failing.
+    for warning in [
+        "warning    [intake] trusted_authserv_id is not set: no sender can be verified",
+        "\"microsoft365\", \"google\"",
+        "warning    [staff] members is empty",
+    ] {
+        assert!(text.contains(warning), "{warning}: {text}");
+    }
+    let listening = dir.path().join("open.toml");
+    std::fs::write(
+        &listening,
+        std::fs::read_to_string(&config).expect("config")
+            + "\n[metrics]\nenabled = true\nlisten = \"0.0.0.0:9187\"\n",
+    )
+    .expect("write");
+    let (ok, text) = check(&listening);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("[metrics] listen = \"0.0.0.0:9187\" is reachable from other machines"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -238,11 +259,22 @@ fn check_connect_names_a_wrong_imap_password_and_an_unreachable_smtp_port_in_one
     use crate::harness::{MailStack, Tls};
     let stack = MailStack::start();
     let fu = crate::harness::Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    // One mail through the stack's Postfix: its sender check signs it.
+    crate::harness::order_never_arrived(&stack, "ann@example.test", "c1@client.example.test", 1);
+    crate::harness::eventually(
+        "the complaint reaches the support mailbox",
+        std::time::Duration::from_secs(15),
+        || !stack.mailbox(crate::harness::SUPPORT).is_empty(),
+    );
     let out = fu.run(&["check", "--connect"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}");
     assert!(
         text.contains("imap login") && text.contains("ok, logged in with LOGIN"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the newest 1 messages carry Authentication-Results from mail.example.test (1); trusted_authserv_id = \"mail.example.test\" matches"),
         "{text}"
     );
     assert!(

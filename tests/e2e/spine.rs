@@ -129,9 +129,12 @@ fn a_reply_to_the_acknowledgement_joins_the_incident_and_gets_one_status_answer(
     let mail = stack.wait_for_mail(CUSTOMER, 2);
     assert_eq!(mail.len(), 2, "the acknowledgement and one status answer");
     let status = parse(&mail[1]);
-    assert_eq!(
-        status.in_reply_to().as_text(),
-        Some("c2@client.example.test")
+    // Nobody verified this sender (the mail was appended, no sender check): the answer threads
+    // onto our own acknowledgement, never onto a Message-ID the sender chose.
+    assert_eq!(status.in_reply_to().as_text(), Some(ack_id.as_str()));
+    assert!(
+        !String::from_utf8_lossy(&mail[1]).contains("client.example.test>"),
+        "no foreign Message-ID echoed"
     );
     assert_eq!(
         status.subject(),
