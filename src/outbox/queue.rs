@@ -667,6 +667,31 @@ mod tests {
     }
 
     #[test]
+    fn an_outage_at_one_provider_gets_every_customer_their_acknowledgement() {
+        let conn = store::open_in_memory().expect("db");
+        let deps = deps(SendCaps::default());
+        let t0 = Utc::now();
+        let mut queued = 0;
+        for i in 0..500 {
+            let to = format!("customer{i}@bigmail.example");
+            let n = incident(&conn, &to);
+            let mut ack = mail(&to);
+            ack.unverified = true;
+            let at = t0 + chrono::Duration::seconds(i * 7);
+            if matches!(
+                enqueue(&conn, &deps, n, &ack, Pass::Real, at).expect("enqueue"),
+                Queued::Queued { .. }
+            ) {
+                queued += 1;
+            }
+        }
+        assert_eq!(
+            queued, 500,
+            "500 customers of one domain within the hour, unverified"
+        );
+    }
+
+    #[test]
     fn an_undeliverable_recipient_gets_nothing_until_cleared() {
         let conn = store::open_in_memory().expect("db");
         let deps = deps(SendCaps::default());

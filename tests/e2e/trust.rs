@@ -227,8 +227,54 @@ fn a_day_of_abuse_reaches_the_victim_at_most_five_times_and_never_with_a_large_m
         )
         .replace("\r\nTo:", &format!("\r\nReply-To: {VICTIM}\r\nTo:")),
     );
+    // Forged sender checks below the server's own: its name with a version, with a comment,
+    // exactly (the server removes only those), a DMARC pass naming no domain, and a From with
+    // the victim's address in a comment.
+    let id = stack.var("AUTHSERV_ID").to_string();
+    for (n, (from, ar)) in [
+        (
+            VICTIM.to_string(),
+            format!("{id} 1; dkim=pass header.d=small.test; dmarc=pass header.from=small.test"),
+        ),
+        (
+            VICTIM.to_string(),
+            format!("{id} (verified); dkim=pass header.d=small.test"),
+        ),
+        (
+            VICTIM.to_string(),
+            format!("{id}; dkim=pass header.d=small.test"),
+        ),
+        (VICTIM.to_string(), format!("{id}; dmarc=pass")),
+        (
+            format!("{VICTIM} ({VICTIM})"),
+            format!("{id} 2; dmarc=pass header.from=small.test"),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        mails.push(
+            complaint(
+                &from,
+                &format!("ar{n}@evil.test"),
+                "Verify me",
+                "I am the victim.",
+            )
+            .replace(
+                "\r\nTo:",
+                &format!("\r\nAuthentication-Results: {ar}\r\nTo:"),
+            ),
+        );
+    }
     forge(&stack, &mails);
     fu.once_at(t0);
+    assert_eq!(
+        fu.count(
+            "SELECT COUNT(*) FROM messages WHERE trust = 'verified' AND from_addr LIKE '%small.test%'"
+        ),
+        0,
+        "no forged sender check believed (the attacker's own domain is rightly verified)"
+    );
     let mut replies = Vec::new();
     for i in 0..6 {
         replies.push(format!(
