@@ -122,6 +122,15 @@ pub fn save_last_good(config: &Config, templates: &Templates) -> std::io::Result
     let staging = target.with_extension(format!("new-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     crate::files::copy_tree(templates.dir(), &staging)?;
+    // Only the daemon reads its copy: private like the rest of the state directory.
+    crate::files::set_mode(
+        &staging,
+        if crate::files::shared_with_group(staging.parent().unwrap_or(&staging)) {
+            0o750
+        } else {
+            0o700
+        },
+    )?;
     let old = target.with_extension(format!("old-{}", std::process::id()));
     if target.exists() {
         std::fs::rename(&target, &old)?;

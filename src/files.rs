@@ -47,6 +47,31 @@ pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     }
 }
 
+/// Takes away what users other than the owner and group may do with an existing `path`
+/// (a database, its WAL, a lock or a key from an older version or a careless copy): returns
+/// the old mode when it changed, for a warning. None when it was private already or does not
+/// exist.
+pub fn make_private(path: &Path) -> std::io::Result<Option<u32>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok(None);
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o007 == 0 {
+            return Ok(None);
+        }
+        set_mode(path, mode & !0o007)?;
+        Ok(Some(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(None)
+    }
+}
+
 /// Copies a directory tree (regular files and directories; anything else is skipped).
 pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
@@ -92,6 +117,23 @@ pub fn check_private(path: &Path) -> Result<(), String> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_others_may_read_is_made_private_and_the_old_mode_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f.db");
+        std::fs::write(&file, b"x").expect("write");
+        set_mode(&file, 0o644).expect("chmod");
+        assert_eq!(make_private(&file).expect("fix"), Some(0o644));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(make_private(&file).expect("again"), None);
+        assert_eq!(
+            make_private(&dir.path().join("absent")).expect("absent"),
+            None
+        );
+    }
 
     #[test]
     fn new_files_are_private_unless_the_directory_is_shared_with_a_group() {

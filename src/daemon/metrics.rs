@@ -12,6 +12,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
@@ -33,6 +34,9 @@ use crate::store::{self, Handle};
 /// A client that does not finish its request head in this long is dropped.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Connections served at once; more are closed at once (each lives at most 10 s).
+const MAX_CONNECTIONS: usize = 256;
+
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -43,9 +47,14 @@ pub(super) async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let db = Mutex::new(db);
+    // Connections are served side by side (idle or slow clients must not delay /healthz for a
+    // load balancer), each bounded in time, at most MAX_CONNECTIONS at once. /metrics queries
+    // still run one at a time behind the database handle's lock.
+    let mut open = FuturesUnordered::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
+            Some(()) = open.next(), if !open.is_empty() => continue,
             _ = stop.changed() => break,
         };
         let stream = match accepted {
@@ -55,19 +64,25 @@ pub(super) async fn serve(
                 continue;
             }
         };
-        // One connection at a time: a scrape is a few milliseconds of SQL, and Prometheus asks
-        // every 15 s or so. Never more than one query runs for metrics.
-        let service = hyper::service::service_fn(|request| answer(shared, &db, request));
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(READ_TIMEOUT)
-            .keep_alive(false)
-            .serve_connection(TokioIo::new(stream), service);
-        match tokio::time::timeout(READ_TIMEOUT * 2, connection).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(error = %e, "metrics: request failed"),
-            Err(_) => tracing::debug!("metrics: a client took too long; dropped"),
+        if open.len() >= MAX_CONNECTIONS {
+            tracing::debug!("metrics: too many open connections; one refused");
+            drop(stream);
+            continue;
         }
+        let db = &db;
+        open.push(async move {
+            let service = hyper::service::service_fn(|request| answer(shared, db, request));
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(READ_TIMEOUT)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(READ_TIMEOUT * 2, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "metrics: request failed"),
+                Err(_) => tracing::debug!("metrics: a client took too long; dropped"),
+            }
+        });
     }
 }
 

@@ -521,15 +521,23 @@ async fn pause(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
 fn lock(database: &std::path::Path) -> Result<std::fs::File, DaemonError> {
     let path = database.with_extension("lock");
     let shown = path.display().to_string();
+    use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(crate::files::new_file_mode(
+            path.parent().unwrap_or(std::path::Path::new(".")),
+            0o060,
+        ))
         .open(&path)
         .map_err(|source| DaemonError::Lock {
             path: shown.clone(),
             source,
         })?;
+    if let Ok(Some(old)) = crate::files::make_private(&path) {
+        tracing::warn!(file = %shown, "the lock file was readable by everyone (mode {old:04o}); made private");
+    }
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(DaemonError::AlreadyRunning { path: shown }),

@@ -95,6 +95,7 @@ pub fn lock(path: &Path) -> std::io::Result<File> {
         .write(true)
         .mode(0o600)
         .open(sibling(path, ".lock"))?;
+    crate::files::make_private(&sibling(path, ".lock"))?;
     file.lock()?;
     Ok(file)
 }

@@ -120,6 +120,25 @@ pub fn open(path: &Path) -> Result<Connection> {
     if !path.exists() {
         create(path)?;
     }
+    // SQLite creates the WAL and shared-memory files with the database's own mode: a database
+    // others can read (an older version, a copy made by hand) would leak through all three.
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(suffix);
+        let file = std::path::PathBuf::from(name);
+        match crate::files::make_private(&file) {
+            Ok(Some(old)) => tracing::warn!(
+                file = %file.display(),
+                "the database file was readable by everyone (mode {old:04o}); made private"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                file = %file.display(),
+                error = %e,
+                "the database file is readable by everyone and could not be made private: chmod o-rwx it"
+            ),
+        }
+    }
     let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
         path: shown.clone(),
         source,

@@ -228,6 +228,24 @@ fn a_fresh_database_and_key_are_private_outside_systemd() {
             assert_eq!(mode_of(&path), 0o600, "{side}");
         }
     }
+    // An existing database others can read (an older version, a copy by hand): made private,
+    // with a warning naming it.
+    chmod(&db, 0o644);
+    let out = Command::new(env!("CARGO_BIN_EXE_followupd"))
+        .arg("--config")
+        .arg(&config)
+        .arg("incidents")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(mode_of(&db), 0o640, "database");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("readable by everyone (mode 0644); made private")
+            && log.contains("followupd.db"),
+        "{log}"
+    );
+    chmod(&db, 0o600);
     // The key is made by the first command that needs it.
     let out = Command::new("sh")
         .arg("-c")

@@ -377,6 +377,19 @@ fn metrics_count_a_complaint_its_acknowledgement_and_an_smtp_failure_and_status_
     let (status, body) = http_get(port, "/healthz");
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
     assert!(body.starts_with("ok\nimap connected"), "{body}");
+    // 100 clients that connect and say nothing: the load balancer's check is not kept waiting.
+    let idle: Vec<std::net::TcpStream> = (0..100)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    let started = std::time::Instant::now();
+    let (status, _) = http_get(port, "/healthz");
+    let took = started.elapsed();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(
+        took < Duration::from_millis(100),
+        "/healthz took {took:?} behind 100 idle connections"
+    );
+    drop(idle);
     let (_, body) = http_get(port, "/metrics");
     assert_eq!(
         sample(&body, "followupd_messages_total{class=\"human\"}"),
