@@ -37,19 +37,40 @@ pub fn erase(
     now: DateTime<Utc>,
 ) -> Result<Erased> {
     let mut out = Erased::default();
-    // Case-insensitive containment, bound as a parameter (never spliced into SQL).
     let needle = address.to_lowercase();
     conn.execute("INSERT INTO erasing (since) VALUES (?1)", [Ts(now)])?;
+    let mut person = Person::new(&needle);
 
-    // The person's incidents.
+    // The person's incidents: their address as customer or reply address, in any form that
+    // reaches the same mailbox (`Ann+shop@`, `a.nn@gmail.com`).
     {
         let mut stmt = conn.prepare(
-            "SELECT id FROM incidents
-             WHERE lower(customer_address) = ?1 OR lower(reply_address) = ?1 ORDER BY id",
+            "SELECT id, customer_address, reply_address, customer_name, reply_name
+             FROM incidents ORDER BY id",
         )?;
-        let rows = stmt.query_map([&needle], |r| r.get::<_, IncidentNo>(0))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, IncidentNo>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
         for row in rows {
-            out.incidents.push(row?);
+            let (id, customer, reply, customer_name, reply_name) = row?;
+            let mut theirs = false;
+            if person.is(&customer) {
+                theirs = true;
+                person.add_name(customer_name.as_deref());
+            }
+            if person.is(&reply) {
+                theirs = true;
+                person.add_name(reply_name.as_deref());
+            }
+            if theirs {
+                out.incidents.push(id);
+            }
         }
     }
     conn.execute_batch(
@@ -68,48 +89,57 @@ pub fn erase(
          SELECT id FROM messages WHERE incident_id IN (SELECT id FROM erase_incidents)",
         [],
     )?;
-    for id in naming(
+    // Mail they sent, wherever it was filed (a quarantined one, one to another incident).
+    for (id, from) in rows_of(
         conn,
-        "SELECT m.id, coalesce(m.from_addr, '') || ' ' || coalesce(m.to_addr, '') || ' '
-                || coalesce(CAST(r.raw AS TEXT), '')
-         FROM messages m LEFT JOIN message_raw r ON r.message_id = m.id
-         WHERE instr(lower(coalesce(m.from_addr, '') || ' ' || coalesce(m.to_addr, '') || ' '
-                           || coalesce(CAST(r.raw AS TEXT), '')), ?1) > 0",
-        &needle,
+        "SELECT id, from_addr FROM messages WHERE from_addr IS NOT NULL",
     )? {
-        conn.execute(
-            "INSERT OR IGNORE INTO erase_messages (id) VALUES (?1)",
-            [id],
+        if person.is(&from) {
+            conn.execute(
+                "INSERT OR IGNORE INTO erase_messages (id) VALUES (?1)",
+                [id],
+            )?;
+        }
+    }
+    // The names they signed with, from their own mail's From.
+    {
+        let mut stmt = conn.prepare(
+            "SELECT r.raw FROM message_raw r JOIN erase_messages e ON e.id = r.message_id",
         )?;
+        let raws: Vec<Vec<u8>> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for raw in raws {
+            let readable = crate::mail::readable(&raw);
+            for (name, value) in &readable.headers {
+                if name == "From" {
+                    for one in value.split(", ") {
+                        if let Some((display, address)) = one.rsplit_once(" <") {
+                            if person.is(address) {
+                                person.add_name(Some(display.trim_matches('"')));
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
     conn.execute(
         "INSERT OR IGNORE INTO erase_outbox (id)
          SELECT id FROM outbox WHERE incident_id IN (SELECT id FROM erase_incidents)",
         [],
     )?;
-    for id in naming(
-        conn,
-        "SELECT id, recipient || ' ' || coalesce(recipient_mailbox, '') || ' ' || context || ' '
-                || coalesce(CAST(raw AS TEXT), '')
-         FROM outbox
-         WHERE instr(lower(recipient || ' ' || coalesce(recipient_mailbox, '') || ' ' || context
-                           || ' ' || coalesce(CAST(raw AS TEXT), '')), ?1) > 0",
-        &needle,
-    )? {
-        conn.execute("INSERT OR IGNORE INTO erase_outbox (id) VALUES (?1)", [id])?;
+    // Mail to them.
+    for (id, to) in rows_of(conn, "SELECT id, recipient FROM outbox")? {
+        if person.is(&to) {
+            conn.execute("INSERT OR IGNORE INTO erase_outbox (id) VALUES (?1)", [id])?;
+        }
     }
-    let suppressed = naming(
-        conn,
-        "SELECT id, recipient || ' ' || reason || ' ' || context FROM suppressed
-         WHERE instr(lower(recipient || ' ' || reason || ' ' || context), ?1) > 0",
-        &needle,
-    )?;
-    let events = naming(
-        conn,
-        "SELECT id, coalesce(detail, '') || ' ' || actor FROM events
-         WHERE instr(lower(coalesce(detail, '') || ' ' || actor), ?1) > 0",
-        &needle,
-    )?;
+    let suppressed: Vec<i64> = rows_of(conn, "SELECT id, recipient FROM suppressed")?
+        .into_iter()
+        .filter(|(_, to)| person.is(to))
+        .map(|(id, _)| id)
+        .collect();
 
     out.messages = conn.execute(
         "UPDATE messages SET message_id = NULL, dedupe_key = NULL, from_addr = ?1,
@@ -165,15 +195,25 @@ pub fn erase(
         )?;
     }
     conn.execute(
-        "DELETE FROM undeliverable WHERE lower(address) = ?1
-            OR incident_id IN (SELECT id FROM erase_incidents)",
-        [&needle],
+        "DELETE FROM undeliverable WHERE incident_id IN (SELECT id FROM erase_incidents)",
+        [],
     )?;
     conn.execute(
-        "DELETE FROM participants WHERE lower(address) = ?1
-            OR incident_id IN (SELECT id FROM erase_incidents)",
-        [&needle],
+        "DELETE FROM participants WHERE incident_id IN (SELECT id FROM erase_incidents)",
+        [],
     )?;
+    for table in ["undeliverable", "participants"] {
+        let mut stmt = conn.prepare(&format!("SELECT DISTINCT address FROM {table}"))?;
+        let addresses: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for address in addresses.into_iter().filter(|a| person.is(a)) {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE address = ?1"),
+                [address],
+            )?;
+        }
+    }
     conn.execute(
         "UPDATE notes SET text = ?1 WHERE incident_id IN (SELECT id FROM erase_incidents)",
         [ERASED],
@@ -183,12 +223,16 @@ pub fn erase(
          WHERE incident_id IN (SELECT id FROM erase_incidents)",
         [ERASED],
     )?;
+    // Nobody is left to write to: the incident closes (an open one would fail a mail at every
+    // update), its record stays.
     conn.execute(
         "UPDATE incidents SET subject = ?1, summary = ?1, customer_address = ?1,
              customer_name = NULL, reply_address = ?1, reply_name = NULL,
              root_cause = CASE WHEN root_cause IS NULL THEN NULL ELSE ?1 END,
              prevention = CASE WHEN prevention IS NULL THEN NULL ELSE ?1 END,
-             compensation = CASE WHEN compensation IS NULL THEN NULL ELSE ?1 END
+             compensation = CASE WHEN compensation IS NULL THEN NULL ELSE ?1 END,
+             recurring_reason = CASE WHEN recurring_reason IS NULL THEN NULL ELSE ?1 END,
+             state = 'closed', next_update_at = NULL, check_back_at = NULL, close_at = NULL
          WHERE id IN (SELECT id FROM erase_incidents)",
         [ERASED],
     )?;
@@ -202,9 +246,9 @@ pub fn erase(
         ),
         [ERASED],
     )?;
-    for id in events {
-        out.events += conn.execute(&format!("{scrub_event} WHERE id = ?2"), params![ERASED, id])?;
-    }
+    // Everyone else's rows that mention them (a colleague's complaint naming their address, a
+    // subject with their name, a recurring reason): only the mention goes.
+    out.events += mentions(conn, &person)?;
     conn.execute("DELETE FROM erasing", [])?;
     conn.execute_batch(
         "DELETE FROM erase_incidents; DELETE FROM erase_messages; DELETE FROM erase_outbox;",
@@ -248,22 +292,366 @@ pub fn erase(
     Ok(out)
 }
 
-/// The ids of the rows `sql` finds (`SELECT id, text … WHERE instr(lower(text), ?1) > 0`)
-/// whose text names `address` as a whole address: `ann@example.test` is not found inside
-/// `joann@example.test` or `ann@example.test.org`.
-fn naming(conn: &Connection, sql: &str, address: &str) -> Result<Vec<i64>> {
+/// The person being erased: their address, the mailbox it reaches (sub-addresses, case and
+/// the dots Gmail ignores folded away), and the full names they wrote under.
+struct Person {
+    key: String,
+    names: Vec<String>,
+}
+
+impl Person {
+    fn new(address: &str) -> Person {
+        Person {
+            key: crate::outbox::caps::mailbox(address, &crate::config::MailboxRules::default()),
+            names: Vec::new(),
+        }
+    }
+
+    fn is(&self, address: &str) -> bool {
+        let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+        address.contains('@')
+            && crate::outbox::caps::mailbox(address, &crate::config::MailboxRules::default())
+                == self.key
+    }
+
+    /// A display name they used. Only a full name (two words or more) is looked for in other
+    /// people's text: "Ann" alone would erase every Ann.
+    fn add_name(&mut self, name: Option<&str>) {
+        let Some(name) = name.map(str::trim) else {
+            return;
+        };
+        if name.split_whitespace().count() >= 2
+            && name.chars().count() >= 5
+            && !name.contains('@')
+            && !self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+        {
+            self.names.push(name.to_string());
+        }
+    }
+
+    /// `text` with every mention of them replaced by [`ERASED`]; None when it names them not.
+    fn scrub(&self, text: &str) -> Option<String> {
+        let mut ranges = address_ranges(text, |token| self.is(token));
+        for name in &self.names {
+            ranges.extend(name_ranges(text, name));
+        }
+        if ranges.is_empty() {
+            return None;
+        }
+        ranges.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (start, end) in ranges {
+            if start < at {
+                at = at.max(end);
+                continue;
+            }
+            out.push_str(text.get(at..start).unwrap_or(""));
+            out.push_str(ERASED);
+            at = end;
+        }
+        out.push_str(text.get(at..).unwrap_or(""));
+        Some(out)
+    }
+}
+
+/// The byte ranges of the addresses in `text` that `theirs` accepts: each `@` with the local
+/// part before it and the domain after it (a sentence's final dot is not the domain's).
+fn address_ranges(text: &str, theirs: impl Fn(&str) -> bool) -> Vec<(usize, usize)> {
+    let local = |c: char| c.is_ascii_alphanumeric() || "._%+-=!#$&'*/?^`{|}~".contains(c);
+    let domain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_';
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices('@') {
+        let before = text.get(..at).unwrap_or("");
+        let start = before
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| local(*c))
+            .last()
+            .map_or(at, |(i, _)| i);
+        let after = text.get(at + 1..).unwrap_or("");
+        let len: usize = after
+            .chars()
+            .take_while(|c| domain(*c))
+            .map(char::len_utf8)
+            .sum();
+        let mut end = at + 1 + len;
+        while end > at + 1 && text.get(..end).is_some_and(|t| t.ends_with('.')) {
+            end -= 1;
+        }
+        if start < at && end > at + 1 && text.get(start..end).is_some_and(&theirs) {
+            out.push((start, end));
+        }
+    }
+    out
+}
+
+/// The byte ranges where `name` stands in `text` as whole words, case-blind.
+fn name_ranges(text: &str, name: &str) -> Vec<(usize, usize)> {
+    let wanted: Vec<char> = name.chars().flat_map(char::to_lowercase).collect();
+    let mut out = Vec::new();
+    let mut previous: Option<char> = None;
+    for (start, c) in text.char_indices() {
+        let boundary = !previous.is_some_and(char::is_alphanumeric);
+        previous = Some(c);
+        if !boundary {
+            continue;
+        }
+        let mut lowered = Vec::with_capacity(wanted.len());
+        let mut end = start;
+        for (i, c) in text.get(start..).unwrap_or("").char_indices() {
+            if lowered.len() >= wanted.len() {
+                break;
+            }
+            lowered.extend(c.to_lowercase());
+            end = start + i + c.len_utf8();
+        }
+        let next = text.get(end..).and_then(|t| t.chars().next());
+        if lowered == wanted && !next.is_some_and(char::is_alphanumeric) {
+            out.push((start, end));
+        }
+    }
+    out
+}
+
+/// `(id, text)` of every row `sql` selects (a NULL text is skipped).
+fn rows_of(conn: &Connection, sql: &str) -> Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([address], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, text) = row?;
-        if names_address(&text, address) {
-            out.push(id);
+        if let (id, Some(text)) = row? {
+            out.push((id, text));
         }
     }
     Ok(out)
+}
+
+/// Replaces the mentions of `person` in the rows of everyone else (the person's own rows are
+/// scrubbed whole before this runs): text columns, and raw mail, where a mention in plain
+/// bytes is overwritten and one only found once decoded (RFC 2047, base64, quoted-printable)
+/// drops the raw bytes. Returns how many event details changed.
+fn mentions(conn: &Connection, person: &Person) -> Result<usize> {
+    let columns: &[(&str, &str, &str)] = &[
+        (
+            "incidents",
+            "subject",
+            "id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "incidents",
+            "summary",
+            "id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "incidents",
+            "recurring_reason",
+            "id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "incidents",
+            "root_cause",
+            "id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "incidents",
+            "prevention",
+            "id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "incidents",
+            "compensation",
+            "id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "incidents",
+            "customer_name",
+            "id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "incidents",
+            "reply_name",
+            "id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "notes",
+            "text",
+            "incident_id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        (
+            "held_replies",
+            "text",
+            "incident_id NOT IN (SELECT id FROM erase_incidents)",
+        ),
+        ("suppressed", "reason", "1"),
+        ("suppressed", "context", "1"),
+        (
+            "outbox",
+            "context",
+            "id NOT IN (SELECT id FROM erase_outbox)",
+        ),
+        (
+            "outbox",
+            "subject",
+            "id NOT IN (SELECT id FROM erase_outbox)",
+        ),
+        (
+            "outbox",
+            "recipient_name",
+            "id NOT IN (SELECT id FROM erase_outbox)",
+        ),
+        (
+            "outbox",
+            "last_error",
+            "id NOT IN (SELECT id FROM erase_outbox)",
+        ),
+        (
+            "send_attempts",
+            "detail",
+            "outbox_id NOT IN (SELECT id FROM erase_outbox)",
+        ),
+        (
+            "messages",
+            "subject",
+            "id NOT IN (SELECT id FROM erase_messages)",
+        ),
+        (
+            "messages",
+            "from_addr",
+            "id NOT IN (SELECT id FROM erase_messages)",
+        ),
+        (
+            "messages",
+            "to_addr",
+            "id NOT IN (SELECT id FROM erase_messages)",
+        ),
+        (
+            "messages",
+            "class_reason",
+            "id NOT IN (SELECT id FROM erase_messages)",
+        ),
+        (
+            "messages",
+            "trust_reason",
+            "id NOT IN (SELECT id FROM erase_messages)",
+        ),
+        ("events", "detail", "1"),
+        ("events", "actor", "1"),
+    ];
+    let mut events = 0;
+    for (table, column, others) in columns {
+        let rows = rows_of(
+            conn,
+            &format!("SELECT rowid, {column} FROM {table} WHERE {others}"),
+        )?;
+        for (id, text) in rows {
+            if let Some(clean) = person.scrub(&text) {
+                conn.execute(
+                    &format!("UPDATE {table} SET {column} = ?1 WHERE rowid = ?2"),
+                    params![clean, id],
+                )?;
+                if *table == "events" && *column == "detail" {
+                    events += 1;
+                }
+            }
+        }
+    }
+    // Attachment names (a table without rowids).
+    {
+        let mut stmt = conn.prepare(
+            "SELECT message_row, position, name FROM attachments
+             WHERE name IS NOT NULL AND message_row NOT IN (SELECT id FROM erase_messages)",
+        )?;
+        let rows: Vec<(i64, i64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (row, position, name) in rows {
+            if let Some(clean) = person.scrub(&name) {
+                conn.execute(
+                    "UPDATE attachments SET name = ?1 WHERE message_row = ?2 AND position = ?3",
+                    params![clean, row, position],
+                )?;
+            }
+        }
+    }
+    // Raw mail, ours and theirs.
+    for (table, key, raw, others) in [
+        (
+            "message_raw",
+            "message_id",
+            "raw",
+            "message_id NOT IN (SELECT id FROM erase_messages)",
+        ),
+        (
+            "outbox",
+            "id",
+            "raw",
+            "id NOT IN (SELECT id FROM erase_outbox) AND raw IS NOT NULL",
+        ),
+    ] {
+        let mut stmt = conn.prepare(&format!("SELECT {key}, {raw} FROM {table} WHERE {others}"))?;
+        let rows: Vec<(i64, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, bytes) in rows {
+            // Plain mentions are overwritten in place (UTF-8 mail, which is nearly all);
+            // whatever still names them once decoded cannot be, and the raw bytes go.
+            let (kept, still) = match std::str::from_utf8(&bytes) {
+                Ok(text) => {
+                    let kept = person
+                        .scrub(text)
+                        .map_or_else(|| bytes.clone(), String::into_bytes);
+                    let still = person.scrub(&decoded(&kept)).is_some();
+                    (kept, still)
+                }
+                Err(_) => {
+                    let plain = String::from_utf8_lossy(&bytes);
+                    let still =
+                        person.scrub(&plain).is_some() || person.scrub(&decoded(&bytes)).is_some();
+                    (bytes.clone(), still)
+                }
+            };
+            if still {
+                // Encoded where it cannot be rewritten in place: the bytes go, the record stays.
+                if table == "message_raw" {
+                    conn.execute("DELETE FROM message_raw WHERE message_id = ?1", [id])?;
+                    conn.execute(
+                        "UPDATE messages SET raw_dropped_at = (SELECT since FROM erasing LIMIT 1)
+                         WHERE id = ?1",
+                        [id],
+                    )?;
+                } else {
+                    conn.execute("UPDATE outbox SET raw = NULL WHERE id = ?1", [id])?;
+                }
+            } else if kept != bytes {
+                conn.execute(
+                    &format!("UPDATE {table} SET {raw} = ?1 WHERE {key} = ?2"),
+                    params![kept, id],
+                )?;
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// Everything a reader of the mail sees, decoded: its headers, text and HTML parts.
+fn decoded(raw: &[u8]) -> String {
+    let readable = crate::mail::readable(raw);
+    let mut out = String::new();
+    for (name, value) in &readable.headers {
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push('\n');
+    }
+    out.push_str(&readable.text);
+    for text in crate::mail::sent_texts(raw) {
+        out.push('\n');
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Whether `text` contains `address` (lower case) with no address character joined to it on
@@ -369,7 +757,27 @@ pub fn drop_raw(
 
 #[cfg(test)]
 mod tests {
-    use super::names_address;
+    use super::{names_address, Person};
+
+    #[test]
+    fn every_form_of_their_address_and_their_full_name_is_scrubbed_and_nothing_else() {
+        let mut ann = Person::new("ann.lee@gmail.com");
+        ann.add_name(Some("Ann Lee"));
+        ann.add_name(Some("Ann"));
+        let text = "From Ann Lee <Ann.Lee+shop@GoogleMail.com>, cc annlee@gmail.com, joann.lee@gmail.com; \
+                    ask ANN LEE. Ann said hi. Anne Leeway wrote to ann.lee@gmail.com.";
+        let clean = ann.scrub(text).expect("mentions");
+        assert_eq!(
+            clean,
+            "From [erased] <[erased]>, cc [erased], joann.lee@gmail.com; ask [erased]. Ann said hi. \
+             Anne Leeway wrote to [erased]."
+        );
+        assert_eq!(ann.scrub("Bob wrote: all fine"), None);
+        assert_eq!(
+            ann.scrub("İstanbul: Ann Lee, ünïcode"),
+            Some("İstanbul: [erased], ünïcode".into())
+        );
+    }
 
     #[test]
     fn an_address_is_found_whole_and_not_inside_another() {
