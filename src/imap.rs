@@ -588,6 +588,49 @@ impl Inbox {
         }
     }
 
+    /// Deletes (flags `\\Deleted`, then expunges) the messages of the selected mailbox whose
+    /// Message-ID is one of `ids` (without angle brackets): `erase --imap`. Returns how many.
+    pub async fn delete_by_message_id(&mut self, ids: &[String]) -> Result<usize, ImapError> {
+        let bounded = Bounded {
+            server: &self.server,
+            timeout: self.config.endpoint.timeout,
+        };
+        let mut uids: Vec<u32> = Vec::new();
+        for id in ids {
+            // A Message-ID is ASCII without quotes or backslashes (it was well-formed enough to
+            // be recorded); anything else cannot be searched for safely and is skipped.
+            if !id.is_ascii() || id.contains(['"', '\\', '\r', '\n']) {
+                continue;
+            }
+            let query = format!("HEADER Message-ID \"<{id}>\"");
+            let found = bounded
+                .imap("UID SEARCH", self.session.uid_search(query))
+                .await?;
+            uids.extend(found);
+        }
+        uids.sort_unstable();
+        uids.dedup();
+        if uids.is_empty() {
+            return Ok(0);
+        }
+        let set = uid_set(&uids);
+        let session = &mut self.session;
+        bounded
+            .imap("UID STORE", async {
+                let stream = session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?;
+                stream.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        let session = &mut self.session;
+        bounded
+            .imap("EXPUNGE", async {
+                let stream = session.expunge().await?;
+                stream.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        Ok(uids.len())
+    }
+
     /// Creates the move-to folder if it is missing; an existing folder is the usual case.
     async fn ensure_folder(&mut self, folder: &str) {
         let bounded = self.bounded();

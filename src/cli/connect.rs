@@ -76,6 +76,41 @@ pub fn check(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `erase --imap`: deletes the messages with these Message-IDs from the support mailbox and,
+/// when processed mail is moved, from that folder. Returns how many were deleted.
+pub fn erase_from_mailbox(config: &Config, ids: &[String]) -> Result<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let tls = crate::tls::client_config(config.imap.endpoint.ca_file.as_deref())
+        .context("[imap] ca_file")?;
+    let logins = Logins::new(config, &crate::tls::client_config(None)?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut mailboxes = vec![config.imap.clone()];
+    if let crate::config::AfterProcessing::Move(folder) = &config.imap.after_processing {
+        let mut moved = config.imap.clone();
+        moved.mailbox = folder.clone();
+        mailboxes.push(moved);
+    }
+    runtime.block_on(async {
+        let mut removed = 0;
+        for imap in &mailboxes {
+            let (mut inbox, _) = Inbox::connect(imap, tls.clone(), &logins.imap)
+                .await
+                .map_err(|e| anyhow::anyhow!("IMAP, mailbox {}: {}", imap.mailbox, Chain(&e)))?;
+            removed += inbox
+                .delete_by_message_id(ids)
+                .await
+                .map_err(|e| anyhow::anyhow!("IMAP, mailbox {}: {}", imap.mailbox, Chain(&e)))?;
+            inbox.logout().await;
+        }
+        Ok(removed)
+    })
+}
+
 /// Messages `check --connect` looks at to see who signs the mail in the support mailbox.
 const SURVEYED: usize = 20;
 

@@ -144,6 +144,10 @@ enum Command {
         /// Who is doing this, for the event log [default: the Unix user].
         #[arg(long)]
         by: Option<String>,
+        /// Also delete their mail, and the copies of ours to them, from the support mailbox
+        /// (and the folder processed mail is moved to) on the IMAP server.
+        #[arg(long)]
+        imap: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -475,7 +479,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => connect::login(&config, &server, browser),
         Command::Run { once } => run(config, once, clock),
         Command::Status { json } => service::status(&config, json, clock.now()),
-        Command::Erase { address, by } => erase(&config, &address, by, clock),
+        Command::Erase { address, by, imap } => erase(&config, &address, by, imap, clock),
         Command::Completions { .. } | Command::Generate { .. } => Ok(ExitCode::SUCCESS), // above
         Command::Incidents { state, json } => {
             let conn = store::open(&config.database)?;
@@ -805,7 +809,13 @@ fn list_messages(
 /// `followupd erase ADDRESS`: the person's messages, names and addresses go; a tombstone
 /// event stays. The file is vacuumed and its WAL emptied afterwards, with `secure_delete` on
 /// during the erasure, so the address survives nowhere in the database's files.
-fn erase(config: &Config, address: &str, by: Option<String>, clock: Clock) -> Result<ExitCode> {
+fn erase(
+    config: &Config,
+    address: &str,
+    by: Option<String>,
+    imap: bool,
+    clock: Clock,
+) -> Result<ExitCode> {
     let address = address.trim().to_lowercase();
     let plausible = address
         .split_once('@')
@@ -841,6 +851,20 @@ fn erase(config: &Config, address: &str, by: Option<String>, clock: Clock) -> Re
             "followupd: the database's write-ahead log is in use by another process (the daemon?) \
              and could not be emptied; its old pages are overwritten by the next writes. For \
              certainty now, stop the daemon and run `followupd erase {address}` again."
+        );
+    }
+    if imap {
+        let removed = connect::erase_from_mailbox(config, &erased.message_ids)?;
+        println!(
+            "imap: deleted {removed} message(s) of {} from the support mailbox on {}",
+            erased.message_ids.len(),
+            config.imap.endpoint.server()
+        );
+    } else if !erased.message_ids.is_empty() {
+        println!(
+            "their {} message(s) are still in the support mailbox on the server: run with \
+             --imap to delete them there too",
+            erased.message_ids.len()
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -24,6 +24,9 @@ pub struct Erased {
     pub mails: usize,
     /// Events whose detail named the person.
     pub events: usize,
+    /// The Message-IDs of their mail and of ours to them (without angle brackets): what
+    /// `erase --imap` removes from the support mailbox.
+    pub message_ids: Vec<String>,
 }
 
 /// Erases everything the database holds about `address` (lower-cased by the caller), inside
@@ -141,6 +144,18 @@ pub fn erase(
         .map(|(id, _)| id)
         .collect();
 
+    {
+        let mut stmt = conn.prepare(
+            "SELECT message_id FROM messages
+             WHERE id IN (SELECT id FROM erase_messages) AND message_id IS NOT NULL
+             UNION
+             SELECT message_id FROM outbox
+             WHERE id IN (SELECT id FROM erase_outbox) AND message_id IS NOT NULL",
+        )?;
+        out.message_ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+    }
     out.messages = conn.execute(
         "UPDATE messages SET message_id = NULL, dedupe_key = NULL, from_addr = ?1,
              to_addr = ?1, subject = ?1, date_header = NULL, in_reply_to = NULL,

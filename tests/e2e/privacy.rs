@@ -126,7 +126,25 @@ fn erase_leaves_no_trace_of_the_address_in_the_database_files_and_a_tombstone() 
         "the address is there before"
     );
 
-    let out = fu.run(&["erase", "Ann.Erasable@example.test", "--by", "dpo-karin"]);
+    let in_mailbox = |who: &str| {
+        stack
+            .mailbox(SUPPORT)
+            .iter()
+            .filter(|m| String::from_utf8_lossy(m).to_lowercase().contains(who))
+            .count()
+    };
+    assert!(
+        in_mailbox("from: annabel erasable") >= 2,
+        "hers are on the server"
+    );
+    let carl_on_server = in_mailbox(CARL);
+    let out = fu.run(&[
+        "erase",
+        "Ann.Erasable@example.test",
+        "--by",
+        "dpo-karin",
+        "--imap",
+    ]);
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -134,6 +152,17 @@ fn erase_leaves_no_trace_of_the_address_in_the_database_files_and_a_tombstone() 
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("2 incident(s) (#1, #3)"), "{said}");
+    assert!(said.contains("imap: deleted"), "{said}");
+    assert_eq!(
+        in_mailbox("from: annabel erasable"),
+        0,
+        "gone from the server too"
+    );
+    assert_eq!(
+        in_mailbox(CARL),
+        carl_on_server,
+        "nobody else's mail touched"
+    );
 
     let after = database_files(&fu);
     assert_eq!(
