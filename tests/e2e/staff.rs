@@ -648,3 +648,63 @@ fn the_cli_shows_what_was_written_with_terminal_escapes_made_harmless() {
         "--raw to a pipe is the exact bytes"
     );
 }
+
+#[test]
+fn a_reply_to_a_notification_older_than_reply_valid_for_or_sent_to_another_member_acts_on_nothing()
+{
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        &format!("\n[staff]\nmembers = [\"{ANNA}\", \"bob@example.test\"]\n"),
+    );
+    let t0 = at("2026-11-23T09:00:00Z");
+    complaint_to_members(&stack, &fu, t0);
+    let anna = stack.wait_for_mail(ANNA, 1);
+    stack.wait_for_mail(ANN, 1);
+    // Bob answers the notification that went to Anna (forwarded to him): not his to answer.
+    let forwarded = staff_reply("bob@example.test", &anna[0], "We refunded it.", false);
+    stack.deliver(SUPPORT, forwarded.as_bytes());
+    fu.once_at(t0 + Span::minutes(10));
+    assert_eq!(stack.mailbox(ANN).len(), 1, "nothing to the customer");
+    assert!(has_event(&fu.incident(1), "forged_staff_reply"));
+    // Anna answers it, but 91 days later: refused, and she is told to answer a fresh one.
+    let late = staff_reply(ANNA, &anna[0], "We refunded it today.", false);
+    stack.deliver(SUPPORT, late.as_bytes());
+    fu.once_at(t0 + Span::days(91));
+    eventually("Anna is told", Duration::from_secs(15), || {
+        stack
+            .mailbox(ANNA)
+            .iter()
+            .any(|m| text_of(m).contains("older than"))
+    });
+    let told = stack
+        .mailbox(ANNA)
+        .iter()
+        .map(|m| text_of(m))
+        .find(|t| t.contains("older than"))
+        .expect("a refusal");
+    assert!(told.contains("reply_valid_for"), "{told}");
+    assert!(
+        stack
+            .mailbox(ANN)
+            .iter()
+            .all(|m| !text_of(m).contains("We refunded it")),
+        "nothing relayed"
+    );
+}
+
+/// Ann's complaint at `t0`, for a team without a list: each member gets their own notification.
+fn complaint_to_members(stack: &MailStack, fu: &Followupd, t0: DateTime<Utc>) {
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            &format!("\"Ann Example\" <{ANN}>"),
+            "ann-1@client.example.test",
+            "Checkout keeps failing",
+            "Hello,\r\n\r\nevery payment attempt ends with an error page.\r\n\r\nAnn",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0);
+}
