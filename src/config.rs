@@ -818,6 +818,39 @@ pub struct MailboxRules {
     pub dotless_domains: Vec<String>,
 }
 
+impl MailboxRules {
+    /// The mailbox `address` reaches: case folded, a sub-address cut, dots ignored where the
+    /// domain ignores them, googlemail.com as gmail.com.
+    pub fn mailbox(&self, address: &str) -> String {
+        let rules = self;
+        let address = address.trim().to_lowercase();
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return address;
+        };
+        let domain = domain.trim_end_matches('.');
+        // One mailbox under two names: Google delivers googlemail.com to gmail.com.
+        let domain = if domain == "googlemail.com" {
+            "gmail.com"
+        } else {
+            domain
+        };
+        if local.starts_with('"') {
+            return format!("{local}@{domain}");
+        }
+        let base = local
+            .split(|c| rules.subaddress_separators.contains(&c))
+            .next()
+            .filter(|b| !b.is_empty())
+            .unwrap_or(local);
+        let base = if rules.dotless_domains.iter().any(|d| d == domain) {
+            base.replace('.', "")
+        } else {
+            base.to_string()
+        };
+        format!("{base}@{domain}")
+    }
+}
+
 impl Default for MailboxRules {
     fn default() -> Self {
         MailboxRules {

@@ -22,31 +22,7 @@ use crate::store::{self, StoreError};
 /// (`+tag`, and `-tag` where configured) cut off the local part, and dots removed for domains
 /// that ignore them. A quoted or odd local part is only lower-cased.
 pub fn mailbox(address: &str, rules: &MailboxRules) -> String {
-    let address = address.trim().to_lowercase();
-    let Some((local, domain)) = address.rsplit_once('@') else {
-        return address;
-    };
-    let domain = domain.trim_end_matches('.');
-    // One mailbox under two names: Google delivers googlemail.com to gmail.com.
-    let domain = if domain == "googlemail.com" {
-        "gmail.com"
-    } else {
-        domain
-    };
-    if local.starts_with('"') {
-        return format!("{local}@{domain}");
-    }
-    let base = local
-        .split(|c| rules.subaddress_separators.contains(&c))
-        .next()
-        .filter(|b| !b.is_empty())
-        .unwrap_or(local);
-    let base = if rules.dotless_domains.iter().any(|d| d == domain) {
-        base.replace('.', "")
-    } else {
-        base.to_string()
-    };
-    format!("{base}@{domain}")
+    rules.mailbox(address)
 }
 
 /// The domain an address delivers to, lower-case.

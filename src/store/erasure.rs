@@ -317,16 +317,14 @@ struct Person {
 impl Person {
     fn new(address: &str) -> Person {
         Person {
-            key: crate::outbox::caps::mailbox(address, &crate::config::MailboxRules::default()),
+            key: crate::config::MailboxRules::default().mailbox(address),
             names: Vec::new(),
         }
     }
 
     fn is(&self, address: &str) -> bool {
         let address = address.trim().trim_start_matches('<').trim_end_matches('>');
-        address.contains('@')
-            && crate::outbox::caps::mailbox(address, &crate::config::MailboxRules::default())
-                == self.key
+        address.contains('@') && crate::config::MailboxRules::default().mailbox(address) == self.key
     }
 
     /// A display name they used. Only a full name (two words or more) is looked for in other
