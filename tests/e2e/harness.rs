@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -253,14 +253,45 @@ impl MailStack {
         messages
     }
 
-    /// Waits until the mailbox holds at least `n` messages, then a little longer so that a
-    /// message that should NOT arrive has had its chance to (Postfix delivers in well under 1 s).
+    /// Whether Postfix holds no mail in flight (its incoming, active and maildrop queues are
+    /// empty): every mail handed to it so far has been delivered (or deferred for good).
+    pub fn postfix_idle(&self) -> bool {
+        fn empty(dir: &Path) -> bool {
+            std::fs::read_dir(dir).map_or(true, |entries| {
+                entries.flatten().all(|e| {
+                    let path = e.path();
+                    path.is_dir() && empty(&path)
+                })
+            })
+        }
+        let spool = self.stack_dir().join("postfix/spool");
+        ["incoming", "active", "maildrop"]
+            .iter()
+            .all(|q| empty(&spool.join(q)))
+    }
+
+    /// Waits until Postfix has delivered everything handed to it: after a pass of followupd,
+    /// whatever it sent has arrived, so "nothing more arrived" can be asserted.
+    pub fn settle(&self) {
+        eventually(
+            "Postfix delivered what it was given",
+            Duration::from_secs(10),
+            || self.postfix_idle(),
+        );
+    }
+
+    /// Waits until the mailbox holds at least `n` messages and Postfix has nothing left in
+    /// flight, so that a message that should NOT arrive but was already sent has arrived too
+    /// (the callers have let followupd finish its pass: whatever it sent is in Postfix's hands).
     pub fn wait_for_mail(&self, user: &str, n: usize) -> Vec<Vec<u8>> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let mail = self.mailbox(user);
             if mail.len() >= n {
-                std::thread::sleep(Duration::from_millis(1500));
+                let settle = Instant::now() + Duration::from_secs(10);
+                while !self.postfix_idle() && Instant::now() < settle {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 return self.mailbox(user);
             }
             assert!(

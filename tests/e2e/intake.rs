@@ -192,7 +192,7 @@ fn automated_mail_is_recorded_with_its_class_linked_and_never_answered() {
         3,
         "acknowledgements only for human mail"
     );
-    std::thread::sleep(Duration::from_secs(1));
+    stack.settle();
     assert_eq!(
         stack.mailbox(ANN).len(),
         1,
@@ -368,7 +368,7 @@ fn a_flood_from_one_sender_gets_a_bounded_number_of_acknowledgements_and_all_is_
         .as_bytes(),
     );
     fu.once();
-    std::thread::sleep(Duration::from_secs(1));
+    stack.settle();
     assert_eq!(stack.mailbox(flooder).len(), 3);
     assert_eq!(fu.incidents().len(), 21);
 }
@@ -559,7 +559,7 @@ fn with_strangers_hold_a_strangers_mail_waits_for_staff_and_nothing_is_sent() {
         ),
         "{held:?}"
     );
-    std::thread::sleep(Duration::from_secs(1));
+    stack.settle();
     assert!(stack.mailbox("eve@example.test").is_empty());
     assert_eq!(fu.incident(1)["messages"].as_array().map(Vec::len), Some(2));
 }
