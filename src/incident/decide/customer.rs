@@ -1,0 +1,305 @@
+//! What a customer's reply causes: a status answer, a new pace, a stop, a check-back answer,
+//! a reopen; staff told of each. Also their address bouncing.
+
+use super::*;
+
+impl Decision<'_> {
+    /// After resolution the incident reopens and they are told so. Otherwise: asking for news
+    /// or for a pace gets the status at once; asking us to stop ends the automatic updates
+    /// (confirmed once); anything else goes to staff and nothing automatic goes back (the next
+    /// update thanks them for it). While waiting on them, their reply resumes the updates.
+    /// Staff see every reply.
+    pub(super) fn customer_reply(
+        &mut self,
+        message: MessageRow,
+        from: &str,
+        trust: Trust,
+        written: &Written,
+    ) {
+        let who = Actor::Customer(from.to_string());
+        self.incident.customer_wrote_at = Some(self.now);
+        self.fx.push(Effect::CustomerWrote);
+        let is_customer = [
+            &self.incident.customer_address,
+            &self.incident.reply_address,
+        ]
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(from));
+        if trust == Trust::Verified && is_customer && self.incident.sender_trust != Trust::Verified
+        {
+            self.incident.sender_trust = Trust::Verified;
+            self.fx.push(Effect::SenderTrust(Trust::Verified));
+            self.fx.log(
+                EventKind::SenderVerified,
+                &who,
+                "the receiving server verified the customer's mail; they are answered in full",
+            );
+        }
+        if !written.unsure.is_empty() {
+            // Reading a pace, a stop or a "yes, fixed" out of words that may be ours would act
+            // on what we said, not on what they asked: a person reads it.
+            self.fx.log(
+                EventKind::ReplyUnclear,
+                &who,
+                format!(
+                    "not acted on: unsure which words of the reply are theirs ({})",
+                    written.unsure
+                ),
+            );
+            let reason = format!(
+                "The customer replied, but we could not tell with confidence which words are \
+                 theirs ({}); nothing was done automatically. Read their mail and act on it",
+                written.unsure
+            );
+            self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+            return;
+        }
+        let proven = policy::for_sender(trust, &self.config.trust) == Treatment::Full;
+        let replies = &self.config.replies;
+        let intent = replies::read(&written.text, &replies.news_phrases, &replies.stop_phrases);
+        let pace_request = pace::read(&written.text);
+        let asked_pace = pace_request.cadence();
+        // Anyone can write as the customer: only a proven sender sets the pace (a faster one
+        // would send more mail to whoever the address really is). Asking for less is safe.
+        let pace = asked_pace.filter(|_| proven);
+        let mut reason = match (&pace_request, asked_pace) {
+            (_, Some(wanted)) if !proven => format!(
+                "The customer asked for updates {}; not applied, the sender could not be \
+                 verified ({trust}); set it with `followupd incident cadence` if it was them",
+                pace::in_words(wanted, "en")
+            ),
+            (pace::PaceRequest::Unclear(sentence), _) => format!(
+                "The customer wrote about how often we write (\"{sentence}\") but asked for no \
+                 pace we can apply; updates stay {}. Set one with `followupd incident cadence \
+                 {} DURATION` or reply with `#cadence DURATION`",
+                pace::in_words(self.incident.cadence, "en"),
+                self.incident.number
+            ),
+            _ => "The customer replied".to_string(),
+        };
+        if self.incident.state == State::Resolved
+            && self.check_back_answered(&who, message, from, written, proven)
+        {
+            return;
+        }
+        if self.incident.state.is_over() {
+            self.reopen(&who, Some(message));
+            self.notify_reply(
+                MailKind::StaffReopened,
+                message,
+                from,
+                written,
+                "they replied after the resolution",
+            );
+            return;
+        }
+        let resumed = self.incident.state == State::Waiting;
+        if resumed {
+            self.resume(&who);
+            reason = "The customer answered while we waited on them; updates resume".into();
+        }
+        // "Please don't email me every hour" is about the pace, not a request to stop.
+        let stop = intent.stop_updates && pace_request == pace::PaceRequest::Nothing;
+        if stop {
+            reason = "The customer asked for no more automatic updates".into();
+            if !self.incident.updates_stopped {
+                self.stop_updates(&who);
+                let note = self.latest_note_text();
+                self.mail_customer(MailKind::Status, None, Some(message), |d| {
+                    d.note = note;
+                    d.updates_stopped = true;
+                });
+            }
+        } else if let Some(wanted) = pace {
+            self.set_cadence(&who, wanted);
+            reason = format!(
+                "The customer asked for updates {}",
+                pace::in_words(self.incident.cadence, "en")
+            );
+            self.status_answer(message, |d| d.cadence_changed = true);
+        } else if intent.asks_for_news || resumed || asked_pace.is_some() {
+            if intent.asks_for_news && asked_pace.is_none() {
+                let unclear = std::mem::take(&mut reason);
+                reason = "The customer asked for news (answered with the status)".into();
+                if matches!(pace_request, pace::PaceRequest::Unclear(_)) {
+                    reason = format!("{reason}. {unclear}");
+                }
+            }
+            let thanks = if resumed {
+                self.thanks_for()
+            } else {
+                String::new()
+            };
+            self.status_answer(message, |d| {
+                d.thanks_for = thanks;
+                d.resumed = resumed;
+            });
+        }
+        self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+    }
+
+    /// A reply after the fix that answers "is it working now?": a yes closes the incident with
+    /// a short thank-you, a rating alone is recorded; a no (or anything else) reopens it, as
+    /// any reply after resolution does. True when the reply was handled here.
+    pub(super) fn check_back_answered(
+        &mut self,
+        who: &Actor,
+        message: MessageRow,
+        from: &str,
+        written: &Written,
+        proven: bool,
+    ) -> bool {
+        let answer = replies::check_back_answer(&written.text);
+        if answer.fixed.is_some() || answer.rating.is_some() {
+            self.fx.push(Effect::CheckBackAnswer {
+                message,
+                fixed: answer.fixed,
+                rating: answer.rating,
+            });
+        }
+        let rated = answer
+            .rating
+            .map(|r| format!(" and rated us {r} of 5"))
+            .unwrap_or_default();
+        match answer.fixed {
+            // Anyone can write as the customer: a "yes" from a sender nobody proved closes
+            // nothing (a "no" reopens, which is safe); staff decide.
+            Some(true) if !proven => {
+                let reason = format!(
+                    "Someone writing as the customer said it works{rated}, but the sender could \
+                     not be verified; the incident stays resolved. Close it with `followupd \
+                     incident close` if it was them"
+                );
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
+            Some(true) => {
+                self.close(who);
+                let rating = i64::from(answer.rating.unwrap_or(0));
+                self.mail_customer(MailKind::ThankYou, None, Some(message), |d| {
+                    d.rating = rating;
+                });
+                let reason =
+                    format!("The customer confirmed it works{rated}; the incident is closed");
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
+            // A thank-you for the fix is not news that it broke: it stays resolved.
+            None if answer.thanks_only => {
+                let reason = "The customer thanked us; the incident stays resolved";
+                self.notify_reply(MailKind::StaffReply, message, from, written, reason);
+                true
+            }
+            None if answer.rating.is_some() => {
+                self.fx.log(
+                    EventKind::CustomerReply,
+                    who,
+                    format!("rated the handling {} of 5", answer.rating.unwrap_or(0)),
+                );
+                let reason = format!("The customer{rated}; the incident stays resolved");
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(super) fn latest_note_text(&self) -> String {
+        self.facts
+            .latest_note
+            .as_ref()
+            .filter(|n| n.visibility == NoteVisibility::Customer)
+            .map(|n| n.text.clone())
+            .unwrap_or_default()
+    }
+
+    /// The status at once: the latest note and the next promised update.
+    pub(super) fn status_answer(&mut self, message: MessageRow, shape: impl FnOnce(&mut MailData)) {
+        let note = self.latest_note_text();
+        let promise = self
+            .incident
+            .next_update_at
+            .filter(|_| !self.incident.updates_stopped);
+        self.mail_customer(MailKind::Status, promise, Some(message), |d| {
+            d.note = note;
+            d.updates_stopped = false;
+            shape(d);
+        });
+    }
+
+    pub(super) fn notify_reply(
+        &mut self,
+        kind: MailKind,
+        message: MessageRow,
+        from: &str,
+        written: &Written,
+        reason: &str,
+    ) {
+        let from = if from.eq_ignore_ascii_case(&self.incident.customer_address) {
+            self.incident.customer_display()
+        } else {
+            from.to_string()
+        };
+        let written = written.clone();
+        let reason = reason.to_string();
+        self.notify_staff(kind, Some(message), |d| {
+            d.staff = StaffData {
+                reason: reason.clone(),
+                from: from.clone(),
+                text: written.text.clone(),
+                signature: written.signature.clone(),
+                attachments: written.attachments.clone(),
+                trust: written.trust.clone(),
+                ..StaffData::default()
+            };
+        });
+    }
+
+    /// A reply `[trust]` kept for staff: nothing changes, nothing goes to the customer; staff
+    /// are told on the incident's thread.
+    pub(super) fn held_reply(
+        &mut self,
+        message: MessageRow,
+        from: &str,
+        why: &str,
+        written: &Written,
+    ) {
+        self.fx.push(Effect::Event(NewEvent {
+            incident: Some(self.incident.number),
+            message: Some(message),
+            kind: EventKind::HeldForStaff,
+            actor: Actor::Daemon,
+            detail: format!("a reply from {from} was held: {why}"),
+        }));
+        let reason = format!(
+            "A reply from {from} was held and nothing was done with it: {why}. If it was \
+             really them, answer them yourself"
+        );
+        self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+    }
+
+    /// No more automatic updates for this incident; the resolution still goes out.
+    pub(super) fn stop_updates(&mut self, who: &Actor) {
+        self.incident.updates_stopped = true;
+        self.fx.push(Effect::StopUpdates(true));
+        self.settle_promises();
+        self.set_next_update(None);
+        self.fx.log(
+            EventKind::UpdatesStopped,
+            who,
+            "asked for no more automatic updates; the resolution will still be sent",
+        );
+    }
+
+    pub(super) fn undeliverable(&mut self, address: &str, reason: &str) {
+        let reason = reason.to_string();
+        let address = address.to_string();
+        self.notify_staff(MailKind::StaffUndeliverable, None, |d| {
+            d.staff = StaffData {
+                reason: reason.clone(),
+                from: address.clone(),
+                ..StaffData::default()
+            };
+        });
+    }
+}

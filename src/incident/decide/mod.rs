@@ -1,0 +1,574 @@
+//! Every decision about an incident: one function of (facts, event, configuration, now).
+//!
+//! The lifecycle (open → waiting → resolved → closed, with reopen), what the scheduler does
+//! when time passes (progress updates, late updates, check-backs, closes, escalations), what a
+//! customer's reply causes, and what each staff action does. Each returns [`Effects`] or a
+//! [`Refusal`] that says why not; nothing is written here.
+//!
+//! One room per kind of event, each adding its methods to [`Decision`]: `opening` (a complaint
+//! opens an incident), `customer` (what a reply causes), `staff` (each staff action and the
+//! states it is allowed in), `staff_mail` (a staff member's mail as one batch), `timers` (what
+//! happens when time passes). This file holds the events, the facts, the dispatcher and what
+//! every room shares (the one door to a customer's mail and to staff notifications).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::effects::{Effect, Effects, Mail, NewEvent};
+use super::letters::{self, Conversation, CustomerMail, Recipient};
+use super::staff_mail::{Command, StaffMail};
+use super::{pace, policy, replies, Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow};
+use super::{Note, NoteVisibility, Resolution, State};
+use crate::clock::{self, human_duration, stamp};
+use crate::config::{Config, Treatment};
+use crate::mail::{Person, Trust};
+use crate::templates::{AttachmentData, EscalationData, HeldData, MailData, StaffData};
+
+mod customer;
+mod opening;
+mod staff;
+mod staff_mail;
+mod timers;
+
+/// How much of a forged staff reply's text its alert shows, in characters.
+const FORGED_EXCERPT: usize = 160;
+
+/// What the store knows about an incident, gathered before deciding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub incident: Incident,
+    /// The newest staff note (status answers and escalations quote it).
+    pub latest_note: Option<Note>,
+    /// The newest note written since the customer was last promised an update: news they have
+    /// not heard yet.
+    pub unheard_note: Option<Note>,
+    /// Due times of the promises the customer holds that are neither kept nor breached.
+    pub open_promises: Vec<DateTime<Utc>>,
+    /// The conversation with the customer, for threading.
+    pub conversation: Conversation,
+    /// The staff's thread about the incident (the notifications sent so far).
+    pub staff_conversation: Conversation,
+}
+
+impl Facts {
+    /// Facts about an incident with no history yet (just opened).
+    pub fn new(incident: Incident, conversation: Conversation) -> Facts {
+        Facts {
+            incident,
+            latest_note: None,
+            unheard_note: None,
+            open_promises: Vec::new(),
+            conversation,
+            staff_conversation: Conversation::default(),
+        }
+    }
+}
+
+/// What the customer sent with a mail, for staff to see.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Written {
+    /// Their own words, whole.
+    pub text: String,
+    pub attachments: Vec<AttachmentData>,
+    /// How far the sender is proven ("verified: dkim=pass aligned …").
+    pub trust: String,
+    /// Why it could not be told with confidence which words are theirs; "" when it could.
+    pub unsure: String,
+    /// The signature under their words (phone, company), for staff; "" when none.
+    pub signature: String,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A complaint just opened this incident.
+    Opened(Opening),
+    /// The customer (or someone they copied in) replied.
+    CustomerReply {
+        message: MessageRow,
+        from: String,
+        /// How far the receiving server proved this mail's sender.
+        trust: Trust,
+        /// Their own words in this mail (quotes and signature removed), whole.
+        written: Written,
+    },
+    /// A reply to this incident that `[trust]` keeps for staff (the sender check failed).
+    HeldReply {
+        message: MessageRow,
+        from: String,
+        why: String,
+        written: Written,
+    },
+    /// A staff member acted (the CLI).
+    Staff { by: String, action: StaffAction },
+    /// A staff member answered a notification by mail (its signature checked by intake).
+    StaffReply {
+        message: MessageRow,
+        /// Their address, and the name the customer reads.
+        by: String,
+        name: String,
+        mail: StaffMail,
+        /// The reply carries attachments: they go to the customer with the note.
+        attachments: bool,
+        /// Why its words may not go to the customer as read (all quote, staff-only text in
+        /// them, unsure which words are theirs): held, and the member is told. None: clear.
+        held: Option<HeldData>,
+        /// The member's reply held back earlier and not yet sent: `#send` sends it (intake
+        /// put its words in `mail`), a new reply that goes through replaces it.
+        pending: Option<i64>,
+    },
+    /// A staff member wrote to the customer directly (support in copy): the customer has it;
+    /// it counts as news.
+    StaffCorrespondence {
+        message: MessageRow,
+        by: String,
+        text: String,
+    },
+    /// Mail claiming a staff sender answered this incident without a signed reply (held).
+    ForgedStaffReply {
+        message: MessageRow,
+        claimed: String,
+        why: String,
+        written: Written,
+        /// Staff are mailed about it (false once an incident had its share of alerts: a
+        /// forger must not be able to flood the team through us).
+        alert: bool,
+    },
+    /// The customer's address bounced.
+    Undeliverable { address: String, reason: String },
+    /// A promised update is near and nobody has written the news since the last one.
+    PromiseAtRisk,
+    /// The promised update is due (the scheduler sends it `lead` before the promise).
+    ProgressDue,
+    /// The check-back after resolution is due.
+    CheckBackDue,
+    /// A resolved incident nobody answered after the check-back closes.
+    CloseDue,
+    /// An open incident has had no staff note for `[escalation] after_no_note`.
+    QuietTooLong,
+}
+
+/// What is known when a complaint opens an incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opening {
+    /// The complaint.
+    pub message: MessageRow,
+    pub from: Person,
+    /// Further authors the complaint's From named; only `from` is answered.
+    pub other_from: Vec<String>,
+    /// The first promise, as [`opening`] computed it for the new row.
+    pub promise: clock::Promise,
+    /// A late reply to this (long resolved) incident opened this one.
+    pub continues: Option<IncidentNo>,
+    /// Incidents the complaint pointed at without its sender taking part in them.
+    pub stranger_to: Vec<IncidentNo>,
+    /// How many incidents this customer opened within `[recurring] window`, this one included.
+    pub customer_incidents_in_window: u32,
+    /// The customer's incident this one repeats (within `[recurring] link_within`), if any.
+    pub repeats: Option<Repeat>,
+    /// What the complaint said, for staff.
+    pub written: Written,
+}
+
+/// An earlier incident of the same customer that a new complaint repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repeat {
+    pub previous: IncidentNo,
+    pub opened_at: DateTime<Utc>,
+    /// Which time of the problem the earlier one was (1 for a first incident).
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StaffAction {
+    /// A note: goes to the customer at once in a progress update.
+    Note(String),
+    Cadence(Duration),
+    /// Waiting on the customer for what we need from them (required: they are told).
+    Wait(String),
+    Resume,
+    Resolve(Resolution),
+    Close,
+    Reopen,
+    /// A label; `tagged_in_window` lists the incidents within `[recurring] window` that carry
+    /// it already (with whether each is marked recurring), this one excluded.
+    Tag {
+        label: String,
+        tagged_in_window: Vec<(IncidentNo, bool)>,
+    },
+    /// The incident is this staff member's.
+    Assign(String),
+    /// Answer the customer in this language from now on ("de").
+    Lang(String),
+}
+
+/// Why an action was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("incident {number} is {state}; cannot {action} it ({hint})")]
+    Transition {
+        number: IncidentNo,
+        state: State,
+        action: &'static str,
+        hint: &'static str,
+    },
+    #[error(
+        "a resolution must say what went wrong and what will stop it happening again: \
+         give {} (in a staff mail: `Root cause:` and `Prevention:` paragraphs after #resolve)",
+        .0.join(" and ")
+    )]
+    ResolutionIncomplete(Vec<&'static str>),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The values a new incident's row starts with: its first promise one default cadence on.
+pub fn opening(config: &Config, now: DateTime<Utc>) -> clock::Promise {
+    config.cadence.promise(now, config.cadence.default)
+}
+
+/// Decides what `event` means for the incident in `facts`.
+pub fn decide(
+    facts: &Facts,
+    event: &Event,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Effects, Refusal> {
+    let mut d = Decision {
+        facts,
+        config,
+        now,
+        incident: facts.incident.clone(),
+        fx: Effects::new(facts.incident.number),
+        resumed_moved: false,
+        staff_greeting: None,
+    };
+    match event {
+        Event::Opened(opening) => d.opened(opening),
+        Event::CustomerReply {
+            message,
+            from,
+            trust,
+            written,
+        } => d.customer_reply(*message, from, *trust, written),
+        Event::HeldReply {
+            message,
+            from,
+            why,
+            written,
+        } => d.held_reply(*message, from, why, written),
+        Event::Staff { by, action } => {
+            d.vouch(by);
+            d.staff(Actor::Staff(by.clone()), action, None)?
+        }
+        Event::StaffReply {
+            message,
+            by,
+            name,
+            mail,
+            attachments,
+            held,
+            pending,
+        } => {
+            d.vouch(by);
+            match held {
+                Some(held) => d.hold_staff_reply(*message, by, mail, held, *pending),
+                None => d.staff_reply(*message, by, name, mail, *attachments, *pending),
+            }
+        }
+        Event::StaffCorrespondence { message, by, text } => {
+            d.staff_correspondence(*message, by, text)
+        }
+        Event::ForgedStaffReply {
+            message,
+            claimed,
+            why,
+            written,
+            alert,
+        } => d.forged(*message, claimed, why, written, *alert),
+        Event::Undeliverable { address, reason } => d.undeliverable(address, reason),
+        Event::PromiseAtRisk => d.promise_at_risk(),
+        Event::ProgressDue => d.progress_due(),
+        Event::CheckBackDue => d.check_back_due(),
+        Event::CloseDue => {
+            // The scheduler only asks for resolved incidents; anything else changed meanwhile.
+            if d.incident.state == State::Resolved {
+                d.close(&Actor::Daemon);
+            }
+        }
+        Event::QuietTooLong => {
+            if d.incident.state == State::Open && d.incident.escalated_at.is_none() {
+                let reason = d.quiet_for();
+                d.escalate(&reason);
+            }
+        }
+    }
+    Ok(d.fx)
+}
+
+/// A decision in progress: `incident` is the incident as the effects so far leave it, so each
+/// step sees what the ones before it changed.
+struct Decision<'a> {
+    facts: &'a Facts,
+    config: &'a Config,
+    now: DateTime<Utc>,
+    incident: Incident,
+    fx: Effects,
+    /// The promise made on resuming was moved by the sending window.
+    resumed_moved: bool,
+    /// The greeting a staff member wrote above their words: the customer mail it causes opens
+    /// with it instead of the template's.
+    staff_greeting: Option<String>,
+}
+
+impl Decision<'_> {
+    fn require(
+        &self,
+        states: &[State],
+        action: &'static str,
+        hint: &'static str,
+    ) -> Result<(), Refusal> {
+        if states.contains(&self.incident.state) {
+            Ok(())
+        } else {
+            Err(Refusal::Transition {
+                number: self.incident.number,
+                state: self.incident.state,
+                action,
+                hint,
+            })
+        }
+    }
+
+    fn promise(&self, from: DateTime<Utc>) -> clock::Promise {
+        self.config.cadence.promise(from, self.incident.cadence)
+    }
+
+    fn set_state(&mut self, state: State) {
+        self.incident.state = state;
+        self.fx.push(Effect::State(state));
+    }
+
+    fn set_next_update(&mut self, at: Option<DateTime<Utc>>) {
+        self.incident.next_update_at = at;
+        self.fx.push(Effect::NextUpdate(at));
+    }
+
+    fn clear_check_back(&mut self) {
+        self.incident.check_back_at = None;
+        self.incident.close_at = None;
+        self.fx.push(Effect::CheckBack {
+            check_back_at: None,
+            close_at: None,
+        });
+    }
+
+    /// Settles the open promises as an update goes out now; returns how many were breached.
+    fn settle_promises(&mut self) -> usize {
+        self.fx.push(Effect::SettlePromises);
+        self.facts
+            .open_promises
+            .iter()
+            .filter(|due| **due < self.now)
+            .count()
+    }
+
+    /// A mail to the incident's customer through the one door.
+    fn mail_customer(
+        &mut self,
+        kind: MailKind,
+        promise: Option<DateTime<Utc>>,
+        caused_by: Option<MessageRow>,
+        shape: impl FnOnce(&mut MailData),
+    ) {
+        let to = Recipient::customer_of(&self.incident);
+        self.mail_to(kind, to, promise, caused_by, shape);
+    }
+
+    fn mail_to(
+        &mut self,
+        kind: MailKind,
+        to: Recipient,
+        promise: Option<DateTime<Utc>>,
+        caused_by: Option<MessageRow>,
+        shape: impl FnOnce(&mut MailData),
+    ) {
+        let mail = letters::to_customer(
+            &self.incident,
+            &self.facts.conversation,
+            self.config,
+            CustomerMail {
+                kind,
+                to,
+                promise,
+                caused_by,
+            },
+            shape,
+        );
+        let mut mail = Box::new(mail);
+        if let Some(greeting) = &self.staff_greeting {
+            mail.data.greeting = greeting.clone();
+        }
+        self.fx.push(Effect::Mail(mail));
+    }
+
+    /// The customer mail just decided carries the attachments of `message` (a staff reply's).
+    fn attach_to_last_mail(&mut self, message: MessageRow) {
+        if let Some(Effect::Mail(mail)) = self.fx.list.last_mut() {
+            mail.attachments_from = Some(message);
+        }
+    }
+
+    /// When the customer sent something we have not written back about since ("Tuesday").
+    fn thanks_for(&self) -> String {
+        match (
+            self.incident.customer_wrote_at,
+            self.incident.told_customer_at,
+        ) {
+            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => crate::lang::weekday(
+                theirs,
+                self.config.cadence.timezone,
+                &letters::language(&self.incident, self.config),
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// A notification to staff: to `[staff] notify` (or the members), threaded in the staff's
+    /// own thread about this incident. Never counted against a customer's send caps.
+    fn notify_staff(
+        &mut self,
+        kind: MailKind,
+        caused_by: Option<MessageRow>,
+        shape: impl Fn(&mut MailData),
+    ) {
+        let recipients = self.config.staff.recipients().to_vec();
+        self.staff_mail(kind, &recipients, caused_by, shape);
+    }
+
+    fn staff_mail(
+        &mut self,
+        kind: MailKind,
+        recipients: &[String],
+        caused_by: Option<MessageRow>,
+        shape: impl Fn(&mut MailData),
+    ) {
+        // Staff read the default set, dates in the default language; they are told which
+        // language the customer gets when it is another.
+        let customer_lang = letters::language(&self.incident, self.config);
+        let mut seen_by_staff = self.incident.clone();
+        seen_by_staff.lang = Some(self.config.language.default.clone());
+        let mut data =
+            letters::mail_data(&seen_by_staff, self.config, self.incident.next_update_at);
+        data.lang = String::new();
+        data.note = self
+            .facts
+            .latest_note
+            .as_ref()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
+        shape(&mut data);
+        if customer_lang != self.config.language.default {
+            data.staff.language = customer_lang;
+        }
+        data.staff.recurring_reason = self.incident.recurring_reason.clone().unwrap_or_default();
+        let (in_reply_to, references) = self.facts.staff_conversation.threading();
+        for to in recipients {
+            self.fx.push(Effect::Mail(Box::new(Mail {
+                kind,
+                to: to.clone(),
+                to_name: None,
+                unverified: false,
+                data: data.clone(),
+                promise: None,
+                caused_by,
+                in_reply_to: in_reply_to.clone(),
+                references: references.clone(),
+                thread_root: None,
+                attachments_from: None,
+                staff_by: None,
+            })));
+        }
+    }
+
+    // --- A new complaint ---------------------------------------------------------------------
+}
+
+/// A time span as staff read it, to the hour once it is an hour or more ("8 hours",
+/// "1 day 2 hours", "40 minutes").
+fn elapsed(span: chrono::Duration) -> String {
+    let secs = u64::try_from(span.num_seconds()).unwrap_or(0);
+    let rounded = if secs >= 3600 {
+        secs / 3600 * 3600
+    } else {
+        secs / 60 * 60
+    };
+    human_duration(Duration::from_secs(rounded))
+}
+
+fn incident_list(list: &[IncidentNo]) -> String {
+    list.iter()
+        .map(|n| format!("#{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An incident for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// Ann's open incident #1, opened Monday 23 November 2026 09:00 UTC, promised 13:00.
+    pub(crate) fn incident() -> Incident {
+        Incident {
+            number: IncidentNo(1),
+            token: "FU-1-0123456789".into(),
+            state: State::Open,
+            subject: "Checkout keeps failing".into(),
+            summary: "Every payment attempt ends with an error page.".into(),
+            customer_address: "ann@example.test".into(),
+            customer_name: Some("Ann Example".into()),
+            reply_address: "ann@example.test".into(),
+            reply_name: Some("Ann Example".into()),
+            sender_trust: crate::mail::Trust::Verified,
+            vouched_by: None,
+            opened_at: at(T0),
+            updated_at: at(T0),
+            cadence: Duration::from_secs(4 * 3600),
+            next_update_at: Some(at("2026-11-23T13:00:00Z")),
+            last_note_at: None,
+            updates_without_news: 0,
+            resolved_at: None,
+            check_back_at: None,
+            close_at: None,
+            root_cause: None,
+            prevention: None,
+            compensation: None,
+            escalated_at: None,
+            recurring: false,
+            previous_incident: None,
+            tags: Vec::new(),
+            updates_stopped: false,
+            assigned_to: None,
+            at_risk_warned_for: None,
+            customer_wrote_at: None,
+            told_customer_at: None,
+            lang: None,
+            customer_utc_offset: None,
+            repeat_count: 1,
+            recurring_reason: None,
+            previous_opened_at: None,
+            check_question: None,
+        }
+    }
+
+    pub(crate) fn at(text: &str) -> DateTime<Utc> {
+        crate::clock::parse_stamp(text).expect("time")
+    }
+
+    pub(crate) const T0: &str = "2026-11-23T09:00:00Z";
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,372 @@
+//! What each staff action does (the CLI's commands and the commands of a staff mail), with
+//! the states it is allowed in.
+
+use super::*;
+
+impl Decision<'_> {
+    /// A staff action. `note_by` is the name a note is signed with in the customer's mail.
+    /// A staff action; the customer mail it causes carries the member's words, so no send
+    /// cap holds it back (see [`Mail::staff_by`]).
+    pub(super) fn staff(
+        &mut self,
+        who: Actor,
+        action: &StaffAction,
+        note_by: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let from = self.fx.list.len();
+        let done = self.staff_action(who.clone(), action, note_by);
+        if let (Ok(()), Actor::Staff(member)) = (&done, &who) {
+            for effect in self.fx.list.iter_mut().skip(from) {
+                if let Effect::Mail(mail) = effect {
+                    if mail.kind.audience() == crate::incident::Audience::Customer {
+                        mail.staff_by = Some(member.clone());
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    pub(super) fn staff_action(
+        &mut self,
+        who: Actor,
+        action: &StaffAction,
+        note_by: Option<&str>,
+    ) -> Result<(), Refusal> {
+        match action {
+            StaffAction::Note(text) => self.note(&who, text, note_by.unwrap_or("")),
+            StaffAction::Cadence(wanted) => {
+                self.require(
+                    &[State::Open, State::Waiting],
+                    "change the cadence of",
+                    "there are no more updates after resolution",
+                )?;
+                self.set_cadence(&who, *wanted);
+                Ok(())
+            }
+            StaffAction::Wait(what) => {
+                self.require(
+                    &[State::Open],
+                    "wait on",
+                    "only an open incident can wait on the customer",
+                )?;
+                // Waiting in silence would leave the customer waiting on us: they must be told
+                // what we need, so a reason is required.
+                let what = what.trim();
+                if what.is_empty() {
+                    return Err(Refusal::Invalid(
+                        "waiting on the customer needs what we need from them, like `--reason \
+                         \"the serial number on the back of the device\"`: they are told"
+                            .into(),
+                    ));
+                }
+                self.set_state(State::Waiting);
+                // Waiting on them is no broken promise: what they held is settled as kept if
+                // its time has not come, and none is made until we resume.
+                self.settle_promises();
+                self.set_next_update(None);
+                self.fx.log(
+                    EventKind::Waiting,
+                    &who,
+                    format!("waiting on the customer for: {what}; updates paused"),
+                );
+                let w = what.to_string();
+                self.mail_customer(MailKind::Waiting, None, None, |d| d.waiting_for = w);
+                Ok(())
+            }
+            StaffAction::Resume => {
+                self.require(
+                    &[State::Waiting],
+                    "resume",
+                    "only a waiting incident can be resumed",
+                )?;
+                self.resume(&who);
+                // The customer is told we carry on, and when they hear from us next: a promise
+                // they were given, so it can be kept or breached.
+                let next = self.incident.next_update_at;
+                let moved = self.resumed_moved;
+                let note = self.latest_note_text();
+                self.mail_customer(MailKind::Status, next, None, |d| {
+                    d.resumed = true;
+                    d.note = note;
+                    d.window_moved = moved;
+                });
+                Ok(())
+            }
+            StaffAction::Resolve(resolution) => self.resolve(&who, resolution),
+            StaffAction::Close => {
+                self.require(
+                    &[State::Open, State::Waiting, State::Resolved],
+                    "close",
+                    "it is already closed",
+                )?;
+                self.close(&who);
+                Ok(())
+            }
+            StaffAction::Reopen => {
+                self.require(
+                    &[State::Resolved, State::Closed],
+                    "reopen",
+                    "only a resolved or closed incident can be reopened",
+                )?;
+                self.reopen(&who, None);
+                Ok(())
+            }
+            StaffAction::Tag {
+                label,
+                tagged_in_window,
+            } => self.tag(&who, label, tagged_in_window),
+            StaffAction::Lang(code) => {
+                let Some(lang) = crate::lang::normalise(code) else {
+                    return Err(Refusal::Invalid(format!(
+                        "`{code}` is not a language code like `de` or `en`"
+                    )));
+                };
+                self.incident.lang = Some(lang.clone());
+                self.fx.push(Effect::Lang(lang.clone()));
+                self.fx.log(
+                    EventKind::LanguageSet,
+                    &who,
+                    format!("answered in `{lang}` from now on"),
+                );
+                Ok(())
+            }
+            StaffAction::Assign(member) => {
+                if self.incident.assigned_to.as_deref() != Some(member.as_str()) {
+                    self.incident.assigned_to = Some(member.clone());
+                    self.fx.push(Effect::Assign(member.clone()));
+                    self.fx
+                        .log(EventKind::Assigned, &who, format!("assigned to {member}"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A note goes to the customer now in a progress update (signed `note_by`, when given),
+    /// and the cadence clock restarts.
+    pub(super) fn note(&mut self, who: &Actor, text: &str, note_by: &str) -> Result<(), Refusal> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Refusal::Invalid("the note is empty".into()));
+        }
+        self.require(
+            &[State::Open],
+            "send a note on",
+            "notes go to the customer on open incidents; `resume` or `reopen` it first",
+        )?;
+        self.fx.push(Effect::Note {
+            author: who.name(),
+            text: text.to_string(),
+            visibility: NoteVisibility::Customer,
+        });
+        self.incident.last_note_at = Some(self.now);
+        self.fx.log(EventKind::NoteAdded, who, text);
+        self.fx.push(Effect::UpdatesWithoutNews(0));
+        self.fx.push(Effect::Escalated(None));
+        let promise = self.promise(self.now);
+        self.settle_promises();
+        self.set_next_update(Some(promise.at));
+        let text = text.to_string();
+        let note_by = note_by.to_string();
+        let promise_at = Some(promise.at).filter(|_| !self.incident.updates_stopped);
+        self.mail_customer(MailKind::Progress, promise_at, None, |d| {
+            d.note = text;
+            d.note_by = note_by;
+            d.window_moved = promise.moved_by_window;
+        });
+        Ok(())
+    }
+
+    /// Clamped to the configured bounds. A shorter cadence brings the next update forward; a
+    /// longer one never postpones an update already promised.
+    pub(super) fn set_cadence(&mut self, who: &Actor, wanted: Duration) {
+        let bounds = &self.config.cadence;
+        let cadence = bounds.clamp(wanted);
+        self.incident.cadence = cadence;
+        self.fx.push(Effect::Cadence(cadence));
+        let sooner = self.promise(self.now).at;
+        if self.incident.next_update_at.is_none_or(|c| sooner < c) {
+            self.set_next_update(Some(sooner));
+        }
+        let clamped = if cadence == wanted {
+            String::new()
+        } else {
+            format!(
+                " (asked for {}, kept within {}–{})",
+                human_duration(wanted),
+                human_duration(bounds.min),
+                human_duration(bounds.max)
+            )
+        };
+        self.fx.log(
+            EventKind::CadenceChanged,
+            who,
+            format!("updates every {}{clamped}", human_duration(cadence)),
+        );
+    }
+
+    /// Updates start again, the next one a cadence from now.
+    pub(super) fn resume(&mut self, who: &Actor) {
+        let next = self.promise(self.now);
+        self.resumed_moved = next.moved_by_window;
+        self.set_state(State::Open);
+        self.set_next_update(Some(next.at));
+        self.fx.log(EventKind::Resumed, who, "updates resume");
+    }
+
+    /// Refused without a root cause and a prevention. Sends the resolution mail; the
+    /// check-back follows.
+    pub(super) fn resolve(&mut self, who: &Actor, resolution: &Resolution) -> Result<(), Refusal> {
+        let mut missing = Vec::new();
+        if resolution.root_cause.trim().is_empty() {
+            missing.push("--root-cause");
+        }
+        if resolution.prevention.trim().is_empty() {
+            missing.push("--prevention");
+        }
+        if !missing.is_empty() {
+            return Err(Refusal::ResolutionIncomplete(missing));
+        }
+        self.require(&[State::Open, State::Waiting], "resolve", "reopen it first")?;
+        let resolution = Resolution {
+            root_cause: resolution.root_cause.trim().to_string(),
+            prevention: resolution.prevention.trim().to_string(),
+            compensation: resolution
+                .compensation
+                .as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
+            question: resolution
+                .question
+                .as_deref()
+                .map(str::trim)
+                .filter(|q| !q.is_empty())
+                .map(str::to_string),
+        };
+        let check_back_at = self
+            .config
+            .cadence
+            .working_time(clock::after(self.now, self.config.cadence.check_back_after));
+        // We told them it was fixed before, and it was not: the mail owns that.
+        let fixed_before = self.incident.resolved_at.is_some();
+        let breached = self.settle_promises();
+        self.incident.state = State::Resolved;
+        self.incident.resolved_at = Some(self.now);
+        self.incident.check_back_at = Some(check_back_at);
+        self.incident.close_at = None;
+        self.incident.next_update_at = None;
+        self.incident.root_cause = Some(resolution.root_cause.clone());
+        self.incident.prevention = Some(resolution.prevention.clone());
+        self.incident.compensation = resolution.compensation.clone();
+        self.incident.check_question = resolution.question.clone();
+        self.fx.log(
+            EventKind::Resolved,
+            who,
+            format!(
+                "root cause: {}; prevention: {}{}",
+                resolution.root_cause,
+                resolution.prevention,
+                resolution
+                    .compensation
+                    .as_ref()
+                    .map(|c| format!("; compensation: {c}"))
+                    .unwrap_or_default()
+            ),
+        );
+        self.fx.push(Effect::Resolve {
+            resolution,
+            check_back_at,
+        });
+        self.mail_customer(MailKind::Resolution, None, None, |d| {
+            d.overdue = breached > 0;
+            d.fixed_before = fixed_before;
+        });
+        Ok(())
+    }
+
+    pub(super) fn close(&mut self, who: &Actor) {
+        self.settle_promises();
+        self.set_state(State::Closed);
+        self.set_next_update(None);
+        self.clear_check_back();
+        self.fx.log(EventKind::Closed, who, "incident closed");
+    }
+
+    /// Open again, the customer is told so, and updates restart.
+    pub(super) fn reopen(&mut self, who: &Actor, caused_by: Option<MessageRow>) {
+        let was = self.incident.state;
+        let next = self.promise(self.now);
+        self.set_state(State::Open);
+        self.set_next_update(Some(next.at));
+        self.clear_check_back();
+        self.fx
+            .log(EventKind::Reopened, who, format!("reopened (was {was})"));
+        self.mail_customer(MailKind::Reopened, Some(next.at), caused_by, |d| {
+            d.window_moved = next.moved_by_window;
+            // `previous_incident` in this mail means "a late reply opened a new incident".
+            d.previous_incident = 0;
+            d.fixed_before = true;
+        });
+    }
+
+    /// A one-word label. A label seen on `tag_incidents` incidents within the window marks all
+    /// of them recurring.
+    pub(super) fn tag(
+        &mut self,
+        who: &Actor,
+        label: &str,
+        tagged_in_window: &[(IncidentNo, bool)],
+    ) -> Result<(), Refusal> {
+        let label = label.trim().to_lowercase();
+        if label.is_empty()
+            || label.chars().count() > 64
+            || label.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Refusal::Invalid(format!(
+                "tag `{label}`: use one word of at most 64 characters, like `shipping`"
+            )));
+        }
+        if self.incident.tags.contains(&label) {
+            return Ok(());
+        }
+        self.incident.tags.push(label.clone());
+        self.fx.push(Effect::Tag(label.clone()));
+        self.fx.log(EventKind::Tagged, who, label.clone());
+        let mut tagged: Vec<(IncidentNo, bool)> = tagged_in_window
+            .iter()
+            .copied()
+            .filter(|(n, _)| *n != self.incident.number)
+            .collect();
+        tagged.push((self.incident.number, self.incident.recurring));
+        if tagged.len() < self.config.recurring.tag_incidents as usize {
+            return Ok(());
+        }
+        let count = tagged.len();
+        for (number, already) in tagged {
+            if already {
+                continue;
+            }
+            if number == self.incident.number {
+                self.incident.recurring = true;
+            }
+            let reason = format!(
+                "tag `{label}` is on {count} incidents within {}",
+                human_duration(self.config.recurring.window)
+            );
+            self.fx.push(Effect::Recurring {
+                incident: number,
+                reason: reason.clone(),
+            });
+            self.fx.push(Effect::Event(NewEvent {
+                incident: Some(number),
+                message: None,
+                kind: EventKind::Recurring,
+                actor: Actor::Daemon,
+                detail: reason,
+            }));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! A staff member's mail: its commands as one batch (all or nothing), its words for the
+//! customer, a reply held back, an internal note, a forged staff reply.
+
+use super::*;
+
+impl Decision<'_> {
+    /// A staff reply to a notification: its commands, then its words for the customer (or an
+    /// internal note). If any command is refused, nothing is done and nothing goes to the
+    /// customer: the staff member is told why.
+    pub(super) fn staff_reply(
+        &mut self,
+        message: MessageRow,
+        by: &str,
+        name: &str,
+        mail: &StaffMail,
+        attachments: bool,
+        pending: Option<i64>,
+    ) {
+        let who = Actor::Staff(by.to_string());
+        let before = (self.incident.clone(), self.fx.list.len());
+        self.staff_greeting = mail.greeting.clone();
+        let acted = if mail.send && pending.is_none() {
+            Err(vec![format!(
+                "#send: no reply of yours about incident {} is waiting to be sent",
+                self.incident.number
+            )])
+        } else {
+            self.staff_mail_actions(&who, name, mail, message, attachments)
+        };
+        self.staff_greeting = None;
+        match acted {
+            Ok(()) => {
+                if let Some(held) = pending {
+                    // Sent as shown (`#send`), or replaced by the reply just acted on.
+                    self.fx.push(Effect::ReleaseReply(held));
+                    if mail.send {
+                        self.fx.push(Effect::Event(NewEvent {
+                            incident: Some(self.incident.number),
+                            message: Some(message),
+                            kind: EventKind::StaffReplyReleased,
+                            actor: who.clone(),
+                            detail: "#send: the held reply was acted on as shown".into(),
+                        }));
+                    }
+                }
+            }
+            Err(reasons) => {
+                // Undo everything this mail would have done; only the refusal remains.
+                self.incident = before.0;
+                self.fx.list.truncate(before.1);
+                let refusal = reasons.join("\n");
+                self.fx.push(Effect::Event(NewEvent {
+                    incident: Some(self.incident.number),
+                    message: Some(message),
+                    kind: EventKind::StaffCommandRefused,
+                    actor: who.clone(),
+                    detail: refusal.replace('\n', "; "),
+                }));
+                let member = by.to_string();
+                self.staff_mail(
+                    MailKind::StaffRefused,
+                    std::slice::from_ref(&member),
+                    Some(message),
+                    |d| {
+                        d.staff = StaffData {
+                            member: member.clone(),
+                            refusal: refusal.clone(),
+                            ..StaffData::default()
+                        };
+                    },
+                );
+            }
+        }
+    }
+
+    /// A staff reply whose words cannot go to the customer as read: nothing is done, its words
+    /// are kept, and its author is told what was found and how to send it.
+    pub(super) fn hold_staff_reply(
+        &mut self,
+        message: MessageRow,
+        by: &str,
+        mail: &StaffMail,
+        held: &HeldData,
+        pending: Option<i64>,
+    ) {
+        let member = by.to_string();
+        let why = if held.all_quote {
+            "no words of the writer's own, only quoted text".to_string()
+        } else if held.staff_only {
+            format!("it carries staff-only text: {}", held.found.join(" / "))
+        } else {
+            format!("unsure which words are the writer's: {}", held.unsure)
+        };
+        if let Some(old) = pending {
+            self.fx.push(Effect::ReleaseReply(old));
+        }
+        self.fx.push(Effect::HoldReply {
+            message,
+            member: member.clone(),
+            text: mail.body.clone(),
+            greeting: mail.greeting.clone(),
+            reason: why.clone(),
+        });
+        self.fx.push(Effect::Event(NewEvent {
+            incident: Some(self.incident.number),
+            message: Some(message),
+            kind: EventKind::StaffReplyHeld,
+            actor: Actor::Daemon,
+            detail: format!("the reply from {member} was not sent to the customer: {why}"),
+        }));
+        let (text, held) = (mail.text.clone(), held.clone());
+        self.staff_mail(
+            MailKind::StaffHeld,
+            std::slice::from_ref(&member),
+            Some(message),
+            |d| {
+                d.staff = StaffData {
+                    member: member.clone(),
+                    text: text.clone(),
+                    held: held.clone(),
+                    ..StaffData::default()
+                };
+            },
+        );
+    }
+
+    pub(super) fn staff_mail_actions(
+        &mut self,
+        who: &Actor,
+        name: &str,
+        mail: &StaffMail,
+        message: MessageRow,
+        attachments: bool,
+    ) -> Result<(), Vec<String>> {
+        let mut refused = Vec::new();
+        let mut closing = false;
+        let mut waiting_for = None;
+        let mut resolving = false;
+        for command in &mail.commands {
+            let action = match command {
+                Command::Resolve(r) => {
+                    resolving = true;
+                    StaffAction::Resolve(r.clone())
+                }
+                Command::Wait(w) => {
+                    waiting_for = Some(w.clone());
+                    continue;
+                }
+                Command::Resume => StaffAction::Resume,
+                Command::Cadence(d) => StaffAction::Cadence(*d),
+                Command::Close => {
+                    closing = true;
+                    continue;
+                }
+                Command::Reopen => StaffAction::Reopen,
+                Command::Tag(label) => StaffAction::Tag {
+                    label: label.clone(),
+                    tagged_in_window: Vec::new(),
+                },
+                Command::Assign => StaffAction::Assign(who.name()),
+                Command::Unreadable { line, why } => {
+                    refused.push(format!("{line}: {why}"));
+                    continue;
+                }
+            };
+            if let Err(e) = self.staff(who.clone(), &action, None) {
+                refused.push(e.to_string());
+            }
+        }
+        let text = mail.text.trim();
+        if mail.internal {
+            if !text.is_empty() {
+                self.internal_note(who, text, NoteVisibility::Internal, message);
+            }
+        } else if waiting_for
+            .as_ref()
+            .is_some_and(|w| w.trim().is_empty() && text.is_empty())
+        {
+            refused.push(
+                "#wait needs what we need from the customer, like `#wait the serial number on \
+                 the back of the device`"
+                    .into(),
+            );
+        } else if let Some(w) = waiting_for {
+            // What we need goes to the customer in the waiting mail, with the words after it.
+            let what = [w.trim(), text]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n\n");
+            if let Err(e) = self.staff(who.clone(), &StaffAction::Wait(what), None) {
+                refused.push(e.to_string());
+            }
+        } else if !text.is_empty() && !resolving {
+            match self.staff(
+                who.clone(),
+                &StaffAction::Note(text.to_string()),
+                Some(name),
+            ) {
+                Ok(()) if attachments => self.attach_to_last_mail(message),
+                Ok(()) => {}
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        if closing {
+            if let Err(e) = self.staff(who.clone(), &StaffAction::Close, None) {
+                refused.push(e.to_string());
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(refused)
+        }
+    }
+
+    /// A note staff keep among themselves, or staff mail the customer already has: on record,
+    /// not relayed. Both show staff are on it (escalation re-arms).
+    pub(super) fn internal_note(
+        &mut self,
+        who: &Actor,
+        text: &str,
+        visibility: NoteVisibility,
+        message: MessageRow,
+    ) {
+        self.fx.push(Effect::Note {
+            author: who.name(),
+            text: text.to_string(),
+            visibility,
+        });
+        self.incident.last_note_at = Some(self.now);
+        self.fx.push(Effect::Escalated(None));
+        self.incident.escalated_at = None;
+        self.fx.push(Effect::Event(NewEvent {
+            incident: Some(self.incident.number),
+            message: Some(message),
+            kind: EventKind::NoteAdded,
+            actor: who.clone(),
+            detail: match visibility {
+                NoteVisibility::Internal => format!("internal: {text}"),
+                _ => format!("wrote to the customer directly: {text}"),
+            },
+        }));
+    }
+
+    /// Staff wrote to the customer directly: that was news, so the cadence clock restarts.
+    pub(super) fn staff_correspondence(&mut self, message: MessageRow, by: &str, text: &str) {
+        let who = Actor::Staff(by.to_string());
+        self.internal_note(&who, text, NoteVisibility::Correspondence, message);
+        self.fx.push(Effect::UpdatesWithoutNews(0));
+        if self.incident.state == State::Open && !self.incident.updates_stopped {
+            let next = self.promise(self.now);
+            self.settle_promises();
+            self.set_next_update(Some(next.at));
+        }
+    }
+
+    /// Someone wrote as a staff member without the proof a real reply carries: kept for staff
+    /// (by intake), and staff are told. Nothing else happens.
+    pub(super) fn forged(
+        &mut self,
+        message: MessageRow,
+        claimed: &str,
+        why: &str,
+        written: &Written,
+        alert: bool,
+    ) {
+        self.fx.push(Effect::Event(NewEvent {
+            incident: Some(self.incident.number),
+            message: Some(message),
+            kind: EventKind::ForgedStaffReply,
+            actor: Actor::Daemon,
+            detail: format!(
+                "mail from {claimed} not accepted as a staff reply: {why}{}",
+                if alert {
+                    ""
+                } else {
+                    " (staff not mailed again: enough alerts today)"
+                }
+            ),
+        }));
+        if !alert {
+            return;
+        }
+        // A forger's words reach every member: only a short excerpt, on one line, with the
+        // whole mail in quarantine for whoever wants to read it.
+        let excerpt = crate::mail::header_safe(&written.text, FORGED_EXCERPT);
+        let (claimed, why, written) = (claimed.to_string(), why.to_string(), written.clone());
+        self.notify_staff(MailKind::StaffForged, Some(message), |d| {
+            d.staff = StaffData {
+                reason: why.clone(),
+                member: claimed.clone(),
+                from: claimed.clone(),
+                text: excerpt.clone(),
+                attachments: written.attachments.clone(),
+                trust: written.trust.clone(),
+                ..StaffData::default()
+            };
+        });
+    }
+}
