@@ -7,7 +7,7 @@ use base64::Engine;
 use encoding_rs::Encoding;
 use mail_parser::HeaderValue;
 
-use super::{charset, MAX_HEADER_TEXT, MAX_REFERENCES};
+use super::{charset, MAX_HEADER_TEXT, MAX_LIST_ITEMS};
 use crate::secret::THREAD_INDEX_ROOT;
 
 /// Header lines that are not UTF-8 were written by a client that never declared a charset:
@@ -144,7 +144,7 @@ pub(crate) fn thread_order(in_reply_to: Option<&str>, references: &[String]) -> 
             ids.push(id.clone());
         }
     }
-    ids.truncate(MAX_REFERENCES);
+    ids.truncate(MAX_LIST_ITEMS);
     ids
 }
 

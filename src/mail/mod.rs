@@ -43,8 +43,10 @@ pub const LOOP_HEADER: &str = "X-Followupd-Loop";
 pub const MAX_HEADER_TEXT: usize = 200;
 /// Longest complaint summary handed to templates, in characters.
 pub const SUMMARY_CHARS: usize = 300;
-/// References beyond this many are ignored: a thread that long is not worth a slower lookup.
-pub(crate) const MAX_REFERENCES: usize = 50;
+/// Items of a header list read (Message-IDs in References, addresses in To, Cc or Bcc): more
+/// are ignored, a thread or a list that long is not worth a slower lookup. (What we write in
+/// References is bounded apart: [`crate::incident::letters::MAX_REFERENCES`].)
+pub(crate) const MAX_LIST_ITEMS: usize = 50;
 /// Attachments listed per message; the raw message keeps them all.
 const MAX_ATTACHMENTS: usize = 100;
 /// Message-IDs and recipients taken from one delivery report.
@@ -278,7 +280,7 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
             list.iter()
                 .filter_map(|a| person(a.address(), None))
                 .map(|p| p.address)
-                .take(MAX_REFERENCES)
+                .take(MAX_LIST_ITEMS)
                 .collect()
         })
         .unwrap_or_default()
@@ -290,7 +292,7 @@ fn parse_inner(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
         for (_, value) in message
             .headers_raw()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .take(MAX_REFERENCES)
+            .take(MAX_LIST_ITEMS)
         {
             let address = value.trim().trim_start_matches('<').trim_end_matches('>');
             if address.contains('@') && !address.contains(char::is_whitespace) {
@@ -387,7 +389,7 @@ fn senders(
     };
     let mut chosen: Option<Person> = None;
     let mut others = Vec::new();
-    for addr in list.iter().take(MAX_REFERENCES) {
+    for addr in list.iter().take(MAX_LIST_ITEMS) {
         let candidate = person(addr.address(), addr.name()).or_else(|| bounce_sender(addr));
         match (candidate, &chosen) {
             (Some(p), None) => chosen = Some(p),

@@ -444,41 +444,55 @@ pub enum CapScope<'a> {
     All,
 }
 
-/// How much automatic customer mail `scope` had since `since`. Staff mail kinds are spelled
-/// `staff/…` (see `MailKind`): that prefix is how SQL tells them apart.
+/// The kinds of mail only staff read, as an SQL list (`'staff/new', 'staff/reply', …`), from
+/// [`MailKind::audience`] itself: SQL tells staff mail apart by the same rule as the code.
+fn staff_kinds() -> String {
+    MailKind::ALL
+        .iter()
+        .filter(|k| k.audience() == crate::incident::Audience::Staff)
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How much automatic customer mail `scope` had since `since`.
 pub fn customer_mail_count(
     conn: &Connection,
     scope: CapScope<'_>,
     since: DateTime<Utc>,
 ) -> Result<u32> {
-    const CUSTOMER: &str = "kind NOT LIKE 'staff/%' AND state != 'failed' AND created_at > ?1";
+    let customer = format!(
+        "kind NOT IN ({}) AND state != 'failed' AND created_at > ?1",
+        staff_kinds()
+    );
+    let customer = customer.as_str();
     let count: i64 = match scope {
         CapScope::Mailbox(mailbox) => conn
             .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM outbox WHERE recipient_mailbox = ?2 AND {CUSTOMER}"
+                "SELECT COUNT(*) FROM outbox WHERE recipient_mailbox = ?2 AND {customer}"
             ))?
             .query_row(params![Ts(since), mailbox], |r| r.get(0))?,
         CapScope::UnverifiedMailbox(mailbox) => conn
             .prepare_cached(&format!(
                 "SELECT COUNT(*) FROM outbox
-                 WHERE recipient_mailbox = ?2 AND unverified = 1 AND {CUSTOMER}"
+                 WHERE recipient_mailbox = ?2 AND unverified = 1 AND {customer}"
             ))?
             .query_row(params![Ts(since), mailbox], |r| r.get(0))?,
         CapScope::UnverifiedDomain(domain) => conn
             .prepare_cached(&format!(
                 "SELECT COUNT(*) FROM outbox
-                 WHERE recipient_domain = ?2 AND unverified = 1 AND {CUSTOMER}"
+                 WHERE recipient_domain = ?2 AND unverified = 1 AND {customer}"
             ))?
             .query_row(params![Ts(since), domain], |r| r.get(0))?,
         CapScope::Answers(incident) => conn
             .prepare_cached(&format!(
                 "SELECT COUNT(*) FROM outbox
                  WHERE incident_id = ?2 AND kind IN ('status', 'reopened')
-                   AND caused_by IS NOT NULL AND {CUSTOMER}"
+                   AND caused_by IS NOT NULL AND {customer}"
             ))?
             .query_row(params![Ts(since), incident], |r| r.get(0))?,
         CapScope::All => conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM outbox WHERE {CUSTOMER}"))?
+            .prepare_cached(&format!("SELECT COUNT(*) FROM outbox WHERE {customer}"))?
             .query_row(params![Ts(since)], |r| r.get(0))?,
     };
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
@@ -799,8 +813,11 @@ pub fn suppressed_at(
 /// message are fine: staff should see a forgery).
 pub fn answered_non_human(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row(
-        "SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.caused_by
-         WHERE m.class NOT IN ('human', 'staff') AND o.kind NOT LIKE 'staff/%'",
+        &format!(
+            "SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.caused_by
+             WHERE m.class NOT IN ('human', 'staff') AND o.kind NOT IN ({})",
+            staff_kinds()
+        ),
         [],
         |r| r.get(0),
     )?)
