@@ -751,7 +751,14 @@ mod tests {
             b"From:\r\n",
             b"::::\r\n\r\n",
         ] {
-            let _ = parse_bytes(raw);
+            // Kept for a person with a reason, never answered as a person's complaint.
+            match parse_bytes(raw) {
+                Err(q) => assert!(!q.reason.is_empty(), "{raw:?}: a quarantine says why"),
+                Ok(mail) => panic!(
+                    "{raw:?} parsed as mail from {:?} ({}): garbage must be kept for a person",
+                    mail.from.address, mail.class
+                ),
+            }
         }
     }
 
