@@ -720,6 +720,47 @@ pub fn eventually_logged(
     }
 }
 
+/// The tests this run skipped, reported when the test binary exits (after the summary).
+static SKIPPED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+extern "C" fn report_skips() {
+    if let Ok(list) = SKIPPED.lock() {
+        if !list.is_empty() {
+            eprintln!("\ne2e: {} test(s) SKIPPED on this machine:", list.len());
+            for line in list.iter() {
+                eprintln!("  SKIPPED {line}");
+            }
+        }
+    }
+}
+
+/// This machine lacks what the calling test needs (`why`). CI runs every test, so by default
+/// that is a failure saying what is missing; with `FOLLOWUPD_ALLOW_SKIPS=1` (a developer's
+/// machine without it) the test is skipped, and the skips are counted and named after the
+/// suite's summary. Returns only when skipping is allowed.
+pub fn cannot_run_here(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    assert!(
+        std::env::var("FOLLOWUPD_ALLOW_SKIPS").as_deref() == Ok("1"),
+        "{test} cannot run on this machine: {why}. CI runs every test; where this machine \
+         cannot, set FOLLOWUPD_ALLOW_SKIPS=1 to skip such tests (they are listed at the end)"
+    );
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a plain function with no arguments to run at exit.
+        unsafe {
+            libc::atexit(report_skips);
+        }
+    });
+    if let Ok(mut list) = SKIPPED.lock() {
+        list.push(format!("{test}: {why}"));
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
 /// Waits until `check` holds, polling; panics with `what` after the timeout.
 pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

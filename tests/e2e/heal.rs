@@ -67,10 +67,10 @@ impl SmallDisk {
             .output()
             .ok()?;
         if !out.status.success() {
-            eprintln!(
-                "SKIPPED: cannot mount a tmpfs here ({})",
+            cannot_run_here(&format!(
+                "cannot mount a tmpfs here ({})",
                 String::from_utf8_lossy(&out.stderr).trim()
-            );
+            ));
             return None;
         }
         Some(SmallDisk(dir.to_path_buf()))
