@@ -142,12 +142,8 @@ impl Applied {
     pub fn queued(&self) -> usize {
         self.mails
             .iter()
-            .filter(|m| matches!(m.outcome, Queued::Queued { .. }))
+            .filter(|m| matches!(m.outcome, Queued::Waiting { .. }))
             .count()
-    }
-
-    pub fn extend(&mut self, other: Applied) {
-        self.mails.extend(other.mails);
     }
 }
 
@@ -243,7 +239,7 @@ pub fn apply(
                     Effect::Mail(mail) => {
                         let outcome = enqueue(conn, deps, n, mail, pass, now)?;
                         if mail.kind.audience() == Audience::Customer
-                            && matches!(outcome, Queued::Queued { .. })
+                            && matches!(outcome, Queued::Waiting { .. })
                         {
                             patch.told_customer_at = Some(now);
                         }

@@ -15,32 +15,32 @@
 //! digest, errors; the network edges [`imap`] and [`smtp`] → [`oauth`] (access tokens),
 //! [`sasl`] → config, [`tls`].
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 pub mod config;
-pub mod contain;
-pub mod daemon;
-pub mod deps;
-pub mod digest;
-pub mod errors;
-pub mod files;
-pub mod imap;
+pub(crate) mod contain;
+pub(crate) mod daemon;
+pub(crate) mod deps;
+pub(crate) mod digest;
+pub(crate) mod errors;
+pub(crate) mod files;
+pub(crate) mod imap;
 pub mod incident;
-pub mod intake;
-pub mod lang;
+pub(crate) mod intake;
+pub(crate) mod lang;
 pub mod mail;
-pub mod oauth;
-pub mod outbox;
+pub(crate) mod oauth;
+pub(crate) mod outbox;
 pub mod probe;
-pub mod sasl;
-pub mod scheduler;
-pub mod secret;
-pub mod smtp;
-pub mod store;
-pub mod templates;
-pub mod thread;
-pub mod tls;
+pub(crate) mod sasl;
+pub(crate) mod scheduler;
+pub(crate) mod secret;
+pub(crate) mod smtp;
+pub(crate) mod store;
+pub(crate) mod templates;
+pub(crate) mod thread;
+pub(crate) mod tls;
 
 #[cfg(test)]
 mod layout {

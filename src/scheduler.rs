@@ -218,7 +218,7 @@ fn digests(
         match crate::outbox::enqueue(conn, deps, incident, &mail, pass, now) {
             Ok(outcome) => {
                 store::outbox::digested(conn, &held.iter().map(|h| h.id).collect::<Vec<_>>())?;
-                if matches!(outcome, Queued::Queued { .. }) {
+                if matches!(outcome, Queued::Waiting { .. }) {
                     report.queued += 1;
                     report.actions.push(Upcoming {
                         at: now,
@@ -255,7 +255,7 @@ fn step(
             report.queued += applied.queued();
             for mail in &applied.mails {
                 let detail = match &mail.outcome {
-                    Queued::Queued { .. } => describe(&effects, mail.kind),
+                    Queued::Waiting { .. } => describe(&effects, mail.kind),
                     Queued::Suppressed(reason) => format!("suppressed: {reason}"),
                     Queued::Failed(reason) => format!("failed: {reason}"),
                 };

@@ -653,7 +653,7 @@ fn incident_action(config: Config, action: IncidentAction, clock: Clock) -> Resu
 fn said(action: &StaffAction, effects: &Effects, applied: &Applied, deps: &Deps) -> String {
     let tz = deps.config.cadence.timezone;
     let mail = |what: &str| match applied.mails.first().map(|m| &m.outcome) {
-        Some(Queued::Queued { .. }) => format!("{what} queued"),
+        Some(Queued::Waiting { .. }) => format!("{what} queued"),
         Some(Queued::Suppressed(reason)) => format!("{what} NOT sent: {reason}"),
         Some(Queued::Failed(reason)) => format!("{what} NOT sent, kept as failed: {reason}"),
         None => format!("no {what}"),

@@ -40,10 +40,6 @@ impl Notifier {
         }
     }
 
-    pub fn is_active(&self) -> bool {
-        self.socket.is_some()
-    }
-
     /// Sends one notification. A failure is logged at debug only: systemd may be gone while we
     /// stop, and a notification is never worth stopping for.
     pub fn send(&self, message: &str) {

@@ -138,10 +138,6 @@ impl TokenSource {
         }
     }
 
-    pub fn account(&self) -> &OAuth2Config {
-        &self.account
-    }
-
     /// A token good for a while yet: the cached one, or a new one from the provider.
     pub async fn token(&self) -> Result<AccessToken, TokenError> {
         let mut state = self.state.lock().await;

@@ -35,9 +35,8 @@ static PREVIEWED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::n
 /// What became of a mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Queued {
-    Queued {
-        message_id: String,
-    },
+    /// In the outbox, waiting for the sender, under this Message-ID.
+    Waiting { message_id: String },
     /// Not sent, on record in `suppressed` with this reason.
     Suppressed(String),
     /// Can never be sent (the recipient address cannot be written, or the mail cannot be
@@ -222,7 +221,7 @@ pub fn enqueue(
         store::promises::record(conn, incident, mail.kind, due, now)?;
     }
     if pass == Pass::Preview {
-        return Ok(Queued::Queued { message_id });
+        return Ok(Queued::Waiting { message_id });
     }
     store::messages::index_message_id(conn, &message_id, incident)?;
     let detail = match &render_error {
@@ -246,7 +245,7 @@ pub fn enqueue(
     if let Some(e) = render_error {
         tracing::error!(incident = incident.0, kind = %mail.kind, error = %e, "mail queued but cannot be rendered yet");
     }
-    Ok(Queued::Queued { message_id })
+    Ok(Queued::Waiting { message_id })
 }
 
 /// A mail that can never go out: its row is marked failed with the reason, and staff are told
@@ -487,8 +486,8 @@ mod tests {
                     .expect("enqueue"),
             );
         }
-        assert!(matches!(outcomes[0], Queued::Queued { .. }));
-        assert!(matches!(outcomes[1], Queued::Queued { .. }));
+        assert!(matches!(outcomes[0], Queued::Waiting { .. }));
+        assert!(matches!(outcomes[1], Queued::Waiting { .. }));
         match &outcomes[2] {
             Queued::Suppressed(reason) => {
                 assert!(reason.contains("within 10m already (limit 2)"), "{reason}")
@@ -507,7 +506,7 @@ mod tests {
                 t0
             )
             .expect("enqueue"),
-            Queued::Queued { .. }
+            Queued::Waiting { .. }
         ));
         // Twelve minutes later the 10-minute window has room again; the daily one then fills.
         let later = t0 + chrono::Duration::minutes(12);
@@ -522,7 +521,7 @@ mod tests {
                 later
             )
             .expect("enqueue"),
-            Queued::Queued { .. }
+            Queued::Waiting { .. }
         ));
         let n = incident(&conn, "ann@example.test");
         match enqueue(
@@ -596,7 +595,7 @@ mod tests {
         let clean = with_note("The refund was approved today; it reaches your card this week.");
         assert!(matches!(
             enqueue(&conn, &deps, n, &clean, Pass::Real, now).expect("enqueue"),
-            Queued::Queued { .. }
+            Queued::Waiting { .. }
         ));
         let shown = store::events::incident_events(&conn, n).expect("events");
         assert_eq!(
@@ -623,7 +622,7 @@ mod tests {
         // Forged complaints used up the customer's cap...
         assert!(matches!(
             enqueue(&conn, &deps, n, &mail("ann@example.test"), Pass::Real, now).expect("q"),
-            Queued::Queued { .. }
+            Queued::Waiting { .. }
         ));
         assert!(matches!(
             enqueue(&conn, &deps, n, &mail("ann@example.test"), Pass::Real, now).expect("q"),
@@ -635,7 +634,7 @@ mod tests {
         note.staff_by = Some("anna@example.test".into());
         assert!(matches!(
             enqueue(&conn, &deps, n, &note, Pass::Real, now).expect("q"),
-            Queued::Queued { .. }
+            Queued::Waiting { .. }
         ));
         // An address that bounced holds it: Anna is told at once.
         let bounce = store::messages::insert_message(
@@ -680,7 +679,7 @@ mod tests {
             let at = t0 + chrono::Duration::seconds(i * 7);
             if matches!(
                 enqueue(&conn, &deps, n, &ack, Pass::Real, at).expect("enqueue"),
-                Queued::Queued { .. }
+                Queued::Waiting { .. }
             ) {
                 queued += 1;
             }
@@ -738,7 +737,7 @@ mod tests {
                 Utc::now()
             )
             .expect("enqueue"),
-            Queued::Queued { .. }
+            Queued::Waiting { .. }
         ));
     }
 
@@ -750,7 +749,7 @@ mod tests {
     }
 
     fn queued(outcome: &Queued) -> bool {
-        matches!(outcome, Queued::Queued { .. })
+        matches!(outcome, Queued::Waiting { .. })
     }
 
     #[test]

@@ -88,10 +88,6 @@ impl DbTrouble {
             );
         }
     }
-
-    pub fn in_trouble(&self) -> bool {
-        self.since.is_some()
-    }
 }
 
 /// Runs a database write until it works (or `stop()`): a result the relay gave must not be

@@ -35,11 +35,9 @@ use crate::incident::{
 };
 use crate::mail::{MessageClass, Trust};
 
-pub use checkpoints::Checkpoint;
-pub use events::TimelineEvent;
 pub use incidents::{IncidentListing, NewIncident};
-pub use messages::{AttachmentRow, ImapOrigin, NewMessage, TimelineMessage};
-pub use outbox::{NewOutgoing, OutboxState, Outgoing, TimelineOutgoing, Undeliverable};
+pub use messages::{ImapOrigin, NewMessage, TimelineMessage};
+pub use outbox::{OutboxState, Outgoing, Undeliverable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
