@@ -307,6 +307,72 @@ pub fn decide(
     Ok(d.fx)
 }
 
+/// The staff actions only some states allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transition {
+    Cadence,
+    Wait,
+    Resume,
+    Close,
+    Reopen,
+    Note,
+    Resolve,
+}
+
+/// The one table of which state allows which action, with what a refusal says: the action as
+/// "cannot … incident N" and a hint.
+const ALLOWED: &[(Transition, &[State], &str, &str)] = &[
+    (
+        Transition::Cadence,
+        &[State::Open, State::Waiting],
+        "change the cadence of",
+        "there are no more updates after resolution",
+    ),
+    (
+        Transition::Wait,
+        &[State::Open],
+        "wait on",
+        "only an open incident can wait on the customer",
+    ),
+    (
+        Transition::Resume,
+        &[State::Waiting],
+        "resume",
+        "only a waiting incident can be resumed",
+    ),
+    (
+        Transition::Close,
+        &[State::Open, State::Waiting, State::Resolved],
+        "close",
+        "it is already closed",
+    ),
+    (
+        Transition::Reopen,
+        &[State::Resolved, State::Closed],
+        "reopen",
+        "only a resolved or closed incident can be reopened",
+    ),
+    (
+        Transition::Note,
+        &[State::Open],
+        "send a note on",
+        "notes go to the customer on open incidents; `resume` or `reopen` it first",
+    ),
+    (
+        Transition::Resolve,
+        &[State::Open, State::Waiting],
+        "resolve",
+        "reopen it first",
+    ),
+];
+
+/// Whether `state` allows `action`.
+pub(crate) fn allowed(state: State, action: Transition) -> bool {
+    ALLOWED
+        .iter()
+        .any(|(a, states, ..)| *a == action && states.contains(&state))
+}
+
 /// A decision in progress: `incident` is the incident as the effects so far leave it, so each
 /// step sees what the ones before it changed.
 struct Decision<'a> {
@@ -323,22 +389,22 @@ struct Decision<'a> {
 }
 
 impl Decision<'_> {
-    fn require(
-        &self,
-        states: &[State],
-        action: &'static str,
-        hint: &'static str,
-    ) -> Result<(), Refusal> {
-        if states.contains(&self.incident.state) {
-            Ok(())
-        } else {
-            Err(Refusal::Transition {
-                number: self.incident.number,
-                state: self.incident.state,
-                action,
-                hint,
-            })
+    /// Refuses `action` unless the incident's state allows it (see [`ALLOWED`]).
+    fn require(&self, action: Transition) -> Result<(), Refusal> {
+        if allowed(self.incident.state, action) {
+            return Ok(());
         }
+        let (_, _, words, hint) = ALLOWED
+            .iter()
+            .find(|(a, ..)| *a == action)
+            .copied()
+            .unwrap_or((action, &[], "act on", ""));
+        Err(Refusal::Transition {
+            number: self.incident.number,
+            state: self.incident.state,
+            action: words,
+            hint,
+        })
     }
 
     fn promise(&self, from: DateTime<Utc>) -> clock::Promise {

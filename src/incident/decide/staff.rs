@@ -36,20 +36,12 @@ impl Decision<'_> {
         match action {
             StaffAction::Note(text) => self.note(&who, text, note_by.unwrap_or("")),
             StaffAction::Cadence(wanted) => {
-                self.require(
-                    &[State::Open, State::Waiting],
-                    "change the cadence of",
-                    "there are no more updates after resolution",
-                )?;
+                self.require(Transition::Cadence)?;
                 self.set_cadence(&who, *wanted);
                 Ok(())
             }
             StaffAction::Wait(what) => {
-                self.require(
-                    &[State::Open],
-                    "wait on",
-                    "only an open incident can wait on the customer",
-                )?;
+                self.require(Transition::Wait)?;
                 // Waiting in silence would leave the customer waiting on us: they must be told
                 // what we need, so a reason is required.
                 let what = what.trim();
@@ -75,11 +67,7 @@ impl Decision<'_> {
                 Ok(())
             }
             StaffAction::Resume => {
-                self.require(
-                    &[State::Waiting],
-                    "resume",
-                    "only a waiting incident can be resumed",
-                )?;
+                self.require(Transition::Resume)?;
                 self.resume(&who);
                 // The customer is told we carry on, and when they hear from us next: a promise
                 // they were given, so it can be kept or breached.
@@ -95,20 +83,12 @@ impl Decision<'_> {
             }
             StaffAction::Resolve(resolution) => self.resolve(&who, resolution),
             StaffAction::Close => {
-                self.require(
-                    &[State::Open, State::Waiting, State::Resolved],
-                    "close",
-                    "it is already closed",
-                )?;
+                self.require(Transition::Close)?;
                 self.close(&who);
                 Ok(())
             }
             StaffAction::Reopen => {
-                self.require(
-                    &[State::Resolved, State::Closed],
-                    "reopen",
-                    "only a resolved or closed incident can be reopened",
-                )?;
+                self.require(Transition::Reopen)?;
                 self.reopen(&who, None);
                 Ok(())
             }
@@ -150,11 +130,7 @@ impl Decision<'_> {
         if text.is_empty() {
             return Err(Refusal::Invalid("the note is empty".into()));
         }
-        self.require(
-            &[State::Open],
-            "send a note on",
-            "notes go to the customer on open incidents; `resume` or `reopen` it first",
-        )?;
+        self.require(Transition::Note)?;
         self.fx.push(Effect::Note {
             author: who.name(),
             text: text.to_string(),
@@ -228,7 +204,7 @@ impl Decision<'_> {
         if !missing.is_empty() {
             return Err(Refusal::ResolutionIncomplete(missing));
         }
-        self.require(&[State::Open, State::Waiting], "resolve", "reopen it first")?;
+        self.require(Transition::Resolve)?;
         let resolution = Resolution {
             root_cause: resolution.root_cause.trim().to_string(),
             prevention: resolution.prevention.trim().to_string(),

@@ -1027,3 +1027,28 @@ fn a_tag_on_enough_incidents_marks_all_of_them_recurring_once() {
     .unwrap_err();
     assert!(err.to_string().contains("one word"), "{err}");
 }
+
+#[test]
+fn every_action_has_its_row_in_the_one_table_and_closed_allows_only_reopen() {
+    use super::{allowed, Transition};
+    let all = [
+        Transition::Cadence,
+        Transition::Wait,
+        Transition::Resume,
+        Transition::Close,
+        Transition::Reopen,
+        Transition::Note,
+        Transition::Resolve,
+    ];
+    for action in all {
+        assert!(
+            super::ALLOWED.iter().filter(|(a, ..)| *a == action).count() == 1,
+            "{action:?} has one row"
+        );
+    }
+    let in_closed: Vec<Transition> = all
+        .into_iter()
+        .filter(|a| allowed(State::Closed, *a))
+        .collect();
+    assert_eq!(in_closed, vec![Transition::Reopen]);
+}
