@@ -250,8 +250,24 @@ pub fn apply(
                             outcome,
                         });
                     }
-                    // The field changes are gathered above.
-                    _ => {}
+                    // A preview writes no event log.
+                    Effect::Event(_) => {}
+                    // The field changes, gathered into the patch above.
+                    Effect::State(_)
+                    | Effect::NextUpdate(_)
+                    | Effect::Cadence(_)
+                    | Effect::CheckBack { .. }
+                    | Effect::UpdatesWithoutNews(_)
+                    | Effect::Escalated(_)
+                    | Effect::PreviousIncident(_)
+                    | Effect::StopUpdates(_)
+                    | Effect::Assign(_)
+                    | Effect::AtRiskWarned(_)
+                    | Effect::CustomerWrote
+                    | Effect::SenderTrust(_)
+                    | Effect::Vouched(_)
+                    | Effect::Lang(_)
+                    | Effect::Repeats { .. } => {}
                 }
             }
         }
