@@ -48,12 +48,26 @@ pub fn act(
     now: DateTime<Utc>,
 ) -> Result<(Effects, Applied), ActError> {
     let facts = facts(conn, n)?.ok_or(ActError::NotFound(n))?;
-    let effects = decide(&facts, event, &deps.config, now)?;
-    let applied = apply(conn, deps, &effects, pass, now)?;
+    let (effects, applied) = act_on(conn, deps, &facts, event, pass, now)?;
     if pass == Pass::Real && matches!(event, Event::Staff { .. } | Event::StaffReply { .. }) {
         // Staff have looked at it: the scheduler tries it again.
         store::incidents::clear_fault(conn, n)?;
     }
+    Ok((effects, applied))
+}
+
+/// The one door, for facts already gathered (a complaint that just opened its incident knows
+/// its conversation before any of it is stored): decides and applies.
+pub fn act_on(
+    conn: &Connection,
+    deps: &Deps,
+    facts: &Facts,
+    event: &Event,
+    pass: Pass,
+    now: DateTime<Utc>,
+) -> Result<(Effects, Applied), ActError> {
+    let effects = decide(facts, event, &deps.config, now)?;
+    let applied = apply(conn, deps, &effects, pass, now)?;
     Ok((effects, applied))
 }
 

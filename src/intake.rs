@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use crate::apply::{act, apply, ActError, Applied};
+use crate::apply::{act, act_on, ActError};
 use crate::clock;
 use crate::config::{StrangerPolicy, Treatment};
 use crate::deps::Deps;
@@ -23,8 +23,8 @@ use crate::digest::sha256_hex;
 use crate::imap::Fetched;
 use crate::incident::decide::{Opening, Repeat};
 use crate::incident::{
-    decide, opening, policy, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow,
-    NewEvent, Role, Written,
+    opening, policy, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow, NewEvent,
+    Role, Written,
 };
 use crate::mail::{
     self, BounceReport, Context, MessageClass, OwnWords, ParsedMail, Quarantine, Trust,
@@ -1394,8 +1394,7 @@ fn open(
             thread_root: Some(thread_root),
         },
     );
-    let effects = decide(&facts, &Event::Opened(opening), config, now)?;
-    let applied: Applied = apply(conn, deps, &effects, Pass::Real, now)?;
+    let (_, applied) = act_on(conn, deps, &facts, &Event::Opened(opening), Pass::Real, now)?;
     *queued += applied.queued();
     Ok(Outcome::Opened { incident })
 }
