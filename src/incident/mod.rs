@@ -5,7 +5,7 @@
 //! to queue. Nothing here touches SQLite, the network, the clock or the file system; intake,
 //! the scheduler and the CLI gather the facts, call [`decide`], and hand the effects to
 //! [`crate::apply`], which writes them in one transaction. Every rule is therefore a unit test
-//! with a fixed clock (see `decide/tests.rs`).
+//! with a fixed clock (the `tests` module of each room of `decide/`).
 //!
 //! - [`state`]: the vocabulary (states, kinds of mail, actors, event kinds).
 //! - [`decide`]: the lifecycle, the scheduler's due work, customer replies, staff actions.

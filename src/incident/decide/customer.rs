@@ -303,3 +303,258 @@ impl Decision<'_> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each rule as a scenario a support lead would recognise, with a fixed clock.
+
+    use super::super::test_kit::*;
+    use super::super::tests_support::{at, T0};
+    use super::super::*;
+
+    #[test]
+    fn an_unproven_reply_cannot_set_the_pace_but_may_stop_the_updates() {
+        let mut incident = open_incident();
+        incident.sender_trust = Trust::Unverified;
+        let f = facts(incident);
+        let reply = |text: &str, trust: Trust| Event::CustomerReply {
+            message: MessageRow(7),
+            from: "ann@example.test".into(),
+            trust,
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
+        };
+        let now = at("2026-11-23T09:30:00Z");
+        let fx = decide(
+            &f,
+            &reply("Update me every 30 minutes please", Trust::Unverified),
+            &staffed(),
+            now,
+        )
+        .expect("decided");
+        assert!(!fx.list.iter().any(|e| matches!(e, Effect::Cadence(_))));
+        let status = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Status)
+            .expect("status");
+        assert!(!status.data.cadence_changed && status.data.plain);
+        let staff = fx
+            .mails()
+            .find(|m| m.kind == MailKind::StaffReply)
+            .expect("staff told");
+        assert!(
+            staff.data.staff.reason.contains("not applied"),
+            "{}",
+            staff.data.staff.reason
+        );
+        let fx = decide(
+            &f,
+            &reply("Please stop sending me these emails", Trust::Unverified),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert!(fx.list.contains(&Effect::StopUpdates(true)));
+        // The customer's own verified mail proves them: answered in full from then on.
+        let fx = decide(&f, &reply("Any news?", Trust::Verified), &config(), now).expect("decided");
+        assert!(fx.list.contains(&Effect::SenderTrust(Trust::Verified)));
+        let status = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Status)
+            .expect("status");
+        assert!(!status.data.plain && !status.unverified);
+    }
+
+    #[test]
+    fn a_held_reply_tells_staff_and_sends_the_customer_nothing() {
+        let f = facts(open_incident());
+        let fx = decide(
+            &f,
+            &Event::HeldReply {
+                message: MessageRow(8),
+                from: "ann@example.test".into(),
+                why: "the sender check failed (dmarc=fail)".into(),
+                written: Written::default(),
+            },
+            &staffed(),
+            at(T0),
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::StaffReply);
+        assert!(mail.data.staff.reason.contains("dmarc=fail"));
+        assert!(fx.logs(EventKind::HeldForStaff));
+        assert!(fx.new_state().is_none());
+    }
+
+    #[test]
+    fn the_check_back_yes_closes_with_thanks_no_reopens_and_a_rating_is_recorded() {
+        let mut resolved = open_incident();
+        resolved.state = State::Resolved;
+        resolved.resolved_at = Some(at(T0));
+        resolved.next_update_at = None;
+        resolved.close_at = Some(at("2026-11-30T09:00:00Z"));
+        let mut f = facts(resolved);
+        f.open_promises.clear();
+        let reply = |text: &str| Event::CustomerReply {
+            message: MessageRow(9),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
+        };
+        let now = at("2026-11-26T10:00:00Z");
+        let fx = decide(&f, &reply("Yes, all good now. 5"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Closed));
+        assert!(fx.list.contains(&Effect::CheckBackAnswer {
+            message: MessageRow(9),
+            fixed: Some(true),
+            rating: Some(5),
+        }));
+        let thanks: Vec<&Mail> = fx
+            .mails()
+            .filter(|m| m.kind == MailKind::ThankYou)
+            .collect();
+        assert_eq!(thanks.len(), 1);
+        assert_eq!(thanks[0].data.rating, 5);
+        let forged = Event::CustomerReply {
+            message: MessageRow(9),
+            from: "ann@example.test".into(),
+            trust: Trust::Unverified,
+            written: Written {
+                text: "yes".into(),
+                ..Written::default()
+            },
+        };
+        let fx = decide(&f, &forged, &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "an unproven yes closes nothing");
+        assert!(fx.mails().all(|m| m.kind == MailKind::StaffReply));
+        let fx = decide(&f, &reply("No, it still fails."), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Open));
+        assert!(fx.mails().any(|m| m.kind == MailKind::Reopened));
+        let fx = decide(&f, &reply("4"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "a rating alone changes nothing");
+        assert!(fx.list.contains(&Effect::CheckBackAnswer {
+            message: MessageRow(9),
+            fixed: None,
+            rating: Some(4),
+        }));
+        assert!(fx
+            .mails()
+            .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+        let fx = decide(&f, &reply("Thanks a lot!"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "a thank-you reopens nothing");
+        assert!(fx
+            .mails()
+            .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+    }
+
+    #[test]
+    fn any_news_gets_a_status_answer_and_a_pace_request_changes_the_cadence() {
+        let mut f = facts(open_incident());
+        f.latest_note = Some(Note {
+            at: at(T0),
+            author: "alice".into(),
+            text: "Looking at the logs.".into(),
+            visibility: NoteVisibility::Customer,
+        });
+        let reply = |text: &str| Event::CustomerReply {
+            message: MessageRow(7),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
+        };
+        let now = at("2026-11-23T09:30:00Z");
+        let fx = decide(&f, &reply("Any news?"), &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Status);
+        assert_eq!(mail.data.note, "Looking at the logs.");
+        assert_eq!(
+            mail.promise,
+            Some(at("2026-11-23T13:00:00Z")),
+            "nothing reset"
+        );
+        assert!(!mail.data.cadence_changed);
+        let fx =
+            decide(&f, &reply("Please update me every hour."), &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert!(mail.data.cadence_changed);
+        assert_eq!(mail.data.cadence, "1 hour");
+        assert_eq!(mail.data.pace, "every hour");
+        assert_eq!(mail.promise, Some(at("2026-11-23T10:30:00Z")));
+        // The last request wins, a rejected pace is not one.
+        let fx = decide(
+            &f,
+            &reply("Sorry, hourly is too much after all - once a day is fine."),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(only_mail(&fx).data.pace, "once a day");
+        assert!(fx
+            .list
+            .contains(&Effect::Cadence(Duration::from_secs(86_400))));
+    }
+
+    #[test]
+    fn a_pace_the_customer_does_not_want_changes_nothing_sends_nothing_and_tells_staff() {
+        let f = facts(open_incident());
+        let reply = Event::CustomerReply {
+            message: MessageRow(7),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: "I did not ask for updates every 2 hours, please don't email me every \
+                       hour or two"
+                    .into(),
+                ..Written::default()
+            },
+        };
+        let fx = decide(&f, &reply, &staffed(), at("2026-11-23T09:30:00Z")).expect("decided");
+        assert!(!fx.list.iter().any(|e| matches!(e, Effect::Cadence(_))));
+        let mails: Vec<&Mail> = fx.mails().collect();
+        assert_eq!(mails.len(), 1, "staff only: {mails:#?}");
+        assert_eq!(mails[0].kind, MailKind::StaffReply);
+        assert!(
+            mails[0]
+                .data
+                .staff
+                .reason
+                .contains("asked for no pace we can apply"),
+            "{}",
+            mails[0].data.staff.reason
+        );
+    }
+
+    #[test]
+    fn a_reply_while_waiting_resumes_and_a_reply_after_resolution_reopens() {
+        let mut waiting = open_incident();
+        waiting.state = State::Waiting;
+        let reply = Event::CustomerReply {
+            message: MessageRow(7),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: "Here is the screenshot.".into(),
+                ..Written::default()
+            },
+        };
+        let now = at("2026-11-23T15:00:00Z");
+        let fx = decide(&facts(waiting), &reply, &config(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Open));
+        assert_eq!(only_mail(&fx).promise, Some(at("2026-11-23T19:00:00Z")));
+        let mut resolved = open_incident();
+        resolved.state = State::Resolved;
+        let fx = decide(&facts(resolved), &reply, &config(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Open));
+        assert_eq!(only_mail(&fx).kind, MailKind::Reopened);
+        assert!(fx.logs(EventKind::Reopened));
+    }
+}

@@ -637,4 +637,4 @@ pub(crate) mod tests_support {
 }
 
 #[cfg(test)]
-mod tests;
+mod test_kit;

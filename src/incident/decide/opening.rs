@@ -180,3 +180,156 @@ impl Decision<'_> {
         self.fx.push(Effect::Vouched(by.to_string()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each rule as a scenario a support lead would recognise, with a fixed clock.
+
+    use super::super::test_kit::*;
+    use super::super::tests_support::{at, T0};
+    use super::super::*;
+
+    #[test]
+    fn a_new_complaint_is_acknowledged_once_threaded_to_it_with_the_first_promise() {
+        let f = Facts::new(
+            open_incident(),
+            Conversation {
+                ids: vec!["ann-1@client.example.test".into()],
+                thread_root: None,
+            },
+        );
+        let fx = decide(&f, &Event::Opened(an_opening(5)), &config(), at(T0)).expect("decided");
+        let ack = only_mail(&fx);
+        assert_eq!(ack.kind, MailKind::Acknowledgement);
+        assert_eq!(ack.to, "ann@example.test");
+        assert_eq!(ack.promise, Some(at("2026-11-23T13:00:00Z")));
+        assert_eq!(
+            ack.in_reply_to.as_deref(),
+            Some("ann-1@client.example.test")
+        );
+        assert_eq!(ack.caused_by, Some(MessageRow(5)));
+        assert_eq!(ack.data.next_update, "Monday 23 November 2026, 13:00 UTC");
+        assert!(fx.logs(EventKind::IncidentOpened));
+    }
+
+    #[test]
+    fn the_acknowledgement_goes_to_the_reply_address_but_never_to_our_own_address() {
+        let mut incident = open_incident();
+        incident.reply_address = "orders@example.test".into();
+        let f = Facts::new(incident.clone(), Conversation::default());
+        let fx = decide(&f, &Event::Opened(an_opening(5)), &config(), at(T0)).expect("decided");
+        assert_eq!(only_mail(&fx).to, "orders@example.test");
+        incident.reply_address = "support@example.test".into();
+        let f = Facts::new(incident, Conversation::default());
+        let fx = decide(&f, &Event::Opened(an_opening(5)), &config(), at(T0)).expect("decided");
+        assert_eq!(fx.mails().count(), 0);
+        assert!(fx.logs(EventKind::AcknowledgementSkipped));
+    }
+
+    #[test]
+    fn an_unproven_sender_gets_a_plain_acknowledgement_that_repeats_nothing_they_wrote() {
+        let mut incident = open_incident();
+        incident.sender_trust = Trust::Unverified;
+        let f = Facts::new(incident.clone(), Conversation::default());
+        let fx = decide(&f, &Event::Opened(an_opening(5)), &staffed(), at(T0)).expect("decided");
+        let ack = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Acknowledgement)
+            .expect("ack");
+        assert!(ack.data.plain && ack.unverified);
+        assert_eq!(ack.data.incident.subject, "");
+        assert_eq!(ack.data.incident.summary, "");
+        assert_eq!(ack.data.customer.name, None);
+        assert_eq!(ack.to_name, None, "not even in the To header");
+        let staff = fx
+            .mails()
+            .find(|m| m.kind == MailKind::StaffNew)
+            .expect("staff");
+        assert_eq!(
+            staff.data.incident.subject, incident.subject,
+            "staff see everything"
+        );
+        // With `[trust] unverified = "full"` the same mail is whole again (still counted as
+        // unproven by the caps).
+        let mut full = staffed();
+        full.trust.unverified = crate::config::Treatment::Full;
+        let fx = decide(&f, &Event::Opened(an_opening(5)), &full, at(T0)).expect("decided");
+        let ack = fx.mails().next().expect("ack");
+        assert!(!ack.data.plain && ack.unverified);
+        assert_eq!(ack.data.incident.subject, incident.subject);
+    }
+
+    #[test]
+    fn a_late_reply_continues_the_old_incident_with_the_reopened_mail_instead_of_an_ack() {
+        let f = Facts::new(open_incident(), Conversation::default());
+        let mut o = an_opening(9);
+        o.continues = Some(IncidentNo(3));
+        let fx = decide(&f, &Event::Opened(o), &config(), at(T0)).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Reopened);
+        assert_eq!(mail.data.previous_incident, 3);
+        assert!(fx.list.contains(&Effect::PreviousIncident(IncidentNo(3))));
+        assert!(fx.list.iter().any(|e| matches!(e,
+            Effect::Event(ev) if ev.kind == EventKind::Continued && ev.incident == Some(IncidentNo(3)))));
+    }
+
+    #[test]
+    fn a_customers_third_incident_within_the_window_is_recurring() {
+        let f = Facts::new(open_incident(), Conversation::default());
+        let mut o = an_opening(5);
+        o.customer_incidents_in_window = 3;
+        let fx = decide(&f, &Event::Opened(o.clone()), &config(), at(T0)).expect("decided");
+        assert!(fx.list.iter().any(|e| matches!(e, Effect::Recurring {
+            incident: IncidentNo(1),
+            reason,
+        } if reason.contains("has opened 3 incidents"))));
+        assert!(only_mail(&fx).data.incident.recurring);
+        o.customer_incidents_in_window = 2;
+        let fx = decide(&f, &Event::Opened(o), &config(), at(T0)).expect("decided");
+        assert!(!fx.logs(EventKind::Recurring));
+    }
+
+    #[test]
+    fn a_complaint_soon_after_the_last_incident_is_linked_and_the_acknowledgement_owns_it() {
+        let f = Facts::new(open_incident(), Conversation::default());
+        let mut o = an_opening(5);
+        o.written.text = "Hi,\nit broke again, order #48391.\nTom".into();
+        o.repeats = Some(Repeat {
+            previous: IncidentNo(7),
+            opened_at: at("2026-11-02T09:00:00Z"),
+            count: 1,
+        });
+        let fx = decide(&f, &Event::Opened(o), &config(), at(T0)).expect("decided");
+        assert!(fx.list.contains(&Effect::PreviousIncident(IncidentNo(7))));
+        assert!(fx.list.contains(&Effect::Repeats {
+            count: 2,
+            previous_opened_at: at("2026-11-02T09:00:00Z"),
+        }));
+        let reason = fx
+            .list
+            .iter()
+            .find_map(|e| match e {
+                Effect::Recurring { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .expect("marked recurring");
+        assert!(
+            reason.contains("incident #7") && reason.contains("second"),
+            "{reason}"
+        );
+        let ack = only_mail(&fx);
+        assert_eq!(ack.kind, MailKind::Acknowledgement);
+        assert_eq!(ack.data.recurring.count, 2);
+        assert_eq!(ack.data.recurring.count_words, "second");
+        assert_eq!(ack.data.recurring.previous, 7);
+        assert_eq!(ack.data.recurring.since, "three weeks");
+        assert_eq!(ack.data.customer.greeting_name, "Ann");
+        assert_eq!(
+            ack.data.facts,
+            vec![crate::mail::facts::Fact {
+                name: "order".into(),
+                value: "48391".into()
+            }]
+        );
+    }
+}

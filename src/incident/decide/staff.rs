@@ -346,3 +346,374 @@ impl Decision<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each rule as a scenario a support lead would recognise, with a fixed clock.
+
+    use super::super::test_kit::*;
+    use super::super::tests_support::{at, T0};
+    use super::super::*;
+
+    #[test]
+    fn a_staff_member_acting_on_an_unproven_incident_vouches_for_it() {
+        let mut incident = open_incident();
+        incident.sender_trust = Trust::Unverified;
+        let f = facts(incident);
+        let fx = decide(
+            &f,
+            &Event::Staff {
+                by: "anna".into(),
+                action: StaffAction::Note("Found it.".into()),
+            },
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert!(fx.list.contains(&Effect::Vouched("anna".into())));
+        assert!(fx.logs(EventKind::Vouched));
+        let progress = only_mail(&fx);
+        assert!(!progress.data.plain && !progress.unverified);
+        assert_eq!(progress.data.incident.subject, "Checkout keeps failing");
+    }
+
+    #[test]
+    fn a_second_resolution_owns_that_the_first_did_not_hold() {
+        let mut again = open_incident();
+        again.resolved_at = Some(at("2026-11-20T09:00:00Z"));
+        let fx = decide(
+            &facts(again),
+            &staff(StaffAction::Resolve(Resolution {
+                root_cause: "A full disk.".into(),
+                prevention: "An alert at 80%.".into(),
+                compensation: None,
+                question: None,
+            })),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert!(only_mail(&fx).data.fixed_before);
+    }
+
+    #[test]
+    fn staff_choose_the_language_and_dates_follow_it() {
+        let f = facts(open_incident());
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Lang("de-AT".into())),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert!(fx.list.contains(&Effect::Lang("de".into())));
+        assert!(decide(&f, &staff(StaffAction::Lang("*".into())), &config(), at(T0)).is_err());
+        let mut german = open_incident();
+        german.lang = Some("de".into());
+        german.customer_utc_offset = Some(-300);
+        let fx = decide(
+            &facts(german),
+            &staff(StaffAction::Note("Wir prüfen es.".into())),
+            &config(),
+            at("2026-11-23T10:00:00Z"),
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.data.lang, "de");
+        assert_eq!(
+            mail.data.next_update,
+            "Montag, 23. November 2026, 14:00 Uhr UTC"
+        );
+        assert_eq!(
+            mail.data.next_update_theirs,
+            "09:00 Uhr bei Ihnen, UTC-05:00"
+        );
+        assert_eq!(mail.data.pace, "alle 4 Stunden");
+    }
+
+    #[test]
+    fn staff_read_a_german_customers_incident_in_the_default_language_and_are_told() {
+        let mut german = open_incident();
+        german.lang = Some("de".into());
+        let f = Facts::new(german, Conversation::default());
+        let fx = decide(&f, &Event::Opened(an_opening(5)), &staffed(), at(T0)).expect("decided");
+        let ack = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Acknowledgement)
+            .expect("ack");
+        assert_eq!(ack.data.lang, "de");
+        let note = fx
+            .mails()
+            .find(|m| m.kind == MailKind::StaffNew)
+            .expect("staff told");
+        assert_eq!(note.data.lang, "", "staff mail is in the default set");
+        assert_eq!(note.data.staff.language, "de");
+        assert_eq!(note.data.next_update, "Monday 23 November 2026, 13:00 UTC");
+    }
+
+    #[test]
+    fn a_staff_note_goes_to_the_customer_at_once_and_restarts_the_cadence_clock() {
+        let f = facts(open_incident());
+        let now = at("2026-11-23T10:00:00Z");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Note("  A fix is being deployed. ".into())),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Progress);
+        assert_eq!(mail.data.note, "A fix is being deployed.");
+        assert_eq!(mail.promise, Some(at("2026-11-23T14:00:00Z")));
+        assert!(
+            fx.list.contains(&Effect::Escalated(None)),
+            "a note re-arms escalation"
+        );
+        assert!(fx
+            .list
+            .iter()
+            .any(|e| matches!(e, Effect::Note { author, .. } if author == "alice")));
+    }
+
+    #[test]
+    fn an_empty_note_or_a_note_on_a_resolved_incident_is_refused() {
+        let f = facts(open_incident());
+        let err = decide(
+            &f,
+            &staff(StaffAction::Note("  ".into())),
+            &config(),
+            at(T0),
+        )
+        .unwrap_err();
+        assert_eq!(err, Refusal::Invalid("the note is empty".into()));
+        let mut resolved = open_incident();
+        resolved.state = State::Resolved;
+        let err = decide(
+            &facts(resolved),
+            &staff(StaffAction::Note("x".into())),
+            &config(),
+            at(T0),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is resolved; cannot send a note on"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_shorter_cadence_brings_the_update_forward_and_a_longer_one_never_postpones_it() {
+        let f = facts(open_incident());
+        let now = at("2026-11-23T09:30:00Z");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Cadence(Duration::from_secs(3600))),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(fx.next_update(), Some(Some(at("2026-11-23T10:30:00Z"))));
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Cadence(Duration::from_secs(86_400))),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(fx.next_update(), None, "the promise already made stands");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Cadence(Duration::from_secs(60))),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert!(
+            fx.list
+                .contains(&Effect::Cadence(Duration::from_secs(30 * 60))),
+            "clamped to min"
+        );
+    }
+
+    #[test]
+    fn resolving_needs_every_missing_field_named_and_then_sends_the_resolution() {
+        let f = facts(open_incident());
+        let err = decide(
+            &f,
+            &staff(StaffAction::Resolve(Resolution::default())),
+            &config(),
+            at(T0),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("--root-cause and --prevention"),
+            "{err}"
+        );
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Resolve(Resolution {
+                root_cause: "An expired certificate.".into(),
+                prevention: "Automatic renewal.".into(),
+                compensation: Some(" ".into()),
+                question: Some("Can you pay by card again?".into()),
+            })),
+            &config(),
+            at("2026-11-23T14:00:00Z"),
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Resolution);
+        assert_eq!(mail.data.resolution.root_cause, "An expired certificate.");
+        assert_eq!(mail.data.resolution.compensation, "");
+        assert!(mail.data.overdue, "the 13:00 promise was never kept");
+        assert_eq!(mail.promise, None);
+        assert!(fx.list.iter().any(
+            |e| matches!(e, Effect::Resolve { check_back_at, resolution }
+            if *check_back_at == at("2026-11-26T14:00:00Z")
+                && resolution.question.as_deref() == Some("Can you pay by card again?"))
+        ));
+    }
+
+    #[test]
+    fn waiting_tells_the_customer_what_we_need_and_resuming_promises_a_new_time() {
+        let f = facts(open_incident());
+        let refused = decide(
+            &f,
+            &staff(StaffAction::Wait("  ".into())),
+            &config(),
+            at(T0),
+        );
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("needs what we need"),
+            "a reason is required"
+        );
+        let now = at("2026-11-23T10:15:00Z");
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Wait("the order number".into())),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Waiting);
+        assert_eq!(mail.data.waiting_for, "the order number");
+        assert_eq!(mail.promise, None, "no promise while we wait on them");
+        assert!(fx.list.contains(&Effect::SettlePromises));
+        assert_eq!(fx.next_update(), Some(None));
+
+        let mut waiting = open_incident();
+        waiting.state = State::Waiting;
+        waiting.next_update_at = None;
+        let mut f = facts(waiting);
+        f.open_promises.clear();
+        let now = at("2026-11-23T12:00:00Z");
+        let fx = decide(&f, &staff(StaffAction::Resume), &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Status);
+        assert!(mail.data.resumed);
+        assert_eq!(
+            mail.promise,
+            Some(at("2026-11-23T16:00:00Z")),
+            "a promise given"
+        );
+    }
+
+    #[test]
+    fn wait_resume_close_and_reopen_are_refused_in_the_wrong_state() {
+        let f = facts(open_incident());
+        assert!(decide(&f, &staff(StaffAction::Resume), &config(), at(T0))
+            .unwrap_err()
+            .to_string()
+            .contains("is open; cannot resume"));
+        assert!(decide(&f, &staff(StaffAction::Reopen), &config(), at(T0)).is_err());
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Wait("the order number".into())),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Waiting));
+        let mut closed = open_incident();
+        closed.state = State::Closed;
+        assert!(decide(
+            &facts(closed),
+            &staff(StaffAction::Close),
+            &config(),
+            at(T0)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_tag_on_enough_incidents_marks_all_of_them_recurring_once() {
+        let f = facts(open_incident());
+        let tag = |others: Vec<(IncidentNo, bool)>| {
+            staff(StaffAction::Tag {
+                label: "Payments".into(),
+                tagged_in_window: others,
+            })
+        };
+        let fx = decide(&f, &tag(vec![]), &config(), at(T0)).expect("decided");
+        assert!(fx.list.contains(&Effect::Tag("payments".into())));
+        assert!(!fx.logs(EventKind::Recurring));
+        let fx = decide(
+            &f,
+            &tag(vec![(IncidentNo(2), false), (IncidentNo(3), true)]),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        let marked: Vec<IncidentNo> = fx
+            .list
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Recurring { incident, .. } => Some(*incident),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(marked, vec![IncidentNo(2), IncidentNo(1)]);
+        let err = decide(
+            &f,
+            &staff(StaffAction::Tag {
+                label: "two words".into(),
+                tagged_in_window: vec![],
+            }),
+            &config(),
+            at(T0),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("one word"), "{err}");
+    }
+
+    #[test]
+    fn every_action_has_its_row_in_the_one_table_and_closed_allows_only_reopen() {
+        use super::{allowed, Transition};
+        let all = [
+            Transition::Cadence,
+            Transition::Wait,
+            Transition::Resume,
+            Transition::Close,
+            Transition::Reopen,
+            Transition::Note,
+            Transition::Resolve,
+        ];
+        for action in all {
+            assert!(
+                super::ALLOWED.iter().filter(|(a, ..)| *a == action).count() == 1,
+                "{action:?} has one row"
+            );
+        }
+        let in_closed: Vec<Transition> = all
+            .into_iter()
+            .filter(|a| allowed(State::Closed, *a))
+            .collect();
+        assert_eq!(in_closed, vec![Transition::Reopen]);
+    }
+}

@@ -215,3 +215,237 @@ impl Decision<'_> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each rule as a scenario a support lead would recognise, with a fixed clock.
+
+    use super::super::test_kit::*;
+    use super::super::tests_support::{at, T0};
+    use super::super::*;
+
+    #[test]
+    fn a_progress_update_goes_out_with_no_news_and_promises_one_cadence_after_the_promise() {
+        let f = facts(open_incident());
+        let now = at("2026-11-23T12:55:00Z");
+        let fx = decide(&f, &Event::ProgressDue, &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Progress);
+        assert_eq!(mail.promise, Some(at("2026-11-23T17:00:00Z")));
+        assert!(!mail.data.overdue);
+        assert_eq!(mail.data.note, "");
+        assert_eq!(mail.in_reply_to.as_deref(), Some("fu.1.a.b@example.test"));
+        assert!(fx.list.contains(&Effect::UpdatesWithoutNews(1)));
+        assert!(!fx.logs(EventKind::PromiseBreached));
+        let settle = fx.list.iter().position(|e| *e == Effect::SettlePromises);
+        let queue = fx.list.iter().position(|e| matches!(e, Effect::Mail(_)));
+        assert!(
+            settle < queue,
+            "the old promise is settled before the new one is made"
+        );
+    }
+
+    #[test]
+    fn an_update_after_downtime_goes_out_once_says_it_is_late_and_records_the_breach() {
+        let f = facts(open_incident());
+        let now = at("2026-11-23T19:00:00Z");
+        let fx = decide(&f, &Event::ProgressDue, &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert!(mail.data.overdue);
+        assert_eq!(
+            mail.promise,
+            Some(at("2026-11-23T23:00:00Z")),
+            "from now, not from the missed time"
+        );
+        assert!(fx.logs(EventKind::PromiseBreached));
+    }
+
+    #[test]
+    fn an_unheard_note_is_the_news_of_the_next_update() {
+        let mut f = facts(open_incident());
+        f.unheard_note = Some(Note {
+            at: at("2026-11-23T11:00:00Z"),
+            author: "alice".into(),
+            text: "The gateway is being restarted.".into(),
+            visibility: NoteVisibility::Customer,
+        });
+        let fx = decide(
+            &f,
+            &Event::ProgressDue,
+            &config(),
+            at("2026-11-23T12:55:00Z"),
+        )
+        .expect("decided");
+        assert_eq!(only_mail(&fx).data.note, "The gateway is being restarted.");
+        assert!(fx.list.contains(&Effect::UpdatesWithoutNews(0)));
+    }
+
+    #[test]
+    fn the_third_update_without_news_escalates_to_staff_once() {
+        let mut config = config();
+        config.escalation.staff = vec!["lead@example.test".into()];
+        let mut incident = open_incident();
+        incident.updates_without_news = 2;
+        let fx = decide(
+            &facts(incident.clone()),
+            &Event::ProgressDue,
+            &config,
+            at("2026-11-23T12:55:00Z"),
+        )
+        .expect("decided");
+        let kinds: Vec<MailKind> = fx.mails().map(|m| m.kind).collect();
+        assert_eq!(kinds, vec![MailKind::Progress, MailKind::Escalation]);
+        let escalation = fx.mails().nth(1).expect("escalation");
+        assert_eq!(escalation.to, "lead@example.test");
+        assert_eq!(
+            escalation.in_reply_to, None,
+            "staff mail is not in the customer's thread"
+        );
+        assert_eq!(escalation.data.escalation.updates_without_news, 3);
+        incident.escalated_at = Some(at(T0));
+        let fx = decide(
+            &facts(incident),
+            &Event::ProgressDue,
+            &config,
+            at("2026-11-23T12:55:00Z"),
+        )
+        .expect("decided");
+        assert_eq!(
+            fx.mails().count(),
+            1,
+            "already escalated: no second escalation"
+        );
+    }
+
+    #[test]
+    fn a_quiet_incident_escalates_and_without_staff_configured_it_is_only_logged() {
+        let f = facts(open_incident());
+        let now = at("2026-11-23T17:01:00Z");
+        let fx = decide(&f, &Event::QuietTooLong, &config(), now).expect("decided");
+        assert_eq!(fx.mails().count(), 0);
+        assert!(fx.logs(EventKind::EscalationDue));
+        assert!(fx.list.contains(&Effect::Escalated(Some(now))));
+        let mut config = config();
+        config.escalation.staff = vec!["lead@example.test".into(), "boss@example.test".into()];
+        let fx = decide(&f, &Event::QuietTooLong, &config, now).expect("decided");
+        assert_eq!(fx.mails().count(), 2);
+        let mail = fx.mails().next().expect("mail");
+        assert_eq!(
+            mail.data.escalation.reason,
+            "no staff note since the incident opened 8 hours ago"
+        );
+        let mut noted = open_incident();
+        noted.last_note_at = Some(at("2026-11-23T10:00:00Z"));
+        let fx = decide(&facts(noted), &Event::QuietTooLong, &config, now).expect("decided");
+        let reason = &fx.mails().next().expect("mail").data.escalation.reason;
+        assert!(
+            reason.starts_with("no staff note for 7 hours (the last one Monday 23 November"),
+            "{reason}"
+        );
+        assert_eq!(mail.data.escalation.hours_without_note, 8);
+    }
+
+    #[test]
+    fn the_check_back_then_the_close() {
+        let mut resolved = open_incident();
+        resolved.state = State::Resolved;
+        resolved.check_question = Some("Can you pay by card again?".into());
+        let now = at("2026-11-26T14:00:00Z");
+        let fx = decide(
+            &facts(resolved.clone()),
+            &Event::CheckBackDue,
+            &config(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(only_mail(&fx).kind, MailKind::CheckBack);
+        assert_eq!(only_mail(&fx).data.close_after, "4 days");
+        assert_eq!(
+            only_mail(&fx).data.check_question,
+            "Can you pay by card again?"
+        );
+        assert!(fx.list.contains(&Effect::CheckBack {
+            check_back_at: None,
+            close_at: Some(at("2026-11-30T14:00:00Z"))
+        }));
+        let fx = decide(&facts(resolved), &Event::CloseDue, &config(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Closed));
+        assert_eq!(fx.mails().count(), 0);
+    }
+
+    #[test]
+    fn a_late_update_at_night_goes_at_the_next_opening_and_says_it_is_late() {
+        let config = office_hours();
+        let mut incident = open_incident();
+        incident.next_update_at = Some(at("2026-11-27T15:50:00Z"));
+        let mut f = facts(incident);
+        f.open_promises = vec![at("2026-11-27T15:50:00Z")];
+        // Friday 23:41 in Berlin: the daemon is back after being down.
+        let fx =
+            decide(&f, &Event::ProgressDue, &config, at("2026-11-27T22:41:00Z")).expect("decided");
+        assert_eq!(fx.mails().count(), 0, "nothing at night");
+        assert_eq!(
+            fx.next_update(),
+            Some(Some(at("2026-11-30T08:10:00Z"))),
+            "Monday 09:00 in Berlin, plus the lead"
+        );
+        f.incident.next_update_at = Some(at("2026-11-30T08:10:00Z"));
+        let fx =
+            decide(&f, &Event::ProgressDue, &config, at("2026-11-30T08:00:00Z")).expect("decided");
+        let mail = only_mail(&fx);
+        assert!(mail.data.overdue, "it says it is late");
+        assert!(fx.logs(EventKind::PromiseBreached));
+        assert_eq!(
+            mail.promise,
+            Some(at("2026-11-30T12:15:00Z")),
+            "13:15 in Berlin"
+        );
+    }
+
+    #[test]
+    fn check_back_and_close_fall_in_working_hours_and_skip_holidays() {
+        let config = office_hours();
+        let f = facts(open_incident());
+        // Tuesday 22 December 2026, 15:00 in Berlin: three days on is Christmas Day.
+        let fx = decide(
+            &f,
+            &staff(StaffAction::Resolve(Resolution {
+                root_cause: "A full disk.".into(),
+                prevention: "An alert at 80%.".into(),
+                compensation: None,
+                question: None,
+            })),
+            &config,
+            at("2026-12-22T14:00:00Z"),
+        )
+        .expect("decided");
+        let check_back = fx.list.iter().find_map(|e| match e {
+            Effect::Resolve { check_back_at, .. } => Some(*check_back_at),
+            _ => None,
+        });
+        assert_eq!(
+            check_back,
+            Some(at("2026-12-28T08:00:00Z")),
+            "Monday 28 December, 09:00 in Berlin"
+        );
+    }
+
+    #[test]
+    fn only_a_promise_the_customer_was_given_can_be_breached() {
+        // Staff wrote to the customer directly: the next update time was set without a mail.
+        let mut incident = open_incident();
+        incident.next_update_at = Some(at("2026-11-23T14:01:00Z"));
+        let mut f = facts(incident);
+        f.open_promises.clear();
+        let now = at("2026-11-23T15:00:00Z");
+        let fx = decide(&f, &Event::ProgressDue, &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert!(!mail.data.overdue, "not late against a promise never given");
+        assert!(!fx.logs(EventKind::PromiseBreached));
+        // A promise in the ledger that passed is breached.
+        f.open_promises = vec![at("2026-11-23T14:01:00Z")];
+        let fx = decide(&f, &Event::ProgressDue, &config(), now).expect("decided");
+        assert!(only_mail(&fx).data.overdue);
+        assert!(fx.logs(EventKind::PromiseBreached));
+    }
+}

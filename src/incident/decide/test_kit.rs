@@ -1,0 +1,80 @@
+//! What the scenarios of every room share: a configuration, an incident, its facts.
+
+use super::tests_support::{at, T0};
+use super::*;
+
+pub(super) fn config() -> Config {
+    Config::example()
+}
+
+/// With a support team to notify.
+pub(super) fn staffed() -> Config {
+    let mut config = Config::example();
+    config.staff.members = vec!["lead@example.test".into()];
+    config
+}
+
+pub(super) fn open_incident() -> Incident {
+    super::tests_support::incident()
+}
+
+pub(super) fn facts(incident: Incident) -> Facts {
+    let mut f = Facts::new(
+        incident,
+        Conversation {
+            ids: vec![
+                "ann-1@client.example.test".into(),
+                "fu.1.a.b@example.test".into(),
+            ],
+            thread_root: None,
+        },
+    );
+    f.open_promises = vec![at("2026-11-23T13:00:00Z")];
+    f
+}
+
+pub(super) fn staff(action: StaffAction) -> Event {
+    Event::Staff {
+        by: "alice".into(),
+        action,
+    }
+}
+
+pub(super) fn only_mail(fx: &Effects) -> &Mail {
+    let mails: Vec<&Mail> = fx.mails().collect();
+    assert_eq!(mails.len(), 1, "{fx:#?}");
+    mails[0]
+}
+
+pub(super) fn an_opening(message: i64) -> Opening {
+    let config = config();
+    Opening {
+        message: MessageRow(message),
+        from: Person {
+            address: "ann@example.test".into(),
+            name: Some("Ann Example".into()),
+        },
+        other_from: Vec::new(),
+        promise: super::opening(&config, at(T0)),
+        continues: None,
+        stranger_to: Vec::new(),
+        customer_incidents_in_window: 1,
+        repeats: None,
+        written: Written {
+            text: "Every payment attempt ends with an error page.".into(),
+            ..Written::default()
+        },
+    }
+}
+
+pub(super) fn office_hours() -> Config {
+    let mut config = config();
+    let tz = chrono_tz::Tz::Europe__Berlin;
+    config.cadence.timezone = tz;
+    config.cadence.window = Some(
+        clock::Window::parse("0 0 9 * * Mon-Fri", Duration::from_secs(8 * 3600), tz)
+            .expect("window")
+            .with_holidays(clock::Holidays::from_dates(["2026-12-25"]).expect("dates")),
+    );
+    config
+}
