@@ -17,6 +17,7 @@ pub mod charset;
 pub mod classify;
 pub mod facts;
 pub mod headers;
+pub mod our_mail;
 pub mod own_words;
 pub mod reply_marks;
 pub mod summary;
