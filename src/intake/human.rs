@@ -1,0 +1,427 @@
+//! A person's mail: where it goes (a new incident, a reply that joins one, a stranger held),
+//! what their own words are, and the opening of an incident through the one door.
+
+use super::*;
+
+/// What to do with a person's mail once its incident candidates are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// It answers this incident.
+    Join { incident: IncidentNo, via: Evidence },
+    /// A new incident; `continues` when it answers one resolved too long ago to reopen, and
+    /// `stranger_to` lists incidents it pointed at without its sender taking part.
+    Open {
+        continues: Option<IncidentNo>,
+        stranger_to: Vec<IncidentNo>,
+    },
+    /// Kept for staff in quarantine (`[intake] strangers = "hold"`).
+    Hold { stranger_to: Vec<IncidentNo> },
+}
+
+/// Routes a person's mail: threading's decision, the stranger policy, and whether the incident
+/// it answers is too long over to reopen (`too_late` is asked only about a joined incident).
+pub fn route(
+    decision: Decision,
+    strangers: StrangerPolicy,
+    too_late: impl FnOnce(IncidentNo) -> bool,
+) -> Route {
+    match decision {
+        Decision::Join { incident, .. } if too_late(incident) => Route::Open {
+            continues: Some(incident),
+            stranger_to: Vec::new(),
+        },
+        Decision::Join { incident, via } => Route::Join { incident, via },
+        Decision::Open { stranger_to }
+            if !stranger_to.is_empty() && strangers == StrangerPolicy::Hold =>
+        {
+            Route::Hold { stranger_to }
+        }
+        Decision::Open { stranger_to } => Route::Open {
+            continues: None,
+            stranger_to,
+        },
+    }
+}
+
+/// Whether a reply to `incident` comes too long after its resolution to reopen it.
+pub fn too_late_to_reopen(
+    incident: &Incident,
+    reopen_within: Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    if !incident.state.is_over() {
+        return false;
+    }
+    let ended = incident.resolved_at.unwrap_or(incident.updated_at);
+    clock::after(ended, reopen_within) < now
+}
+
+pub(super) fn record_human(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
+    let treatment = policy::for_sender(mail.trust.level, &deps.config.trust);
+    // A person writing from an address that bounced proves it works again, if the receiving
+    // server proved it is them (anyone can write any From): cleared before anything is
+    // decided, so this very mail can be answered.
+    if treatment == Treatment::Full && store::outbox::clear_undeliverable(conn, &mail.from.address)?
+    {
+        store::events::log(
+            conn,
+            &NewEvent {
+                incident: None,
+                message: None,
+                kind: EventKind::UndeliverableCleared,
+                actor: Actor::Daemon,
+                detail: format!(
+                    "{} wrote to us, so it is deliverable again",
+                    mail.from.address
+                ),
+            },
+            now,
+        )?;
+    }
+    if deps.config.staff.is_member(&mail.from.address) {
+        if let Some(outcome) = record_staff(conn, deps, incoming, mail, now, queued)? {
+            return Ok(outcome);
+        }
+    }
+    let decision = thread::decide(&candidates(conn, deps, mail)?);
+    let mut lookup_failed = None;
+    let route = route(
+        decision,
+        deps.config.intake.strangers,
+        |n| match store::incidents::incident(conn, n) {
+            Ok(Some(incident)) => {
+                too_late_to_reopen(&incident, deps.config.cadence.reopen_within, now)
+            }
+            Ok(None) => false,
+            Err(e) => {
+                lookup_failed = Some(e);
+                false
+            }
+        },
+    );
+    if let Some(e) = lookup_failed {
+        return Err(e.into());
+    }
+    if treatment == Treatment::Hold {
+        let answers = match route {
+            Route::Join { incident, .. } => Some(incident),
+            _ => None,
+        };
+        return held_by_trust(conn, deps, incoming, mail, answers, now, queued);
+    }
+    match route {
+        Route::Join { incident, via } => {
+            join(conn, deps, incoming, mail, incident, via, now, queued)
+        }
+        Route::Hold { stranger_to } => Ok(hold_for_staff(conn, incoming, mail, &stranger_to, now)?),
+        Route::Open {
+            continues,
+            stranger_to,
+        } => open(
+            conn,
+            deps,
+            incoming,
+            mail,
+            continues,
+            stranger_to,
+            now,
+            queued,
+        ),
+    }
+}
+
+/// `[trust]` says to keep this sender's mail for staff (by default: the receiving server's
+/// check failed, or it judged the mail spam). Recorded in quarantine, nothing sent; if it
+/// answers an incident, staff on that incident are told.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn held_by_trust(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    answers: Option<IncidentNo>,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
+    let why = format!(
+        "the sender check {} ({})",
+        mail.trust.level, mail.trust.reason
+    );
+    let reason = format!("held for staff: {} wrote, but {why}", mail.from.address);
+    let salvaged = salvage(mail);
+    let row = record_quarantine(
+        conn,
+        incoming.origin,
+        incoming.raw,
+        &incoming.sha,
+        Some(&incoming.dedupe_key),
+        &reason,
+        Some(&salvaged),
+        now,
+    )?;
+    if let Some(incident) = answers {
+        let own = own_in_thread(conn, mail, incident)?;
+        let event = Event::HeldReply {
+            message: row,
+            from: mail.from.address.clone(),
+            why,
+            written: written(mail, &own),
+        };
+        let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
+        *queued += applied.queued();
+    }
+    Ok(Outcome::Held { reason })
+}
+
+/// A reply's own words, read against everything we sent into incident `n`'s threads: what
+/// the client quoted of ours, however it quoted it, is not the writer's.
+pub(super) fn own_in_thread(
+    conn: &Connection,
+    mail: &ParsedMail,
+    n: IncidentNo,
+) -> Result<OwnWords, StoreError> {
+    let ours = crate::outbox::guard::thread_mail(conn, n)?;
+    Ok(mail::own_words::read(&mail.body, &ours, Context::Reply))
+}
+
+/// What a person's mail says (`own`: their own words in it), for staff to read.
+pub(super) fn written(mail: &ParsedMail, own: &OwnWords) -> Written {
+    Written {
+        text: own.text(),
+        unsure: own
+            .doubt
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        signature: own.signature.clone().unwrap_or_default(),
+        attachments: mail
+            .attachments
+            .iter()
+            .map(|a| AttachmentData {
+                name: a.name.clone().unwrap_or_else(|| "(unnamed)".into()),
+                content_type: a.content_type.clone(),
+                size: human_size(a.size),
+            })
+            .collect(),
+        trust: format!("{}: {}", mail.trust.level, mail.trust.reason),
+    }
+}
+
+/// "980 bytes", "12 KB", "3.4 MB".
+pub(super) fn human_size(bytes: usize) -> String {
+    match bytes {
+        0..=999 => format!("{bytes} bytes"),
+        1_000..=999_999 => format!("{} KB", bytes / 1000),
+        _ => format!("{:.1} MB", bytes as f64 / 1_000_000.0),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn join(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    incident: IncidentNo,
+    via: Evidence,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
+    let row = record_message(conn, incoming, mail, Some(incident), now)?;
+    index_ids(conn, mail, incident)?;
+    let role = store::incidents::participant_role(conn, incident, &mail.from.address)?;
+    // Only someone we know is who they say may bring others in.
+    let proven = policy::for_sender(mail.trust.level, &deps.config.trust) == Treatment::Full;
+    if proven && role.is_some_and(Role::may_add_participants) {
+        add_cc_participants(conn, deps, incident, mail)?;
+    }
+    store::incidents::touch(conn, incident, now)?;
+    let how = match via {
+        Evidence::Reference => "In-Reply-To/References",
+        Evidence::ThreadIndex => "Outlook's Thread-Index",
+        Evidence::SubjectToken => "the subject token",
+    };
+    store::events::log(
+        conn,
+        &NewEvent {
+            incident: Some(incident),
+            message: Some(row),
+            kind: EventKind::CustomerReply,
+            actor: Actor::Daemon,
+            detail: format!("{} replied; joined via {how}", mail.from.address),
+        },
+        now,
+    )?;
+    {
+        let own = own_in_thread(conn, mail, incident)?;
+        let event = Event::CustomerReply {
+            message: row,
+            from: mail.from.address.clone(),
+            trust: mail.trust.level,
+            written: written(mail, &own),
+        };
+        let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
+        *queued += applied.queued();
+    }
+    Ok(Outcome::Joined { incident })
+}
+
+/// `strangers = "hold"`: the message is kept, unanswered, in quarantine for staff to look at.
+pub(super) fn hold_for_staff(
+    conn: &Connection,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    stranger_to: &[IncidentNo],
+    now: DateTime<Utc>,
+) -> Result<Outcome, StoreError> {
+    let reason = format!(
+        "held for staff: {} pointed at incident {} but is not a participant there",
+        mail.from.address,
+        stranger_to
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let salvaged = salvage(mail);
+    record_quarantine(
+        conn,
+        incoming.origin,
+        incoming.raw,
+        &incoming.sha,
+        Some(&incoming.dedupe_key),
+        &reason,
+        Some(&salvaged),
+        now,
+    )?;
+    Ok(Outcome::Held { reason })
+}
+
+pub(super) fn add_cc_participants(
+    conn: &Connection,
+    deps: &Deps,
+    incident: IncidentNo,
+    mail: &ParsedMail,
+) -> Result<(), StoreError> {
+    for cc in &mail.cc {
+        if !deps.config.support.is_own_address(cc) {
+            store::incidents::add_participant(conn, incident, cc, Role::Cc)?;
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn open(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    continues: Option<IncidentNo>,
+    stranger_to: Vec<IncidentNo>,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
+    let config = &deps.config;
+    let promise = opening(config, now);
+    let treatment = policy::for_sender(mail.trust.level, &config.trust);
+    let answer_to = policy::reply_address(&mail.from, mail.reply_to.as_ref(), treatment, |a| {
+        config.support.is_own_address(a)
+    });
+    // "Fwd: AW: Order broken [FU-3-…]" is about "Order broken": prefixes and copied tokens go.
+    let mut subject = mail::base_subject(&mail.subject);
+    if subject.is_empty() {
+        subject = "(no subject)".into();
+    }
+    let incident = store::incidents::create_incident(
+        conn,
+        &store::NewIncident {
+            subject: &subject,
+            summary: &mail.summary,
+            customer_address: &mail.from.address,
+            customer_name: mail.from.name.as_deref(),
+            reply_address: &answer_to.address,
+            reply_name: answer_to.name.as_deref(),
+            sender_trust: mail.trust.level,
+            cadence: config.cadence.default,
+            next_update_at: promise.at,
+        },
+        |n| deps.secret.incident_token(n.0),
+        now,
+    )?;
+    store::incidents::set_origin(
+        conn,
+        incident,
+        mail.content_language.as_deref(),
+        mail.date.as_deref().and_then(crate::lang::offset_of_date),
+    )?;
+    store::incidents::add_participant(conn, incident, &mail.from.address, Role::Customer)?;
+    if answer_to.address != mail.from.address {
+        store::incidents::add_participant(conn, incident, &answer_to.address, Role::ReplyTo)?;
+    }
+    if treatment == Treatment::Full {
+        add_cc_participants(conn, deps, incident, mail)?;
+    }
+    let row = record_message(conn, incoming, mail, Some(incident), now)?;
+    index_ids(conn, mail, incident)?;
+    // Outlook files our replies by Thread-Index: continue the customer's conversation if they
+    // started one, else start ours.
+    let thread_root = mail
+        .thread_index_root
+        .clone()
+        .unwrap_or_else(|| deps.secret.thread_root(incident.0));
+    store::messages::index_thread_root(conn, &thread_root, incident)?;
+    let since = clock::before(now, config.recurring.window);
+    let opening = Opening {
+        message: row,
+        from: mail.from.clone(),
+        other_from: mail.other_from.clone(),
+        promise,
+        continues,
+        stranger_to,
+        customer_incidents_in_window: store::incidents::customer_incidents_since(
+            conn,
+            &mail.from.address,
+            since,
+        )?,
+        repeats: store::incidents::previous_of_customer(
+            conn,
+            &mail.from.address,
+            incident,
+            clock::before(now, config.recurring.link_within),
+        )?
+        .map(|(previous, opened_at, count)| Repeat {
+            previous,
+            opened_at,
+            count,
+        }),
+        written: written(mail, &mail.own),
+    };
+    // The acknowledgement answers the complaint itself: its references, then it.
+    let mut ids: Vec<String> = mail
+        .references
+        .iter()
+        .filter(|r| Some(*r) != mail.message_id.as_ref())
+        .cloned()
+        .collect();
+    ids.extend(mail.message_id.clone());
+    let incident_row =
+        store::incidents::incident(conn, incident)?.ok_or(ActError::NotFound(incident))?;
+    let facts = Facts::new(
+        incident_row,
+        crate::incident::letters::Conversation {
+            ids,
+            thread_root: Some(thread_root),
+        },
+    );
+    let (_, applied) = act_on(conn, deps, &facts, &Event::Opened(opening), Pass::Real, now)?;
+    *queued += applied.queued();
+    Ok(Outcome::Opened { incident })
+}

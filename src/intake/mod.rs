@@ -1,0 +1,663 @@
+//! Intake: one IMAP batch becomes records, incidents and queued mail in ONE transaction.
+//!
+//! Per message: parse and classify ([`crate::mail`]), recognise receipts and duplicates, find
+//! its incident ([`crate::thread`]), record it, and let the decision core say what it causes
+//! ([`crate::apply::act`]). Each message runs under its own savepoint: one whose processing
+//! fails is rolled back alone and kept raw as quarantined, and the batch goes on. The IMAP
+//! checkpoint moves in the same transaction, so a crash before commit re-reads the batch and a
+//! crash after it never repeats anything.
+//!
+//! The choices along the way are plain functions ([`route`], [`too_late_to_reopen`],
+//! [`undeliverable_marks`]), tested without a database below.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use crate::apply::{act, act_on, ActError};
+use crate::clock;
+use crate::config::{StrangerPolicy, Treatment};
+use crate::deps::Deps;
+use crate::digest::sha256_hex;
+use crate::imap::Fetched;
+use crate::incident::decide::{Opening, Repeat};
+use crate::incident::{
+    opening, policy, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow, NewEvent,
+    Role, Written,
+};
+use crate::mail::{
+    self, BounceReport, Context, MessageClass, OwnWords, ParsedMail, Quarantine, Trust,
+};
+use crate::outbox::Pass;
+use crate::store::checkpoints::{self, AfterProcessing, Checkpoint};
+use crate::store::outbox::SentMail;
+use crate::store::{self, ImapOrigin, NewMessage, StoreError};
+use crate::templates::{AttachmentData, HeldData};
+use crate::thread::{self, Candidate, Decision, Evidence};
+
+mod automated;
+mod human;
+mod staff;
+
+use automated::*;
+use human::*;
+use staff::*;
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Opened {
+        incident: IncidentNo,
+    },
+    Joined {
+        incident: IncidentNo,
+    },
+    /// Automated or our own mail: recorded, never answered.
+    Ignored {
+        class: MessageClass,
+    },
+    Duplicate {
+        of: MessageRow,
+    },
+    Quarantined {
+        reason: String,
+    },
+    /// Human mail pointing at someone else's incident, kept for staff (`strangers = "hold"`).
+    Held {
+        reason: String,
+    },
+    /// This UID was recorded by an earlier run (its checkpoint was lost or rewound).
+    AlreadyRecorded,
+    /// The support copy of a mail we sent: proof the relay accepted it.
+    Receipt {
+        confirmed: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    pub outcomes: Vec<(u32, Outcome)>,
+    /// UIDs to mark seen / move now that the transaction has committed.
+    pub finish: Vec<u32>,
+    /// Mails queued by this batch (the sender has work when above zero).
+    pub queued: usize,
+}
+
+/// Where the batch came from on the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub mailbox: &'a str,
+    pub uidvalidity: u32,
+    /// The UID the checkpoint moves to with this batch.
+    pub checkpoint_to: u32,
+    /// Whether recorded messages are marked/moved on the server afterwards.
+    pub after_processing: bool,
+}
+
+pub fn ingest_batch(
+    conn: &mut Connection,
+    deps: &Deps,
+    source: Source<'_>,
+    batch: &[Fetched],
+    now: DateTime<Utc>,
+) -> Result<BatchReport, StoreError> {
+    let mut report = BatchReport::default();
+    let mut tx = conn.transaction()?;
+    for fetched in batch {
+        let origin = ImapOrigin {
+            mailbox: source.mailbox,
+            uidvalidity: source.uidvalidity,
+            uid: fetched.uid,
+        };
+        let savepoint = tx.savepoint()?;
+        let mut queued = 0;
+        let outcome = match crate::contain::caught(|| {
+            ingest_one(&savepoint, deps, origin, fetched, now, &mut queued)
+        })
+        .unwrap_or_else(|panic| Err(ActError::Panic(panic)))
+        {
+            Ok(outcome) => {
+                savepoint.commit()?;
+                report.queued += queued;
+                outcome
+            }
+            Err(e) => {
+                // Roll back whatever this message half-did, then keep it for a human.
+                drop(savepoint);
+                if let ActError::Panic(panic) = &e {
+                    tracing::error!(uid = fetched.uid, panic = %panic, "a bug stopped work on this message; it is kept for staff and intake goes on");
+                }
+                let reason = format!("could not be processed: {}", crate::errors::Chain(&e));
+                let sha = sha256_hex(fetched.raw.as_slice());
+                record_quarantine(
+                    &tx,
+                    origin,
+                    fetched.raw.as_slice(),
+                    &sha,
+                    None,
+                    &reason,
+                    None,
+                    now,
+                )?;
+                Outcome::Quarantined { reason }
+            }
+        };
+        log_outcome(fetched.uid, &outcome);
+        let finish = !matches!(
+            outcome,
+            Outcome::Quarantined { .. } | Outcome::Held { .. } | Outcome::AlreadyRecorded
+        );
+        if finish && source.after_processing {
+            report.finish.push(fetched.uid);
+        }
+        report.outcomes.push((fetched.uid, outcome));
+    }
+    // Recorded until the server confirms the mark/move; a failed attempt is retried next pass.
+    checkpoints::set_after_processing(
+        &tx,
+        source.mailbox,
+        source.uidvalidity,
+        &report.finish,
+        AfterProcessing::Pending,
+    )?;
+    checkpoints::set_checkpoint(
+        &tx,
+        source.mailbox,
+        Checkpoint {
+            uidvalidity: source.uidvalidity,
+            last_uid: source.checkpoint_to,
+        },
+        now,
+    )?;
+    tx.commit()?;
+    Ok(report)
+}
+
+fn log_outcome(uid: u32, outcome: &Outcome) {
+    match outcome {
+        Outcome::Opened { incident } => {
+            tracing::info!(uid, incident = incident.0, "new incident opened")
+        }
+        Outcome::Joined { incident } => {
+            tracing::info!(uid, incident = incident.0, "message joined incident")
+        }
+        Outcome::Ignored { class } => {
+            tracing::info!(uid, class = %class, "automated mail recorded, not answered")
+        }
+        Outcome::Duplicate { of } => tracing::info!(uid, of = of.0, "duplicate delivery ignored"),
+        Outcome::Quarantined { reason } => tracing::warn!(uid, reason, "message quarantined"),
+        Outcome::Held { reason } => tracing::warn!(uid, reason, "message held for staff"),
+        Outcome::AlreadyRecorded => tracing::debug!(uid, "already recorded"),
+        Outcome::Receipt { confirmed: true } => {
+            tracing::info!(uid, "receipt confirms a mail left in doubt")
+        }
+        Outcome::Receipt { confirmed: false } => tracing::debug!(uid, "receipt of a sent mail"),
+    }
+}
+
+/// One incoming message as intake sees it.
+struct Incoming<'a> {
+    origin: ImapOrigin<'a>,
+    raw: &'a [u8],
+    sha: String,
+    dedupe_key: String,
+    /// Set when only the headers were fetched: the real size.
+    oversize: Option<u64>,
+}
+
+/// The identity a message is deduplicated by: its Message-ID, or without one its content (a
+/// UIDVALIDITY rescan then still finds it).
+pub fn dedupe_key(message_id: Option<&str>, sha: &str) -> String {
+    match message_id {
+        Some(id) => format!("mid:{id}"),
+        None => format!("sha256:{sha}"),
+    }
+}
+
+fn ingest_one(
+    conn: &Connection,
+    deps: &Deps,
+    origin: ImapOrigin<'_>,
+    fetched: &Fetched,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
+    if store::messages::imap_uid_recorded(conn, origin)? {
+        return Ok(Outcome::AlreadyRecorded);
+    }
+    let raw = fetched.raw.as_slice();
+    let sha = sha256_hex(raw);
+    let parsed = mail::parse(raw, &deps.config);
+    if let Ok(mail) = &parsed {
+        for note in &mail.charsets {
+            tracing::info!(uid = origin.uid, charset = %note, "charset missing or wrong; decoded as detected");
+        }
+    }
+    if let Ok(mail) = &parsed {
+        if let Some(outcome) = receipt(conn, deps, mail, now)? {
+            return Ok(outcome);
+        }
+    }
+    let message_id = match &parsed {
+        Ok(m) => m.message_id.clone(),
+        Err(q) => q.message_id.clone(),
+    };
+    let dedupe_key = dedupe_key(message_id.as_deref(), &sha);
+    if let Some(previous) = store::messages::find_by_dedupe_key(conn, &dedupe_key)? {
+        // The same mail delivered twice (to two of our addresses, or redelivered by an MTA)
+        // differs only in the trace headers each delivery adds on top.
+        // A message whose raw text retention dropped cannot be compared: it was recorded and
+        // answered long ago, so it is taken as the same (never a second acknowledgement).
+        let same = previous.sha256 == sha
+            || store::messages::raw_if_kept(conn, previous.id)?
+                .is_none_or(|kept| mail::content_digest(&kept) == mail::content_digest(raw));
+        if same {
+            store::events::log(
+                conn,
+                &NewEvent {
+                    incident: previous.incident,
+                    message: Some(previous.id),
+                    kind: EventKind::DuplicateDelivery,
+                    actor: Actor::Daemon,
+                    detail: format!(
+                        "UID {} is the same message as #{}; nothing done",
+                        origin.uid, previous.id
+                    ),
+                },
+                now,
+            )?;
+            return Ok(Outcome::Duplicate { of: previous.id });
+        }
+        // Same Message-ID, different bytes: a forgery or a broken client. Neither message
+        // may be dropped, and the second must not act on the first one's incident.
+        let reason = format!(
+            "Message-ID <{}> was already recorded as message #{} with different content",
+            message_id.as_deref().unwrap_or_default(),
+            previous.id
+        );
+        let salvaged = parsed.as_ref().ok().map(salvage);
+        record_quarantine(
+            conn,
+            origin,
+            raw,
+            &sha,
+            None,
+            &reason,
+            salvaged.as_ref(),
+            now,
+        )?;
+        return Ok(Outcome::Quarantined { reason });
+    }
+    let incoming = Incoming {
+        origin,
+        raw,
+        sha,
+        dedupe_key,
+        oversize: fetched.headers_only.then_some(fetched.size),
+    };
+    match parsed {
+        Err(q) => {
+            record_quarantine(
+                conn,
+                origin,
+                raw,
+                &incoming.sha,
+                Some(&incoming.dedupe_key),
+                &q.reason,
+                Some(&q),
+                now,
+            )?;
+            Ok(Outcome::Quarantined { reason: q.reason })
+        }
+        Ok(mail) if mail.class != MessageClass::Human => {
+            record_automated(conn, deps, &incoming, &mail, now, queued)
+        }
+        Ok(mail) => record_human(conn, deps, &incoming, &mail, now, queued),
+    }
+}
+
+/// Our own mail come back as its receipt copy: confirms the outbox row if it was still in
+/// doubt. The copy itself is not stored again; the sent message is already on record.
+fn receipt(
+    conn: &Connection,
+    deps: &Deps,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome>, StoreError> {
+    let Some(id) = mail
+        .message_id
+        .as_deref()
+        .filter(|_| mail.class == MessageClass::Loop)
+    else {
+        return Ok(None);
+    };
+    if let Some(out) = store::outbox::unconfirmed_by_message_id(conn, id)? {
+        let Some(raw) = out.raw.as_deref() else {
+            return Ok(None);
+        };
+        let confirmed = crate::outbox::send::record_sent(
+            conn,
+            &out,
+            raw,
+            &deps.config.support.address,
+            "receipt: its copy reached the support mailbox",
+            now,
+        )?;
+        return Ok(Some(Outcome::Receipt { confirmed }));
+    }
+    if store::outbox::by_message_id(conn, id)?.is_some() {
+        return Ok(Some(Outcome::Receipt { confirmed: false }));
+    }
+    Ok(None)
+}
+
+fn salvage(mail: &ParsedMail) -> Quarantine {
+    Quarantine {
+        reason: String::new(),
+        message_id: mail.message_id.clone(),
+        from: Some(mail.from.address.clone()),
+        subject: Some(mail.subject.clone()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_quarantine(
+    conn: &Connection,
+    origin: ImapOrigin<'_>,
+    raw: &[u8],
+    sha: &str,
+    dedupe_key: Option<&str>,
+    reason: &str,
+    salvaged: Option<&Quarantine>,
+    now: DateTime<Utc>,
+) -> Result<MessageRow, StoreError> {
+    let row = store::messages::insert_message(
+        conn,
+        &NewMessage {
+            message_id: salvaged.and_then(|q| q.message_id.as_deref()),
+            dedupe_key,
+            from_addr: salvaged.and_then(|q| q.from.as_deref()),
+            subject: salvaged.and_then(|q| q.subject.as_deref()),
+            class_reason: Some(reason),
+            ..NewMessage::incoming(MessageClass::Quarantined, sha, raw)
+        },
+        Some(origin),
+        now,
+    )?;
+    store::events::log(
+        conn,
+        &NewEvent {
+            incident: None,
+            message: Some(row),
+            kind: EventKind::Quarantined,
+            actor: Actor::Daemon,
+            detail: format!("UID {}: {reason}", origin.uid),
+        },
+        now,
+    )?;
+    Ok(row)
+}
+
+/// Records an incoming parsed message (and its attachment list) under `incident`.
+fn record_message(
+    conn: &Connection,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    incident: Option<IncidentNo>,
+    now: DateTime<Utc>,
+) -> Result<MessageRow, StoreError> {
+    record_message_as(conn, incoming, mail, incident, mail.class, now)
+}
+
+/// As [`record_message`], in `class` (a staff reply is the staff's, not the customer's).
+fn record_message_as(
+    conn: &Connection,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    incident: Option<IncidentNo>,
+    class: MessageClass,
+    now: DateTime<Utc>,
+) -> Result<MessageRow, StoreError> {
+    let references = mail.references.join(" ");
+    let row = store::messages::insert_message(
+        conn,
+        &NewMessage {
+            incident,
+            message_id: mail.message_id.as_deref(),
+            dedupe_key: Some(&incoming.dedupe_key),
+            from_addr: Some(&mail.from.address),
+            subject: Some(&mail.subject),
+            date_header: mail.date.as_deref(),
+            in_reply_to: mail.in_reply_to.as_deref(),
+            references: Some(&references),
+            class_reason: (!mail.class_reason.is_empty()).then_some(mail.class_reason.as_str()),
+            oversize: incoming.oversize,
+            trust: Some(&mail.trust),
+            ..NewMessage::incoming(class, &incoming.sha, incoming.raw)
+        },
+        Some(incoming.origin),
+        now,
+    )?;
+    store::messages::add_attachments(conn, row, &mail.attachments)?;
+    if let Some(size) = incoming.oversize {
+        store::events::log(
+            conn,
+            &NewEvent {
+                incident,
+                message: Some(row),
+                kind: EventKind::Oversize,
+                actor: Actor::Daemon,
+                detail: format!(
+                    "UID {}: message of {size} bytes is over [intake] max_message_size; only its \
+                     headers were fetched and kept, the full message stays on the server",
+                    incoming.origin.uid
+                ),
+            },
+            now,
+        )?;
+    }
+    Ok(row)
+}
+
+/// The incidents a message points at, strongest evidence first.
+fn candidates(
+    conn: &Connection,
+    deps: &Deps,
+    mail: &ParsedMail,
+) -> Result<Vec<Candidate>, StoreError> {
+    let mut found: Vec<(IncidentNo, Evidence)> = Vec::new();
+    let mut push = |n: IncidentNo, via: Evidence| {
+        if !found.iter().any(|(i, v)| *i == n && *v == via) {
+            found.push((n, via));
+        }
+    };
+    for id in &mail.referenced_ids {
+        let incident = match store::messages::incident_of_message_id(conn, id)? {
+            Some(n) => Some(n),
+            // One of our Message-IDs whose index row is missing still proves the incident.
+            None => match deps.secret.verify_message_id(id).map(IncidentNo) {
+                Some(n) if store::incidents::exists(conn, n)? => Some(n),
+                _ => None,
+            },
+        };
+        if let Some(n) = incident {
+            push(n, Evidence::Reference);
+        }
+    }
+    if let Some(root) = &mail.thread_index_root {
+        for n in store::messages::incidents_of_thread_root(conn, root)? {
+            push(n, Evidence::ThreadIndex);
+        }
+    }
+    for token in deps.secret.find_tokens(&mail.subject) {
+        let n = IncidentNo(token.incident);
+        if store::incidents::exists(conn, n)? {
+            push(n, Evidence::SubjectToken);
+        }
+    }
+    found
+        .into_iter()
+        .map(|(incident, via)| {
+            // Staff act on an incident through a signed reply to a notification (see
+            // `record_staff`), not by pointing at it.
+            let sender_is_participant =
+                store::incidents::participant_role(conn, incident, &mail.from.address)?.is_some();
+            Ok(Candidate {
+                incident,
+                via,
+                sender_is_participant,
+            })
+        })
+        .collect()
+}
+
+fn index_ids(conn: &Connection, mail: &ParsedMail, incident: IncidentNo) -> Result<(), StoreError> {
+    if let Some(id) = &mail.message_id {
+        store::messages::index_message_id(conn, id, incident)?;
+    }
+    if let Some(root) = &mail.thread_index_root {
+        store::messages::index_thread_root(conn, root, incident)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::decide::tests_support::at;
+    use crate::incident::State;
+
+    #[test]
+    fn a_reply_to_an_incident_joins_it() {
+        let decision = Decision::Join {
+            incident: IncidentNo(4),
+            via: Evidence::Reference,
+        };
+        assert_eq!(
+            route(decision, StrangerPolicy::NewIncident, |_| false),
+            Route::Join {
+                incident: IncidentNo(4),
+                via: Evidence::Reference
+            }
+        );
+    }
+
+    #[test]
+    fn a_reply_long_after_the_resolution_opens_an_incident_that_continues_it() {
+        let decision = Decision::Join {
+            incident: IncidentNo(4),
+            via: Evidence::SubjectToken,
+        };
+        assert_eq!(
+            route(decision, StrangerPolicy::Hold, |n| n == IncidentNo(4)),
+            Route::Open {
+                continues: Some(IncidentNo(4)),
+                stranger_to: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn a_stranger_gets_a_new_incident_or_is_held_for_staff() {
+        let decision = || Decision::Open {
+            stranger_to: vec![IncidentNo(9)],
+        };
+        assert_eq!(
+            route(decision(), StrangerPolicy::NewIncident, |_| false),
+            Route::Open {
+                continues: None,
+                stranger_to: vec![IncidentNo(9)]
+            }
+        );
+        assert_eq!(
+            route(decision(), StrangerPolicy::Hold, |_| false),
+            Route::Hold {
+                stranger_to: vec![IncidentNo(9)]
+            }
+        );
+        // A fresh complaint is never held.
+        assert!(matches!(
+            route(
+                Decision::Open {
+                    stranger_to: vec![]
+                },
+                StrangerPolicy::Hold,
+                |_| false
+            ),
+            Route::Open { .. }
+        ));
+    }
+
+    #[test]
+    fn only_an_incident_over_for_longer_than_reopen_within_is_too_late() {
+        let mut incident = crate::incident::decide::tests_support::incident();
+        let within = Duration::from_secs(14 * 86_400);
+        incident.state = State::Resolved;
+        incident.resolved_at = Some(at("2026-11-01T00:00:00Z"));
+        assert!(!too_late_to_reopen(
+            &incident,
+            within,
+            at("2026-11-10T00:00:00Z")
+        ));
+        assert!(too_late_to_reopen(
+            &incident,
+            within,
+            at("2026-11-20T00:00:00Z")
+        ));
+        incident.state = State::Open;
+        assert!(!too_late_to_reopen(
+            &incident,
+            within,
+            at("2026-12-20T00:00:00Z")
+        ));
+    }
+
+    #[test]
+    fn a_bounce_marks_only_recipients_we_really_sent_the_bounced_mail_to() {
+        let ours = vec![SentMail {
+            incident: IncidentNo(1),
+            kind: crate::incident::MailKind::Acknowledgement,
+            recipient: "ann@example.test".into(),
+        }];
+        let dsn = BounceReport {
+            original_ids: vec!["fu.1@x".into()],
+            failed: vec!["ann@example.test".into(), "victim@example.test".into()],
+            delayed: vec![],
+            is_dsn: true,
+        };
+        let marks = undeliverable_marks(&dsn, &ours);
+        assert_eq!(marks.len(), 1);
+        assert_eq!(marks[0].address, "ann@example.test");
+        assert!(marks[0].reason.contains("delivery status report"));
+        let delayed = BounceReport {
+            failed: vec![],
+            delayed: vec!["ann@example.test".into()],
+            ..dsn.clone()
+        };
+        assert!(
+            undeliverable_marks(&delayed, &ours).is_empty(),
+            "delayed marks nothing"
+        );
+        let notice = BounceReport {
+            is_dsn: false,
+            failed: vec![],
+            ..dsn
+        };
+        let marks = undeliverable_marks(&notice, &ours);
+        assert_eq!(
+            marks[0].reason,
+            "acknowledgement bounced (mailer-daemon notice)"
+        );
+        assert!(
+            undeliverable_marks(&notice, &[]).is_empty(),
+            "not our mail: nobody"
+        );
+    }
+
+    #[test]
+    fn mail_without_a_message_id_is_known_by_its_content() {
+        assert_eq!(dedupe_key(Some("a@b"), "ff"), "mid:a@b");
+        assert_eq!(dedupe_key(None, "ff"), "sha256:ff");
+    }
+}

@@ -1,0 +1,288 @@
+//! A staff member's mail: a signed reply acts on its incident, anything else claiming a staff
+//! address is held as a forgery; a reply that cannot go to the customer as read is held.
+
+use super::*;
+
+/// A staff member's mail. A reply that names a notification signed for them (and, with a
+/// trusted receiving server, passed its sender check) acts on that incident. Without that
+/// proof, a mail that points at an incident is either the staff member's own mail to the
+/// customer (the customer is among its recipients: recorded, it counts as news) or not to be
+/// believed: held for staff, who are told. A fresh mail that points at nothing is left to the
+/// ordinary path (staff may open an incident like anyone). None: not a staff matter.
+pub(super) fn record_staff(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Option<Outcome>, ActError> {
+    let staff = &deps.config.staff;
+    let sender = mail.from.address.as_str();
+    // Signed for this member, or for a team list every member reads; never for another
+    // member's own address (a notification forwarded or leaked from them proves nothing).
+    let mut signed_for: Vec<&str> = vec![sender];
+    signed_for.extend(
+        staff
+            .notify
+            .iter()
+            .filter(|a| !staff.is_member(a))
+            .map(String::as_str),
+    );
+    let signed = mail
+        .referenced_ids
+        .iter()
+        .find_map(|id| deps.secret.verify_staff_message_id(id, &signed_for));
+    let answered = signed.map(|s| IncidentNo(s.incident));
+    let checked = deps.config.intake.trusted_authserv_id.is_none()
+        || (mail.trust.level == Trust::Verified && (mail.trust.strict || staff.relaxed_alignment));
+    let pointed: Vec<IncidentNo> = {
+        let mut list: Vec<IncidentNo> = candidates(conn, deps, mail)?
+            .into_iter()
+            .map(|c| c.incident)
+            .collect();
+        list.dedup();
+        list
+    };
+    let (incident, event) = match answered {
+        Some(n) if checked && store::incidents::exists(conn, n)? => {
+            let row = record_message_as(conn, incoming, mail, Some(n), MessageClass::Staff, now)?;
+            index_ids(conn, mail, n)?;
+            let ours = crate::outbox::guard::thread_mail(conn, n)?;
+            let own = mail::own_words::read(&mail.body, &ours, Context::Reply);
+            let mut staff_mail = crate::incident::staff_mail::read(&own);
+            let unreadable = not_readable(deps, incoming, signed, now);
+            if let Some(why) = unreadable.clone() {
+                // Refused as a whole: the member is told why and what to do.
+                staff_mail = crate::incident::staff_mail::StaffMail {
+                    commands: vec![crate::incident::staff_mail::Command::Unreadable {
+                        line: "this reply".into(),
+                        why,
+                    }],
+                    ..Default::default()
+                };
+            }
+            let to_internal = staff.internal_address.as_deref().is_some_and(|internal| {
+                mail.to
+                    .iter()
+                    .chain(&mail.cc)
+                    .chain(&mail.delivered_to)
+                    .any(|a| a.eq_ignore_ascii_case(internal))
+            });
+            staff_mail.internal |= to_internal;
+            let pending = store::incidents::held_reply(conn, n, sender)?;
+            let held = if staff_mail.send {
+                if let Some(kept) = &pending {
+                    // `#send`: the held words, as they were shown, in place of this mail's.
+                    let mut again = crate::incident::staff_mail::read_text(&kept.text);
+                    again.greeting = kept.greeting.clone();
+                    again.body = kept.text.clone();
+                    again.send = true;
+                    again.internal |= staff_mail.internal;
+                    staff_mail = again;
+                }
+                None
+            } else if unreadable.is_some() {
+                None
+            } else {
+                held_staff_reply(conn, deps, n, (&ours, &own), &staff_mail)?
+            };
+            let name = mail
+                .from
+                .name
+                .clone()
+                .unwrap_or_else(|| sender.split('@').next().unwrap_or(sender).to_string());
+            (
+                n,
+                Event::StaffReply {
+                    message: row,
+                    by: sender.to_string(),
+                    name,
+                    mail: staff_mail,
+                    attachments: !mail.attachments.is_empty(),
+                    held,
+                    pending: pending.map(|p| p.id),
+                },
+            )
+        }
+        Some(n) if store::incidents::exists(conn, n)? => {
+            let why = if mail.trust.level == Trust::Verified {
+                format!(
+                    "it answers a notification, but its sender is verified only with relaxed \
+                     alignment ({}); staff replies need the From domain itself to sign or send \
+                     it ([staff] alignment)",
+                    mail.trust.reason
+                )
+            } else {
+                format!(
+                    "it answers a notification, but the receiving server did not verify its \
+                     sender ({}: {})",
+                    mail.trust.level, mail.trust.reason
+                )
+            };
+            return forged(conn, deps, incoming, mail, n, why, now, queued).map(Some);
+        }
+        _ => {
+            let Some(&n) = pointed.first() else {
+                return Ok(None);
+            };
+            let customer = store::incidents::incident(conn, n)?
+                .map(|i| i.customer_address)
+                .unwrap_or_default();
+            let to_customer = mail
+                .to
+                .iter()
+                .chain(&mail.cc)
+                .any(|a| a.eq_ignore_ascii_case(&customer));
+            if !(to_customer && checked) {
+                let why = if to_customer {
+                    format!(
+                        "the receiving server did not verify its sender ({}: {})",
+                        mail.trust.level, mail.trust.reason
+                    )
+                } else {
+                    "it names the incident but does not answer a notification sent to that \
+                     address"
+                        .into()
+                };
+                return forged(conn, deps, incoming, mail, n, why, now, queued).map(Some);
+            }
+            let row = record_message(conn, incoming, mail, Some(n), now)?;
+            index_ids(conn, mail, n)?;
+            let own = own_in_thread(conn, mail, n)?;
+            (
+                n,
+                Event::StaffCorrespondence {
+                    message: row,
+                    by: sender.to_string(),
+                    text: own.text(),
+                },
+            )
+        }
+    };
+    store::incidents::touch(conn, incident, now)?;
+    let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
+    *queued += applied.queued();
+    Ok(Some(Outcome::Joined { incident }))
+}
+
+/// Why a staff reply cannot be acted on at all, to tell its writer: it answers a notification
+/// older than `[staff] reply_valid_for`, or it was over the size limit and only its headers
+/// were kept.
+pub(super) fn not_readable(
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    signed: Option<crate::secret::StaffId>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if let Some(size) = incoming.oversize {
+        return Some(format!(
+            "it was {} (over [intake] max_message_size), so only its headers were kept and \
+             nothing in it was read or sent; write it again with smaller attachments",
+            human_size(usize::try_from(size).unwrap_or(usize::MAX))
+        ));
+    }
+    let valid_days = (deps.config.staff.reply_valid_for.as_secs() / 86_400) as i64;
+    let today = now.timestamp().div_euclid(86_400);
+    match signed.map(|s| s.day) {
+        Some(Some(day)) if today - day <= valid_days => None,
+        Some(_) => Some(format!(
+            "it answers a notification older than {} ([staff] reply_valid_for); reply to a \
+             fresh notification about this incident (the next one, or ask a colleague to \
+             note it)",
+            crate::clock::human_duration(deps.config.staff.reply_valid_for)
+        )),
+        None => None,
+    }
+}
+
+/// Why a staff reply's words may not go to the customer as read: it is all quote, its words
+/// carry text of a staff-only mail or note, or which words are the writer's is in doubt.
+/// None: they may (an `#internal` note never reaches the customer, so it is never held).
+pub(super) fn held_staff_reply(
+    conn: &Connection,
+    deps: &Deps,
+    n: IncidentNo,
+    (ours, own): (&mail::OurMail, &OwnWords),
+    read: &crate::incident::staff_mail::StaffMail,
+) -> Result<Option<HeldData>, StoreError> {
+    if read.internal {
+        return Ok(None);
+    }
+    if read.text.trim().is_empty() && read.commands.is_empty() {
+        return Ok(Some(HeldData {
+            all_quote: true,
+            ..HeldData::default()
+        }));
+    }
+    let mut found = ours.staff_only_lines(&own.body);
+    for line in
+        crate::outbox::guard::staff_only_text(conn, deps, n, std::slice::from_ref(&own.body))?
+    {
+        if !found.contains(&line) {
+            found.push(line);
+        }
+    }
+    if !found.is_empty() {
+        return Ok(Some(HeldData {
+            staff_only: true,
+            found,
+            ..HeldData::default()
+        }));
+    }
+    Ok(own.doubt.as_ref().map(|doubt| HeldData {
+        unsure: doubt.to_string(),
+        ..HeldData::default()
+    }))
+}
+
+/// Forged staff replies staff are mailed about per incident in 24 hours; more are recorded,
+/// quarantined and logged only.
+pub(super) const FORGED_ALERTS_PER_DAY: i64 = 3;
+
+/// Mail claiming a staff sender that we do not believe: kept in quarantine for staff, and
+/// staff are told about it on the incident it pointed at.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forged(
+    conn: &Connection,
+    deps: &Deps,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    incident: IncidentNo,
+    why: String,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Outcome, ActError> {
+    let reason = format!(
+        "held for staff: {} wrote about incident #{incident} as staff, but {why}",
+        mail.from.address
+    );
+    let salvaged = salvage(mail);
+    let row = record_quarantine(
+        conn,
+        incoming.origin,
+        incoming.raw,
+        &incoming.sha,
+        Some(&incoming.dedupe_key),
+        &reason,
+        Some(&salvaged),
+        now,
+    )?;
+    let own = own_in_thread(conn, mail, incident)?;
+    let alerts = store::events::count_since(
+        conn,
+        incident,
+        EventKind::ForgedStaffReply,
+        clock::before(now, Duration::from_secs(86_400)),
+    )?;
+    let event = Event::ForgedStaffReply {
+        message: row,
+        claimed: mail.from.address.clone(),
+        why,
+        written: written(mail, &own),
+        alert: alerts < FORGED_ALERTS_PER_DAY,
+    };
+    let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
+    *queued += applied.queued();
+    Ok(Outcome::Held { reason })
+}
