@@ -1,0 +1,212 @@
+//! `[staff]` and `[escalation]`: the team, where it is told, and when an incident needs it.
+
+use super::*;
+
+/// The support team: who may act by mail, and where they are told what happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffConfig {
+    /// Staff addresses (lower-cased): they take part in every incident and may act on it by
+    /// replying to a notification.
+    pub members: Vec<String>,
+    /// Where notifications go: a team list, or each member. Empty: the members.
+    pub notify: Vec<String>,
+    /// A staff reply sent to (or copying) this address is an internal note, never relayed.
+    pub internal_address: Option<String>,
+    /// Staff are warned this long before a promised update that has no note since the last
+    /// one ("promise at risk").
+    pub at_risk_before: Duration,
+    /// Per recipient: at most this many notifications; the ones over it wait for one digest.
+    pub notify_cap: CapWindow,
+    /// `alignment = "relaxed"`: a staff reply verified by a parent or subdomain of its From
+    /// domain acts too. Default strict: the From domain itself signed or passed SPF.
+    pub relaxed_alignment: bool,
+    /// How long a notification can be answered: a reply to an older one is not acted on, and
+    /// the member is told to answer a fresh one.
+    pub reply_valid_for: Duration,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        StaffConfig {
+            members: Vec::new(),
+            notify: Vec::new(),
+            internal_address: None,
+            at_risk_before: Duration::from_secs(3600),
+            notify_cap: CapWindow {
+                max: 20,
+                within: Duration::from_secs(3600),
+            },
+            relaxed_alignment: false,
+            reply_valid_for: Duration::from_secs(90 * 86_400),
+        }
+    }
+}
+
+impl StaffConfig {
+    pub fn is_member(&self, address: &str) -> bool {
+        self.members.iter().any(|s| s.eq_ignore_ascii_case(address))
+    }
+
+    /// Where notifications go.
+    pub fn recipients(&self) -> &[String] {
+        if self.notify.is_empty() {
+            &self.members
+        } else {
+            &self.notify
+        }
+    }
+}
+
+/// When staff are told an incident needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationConfig {
+    /// Who gets escalation mail; empty turns escalation off.
+    pub staff: Vec<String>,
+    /// An open incident with no staff note for this long is escalated.
+    pub after_no_note: Duration,
+    /// …or after this many progress updates in a row went out with no news.
+    pub no_news_updates: u32,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        EscalationConfig {
+            staff: Vec::new(),
+            after_no_note: Duration::from_secs(8 * 3600),
+            no_news_updates: 3,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStaff {
+    #[serde(default)]
+    pub(super) members: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) notify: Vec<Spanned<String>>,
+    pub(super) internal_address: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) at_risk_before: Option<Duration>,
+    pub(super) notify_cap: Option<Spanned<RawCapWindow>>,
+    pub(super) alignment: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) reply_valid_for: Option<Duration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalation {
+    #[serde(default)]
+    pub(super) staff: Vec<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) after_no_note: Option<Duration>,
+    pub(super) no_news_updates: Option<Spanned<u32>>,
+}
+
+impl Validator<'_> {
+    pub(super) fn staff(
+        &self,
+        raw: RawStaff,
+        old_members: Vec<Spanned<String>>,
+    ) -> Result<StaffConfig, ConfigError> {
+        let mut members = self.address_list("[staff] members", raw.members)?;
+        members.extend(self.address_list("[support] staff", old_members)?);
+        members.dedup();
+        let mut out = StaffConfig {
+            members,
+            notify: self.address_list("[staff] notify", raw.notify)?,
+            ..StaffConfig::default()
+        };
+        if let Some(internal) = raw.internal_address {
+            out.internal_address = self
+                .address_list("[staff] internal_address", vec![internal])?
+                .pop();
+        }
+        if let Some(before) = raw.at_risk_before {
+            out.at_risk_before = before;
+        }
+        if let Some(alignment) = raw.alignment {
+            out.relaxed_alignment = match alignment.get_ref().as_str() {
+                "strict" => false,
+                "relaxed" => true,
+                other => {
+                    return self.err(
+                        alignment.span(),
+                        format!(
+                            "[staff] alignment = \"{other}\" is not one of \"strict\", \"relaxed\""
+                        ),
+                    )
+                }
+            };
+        }
+        if let Some(valid) = raw.reply_valid_for {
+            out.reply_valid_for = valid;
+        }
+        if let Some(cap) = raw.notify_cap {
+            let span = cap.span();
+            let cap = cap.into_inner();
+            if cap.max == 0 || cap.within.is_zero() {
+                return self.err(
+                    span,
+                    "[staff] notify_cap needs max of at least 1 and a non-zero `within`".into(),
+                );
+            }
+            out.notify_cap = CapWindow {
+                max: cap.max,
+                within: cap.within,
+            };
+        }
+        Ok(out)
+    }
+
+    pub(super) fn escalation(&self, raw: RawEscalation) -> Result<EscalationConfig, ConfigError> {
+        let mut out = EscalationConfig::default();
+        for address in raw.staff {
+            if !is_plausible_address(address.get_ref()) {
+                return self.err(
+                    address.span(),
+                    format!(
+                        "[escalation] staff address `{}` is not an email address",
+                        address.get_ref()
+                    ),
+                );
+            }
+            out.staff.push(address.into_inner().to_lowercase());
+        }
+        if let Some(after) = raw.after_no_note {
+            out.after_no_note = after;
+        }
+        if let Some(n) = raw.no_news_updates {
+            if *n.get_ref() == 0 {
+                return self.err(
+                    n.span(),
+                    "[escalation] no_news_updates must be at least 1".into(),
+                );
+            }
+            out.no_news_updates = *n.get_ref();
+        }
+        Ok(out)
+    }
+
+    pub(super) fn address_list(
+        &self,
+        key: &str,
+        list: Vec<Spanned<String>>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        for address in list {
+            if !is_plausible_address(address.get_ref()) {
+                return self.err(
+                    address.span(),
+                    format!(
+                        "{key} address `{}` is not an email address",
+                        address.get_ref()
+                    ),
+                );
+            }
+            out.push(address.into_inner().trim().to_lowercase());
+        }
+        Ok(out)
+    }
+}
