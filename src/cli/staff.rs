@@ -1,0 +1,242 @@
+//! The support team's commands: acting on an incident, what will be sent, a template as it
+//! renders, the messages on record.
+
+use super::*;
+
+/// Staff actions: one transaction each, with the mail they cause; the running daemon sends it.
+pub(super) fn incident_action(
+    config: Config,
+    action: IncidentAction,
+    clock: Clock,
+) -> Result<ExitCode> {
+    if let IncidentAction::Show { number, json, full } = action {
+        return show::incident(&config, number, json, full);
+    }
+    let deps = Deps::load(config, clock)?;
+    let mut conn = store::open(&deps.config.database)?;
+    let tx = conn.transaction()?;
+    let now = deps.now();
+    let staff = |by: By| by.by.unwrap_or_else(unix_user);
+    let (number, by, action) = match action {
+        IncidentAction::Show { .. } => return Ok(ExitCode::SUCCESS), // answered above
+        IncidentAction::Note { number, text, by } => (number, staff(by), StaffAction::Note(text)),
+        IncidentAction::Cadence { number, every, by } => {
+            (number, staff(by), StaffAction::Cadence(every))
+        }
+        IncidentAction::Wait { number, reason, by } => {
+            (number, staff(by), StaffAction::Wait(reason))
+        }
+        IncidentAction::Assign { number, to, by } => {
+            let who = staff(by);
+            let to = to.unwrap_or_else(|| who.clone());
+            (number, who, StaffAction::Assign(to))
+        }
+        IncidentAction::Resume { number, by } => (number, staff(by), StaffAction::Resume),
+        IncidentAction::Lang { number, lang, by } => (number, staff(by), StaffAction::Lang(lang)),
+        IncidentAction::Resolve {
+            number,
+            root_cause,
+            prevention,
+            compensation,
+            question,
+            by,
+        } => (
+            number,
+            staff(by),
+            StaffAction::Resolve(Resolution {
+                root_cause: root_cause.unwrap_or_default(),
+                prevention: prevention.unwrap_or_default(),
+                compensation,
+                question,
+            }),
+        ),
+        IncidentAction::Close { number, by } => (number, staff(by), StaffAction::Close),
+        IncidentAction::Reopen { number, by } => (number, staff(by), StaffAction::Reopen),
+        IncidentAction::Tag { number, label, by } => {
+            let since = clock::before(now, deps.config.recurring.window);
+            let tagged_in_window =
+                store::incidents::tagged_since(&tx, &label.trim().to_lowercase(), since)?;
+            (
+                number,
+                staff(by),
+                StaffAction::Tag {
+                    label,
+                    tagged_in_window,
+                },
+            )
+        }
+    };
+    let event = Event::Staff {
+        by,
+        action: action.clone(),
+    };
+    let (effects, applied) = act(&tx, &deps, number, &event, Pass::Real, now)?;
+    tx.commit()?;
+    println!(
+        "incident {number}: {}",
+        said(&action, &effects, &applied, &deps)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a staff action did, in one line.
+pub(super) fn said(
+    action: &StaffAction,
+    effects: &Effects,
+    applied: &Applied,
+    deps: &Deps,
+) -> String {
+    let tz = deps.config.cadence.timezone;
+    let mail = |what: &str| match applied.mails.first().map(|m| &m.outcome) {
+        Some(Queued::Waiting { .. }) => format!("{what} queued"),
+        Some(Queued::Suppressed(reason)) => format!("{what} NOT sent: {reason}"),
+        Some(Queued::Failed(reason)) => format!("{what} NOT sent, kept as failed: {reason}"),
+        None => format!("no {what}"),
+    };
+    match action {
+        StaffAction::Note(_) => format!("note recorded; {}", mail("progress update")),
+        StaffAction::Cadence(_) => {
+            let set = effects.list.iter().find_map(|e| match e {
+                Effect::Cadence(d) => Some(*d),
+                _ => None,
+            });
+            format!(
+                "updates every {}",
+                set.map(human_duration).unwrap_or_default()
+            )
+        }
+        StaffAction::Wait(_) => format!(
+            "waiting on the customer; updates paused; {}",
+            mail("mail saying what we need")
+        ),
+        StaffAction::Assign(member) => format!("assigned to {member}"),
+        StaffAction::Resume => format!(
+            "open again; {}; next update by {}",
+            mail("mail saying so"),
+            effects
+                .next_update()
+                .flatten()
+                .map(|t| show::team_time(t, tz))
+                .unwrap_or_default()
+        ),
+        StaffAction::Lang(_) => {
+            let lang = effects
+                .list
+                .iter()
+                .find_map(|e| match e {
+                    Effect::Lang(l) => Some(l.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            if lang == deps.config.language.default || deps.templates.languages().contains(&lang) {
+                format!("answered in `{lang}` from now on")
+            } else {
+                format!(
+                    "answered in `{lang}` from now on; there is no {}/{lang}/ template set, so \
+                     mails stay in the default set until one is added",
+                    deps.templates.dir().display()
+                )
+            }
+        }
+        StaffAction::Resolve(_) => format!("resolved; {}", mail("resolution mail")),
+        StaffAction::Close => "closed".into(),
+        StaffAction::Reopen => format!("reopened; {}", mail("mail telling the customer")),
+        StaffAction::Tag { label, .. } => {
+            let label = label.trim().to_lowercase();
+            if effects.is_empty() {
+                format!("already tagged {label}")
+            } else {
+                format!("tagged {label}")
+            }
+        }
+    }
+}
+
+pub(super) fn upcoming(
+    config: Config,
+    within: std::time::Duration,
+    json: bool,
+    clock: Clock,
+) -> Result<ExitCode> {
+    let deps = Deps::load(config, clock)?;
+    let mut conn = store::open_for_preview(&deps.config.database)?;
+    let now = deps.now();
+    let until = now + chrono::Duration::from_std(within).context("--within is too large")?;
+    let list = crate::scheduler::upcoming(&mut conn, &deps, now, until)?;
+    if json {
+        show::json(&list)?;
+    } else {
+        show::upcoming(&list, within)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders a template for a real incident with the data it would get now (the latest note,
+/// the promised time), without queueing anything.
+pub(super) fn render_template(
+    config: Config,
+    name: &str,
+    number: IncidentNo,
+    clock: Clock,
+) -> Result<ExitCode> {
+    let Some(kind) = MailKind::parse(name) else {
+        bail!(
+            "no template `{name}`; the templates are {}",
+            MailKind::template_names().join(", ")
+        );
+    };
+    let deps = Deps::load(config, clock)?;
+    let conn = store::open(&deps.config.database)?;
+    let Some(facts) = crate::apply::facts(&conn, number)? else {
+        bail!("there is no incident {number}");
+    };
+    let mut data = letters::mail_data(&facts.incident, &deps.config, facts.incident.next_update_at);
+    data.note = facts.latest_note.map(|n| n.text).unwrap_or_default();
+    let value = serde_json::to_value(&data)?;
+    let rendered = deps.templates.render(kind.as_str(), &value)?;
+    let mut out = show::out();
+    writeln!(
+        out,
+        "Subject: {}",
+        crate::mail::header_safe(&rendered.subject, 400)
+    )?;
+    writeln!(out, "\n{}", rendered.text)?;
+    if let Some(html) = rendered.html {
+        writeln!(out, "--- HTML ---\n{html}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn list_messages(
+    config: &Config,
+    class: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    let filter = match class.as_deref() {
+        None => MessageFilter::default(),
+        Some(c) => match (MessageClass::parse(c), MailKind::parse(c)) {
+            (Some(class), _) => MessageFilter {
+                class: Some(class),
+                kind: None,
+            },
+            (None, Some(kind)) => MessageFilter {
+                class: None,
+                kind: Some(kind),
+            },
+            (None, None) => bail!(
+                "unknown class `{c}`; use one of {}, or a kind of mail we send ({})",
+                MessageClass::ALL.map(MessageClass::as_str).join(", "),
+                MailKind::template_names().join(", ")
+            ),
+        },
+    };
+    let conn = store::open(&config.database)?;
+    let list = store::messages::messages(&conn, filter, limit)?;
+    if json {
+        show::json(&list)?;
+    } else {
+        show::messages(&list)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
