@@ -12,6 +12,12 @@ use crate::digest::sha256_hex;
 use crate::incident::{IncidentNo, MailKind, MessageRow};
 use crate::mail::MessageClass;
 
+mod caps;
+mod undeliverable;
+
+pub use caps::*;
+pub use undeliverable::*;
+
 /// queued → sending (handed to the relay) → sent | failed. A `sending` row whose sender is gone
 /// is in doubt: it waits for its receipt before a resend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -426,105 +432,6 @@ pub fn give_up(conn: &Connection, id: i64, error: &str, now: DateTime<Utc>) -> R
     record_attempt(conn, id, "failed", error, now)
 }
 
-/// When each automatic mail to `recipient` since `since` was queued, and its kind (anything
-/// not refused by the relay), newest first.
-/// What a send cap counts: automatic mail to customers (never staff mail, never a mail the
-/// relay refused for good) queued since a time, within one scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapScope<'a> {
-    /// To one mailbox (folded, see `outbox::caps::mailbox`).
-    Mailbox(&'a str),
-    /// To one mailbox, about incidents nobody could vouch for.
-    UnverifiedMailbox(&'a str),
-    /// To one domain, about incidents nobody could vouch for.
-    UnverifiedDomain(&'a str),
-    /// Answers the customer's own mail caused on one incident (status, reopened).
-    Answers(IncidentNo),
-    /// Everything.
-    All,
-}
-
-/// The kinds of mail only staff read, as an SQL list (`'staff/new', 'staff/reply', …`), from
-/// [`MailKind::audience`] itself: SQL tells staff mail apart by the same rule as the code.
-fn staff_kinds() -> String {
-    MailKind::ALL
-        .iter()
-        .filter(|k| k.audience() == crate::incident::Audience::Staff)
-        .map(|k| format!("'{}'", k.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// How much automatic customer mail `scope` had since `since`.
-pub fn customer_mail_count(
-    conn: &Connection,
-    scope: CapScope<'_>,
-    since: DateTime<Utc>,
-) -> Result<u32> {
-    let customer = format!(
-        "kind NOT IN ({}) AND state != 'failed' AND created_at > ?1",
-        staff_kinds()
-    );
-    let customer = customer.as_str();
-    let count: i64 = match scope {
-        CapScope::Mailbox(mailbox) => conn
-            .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM outbox WHERE recipient_mailbox = ?2 AND {customer}"
-            ))?
-            .query_row(params![Ts(since), mailbox], |r| r.get(0))?,
-        CapScope::UnverifiedMailbox(mailbox) => conn
-            .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM outbox
-                 WHERE recipient_mailbox = ?2 AND unverified = 1 AND {customer}"
-            ))?
-            .query_row(params![Ts(since), mailbox], |r| r.get(0))?,
-        CapScope::UnverifiedDomain(domain) => conn
-            .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM outbox
-                 WHERE recipient_domain = ?2 AND unverified = 1 AND {customer}"
-            ))?
-            .query_row(params![Ts(since), domain], |r| r.get(0))?,
-        CapScope::Answers(incident) => conn
-            .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM outbox
-                 WHERE incident_id = ?2 AND kind IN ('status', 'reopened')
-                   AND caused_by IS NOT NULL AND {customer}"
-            ))?
-            .query_row(params![Ts(since), incident], |r| r.get(0))?,
-        CapScope::All => conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM outbox WHERE {customer}"))?
-            .query_row(params![Ts(since)], |r| r.get(0))?,
-    };
-    Ok(u32::try_from(count).unwrap_or(u32::MAX))
-}
-
-/// Whether a mail of `kind` was queued since `since` (for a notice sent once per window).
-pub fn kind_queued_since(conn: &Connection, kind: MailKind, since: DateTime<Utc>) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM outbox WHERE kind = ?1 AND created_at > ?2 LIMIT 1")?
-        .query_row(params![kind, Ts(since)], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-pub fn automatic_mail_since(
-    conn: &Connection,
-    recipient: &str,
-    since: DateTime<Utc>,
-) -> Result<Vec<(DateTime<Utc>, MailKind)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT created_at, kind FROM outbox
-         WHERE recipient = ?1 AND created_at > ?2 AND state != 'failed'
-         ORDER BY created_at DESC",
-    )?;
-    let rows = stmt
-        .query_map(params![recipient, Ts(since)], |r| {
-            Ok((ts_at(r, 0)?, r.get(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineOutgoing {
     pub id: i64,
@@ -597,183 +504,6 @@ pub fn queued_until(conn: &Connection, until: DateTime<Utc>) -> Result<Vec<Queue
 
 // --- Suppressed mail -------------------------------------------------------------------------
 
-pub struct NewSuppressed<'a> {
-    pub incident: IncidentNo,
-    pub kind: MailKind,
-    pub caused_by: Option<MessageRow>,
-    pub recipient: &'a str,
-    pub reason: &'a str,
-    pub context: &'a str,
-    /// Held for the recipient's next digest (staff notifications over their cap).
-    pub digest_pending: bool,
-}
-
-pub fn record_suppressed(
-    conn: &Connection,
-    s: &NewSuppressed<'_>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO suppressed (incident_id, kind, caused_by, recipient, reason, context,
-             created_at, digest_pending)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        s.incident,
-        s.kind,
-        s.caused_by,
-        s.recipient,
-        s.reason,
-        s.context,
-        Ts(now),
-        s.digest_pending
-    ])?;
-    Ok(())
-}
-
-/// A staff notification held for a digest.
-#[derive(Debug, Clone)]
-pub struct Held {
-    pub id: i64,
-    pub incident: IncidentNo,
-    pub kind: MailKind,
-    pub at: DateTime<Utc>,
-}
-
-/// Staff recipients with notifications held for a digest.
-pub fn digest_recipients(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT recipient FROM suppressed WHERE digest_pending = 1 ORDER BY recipient",
-    )?;
-    let rows = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(rows)
-}
-
-/// The notifications held for `recipient`'s digest, oldest first.
-pub fn held_for(conn: &Connection, recipient: &str) -> Result<Vec<Held>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, incident_id, kind, created_at FROM suppressed
-         WHERE digest_pending = 1 AND recipient = ?1 ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([recipient], |r| {
-            Ok(Held {
-                id: r.get(0)?,
-                incident: r.get(1)?,
-                kind: r.get(2)?,
-                at: ts_at(r, 3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-/// The held notifications went out in a digest.
-pub fn digested(conn: &Connection, ids: &[i64]) -> Result<()> {
-    let mut stmt = conn.prepare_cached("UPDATE suppressed SET digest_pending = 0 WHERE id = ?1")?;
-    for id in ids {
-        stmt.execute([id])?;
-    }
-    Ok(())
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TimelineSuppressed {
-    pub kind: MailKind,
-    pub recipient: String,
-    pub reason: String,
-    #[serde(with = "serde_stamp")]
-    pub at: DateTime<Utc>,
-}
-
-pub fn incident_suppressed(
-    conn: &Connection,
-    incident: IncidentNo,
-) -> Result<Vec<TimelineSuppressed>> {
-    let mut stmt = conn.prepare(
-        "SELECT kind, recipient, reason, created_at FROM suppressed
-         WHERE incident_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([incident], |r| {
-            Ok(TimelineSuppressed {
-                kind: r.get(0)?,
-                recipient: r.get(1)?,
-                reason: r.get(2)?,
-                at: ts_at(r, 3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-// --- Undeliverable addresses -------------------------------------------------------------------
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Undeliverable {
-    pub address: String,
-    #[serde(with = "serde_stamp")]
-    pub since: DateTime<Utc>,
-    pub reason: String,
-    pub incident: Option<IncidentNo>,
-    pub bounce_message: Option<MessageRow>,
-}
-
-/// Returns whether the address was newly marked.
-pub fn mark_undeliverable(
-    conn: &Connection,
-    address: &str,
-    reason: &str,
-    incident: Option<IncidentNo>,
-    bounce: MessageRow,
-    now: DateTime<Utc>,
-) -> Result<bool> {
-    let changed = conn.execute(
-        "INSERT OR IGNORE INTO undeliverable (address, since, reason, incident_id, bounce_row)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![address, Ts(now), reason, incident, bounce],
-    )?;
-    Ok(changed > 0)
-}
-
-const UNDELIVERABLE_COLUMNS: &str = "address, since, reason, incident_id, bounce_row";
-
-fn undeliverable_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Undeliverable> {
-    Ok(Undeliverable {
-        address: r.get(0)?,
-        since: ts_at(r, 1)?,
-        reason: r.get(2)?,
-        incident: r.get(3)?,
-        bounce_message: r.get(4)?,
-    })
-}
-
-pub fn undeliverable(conn: &Connection, address: &str) -> Result<Option<Undeliverable>> {
-    let sql = format!("SELECT {UNDELIVERABLE_COLUMNS} FROM undeliverable WHERE address = ?1");
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([address], undeliverable_row)
-        .optional()?)
-}
-
-pub fn all_undeliverable(conn: &Connection) -> Result<Vec<Undeliverable>> {
-    let sql = format!("SELECT {UNDELIVERABLE_COLUMNS} FROM undeliverable ORDER BY since");
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt
-        .query_map([], undeliverable_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-/// Returns whether the address was marked.
-pub fn clear_undeliverable(conn: &Connection, address: &str) -> Result<bool> {
-    Ok(conn.execute("DELETE FROM undeliverable WHERE address = ?1", [address])? > 0)
-}
-
-// --- Invariants the probe checks after every message ------------------------------------------
-
 /// The newest outbox id (0 when empty).
 pub fn last_id(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))?)
@@ -791,20 +521,6 @@ pub fn queued_after(conn: &Connection, after: i64) -> Result<Vec<QueuedRow>> {
         .query_map([after], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
-}
-
-/// Kind, recipient and reason of every mail suppressed at `at`.
-pub fn suppressed_at(
-    conn: &Connection,
-    at: DateTime<Utc>,
-) -> Result<Vec<(MailKind, String, String)>> {
-    let mut stmt = conn.prepare(
-        "SELECT kind, recipient, reason FROM suppressed WHERE created_at = ?1 ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([Ts(at)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
