@@ -1,7 +1,11 @@
 //! Arbitrary bytes through intake: parse → classify → thread → store → policy → outbox, with
 //! the promises `Probe::feed` checks (nothing lost, no robot answered, no stranger joined, one
-//! acknowledgement per incident, clean header text). Any error or panic is a finding.
+//! acknowledgement per incident, clean header text). Any error is a finding, and so is a panic
+//! under the policy in `common.rs`.
 #![no_main]
+
+#[path = "common.rs"]
+mod common;
 
 use std::sync::Mutex;
 
@@ -13,29 +17,23 @@ use libfuzzer_sys::fuzz_target;
 static PROBE: Mutex<Option<(Probe, u32)>> = Mutex::new(None);
 const RENEW_EVERY: u32 = 2_000;
 
-/// libFuzzer's panic hook aborts on every panic, even one followupd catches on purpose:
-/// `mail::parse` runs mail-parser under `catch_unwind` and quarantines what it cannot parse
-/// (mail-parser 0.11 panics on some malformed MIME). Those are the designed outcome, so the
-/// hook is replaced by a silent one; a panic that escapes followupd still reaches
-/// `fuzz_target!`'s own `catch_unwind`, which aborts: that remains a finding.
-static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
-
 fuzz_target!(|data: &[u8]| {
-    QUIET_HOOK.call_once(|| std::panic::set_hook(Box::new(|_| {})));
-    let mut guard = PROBE.lock().unwrap_or_else(|p| p.into_inner());
-    let fresh = match guard.as_ref() {
-        Some((_, fed)) => *fed >= RENEW_EVERY,
-        None => true,
-    };
-    if fresh {
-        let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates");
-        let probe = Probe::new(std::path::Path::new(templates)).expect("probe starts");
-        *guard = Some((probe, 0));
-    }
-    if let Some((probe, fed)) = guard.as_mut() {
-        *fed += 1;
-        if let Err(e) = probe.feed(data) {
-            panic!("{e}");
+    common::run(|| {
+        let mut guard = PROBE.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = match guard.as_ref() {
+            Some((_, fed)) => *fed >= RENEW_EVERY,
+            None => true,
+        };
+        if fresh {
+            let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/../templates");
+            let probe = Probe::new(std::path::Path::new(templates)).expect("probe starts");
+            *guard = Some((probe, 0));
         }
-    }
+        if let Some((probe, fed)) = guard.as_mut() {
+            *fed += 1;
+            if let Err(e) = probe.feed(data) {
+                panic!("{e}");
+            }
+        }
+    });
 });
