@@ -402,3 +402,73 @@ fn a_bug_met_on_one_message_or_incident_stays_with_it_and_the_next_complaint_is_
     let log = with_bug("Zebra", t0 + Span::hours(4) + Span::minutes(1));
     assert!(!log.contains("a bug stopped work"), "{log}");
 }
+
+/// Outlook on the web writes HTML only (its text part empty): the writer's lines as `<div>`s,
+/// then `divRplyFwdMsg` with the header block and the notification below, unmarked.
+#[test]
+fn an_html_only_outlook_on_the_web_reply_sends_the_customer_only_the_staff_text() {
+    let stack = MailStack::start();
+    let fu = with_staff(&stack, "");
+    let t0 = at("2026-11-23T09:00:00Z");
+    let notification = complaint_at(&stack, &fu, t0);
+    stack.wait_for_mail(ANN, 1);
+    let n = parse(&notification);
+    let id = n.message_id().expect("Message-ID").to_string();
+    let subject = n.subject().expect("subject").to_string();
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let quoted: String = text_of(&notification)
+        .lines()
+        .map(|l| format!("<div>{}</div>\r\n", escape(l)))
+        .collect();
+    let html = format!(
+        "<html><body dir=\"ltr\">\r\n\
+         <div class=\"elementToProof\">Hallo Frau Example,</div>\r\n\
+         <div class=\"elementToProof\"><br></div>\r\n\
+         <div class=\"elementToProof\">die Erstattung ist heute angewiesen worden.</div>\r\n\
+         <div class=\"elementToProof\"><br></div>\r\n\
+         <div class=\"elementToProof\">Freundliche Gr&uuml;&szlig;e</div>\r\n\
+         <div class=\"elementToProof\">Anna Berg</div>\r\n\
+         <div class=\"elementToProof\">Tel. +49 30 1234567</div>\r\n\
+         <div id=\"appendonsend\"></div>\r\n\
+         <hr style=\"display:inline-block;width:98%\" tabindex=\"-1\">\r\n\
+         <div id=\"divRplyFwdMsg\" dir=\"ltr\"><font face=\"Calibri, sans-serif\"><b>Von:</b> \
+         Example Support &lt;{SUPPORT}&gt;<br>\r\n<b>Gesendet:</b> Montag, 23. November 2026 \
+         10:05<br>\r\n<b>An:</b> {TEAM}<br>\r\n<b>Betreff:</b> {}</font>\r\n\
+         <div>&nbsp;</div></div>\r\n{quoted}</body></html>\r\n",
+        escape(&subject)
+    );
+    let raw = format!(
+        "From: Anna Berg <{ANNA}>\r\nTo: {SUPPORT}\r\nSubject: AW: {subject}\r\n\
+         Message-ID: <owa-1@example.test>\r\nIn-Reply-To: <{id}>\r\nReferences: <{id}>\r\n\
+         Date: Mon, 23 Nov 2026 10:10:00 +0000\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/alternative; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n\
+         --b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b--\r\n"
+    );
+    stack.deliver(SUPPORT, raw.as_bytes());
+    fu.once_at(t0 + Span::minutes(10));
+    let mail = stack.wait_for_mail(ANN, 2);
+    let text = text_of(&mail[1]);
+    assert!(
+        text.contains("Die Erstattung ist heute angewiesen worden."),
+        "{text}"
+    );
+    assert_eq!(text.matches("Hallo Frau Example,").count(), 1, "{text}");
+    for leaked in [
+        "Gesendet",
+        "Betreff",
+        "New incident from",
+        "#resolve",
+        "+49 30",
+        "I returned order",
+    ] {
+        assert!(
+            !text.contains(leaked),
+            "{leaked} reached the customer: {text}"
+        );
+    }
+}
