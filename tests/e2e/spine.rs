@@ -673,11 +673,11 @@ fn after_processing_move_files_recorded_mail_and_leaves_quarantine_for_a_human()
 fn a_second_followupd_on_the_same_database_refuses_to_start() {
     let stack = MailStack::start();
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
-    let mut daemon = fu.spawn();
-    eventually("the daemon is up", Duration::from_secs(20), || {
-        fu.database.exists()
+    let (mut daemon, log) = fu.spawn_logged();
+    // It connects only after taking the lock.
+    eventually_logged("the daemon is up", Duration::from_secs(20), &log, || {
+        read_log(&log).contains("IMAP connected")
     });
-    std::thread::sleep(Duration::from_millis(500));
     let out = fu.run(&["run", "--once"]);
     stop(&mut daemon);
     assert!(
