@@ -7,10 +7,24 @@
 //! clear an undeliverable mark; a failed check keeps the mail for staff. A staff member acting
 //! on an incident vouches for it: from then on it is answered in full.
 
-use crate::config::{Treatment, TrustPolicy};
-use crate::mail::{Person, Trust};
+use crate::config::{StaffConfig, Treatment, TrustPolicy};
+use crate::mail::{Person, Trust, Verdict};
 
 use super::Incident;
+
+/// Whether a mail claiming a staff sender is proven enough to act as staff: with a trusted
+/// receiving server (`sender_check`), verified with strict alignment (the From domain itself
+/// signed or sent it), or relaxed where `[staff] alignment = "relaxed"`.
+pub fn staff_sender_proven(sender_check: bool, trust: &Verdict, staff: &StaffConfig) -> bool {
+    !sender_check || (trust.level == Trust::Verified && (trust.strict || staff.relaxed_alignment))
+}
+
+/// Whether a notification sent on `day` (days since 1970; None for an id made before ids
+/// carried their day) may still be answered on `today`, under `[staff] reply_valid_for`.
+pub fn notification_still_answerable(day: Option<i64>, today: i64, staff: &StaffConfig) -> bool {
+    let valid_days = i64::try_from(staff.reply_valid_for.as_secs() / 86_400).unwrap_or(i64::MAX);
+    day.is_some_and(|day| today.saturating_sub(day) <= valid_days)
+}
 
 /// How a mail with this sender proof is treated.
 pub fn for_sender(trust: Trust, policy: &TrustPolicy) -> Treatment {
@@ -80,6 +94,54 @@ fn domain(address: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use super::{notification_still_answerable, staff_sender_proven};
+    use crate::config::StaffConfig;
+    use crate::mail::{Trust, Verdict};
+
+    #[test]
+    fn a_staff_reply_needs_a_strict_pass_unless_relaxed_and_a_fresh_notification() {
+        let staff = StaffConfig::default();
+        let verdict = |level, strict| Verdict {
+            level,
+            reason: String::new(),
+            strict,
+        };
+        assert!(staff_sender_proven(
+            false,
+            &verdict(Trust::Unverified, false),
+            &staff
+        ));
+        assert!(staff_sender_proven(
+            true,
+            &verdict(Trust::Verified, true),
+            &staff
+        ));
+        assert!(!staff_sender_proven(
+            true,
+            &verdict(Trust::Verified, false),
+            &staff
+        ));
+        assert!(!staff_sender_proven(
+            true,
+            &verdict(Trust::Unverified, false),
+            &staff
+        ));
+        let relaxed = StaffConfig {
+            relaxed_alignment: true,
+            ..StaffConfig::default()
+        };
+        assert!(staff_sender_proven(
+            true,
+            &verdict(Trust::Verified, false),
+            &relaxed
+        ));
+        // 90 days by default: day 0 answerable on day 90, not on day 91; an id without its
+        // day never.
+        assert!(notification_still_answerable(Some(0), 90, &staff));
+        assert!(!notification_still_answerable(Some(0), 91, &staff));
+        assert!(!notification_still_answerable(None, 0, &staff));
+    }
+
     use super::*;
 
     fn person(address: &str) -> Person {

@@ -34,8 +34,11 @@ pub(super) fn record_staff(
         .iter()
         .find_map(|id| deps.secret.verify_staff_message_id(id, &signed_for));
     let answered = signed.map(|s| IncidentNo(s.incident));
-    let checked = deps.config.intake.trusted_authserv_id.is_none()
-        || (mail.trust.level == Trust::Verified && (mail.trust.strict || staff.relaxed_alignment));
+    let checked = crate::incident::policy::staff_sender_proven(
+        deps.config.intake.trusted_authserv_id.is_some(),
+        &mail.trust,
+        staff,
+    );
     let pointed: Vec<IncidentNo> = {
         let mut list: Vec<IncidentNo> = candidates(conn, deps, mail)?
             .into_iter()
@@ -182,10 +185,17 @@ pub(super) fn not_readable(
             human_size(usize::try_from(size).unwrap_or(usize::MAX))
         ));
     }
-    let valid_days = (deps.config.staff.reply_valid_for.as_secs() / 86_400) as i64;
     let today = now.timestamp().div_euclid(86_400);
     match signed.map(|s| s.day) {
-        Some(Some(day)) if today - day <= valid_days => None,
+        Some(day)
+            if crate::incident::policy::notification_still_answerable(
+                day,
+                today,
+                &deps.config.staff,
+            ) =>
+        {
+            None
+        }
         Some(_) => Some(format!(
             "it answers a notification older than {} ([staff] reply_valid_for); reply to a \
              fresh notification about this incident (the next one, or ask a colleague to \
