@@ -361,9 +361,15 @@ pub fn digest(
         digest: lines,
         ..StaffData::default()
     };
-    Some(Mail {
-        kind: MailKind::StaffDigest,
-        to: recipient.to_string(),
+    Some(outside_thread(MailKind::StaffDigest, recipient, data))
+}
+
+/// A mail to one staff address outside any incident's thread (a digest, a notice about the
+/// mail itself rather than about the incident).
+fn outside_thread(kind: MailKind, to: &str, data: MailData) -> Mail {
+    Mail {
+        kind,
+        to: to.to_string(),
         to_name: None,
         unverified: false,
         data,
@@ -374,7 +380,7 @@ pub fn digest(
         thread_root: None,
         attachments_from: None,
         staff_by: None,
-    })
+    }
 }
 
 /// To staff: the global send cap (`[send_caps] global_windows`) held automatic mail to
@@ -390,29 +396,17 @@ pub fn global_cap_notice(incident: &Incident, reason: &str, config: &Config) -> 
         .staff
         .recipients()
         .iter()
-        .map(|to| Mail {
-            kind: MailKind::StaffCapped,
-            to: to.clone(),
-            to_name: None,
-            unverified: false,
-            data: data.clone(),
-            promise: None,
-            caused_by: None,
-            in_reply_to: None,
-            references: Vec::new(),
-            thread_root: None,
-            attachments_from: None,
-            staff_by: None,
-        })
+        .map(|to| outside_thread(MailKind::StaffCapped, to, data.clone()))
         .collect()
 }
 
-/// Tells staff that a mail to the customer was stopped because it carried staff-only text, and
-/// which lines.
+/// Tells `to` (staff) that a mail to the customer was stopped because it carried staff-only
+/// text, and which lines.
 pub fn stopped_notice(
     incident: &Incident,
     kind: MailKind,
     found: &[String],
+    to: &[String],
     config: &Config,
 ) -> Vec<Mail> {
     let mut data = mail_data(incident, config, incident.next_update_at);
@@ -425,24 +419,8 @@ pub fn stopped_notice(
         },
         ..StaffData::default()
     };
-    config
-        .staff
-        .recipients()
-        .iter()
-        .map(|to| Mail {
-            kind: MailKind::StaffHeld,
-            to: to.clone(),
-            to_name: None,
-            unverified: false,
-            data: data.clone(),
-            promise: None,
-            caused_by: None,
-            in_reply_to: None,
-            references: Vec::new(),
-            thread_root: None,
-            attachments_from: None,
-            staff_by: None,
-        })
+    to.iter()
+        .map(|to| outside_thread(MailKind::StaffHeld, to, data.clone()))
         .collect()
 }
 
@@ -461,20 +439,7 @@ pub fn not_sent_notice(
         refusal: format!("the {kind} mail with your words was not sent to the customer: {reason}"),
         ..StaffData::default()
     };
-    Mail {
-        kind: MailKind::StaffRefused,
-        to: member.to_string(),
-        to_name: None,
-        unverified: false,
-        data,
-        promise: None,
-        caused_by: None,
-        in_reply_to: None,
-        references: Vec::new(),
-        thread_root: None,
-        attachments_from: None,
-        staff_by: None,
-    }
+    outside_thread(MailKind::StaffRefused, member, data)
 }
 
 /// A staff notification's kind, as a digest line says it.

@@ -155,17 +155,7 @@ pub(super) fn held_by_trust(
         mail.trust.level, mail.trust.reason
     );
     let reason = format!("held for staff: {} wrote, but {why}", mail.from.address);
-    let salvaged = salvage(mail);
-    let row = record_quarantine(
-        conn,
-        incoming.origin,
-        incoming.raw,
-        &incoming.sha,
-        Some(&incoming.dedupe_key),
-        &reason,
-        Some(&salvaged),
-        now,
-    )?;
+    let row = hold_parsed(conn, incoming, mail, &reason, now)?;
     if let Some(incident) = answers {
         let own = own_in_thread(conn, mail, incident)?;
         let event = Event::HeldReply {
@@ -290,17 +280,7 @@ pub(super) fn hold_for_staff(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let salvaged = salvage(mail);
-    record_quarantine(
-        conn,
-        incoming.origin,
-        incoming.raw,
-        &incoming.sha,
-        Some(&incoming.dedupe_key),
-        &reason,
-        Some(&salvaged),
-        now,
-    )?;
+    hold_parsed(conn, incoming, mail, &reason, now)?;
     Ok(Outcome::Held { reason })
 }
 

@@ -361,6 +361,27 @@ fn salvage(mail: &ParsedMail) -> Quarantine {
     }
 }
 
+/// Keeps a mail that parsed for a person (a stranger's, one whose sender check failed, a
+/// forged staff reply), with what could be read of it and why.
+fn hold_parsed(
+    conn: &Connection,
+    incoming: &Incoming<'_>,
+    mail: &ParsedMail,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<MessageRow, StoreError> {
+    record_quarantine(
+        conn,
+        incoming.origin,
+        incoming.raw,
+        &incoming.sha,
+        Some(&incoming.dedupe_key),
+        reason,
+        Some(&salvage(mail)),
+        now,
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn record_quarantine(
     conn: &Connection,

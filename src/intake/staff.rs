@@ -267,17 +267,7 @@ pub(super) fn forged(
         "held for staff: {} wrote about incident #{incident} as staff, but {why}",
         mail.from.address
     );
-    let salvaged = salvage(mail);
-    let row = record_quarantine(
-        conn,
-        incoming.origin,
-        incoming.raw,
-        &incoming.sha,
-        Some(&incoming.dedupe_key),
-        &reason,
-        Some(&salvaged),
-        now,
-    )?;
+    let row = hold_parsed(conn, incoming, mail, &reason, now)?;
     let own = own_in_thread(conn, mail, incident)?;
     let alerts = store::events::count_since(
         conn,

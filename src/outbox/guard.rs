@@ -22,7 +22,8 @@ const THREAD_MAILS: usize = 80;
 pub fn thread_mail(conn: &Connection, n: IncidentNo) -> Result<OurMail, StoreError> {
     let mut ours = OurMail::none();
     add_notes(conn, n, &mut ours)?;
-    add_public(conn, n, &mut ours)?;
+    add_customer_words(conn, n, &mut ours)?;
+    // Customer mail is added as public (`staff_only` false), staff mail as staff-only.
     for (kind, raw) in store::outbox::composed_about(conn, n, THREAD_MAILS)? {
         let staff_only = kind.audience() == Audience::Staff;
         for text in crate::mail::sent_texts(&raw) {
@@ -44,9 +45,13 @@ fn add_notes(conn: &Connection, n: IncidentNo, ours: &mut OurMail) -> Result<(),
     Ok(())
 }
 
-/// What the customer wrote, and what we sent them: an internal note or a notification that
-/// repeats it does not make it staff-only.
-fn add_public(conn: &Connection, n: IncidentNo, ours: &mut OurMail) -> Result<(), StoreError> {
+/// What the customer wrote: an internal note or a notification that repeats it does not make
+/// it staff-only.
+fn add_customer_words(
+    conn: &Connection,
+    n: IncidentNo,
+    ours: &mut OurMail,
+) -> Result<(), StoreError> {
     for raw in store::messages::human_raws_about(conn, n, THREAD_MAILS)? {
         for text in crate::mail::sent_texts(&raw) {
             if !ours.add_public(&text) {
@@ -54,6 +59,12 @@ fn add_public(conn: &Connection, n: IncidentNo, ours: &mut OurMail) -> Result<()
             }
         }
     }
+    Ok(())
+}
+
+/// What the customer wrote, and what we sent them.
+fn add_public(conn: &Connection, n: IncidentNo, ours: &mut OurMail) -> Result<(), StoreError> {
+    add_customer_words(conn, n, ours)?;
     for (kind, raw) in store::outbox::composed_about(conn, n, THREAD_MAILS)? {
         if kind.audience() == Audience::Customer {
             for text in crate::mail::sent_texts(&raw) {

@@ -82,29 +82,16 @@ pub fn enqueue(
         }
     };
     if let Some(Refusal { reason, global }) = refused {
-        store::outbox::record_suppressed(
+        // Staff still hear of a held notification: in the next digest.
+        let digest_pending = audience == Audience::Staff;
+        let detail = format!("{} to {} not sent: {reason}", mail.kind, mail.to);
+        let not_sent = (EventKind::MailSuppressed, detail.as_str());
+        suppress(
             conn,
-            &NewSuppressed {
-                incident,
-                kind: mail.kind,
-                caused_by: mail.caused_by,
-                recipient: &mail.to,
-                reason: &reason,
-                context: &data.to_string(),
-                // Staff still hear of it: in the next digest.
-                digest_pending: audience == Audience::Staff,
-            },
-            now,
-        )?;
-        store::events::log(
-            conn,
-            &NewEvent {
-                incident: Some(incident),
-                message: mail.caused_by,
-                kind: EventKind::MailSuppressed,
-                actor: Actor::Daemon,
-                detail: format!("{} to {} not sent: {reason}", mail.kind, mail.to),
-            },
+            (incident, mail, &data),
+            &reason,
+            digest_pending,
+            not_sent,
             now,
         )?;
         tracing::warn!(incident = incident.0, kind = %mail.kind, reason, "automatic mail suppressed");
@@ -290,6 +277,42 @@ fn never_sendable(
     Ok(Queued::Failed(reason))
 }
 
+/// Keeps a mail that is not sent in `suppressed` with its reason and data, and logs `event`.
+fn suppress(
+    conn: &Connection,
+    (incident, mail, data): (IncidentNo, &Mail, &serde_json::Value),
+    reason: &str,
+    digest_pending: bool,
+    (kind, detail): (EventKind, &str),
+    now: DateTime<Utc>,
+) -> Result<(), QueueError> {
+    store::outbox::record_suppressed(
+        conn,
+        &NewSuppressed {
+            incident,
+            kind: mail.kind,
+            caused_by: mail.caused_by,
+            recipient: &mail.to,
+            reason,
+            context: &data.to_string(),
+            digest_pending,
+        },
+        now,
+    )?;
+    store::events::log(
+        conn,
+        &NewEvent {
+            incident: Some(incident),
+            message: mail.caused_by,
+            kind,
+            actor: Actor::Daemon,
+            detail: detail.to_string(),
+        },
+        now,
+    )?;
+    Ok(())
+}
+
 /// A customer mail that carries staff-only text: not queued, on record as suppressed with the
 /// lines found, and staff are told at once (only logged when no staff are configured).
 fn stopped(
@@ -307,43 +330,19 @@ fn stopped(
         .collect::<Vec<_>>()
         .join(", ");
     let reason = format!("it carries text meant for staff only: {quoted}");
-    store::outbox::record_suppressed(
-        conn,
-        &NewSuppressed {
-            incident,
-            kind: mail.kind,
-            caused_by: mail.caused_by,
-            recipient: &mail.to,
-            reason: &reason,
-            context: &data.to_string(),
-            digest_pending: false,
-        },
-        now,
-    )?;
-    store::events::log(
-        conn,
-        &NewEvent {
-            incident: Some(incident),
-            message: mail.caused_by,
-            kind: EventKind::MailStopped,
-            actor: Actor::Daemon,
-            detail: format!("{} to {} stopped: {reason}", mail.kind, mail.to),
-        },
-        now,
-    )?;
+    let detail = format!("{} to {} stopped: {reason}", mail.kind, mail.to);
+    let stopped = (EventKind::MailStopped, detail.as_str());
+    suppress(conn, (incident, mail, data), &reason, false, stopped, now)?;
     tracing::error!(incident = incident.0, kind = %mail.kind, to = %mail.to, reason, "customer mail stopped by the staff-only guard");
     if let Some(row) = store::incidents::incident(conn, incident)? {
-        let mut told = letters::stopped_notice(&row, mail.kind, found, &deps.config);
+        // The team, and the member whose words it carried if the team list is not them.
+        let mut to = deps.config.staff.recipients().to_vec();
         if let Some(member) = mail.staff_by.as_deref().filter(|m| m.contains('@')) {
-            if !told.iter().any(|n| n.to.eq_ignore_ascii_case(member)) {
-                let mut own = letters::stopped_notice(&row, mail.kind, found, &deps.config);
-                if let Some(mut first) = own.pop() {
-                    first.to = member.to_string();
-                    told.push(first);
-                }
+            if !to.iter().any(|t| t.eq_ignore_ascii_case(member)) {
+                to.push(member.to_string());
             }
         }
-        for notice in told {
+        for notice in letters::stopped_notice(&row, mail.kind, found, &to, &deps.config) {
             enqueue(conn, deps, incident, &notice, Pass::Real, now)?;
         }
     }

@@ -6,29 +6,10 @@
 use chrono::{DateTime, Duration as Span, Utc};
 
 use crate::harness::*;
+use crate::staff::{at, text_of, with_staff, ANNA, TEAM};
 
 const ANN: &str = "ann@example.test";
-const ANNA: &str = "anna@example.test";
 const BOB: &str = "bob@example.test";
-const TEAM: &str = "team@example.test";
-
-fn at(stamp: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(stamp)
-        .expect("RFC 3339")
-        .with_timezone(&Utc)
-}
-
-fn with_staff(stack: &MailStack, extra: &str) -> Followupd {
-    Followupd::with_extra(
-        stack,
-        Tls::ImapsAndSmtpStarttls,
-        &format!("\n[staff]\nmembers = [\"{ANNA}\", \"{BOB}\"]\nnotify = [\"{TEAM}\"]\n{extra}"),
-    )
-}
-
-fn text_of(raw: &[u8]) -> String {
-    parse(raw).body_text(0).expect("text").to_string()
-}
 
 /// Ann's complaint at `t0`; returns the team's notification.
 fn complaint_at(stack: &MailStack, fu: &Followupd, t0: DateTime<Utc>) -> Vec<u8> {

@@ -11,17 +11,17 @@ use mail_parser::MimeHeaders;
 use crate::harness::*;
 
 const ANN: &str = "ann@example.test";
-const ANNA: &str = "anna@example.test";
-const TEAM: &str = "team@example.test";
+pub(crate) const ANNA: &str = "anna@example.test";
+pub(crate) const TEAM: &str = "team@example.test";
 
-fn at(stamp: &str) -> DateTime<Utc> {
+pub(crate) fn at(stamp: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(stamp)
         .expect("RFC 3339")
         .with_timezone(&Utc)
 }
 
 /// A followupd whose staff are Anna and Bob, told at the team list.
-fn with_staff(stack: &MailStack, extra: &str) -> Followupd {
+pub(crate) fn with_staff(stack: &MailStack, extra: &str) -> Followupd {
     Followupd::with_extra(
         stack,
         Tls::ImapsAndSmtpStarttls,
@@ -31,7 +31,7 @@ fn with_staff(stack: &MailStack, extra: &str) -> Followupd {
     )
 }
 
-fn text_of(raw: &[u8]) -> String {
+pub(crate) fn text_of(raw: &[u8]) -> String {
     parse(raw).body_text(0).expect("text").to_string()
 }
 
