@@ -66,7 +66,7 @@ pub fn act_on(
     pass: Pass,
     now: DateTime<Utc>,
 ) -> Result<(Effects, Applied), ActError> {
-    let effects = decide(facts, event, &deps.config, now)?;
+    let effects = decide(facts, event, &deps.policy(), now)?;
     let applied = apply(conn, deps, &effects, pass, now)?;
     Ok((effects, applied))
 }

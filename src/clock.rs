@@ -325,14 +325,6 @@ pub mod serde_stamp {
     }
 }
 
-/// "Monday 23 November 2026, 13:00 UTC": a time a customer can read without converting.
-/// In the support team's time zone, named by its abbreviation (UTC, CET, EST…).
-pub fn human_time(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
-    t.with_timezone(&tz)
-        .format("%A %-d %B %Y, %H:%M %Z")
-        .to_string()
-}
-
 /// "4 hours", "1 hour 30 minutes", "1 day".
 pub fn human_duration(d: Duration) -> String {
     let secs = d.as_secs();
@@ -480,22 +472,13 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_times_read_naturally() {
+    fn durations_read_naturally() {
         assert_eq!(human_duration(Duration::from_secs(4 * 3600)), "4 hours");
         assert_eq!(
             human_duration(Duration::from_secs(5400)),
             "1 hour 30 minutes"
         );
         assert_eq!(human_duration(Duration::from_secs(86_400)), "1 day");
-        let t = utc("2026-11-23T13:05:00Z");
-        assert_eq!(
-            human_time(t, chrono_tz::Tz::UTC),
-            "Monday 23 November 2026, 13:05 UTC"
-        );
-        assert_eq!(
-            human_time(t, chrono_tz::Tz::Europe__Berlin),
-            "Monday 23 November 2026, 14:05 CET"
-        );
     }
 
     #[test]

@@ -210,7 +210,8 @@ fn digests(
                 .unwrap_or_default();
             lines.push((h.incident, h.kind, h.at, subject));
         }
-        let Some(mail) = crate::incident::letters::digest(&lines, &recipient, &deps.config) else {
+        let Some(mail) = crate::incident::letters::digest(&lines, &recipient, &deps.policy())
+        else {
             continue;
         };
         let newest = held.last().map(|h| h.incident);

@@ -190,7 +190,11 @@ pub(super) fn render_template(
     let Some(facts) = crate::apply::facts(&conn, number)? else {
         bail!("there is no incident {number}");
     };
-    let mut data = letters::mail_data(&facts.incident, &deps.config, facts.incident.next_update_at);
+    let mut data = letters::mail_data(
+        &facts.incident,
+        &deps.policy(),
+        facts.incident.next_update_at,
+    );
     data.note = facts.latest_note.map(|n| n.text).unwrap_or_default();
     let value = serde_json::to_value(&data)?;
     let rendered = deps.templates.render(kind.as_str(), &value)?;

@@ -7,12 +7,14 @@
 use chrono::{DateTime, Utc};
 
 use super::effects::Mail;
+use super::policy::Policy;
 use super::{policy, Incident, IncidentNo, MailKind, MessageRow};
-use crate::clock::{human_duration, stamp};
-use crate::config::{Config, Treatment};
+use crate::clock::stamp;
+use crate::config::Treatment;
+use crate::said;
 use crate::templates::{
-    CustomerData, HeldData, IncidentData, MailData, RecurringData, ResolutionData, StaffData,
-    SupportData,
+    CustomerData, HeldData, IncidentData, MailData, Phrases, RecurringData, ResolutionData, Said,
+    StaffData, SupportData,
 };
 
 /// References kept on a mail: the conversation's first message and the most recent ones, and
@@ -86,17 +88,19 @@ pub fn well_formed_id(id: &str) -> bool {
 
 /// Template data for a mail about `incident`. `promise` is the next update the mail promises
 /// (none for resolution, check-back and escalation).
-pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<Utc>>) -> MailData {
-    let tz = config.cadence.timezone;
-    let lang = language(incident, config);
-    let human_time = |t: DateTime<Utc>, _| crate::lang::human_time(t, tz, &lang);
+pub fn mail_data(incident: &Incident, policy: &Policy, promise: Option<DateTime<Utc>>) -> MailData {
+    let tz = policy.cadence.timezone;
+    let lang = language(incident, policy);
+    let words = policy.phrases;
+    let set = policy.lang_set(&lang);
+    let human_time = |t: DateTime<Utc>| words.human_time(set, t, tz);
     MailData {
         incident: IncidentData {
             number: incident.number.0,
             token: incident.token.clone(),
             subject: incident.subject.clone(),
             summary: incident.summary.clone(),
-            opened: human_time(incident.opened_at, tz),
+            opened: human_time(incident.opened_at),
             opened_iso: stamp(incident.opened_at),
             state: incident.state.as_str().to_string(),
             tags: incident.tags.clone(),
@@ -107,21 +111,21 @@ pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<
             address: incident.customer_address.clone(),
             greeting_name: crate::mail::facts::greeting_name(
                 incident.customer_name.as_deref(),
-                config.wording.greeting,
+                policy.wording.greeting,
             ),
         },
         support: SupportData {
-            name: config.support.name.clone(),
-            address: config.support.address.clone(),
+            name: policy.support.name.clone(),
+            address: policy.support.address.clone(),
         },
-        next_update: promise.map(|t| human_time(t, tz)).unwrap_or_default(),
+        next_update: promise.map(human_time).unwrap_or_default(),
         next_update_iso: promise.map(stamp).unwrap_or_default(),
-        cadence: human_duration(incident.cadence),
-        pace: super::pace::in_words(incident.cadence, &lang),
+        cadence: words.duration(set, incident.cadence),
+        pace: words.pace(set, incident.cadence),
         next_update_theirs: promise
-            .map(|t| crate::lang::their_time(t, tz, incident.customer_utc_offset, &lang))
+            .map(|t| words.their_time(set, t, tz, incident.customer_utc_offset))
             .unwrap_or_default(),
-        recurring: recurring_data(incident, &lang),
+        recurring: recurring_data(incident, words, set),
         problem: incident.subject.clone(),
         check_question: incident.check_question.clone().unwrap_or_default(),
         resolution: ResolutionData {
@@ -129,14 +133,16 @@ pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<
             prevention: incident.prevention.clone().unwrap_or_default(),
             compensation: incident.compensation.clone().unwrap_or_default(),
         },
-        close_after: if lang == "de" {
-            // As in "innerhalb von vier Tagen".
-            since_words(
-                chrono::Duration::from_std(config.cadence.close_after).unwrap_or_default(),
-                &lang,
+        close_after: {
+            let after = policy.cadence.close_after;
+            words.say(
+                set,
+                &said!(
+                    "mail.close_after",
+                    duration = words.duration(set, after),
+                    since = words.since(set, chrono::Duration::from_std(after).unwrap_or_default()),
+                ),
             )
-        } else {
-            human_duration(config.cadence.close_after)
         },
         previous_incident: incident.previous_incident.map_or(0, |n| n.0),
         lang,
@@ -145,88 +151,28 @@ pub fn mail_data(incident: &Incident, config: &Config, promise: Option<DateTime<
 }
 
 /// The language the customer is answered in: staff's choice or their mail's, else the default.
-pub fn language(incident: &Incident, config: &Config) -> String {
+pub fn language(incident: &Incident, policy: &Policy) -> String {
     incident
         .lang
         .clone()
-        .unwrap_or_else(|| config.language.default.clone())
+        .unwrap_or_else(|| policy.language.default.clone())
 }
 
 /// What the templates know about a repeated problem.
-fn recurring_data(incident: &Incident, lang: &str) -> RecurringData {
+fn recurring_data(incident: &Incident, words: &Phrases, set: Option<&str>) -> RecurringData {
     let count = incident.repeat_count.max(1);
     RecurringData {
         count,
         count_words: if count > 1 {
-            ordinal(count, lang)
+            words.ordinal(set, count)
         } else {
             String::new()
         },
         previous: incident.previous_incident.map_or(0, |n| n.0),
         since: incident
             .previous_opened_at
-            .map(|at| since_words(incident.opened_at - at, lang))
+            .map(|at| words.since(set, incident.opened_at - at))
             .unwrap_or_default(),
-    }
-}
-
-/// How long between two incidents, as a person says it: "2 days", "three weeks", "2 months"
-/// ("2 Tagen", "drei Wochen" in German, as in "innerhalb von …").
-pub fn since_words(span: chrono::Duration, lang: &str) -> String {
-    let days = span.num_days().max(0);
-    let de = lang == "de";
-    let (n, en_one, en_many, de_one, de_many) = if days < 1 {
-        (
-            span.num_hours().max(1),
-            "an hour",
-            "hours",
-            "einer Stunde",
-            "Stunden",
-        )
-    } else if days < 14 {
-        (days, "a day", "days", "einem Tag", "Tagen")
-    } else if days < 60 {
-        (days / 7, "a week", "weeks", "einer Woche", "Wochen")
-    } else {
-        (days / 30, "a month", "months", "einem Monat", "Monaten")
-    };
-    const EN: [&str; 11] = [
-        "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    ];
-    const DE: [&str; 11] = [
-        "", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn",
-    ];
-    let number = |table: &[&str; 11]| {
-        usize::try_from(n)
-            .ok()
-            .and_then(|i| table.get(i))
-            .map_or(n.to_string(), |w| w.to_string())
-    };
-    match (n, de) {
-        (1, false) => en_one.to_string(),
-        (1, true) => de_one.to_string(),
-        (_, false) => format!("{} {en_many}", number(&EN)),
-        (_, true) => format!("{} {de_many}", number(&DE)),
-    }
-}
-
-/// "second", "third" … / "zweiten", "dritten" … (as in "zum zweiten Mal"); "11th" / "11."
-/// beyond ten.
-pub fn ordinal(n: i64, lang: &str) -> String {
-    const EN: [&str; 11] = [
-        "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-        "tenth",
-    ];
-    // As in "zum zweiten Mal", the one way the German templates use it.
-    const DE: [&str; 11] = [
-        "", "ersten", "zweiten", "dritten", "vierten", "fünften", "sechsten", "siebten", "achten",
-        "neunten", "zehnten",
-    ];
-    let table = if lang == "de" { &DE } else { &EN };
-    match usize::try_from(n).ok().and_then(|i| table.get(i)) {
-        Some(word) if !word.is_empty() => word.to_string(),
-        _ if lang == "de" => format!("{n}."),
-        _ => format!("{n}th"),
     }
 }
 
@@ -261,7 +207,7 @@ pub struct CustomerMail {
 pub fn to_customer(
     incident: &Incident,
     conversation: &Conversation,
-    config: &Config,
+    policy: &Policy,
     mail: CustomerMail,
     shape: impl FnOnce(&mut MailData),
 ) -> Mail {
@@ -271,9 +217,9 @@ pub fn to_customer(
         promise,
         caused_by,
     } = mail;
-    let mut data = mail_data(incident, config, promise);
+    let mut data = mail_data(incident, policy, promise);
     shape(&mut data);
-    let plain = policy::for_incident(incident, &config.trust) != Treatment::Full;
+    let plain = policy::for_incident(incident, policy.trust) != Treatment::Full;
     let mut to_name = to.name;
     if plain {
         // Nothing the sender wrote may travel back out: they may not be who they say.
@@ -289,7 +235,7 @@ pub fn to_customer(
     let (in_reply_to, references) = if plain {
         // A forger picks the Message-IDs of the mail we answer: echoed, they would thread our
         // mail into the victim's conversation with someone else. Only our own ids go out.
-        let domain = format!("@{}", config.support.domain().to_ascii_lowercase());
+        let domain = format!("@{}", policy.support.domain().to_ascii_lowercase());
         Conversation {
             ids: conversation
                 .ids
@@ -324,40 +270,50 @@ pub fn to_customer(
 pub fn digest(
     held: &[(IncidentNo, MailKind, DateTime<Utc>, String)],
     recipient: &str,
-    config: &Config,
+    policy: &Policy,
 ) -> Option<Mail> {
     let (newest, _, _, _) = held.last()?;
-    let tz = config.cadence.timezone;
+    let tz = policy.cadence.timezone;
+    let words = policy.phrases;
     let lines = held
         .iter()
         .map(|(n, kind, at, subject)| {
-            format!(
-                "#{n} {}: {} ({})",
-                kind_in_words(*kind),
-                if subject.is_empty() {
-                    "(no subject)"
-                } else {
-                    subject
-                },
-                at.with_timezone(&tz).format("%a %H:%M %Z")
-            )
+            let local = at.with_timezone(&tz);
+            let subject = if subject.is_empty() {
+                policy.say(&said!("digest.no_subject"))
+            } else {
+                subject.clone()
+            };
+            policy.say(&said!(
+                "digest.line",
+                number = n,
+                what = policy.say(&kind_in_words(*kind)),
+                subject = subject,
+                day = words.word(
+                    None,
+                    "words.weekdays_short",
+                    chrono::Datelike::weekday(&local).num_days_from_monday() as usize
+                ),
+                time = local.format("%H:%M"),
+                zone = local.format("%Z"),
+            ))
         })
         .collect::<Vec<_>>();
     let mut data = MailData {
         support: SupportData {
-            name: config.support.name.clone(),
-            address: config.support.address.clone(),
+            name: policy.support.name.clone(),
+            address: policy.support.address.clone(),
         },
         ..MailData::default()
     };
     data.incident.number = newest.0;
     data.staff = StaffData {
-        reason: format!(
-            "{} notifications since your limit of {} per {} was reached",
-            held.len(),
-            config.staff.notify_cap.max,
-            human_duration(config.staff.notify_cap.within)
-        ),
+        reason: policy.say(&said!(
+            "digest.reason",
+            count = held.len(),
+            max = policy.staff.notify_cap.max,
+            within = words.duration(None, policy.staff.notify_cap.within),
+        )),
         digest: lines,
         ..StaffData::default()
     };
@@ -385,14 +341,14 @@ fn outside_thread(kind: MailKind, to: &str, data: MailData) -> Mail {
 
 /// To staff: the global send cap (`[send_caps] global_windows`) held automatic mail to
 /// customers back, first on `incident`. One mail per staff recipient, outside any thread.
-pub fn global_cap_notice(incident: &Incident, reason: &str, config: &Config) -> Vec<Mail> {
-    let mut data = mail_data(incident, config, incident.next_update_at);
+pub fn global_cap_notice(incident: &Incident, reason: &str, policy: &Policy) -> Vec<Mail> {
+    let mut data = mail_data(incident, policy, incident.next_update_at);
     data.lang.clear();
     data.staff = StaffData {
         reason: reason.to_string(),
         ..StaffData::default()
     };
-    config
+    policy
         .staff
         .recipients()
         .iter()
@@ -407,9 +363,9 @@ pub fn stopped_notice(
     kind: MailKind,
     found: &[String],
     to: &[String],
-    config: &Config,
+    policy: &Policy,
 ) -> Vec<Mail> {
-    let mut data = mail_data(incident, config, incident.next_update_at);
+    let mut data = mail_data(incident, policy, incident.next_update_at);
     data.lang.clear();
     data.staff = StaffData {
         held: HeldData {
@@ -430,31 +386,31 @@ pub fn not_sent_notice(
     kind: MailKind,
     member: &str,
     reason: &str,
-    config: &Config,
+    policy: &Policy,
 ) -> Mail {
-    let mut data = mail_data(incident, config, incident.next_update_at);
+    let mut data = mail_data(incident, policy, incident.next_update_at);
     data.lang.clear();
     data.staff = StaffData {
         member: member.to_string(),
-        refusal: format!("the {kind} mail with your words was not sent to the customer: {reason}"),
+        refusal: policy.say(&said!("staff.not_sent", kind = kind, reason = reason)),
         ..StaffData::default()
     };
     outside_thread(MailKind::StaffRefused, member, data)
 }
 
 /// A staff notification's kind, as a digest line says it.
-fn kind_in_words(kind: MailKind) -> &'static str {
+fn kind_in_words(kind: MailKind) -> Said {
     match kind {
-        MailKind::StaffNew => "new incident",
-        MailKind::StaffReply => "the customer wrote",
-        MailKind::StaffReopened => "reopened",
-        MailKind::Escalation => "needs attention",
-        MailKind::StaffAtRisk => "a promised update has no news",
-        MailKind::StaffUndeliverable => "the customer's address bounced",
-        MailKind::StaffForged => "a mail claimed to come from staff",
-        MailKind::StaffRefused => "a command was refused",
-        MailKind::StaffCapped => "automatic mail held back by the global cap",
-        _ => "notification",
+        MailKind::StaffNew => said!("digest.kind.new"),
+        MailKind::StaffReply => said!("digest.kind.reply"),
+        MailKind::StaffReopened => said!("digest.kind.reopened"),
+        MailKind::Escalation => said!("digest.kind.escalation"),
+        MailKind::StaffAtRisk => said!("digest.kind.at_risk"),
+        MailKind::StaffUndeliverable => said!("digest.kind.undeliverable"),
+        MailKind::StaffForged => said!("digest.kind.forged"),
+        MailKind::StaffRefused => said!("digest.kind.refused"),
+        MailKind::StaffCapped => said!("digest.kind.capped"),
+        _ => said!("digest.kind.other"),
     }
 }
 

@@ -492,59 +492,6 @@ fn number(word: &str) -> Option<u64> {
     Some(n)
 }
 
-/// A pace as a person says it: "every hour", "every 30 minutes", "twice a day", "once a day",
-/// "every 2 days", "once a week"; never "every 1 hour". German with `de`.
-pub fn in_words(cadence: Duration, lang: &str) -> String {
-    let secs = cadence.as_secs();
-    let de = lang.eq_ignore_ascii_case("de");
-    let named = match (secs, de) {
-        (HOUR, false) => Some("every hour"),
-        (HOUR, true) => Some("jede Stunde"),
-        (s, false) if s == 12 * HOUR => Some("twice a day"),
-        (s, true) if s == 12 * HOUR => Some("zweimal am Tag"),
-        (DAY, false) => Some("once a day"),
-        (DAY, true) => Some("einmal am Tag"),
-        (WEEK, false) => Some("once a week"),
-        (WEEK, true) => Some("einmal pro Woche"),
-        _ => None,
-    };
-    if let Some(n) = named {
-        return n.to_string();
-    }
-    // The largest unit it is a whole number of; minutes otherwise.
-    let (n, one, many) = if secs.is_multiple_of(WEEK) {
-        (secs / WEEK, "week", "weeks")
-    } else if secs.is_multiple_of(DAY) {
-        (secs / DAY, "day", "days")
-    } else if secs.is_multiple_of(HOUR) {
-        (secs / HOUR, "hour", "hours")
-    } else {
-        (secs.div_ceil(MINUTE).max(1), "minute", "minutes")
-    };
-    if de {
-        let unit = match (one, n == 1) {
-            ("week", true) => "Woche",
-            ("week", false) => "Wochen",
-            ("day", true) => "Tag",
-            ("day", false) => "Tage",
-            ("hour", true) => "Stunde",
-            ("hour", false) => "Stunden",
-            (_, true) => "Minute",
-            _ => "Minuten",
-        };
-        return if n == 1 {
-            format!("jede {unit}")
-        } else {
-            format!("alle {n} {unit}")
-        };
-    }
-    if n == 1 {
-        format!("every {one}")
-    } else {
-        format!("every {n} {many}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,24 +641,5 @@ mod tests {
         let quoted = "> Please update me every hour\nAny news?";
         assert_eq!(asks(quoted), PaceRequest::Nothing);
         assert_eq!(asks("Every hour please"), every(HOUR));
-    }
-
-    #[test]
-    fn confirmations_never_say_every_1() {
-        let cases = [
-            (30 * MINUTE, "every 30 minutes", "alle 30 Minuten"),
-            (45 * MINUTE, "every 45 minutes", "alle 45 Minuten"),
-            (HOUR, "every hour", "jede Stunde"),
-            (2 * HOUR, "every 2 hours", "alle 2 Stunden"),
-            (90 * MINUTE, "every 90 minutes", "alle 90 Minuten"),
-            (12 * HOUR, "twice a day", "zweimal am Tag"),
-            (DAY, "once a day", "einmal am Tag"),
-            (2 * DAY, "every 2 days", "alle 2 Tage"),
-            (WEEK, "once a week", "einmal pro Woche"),
-        ];
-        for (secs, en, de) in cases {
-            assert_eq!(in_words(Duration::from_secs(secs), "en"), en);
-            assert_eq!(in_words(Duration::from_secs(secs), "de"), de);
-        }
     }
 }

@@ -7,10 +7,62 @@
 //! clear an undeliverable mark; a failed check keeps the mail for staff. A staff member acting
 //! on an incident vouches for it: from then on it is answered in full.
 
-use crate::config::{StaffConfig, Treatment, TrustPolicy};
+use crate::config::{
+    CadenceConfig, Config, EscalationConfig, LanguageConfig, RecurringConfig, RepliesConfig,
+    StaffConfig, SupportConfig, Treatment, TrustPolicy, WordingConfig,
+};
 use crate::mail::{Person, Trust, Verdict};
+use crate::templates::{Phrases, Said};
 
 use super::Incident;
+
+/// What a decision may know of the configuration: the rules it applies and the words it says
+/// them with; never endpoints, paths or credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub support: &'a SupportConfig,
+    pub cadence: &'a CadenceConfig,
+    pub staff: &'a StaffConfig,
+    pub escalation: &'a EscalationConfig,
+    pub recurring: &'a RecurringConfig,
+    pub replies: &'a RepliesConfig,
+    pub trust: &'a TrustPolicy,
+    pub wording: &'a WordingConfig,
+    pub language: &'a LanguageConfig,
+    pub phrases: &'a Phrases,
+}
+
+impl<'a> Policy<'a> {
+    pub fn new(config: &'a Config, phrases: &'a Phrases) -> Policy<'a> {
+        Policy {
+            support: &config.support,
+            cadence: &config.cadence,
+            staff: &config.staff,
+            escalation: &config.escalation,
+            recurring: &config.recurring,
+            replies: &config.replies,
+            trust: &config.trust,
+            wording: &config.wording,
+            language: &config.language,
+            phrases,
+        }
+    }
+
+    /// `said` as staff read it: in the default set's words (events, reasons, refusals).
+    pub fn say(&self, said: &Said) -> String {
+        self.phrases.say(None, said)
+    }
+
+    /// `said` in `lang` (a customer's language); the default set's words for the default.
+    pub fn say_in(&self, lang: &str, said: &Said) -> String {
+        self.phrases.say(self.lang_set(lang), said)
+    }
+
+    /// The phrase set of `lang`: None (the default set) for the default language.
+    pub fn lang_set<'l>(&self, lang: &'l str) -> Option<&'l str> {
+        (lang != self.language.default).then_some(lang)
+    }
+}
 
 /// Whether a mail claiming a staff sender is proven enough to act as staff: with a trusted
 /// receiving server (`sender_check`), verified with strict alignment (the From domain itself

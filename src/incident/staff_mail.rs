@@ -14,6 +14,8 @@
 //! `Prevention:`, `Compensation:` and `Question:`; `#internal` keeps the whole mail from the
 //! customer; `#send` sends a held reply as it was shown.
 
+use crate::said;
+use crate::templates::Said;
 use std::time::Duration;
 
 use super::Resolution;
@@ -35,7 +37,7 @@ pub enum Command {
     /// Not a command we know, or one we could not read: refused with this reason.
     Unreadable {
         line: String,
-        why: String,
+        why: Said,
     },
 }
 
@@ -180,10 +182,7 @@ pub fn read_text(own_text: &str) -> StaffMail {
             if at_top {
                 mail.commands.push(Command::Unreadable {
                     line: t.to_string(),
-                    why: format!(
-                        "`#{word}` is not a command; the commands are #resolve, #wait, #resume, \
-                         #cadence, #close, #reopen, #tag, #assign, #internal and #send"
-                    ),
+                    why: said!("refusal.unknown_command", word = word),
                 });
             } else {
                 text_lines.push(line);
@@ -204,7 +203,7 @@ pub fn read_text(own_text: &str) -> StaffMail {
                 Ok(d) => Command::Cadence(d),
                 Err(_) => Command::Unreadable {
                     line: t.to_string(),
-                    why: format!("`{rest}` is not a duration; write it like #cadence 2h"),
+                    why: said!("refusal.not_a_duration", text = rest),
                 },
             }),
         }
@@ -450,10 +449,10 @@ mod tests {
             Command::Wait("the serial number on the back of the device".into())
         );
         assert!(
-            matches!(&m.commands[1], Command::Unreadable { why, .. } if why.contains("not a command"))
+            matches!(&m.commands[1], Command::Unreadable { why, .. } if why.key == "refusal.unknown_command")
         );
         assert!(
-            matches!(&m.commands[2], Command::Unreadable { why, .. } if why.contains("not a duration"))
+            matches!(&m.commands[2], Command::Unreadable { why, .. } if why.key == "refusal.not_a_duration")
         );
     }
 

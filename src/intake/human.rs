@@ -310,7 +310,7 @@ pub(super) fn open(
     queued: &mut usize,
 ) -> Result<Outcome, ActError> {
     let config = &deps.config;
-    let promise = opening(config, now);
+    let promise = opening(&deps.policy(), now);
     let treatment = policy::for_sender(mail.trust.level, &config.trust);
     let answer_to = policy::reply_address(&mail.from, mail.reply_to.as_ref(), treatment, |a| {
         config.support.is_own_address(a)

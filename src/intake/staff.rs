@@ -2,6 +2,7 @@
 //! address is held as a forgery; a reply that cannot go to the customer as read is held.
 
 use super::*;
+use crate::templates::Said;
 
 /// A staff member's mail. A reply that names a notification signed for them (and, with a
 /// trusted receiving server, passed its sender check) acts on that incident. Without that
@@ -177,12 +178,11 @@ pub(super) fn not_readable(
     incoming: &Incoming<'_>,
     signed: Option<crate::secret::StaffId>,
     now: DateTime<Utc>,
-) -> Option<String> {
+) -> Option<Said> {
     if let Some(size) = incoming.oversize {
-        return Some(format!(
-            "it was {} (over [intake] max_message_size), so only its headers were kept and \
-             nothing in it was read or sent; write it again with smaller attachments",
-            human_size(usize::try_from(size).unwrap_or(usize::MAX))
+        return Some(crate::said!(
+            "refusal.staff_mail_too_large",
+            size = human_size(usize::try_from(size).unwrap_or(usize::MAX))
         ));
     }
     let today = now.timestamp().div_euclid(86_400);
@@ -196,11 +196,12 @@ pub(super) fn not_readable(
         {
             None
         }
-        Some(_) => Some(format!(
-            "it answers a notification older than {} ([staff] reply_valid_for); reply to a \
-             fresh notification about this incident (the next one, or ask a colleague to \
-             note it)",
-            crate::clock::human_duration(deps.config.staff.reply_valid_for)
+        Some(_) => Some(crate::said!(
+            "refusal.notification_too_old",
+            valid_for = deps
+                .templates
+                .phrases()
+                .duration(None, deps.config.staff.reply_valid_for)
         )),
         None => None,
     }

@@ -342,7 +342,7 @@ fn stopped(
                 to.push(member.to_string());
             }
         }
-        for notice in letters::stopped_notice(&row, mail.kind, found, &to, &deps.config) {
+        for notice in letters::stopped_notice(&row, mail.kind, found, &to, &deps.policy()) {
             enqueue(conn, deps, incident, &notice, Pass::Real, now)?;
         }
     }
@@ -363,7 +363,7 @@ fn tell_the_writer(
         return Ok(());
     };
     if let Some(row) = store::incidents::incident(conn, incident)? {
-        let notice = letters::not_sent_notice(&row, mail.kind, member, reason, &deps.config);
+        let notice = letters::not_sent_notice(&row, mail.kind, member, reason, &deps.policy());
         enqueue(conn, deps, incident, &notice, Pass::Real, now)?;
     }
     Ok(())
@@ -394,7 +394,7 @@ fn tell_staff_of_global_cap(
     let Some(row) = store::incidents::incident(conn, incident)? else {
         return Ok(());
     };
-    for mail in letters::global_cap_notice(&row, reason, config) {
+    for mail in letters::global_cap_notice(&row, reason, &deps.policy()) {
         enqueue(conn, deps, incident, &mail, Pass::Real, now)?;
     }
     Ok(())

@@ -15,8 +15,11 @@ use handlebars::{Handlebars, RenderErrorReason};
 use serde_json::Value;
 
 mod data;
+mod phrases;
+mod words;
 
 pub use data::*;
+pub use phrases::{Phrases, Said};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -58,6 +61,8 @@ pub struct Templates {
     /// The fixed lines of the staff-only templates (`staff/…`, `partials/staff_…`) that no
     /// customer template has: words a customer mail must never carry.
     staff_only_lines: Vec<String>,
+    /// Every sentence said outside the templates, per language (`phrases.toml`).
+    phrases: Phrases,
 }
 
 /// One language's templates: a text and an HTML registry, and the file each name came from
@@ -95,6 +100,18 @@ impl Templates {
             let set = load_set(dir, Some(&lang), kinds, &mut errors)?;
             languages.insert(lang, set);
         }
+        let names: Vec<String> = languages.keys().cloned().collect();
+        let phrases = match Phrases::load(dir, &names) {
+            Ok(p) => p,
+            Err(TemplateError::Many(many)) => {
+                errors.extend(many);
+                Phrases::default()
+            }
+            Err(e) => {
+                errors.push(e);
+                Phrases::default()
+            }
+        };
         let mut seen = std::collections::HashSet::new();
         errors.retain(|e| seen.insert(e.to_string()));
         if errors.is_empty() {
@@ -106,6 +123,7 @@ impl Templates {
                 default,
                 languages,
                 staff_only_lines,
+                phrases,
             })
         } else {
             Err(TemplateError::Many(errors))
@@ -114,6 +132,11 @@ impl Templates {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The words said outside the templates, in every language of this set.
+    pub fn phrases(&self) -> &Phrases {
+        &self.phrases
     }
 
     /// The fixed lines only staff mail carries ("Reply to this mail to answer the customer",

@@ -333,6 +333,16 @@ impl MailStack {
 
 impl Drop for MailStack {
     fn drop(&mut self) {
+        // For refactors that must not change a word: with FOLLOWUPD_MAIL_DUMP set, every
+        // mailbox of the stack is kept under DIR/<test name>/ (scripts/mail-diff compares two).
+        if let Some(dump) = std::env::var_os("FOLLOWUPD_MAIL_DUMP") {
+            let test = std::thread::current()
+                .name()
+                .unwrap_or("unnamed")
+                .replace("::", "-");
+            let mail = self.stack_dir().join("mail");
+            keep_mail(&mail, &Path::new(&dump).join(test));
+        }
         let _ = Command::new(repo().join("scripts/mailstack"))
             .arg("stop")
             .arg(self.stack_dir())
@@ -639,6 +649,28 @@ impl Drop for Running {
         if let Some(mut child) = self.0.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Copies the messages (maildir `cur/` and `new/` files) under `from`, best effort: it runs
+/// while a stack is dropped, perhaps during a failed test's unwinding.
+fn keep_mail(from: &Path, to: &Path) {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() {
+            keep_mail(&path, &to.join(&name));
+        } else if path
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "cur" || d == "new")
+        {
+            let _ = std::fs::create_dir_all(to);
+            let _ = std::fs::copy(&path, to.join(&name));
         }
     }
 }

@@ -32,7 +32,7 @@ impl Decision<'_> {
             self.fx.log(
                 EventKind::SenderVerified,
                 &who,
-                "the receiving server verified the customer's mail; they are answered in full",
+                self.say(said!("event.customer.verified")),
             );
         }
         if !written.unsure.is_empty() {
@@ -41,21 +41,14 @@ impl Decision<'_> {
             self.fx.log(
                 EventKind::ReplyUnclear,
                 &who,
-                format!(
-                    "not acted on: unsure which words of the reply are theirs ({})",
-                    written.unsure
-                ),
+                self.say(said!("event.customer.unclear", why = written.unsure)),
             );
-            let reason = format!(
-                "The customer replied, but we could not tell with confidence which words are \
-                 theirs ({}); nothing was done automatically. Read their mail and act on it",
-                written.unsure
-            );
+            let reason = self.say(said!("staff.customer.unclear", why = written.unsure));
             self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
             return;
         }
-        let proven = policy::for_sender(trust, &self.config.trust) == Treatment::Full;
-        let replies = &self.config.replies;
+        let proven = policy::for_sender(trust, self.policy.trust) == Treatment::Full;
+        let replies = self.policy.replies;
         let intent = replies::read(&written.text, &replies.news_phrases, &replies.stop_phrases);
         let pace_request = pace::read(&written.text);
         let asked_pace = pace_request.cadence();
@@ -63,19 +56,18 @@ impl Decision<'_> {
         // would send more mail to whoever the address really is). Asking for less is safe.
         let pace = asked_pace.filter(|_| proven);
         let mut reason = match (&pace_request, asked_pace) {
-            (_, Some(wanted)) if !proven => format!(
-                "The customer asked for updates {}; not applied, the sender could not be \
-                 verified ({trust}); set it with `followupd incident cadence` if it was them",
-                pace::in_words(wanted, "en")
-            ),
-            (pace::PaceRequest::Unclear(sentence), _) => format!(
-                "The customer wrote about how often we write (\"{sentence}\") but asked for no \
-                 pace we can apply; updates stay {}. Set one with `followupd incident cadence \
-                 {} DURATION` or reply with `#cadence DURATION`",
-                pace::in_words(self.incident.cadence, "en"),
-                self.incident.number
-            ),
-            _ => "The customer replied".to_string(),
+            (_, Some(wanted)) if !proven => self.say(said!(
+                "staff.customer.pace_unproven",
+                pace = self.words().pace(None, wanted),
+                trust = trust,
+            )),
+            (pace::PaceRequest::Unclear(sentence), _) => self.say(said!(
+                "staff.customer.pace_unclear",
+                sentence = sentence,
+                pace = self.words().pace(None, self.incident.cadence),
+                number = self.incident.number,
+            )),
+            _ => self.say(said!("staff.customer.replied")),
         };
         if self.incident.state == State::Resolved
             && self.check_back_answered(&who, message, from, written, proven)
@@ -89,19 +81,19 @@ impl Decision<'_> {
                 message,
                 from,
                 written,
-                "they replied after the resolution",
+                &self.say(said!("staff.customer.after_resolution")),
             );
             return;
         }
         let resumed = self.incident.state == State::Waiting;
         if resumed {
             self.resume(&who);
-            reason = "The customer answered while we waited on them; updates resume".into();
+            reason = self.say(said!("staff.customer.resumed"));
         }
         // "Please don't email me every hour" is about the pace, not a request to stop.
         let stop = intent.stop_updates && pace_request == pace::PaceRequest::Nothing;
         if stop {
-            reason = "The customer asked for no more automatic updates".into();
+            reason = self.say(said!("staff.customer.stop"));
             if !self.incident.updates_stopped {
                 self.stop_updates(&who);
                 let note = self.latest_note_text();
@@ -112,17 +104,17 @@ impl Decision<'_> {
             }
         } else if let Some(wanted) = pace {
             self.set_cadence(&who, wanted);
-            reason = format!(
-                "The customer asked for updates {}",
-                pace::in_words(self.incident.cadence, "en")
-            );
+            reason = self.say(said!(
+                "staff.customer.pace",
+                pace = self.words().pace(None, self.incident.cadence)
+            ));
             self.status_answer(message, |d| d.cadence_changed = true);
         } else if intent.asks_for_news || resumed || asked_pace.is_some() {
             if intent.asks_for_news && asked_pace.is_none() {
                 let unclear = std::mem::take(&mut reason);
-                reason = "The customer asked for news (answered with the status)".into();
+                reason = self.say(said!("staff.customer.news"));
                 if matches!(pace_request, pace::PaceRequest::Unclear(_)) {
-                    reason = format!("{reason}. {unclear}");
+                    reason = self.say(said!("staff.customer.news_and", unclear = unclear));
                 }
             }
             let thanks = if resumed {
@@ -157,46 +149,49 @@ impl Decision<'_> {
                 rating: answer.rating,
             });
         }
-        let rated = answer
-            .rating
-            .map(|r| format!(" and rated us {r} of 5"))
-            .unwrap_or_default();
+        let rating = answer.rating.unwrap_or(0);
         match answer.fixed {
             // Anyone can write as the customer: a "yes" from a sender nobody proved closes
             // nothing (a "no" reopens, which is safe); staff decide.
             Some(true) if !proven => {
-                let reason = format!(
-                    "Someone writing as the customer said it works{rated}, but the sender could \
-                     not be verified; the incident stays resolved. Close it with `followupd \
-                     incident close` if it was them"
-                );
+                let reason = if answer.rating.is_some() {
+                    self.say(said!(
+                        "staff.check_back.works_unproven_rated",
+                        rating = rating
+                    ))
+                } else {
+                    self.say(said!("staff.check_back.works_unproven"))
+                };
                 self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
                 true
             }
             Some(true) => {
                 self.close(who);
-                let rating = i64::from(answer.rating.unwrap_or(0));
+                let rating = i64::from(rating);
                 self.mail_customer(MailKind::ThankYou, None, Some(message), |d| {
                     d.rating = rating;
                 });
-                let reason =
-                    format!("The customer confirmed it works{rated}; the incident is closed");
+                let reason = if answer.rating.is_some() {
+                    self.say(said!("staff.check_back.works_rated", rating = rating))
+                } else {
+                    self.say(said!("staff.check_back.works"))
+                };
                 self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
                 true
             }
             // A thank-you for the fix is not news that it broke: it stays resolved.
             None if answer.thanks_only => {
-                let reason = "The customer thanked us; the incident stays resolved";
-                self.notify_reply(MailKind::StaffReply, message, from, written, reason);
+                let reason = self.say(said!("staff.check_back.thanks"));
+                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
                 true
             }
             None if answer.rating.is_some() => {
                 self.fx.log(
                     EventKind::CustomerReply,
                     who,
-                    format!("rated the handling {} of 5", answer.rating.unwrap_or(0)),
+                    self.say(said!("event.customer.rated", rating = rating)),
                 );
-                let reason = format!("The customer{rated}; the incident stays resolved");
+                let reason = self.say(said!("staff.check_back.rated", rating = rating));
                 self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
                 true
             }
@@ -269,12 +264,9 @@ impl Decision<'_> {
             message: Some(message),
             kind: EventKind::HeldForStaff,
             actor: Actor::Daemon,
-            detail: format!("a reply from {from} was held: {why}"),
+            detail: self.say(said!("event.customer.held", from = from, why = why)),
         }));
-        let reason = format!(
-            "A reply from {from} was held and nothing was done with it: {why}. If it was \
-             really them, answer them yourself"
-        );
+        let reason = self.say(said!("staff.customer.held", from = from, why = why));
         self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
     }
 
@@ -287,7 +279,7 @@ impl Decision<'_> {
         self.fx.log(
             EventKind::UpdatesStopped,
             who,
-            "asked for no more automatic updates; the resolution will still be sent",
+            self.say(said!("event.customer.stopped")),
         );
     }
 
@@ -308,6 +300,7 @@ impl Decision<'_> {
 mod tests {
     //! Each rule as a scenario a support lead would recognise, with a fixed clock.
 
+    use super::super::test_kit::decide;
     use super::super::test_kit::*;
     use super::super::tests_support::{at, T0};
     use super::super::*;

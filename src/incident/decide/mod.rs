@@ -17,13 +17,17 @@ use chrono::{DateTime, Utc};
 
 use super::effects::{Effect, Effects, Mail, NewEvent};
 use super::letters::{self, Conversation, CustomerMail, Recipient};
+use super::policy::Policy;
 use super::staff_mail::{Command, StaffMail};
 use super::{pace, policy, replies, Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow};
 use super::{Note, NoteVisibility, Resolution, State};
-use crate::clock::{self, human_duration, stamp};
-use crate::config::{Config, Treatment};
+use crate::clock::{self, stamp};
+use crate::config::Treatment;
 use crate::mail::{Person, Trust};
-use crate::templates::{AttachmentData, EscalationData, HeldData, MailData, StaffData};
+use crate::said;
+use crate::templates::{
+    AttachmentData, EscalationData, HeldData, MailData, Phrases, Said, StaffData,
+};
 
 mod customer;
 mod opening;
@@ -205,39 +209,24 @@ pub enum StaffAction {
 
 /// Why an action was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("incident {number} is {state}; cannot {action} it ({hint})")]
-    Transition {
-        number: IncidentNo,
-        state: State,
-        action: &'static str,
-        hint: &'static str,
-    },
-    #[error(
-        "a resolution must say what went wrong and what will stop it happening again: \
-         give {} (in a staff mail: `Root cause:` and `Prevention:` paragraphs after #resolve)",
-        .0.join(" and ")
-    )]
-    ResolutionIncomplete(Vec<&'static str>),
-    #[error("{0}")]
-    Invalid(String),
-}
+#[error("{0}")]
+pub struct Refusal(pub String);
 
 /// The values a new incident's row starts with: its first promise one default cadence on.
-pub fn opening(config: &Config, now: DateTime<Utc>) -> clock::Promise {
-    config.cadence.promise(now, config.cadence.default)
+pub fn opening(policy: &Policy, now: DateTime<Utc>) -> clock::Promise {
+    policy.cadence.promise(now, policy.cadence.default)
 }
 
 /// Decides what `event` means for the incident in `facts`.
 pub fn decide(
     facts: &Facts,
     event: &Event,
-    config: &Config,
+    policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Effects, Refusal> {
     let mut d = Decision {
         facts,
-        config,
+        policy,
         now,
         incident: facts.incident.clone(),
         fx: Effects::new(facts.incident.number),
@@ -321,52 +310,37 @@ pub(crate) enum Transition {
 
 /// The one table of which state allows which action, with what a refusal says: the action as
 /// "cannot … incident N" and a hint.
-const ALLOWED: &[(Transition, &[State], &str, &str)] = &[
+/// Which states each action is allowed in, and the phrase that says why not.
+const ALLOWED: &[(Transition, &[State], &str)] = &[
     (
         Transition::Cadence,
         &[State::Open, State::Waiting],
-        "change the cadence of",
-        "there are no more updates after resolution",
+        "refusal.transition.cadence",
     ),
-    (
-        Transition::Wait,
-        &[State::Open],
-        "wait on",
-        "only an open incident can wait on the customer",
-    ),
+    (Transition::Wait, &[State::Open], "refusal.transition.wait"),
     (
         Transition::Resume,
         &[State::Waiting],
-        "resume",
-        "only a waiting incident can be resumed",
+        "refusal.transition.resume",
     ),
     (
         Transition::Close,
         &[State::Open, State::Waiting, State::Resolved],
-        "close",
-        "it is already closed",
+        "refusal.transition.close",
     ),
     (
         Transition::Reopen,
         &[State::Resolved, State::Closed],
-        "reopen",
-        "only a resolved or closed incident can be reopened",
+        "refusal.transition.reopen",
     ),
-    (
-        Transition::Note,
-        &[State::Open],
-        "send a note on",
-        "notes go to the customer on open incidents; `resume` or `reopen` it first",
-    ),
+    (Transition::Note, &[State::Open], "refusal.transition.note"),
     (
         Transition::Resolve,
         &[State::Open, State::Waiting],
-        "resolve",
-        "reopen it first",
+        "refusal.transition.resolve",
     ),
 ];
 
-/// Whether `state` allows `action`.
 pub(crate) fn allowed(state: State, action: Transition) -> bool {
     ALLOWED
         .iter()
@@ -377,7 +351,7 @@ pub(crate) fn allowed(state: State, action: Transition) -> bool {
 /// step sees what the ones before it changed.
 struct Decision<'a> {
     facts: &'a Facts,
-    config: &'a Config,
+    policy: &'a Policy<'a>,
     now: DateTime<Utc>,
     incident: Incident,
     fx: Effects,
@@ -389,26 +363,52 @@ struct Decision<'a> {
 }
 
 impl Decision<'_> {
+    /// A sentence in the staff's words (events, reasons, refusals).
+    fn say(&self, said: Said) -> String {
+        self.policy.say(&said)
+    }
+
+    /// A span rounded as staff want to read it: whole hours past an hour ("9 hours"), whole
+    /// minutes below.
+    fn elapsed(&self, span: chrono::Duration) -> String {
+        let secs = u64::try_from(span.num_seconds()).unwrap_or(0);
+        let rounded = if secs >= 3600 {
+            secs / 3600 * 3600
+        } else {
+            secs / 60 * 60
+        };
+        self.words().duration(None, Duration::from_secs(rounded))
+    }
+
+    /// Dates, durations and counts in words.
+    fn words(&self) -> &Phrases {
+        self.policy.phrases
+    }
+
     /// Refuses `action` unless the incident's state allows it (see [`ALLOWED`]).
     fn require(&self, action: Transition) -> Result<(), Refusal> {
         if allowed(self.incident.state, action) {
             return Ok(());
         }
-        let (_, _, words, hint) = ALLOWED
+        let key = ALLOWED
             .iter()
             .find(|(a, ..)| *a == action)
-            .copied()
-            .unwrap_or((action, &[], "act on", ""));
-        Err(Refusal::Transition {
-            number: self.incident.number,
-            state: self.incident.state,
-            action: words,
-            hint,
-        })
+            .map_or("refusal.transition.other", |(_, _, key)| *key);
+        Err(self.refuse(Said::new(
+            key,
+            vec![
+                ("number", self.incident.number.to_string()),
+                ("state", self.incident.state.to_string()),
+            ],
+        )))
+    }
+
+    fn refuse(&self, said: Said) -> Refusal {
+        Refusal(self.say(said))
     }
 
     fn promise(&self, from: DateTime<Utc>) -> clock::Promise {
-        self.config.cadence.promise(from, self.incident.cadence)
+        self.policy.cadence.promise(from, self.incident.cadence)
     }
 
     fn set_state(&mut self, state: State) {
@@ -463,7 +463,7 @@ impl Decision<'_> {
         let mail = letters::to_customer(
             &self.incident,
             &self.facts.conversation,
-            self.config,
+            self.policy,
             CustomerMail {
                 kind,
                 to,
@@ -492,11 +492,14 @@ impl Decision<'_> {
             self.incident.customer_wrote_at,
             self.incident.told_customer_at,
         ) {
-            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => crate::lang::weekday(
-                theirs,
-                self.config.cadence.timezone,
-                &letters::language(&self.incident, self.config),
-            ),
+            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => {
+                let lang = letters::language(&self.incident, self.policy);
+                self.words().weekday(
+                    self.policy.lang_set(&lang),
+                    theirs,
+                    self.policy.cadence.timezone,
+                )
+            }
             _ => String::new(),
         }
     }
@@ -509,7 +512,7 @@ impl Decision<'_> {
         caused_by: Option<MessageRow>,
         shape: impl Fn(&mut MailData),
     ) {
-        let recipients = self.config.staff.recipients().to_vec();
+        let recipients = self.policy.staff.recipients().to_vec();
         self.staff_mail(kind, &recipients, caused_by, shape);
     }
 
@@ -522,11 +525,11 @@ impl Decision<'_> {
     ) {
         // Staff read the default set, dates in the default language; they are told which
         // language the customer gets when it is another.
-        let customer_lang = letters::language(&self.incident, self.config);
+        let customer_lang = letters::language(&self.incident, self.policy);
         let mut seen_by_staff = self.incident.clone();
-        seen_by_staff.lang = Some(self.config.language.default.clone());
+        seen_by_staff.lang = Some(self.policy.language.default.clone());
         let mut data =
-            letters::mail_data(&seen_by_staff, self.config, self.incident.next_update_at);
+            letters::mail_data(&seen_by_staff, self.policy, self.incident.next_update_at);
         data.lang = String::new();
         data.note = self
             .facts
@@ -535,7 +538,7 @@ impl Decision<'_> {
             .map(|n| n.text.clone())
             .unwrap_or_default();
         shape(&mut data);
-        if customer_lang != self.config.language.default {
+        if customer_lang != self.policy.language.default {
             data.staff.language = customer_lang;
         }
         data.staff.recurring_reason = self.incident.recurring_reason.clone().unwrap_or_default();
@@ -558,21 +561,9 @@ impl Decision<'_> {
         }
     }
 
-    // --- A new complaint ---------------------------------------------------------------------
 }
 
-/// A time span as staff read it, to the hour once it is an hour or more ("8 hours",
-/// "1 day 2 hours", "40 minutes").
-fn elapsed(span: chrono::Duration) -> String {
-    let secs = u64::try_from(span.num_seconds()).unwrap_or(0);
-    let rounded = if secs >= 3600 {
-        secs / 3600 * 3600
-    } else {
-        secs / 60 * 60
-    };
-    human_duration(Duration::from_secs(rounded))
-}
-
+/// "#3, #7": incidents as staff write them.
 fn incident_list(list: &[IncidentNo]) -> String {
     list.iter()
         .map(|n| format!("#{n}"))

@@ -13,12 +13,17 @@ impl Decision<'_> {
             kind: EventKind::IncidentOpened,
             actor: daemon.clone(),
             detail: match opening.other_from.as_slice() {
-                [] => format!("opened by {from}: {}", self.incident.subject),
-                others => format!(
-                    "opened by {from} (From also named {}; answered at {from} only): {}",
-                    others.join(", "),
-                    self.incident.subject
-                ),
+                [] => self.say(said!(
+                    "event.opened",
+                    from = from,
+                    subject = self.incident.subject
+                )),
+                others => self.say(said!(
+                    "event.opened_other_from",
+                    from = from,
+                    others = others.join(", "),
+                    subject = self.incident.subject,
+                )),
             },
         }));
         if !opening.stranger_to.is_empty() {
@@ -27,11 +32,11 @@ impl Decision<'_> {
                 message: Some(opening.message),
                 kind: EventKind::StrangerReference,
                 actor: daemon.clone(),
-                detail: format!(
-                    "{from} pointed at incident {} but is not a participant there; opened this \
-                     incident instead",
-                    incident_list(&opening.stranger_to)
-                ),
+                detail: self.say(said!(
+                    "event.stranger_reference",
+                    from = from,
+                    incidents = incident_list(&opening.stranger_to),
+                )),
             }));
         }
         if let (Some(repeat), None) = (&opening.repeats, opening.continues) {
@@ -47,25 +52,28 @@ impl Decision<'_> {
                 count,
                 previous_opened_at: repeat.opened_at,
             });
-            let reason = format!(
-                "{from} wrote again within {} of incident #{} (opened {} earlier): the {} time",
-                human_duration(self.config.recurring.link_within),
-                repeat.previous,
-                letters::since_words(self.now - repeat.opened_at, "en"),
-                letters::ordinal(count, "en")
-            );
+            let words = self.policy.phrases;
+            let reason = self.say(said!(
+                "event.wrote_again",
+                from = from,
+                within = words.duration(None, self.policy.recurring.link_within),
+                previous = repeat.previous,
+                since = words.since(None, self.now - repeat.opened_at),
+                nth = words.ordinal(None, count),
+            ));
             self.fx.push(Effect::Recurring {
                 incident: self.incident.number,
                 reason: reason.clone(),
             });
             self.fx.log(EventKind::Recurring, &daemon, reason);
-        } else if opening.customer_incidents_in_window >= self.config.recurring.incidents {
+        } else if opening.customer_incidents_in_window >= self.policy.recurring.incidents {
             self.incident.recurring = true;
-            let reason = format!(
-                "{from} has opened {} incidents within {}",
-                opening.customer_incidents_in_window,
-                human_duration(self.config.recurring.window)
-            );
+            let reason = self.say(said!(
+                "event.many_incidents",
+                from = from,
+                count = opening.customer_incidents_in_window,
+                within = self.words().duration(None, self.policy.recurring.window),
+            ));
             self.fx.push(Effect::Recurring {
                 incident: self.incident.number,
                 reason: reason.clone(),
@@ -82,16 +90,14 @@ impl Decision<'_> {
                     message: Some(opening.message),
                     kind: EventKind::Continues,
                     actor: daemon.clone(),
-                    detail: format!(
-                        "continues incident #{previous}, resolved too long ago to reopen"
-                    ),
+                    detail: self.say(said!("event.continues", previous = previous)),
                 }));
                 self.fx.push(Effect::Event(NewEvent {
                     incident: Some(previous),
                     message: Some(opening.message),
                     kind: EventKind::Continued,
                     actor: daemon,
-                    detail: format!("a late reply opened incident #{}", self.incident.number),
+                    detail: self.say(said!("event.continued", number = self.incident.number)),
                 }));
                 self.mail_customer(
                     MailKind::Reopened,
@@ -104,11 +110,8 @@ impl Decision<'_> {
         }
         let customer = self.incident.customer_display();
         let mut written = opening.written.clone();
-        if policy::for_incident(&self.incident, &self.config.trust) != Treatment::Full {
-            written.trust.push_str(
-                ". They were answered plainly, without a word of what they wrote, and cannot set \
-                 the pace; reply to this mail or act on the incident to answer them in full",
-            );
+        if policy::for_incident(&self.incident, self.policy.trust) != Treatment::Full {
+            written.trust = self.say(said!("staff.answered_plainly", trust = written.trust));
         }
         let previous = opening.continues;
         let kind = if previous.is_some() {
@@ -116,12 +119,13 @@ impl Decision<'_> {
         } else {
             MailKind::StaffNew
         };
+        let reason = match previous {
+            Some(p) => self.say(said!("staff.reason.late_reply", previous = p)),
+            None => String::new(),
+        };
         self.notify_staff(kind, Some(opening.message), |d| {
             d.staff = StaffData {
-                reason: match previous {
-                    Some(p) => format!("a late reply to incident {p} opened it"),
-                    None => String::new(),
-                },
+                reason: reason.clone(),
                 from: customer.clone(),
                 text: written.text.clone(),
                 signature: written.signature.clone(),
@@ -136,21 +140,18 @@ impl Decision<'_> {
     /// [`policy::reply_address`]); never to us.
     pub(super) fn acknowledge(&mut self, opening: &Opening) {
         let to = Recipient::customer_of(&self.incident);
-        if self.config.support.is_own_address(&to.address) {
+        if self.policy.support.is_own_address(&to.address) {
             self.fx.push(Effect::Event(NewEvent {
                 incident: Some(self.incident.number),
                 message: Some(opening.message),
                 kind: EventKind::AcknowledgementSkipped,
                 actor: Actor::Daemon,
-                detail: format!(
-                    "the reply address {} is our own; acknowledging would mail ourselves",
-                    to.address
-                ),
+                detail: self.say(said!("event.own_reply_address", address = to.address)),
             }));
             return;
         }
         let promise = opening.promise;
-        let facts = crate::mail::facts::find(&opening.written.text, &self.config.wording.facts);
+        let facts = crate::mail::facts::find(&opening.written.text, &self.policy.wording.facts);
         self.mail_to(
             MailKind::Acknowledgement,
             to,
@@ -173,7 +174,7 @@ impl Decision<'_> {
             self.fx.log(
                 EventKind::Vouched,
                 &Actor::Staff(by.to_string()),
-                "acted on the incident: its customer is answered in full from now on",
+                self.say(said!("event.vouched")),
             );
         }
         self.incident.vouched_by = Some(by.to_string());
@@ -185,6 +186,7 @@ impl Decision<'_> {
 mod tests {
     //! Each rule as a scenario a support lead would recognise, with a fixed clock.
 
+    use super::super::test_kit::decide;
     use super::super::test_kit::*;
     use super::super::tests_support::{at, T0};
     use super::super::*;

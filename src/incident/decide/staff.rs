@@ -46,11 +46,7 @@ impl Decision<'_> {
                 // what we need, so a reason is required.
                 let what = what.trim();
                 if what.is_empty() {
-                    return Err(Refusal::Invalid(
-                        "waiting on the customer needs what we need from them, like `--reason \
-                         \"the serial number on the back of the device\"`: they are told"
-                            .into(),
-                    ));
+                    return Err(self.refuse(said!("refusal.wait_without_reason")));
                 }
                 self.set_state(State::Waiting);
                 // Waiting on them is no broken promise: what they held is settled as kept if
@@ -60,7 +56,7 @@ impl Decision<'_> {
                 self.fx.log(
                     EventKind::Waiting,
                     &who,
-                    format!("waiting on the customer for: {what}; updates paused"),
+                    self.say(said!("event.staff.waiting", what = what)),
                 );
                 let w = what.to_string();
                 self.mail_customer(MailKind::Waiting, None, None, |d| d.waiting_for = w);
@@ -98,16 +94,14 @@ impl Decision<'_> {
             } => self.tag(&who, label, tagged_in_window),
             StaffAction::Lang(code) => {
                 let Some(lang) = crate::lang::normalise(code) else {
-                    return Err(Refusal::Invalid(format!(
-                        "`{code}` is not a language code like `de` or `en`"
-                    )));
+                    return Err(self.refuse(said!("refusal.language", code = code)));
                 };
                 self.incident.lang = Some(lang.clone());
                 self.fx.push(Effect::Lang(lang.clone()));
                 self.fx.log(
                     EventKind::LanguageSet,
                     &who,
-                    format!("answered in `{lang}` from now on"),
+                    self.say(said!("event.staff.language", lang = lang)),
                 );
                 Ok(())
             }
@@ -115,8 +109,8 @@ impl Decision<'_> {
                 if self.incident.assigned_to.as_deref() != Some(member.as_str()) {
                     self.incident.assigned_to = Some(member.clone());
                     self.fx.push(Effect::Assign(member.clone()));
-                    self.fx
-                        .log(EventKind::Assigned, &who, format!("assigned to {member}"));
+                    let said = self.say(said!("event.staff.assigned", member = member));
+                    self.fx.log(EventKind::Assigned, &who, said);
                 }
                 Ok(())
             }
@@ -128,7 +122,7 @@ impl Decision<'_> {
     pub(super) fn note(&mut self, who: &Actor, text: &str, note_by: &str) -> Result<(), Refusal> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(Refusal::Invalid("the note is empty".into()));
+            return Err(self.refuse(said!("refusal.empty_note")));
         }
         self.require(Transition::Note)?;
         self.fx.push(Effect::Note {
@@ -157,7 +151,7 @@ impl Decision<'_> {
     /// Clamped to the configured bounds. A shorter cadence brings the next update forward; a
     /// longer one never postpones an update already promised.
     pub(super) fn set_cadence(&mut self, who: &Actor, wanted: Duration) {
-        let bounds = &self.config.cadence;
+        let bounds = self.policy.cadence;
         let cadence = bounds.clamp(wanted);
         self.incident.cadence = cadence;
         self.fx.push(Effect::Cadence(cadence));
@@ -165,21 +159,20 @@ impl Decision<'_> {
         if self.incident.next_update_at.is_none_or(|c| sooner < c) {
             self.set_next_update(Some(sooner));
         }
-        let clamped = if cadence == wanted {
-            String::new()
+        let words = self.words();
+        let said = if cadence == wanted {
+            said!("event.staff.cadence", every = words.duration(None, cadence))
         } else {
-            format!(
-                " (asked for {}, kept within {}–{})",
-                human_duration(wanted),
-                human_duration(bounds.min),
-                human_duration(bounds.max)
+            said!(
+                "event.staff.cadence_clamped",
+                every = words.duration(None, cadence),
+                wanted = words.duration(None, wanted),
+                min = words.duration(None, bounds.min),
+                max = words.duration(None, bounds.max),
             )
         };
-        self.fx.log(
-            EventKind::CadenceChanged,
-            who,
-            format!("updates every {}{clamped}", human_duration(cadence)),
-        );
+        let said = self.say(said);
+        self.fx.log(EventKind::CadenceChanged, who, said);
     }
 
     /// Updates start again, the next one a cadence from now.
@@ -188,21 +181,24 @@ impl Decision<'_> {
         self.resumed_moved = next.moved_by_window;
         self.set_state(State::Open);
         self.set_next_update(Some(next.at));
-        self.fx.log(EventKind::Resumed, who, "updates resume");
+        let said = self.say(said!("event.staff.resumed"));
+        self.fx.log(EventKind::Resumed, who, said);
     }
 
     /// Refused without a root cause and a prevention. Sends the resolution mail; the
     /// check-back follows.
     pub(super) fn resolve(&mut self, who: &Actor, resolution: &Resolution) -> Result<(), Refusal> {
-        let mut missing = Vec::new();
-        if resolution.root_cause.trim().is_empty() {
-            missing.push("--root-cause");
-        }
-        if resolution.prevention.trim().is_empty() {
-            missing.push("--prevention");
-        }
-        if !missing.is_empty() {
-            return Err(Refusal::ResolutionIncomplete(missing));
+        let missing = match (
+            resolution.root_cause.trim().is_empty(),
+            resolution.prevention.trim().is_empty(),
+        ) {
+            (true, true) => Some(said!("refusal.resolution.both")),
+            (true, false) => Some(said!("refusal.resolution.root_cause")),
+            (false, true) => Some(said!("refusal.resolution.prevention")),
+            (false, false) => None,
+        };
+        if let Some(missing) = missing {
+            return Err(self.refuse(missing));
         }
         self.require(Transition::Resolve)?;
         let resolution = Resolution {
@@ -222,9 +218,9 @@ impl Decision<'_> {
                 .map(str::to_string),
         };
         let check_back_at = self
-            .config
+            .policy
             .cadence
-            .working_time(clock::after(self.now, self.config.cadence.check_back_after));
+            .working_time(clock::after(self.now, self.policy.cadence.check_back_after));
         // We told them it was fixed before, and it was not: the mail owns that.
         let fixed_before = self.incident.resolved_at.is_some();
         let breached = self.settle_promises();
@@ -237,20 +233,21 @@ impl Decision<'_> {
         self.incident.prevention = Some(resolution.prevention.clone());
         self.incident.compensation = resolution.compensation.clone();
         self.incident.check_question = resolution.question.clone();
-        self.fx.log(
-            EventKind::Resolved,
-            who,
-            format!(
-                "root cause: {}; prevention: {}{}",
-                resolution.root_cause,
-                resolution.prevention,
-                resolution
-                    .compensation
-                    .as_ref()
-                    .map(|c| format!("; compensation: {c}"))
-                    .unwrap_or_default()
+        let said = match &resolution.compensation {
+            None => said!(
+                "event.staff.resolved",
+                root_cause = resolution.root_cause,
+                prevention = resolution.prevention,
             ),
-        );
+            Some(c) => said!(
+                "event.staff.resolved_compensated",
+                root_cause = resolution.root_cause,
+                prevention = resolution.prevention,
+                compensation = c,
+            ),
+        };
+        let said = self.say(said);
+        self.fx.log(EventKind::Resolved, who, said);
         self.fx.push(Effect::Resolve {
             resolution,
             check_back_at,
@@ -267,7 +264,8 @@ impl Decision<'_> {
         self.set_state(State::Closed);
         self.set_next_update(None);
         self.clear_check_back();
-        self.fx.log(EventKind::Closed, who, "incident closed");
+        let said = self.say(said!("event.staff.closed"));
+        self.fx.log(EventKind::Closed, who, said);
     }
 
     /// Open again, the customer is told so, and updates restart.
@@ -277,8 +275,8 @@ impl Decision<'_> {
         self.set_state(State::Open);
         self.set_next_update(Some(next.at));
         self.clear_check_back();
-        self.fx
-            .log(EventKind::Reopened, who, format!("reopened (was {was})"));
+        let said = self.say(said!("event.staff.reopened", was = was));
+        self.fx.log(EventKind::Reopened, who, said);
         self.mail_customer(MailKind::Reopened, Some(next.at), caused_by, |d| {
             d.window_moved = next.moved_by_window;
             // `previous_incident` in this mail means "a late reply opened a new incident".
@@ -300,9 +298,7 @@ impl Decision<'_> {
             || label.chars().count() > 64
             || label.chars().any(|c| c.is_whitespace() || c.is_control())
         {
-            return Err(Refusal::Invalid(format!(
-                "tag `{label}`: use one word of at most 64 characters, like `shipping`"
-            )));
+            return Err(self.refuse(said!("refusal.tag", label = label)));
         }
         if self.incident.tags.contains(&label) {
             return Ok(());
@@ -316,7 +312,7 @@ impl Decision<'_> {
             .filter(|(n, _)| *n != self.incident.number)
             .collect();
         tagged.push((self.incident.number, self.incident.recurring));
-        if tagged.len() < self.config.recurring.tag_incidents as usize {
+        if tagged.len() < self.policy.recurring.tag_incidents as usize {
             return Ok(());
         }
         let count = tagged.len();
@@ -327,10 +323,12 @@ impl Decision<'_> {
             if number == self.incident.number {
                 self.incident.recurring = true;
             }
-            let reason = format!(
-                "tag `{label}` is on {count} incidents within {}",
-                human_duration(self.config.recurring.window)
-            );
+            let reason = self.say(said!(
+                "event.staff.tag_recurring",
+                label = label,
+                count = count,
+                within = self.words().duration(None, self.policy.recurring.window),
+            ));
             self.fx.push(Effect::Recurring {
                 incident: number,
                 reason: reason.clone(),
@@ -351,6 +349,7 @@ impl Decision<'_> {
 mod tests {
     //! Each rule as a scenario a support lead would recognise, with a fixed clock.
 
+    use super::super::test_kit::decide;
     use super::super::test_kit::*;
     use super::super::tests_support::{at, T0};
     use super::super::*;
@@ -486,7 +485,7 @@ mod tests {
             at(T0),
         )
         .unwrap_err();
-        assert_eq!(err, Refusal::Invalid("the note is empty".into()));
+        assert_eq!(err, Refusal("the note is empty".into()));
         let mut resolved = open_incident();
         resolved.state = State::Resolved;
         let err = decide(

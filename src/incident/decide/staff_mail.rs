@@ -20,10 +20,10 @@ impl Decision<'_> {
         let before = (self.incident.clone(), self.fx.list.len());
         self.staff_greeting = mail.greeting.clone();
         let acted = if mail.send && pending.is_none() {
-            Err(vec![format!(
-                "#send: no reply of yours about incident {} is waiting to be sent",
-                self.incident.number
-            )])
+            Err(vec![self.say(said!(
+                "refusal.nothing_to_send",
+                number = self.incident.number
+            ))])
         } else {
             self.staff_mail_actions(&who, name, mail, message, attachments)
         };
@@ -39,7 +39,7 @@ impl Decision<'_> {
                             message: Some(message),
                             kind: EventKind::StaffReplyReleased,
                             actor: who.clone(),
-                            detail: "#send: the held reply was acted on as shown".into(),
+                            detail: self.say(said!("event.staff_mail.released")),
                         }));
                     }
                 }
@@ -84,13 +84,13 @@ impl Decision<'_> {
         pending: Option<i64>,
     ) {
         let member = by.to_string();
-        let why = if held.all_quote {
-            "no words of the writer's own, only quoted text".to_string()
+        let why = self.say(if held.all_quote {
+            said!("staff_mail.held.all_quote")
         } else if held.staff_only {
-            format!("it carries staff-only text: {}", held.found.join(" / "))
+            said!("staff_mail.held.staff_only", found = held.found.join(" / "))
         } else {
-            format!("unsure which words are the writer's: {}", held.unsure)
-        };
+            said!("staff_mail.held.unsure", why = held.unsure)
+        });
         if let Some(old) = pending {
             self.fx.push(Effect::ReleaseReply(old));
         }
@@ -106,7 +106,7 @@ impl Decision<'_> {
             message: Some(message),
             kind: EventKind::StaffReplyHeld,
             actor: Actor::Daemon,
-            detail: format!("the reply from {member} was not sent to the customer: {why}"),
+            detail: self.say(said!("event.staff_mail.held", member = member, why = why)),
         }));
         let (text, held) = (mail.text.clone(), held.clone());
         self.staff_mail(
@@ -159,7 +159,8 @@ impl Decision<'_> {
                 },
                 Command::Assign => StaffAction::Assign(who.name()),
                 Command::Unreadable { line, why } => {
-                    refused.push(format!("{line}: {why}"));
+                    let why = self.say(why.clone());
+                    refused.push(self.say(said!("refusal.command", line = line, why = why)));
                     continue;
                 }
             };
@@ -176,11 +177,7 @@ impl Decision<'_> {
             .as_ref()
             .is_some_and(|w| w.trim().is_empty() && text.is_empty())
         {
-            refused.push(
-                "#wait needs what we need from the customer, like `#wait the serial number on \
-                 the back of the device`"
-                    .into(),
-            );
+            refused.push(self.say(said!("refusal.wait_mail_without_reason")));
         } else if let Some(w) = waiting_for {
             // What we need goes to the customer in the waiting mail, with the words after it.
             let what = [w.trim(), text]
@@ -238,8 +235,10 @@ impl Decision<'_> {
             kind: EventKind::NoteAdded,
             actor: who.clone(),
             detail: match visibility {
-                NoteVisibility::Internal => format!("internal: {text}"),
-                _ => format!("wrote to the customer directly: {text}"),
+                NoteVisibility::Internal => {
+                    self.say(said!("event.staff_mail.internal", text = text))
+                }
+                _ => self.say(said!("event.staff_mail.correspondence", text = text)),
             },
         }));
     }
@@ -271,14 +270,19 @@ impl Decision<'_> {
             message: Some(message),
             kind: EventKind::ForgedStaffReply,
             actor: Actor::Daemon,
-            detail: format!(
-                "mail from {claimed} not accepted as a staff reply: {why}{}",
-                if alert {
-                    ""
-                } else {
-                    " (staff not mailed again: enough alerts today)"
-                }
-            ),
+            detail: if alert {
+                self.say(said!(
+                    "event.staff_mail.forged",
+                    claimed = claimed,
+                    why = why
+                ))
+            } else {
+                self.say(said!(
+                    "event.staff_mail.forged_quietly",
+                    claimed = claimed,
+                    why = why
+                ))
+            },
         }));
         if !alert {
             return;

@@ -2,6 +2,22 @@
 
 use super::tests_support::{at, T0};
 use super::*;
+use crate::config::Config;
+
+/// The decision with the shipped phrases (English, and German for `de`).
+pub(super) fn decide(
+    facts: &Facts,
+    event: &Event,
+    config: &crate::config::Config,
+    now: DateTime<Utc>,
+) -> Result<Effects, Refusal> {
+    static PHRASES: std::sync::LazyLock<crate::templates::Phrases> =
+        std::sync::LazyLock::new(|| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+            crate::templates::Phrases::load(&dir, &["de".to_string()]).expect("shipped phrases")
+        });
+    super::decide(facts, event, &Policy::new(config, &PHRASES), now)
+}
 
 pub(super) fn config() -> Config {
     Config::example()
@@ -55,7 +71,10 @@ pub(super) fn an_opening(message: i64) -> Opening {
             name: Some("Ann Example".into()),
         },
         other_from: Vec::new(),
-        promise: super::opening(&config, at(T0)),
+        promise: super::opening(
+            &Policy::new(&config, &crate::templates::Phrases::default()),
+            at(T0),
+        ),
         continues: None,
         stranger_to: Vec::new(),
         customer_incidents_in_window: 1,

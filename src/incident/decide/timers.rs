@@ -13,7 +13,7 @@ impl Decision<'_> {
         if self.incident.state != State::Open
             || self.incident.updates_stopped
             || self.incident.at_risk_warned_for == Some(promised)
-            || clock::before(promised, self.config.staff.at_risk_before) > self.now
+            || clock::before(promised, self.policy.staff.at_risk_before) > self.now
         {
             return;
         }
@@ -30,10 +30,7 @@ impl Decision<'_> {
         self.fx.log(
             EventKind::PromiseAtRisk,
             &Actor::Daemon,
-            format!(
-                "no news written for the update promised by {}",
-                stamp(promised)
-            ),
+            self.say(said!("event.timers.at_risk", promised = stamp(promised))),
         );
         self.notify_staff(MailKind::StaffAtRisk, None, |_| {});
     }
@@ -48,7 +45,7 @@ impl Decision<'_> {
         if let Some(opening) = self.outside_window() {
             // Due while the team is away (the daemon was down over the time, or the window
             // changed): the update goes at the next opening, and says it is late if it is.
-            let at = clock::after(opening, self.config.cadence.lead);
+            let at = clock::after(opening, self.policy.cadence.lead);
             self.set_next_update(Some(at));
             return;
         }
@@ -69,11 +66,11 @@ impl Decision<'_> {
             self.fx.log(
                 EventKind::PromiseBreached,
                 &Actor::Daemon,
-                format!(
-                    "the update promised for {} goes out late, at {}",
-                    given.map(stamp).unwrap_or_default(),
-                    stamp(self.now)
-                ),
+                self.say(said!(
+                    "event.timers.late",
+                    promised = given.map(stamp).unwrap_or_default(),
+                    now = stamp(self.now),
+                )),
             );
         }
         // From the promised time when on time, so the cadence does not drift earlier by the
@@ -98,24 +95,28 @@ impl Decision<'_> {
         self.fx.log(
             EventKind::ProgressDue,
             &Actor::Daemon,
-            format!(
-                "progress update {}; next by {}",
-                if with_news {
-                    "with the latest note"
-                } else {
-                    "with no news"
-                },
-                stamp(next.at)
-            ),
+            if with_news {
+                self.say(said!("event.timers.progress_news", next = stamp(next.at)))
+            } else {
+                self.say(said!(
+                    "event.timers.progress_no_news",
+                    next = stamp(next.at)
+                ))
+            },
         );
         // Escalate once, when the run of updates without news reaches the limit.
-        if no_news == i64::from(self.config.escalation.no_news_updates)
+        if no_news == i64::from(self.policy.escalation.no_news_updates)
             && self.incident.escalated_at.is_none()
         {
-            let mut reason = format!("{no_news} updates in a row went out with no news");
-            if self.incident.last_note_at.is_none() {
-                reason = format!("{reason}, and {}", self.quiet_for());
-            }
+            let reason = if self.incident.last_note_at.is_none() {
+                self.say(said!(
+                    "staff.timers.no_news_and_quiet",
+                    count = no_news,
+                    quiet = self.quiet_for()
+                ))
+            } else {
+                self.say(said!("staff.timers.no_news", count = no_news))
+            };
             self.escalate(&reason);
         }
     }
@@ -133,9 +134,9 @@ impl Decision<'_> {
             return;
         }
         let close_at = self
-            .config
+            .policy
             .cadence
-            .working_time(clock::after(self.now, self.config.cadence.close_after));
+            .working_time(clock::after(self.now, self.policy.cadence.close_after));
         self.incident.check_back_at = None;
         self.incident.close_at = Some(close_at);
         self.fx.push(Effect::CheckBack {
@@ -146,36 +147,33 @@ impl Decision<'_> {
         self.fx.log(
             EventKind::CheckBack,
             &Actor::Daemon,
-            format!(
-                "asked whether all is well; closes at {} unless the customer replies",
-                stamp(close_at)
-            ),
+            self.say(said!("event.timers.check_back", close = stamp(close_at))),
         );
     }
 
     /// The next opening of the sending window when now is outside it (None: mail may go now).
     pub(super) fn outside_window(&self) -> Option<DateTime<Utc>> {
-        let window = self.config.cadence.window.as_ref()?;
+        let window = self.policy.cadence.window.as_ref()?;
         if window.includes(self.now) {
             return None;
         }
-        Some(self.config.cadence.working_time(self.now))
+        Some(self.policy.cadence.working_time(self.now))
     }
 
     /// How long no staff member has written, as it really is: "no staff note since the
     /// incident opened 8 hours ago", or "no staff note for 9 hours (the last on Monday …)".
     pub(super) fn quiet_for(&self) -> String {
-        let tz = self.config.cadence.timezone;
+        let tz = self.policy.cadence.timezone;
         match self.incident.last_note_at {
-            None => format!(
-                "no staff note since the incident opened {} ago",
-                elapsed(self.now - self.incident.opened_at)
-            ),
-            Some(last) => format!(
-                "no staff note for {} (the last one {})",
-                elapsed(self.now - last),
-                clock::human_time(last, tz)
-            ),
+            None => self.say(said!(
+                "staff.timers.quiet_since_opened",
+                span = self.elapsed(self.now - self.incident.opened_at)
+            )),
+            Some(last) => self.say(said!(
+                "staff.timers.quiet",
+                span = self.elapsed(self.now - last),
+                last = self.words().human_time(None, last, tz),
+            )),
         }
     }
 
@@ -183,19 +181,16 @@ impl Decision<'_> {
     pub(super) fn escalate(&mut self, reason: &str) {
         self.incident.escalated_at = Some(self.now);
         self.fx.push(Effect::Escalated(Some(self.now)));
-        let recipients = if self.config.escalation.staff.is_empty() {
-            self.config.staff.recipients().to_vec()
+        let recipients = if self.policy.escalation.staff.is_empty() {
+            self.policy.staff.recipients().to_vec()
         } else {
-            self.config.escalation.staff.clone()
+            self.policy.escalation.staff.clone()
         };
         if recipients.is_empty() {
             self.fx.log(
                 EventKind::EscalationDue,
                 &Actor::Daemon,
-                format!(
-                    "{reason}; no [escalation] staff or [staff] notify configured, so nobody was \
-                     mailed"
-                ),
+                self.say(said!("event.timers.nobody_to_escalate_to", reason = reason)),
             );
             return;
         }
@@ -220,6 +215,7 @@ impl Decision<'_> {
 mod tests {
     //! Each rule as a scenario a support lead would recognise, with a fixed clock.
 
+    use super::super::test_kit::decide;
     use super::super::test_kit::*;
     use super::super::tests_support::{at, T0};
     use super::super::*;

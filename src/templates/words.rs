@@ -1,0 +1,274 @@
+//! Times, durations, paces and counts in a language's words, from its phrase set (`[words]`,
+//! `[time]`, `[duration]`, `[pace]`, `[since]`, `[ordinal]` in `phrases.toml`).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, FixedOffset, Offset, Utc};
+
+use super::{Phrases, Said};
+use crate::said;
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+const WEEK: u64 = 7 * DAY;
+
+impl Phrases {
+    /// "Monday 23 November 2026, 13:00 UTC" ("Montag, 23. November 2026, 13:00 Uhr MEZ").
+    pub fn human_time(&self, set: Option<&str>, t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+        let local = t.with_timezone(&tz);
+        let zone = local.format("%Z").to_string();
+        let zone = self
+            .list_or_text(set, &format!("time.zones.{zone}"))
+            .unwrap_or(zone);
+        self.say(
+            set,
+            &said!(
+                "time.full",
+                weekday = self.weekday_of(set, local.weekday()),
+                day = local.day(),
+                month = self.word(set, "words.months", local.month0() as usize),
+                year = local.year(),
+                time = local.format("%H:%M"),
+                zone = zone,
+            ),
+        )
+    }
+
+    /// The day of the week `t` falls on in `tz` ("Tuesday").
+    pub fn weekday(&self, set: Option<&str>, t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+        self.weekday_of(set, t.with_timezone(&tz).weekday())
+    }
+
+    fn weekday_of(&self, set: Option<&str>, day: chrono::Weekday) -> String {
+        self.word(set, "words.weekdays", day.num_days_from_monday() as usize)
+    }
+
+    /// `t` at the customer's own offset when it differs from ours ("08:00 your time,
+    /// UTC-05:00", with the weekday when it is another day there); "" otherwise.
+    pub fn their_time(
+        &self,
+        set: Option<&str>,
+        t: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+        offset_minutes: Option<i32>,
+    ) -> String {
+        let Some(minutes) = offset_minutes else {
+            return String::new();
+        };
+        let Some(theirs) = FixedOffset::east_opt(minutes.saturating_mul(60)) else {
+            return String::new();
+        };
+        let ours = t.with_timezone(&tz);
+        if ours.offset().fix() == theirs {
+            return String::new();
+        }
+        let at = t.with_timezone(&theirs);
+        let sign = if minutes < 0 { '-' } else { '+' };
+        let utc = format!(
+            "UTC{sign}{:02}:{:02}",
+            minutes.unsigned_abs() / 60,
+            minutes.unsigned_abs() % 60
+        );
+        let time = at.format("%H:%M");
+        if at.date_naive() == ours.date_naive() {
+            self.say(set, &said!("time.theirs", time = time, utc = utc))
+        } else {
+            let weekday = self.weekday_of(set, at.weekday());
+            self.say(
+                set,
+                &said!(
+                    "time.theirs_other_day",
+                    weekday = weekday,
+                    time = time,
+                    utc = utc
+                ),
+            )
+        }
+    }
+
+    /// A span as a clock says it: "4 hours", "1 day 2 hours", "90 seconds".
+    pub fn duration(&self, set: Option<&str>, d: Duration) -> String {
+        let secs = d.as_secs();
+        let parts = [
+            (secs / DAY, "duration.day"),
+            (secs % DAY / HOUR, "duration.hour"),
+            (secs % HOUR / MINUTE, "duration.minute"),
+        ];
+        let words: Vec<String> = parts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, unit)| self.count(set, unit, *n))
+            .collect();
+        if words.is_empty() {
+            self.count(set, "duration.second", secs)
+        } else {
+            words.join(" ")
+        }
+    }
+
+    /// `{n} unit` in the singular or the plural phrase (`KEY.one`, `KEY.many`).
+    fn count(&self, set: Option<&str>, key: &'static str, n: u64) -> String {
+        let said = Said::new(key, vec![("n", n.to_string())]);
+        let form = if n == 1 { "one" } else { "many" };
+        self.say_form(set, &said, form)
+    }
+
+    fn say_form(&self, set: Option<&str>, said: &Said, form: &str) -> String {
+        // The keys of plural forms are made here, not written in code: one lookup per form.
+        let key = format!("{}.{form}", said.key);
+        self.say_key(set, &key, &said.args)
+    }
+
+    /// A cadence as a person says it: "every hour", "twice a day", "every 4 hours" (never
+    /// "every 1 hours").
+    pub fn pace(&self, set: Option<&str>, cadence: Duration) -> String {
+        let secs = cadence.as_secs().max(MINUTE);
+        let named = match secs {
+            HOUR => Some("pace.hourly"),
+            s if s == 12 * HOUR => Some("pace.twice_daily"),
+            DAY => Some("pace.daily"),
+            WEEK => Some("pace.weekly"),
+            _ => None,
+        };
+        if let Some(key) = named {
+            return self.say_key(set, key, &[]);
+        }
+        // The largest unit it is a whole number of; minutes otherwise.
+        let (n, unit) = if secs.is_multiple_of(WEEK) {
+            (secs / WEEK, "pace.week")
+        } else if secs.is_multiple_of(DAY) {
+            (secs / DAY, "pace.day")
+        } else if secs.is_multiple_of(HOUR) {
+            (secs / HOUR, "pace.hour")
+        } else {
+            (secs.div_ceil(MINUTE).max(1), "pace.minute")
+        };
+        self.count(set, unit, n)
+    }
+
+    /// How long between two incidents, as in "within three weeks" ("2 days", "an hour"):
+    /// number words up to ten where the set has them.
+    pub fn since(&self, set: Option<&str>, span: chrono::Duration) -> String {
+        let days = span.num_days().max(0);
+        let (n, unit) = if days < 1 {
+            (span.num_hours().max(1), "since.hour")
+        } else if days < 14 {
+            (days, "since.day")
+        } else if days < 60 {
+            (days / 7, "since.week")
+        } else {
+            (days / 30, "since.month")
+        };
+        let n = u64::try_from(n).unwrap_or(1);
+        if n == 1 {
+            return self.say_key(set, &format!("{unit}.one"), &[]);
+        }
+        let words = self.list(set, "words.numbers");
+        let number = usize::try_from(n - 1)
+            .ok()
+            .and_then(|i| words.get(i))
+            .cloned()
+            .unwrap_or_else(|| n.to_string());
+        self.say_key(set, &format!("{unit}.many"), &[("n", number)])
+    }
+
+    /// "second", "third" … (as in "the second time"); the `ordinal.beyond` phrase past the
+    /// set's list.
+    pub fn ordinal(&self, set: Option<&str>, n: i64) -> String {
+        let words = self.list(set, "words.ordinals");
+        match usize::try_from(n - 1).ok().and_then(|i| words.get(i)) {
+            Some(word) if !word.is_empty() => word.clone(),
+            _ => self.say(set, &said!("ordinal.beyond", n = n)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        crate::clock::parse_stamp(s).expect("time")
+    }
+
+    fn shipped() -> Phrases {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        Phrases::load(&dir, &["de".to_string()]).expect("shipped phrases")
+    }
+
+    #[test]
+    fn times_read_as_people_write_them_in_each_language() {
+        let p = shipped();
+        let berlin = chrono_tz::Tz::Europe__Berlin;
+        let t = utc("2026-11-23T12:00:00Z");
+        assert_eq!(
+            p.human_time(None, t, berlin),
+            "Monday 23 November 2026, 13:00 CET"
+        );
+        assert_eq!(
+            p.human_time(Some("de"), t, berlin),
+            "Montag, 23. November 2026, 13:00 Uhr MEZ"
+        );
+        assert_eq!(p.weekday(Some("de"), t, berlin), "Montag");
+        assert_eq!(
+            p.their_time(None, t, berlin, Some(-300)),
+            "07:00 your time, UTC-05:00"
+        );
+        assert_eq!(
+            p.their_time(Some("de"), t, berlin, Some(-300)),
+            "07:00 Uhr bei Ihnen, UTC-05:00"
+        );
+        assert_eq!(
+            p.their_time(None, t, berlin, Some(60)),
+            "",
+            "the same offset"
+        );
+        assert_eq!(p.their_time(None, t, berlin, None), "");
+        let late = utc("2026-11-23T23:30:00Z");
+        assert_eq!(
+            p.their_time(None, late, berlin, Some(-300)),
+            "Monday 18:30 your time, UTC-05:00"
+        );
+    }
+
+    #[test]
+    fn durations_paces_spans_and_ordinals_and_never_every_1() {
+        let p = shipped();
+        let h = |n: u64| Duration::from_secs(n * HOUR);
+        assert_eq!(p.duration(None, h(4)), "4 hours");
+        assert_eq!(
+            p.duration(None, Duration::from_secs(5400)),
+            "1 hour 30 minutes"
+        );
+        assert_eq!(p.duration(None, h(24)), "1 day");
+        assert_eq!(p.duration(None, Duration::from_secs(20)), "20 seconds");
+        for (secs, en, de) in [
+            (HOUR, "every hour", "jede Stunde"),
+            (2 * HOUR, "every 2 hours", "alle 2 Stunden"),
+            (12 * HOUR, "twice a day", "zweimal am Tag"),
+            (DAY, "once a day", "einmal am Tag"),
+            (3 * DAY, "every 3 days", "alle 3 Tage"),
+            (WEEK, "once a week", "einmal pro Woche"),
+            (2 * WEEK, "every 2 weeks", "alle 2 Wochen"),
+            (30 * MINUTE, "every 30 minutes", "alle 30 Minuten"),
+            (45 * MINUTE, "every 45 minutes", "alle 45 Minuten"),
+            (90 * MINUTE, "every 90 minutes", "alle 90 Minuten"),
+            (MINUTE, "every minute", "jede Minute"),
+        ] {
+            assert_eq!(p.pace(None, Duration::from_secs(secs)), en);
+            assert_eq!(p.pace(Some("de"), Duration::from_secs(secs)), de);
+        }
+        let days = chrono::Duration::days;
+        assert_eq!(p.since(None, days(21)), "three weeks");
+        assert_eq!(p.since(Some("de"), days(21)), "drei Wochen");
+        assert_eq!(p.since(None, days(1)), "a day");
+        assert_eq!(p.since(Some("de"), days(4)), "vier Tagen");
+        assert_eq!(p.since(None, chrono::Duration::minutes(5)), "an hour");
+        assert_eq!(p.since(None, days(400)), "13 months");
+        assert_eq!(p.ordinal(None, 2), "second");
+        assert_eq!(p.ordinal(Some("de"), 3), "dritten");
+        assert_eq!(p.ordinal(None, 11), "11th");
+        assert_eq!(p.ordinal(Some("de"), 11), "11.");
+    }
+}
