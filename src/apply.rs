@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 use crate::deps::Deps;
+use crate::incident::arrival::Arrival;
 use crate::incident::letters::Conversation;
 use crate::incident::{
-    decide, Audience, Effect, Effects, Event, Facts, IncidentNo, MailKind, NoteVisibility, Refusal,
+    decide, Actor, Audience, Effect, Effects, Event, Facts, IncidentNo, MailKind, MessageRow,
+    NewEvent, NoteVisibility, Refusal,
 };
 use crate::outbox::queue::QueueError;
 use crate::outbox::{enqueue, Pass, Queued};
@@ -69,6 +71,30 @@ pub fn act_on(
     let effects = decide(facts, event, &deps.policy(), now)?;
     let applied = apply(conn, deps, &effects, pass, now)?;
     Ok((effects, applied))
+}
+
+/// Records what arrived without moving an incident along (an auto-reply, a bounce, a second
+/// delivery, mail kept for a person) in the history, worded by the phrase book.
+pub fn note(
+    conn: &Connection,
+    deps: &Deps,
+    incident: Option<IncidentNo>,
+    message: Option<MessageRow>,
+    arrival: &Arrival<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (kind, detail) = arrival.noted(&deps.policy());
+    store::events::log(
+        conn,
+        &NewEvent {
+            incident,
+            message,
+            kind,
+            actor: Actor::Daemon,
+            detail,
+        },
+        now,
+    )
 }
 
 /// [`act`], with a panic in our own code caught as [`ActError::Panic`].

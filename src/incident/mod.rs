@@ -18,6 +18,8 @@
 // (case-folded, normalised) must never cut another. Slice by char or by a found match only.
 #![deny(clippy::string_slice)]
 
+pub mod arrival;
+pub mod caps;
 pub mod decide;
 pub mod effects;
 pub mod letters;

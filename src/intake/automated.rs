@@ -19,21 +19,14 @@ pub(super) fn record_automated(
         .into_iter()
         .find(|c| c.via == Evidence::Reference)
         .map(|c| c.incident);
-    let row = record_message(conn, incoming, mail, incident, now)?;
-    store::events::log(
-        conn,
-        &NewEvent {
-            incident,
-            message: Some(row),
-            kind: EventKind::AutomatedIgnored,
-            actor: Actor::Daemon,
-            detail: format!(
-                "{} mail from {} not answered ({})",
-                mail.class, mail.from.address, mail.class_reason
-            ),
-        },
-        now,
-    )?;
+    let row = record_message(conn, deps, incoming, mail, incident, now)?;
+    let class = mail.class.to_string();
+    let arrival = Arrival::Automated {
+        class: &class,
+        from: &mail.from.address,
+        reason: &mail.class_reason,
+    };
+    note(conn, deps, incident, Some(row), &arrival, now)?;
     Ok(Outcome::Ignored { class: mail.class })
 }
 
@@ -42,7 +35,8 @@ pub(super) fn record_automated(
 pub struct UndeliverableMark {
     pub address: String,
     pub incident: IncidentNo,
-    pub reason: String,
+    /// Why, for staff: which of our mails bounced, and how the report said so.
+    pub reason: Said,
 }
 
 /// Which recipients a bounce marks undeliverable: only those we really sent the bounced mail
@@ -66,15 +60,7 @@ pub fn undeliverable_marks(report: &BounceReport, ours: &[SentMail]) -> Vec<Unde
         marks.push(UndeliverableMark {
             address: address.clone(),
             incident: sent.incident,
-            reason: format!(
-                "{} bounced ({})",
-                sent.kind,
-                if report.is_dsn {
-                    "delivery status report: failed"
-                } else {
-                    "mailer-daemon notice"
-                }
-            ),
+            reason: arrival::bounced(sent.kind, report.is_dsn),
         });
     }
     marks
@@ -103,80 +89,40 @@ pub(super) fn record_bounce(
             .iter()
             .find_map(|id| deps.secret.verify_message_id(id).map(IncidentNo))
     });
-    let row = record_message(conn, incoming, mail, incident, now)?;
+    let row = record_message(conn, deps, incoming, mail, incident, now)?;
     for mark in undeliverable_marks(report, &ours) {
+        let reason = deps.policy().say(&mark.reason);
         if store::outbox::mark_undeliverable(
             conn,
             &mark.address,
-            &mark.reason,
+            &reason,
             Some(mark.incident),
             row,
             now,
         )? {
-            store::events::log(
-                conn,
-                &NewEvent {
-                    incident: Some(mark.incident),
-                    message: Some(row),
-                    kind: EventKind::RecipientUndeliverable,
-                    actor: Actor::Daemon,
-                    detail: format!(
-                        "{} marked undeliverable: {}; no automatic mail goes there until a \
-                         human reply from it arrives or staff clear it",
-                        mark.address, mark.reason
-                    ),
-                },
-                now,
-            )?;
+            let arrival = Arrival::Undeliverable {
+                address: &mark.address,
+                reason: &reason,
+            };
+            note(conn, deps, Some(mark.incident), Some(row), &arrival, now)?;
             let event = Event::Undeliverable {
                 address: mark.address.clone(),
-                reason: mark.reason.clone(),
+                reason,
             };
             let (_, applied) = act(conn, deps, mark.incident, &event, Pass::Real, now)?;
             *queued += applied.queued();
         }
     }
-    let detail = match (&incident, ours.is_empty()) {
-        (Some(n), false) => format!(
-            "bounce from {} about our mail to incident #{n}; failed: {}; delayed: {}",
-            mail.from.address,
-            list_or_none(&report.failed),
-            list_or_none(&report.delayed)
-        ),
-        (Some(n), true) => format!(
-            "bounce from {} names a mail of incident #{n} we have no record of sending",
-            mail.from.address
-        ),
-        (None, _) => format!(
-            "bounce from {} about mail we did not send ({}); not answered",
-            mail.from.address,
-            if report.original_ids.is_empty() {
-                "no Message-ID found in it".to_string()
-            } else {
-                format!("original <{}>", report.original_ids.join(">, <"))
-            }
-        ),
+    let arrival = Arrival::Bounce {
+        from: &mail.from.address,
+        incident,
+        ours: !ours.is_empty(),
+        failed: &report.failed,
+        delayed: &report.delayed,
+        original_ids: &report.original_ids,
     };
-    store::events::log(
-        conn,
-        &NewEvent {
-            incident,
-            message: Some(row),
-            kind: EventKind::Bounce,
-            actor: Actor::Daemon,
-            detail,
-        },
-        now,
-    )?;
+    note(conn, deps, incident, Some(row), &arrival, now)?;
     Ok(Outcome::Ignored {
         class: MessageClass::Bounce,
     })
-}
-
-pub(super) fn list_or_none(list: &[String]) -> String {
-    if list.is_empty() {
-        "none".into()
-    } else {
-        list.join(", ")
-    }
 }

@@ -70,20 +70,10 @@ pub(super) fn record_human(
     // decided, so this very mail can be answered.
     if treatment == Treatment::Full && store::outbox::clear_undeliverable(conn, &mail.from.address)?
     {
-        store::events::log(
-            conn,
-            &NewEvent {
-                incident: None,
-                message: None,
-                kind: EventKind::UndeliverableCleared,
-                actor: Actor::Daemon,
-                detail: format!(
-                    "{} wrote to us, so it is deliverable again",
-                    mail.from.address
-                ),
-            },
-            now,
-        )?;
+        let arrival = Arrival::UndeliverableCleared {
+            address: &mail.from.address,
+        };
+        note(conn, deps, None, None, &arrival, now)?;
     }
     if deps.config.staff.is_member(&mail.from.address) {
         if let Some(outcome) = record_staff(conn, deps, incoming, mail, now, queued)? {
@@ -120,7 +110,14 @@ pub(super) fn record_human(
         Route::Join { incident, via } => {
             join(conn, deps, incoming, mail, incident, via, now, queued)
         }
-        Route::Hold { stranger_to } => Ok(hold_for_staff(conn, incoming, mail, &stranger_to, now)?),
+        Route::Hold { stranger_to } => Ok(hold_for_staff(
+            conn,
+            deps,
+            incoming,
+            mail,
+            &stranger_to,
+            now,
+        )?),
         Route::Open {
             continues,
             stranger_to,
@@ -150,19 +147,25 @@ pub(super) fn held_by_trust(
     now: DateTime<Utc>,
     queued: &mut usize,
 ) -> Result<Outcome, ActError> {
-    let why = format!(
-        "the sender check {} ({})",
-        mail.trust.level, mail.trust.reason
+    let level = mail.trust.level.to_string();
+    let policy = deps.policy();
+    let why = policy.say(&arrival::sender_check(&level, &mail.trust.reason));
+    let reason = policy.say(
+        &Held::SenderCheck {
+            from: &mail.from.address,
+            level: &level,
+            reason: &mail.trust.reason,
+        }
+        .reason(),
     );
-    let reason = format!("held for staff: {} wrote, but {why}", mail.from.address);
-    let row = hold_parsed(conn, incoming, mail, &reason, now)?;
+    let row = hold_parsed(conn, deps, incoming, mail, &reason, now)?;
     if let Some(incident) = answers {
         let own = own_in_thread(conn, mail, incident)?;
         let event = Event::HeldReply {
             message: row,
             from: mail.from.address.clone(),
             why,
-            written: written(mail, &own),
+            written: written(mail, &own, deps.templates.phrases()),
         };
         let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
         *queued += applied.queued();
@@ -182,7 +185,7 @@ pub(super) fn own_in_thread(
 }
 
 /// What a person's mail says (`own`: their own words in it), for staff to read.
-pub(super) fn written(mail: &ParsedMail, own: &OwnWords) -> Written {
+pub(super) fn written(mail: &ParsedMail, own: &OwnWords, words: &Phrases) -> Written {
     Written {
         text: own.text(),
         unsure: own
@@ -195,21 +198,15 @@ pub(super) fn written(mail: &ParsedMail, own: &OwnWords) -> Written {
             .attachments
             .iter()
             .map(|a| AttachmentData {
-                name: a.name.clone().unwrap_or_else(|| "(unnamed)".into()),
+                name: a
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| words.say(None, &crate::said!("attachment.unnamed"))),
                 content_type: a.content_type.clone(),
-                size: human_size(a.size),
+                size: words.size(None, a.size),
             })
             .collect(),
         trust: format!("{}: {}", mail.trust.level, mail.trust.reason),
-    }
-}
-
-/// "980 bytes", "12 KB", "3.4 MB".
-pub(super) fn human_size(bytes: usize) -> String {
-    match bytes {
-        0..=999 => format!("{bytes} bytes"),
-        1_000..=999_999 => format!("{} KB", bytes / 1000),
-        _ => format!("{:.1} MB", bytes as f64 / 1_000_000.0),
     }
 }
 
@@ -224,7 +221,7 @@ pub(super) fn join(
     now: DateTime<Utc>,
     queued: &mut usize,
 ) -> Result<Outcome, ActError> {
-    let row = record_message(conn, incoming, mail, Some(incident), now)?;
+    let row = record_message(conn, deps, incoming, mail, Some(incident), now)?;
     index_ids(conn, mail, incident)?;
     let role = store::incidents::participant_role(conn, incident, &mail.from.address)?;
     // Only someone we know is who they say may bring others in.
@@ -233,29 +230,23 @@ pub(super) fn join(
         add_cc_participants(conn, deps, incident, mail)?;
     }
     store::incidents::touch(conn, incident, now)?;
-    let how = match via {
-        Evidence::Reference => "In-Reply-To/References",
-        Evidence::ThreadIndex => "Outlook's Thread-Index",
-        Evidence::SubjectToken => "the subject token",
+    let via = match via {
+        Evidence::Reference => JoinedVia::References,
+        Evidence::ThreadIndex => JoinedVia::ThreadIndex,
+        Evidence::SubjectToken => JoinedVia::SubjectToken,
     };
-    store::events::log(
-        conn,
-        &NewEvent {
-            incident: Some(incident),
-            message: Some(row),
-            kind: EventKind::CustomerReply,
-            actor: Actor::Daemon,
-            detail: format!("{} replied; joined via {how}", mail.from.address),
-        },
-        now,
-    )?;
+    let arrival = Arrival::Joined {
+        from: &mail.from.address,
+        via,
+    };
+    note(conn, deps, Some(incident), Some(row), &arrival, now)?;
     {
         let own = own_in_thread(conn, mail, incident)?;
         let event = Event::CustomerReply {
             message: row,
             from: mail.from.address.clone(),
             trust: mail.trust.level,
-            written: written(mail, &own),
+            written: written(mail, &own, deps.templates.phrases()),
         };
         let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
         *queued += applied.queued();
@@ -266,21 +257,24 @@ pub(super) fn join(
 /// `strangers = "hold"`: the message is kept, unanswered, in quarantine for staff to look at.
 pub(super) fn hold_for_staff(
     conn: &Connection,
+    deps: &Deps,
     incoming: &Incoming<'_>,
     mail: &ParsedMail,
     stranger_to: &[IncidentNo],
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
-    let reason = format!(
-        "held for staff: {} pointed at incident {} but is not a participant there",
-        mail.from.address,
-        stranger_to
-            .iter()
-            .map(|n| format!("#{n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let reason = deps.policy().say(
+        &Held::Stranger {
+            from: &mail.from.address,
+            incidents: stranger_to
+                .iter()
+                .map(|n| format!("#{n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .reason(),
     );
-    hold_parsed(conn, incoming, mail, &reason, now)?;
+    hold_parsed(conn, deps, incoming, mail, &reason, now)?;
     Ok(Outcome::Held { reason })
 }
 
@@ -349,7 +343,7 @@ pub(super) fn open(
     if treatment == Treatment::Full {
         add_cc_participants(conn, deps, incident, mail)?;
     }
-    let row = record_message(conn, incoming, mail, Some(incident), now)?;
+    let row = record_message(conn, deps, incoming, mail, Some(incident), now)?;
     index_ids(conn, mail, incident)?;
     // Outlook files our replies by Thread-Index: continue the customer's conversation if they
     // started one, else start ours.
@@ -382,7 +376,7 @@ pub(super) fn open(
             opened_at,
             count,
         }),
-        written: written(mail, &mail.own),
+        written: written(mail, &mail.own, deps.templates.phrases()),
     };
     // The acknowledgement answers the complaint itself: its references, then it.
     let mut ids: Vec<String> = mail

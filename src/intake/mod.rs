@@ -15,16 +15,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use crate::apply::{act, act_on, ActError};
+use crate::apply::{act, act_on, note, ActError};
 use crate::clock;
 use crate::config::{StrangerPolicy, Treatment};
 use crate::deps::Deps;
 use crate::digest::sha256_hex;
 use crate::imap::Fetched;
+use crate::incident::arrival::{self, Arrival, Held, JoinedVia};
 use crate::incident::decide::{Opening, Repeat};
 use crate::incident::{
-    opening, policy, Actor, Event, EventKind, Facts, Incident, IncidentNo, MessageRow, NewEvent,
-    Role, Written,
+    opening, policy, Event, EventKind, Facts, Incident, IncidentNo, MessageRow, Role, Written,
 };
 use crate::mail::{
     self, BounceReport, Context, MessageClass, OwnWords, ParsedMail, Quarantine, Trust,
@@ -33,7 +33,7 @@ use crate::outbox::Pass;
 use crate::store::checkpoints::{self, AfterProcessing, Checkpoint};
 use crate::store::outbox::SentMail;
 use crate::store::{self, ImapOrigin, NewMessage, StoreError};
-use crate::templates::{AttachmentData, HeldData};
+use crate::templates::{AttachmentData, HeldData, Phrases, Said};
 use crate::thread::{self, Candidate, Decision, Evidence};
 
 mod automated;
@@ -128,10 +128,16 @@ pub fn ingest_batch(
                 if let ActError::Panic(panic) = &e {
                     tracing::error!(uid = fetched.uid, panic = %panic, "a bug stopped work on this message; it is kept for staff and intake goes on");
                 }
-                let reason = format!("could not be processed: {}", crate::errors::Chain(&e));
+                let reason = deps.policy().say(
+                    &Held::Failed {
+                        error: crate::errors::Chain(&e).to_string(),
+                    }
+                    .reason(),
+                );
                 let sha = sha256_hex(fetched.raw.as_slice());
                 record_quarantine(
                     &tx,
+                    deps,
                     origin,
                     fetched.raw.as_slice(),
                     &sha,
@@ -253,32 +259,33 @@ fn ingest_one(
             || store::messages::raw_if_kept(conn, previous.id)?
                 .is_none_or(|kept| mail::content_digest(&kept) == mail::content_digest(raw));
         if same {
-            store::events::log(
+            let arrival = Arrival::Duplicate {
+                uid: origin.uid,
+                of: previous.id,
+            };
+            note(
                 conn,
-                &NewEvent {
-                    incident: previous.incident,
-                    message: Some(previous.id),
-                    kind: EventKind::DuplicateDelivery,
-                    actor: Actor::Daemon,
-                    detail: format!(
-                        "UID {} is the same message as #{}; nothing done",
-                        origin.uid, previous.id
-                    ),
-                },
+                deps,
+                previous.incident,
+                Some(previous.id),
+                &arrival,
                 now,
             )?;
             return Ok(Outcome::Duplicate { of: previous.id });
         }
         // Same Message-ID, different bytes: a forgery or a broken client. Neither message
         // may be dropped, and the second must not act on the first one's incident.
-        let reason = format!(
-            "Message-ID <{}> was already recorded as message #{} with different content",
-            message_id.as_deref().unwrap_or_default(),
-            previous.id
+        let reason = deps.policy().say(
+            &Held::SameIdOtherContent {
+                id: message_id.as_deref().unwrap_or_default(),
+                of: previous.id,
+            }
+            .reason(),
         );
         let salvaged = parsed.as_ref().ok().map(salvage);
         record_quarantine(
             conn,
+            deps,
             origin,
             raw,
             &sha,
@@ -300,6 +307,7 @@ fn ingest_one(
         Err(q) => {
             record_quarantine(
                 conn,
+                deps,
                 origin,
                 raw,
                 &incoming.sha,
@@ -336,12 +344,14 @@ fn receipt(
         let Some(raw) = out.raw.as_deref() else {
             return Ok(None);
         };
+        let words = deps.templates.phrases();
         let confirmed = crate::outbox::send::record_sent(
             conn,
+            words,
             &out,
             raw,
             &deps.config.support.address,
-            "receipt: its copy reached the support mailbox",
+            &words.say(None, &crate::said!("outbox.receipt")),
             now,
         )?;
         return Ok(Some(Outcome::Receipt { confirmed }));
@@ -365,6 +375,7 @@ fn salvage(mail: &ParsedMail) -> Quarantine {
 /// forged staff reply), with what could be read of it and why.
 fn hold_parsed(
     conn: &Connection,
+    deps: &Deps,
     incoming: &Incoming<'_>,
     mail: &ParsedMail,
     reason: &str,
@@ -372,6 +383,7 @@ fn hold_parsed(
 ) -> Result<MessageRow, StoreError> {
     record_quarantine(
         conn,
+        deps,
         incoming.origin,
         incoming.raw,
         &incoming.sha,
@@ -385,6 +397,7 @@ fn hold_parsed(
 #[allow(clippy::too_many_arguments)]
 fn record_quarantine(
     conn: &Connection,
+    deps: &Deps,
     origin: ImapOrigin<'_>,
     raw: &[u8],
     sha: &str,
@@ -406,34 +419,30 @@ fn record_quarantine(
         Some(origin),
         now,
     )?;
-    store::events::log(
-        conn,
-        &NewEvent {
-            incident: None,
-            message: Some(row),
-            kind: EventKind::Quarantined,
-            actor: Actor::Daemon,
-            detail: format!("UID {}: {reason}", origin.uid),
-        },
-        now,
-    )?;
+    let arrival = Arrival::Quarantined {
+        uid: origin.uid,
+        reason,
+    };
+    note(conn, deps, None, Some(row), &arrival, now)?;
     Ok(row)
 }
 
 /// Records an incoming parsed message (and its attachment list) under `incident`.
 fn record_message(
     conn: &Connection,
+    deps: &Deps,
     incoming: &Incoming<'_>,
     mail: &ParsedMail,
     incident: Option<IncidentNo>,
     now: DateTime<Utc>,
 ) -> Result<MessageRow, StoreError> {
-    record_message_as(conn, incoming, mail, incident, mail.class, now)
+    record_message_as(conn, deps, incoming, mail, incident, mail.class, now)
 }
 
 /// As [`record_message`], in `class` (a staff reply is the staff's, not the customer's).
 fn record_message_as(
     conn: &Connection,
+    deps: &Deps,
     incoming: &Incoming<'_>,
     mail: &ParsedMail,
     incident: Option<IncidentNo>,
@@ -462,21 +471,11 @@ fn record_message_as(
     )?;
     store::messages::add_attachments(conn, row, &mail.attachments)?;
     if let Some(size) = incoming.oversize {
-        store::events::log(
-            conn,
-            &NewEvent {
-                incident,
-                message: Some(row),
-                kind: EventKind::Oversize,
-                actor: Actor::Daemon,
-                detail: format!(
-                    "UID {}: message of {size} bytes is over [intake] max_message_size; only its \
-                     headers were fetched and kept, the full message stays on the server",
-                    incoming.origin.uid
-                ),
-            },
-            now,
-        )?;
+        let arrival = Arrival::Oversize {
+            uid: incoming.origin.uid,
+            size,
+        };
+        note(conn, deps, incident, Some(row), &arrival, now)?;
     }
     Ok(row)
 }
@@ -650,7 +649,7 @@ mod tests {
         let marks = undeliverable_marks(&dsn, &ours);
         assert_eq!(marks.len(), 1);
         assert_eq!(marks[0].address, "ann@example.test");
-        assert!(marks[0].reason.contains("delivery status report"));
+        assert_eq!(marks[0].reason.key, "arrival.bounced.report");
         let delayed = BounceReport {
             failed: vec![],
             delayed: vec!["ann@example.test".into()],
@@ -667,7 +666,7 @@ mod tests {
         };
         let marks = undeliverable_marks(&notice, &ours);
         assert_eq!(
-            marks[0].reason,
+            crate::templates::Phrases::default().say(None, &marks[0].reason),
             "acknowledgement bounced (mailer-daemon notice)"
         );
         assert!(

@@ -2,7 +2,6 @@
 //! address is held as a forgery; a reply that cannot go to the customer as read is held.
 
 use super::*;
-use crate::templates::Said;
 
 /// A staff member's mail. A reply that names a notification signed for them (and, with a
 /// trusted receiving server, passed its sender check) acts on that incident. Without that
@@ -50,7 +49,15 @@ pub(super) fn record_staff(
     };
     let (incident, event) = match answered {
         Some(n) if checked && store::incidents::exists(conn, n)? => {
-            let row = record_message_as(conn, incoming, mail, Some(n), MessageClass::Staff, now)?;
+            let row = record_message_as(
+                conn,
+                deps,
+                incoming,
+                mail,
+                Some(n),
+                MessageClass::Staff,
+                now,
+            )?;
             index_ids(conn, mail, n)?;
             let ours = crate::outbox::guard::thread_mail(conn, n)?;
             let own = mail::own_words::read(&mail.body, &ours, Context::Reply);
@@ -110,20 +117,15 @@ pub(super) fn record_staff(
             )
         }
         Some(n) if store::incidents::exists(conn, n)? => {
-            let why = if mail.trust.level == Trust::Verified {
-                format!(
-                    "it answers a notification, but its sender is verified only with relaxed \
-                     alignment ({}); staff replies need the From domain itself to sign or send \
-                     it ([staff] alignment)",
-                    mail.trust.reason
-                )
+            let why = deps.policy().say(&if mail.trust.level == Trust::Verified {
+                crate::said!("staff_sender.relaxed_only", reason = mail.trust.reason)
             } else {
-                format!(
-                    "it answers a notification, but the receiving server did not verify its \
-                     sender ({}: {})",
-                    mail.trust.level, mail.trust.reason
+                crate::said!(
+                    "staff_sender.unverified_reply",
+                    level = mail.trust.level,
+                    reason = mail.trust.reason
                 )
-            };
+            });
             return forged(conn, deps, incoming, mail, n, why, now, queued).map(Some);
         }
         _ => {
@@ -139,19 +141,18 @@ pub(super) fn record_staff(
                 .chain(&mail.cc)
                 .any(|a| a.eq_ignore_ascii_case(&customer));
             if !(to_customer && checked) {
-                let why = if to_customer {
-                    format!(
-                        "the receiving server did not verify its sender ({}: {})",
-                        mail.trust.level, mail.trust.reason
+                let why = deps.policy().say(&if to_customer {
+                    crate::said!(
+                        "staff_sender.unverified",
+                        level = mail.trust.level,
+                        reason = mail.trust.reason
                     )
                 } else {
-                    "it names the incident but does not answer a notification sent to that \
-                     address"
-                        .into()
-                };
+                    crate::said!("staff_sender.no_notification")
+                });
                 return forged(conn, deps, incoming, mail, n, why, now, queued).map(Some);
             }
-            let row = record_message(conn, incoming, mail, Some(n), now)?;
+            let row = record_message(conn, deps, incoming, mail, Some(n), now)?;
             index_ids(conn, mail, n)?;
             let own = own_in_thread(conn, mail, n)?;
             (
@@ -182,7 +183,10 @@ pub(super) fn not_readable(
     if let Some(size) = incoming.oversize {
         return Some(crate::said!(
             "refusal.staff_mail_too_large",
-            size = human_size(usize::try_from(size).unwrap_or(usize::MAX))
+            size = deps
+                .templates
+                .phrases()
+                .size(None, usize::try_from(size).unwrap_or(usize::MAX))
         ));
     }
     let today = now.timestamp().div_euclid(86_400);
@@ -247,10 +251,6 @@ pub(super) fn held_staff_reply(
     }))
 }
 
-/// Forged staff replies staff are mailed about per incident in 24 hours; more are recorded,
-/// quarantined and logged only.
-pub(super) const FORGED_ALERTS_PER_DAY: i64 = 3;
-
 /// Mail claiming a staff sender that we do not believe: kept in quarantine for staff, and
 /// staff are told about it on the incident it pointed at.
 #[allow(clippy::too_many_arguments)]
@@ -264,11 +264,15 @@ pub(super) fn forged(
     now: DateTime<Utc>,
     queued: &mut usize,
 ) -> Result<Outcome, ActError> {
-    let reason = format!(
-        "held for staff: {} wrote about incident #{incident} as staff, but {why}",
-        mail.from.address
+    let reason = deps.policy().say(
+        &Held::ForgedStaff {
+            from: &mail.from.address,
+            incident,
+            why: &why,
+        }
+        .reason(),
     );
-    let row = hold_parsed(conn, incoming, mail, &reason, now)?;
+    let row = hold_parsed(conn, deps, incoming, mail, &reason, now)?;
     let own = own_in_thread(conn, mail, incident)?;
     let alerts = store::events::count_since(
         conn,
@@ -280,8 +284,8 @@ pub(super) fn forged(
         message: row,
         claimed: mail.from.address.clone(),
         why,
-        written: written(mail, &own),
-        alert: alerts < FORGED_ALERTS_PER_DAY,
+        written: written(mail, &own, deps.templates.phrases()),
+        alerts_today: alerts,
     };
     let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
     *queued += applied.queued();

@@ -4,6 +4,7 @@
 //! record as suppressed with the reason), is rendered once so a template problem shows up at
 //! once, and makes its promise in the ledger.
 
+use crate::said;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
@@ -82,9 +83,15 @@ pub fn enqueue(
         }
     };
     if let Some(Refusal { reason, global }) = refused {
+        let reason = deps.policy().say(&reason);
         // Staff still hear of a held notification: in the next digest.
         let digest_pending = audience == Audience::Staff;
-        let detail = format!("{} to {} not sent: {reason}", mail.kind, mail.to);
+        let detail = deps.policy().say(&said!(
+            "outbox.not_sent",
+            kind = mail.kind,
+            to = mail.to,
+            reason = reason
+        ));
         let not_sent = (EventKind::MailSuppressed, detail.as_str());
         suppress(
             conn,
@@ -202,7 +209,7 @@ pub fn enqueue(
         now,
     )?;
     if let Some(e) = permanent {
-        return never_sendable(conn, incident, mail, id, &e, pass, now);
+        return never_sendable(conn, deps, (incident, mail, id), &e, pass, now);
     }
     if let Some(due) = mail.promise {
         store::promises::record(conn, incident, mail.kind, due, now)?;
@@ -211,13 +218,21 @@ pub fn enqueue(
         return Ok(Queued::Waiting { message_id });
     }
     store::messages::index_message_id(conn, &message_id, incident)?;
-    let detail = match &render_error {
-        None => format!("{} to {} queued as <{message_id}>", mail.kind, mail.to),
-        Some(e) => format!(
-            "{} to {} queued as <{message_id}> but not yet renderable: {e}",
-            mail.kind, mail.to
+    let detail = deps.policy().say(&match &render_error {
+        None => said!(
+            "outbox.queued",
+            kind = mail.kind,
+            to = mail.to,
+            id = message_id
         ),
-    };
+        Some(e) => said!(
+            "outbox.queued_unrenderable",
+            kind = mail.kind,
+            to = mail.to,
+            id = message_id,
+            error = e
+        ),
+    });
     store::events::log(
         conn,
         &NewEvent {
@@ -239,9 +254,8 @@ pub fn enqueue(
 /// in the event log (an address that cannot be written as `recipient_invalid`).
 fn never_sendable(
     conn: &Connection,
-    incident: IncidentNo,
-    mail: &Mail,
-    id: i64,
+    deps: &Deps,
+    (incident, mail, id): (IncidentNo, &Mail, i64),
     error: &ComposeError,
     pass: Pass,
     now: DateTime<Utc>,
@@ -249,13 +263,14 @@ fn never_sendable(
     let (kind, reason) = match error {
         ComposeError::Address { address, reason } => (
             EventKind::RecipientInvalid,
-            format!("undeliverable by syntax: `{address}` can never be written to ({reason})"),
+            said!("outbox.invalid_address", address = address, reason = reason),
         ),
         other => (
             EventKind::MailFailed,
-            format!("cannot be built: {}", crate::errors::Chain(other)),
+            said!("outbox.cannot_build", error = crate::errors::Chain(other)),
         ),
     };
+    let reason = deps.policy().say(&reason);
     store::outbox::give_up(conn, id, &reason, now)?;
     if pass == Pass::Real {
         store::events::log(
@@ -265,10 +280,12 @@ fn never_sendable(
                 message: mail.caused_by,
                 kind,
                 actor: Actor::Daemon,
-                detail: format!(
-                    "{} to {} not sent, kept as failed: {reason}",
-                    mail.kind, mail.to
-                ),
+                detail: deps.policy().say(&said!(
+                    "outbox.failed",
+                    kind = mail.kind,
+                    to = mail.to,
+                    reason = reason
+                )),
             },
             now,
         )?;
@@ -329,8 +346,14 @@ fn stopped(
         .map(|l| format!("«{}»", crate::mail::header_safe(l, 120)))
         .collect::<Vec<_>>()
         .join(", ");
-    let reason = format!("it carries text meant for staff only: {quoted}");
-    let detail = format!("{} to {} stopped: {reason}", mail.kind, mail.to);
+    let policy = deps.policy();
+    let reason = policy.say(&said!("outbox.staff_only", lines = quoted));
+    let detail = policy.say(&said!(
+        "outbox.stopped",
+        kind = mail.kind,
+        to = mail.to,
+        reason = reason
+    ));
     let stopped = (EventKind::MailStopped, detail.as_str());
     suppress(conn, (incident, mail, data), &reason, false, stopped, now)?;
     tracing::error!(incident = incident.0, kind = %mail.kind, to = %mail.to, reason, "customer mail stopped by the staff-only guard");

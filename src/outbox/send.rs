@@ -19,9 +19,11 @@ use crate::config::OutboxConfig;
 use crate::deps::Deps;
 use crate::errors::Chain;
 use crate::incident::{Actor, EventKind, NewEvent};
+use crate::said;
 use crate::smtp::{SendError, Smtp};
 use crate::store::outbox::InDoubtRule;
 use crate::store::{self, Handle, Outgoing, StoreError};
+use crate::templates::Phrases;
 
 /// Rows taken from the outbox per round.
 const ROUND: usize = 256;
@@ -325,7 +327,8 @@ async fn rendered(
                 Ok(Rendered::Later)
             }
             None => {
-                let error = format!("cannot be built: {}", Chain(&e));
+                let words = deps.templates.shared_phrases();
+                let error = words.say(None, &said!("outbox.cannot_build", error = Chain(&e)));
                 tracing::error!(outbox = out.id, incident = out.incident.0, error = %error, "queued mail can never be rendered; kept as failed for staff");
                 let kind = match e {
                     ComposeError::Address { .. } => EventKind::RecipientInvalid,
@@ -341,9 +344,14 @@ async fn rendered(
                             message: None,
                             kind,
                             actor: Actor::Daemon,
-                            detail: format!(
-                                "{} to {} not sent, kept as failed: {error}",
-                                out.kind, out.recipient
+                            detail: words.say(
+                                None,
+                                &said!(
+                                    "outbox.failed",
+                                    kind = out.kind,
+                                    to = out.recipient,
+                                    reason = error
+                                ),
                             ),
                         },
                         now,
@@ -376,9 +384,10 @@ async fn record(
             let from = deps.config.support.address.clone();
             let out = Arc::new(out);
             let raw = Arc::new(raw);
+            let words = deps.templates.shared_phrases();
             persist(db, trouble, stop, "recording a sent mail", move |c| {
                 let tx = c.transaction()?;
-                record_sent(&tx, &out, &raw, &from, &reply, now)?;
+                record_sent(&tx, &words, &out, &raw, &from, &reply, now)?;
                 tx.commit()?;
                 Ok(())
             })
@@ -408,6 +417,10 @@ async fn record(
         Err(SendError::Permanent(e)) => {
             tracing::error!(incident = out.incident.0, kind = %out.kind, to = %out.recipient, error = %e, "send rejected permanently; kept as failed for staff");
             let (incident, kind, recipient, id) = (out.incident, out.kind, out.recipient, out.id);
+            let detail = deps.templates.phrases().say(
+                None,
+                &said!("outbox.rejected", kind = kind, to = recipient, error = e),
+            );
             persist(db, trouble, stop, "recording a refused mail", move |c| {
                 let tx = c.transaction()?;
                 store::outbox::give_up(&tx, id, &e, now)?;
@@ -418,7 +431,7 @@ async fn record(
                         message: None,
                         kind: EventKind::MailFailed,
                         actor: Actor::Daemon,
-                        detail: format!("{kind} to {recipient} rejected permanently: {e}"),
+                        detail: detail.clone(),
                     },
                     now,
                 )?;
@@ -436,6 +449,7 @@ async fn record(
 /// Returns whether this call did the marking.
 pub fn record_sent(
     conn: &rusqlite::Connection,
+    words: &Phrases,
     out: &Outgoing,
     raw: &[u8],
     from: &str,
@@ -452,7 +466,15 @@ pub fn record_sent(
             message: Some(row),
             kind: EventKind::MailSent,
             actor: Actor::Daemon,
-            detail: format!("{} to {} accepted: {reply}", out.kind, out.recipient),
+            detail: words.say(
+                None,
+                &said!(
+                    "outbox.accepted",
+                    kind = out.kind,
+                    to = out.recipient,
+                    reply = reply
+                ),
+            ),
         },
         now,
     )?;
@@ -477,8 +499,9 @@ pub async fn hold_in_doubt(
     } else {
         (None, now)
     };
+    let words = deps.templates.shared_phrases();
     let held = db
-        .run(move |c| requeue_in_doubt(c, since, resend_at, now))
+        .run(move |c| requeue_in_doubt(c, &words, since, resend_at, now))
         .await?;
     if held > 0 {
         tracing::warn!(
@@ -493,6 +516,7 @@ pub async fn hold_in_doubt(
 
 fn requeue_in_doubt(
     conn: &mut rusqlite::Connection,
+    words: &Phrases,
     since: Option<DateTime<Utc>>,
     resend_at: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -511,20 +535,22 @@ fn requeue_in_doubt(
                 message: None,
                 kind: EventKind::MailInDoubt,
                 actor: Actor::Daemon,
-                detail: match since {
-                    Some(_) => format!(
-                        "{} to {} was in flight when its sender stopped; sent again only if \
-                         its receipt does not come back (at {} at the latest)",
-                        mail.kind,
-                        mail.recipient,
-                        stamp(resend_at)
-                    ),
-                    None => format!(
-                        "{} to {} was in flight when its sender stopped; sent again now \
-                         (no receipt copies)",
-                        mail.kind, mail.recipient
-                    ),
-                },
+                detail: words.say(
+                    None,
+                    &match since {
+                        Some(_) => said!(
+                            "outbox.in_doubt",
+                            kind = mail.kind,
+                            to = mail.recipient,
+                            resend = stamp(resend_at)
+                        ),
+                        None => said!(
+                            "outbox.in_doubt_no_receipts",
+                            kind = mail.kind,
+                            to = mail.recipient
+                        ),
+                    },
+                ),
             },
             now,
         )?;

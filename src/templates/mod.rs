@@ -61,8 +61,9 @@ pub struct Templates {
     /// The fixed lines of the staff-only templates (`staff/…`, `partials/staff_…`) that no
     /// customer template has: words a customer mail must never carry.
     staff_only_lines: Vec<String>,
-    /// Every sentence said outside the templates, per language (`phrases.toml`).
-    phrases: Phrases,
+    /// Every sentence said outside the templates, per language (`phrases.toml`); shared with
+    /// the sender's database closures, which must own what they use.
+    phrases: std::sync::Arc<Phrases>,
 }
 
 /// One language's templates: a text and an HTML registry, and the file each name came from
@@ -123,7 +124,7 @@ impl Templates {
                 default,
                 languages,
                 staff_only_lines,
-                phrases,
+                phrases: std::sync::Arc::new(phrases),
             })
         } else {
             Err(TemplateError::Many(errors))
@@ -137,6 +138,11 @@ impl Templates {
     /// The words said outside the templates, in every language of this set.
     pub fn phrases(&self) -> &Phrases {
         &self.phrases
+    }
+
+    /// The phrases, for work that must own them (a closure run on the database thread).
+    pub fn shared_phrases(&self) -> std::sync::Arc<Phrases> {
+        self.phrases.clone()
     }
 
     /// The fixed lines only staff mail carries ("Reply to this mail to answer the customer",

@@ -173,6 +173,18 @@ impl Phrases {
         self.say_key(set, &format!("{unit}.many"), &[("n", number)])
     }
 
+    /// A size as people read it: "980 bytes", "12 KB", "3.4 MB".
+    pub fn size(&self, set: Option<&str>, bytes: usize) -> String {
+        match bytes {
+            0..=999 => self.say(set, &said!("size.bytes", n = bytes)),
+            1_000..=999_999 => self.say(set, &said!("size.kb", n = bytes / 1000)),
+            _ => self.say(
+                set,
+                &said!("size.mb", n = format!("{:.1}", bytes as f64 / 1_000_000.0)),
+            ),
+        }
+    }
+
     /// "second", "third" … (as in "the second time"); the `ordinal.beyond` phrase past the
     /// set's list.
     pub fn ordinal(&self, set: Option<&str>, n: i64) -> String {

@@ -35,6 +35,10 @@ mod staff;
 mod staff_mail;
 mod timers;
 
+/// Forged staff replies staff are mailed about per incident in 24 hours; more are recorded,
+/// quarantined and logged only.
+pub const FORGED_ALERTS_PER_DAY: i64 = 3;
+
 /// How much of a forged staff reply's text its alert shows, in characters.
 const FORGED_EXCERPT: usize = 160;
 
@@ -135,9 +139,10 @@ pub enum Event {
         claimed: String,
         why: String,
         written: Written,
-        /// Staff are mailed about it (false once an incident had its share of alerts: a
-        /// forger must not be able to flood the team through us).
-        alert: bool,
+        /// How many forged replies on this incident staff were told of in the last 24 hours:
+        /// past [`FORGED_ALERTS_PER_DAY`] they are recorded only (a forger must not be able
+        /// to flood the team through us).
+        alerts_today: i64,
     },
     /// The customer's address bounced.
     Undeliverable { address: String, reason: String },
@@ -274,8 +279,14 @@ pub fn decide(
             claimed,
             why,
             written,
-            alert,
-        } => d.forged(*message, claimed, why, written, *alert),
+            alerts_today,
+        } => d.forged(
+            *message,
+            claimed,
+            why,
+            written,
+            *alerts_today < FORGED_ALERTS_PER_DAY,
+        ),
         Event::Undeliverable { address, reason } => d.undeliverable(address, reason),
         Event::PromiseAtRisk => d.promise_at_risk(),
         Event::ProgressDue => d.progress_due(),
@@ -560,7 +571,6 @@ impl Decision<'_> {
             })));
         }
     }
-
 }
 
 /// "#3, #7": incidents as staff write them.

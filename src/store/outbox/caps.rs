@@ -3,23 +3,7 @@
 
 use super::*;
 
-/// When each automatic mail to `recipient` since `since` was queued, and its kind (anything
-/// not refused by the relay), newest first.
-/// What a send cap counts: automatic mail to customers (never staff mail, never a mail the
-/// relay refused for good) queued since a time, within one scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapScope<'a> {
-    /// To one mailbox (folded, see `outbox::caps::mailbox`).
-    Mailbox(&'a str),
-    /// To one mailbox, about incidents nobody could vouch for.
-    UnverifiedMailbox(&'a str),
-    /// To one domain, about incidents nobody could vouch for.
-    UnverifiedDomain(&'a str),
-    /// Answers the customer's own mail caused on one incident (status, reopened).
-    Answers(IncidentNo),
-    /// Everything.
-    All,
-}
+pub use crate::incident::caps::CapScope;
 
 /// The kinds of mail only staff read, as an SQL list (`'staff/new', 'staff/reply', …`), from
 /// [`MailKind::audience`] itself: SQL tells staff mail apart by the same rule as the code.
