@@ -13,12 +13,11 @@ use crate::deps::Deps;
 use crate::incident::arrival::Arrival;
 use crate::incident::letters::Conversation;
 use crate::incident::{
-    decide, Actor, Audience, Effect, Effects, Event, Facts, IncidentNo, MailKind, MessageRow,
-    NewEvent, NoteVisibility, Refusal,
+    decide, Actor, Audience, Effect, Effects, Event, Facts, Incident, IncidentNo, MailKind,
+    MessageRow, NewEvent, NoteVisibility, Refusal,
 };
 use crate::outbox::queue::QueueError;
 use crate::outbox::{enqueue, Pass, Queued};
-use crate::store::incidents::{CheckBack, IncidentPatch};
 use crate::store::{self, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +68,7 @@ pub fn act_on(
     now: DateTime<Utc>,
 ) -> Result<(Effects, Applied), ActError> {
     let effects = decide(facts, event, &deps.policy(), now)?;
-    let applied = apply(conn, deps, &effects, pass, now)?;
+    let applied = apply(conn, deps, &facts.incident, &effects, pass, now)?;
     Ok((effects, applied))
 }
 
@@ -187,133 +186,231 @@ impl Applied {
     }
 }
 
+/// Applies `effects` in order to the incident `before` (as the decision saw it). The incident
+/// row is written as the effects leave it ([`Effect::evolve`], the same definition the
+/// decision used): changes in a row become one UPDATE, written before anything that follows
+/// them.
 pub fn apply(
     conn: &Connection,
     deps: &Deps,
+    before: &Incident,
     effects: &Effects,
     pass: Pass,
     now: DateTime<Utc>,
 ) -> Result<Applied, QueueError> {
     let n = effects.incident;
     let mut applied = Applied::default();
-    // Field changes in a row become one UPDATE, written before anything that follows them.
-    let mut patch = IncidentPatch::default();
+    let mut current = before.clone();
+    let mut written = before.clone();
     for effect in &effects.list {
+        effect.evolve(&mut current, now);
+        // What a change to the incident's own fields left in `current` is written before any
+        // effect that is not one.
+        macro_rules! fields_first {
+            () => {
+                write_changes(conn, n, &mut written, &current, now)?
+            };
+        }
         match effect {
-            Effect::State(state) => patch.state = Some(*state),
-            Effect::NextUpdate(at) => patch.next_update_at = Some(*at),
-            Effect::Cadence(cadence) => patch.cadence = Some(*cadence),
-            Effect::CheckBack {
-                check_back_at,
-                close_at,
-            } => {
-                patch.check_back = Some(CheckBack {
-                    at: *check_back_at,
-                    close_at: *close_at,
-                })
-            }
-            Effect::UpdatesWithoutNews(count) => patch.updates_without_news = Some(*count),
-            Effect::Escalated(at) => patch.escalated_at = Some(*at),
-            Effect::PreviousIncident(previous) => patch.previous_incident = Some(*previous),
-            Effect::StopUpdates(stopped) => patch.updates_stopped = Some(*stopped),
-            Effect::Assign(member) => patch.assigned_to = Some(member.clone()),
-            Effect::AtRiskWarned(at) => patch.at_risk_warned_for = Some(*at),
-            Effect::CustomerWrote => patch.customer_wrote_at = Some(now),
-            Effect::SenderTrust(trust) => patch.sender_trust = Some(*trust),
-            Effect::Vouched(member) => patch.vouched_by = Some(member.clone()),
-            Effect::Lang(lang) => patch.lang = Some(lang.clone()),
-            Effect::Repeats {
-                count,
-                previous_opened_at,
-            } => {
-                patch.repeat_count = Some(*count);
-                patch.previous_opened_at = Some(*previous_opened_at);
-            }
-            other => {
-                if !patch.is_empty() {
-                    store::incidents::update(conn, n, &std::mem::take(&mut patch), now)?;
+            // The incident's own fields: gathered in `current`.
+            Effect::State(_)
+            | Effect::NextUpdate(_)
+            | Effect::Cadence(_)
+            | Effect::Resolve { .. }
+            | Effect::CheckBack { .. }
+            | Effect::UpdatesWithoutNews(_)
+            | Effect::Escalated(_)
+            | Effect::PreviousIncident(_)
+            | Effect::StopUpdates(_)
+            | Effect::Assign(_)
+            | Effect::AtRiskWarned(_)
+            | Effect::CustomerWrote
+            | Effect::SenderTrust(_)
+            | Effect::Vouched(_)
+            | Effect::Lang(_)
+            | Effect::Repeats { .. } => {}
+            // This incident's mark is one of its fields; another's is written to it alone.
+            Effect::Recurring { incident, reason } => {
+                fields_first!();
+                if *incident != n {
+                    store::incidents::mark_recurring(conn, *incident, reason)?;
                 }
-                match other {
-                    Effect::Resolve {
-                        resolution,
-                        check_back_at,
-                    } => store::incidents::set_resolved(conn, n, resolution, *check_back_at, now)?,
-                    Effect::Note {
-                        author,
-                        text,
-                        visibility,
-                    } => store::incidents::add_note(conn, n, author, text, *visibility, now)?,
-                    Effect::Tag(label) => store::incidents::add_tag(conn, n, label, now)?,
-                    Effect::Recurring { incident, reason } => {
-                        store::incidents::mark_recurring(conn, *incident, reason)?
-                    }
-                    Effect::CheckBackAnswer {
-                        message,
-                        fixed,
-                        rating,
-                    } => {
-                        store::satisfaction::record_answer(conn, n, *message, *fixed, *rating, now)?
-                    }
-                    Effect::SettlePromises => store::promises::settle(conn, n, now)?,
-                    Effect::HoldReply {
-                        message,
-                        member,
-                        text,
-                        greeting,
-                        reason,
-                    } => store::incidents::hold_reply(
-                        conn,
-                        n,
-                        *message,
-                        member,
-                        (text, greeting.as_deref()),
-                        reason,
-                        now,
-                    )?,
-                    Effect::ReleaseReply(held) => {
-                        store::incidents::release_reply(conn, *held, now)?
-                    }
-                    Effect::Event(event) if pass == Pass::Real => {
-                        store::events::log(conn, event, now)?
-                    }
-                    Effect::Mail(mail) => {
-                        let outcome = enqueue(conn, deps, n, mail, pass, now)?;
-                        if mail.kind.audience() == Audience::Customer
-                            && matches!(outcome, Queued::Waiting { .. })
-                        {
-                            patch.told_customer_at = Some(now);
-                        }
-                        applied.mails.push(AppliedMail {
-                            incident: n,
-                            kind: mail.kind,
-                            to: mail.to.clone(),
-                            outcome,
-                        });
-                    }
-                    // A preview writes no event log.
-                    Effect::Event(_) => {}
-                    // The field changes, gathered into the patch above.
-                    Effect::State(_)
-                    | Effect::NextUpdate(_)
-                    | Effect::Cadence(_)
-                    | Effect::CheckBack { .. }
-                    | Effect::UpdatesWithoutNews(_)
-                    | Effect::Escalated(_)
-                    | Effect::PreviousIncident(_)
-                    | Effect::StopUpdates(_)
-                    | Effect::Assign(_)
-                    | Effect::AtRiskWarned(_)
-                    | Effect::CustomerWrote
-                    | Effect::SenderTrust(_)
-                    | Effect::Vouched(_)
-                    | Effect::Lang(_)
-                    | Effect::Repeats { .. } => {}
+            }
+            Effect::Note {
+                author,
+                text,
+                visibility,
+            } => {
+                fields_first!();
+                store::incidents::add_note(conn, n, author, text, *visibility, now)?;
+            }
+            Effect::Tag(label) => {
+                fields_first!();
+                store::incidents::add_tag(conn, n, label, now)?;
+            }
+            Effect::CheckBackAnswer {
+                message,
+                fixed,
+                rating,
+            } => {
+                fields_first!();
+                store::satisfaction::record_answer(conn, n, *message, *fixed, *rating, now)?;
+            }
+            Effect::SettlePromises => {
+                fields_first!();
+                store::promises::settle(conn, n, now)?;
+            }
+            Effect::HoldReply {
+                message,
+                member,
+                text,
+                greeting,
+                reason,
+            } => {
+                fields_first!();
+                store::incidents::hold_reply(
+                    conn,
+                    n,
+                    *message,
+                    member,
+                    (text, greeting.as_deref()),
+                    reason,
+                    now,
+                )?;
+            }
+            Effect::ReleaseReply(held) => {
+                fields_first!();
+                store::incidents::release_reply(conn, *held, now)?;
+            }
+            Effect::Event(event) => {
+                fields_first!();
+                // A preview writes no event log.
+                if pass == Pass::Real {
+                    store::events::log(conn, event, now)?;
                 }
+            }
+            Effect::Mail(mail) => {
+                fields_first!();
+                let outcome = enqueue(conn, deps, n, mail, pass, now)?;
+                if mail.kind.audience() == Audience::Customer
+                    && matches!(outcome, Queued::Waiting { .. })
+                {
+                    // Whether a mail went is an outcome of queueing, not of the decision.
+                    current.told_customer_at = Some(now);
+                }
+                applied.mails.push(AppliedMail {
+                    incident: n,
+                    kind: mail.kind,
+                    to: mail.to.clone(),
+                    outcome,
+                });
             }
         }
     }
-    if !patch.is_empty() {
-        store::incidents::update(conn, n, &patch, now)?;
-    }
+    write_changes(conn, n, &mut written, &current, now)?;
     Ok(applied)
+}
+
+/// Writes the incident's fields that changed since `written`, and remembers them written.
+fn write_changes(
+    conn: &Connection,
+    n: IncidentNo,
+    written: &mut Incident,
+    current: &Incident,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if current != written {
+        store::incidents::write_changes(conn, n, written, current, now)?;
+        *written = current.clone();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! One source of truth: the row the store keeps is the incident the decision's effects
+    //! made, field for field, through a whole lifecycle.
+
+    use super::*;
+    use crate::config::Config;
+    use crate::incident::{Resolution, StaffAction};
+    use crate::store::incidents::{create_incident, NewIncident};
+    use std::time::Duration;
+
+    #[test]
+    fn the_stored_incident_is_what_the_decisions_effects_make_of_it() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let deps = Deps {
+            templates: crate::templates::Templates::load(&dir, &MailKind::template_names())
+                .expect("templates"),
+            config: Config::example(),
+            secret: crate::secret::Secret::from_bytes(b"k"),
+            clock: crate::clock::Clock::system(),
+        };
+        let conn = store::open_in_memory().expect("db");
+        let t0 = crate::clock::parse_stamp("2026-11-23T09:00:00Z").expect("time");
+        let n = create_incident(
+            &conn,
+            &NewIncident {
+                subject: "Checkout fails",
+                summary: "",
+                customer_address: "ann@example.test",
+                customer_name: Some("Ann"),
+                reply_address: "ann@example.test",
+                reply_name: None,
+                sender_trust: crate::mail::Trust::Verified,
+                cadence: Duration::from_secs(4 * 3600),
+                next_update_at: t0,
+            },
+            |n| format!("FU-{n}-x"),
+            t0,
+        )
+        .expect("incident");
+        let staff = |action| Event::Staff {
+            by: "alice".into(),
+            action,
+        };
+        let steps = [
+            staff(StaffAction::Note("We found the cause.".into())),
+            staff(StaffAction::Cadence(Duration::from_secs(3600))),
+            staff(StaffAction::Tag {
+                label: "payments".into(),
+                tagged_in_window: Vec::new(),
+            }),
+            staff(StaffAction::Wait("the order number".into())),
+            staff(StaffAction::Resume),
+            Event::ProgressDue,
+            staff(StaffAction::Resolve(Resolution {
+                root_cause: "An expired certificate.".into(),
+                prevention: "Renewal is automatic now.".into(),
+                compensation: Some("A refund of the fee.".into()),
+                question: None,
+            })),
+            staff(StaffAction::Reopen),
+            staff(StaffAction::Close),
+        ];
+        for (i, event) in steps.iter().enumerate() {
+            let now = t0 + chrono::Duration::hours(i64::try_from(i).expect("small") + 1);
+            let before = facts(&conn, n).expect("facts").expect("incident");
+            let (effects, applied) =
+                act_on(&conn, &deps, &before, event, Pass::Real, now).expect("acted");
+            let mut expected = before.incident.clone();
+            for effect in &effects.list {
+                effect.evolve(&mut expected, now);
+            }
+            if applied.queued() > 0
+                && effects
+                    .mails()
+                    .any(|m| m.kind.audience() == Audience::Customer)
+            {
+                expected.told_customer_at = Some(now);
+            }
+            let stored = store::incidents::incident(&conn, n)
+                .expect("read")
+                .expect("row");
+            // `updated_at` is the store's own bookkeeping.
+            expected.updated_at = stored.updated_at;
+            assert_eq!(stored, expected, "after step {i}: {event:?}");
+        }
+    }
 }

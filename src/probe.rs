@@ -260,6 +260,17 @@ fn describe(outcome: &Outcome) -> String {
     }
 }
 
+/// A cadence as a customer reads it in `lang` ("every 2 hours", "alle 2 Stunden"), with the
+/// shipped phrases: for the fuzz target, which cannot reach the phrase book itself.
+pub fn pace_in_words(cadence: std::time::Duration, lang: &str) -> String {
+    static SHIPPED: std::sync::LazyLock<crate::templates::Phrases> =
+        std::sync::LazyLock::new(|| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+            crate::templates::Phrases::load(&dir, &["de".to_string()]).unwrap_or_default()
+        });
+    SHIPPED.pace((lang != "en").then_some(lang), cadence)
+}
+
 #[cfg(test)]
 mod tests {
     //! The fixture corpus, each message against the facts expected beside it.

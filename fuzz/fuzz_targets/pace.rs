@@ -1,5 +1,5 @@
 //! Arbitrary text through `incident::pace::read` (how often the customer wants to hear from
-//! us), and the pace found through `in_words` in English and German, as asked and as clamped
+//! us), and the pace found in words (the shipped phrases) in English and German, as asked and as clamped
 //! to the default `[cadence]` bounds. Any panic is a finding.
 #![no_main]
 
@@ -20,8 +20,8 @@ fuzz_target!(|data: &[u8]| {
         if let Some(wanted) = request.cadence() {
             let clamped = CadenceConfig::default().clamp(wanted);
             for lang in ["en", "de"] {
-                let _ = pace::in_words(wanted, lang);
-                let _ = pace::in_words(clamped, lang);
+                let _ = followupd::probe::pace_in_words(wanted, lang);
+                let _ = followupd::probe::pace_in_words(clamped, lang);
             }
         }
     });

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Actor, EventKind, IncidentNo, MailKind, MessageRow, Resolution, State};
+use super::{Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow, Resolution, State};
 use crate::templates::MailData;
 
 /// Everything one decision changes about one incident (and, for a recurring tag, the others it
@@ -152,6 +152,84 @@ pub enum Effect {
     SettlePromises,
     Event(NewEvent),
     Mail(Box<Mail>),
+}
+
+impl Effect {
+    /// What this effect does to the incident: the one definition of it. The decision keeps its
+    /// view of the incident with it, and [`crate::apply`] writes the incident it gives, so the
+    /// two cannot disagree. `now` is when the effect is applied.
+    pub fn evolve(&self, incident: &mut Incident, now: DateTime<Utc>) {
+        match self {
+            Effect::State(state) => incident.state = *state,
+            Effect::NextUpdate(at) => incident.next_update_at = *at,
+            Effect::Cadence(cadence) => incident.cadence = *cadence,
+            Effect::Resolve {
+                resolution,
+                check_back_at,
+            } => {
+                incident.state = State::Resolved;
+                incident.resolved_at = Some(now);
+                incident.check_back_at = Some(*check_back_at);
+                incident.close_at = None;
+                incident.next_update_at = None;
+                incident.root_cause = Some(resolution.root_cause.clone());
+                incident.prevention = Some(resolution.prevention.clone());
+                incident.compensation = resolution.compensation.clone();
+                incident.check_question = resolution.question.clone();
+            }
+            Effect::CheckBack {
+                check_back_at,
+                close_at,
+            } => {
+                incident.check_back_at = *check_back_at;
+                incident.close_at = *close_at;
+            }
+            Effect::Note { .. } => incident.last_note_at = Some(now),
+            Effect::StopUpdates(stopped) => incident.updates_stopped = *stopped,
+            Effect::Assign(member) => incident.assigned_to = Some(member.clone()),
+            Effect::AtRiskWarned(at) => incident.at_risk_warned_for = Some(*at),
+            Effect::CustomerWrote => incident.customer_wrote_at = Some(now),
+            Effect::SenderTrust(trust) => incident.sender_trust = *trust,
+            Effect::Vouched(member) => incident.vouched_by = Some(member.clone()),
+            Effect::Tag(label) => {
+                if !incident.tags.contains(label) {
+                    incident.tags.push(label.clone());
+                }
+            }
+            Effect::UpdatesWithoutNews(count) => incident.updates_without_news = *count,
+            Effect::Escalated(at) => incident.escalated_at = *at,
+            Effect::Recurring {
+                incident: which,
+                reason,
+            } => {
+                // Another incident's mark is written to that incident alone.
+                if *which == incident.number {
+                    incident.recurring = true;
+                    // The first reason given stays (`report recurring` shows it).
+                    incident
+                        .recurring_reason
+                        .get_or_insert_with(|| reason.clone());
+                }
+            }
+            Effect::Repeats {
+                count,
+                previous_opened_at,
+            } => {
+                incident.repeat_count = *count;
+                incident.previous_opened_at = Some(*previous_opened_at);
+            }
+            Effect::Lang(lang) => incident.lang = Some(lang.clone()),
+            Effect::PreviousIncident(previous) => incident.previous_incident = Some(*previous),
+            // Recorded beside the incident (answers, held replies, promises, the history), or
+            // an outcome only queueing knows (whether a mail went: `told_customer_at`).
+            Effect::CheckBackAnswer { .. }
+            | Effect::HoldReply { .. }
+            | Effect::ReleaseReply(_)
+            | Effect::SettlePromises
+            | Effect::Event(_)
+            | Effect::Mail(_) => {}
+        }
+    }
 }
 
 /// An entry for the append-only event log.

@@ -182,13 +182,16 @@ pub fn erase(
 
     // Mail to the person: nothing left to send, nothing left to read.
     out.mails = conn.execute(
-        "UPDATE outbox SET recipient = ?1, recipient_name = NULL, recipient_mailbox = ?1,
+        sql!(
+            "UPDATE outbox SET recipient = ?1, recipient_name = NULL, recipient_mailbox = ?1,
              recipient_domain = NULL, in_reply_to = NULL, references_ = '', context = '{}',
              raw = NULL, subject = NULL, thread_index = NULL,
-             last_error = CASE WHEN state IN ('queued', 'sending') THEN 'erased before it was sent'
-                               ELSE NULL END,
-             state = CASE WHEN state IN ('queued', 'sending') THEN 'failed' ELSE state END
-         WHERE id IN (SELECT id FROM erase_outbox)",
+             last_error = CASE WHEN state IN ({OutboxState::Queued}, {OutboxState::Sending})
+                               THEN 'erased before it was sent' ELSE NULL END,
+             state = CASE WHEN state IN ({OutboxState::Queued}, {OutboxState::Sending})
+                          THEN {OutboxState::Failed} ELSE state END
+         WHERE id IN (SELECT id FROM erase_outbox)"
+        ),
         [ERASED],
     )?;
     conn.execute(
@@ -241,14 +244,16 @@ pub fn erase(
     // Nobody is left to write to: the incident closes (an open one would fail a mail at every
     // update), its record stays.
     conn.execute(
-        "UPDATE incidents SET subject = ?1, summary = ?1, customer_address = ?1,
+        sql!(
+            "UPDATE incidents SET subject = ?1, summary = ?1, customer_address = ?1,
              customer_name = NULL, reply_address = ?1, reply_name = NULL,
              root_cause = CASE WHEN root_cause IS NULL THEN NULL ELSE ?1 END,
              prevention = CASE WHEN prevention IS NULL THEN NULL ELSE ?1 END,
              compensation = CASE WHEN compensation IS NULL THEN NULL ELSE ?1 END,
              recurring_reason = CASE WHEN recurring_reason IS NULL THEN NULL ELSE ?1 END,
-             state = 'closed', next_update_at = NULL, check_back_at = NULL, close_at = NULL
-         WHERE id IN (SELECT id FROM erase_incidents)",
+             state = {State::Closed}, next_update_at = NULL, check_back_at = NULL, close_at = NULL
+         WHERE id IN (SELECT id FROM erase_incidents)"
+        ),
         [ERASED],
     )?;
     // Events: the detail goes; an actor that was the person becomes `customer [erased]`.
@@ -693,15 +698,15 @@ pub fn drop_raw(
 ) -> Result<Vec<(IncidentNo, usize)>> {
     let mut incidents = Vec::new();
     {
-        let mut stmt = conn.prepare_cached(
+        let mut stmt = conn.prepare_cached(sql!(
             "SELECT i.id FROM incidents i
-             WHERE i.state = 'closed'
+             WHERE i.state = {State::Closed}
                AND (SELECT max(e.at) FROM events e
-                    WHERE e.incident_id = i.id AND e.kind = 'closed') < ?1
+                    WHERE e.incident_id = i.id AND e.kind = {EventKind::Closed}) < ?1
                AND EXISTS (SELECT 1 FROM messages m JOIN message_raw r ON r.message_id = m.id
                            WHERE m.incident_id = i.id)
-             ORDER BY i.id",
-        )?;
+             ORDER BY i.id"
+        ))?;
         let rows = stmt.query_map([Ts(closed_before)], |r| r.get::<_, IncidentNo>(0))?;
         for row in rows {
             incidents.push(row?);

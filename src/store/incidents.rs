@@ -7,9 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{column, secs, ts_at, ts_opt, Result, Ts};
-use crate::incident::{
-    Incident, IncidentNo, MessageRow, Note, NoteVisibility, Resolution, Role, State,
-};
+use crate::incident::{Incident, IncidentNo, MessageRow, Note, NoteVisibility, Role, State};
 use crate::mail::Trust;
 
 #[derive(Debug, Clone)]
@@ -33,12 +31,12 @@ pub fn create_incident(
     token_for: impl Fn(IncidentNo) -> String,
     now: DateTime<Utc>,
 ) -> Result<IncidentNo> {
-    conn.prepare_cached(
+    conn.prepare_cached(sql!(
         "INSERT INTO incidents (state, subject, summary, customer_address, customer_name,
              opened_at, updated_at, cadence_secs, next_update_at, reply_address, reply_name,
              sender_trust)
-         VALUES ('open', ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
+         VALUES ({State::Open}, ?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
     .execute(params![
         new.subject,
         new.summary,
@@ -161,12 +159,13 @@ fn listing(
     filter: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<IncidentListing>> {
-    let sql = format!(
+    let sql = super::with_states(&format!(
         "SELECT {INCIDENT_COLUMNS},
              (SELECT COUNT(*) FROM messages m WHERE m.incident_id = i.id),
-             (SELECT COUNT(*) FROM outbox o WHERE o.incident_id = i.id AND o.state = 'queued')
+             (SELECT COUNT(*) FROM outbox o
+              WHERE o.incident_id = i.id AND o.state = {{OutboxState::Queued}})
          FROM incidents i {filter}"
-    );
+    ));
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
         .query_map(args, |r| {
@@ -228,111 +227,92 @@ pub fn touch(conn: &Connection, id: IncidentNo, now: DateTime<Utc>) -> Result<()
     Ok(())
 }
 
-/// When the check-back goes out and when a quiet resolved incident closes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CheckBack {
-    pub at: Option<DateTime<Utc>>,
-    pub close_at: Option<DateTime<Utc>>,
-}
-
-/// Changes to an incident's own fields, written in one statement.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct IncidentPatch {
-    pub state: Option<State>,
-    pub next_update_at: Option<Option<DateTime<Utc>>>,
-    pub cadence: Option<Duration>,
-    pub check_back: Option<CheckBack>,
-    pub updates_without_news: Option<i64>,
-    pub escalated_at: Option<Option<DateTime<Utc>>>,
-    pub previous_incident: Option<IncidentNo>,
-    pub updates_stopped: Option<bool>,
-    pub assigned_to: Option<String>,
-    pub at_risk_warned_for: Option<DateTime<Utc>>,
-    pub customer_wrote_at: Option<DateTime<Utc>>,
-    pub told_customer_at: Option<DateTime<Utc>>,
-    pub sender_trust: Option<Trust>,
-    pub vouched_by: Option<String>,
-    pub lang: Option<String>,
-    pub repeat_count: Option<i64>,
-    pub recurring_reason: Option<String>,
-    pub previous_opened_at: Option<DateTime<Utc>>,
-}
-
-impl IncidentPatch {
-    pub fn is_empty(&self) -> bool {
-        *self == IncidentPatch::default()
-    }
-}
-
-/// Writes a patch; a state change also moves `updated_at`.
-pub fn update(
+/// Writes the fields of an incident that differ between `before` and `after` (what its
+/// effects made of it, see `Effect::evolve`) in one statement; a state change also moves
+/// `updated_at`. The tags, notes and the rest live in their own tables.
+pub fn write_changes(
     conn: &Connection,
     id: IncidentNo,
-    patch: &IncidentPatch,
+    before: &Incident,
+    after: &Incident,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let mut columns: Vec<&str> = Vec::new();
     let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-    let mut set = |column: &'static str, value: Box<dyn rusqlite::ToSql>| {
-        columns.push(column);
-        values.push(value);
-    };
-    if let Some(state) = patch.state {
-        set("state", Box::new(state));
-        set("updated_at", Box::new(Ts(now)));
+    macro_rules! changed {
+        ($field:ident, $column:literal, $value:expr) => {
+            if before.$field != after.$field {
+                columns.push($column);
+                values.push(Box::new($value));
+            }
+        };
     }
-    if let Some(at) = patch.next_update_at {
-        set("next_update_at", Box::new(at.map(Ts)));
+    changed!(state, "state", after.state);
+    if before.state != after.state {
+        columns.push("updated_at");
+        values.push(Box::new(Ts(now)));
     }
-    if let Some(cadence) = patch.cadence {
-        set("cadence_secs", Box::new(secs(cadence)));
-    }
-    if let Some(check_back) = patch.check_back {
-        set("check_back_at", Box::new(check_back.at.map(Ts)));
-        set("close_at", Box::new(check_back.close_at.map(Ts)));
-    }
-    if let Some(n) = patch.updates_without_news {
-        set("updates_without_news", Box::new(n));
-    }
-    if let Some(at) = patch.escalated_at {
-        set("escalated_at", Box::new(at.map(Ts)));
-    }
-    if let Some(previous) = patch.previous_incident {
-        set("previous_incident", Box::new(previous));
-    }
-    if let Some(stopped) = patch.updates_stopped {
-        set("updates_stopped", Box::new(stopped));
-    }
-    if let Some(member) = &patch.assigned_to {
-        set("assigned_to", Box::new(member.clone()));
-    }
-    if let Some(at) = patch.at_risk_warned_for {
-        set("at_risk_warned_for", Box::new(Ts(at)));
-    }
-    if let Some(at) = patch.customer_wrote_at {
-        set("customer_wrote_at", Box::new(Ts(at)));
-    }
-    if let Some(at) = patch.told_customer_at {
-        set("told_customer_at", Box::new(Ts(at)));
-    }
-    if let Some(trust) = patch.sender_trust {
-        set("sender_trust", Box::new(trust));
-    }
-    if let Some(member) = &patch.vouched_by {
-        set("vouched_by", Box::new(member.clone()));
-    }
-    if let Some(lang) = &patch.lang {
-        set("lang", Box::new(lang.clone()));
-    }
-    if let Some(n) = patch.repeat_count {
-        set("repeat_count", Box::new(n));
-    }
-    if let Some(why) = &patch.recurring_reason {
-        set("recurring_reason", Box::new(why.clone()));
-    }
-    if let Some(at) = patch.previous_opened_at {
-        set("previous_opened_at", Box::new(Ts(at)));
-    }
+    changed!(
+        next_update_at,
+        "next_update_at",
+        after.next_update_at.map(Ts)
+    );
+    changed!(cadence, "cadence_secs", secs(after.cadence));
+    changed!(check_back_at, "check_back_at", after.check_back_at.map(Ts));
+    changed!(close_at, "close_at", after.close_at.map(Ts));
+    changed!(resolved_at, "resolved_at", after.resolved_at.map(Ts));
+    changed!(root_cause, "root_cause", after.root_cause.clone());
+    changed!(prevention, "prevention", after.prevention.clone());
+    changed!(compensation, "compensation", after.compensation.clone());
+    changed!(
+        check_question,
+        "check_question",
+        after.check_question.clone()
+    );
+    changed!(last_note_at, "last_note_at", after.last_note_at.map(Ts));
+    changed!(
+        updates_without_news,
+        "updates_without_news",
+        after.updates_without_news
+    );
+    changed!(escalated_at, "escalated_at", after.escalated_at.map(Ts));
+    changed!(
+        previous_incident,
+        "previous_incident",
+        after.previous_incident
+    );
+    changed!(updates_stopped, "updates_stopped", after.updates_stopped);
+    changed!(assigned_to, "assigned_to", after.assigned_to.clone());
+    changed!(
+        at_risk_warned_for,
+        "at_risk_warned_for",
+        after.at_risk_warned_for.map(Ts)
+    );
+    changed!(
+        customer_wrote_at,
+        "customer_wrote_at",
+        after.customer_wrote_at.map(Ts)
+    );
+    changed!(
+        told_customer_at,
+        "told_customer_at",
+        after.told_customer_at.map(Ts)
+    );
+    changed!(sender_trust, "sender_trust", after.sender_trust);
+    changed!(vouched_by, "vouched_by", after.vouched_by.clone());
+    changed!(lang, "lang", after.lang.clone());
+    changed!(repeat_count, "repeat_count", after.repeat_count);
+    changed!(recurring, "recurring", after.recurring);
+    changed!(
+        recurring_reason,
+        "recurring_reason",
+        after.recurring_reason.clone()
+    );
+    changed!(
+        previous_opened_at,
+        "previous_opened_at",
+        after.previous_opened_at.map(Ts)
+    );
     if columns.is_empty() {
         return Ok(());
     }
@@ -361,31 +341,6 @@ pub fn set_due_off(conn: &Connection, id: IncidentNo, now: DateTime<Utc>) -> Res
     Ok(())
 }
 
-pub fn set_resolved(
-    conn: &Connection,
-    id: IncidentNo,
-    resolution: &Resolution,
-    check_back_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE incidents SET state = 'resolved', resolved_at = ?2, check_back_at = ?3,
-             close_at = NULL, next_update_at = NULL, root_cause = ?4, prevention = ?5,
-             compensation = ?6, check_question = ?7, updated_at = ?2
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        Ts(now),
-        Ts(check_back_at),
-        resolution.root_cause,
-        resolution.prevention,
-        resolution.compensation,
-        resolution.question
-    ])?;
-    Ok(())
-}
-
 /// Marks an incident recurring; the first reason given stays (`report recurring` shows it).
 pub fn mark_recurring(conn: &Connection, id: IncidentNo, reason: &str) -> Result<()> {
     conn.prepare_cached(
@@ -407,10 +362,10 @@ pub fn previous_of_customer(
 ) -> Result<Option<(IncidentNo, DateTime<Utc>, i64)>> {
     Ok(conn
         .prepare_cached(
-            "SELECT id, opened_at, repeat_count FROM incidents
+            sql!("SELECT id, opened_at, repeat_count FROM incidents
              WHERE customer_address = ?1 COLLATE NOCASE AND id != ?2
-               AND (state IN ('open', 'waiting') OR updated_at >= ?3 OR opened_at >= ?3)
-             ORDER BY id DESC LIMIT 1",
+               AND (state IN ({State::Open}, {State::Waiting}) OR updated_at >= ?3 OR opened_at >= ?3)
+             ORDER BY id DESC LIMIT 1"),
         )?
         .query_row(params![customer, excluding, Ts(since)], |r| {
             Ok((r.get(0)?, ts_at(r, 1)?, r.get(2)?))
@@ -432,8 +387,6 @@ pub fn add_note(
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![id, Ts(now), author, text, visibility])?;
-    conn.prepare_cached("UPDATE incidents SET last_note_at = ?2 WHERE id = ?1")?
-        .execute(params![id, Ts(now)])?;
     Ok(())
 }
 
@@ -588,8 +541,8 @@ pub fn due_updates(
 ) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        "SELECT id FROM incidents WHERE state = 'open' AND next_update_at <= ?1 AND fault IS NULL
-         ORDER BY next_update_at LIMIT ?2",
+        sql!("SELECT id FROM incidents WHERE state = {State::Open} AND next_update_at <= ?1 AND fault IS NULL
+         ORDER BY next_update_at LIMIT ?2"),
         params![Ts(until), limit_param(limit)],
     )
 }
@@ -601,8 +554,8 @@ pub fn due_check_backs(
 ) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        "SELECT id FROM incidents WHERE state = 'resolved' AND check_back_at <= ?1 AND fault IS NULL
-         ORDER BY check_back_at LIMIT ?2",
+        sql!("SELECT id FROM incidents WHERE state = {State::Resolved} AND check_back_at <= ?1 AND fault IS NULL
+         ORDER BY check_back_at LIMIT ?2"),
         params![Ts(until), limit_param(limit)],
     )
 }
@@ -614,8 +567,8 @@ pub fn due_closes(
 ) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        "SELECT id FROM incidents WHERE state = 'resolved' AND close_at <= ?1 AND fault IS NULL
-         ORDER BY close_at LIMIT ?2",
+        sql!("SELECT id FROM incidents WHERE state = {State::Resolved} AND close_at <= ?1 AND fault IS NULL
+         ORDER BY close_at LIMIT ?2"),
         params![Ts(until), limit_param(limit)],
     )
 }
@@ -625,11 +578,13 @@ pub fn due_closes(
 pub fn at_risk(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        "SELECT id FROM incidents
-         WHERE state = 'open' AND next_update_at <= ?1 AND updates_stopped = 0
+        sql!(
+            "SELECT id FROM incidents
+         WHERE state = {State::Open} AND next_update_at <= ?1 AND updates_stopped = 0
            AND (at_risk_warned_for IS NULL OR at_risk_warned_for != next_update_at)
            AND fault IS NULL
-         ORDER BY next_update_at LIMIT ?2",
+         ORDER BY next_update_at LIMIT ?2"
+        ),
         params![Ts(until), limit_param(limit)],
     )
 }
@@ -643,10 +598,10 @@ pub fn quiet_incidents(
 ) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        "SELECT id FROM incidents
-         WHERE state = 'open' AND escalated_at IS NULL AND COALESCE(last_note_at, opened_at) <= ?1
+        sql!("SELECT id FROM incidents
+         WHERE state = {State::Open} AND escalated_at IS NULL AND COALESCE(last_note_at, opened_at) <= ?1
            AND fault IS NULL
-         ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2",
+         ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2"),
         params![Ts(before), limit_param(limit)],
     )
 }
@@ -700,19 +655,25 @@ pub fn earliest_due(conn: &Connection, with_quiet: bool) -> Result<Earliest> {
     // Each range condition (every stamp sorts after '0') lets SQLite walk its partial index
     // to the first entry instead of sorting every open incident.
     Ok(Earliest {
-        update: one("SELECT next_update_at FROM incidents WHERE state = 'open'
-             AND next_update_at >= '0' AND fault IS NULL ORDER BY next_update_at LIMIT 1")?,
-        check_back: one(
-            "SELECT check_back_at FROM incidents WHERE state = 'resolved'
-             AND check_back_at >= '0' AND fault IS NULL ORDER BY check_back_at LIMIT 1",
-        )?,
-        close: one("SELECT close_at FROM incidents WHERE state = 'resolved'
-             AND close_at >= '0' AND fault IS NULL ORDER BY close_at LIMIT 1")?,
+        update: one(sql!(
+            "SELECT next_update_at FROM incidents WHERE state = {State::Open}
+             AND next_update_at >= '0' AND fault IS NULL ORDER BY next_update_at LIMIT 1"
+        ))?,
+        check_back: one(sql!(
+            "SELECT check_back_at FROM incidents WHERE state = {State::Resolved}
+             AND check_back_at >= '0' AND fault IS NULL ORDER BY check_back_at LIMIT 1"
+        ))?,
+        close: one(sql!(
+            "SELECT close_at FROM incidents WHERE state = {State::Resolved}
+             AND close_at >= '0' AND fault IS NULL ORDER BY close_at LIMIT 1"
+        ))?,
         quiet_since: if with_quiet {
-            one("SELECT COALESCE(last_note_at, opened_at) FROM incidents
-                 WHERE state = 'open' AND escalated_at IS NULL
+            one(sql!(
+                "SELECT COALESCE(last_note_at, opened_at) FROM incidents
+                 WHERE state = {State::Open} AND escalated_at IS NULL
                    AND COALESCE(last_note_at, opened_at) >= '0' AND fault IS NULL
-                 ORDER BY COALESCE(last_note_at, opened_at) LIMIT 1")?
+                 ORDER BY COALESCE(last_note_at, opened_at) LIMIT 1"
+            ))?
         } else {
             None
         },

@@ -11,6 +11,17 @@
 //! [`checkpoints`] (IMAP progress). Types cross the boundary once, here: the core's enums and
 //! newtypes are read and written through `ToSql`/`FromSql`, and times through [`Ts`].
 
+/// SQL whose states are written as the enums spell them: `{State::Open}` is `'open'`,
+/// `{OutboxState::Queued}` is `'queued'`, `{EventKind::Closed}` is `'closed'`. Still literal SQL (SQLite matches a partial index's
+/// `WHERE state = 'open'` only against a literal), built once per statement.
+macro_rules! sql {
+    ($text:expr) => {{
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| $crate::store::with_states($text));
+        SQL.as_str()
+    }};
+}
+
 pub mod checkpoints;
 pub mod erasure;
 pub mod events;
@@ -187,6 +198,22 @@ fn create(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(source) => Err(dir_error(source)),
     }
+}
+
+/// `text` with each `{State::…}`, `{OutboxState::…}` and `{EventKind::…}` replaced by that state's spelling,
+/// quoted (see [`sql!`]). A placeholder that names no state is left as written, and a test
+/// below makes sure no statement has one.
+pub(crate) fn with_states(text: &str) -> String {
+    let incident = State::ALL.map(|s| (format!("{{State::{s:?}}}"), s.as_str()));
+    let outbox = outbox::OutboxState::ALL.map(|s| (format!("{{OutboxState::{s:?}}}"), s.as_str()));
+    let events = EventKind::ALL.map(|k| (format!("{{EventKind::{k:?}}}"), k.as_str()));
+    incident
+        .iter()
+        .chain(outbox.iter())
+        .chain(events.iter())
+        .fold(text.to_string(), |sql, (placeholder, spelling)| {
+            sql.replace(placeholder.as_str(), &format!("'{spelling}'"))
+        })
 }
 
 /// A private in-memory database with the full schema, for `probe` (fuzzing, fixtures).
@@ -424,6 +451,83 @@ fn column<T: FromSql>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every store source file's code (tests cut off).
+    fn store_code() -> Vec<(String, String)> {
+        fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+            for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("read");
+                    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                    // Comments may quote SQL as it reads.
+                    let code: Vec<&str> = code
+                        .lines()
+                        .filter(|l| !l.trim_start().starts_with("//"))
+                        .collect();
+                    out.push((path.display().to_string(), code.join("\n")));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store"),
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn states_in_sql_are_spelled_by_their_enums_and_every_placeholder_names_one() {
+        assert_eq!(
+            with_states("state = {State::Open} OR o.state IN ({OutboxState::Sending})"),
+            "state = 'open' OR o.state IN ('sending')"
+        );
+        let spellings: Vec<&str> = State::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .chain(outbox::OutboxState::ALL.iter().map(|s| s.as_str()))
+            .collect();
+        for (file, code) in store_code() {
+            for spelled in &spellings {
+                for (at, _) in code.match_indices(&format!("'{spelled}'")) {
+                    let before = code.get(at.saturating_sub(30)..at).unwrap_or("");
+                    assert!(
+                        !before.contains("state"),
+                        "{file}: state '{spelled}' written by hand in SQL"
+                    );
+                }
+            }
+            for open in ["{State::", "{OutboxState::", "{EventKind::"] {
+                for (at, _) in code.match_indices(open) {
+                    let rest = code.get(at..).unwrap_or("");
+                    let found = rest.get(..=rest.find('}').unwrap_or(0)).unwrap_or("");
+                    let name = found.trim_start_matches(open).trim_end_matches('}');
+                    if !name.chars().all(|c| c.is_ascii_alphabetic()) {
+                        continue; // the code that builds placeholders, not one
+                    }
+                    assert_ne!(with_states(found), found, "{file}: {found} names nothing");
+                }
+            }
+        }
+        // The partial indexes were written once, as literals: they must still be the states'
+        // spellings, or SQLite stops using them.
+        let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for entry in std::fs::read_dir(migrations).expect("migrations").flatten() {
+            let sql = std::fs::read_to_string(entry.path()).expect("read");
+            for (at, head) in sql.match_indices("WHERE state = '") {
+                let rest = sql.get(at + head.len()..).unwrap_or("");
+                let spelled = rest.get(..rest.find('\'').unwrap_or(0)).unwrap_or("");
+                assert!(
+                    spellings.contains(&spelled),
+                    "{}: an index on state '{spelled}'",
+                    entry.path().display()
+                );
+            }
+        }
+    }
 
     #[test]
     fn reopening_applies_no_migration_twice() {

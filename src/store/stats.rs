@@ -59,7 +59,7 @@ fn grouped(conn: &Connection, sql: &str) -> Result<BTreeMap<String, i64>> {
 
 pub fn snapshot(conn: &Connection) -> Result<Snapshot> {
     let oldest_queued: Option<Ts> = conn.query_row(
-        "SELECT min(created_at) FROM outbox WHERE state = 'queued'",
+        sql!("SELECT min(created_at) FROM outbox WHERE state = {OutboxState::Queued}"),
         [],
         |r| r.get(0),
     )?;

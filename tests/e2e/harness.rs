@@ -336,6 +336,12 @@ impl Drop for MailStack {
         // For refactors that must not change a word: with FOLLOWUPD_MAIL_DUMP set, every
         // mailbox of the stack is kept under DIR/<test name>/ (scripts/mail-diff compares two).
         if let Some(dump) = std::env::var_os("FOLLOWUPD_MAIL_DUMP") {
+            // What the relay still holds lands first: a test may end before its last mail.
+            // (No panic here: this may run while a failed test unwinds.)
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !self.postfix_idle() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
             let test = std::thread::current()
                 .name()
                 .unwrap_or("unnamed")
@@ -553,6 +559,18 @@ dir = "{templates}"
                 .spawn()
                 .expect("spawn followupd run"),
         )
+    }
+
+    /// Waits until followupd has nothing left to send (no mail queued, in doubt or in flight)
+    /// and Postfix has delivered what it was given: a mail sent twice would be in its
+    /// mailbox by then. Used instead of "wait a while" before counting what arrived.
+    pub fn nothing_left_to_send(&self, stack: &MailStack) {
+        eventually(
+            "followupd has nothing queued or in flight",
+            Duration::from_secs(60),
+            || self.count("SELECT COUNT(*) FROM outbox WHERE state IN ('queued', 'sending')") == 0,
+        );
+        stack.settle();
     }
 
     pub fn json(&self, args: &[&str]) -> Value {

@@ -17,8 +17,7 @@ impl Decision<'_> {
         written: &Written,
     ) {
         let who = Actor::Customer(from.to_string());
-        self.incident.customer_wrote_at = Some(self.now);
-        self.fx.push(Effect::CustomerWrote);
+        self.emit(Effect::CustomerWrote);
         let is_customer = [
             &self.incident.customer_address,
             &self.incident.reply_address,
@@ -27,8 +26,7 @@ impl Decision<'_> {
         .any(|a| a.eq_ignore_ascii_case(from));
         if trust == Trust::Verified && is_customer && self.incident.sender_trust != Trust::Verified
         {
-            self.incident.sender_trust = Trust::Verified;
-            self.fx.push(Effect::SenderTrust(Trust::Verified));
+            self.emit(Effect::SenderTrust(Trust::Verified));
             self.fx.log(
                 EventKind::SenderVerified,
                 &who,
@@ -143,7 +141,7 @@ impl Decision<'_> {
     ) -> bool {
         let answer = replies::check_back_answer(&written.text);
         if answer.fixed.is_some() || answer.rating.is_some() {
-            self.fx.push(Effect::CheckBackAnswer {
+            self.emit(Effect::CheckBackAnswer {
                 message,
                 fixed: answer.fixed,
                 rating: answer.rating,
@@ -259,7 +257,7 @@ impl Decision<'_> {
         why: &str,
         written: &Written,
     ) {
-        self.fx.push(Effect::Event(NewEvent {
+        self.emit(Effect::Event(NewEvent {
             incident: Some(self.incident.number),
             message: Some(message),
             kind: EventKind::HeldForStaff,
@@ -272,8 +270,7 @@ impl Decision<'_> {
 
     /// No more automatic updates for this incident; the resolution still goes out.
     pub(super) fn stop_updates(&mut self, who: &Actor) {
-        self.incident.updates_stopped = true;
-        self.fx.push(Effect::StopUpdates(true));
+        self.emit(Effect::StopUpdates(true));
         self.settle_promises();
         self.set_next_update(None);
         self.fx.log(

@@ -418,24 +418,27 @@ impl Decision<'_> {
         Refusal(self.say(said))
     }
 
+    /// Records an effect, and the incident as it leaves it ([`Effect::evolve`]): the decision
+    /// reads the incident only as its own effects have made it.
+    fn emit(&mut self, effect: Effect) {
+        effect.evolve(&mut self.incident, self.now);
+        self.fx.push(effect);
+    }
+
     fn promise(&self, from: DateTime<Utc>) -> clock::Promise {
         self.policy.cadence.promise(from, self.incident.cadence)
     }
 
     fn set_state(&mut self, state: State) {
-        self.incident.state = state;
-        self.fx.push(Effect::State(state));
+        self.emit(Effect::State(state));
     }
 
     fn set_next_update(&mut self, at: Option<DateTime<Utc>>) {
-        self.incident.next_update_at = at;
-        self.fx.push(Effect::NextUpdate(at));
+        self.emit(Effect::NextUpdate(at));
     }
 
     fn clear_check_back(&mut self) {
-        self.incident.check_back_at = None;
-        self.incident.close_at = None;
-        self.fx.push(Effect::CheckBack {
+        self.emit(Effect::CheckBack {
             check_back_at: None,
             close_at: None,
         });
@@ -443,7 +446,7 @@ impl Decision<'_> {
 
     /// Settles the open promises as an update goes out now; returns how many were breached.
     fn settle_promises(&mut self) -> usize {
-        self.fx.push(Effect::SettlePromises);
+        self.emit(Effect::SettlePromises);
         self.facts
             .open_promises
             .iter()
@@ -487,7 +490,7 @@ impl Decision<'_> {
         if let Some(greeting) = &self.staff_greeting {
             mail.data.greeting = greeting.clone();
         }
-        self.fx.push(Effect::Mail(mail));
+        self.emit(Effect::Mail(mail));
     }
 
     /// The customer mail just decided carries the attachments of `message` (a staff reply's).
@@ -552,10 +555,18 @@ impl Decision<'_> {
         if customer_lang != self.policy.language.default {
             data.staff.language = customer_lang;
         }
-        data.staff.recurring_reason = self.incident.recurring_reason.clone().unwrap_or_default();
+        // As the incident was before this event: the notice about the mail that makes an
+        // incident recurring has always said "several incidents recently", not the reason
+        // just found (kept so; the team-ticket work decides what staff mail says).
+        data.staff.recurring_reason = self
+            .facts
+            .incident
+            .recurring_reason
+            .clone()
+            .unwrap_or_default();
         let (in_reply_to, references) = self.facts.staff_conversation.threading();
         for to in recipients {
-            self.fx.push(Effect::Mail(Box::new(Mail {
+            self.emit(Effect::Mail(Box::new(Mail {
                 kind,
                 to: to.clone(),
                 to_name: None,

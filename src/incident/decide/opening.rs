@@ -7,7 +7,7 @@ impl Decision<'_> {
     pub(super) fn opened(&mut self, opening: &Opening) {
         let daemon = Actor::Daemon;
         let from = &opening.from.address;
-        self.fx.push(Effect::Event(NewEvent {
+        self.emit(Effect::Event(NewEvent {
             incident: Some(self.incident.number),
             message: Some(opening.message),
             kind: EventKind::IncidentOpened,
@@ -27,7 +27,7 @@ impl Decision<'_> {
             },
         }));
         if !opening.stranger_to.is_empty() {
-            self.fx.push(Effect::Event(NewEvent {
+            self.emit(Effect::Event(NewEvent {
                 incident: Some(self.incident.number),
                 message: Some(opening.message),
                 kind: EventKind::StrangerReference,
@@ -43,12 +43,8 @@ impl Decision<'_> {
             // The same customer again, soon after: the same problem as far as they are
             // concerned, so the mails own it ("the second time in three days").
             let count = repeat.count.max(1) + 1;
-            self.incident.previous_incident = Some(repeat.previous);
-            self.incident.previous_opened_at = Some(repeat.opened_at);
-            self.incident.repeat_count = count;
-            self.incident.recurring = true;
-            self.fx.push(Effect::PreviousIncident(repeat.previous));
-            self.fx.push(Effect::Repeats {
+            self.emit(Effect::PreviousIncident(repeat.previous));
+            self.emit(Effect::Repeats {
                 count,
                 previous_opened_at: repeat.opened_at,
             });
@@ -61,20 +57,19 @@ impl Decision<'_> {
                 since = words.since(None, self.now - repeat.opened_at),
                 nth = words.ordinal(None, count),
             ));
-            self.fx.push(Effect::Recurring {
+            self.emit(Effect::Recurring {
                 incident: self.incident.number,
                 reason: reason.clone(),
             });
             self.fx.log(EventKind::Recurring, &daemon, reason);
         } else if opening.customer_incidents_in_window >= self.policy.recurring.incidents {
-            self.incident.recurring = true;
             let reason = self.say(said!(
                 "event.many_incidents",
                 from = from,
                 count = opening.customer_incidents_in_window,
                 within = self.words().duration(None, self.policy.recurring.window),
             ));
-            self.fx.push(Effect::Recurring {
+            self.emit(Effect::Recurring {
                 incident: self.incident.number,
                 reason: reason.clone(),
             });
@@ -83,16 +78,15 @@ impl Decision<'_> {
         let promise = opening.promise;
         match opening.continues {
             Some(previous) => {
-                self.incident.previous_incident = Some(previous);
-                self.fx.push(Effect::PreviousIncident(previous));
-                self.fx.push(Effect::Event(NewEvent {
+                self.emit(Effect::PreviousIncident(previous));
+                self.emit(Effect::Event(NewEvent {
                     incident: Some(self.incident.number),
                     message: Some(opening.message),
                     kind: EventKind::Continues,
                     actor: daemon.clone(),
                     detail: self.say(said!("event.continues", previous = previous)),
                 }));
-                self.fx.push(Effect::Event(NewEvent {
+                self.emit(Effect::Event(NewEvent {
                     incident: Some(previous),
                     message: Some(opening.message),
                     kind: EventKind::Continued,
@@ -141,7 +135,7 @@ impl Decision<'_> {
     pub(super) fn acknowledge(&mut self, opening: &Opening) {
         let to = Recipient::customer_of(&self.incident);
         if self.policy.support.is_own_address(&to.address) {
-            self.fx.push(Effect::Event(NewEvent {
+            self.emit(Effect::Event(NewEvent {
                 incident: Some(self.incident.number),
                 message: Some(opening.message),
                 kind: EventKind::AcknowledgementSkipped,
@@ -177,8 +171,7 @@ impl Decision<'_> {
                 self.say(said!("event.vouched")),
             );
         }
-        self.incident.vouched_by = Some(by.to_string());
-        self.fx.push(Effect::Vouched(by.to_string()));
+        self.emit(Effect::Vouched(by.to_string()));
     }
 }
 

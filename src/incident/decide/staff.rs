@@ -96,8 +96,7 @@ impl Decision<'_> {
                 let Some(lang) = crate::lang::normalise(code) else {
                     return Err(self.refuse(said!("refusal.language", code = code)));
                 };
-                self.incident.lang = Some(lang.clone());
-                self.fx.push(Effect::Lang(lang.clone()));
+                self.emit(Effect::Lang(lang.clone()));
                 self.fx.log(
                     EventKind::LanguageSet,
                     &who,
@@ -107,8 +106,7 @@ impl Decision<'_> {
             }
             StaffAction::Assign(member) => {
                 if self.incident.assigned_to.as_deref() != Some(member.as_str()) {
-                    self.incident.assigned_to = Some(member.clone());
-                    self.fx.push(Effect::Assign(member.clone()));
+                    self.emit(Effect::Assign(member.clone()));
                     let said = self.say(said!("event.staff.assigned", member = member));
                     self.fx.log(EventKind::Assigned, &who, said);
                 }
@@ -125,15 +123,14 @@ impl Decision<'_> {
             return Err(self.refuse(said!("refusal.empty_note")));
         }
         self.require(Transition::Note)?;
-        self.fx.push(Effect::Note {
+        self.emit(Effect::Note {
             author: who.name(),
             text: text.to_string(),
             visibility: NoteVisibility::Customer,
         });
-        self.incident.last_note_at = Some(self.now);
         self.fx.log(EventKind::NoteAdded, who, text);
-        self.fx.push(Effect::UpdatesWithoutNews(0));
-        self.fx.push(Effect::Escalated(None));
+        self.emit(Effect::UpdatesWithoutNews(0));
+        self.emit(Effect::Escalated(None));
         let promise = self.promise(self.now);
         self.settle_promises();
         self.set_next_update(Some(promise.at));
@@ -153,8 +150,7 @@ impl Decision<'_> {
     pub(super) fn set_cadence(&mut self, who: &Actor, wanted: Duration) {
         let bounds = self.policy.cadence;
         let cadence = bounds.clamp(wanted);
-        self.incident.cadence = cadence;
-        self.fx.push(Effect::Cadence(cadence));
+        self.emit(Effect::Cadence(cadence));
         let sooner = self.promise(self.now).at;
         if self.incident.next_update_at.is_none_or(|c| sooner < c) {
             self.set_next_update(Some(sooner));
@@ -224,15 +220,6 @@ impl Decision<'_> {
         // We told them it was fixed before, and it was not: the mail owns that.
         let fixed_before = self.incident.resolved_at.is_some();
         let breached = self.settle_promises();
-        self.incident.state = State::Resolved;
-        self.incident.resolved_at = Some(self.now);
-        self.incident.check_back_at = Some(check_back_at);
-        self.incident.close_at = None;
-        self.incident.next_update_at = None;
-        self.incident.root_cause = Some(resolution.root_cause.clone());
-        self.incident.prevention = Some(resolution.prevention.clone());
-        self.incident.compensation = resolution.compensation.clone();
-        self.incident.check_question = resolution.question.clone();
         let said = match &resolution.compensation {
             None => said!(
                 "event.staff.resolved",
@@ -248,7 +235,7 @@ impl Decision<'_> {
         };
         let said = self.say(said);
         self.fx.log(EventKind::Resolved, who, said);
-        self.fx.push(Effect::Resolve {
+        self.emit(Effect::Resolve {
             resolution,
             check_back_at,
         });
@@ -303,8 +290,7 @@ impl Decision<'_> {
         if self.incident.tags.contains(&label) {
             return Ok(());
         }
-        self.incident.tags.push(label.clone());
-        self.fx.push(Effect::Tag(label.clone()));
+        self.emit(Effect::Tag(label.clone()));
         self.fx.log(EventKind::Tagged, who, label.clone());
         let mut tagged: Vec<(IncidentNo, bool)> = tagged_in_window
             .iter()
@@ -320,20 +306,17 @@ impl Decision<'_> {
             if already {
                 continue;
             }
-            if number == self.incident.number {
-                self.incident.recurring = true;
-            }
             let reason = self.say(said!(
                 "event.staff.tag_recurring",
                 label = label,
                 count = count,
                 within = self.words().duration(None, self.policy.recurring.window),
             ));
-            self.fx.push(Effect::Recurring {
+            self.emit(Effect::Recurring {
                 incident: number,
                 reason: reason.clone(),
             });
-            self.fx.push(Effect::Event(NewEvent {
+            self.emit(Effect::Event(NewEvent {
                 incident: Some(number),
                 message: None,
                 kind: EventKind::Recurring,

@@ -32,9 +32,9 @@ impl Decision<'_> {
             Ok(()) => {
                 if let Some(held) = pending {
                     // Sent as shown (`#send`), or replaced by the reply just acted on.
-                    self.fx.push(Effect::ReleaseReply(held));
+                    self.emit(Effect::ReleaseReply(held));
                     if mail.send {
-                        self.fx.push(Effect::Event(NewEvent {
+                        self.emit(Effect::Event(NewEvent {
                             incident: Some(self.incident.number),
                             message: Some(message),
                             kind: EventKind::StaffReplyReleased,
@@ -49,7 +49,7 @@ impl Decision<'_> {
                 self.incident = before.0;
                 self.fx.list.truncate(before.1);
                 let refusal = reasons.join("\n");
-                self.fx.push(Effect::Event(NewEvent {
+                self.emit(Effect::Event(NewEvent {
                     incident: Some(self.incident.number),
                     message: Some(message),
                     kind: EventKind::StaffCommandRefused,
@@ -92,16 +92,16 @@ impl Decision<'_> {
             said!("staff_mail.held.unsure", why = held.unsure)
         });
         if let Some(old) = pending {
-            self.fx.push(Effect::ReleaseReply(old));
+            self.emit(Effect::ReleaseReply(old));
         }
-        self.fx.push(Effect::HoldReply {
+        self.emit(Effect::HoldReply {
             message,
             member: member.clone(),
             text: mail.body.clone(),
             greeting: mail.greeting.clone(),
             reason: why.clone(),
         });
-        self.fx.push(Effect::Event(NewEvent {
+        self.emit(Effect::Event(NewEvent {
             incident: Some(self.incident.number),
             message: Some(message),
             kind: EventKind::StaffReplyHeld,
@@ -221,15 +221,13 @@ impl Decision<'_> {
         visibility: NoteVisibility,
         message: MessageRow,
     ) {
-        self.fx.push(Effect::Note {
+        self.emit(Effect::Note {
             author: who.name(),
             text: text.to_string(),
             visibility,
         });
-        self.incident.last_note_at = Some(self.now);
-        self.fx.push(Effect::Escalated(None));
-        self.incident.escalated_at = None;
-        self.fx.push(Effect::Event(NewEvent {
+        self.emit(Effect::Escalated(None));
+        self.emit(Effect::Event(NewEvent {
             incident: Some(self.incident.number),
             message: Some(message),
             kind: EventKind::NoteAdded,
@@ -247,7 +245,7 @@ impl Decision<'_> {
     pub(super) fn staff_correspondence(&mut self, message: MessageRow, by: &str, text: &str) {
         let who = Actor::Staff(by.to_string());
         self.internal_note(&who, text, NoteVisibility::Correspondence, message);
-        self.fx.push(Effect::UpdatesWithoutNews(0));
+        self.emit(Effect::UpdatesWithoutNews(0));
         if self.incident.state == State::Open && !self.incident.updates_stopped {
             let next = self.promise(self.now);
             self.settle_promises();
@@ -265,7 +263,7 @@ impl Decision<'_> {
         written: &Written,
         alert: bool,
     ) {
-        self.fx.push(Effect::Event(NewEvent {
+        self.emit(Effect::Event(NewEvent {
             incident: Some(self.incident.number),
             message: Some(message),
             kind: EventKind::ForgedStaffReply,

@@ -17,8 +17,7 @@ impl Decision<'_> {
         {
             return;
         }
-        self.incident.at_risk_warned_for = Some(promised);
-        self.fx.push(Effect::AtRiskWarned(promised));
+        self.emit(Effect::AtRiskWarned(promised));
         if self
             .facts
             .unheard_note
@@ -83,8 +82,7 @@ impl Decision<'_> {
         } else {
             self.incident.updates_without_news + 1
         };
-        self.incident.updates_without_news = no_news;
-        self.fx.push(Effect::UpdatesWithoutNews(no_news));
+        self.emit(Effect::UpdatesWithoutNews(no_news));
         let with_news = note.is_some();
         self.mail_customer(MailKind::Progress, Some(next.at), None, |d| {
             d.note = note.unwrap_or_default();
@@ -126,8 +124,7 @@ impl Decision<'_> {
             return;
         }
         if let Some(later) = self.outside_window() {
-            self.incident.check_back_at = Some(later);
-            self.fx.push(Effect::CheckBack {
+            self.emit(Effect::CheckBack {
                 check_back_at: Some(later),
                 close_at: None,
             });
@@ -137,9 +134,7 @@ impl Decision<'_> {
             .policy
             .cadence
             .working_time(clock::after(self.now, self.policy.cadence.close_after));
-        self.incident.check_back_at = None;
-        self.incident.close_at = Some(close_at);
-        self.fx.push(Effect::CheckBack {
+        self.emit(Effect::CheckBack {
             check_back_at: None,
             close_at: Some(close_at),
         });
@@ -179,8 +174,7 @@ impl Decision<'_> {
 
     /// Tells staff an incident needs them; it is not escalated again until a note is added.
     pub(super) fn escalate(&mut self, reason: &str) {
-        self.incident.escalated_at = Some(self.now);
-        self.fx.push(Effect::Escalated(Some(self.now)));
+        self.emit(Effect::Escalated(Some(self.now)));
         let recipients = if self.policy.escalation.staff.is_empty() {
             self.policy.staff.recipients().to_vec()
         } else {

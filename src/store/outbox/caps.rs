@@ -22,10 +22,10 @@ pub fn customer_mail_count(
     scope: CapScope<'_>,
     since: DateTime<Utc>,
 ) -> Result<u32> {
-    let customer = format!(
-        "kind NOT IN ({}) AND state != 'failed' AND created_at > ?1",
+    let customer = crate::store::with_states(&format!(
+        "kind NOT IN ({}) AND state != {{OutboxState::Failed}} AND created_at > ?1",
         staff_kinds()
-    );
+    ));
     let customer = customer.as_str();
     let count: i64 = match scope {
         CapScope::Mailbox(mailbox) => conn
@@ -73,11 +73,11 @@ pub fn automatic_mail_since(
     recipient: &str,
     since: DateTime<Utc>,
 ) -> Result<Vec<(DateTime<Utc>, MailKind)>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(sql!(
         "SELECT created_at, kind FROM outbox
-         WHERE recipient = ?1 AND created_at > ?2 AND state != 'failed'
-         ORDER BY created_at DESC",
-    )?;
+         WHERE recipient = ?1 AND created_at > ?2 AND state != {OutboxState::Failed}
+         ORDER BY created_at DESC"
+    ))?;
     let rows = stmt
         .query_map(params![recipient, Ts(since)], |r| {
             Ok((ts_at(r, 0)?, r.get(1)?))

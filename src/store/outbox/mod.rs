@@ -30,6 +30,13 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
+    pub const ALL: [OutboxState; 4] = [
+        OutboxState::Queued,
+        OutboxState::Sending,
+        OutboxState::Sent,
+        OutboxState::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             OutboxState::Queued => "queued",
@@ -40,14 +47,7 @@ impl OutboxState {
     }
 
     pub fn parse(text: &str) -> Option<OutboxState> {
-        [
-            OutboxState::Queued,
-            OutboxState::Sending,
-            OutboxState::Sent,
-            OutboxState::Failed,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        OutboxState::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
 
@@ -76,14 +76,14 @@ pub struct NewOutgoing<'a> {
 }
 
 pub fn enqueue(conn: &Connection, out: &NewOutgoing<'_>, now: DateTime<Utc>) -> Result<i64> {
-    conn.prepare_cached(
+    conn.prepare_cached(sql!(
         "INSERT INTO outbox (incident_id, kind, caused_by, message_id, recipient, recipient_name,
              in_reply_to, references_, context, raw, last_error, state, attempts,
              next_attempt_at, created_at, thread_index, subject, attachments_from,
              recipient_mailbox, recipient_domain, unverified)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'queued', 0, ?12, ?12, ?13, ?14,
-                 ?15, ?16, ?17, ?18)",
-    )?
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, {OutboxState::Queued}, 0, ?12,
+                 ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+    ))?
     .execute(params![
         out.incident,
         out.kind,
@@ -184,14 +184,14 @@ pub fn due_outgoing(
     in_doubt: InDoubtRule,
     limit: usize,
 ) -> Result<Vec<Outgoing>> {
-    let sql = format!(
+    let sql = crate::store::with_states(&format!(
         "SELECT {OUTGOING_COLUMNS} FROM outbox
-         WHERE state = 'queued' AND (
+         WHERE state = {{OutboxState::Queued}} AND (
              (in_doubt_since IS NULL AND next_attempt_at <= ?1)
              OR in_doubt_since < ?3
              OR (?4 AND in_doubt_since IS NOT NULL AND next_attempt_at <= ?1))
          ORDER BY next_attempt_at, id LIMIT ?2"
-    );
+    ));
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(
@@ -210,10 +210,10 @@ pub fn due_outgoing(
 /// When the oldest mail still in doubt went in doubt.
 pub fn oldest_in_doubt(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(sql!(
             "SELECT MIN(in_doubt_since) FROM outbox
-             WHERE state = 'queued' AND in_doubt_since IS NOT NULL",
-        )?
+             WHERE state = {OutboxState::Queued} AND in_doubt_since IS NOT NULL"
+        ))?
         .query_row([], |r| r.get::<_, Option<Ts>>(0))?
         .map(|t| t.0))
 }
@@ -221,7 +221,9 @@ pub fn oldest_in_doubt(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
 /// When the next queued mail falls due, so the sender can sleep until then.
 pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
     Ok(conn
-        .prepare_cached("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'")?
+        .prepare_cached(sql!(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = {OutboxState::Queued}"
+        ))?
         .query_row([], |r| r.get::<_, Option<Ts>>(0))?
         .map(|t| t.0))
 }
@@ -229,7 +231,7 @@ pub fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>> {
 pub fn queued_count(conn: &Connection) -> Result<i64> {
     Ok(conn
         .prepare_cached(
-            "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND next_attempt_at >= '0'",
+            sql!("SELECT COUNT(*) FROM outbox WHERE state = {OutboxState::Queued} AND next_attempt_at >= '0'"),
         )?
         .query_row([], |r| r.get(0))?)
 }
@@ -269,11 +271,11 @@ pub fn record_sent(
     now: DateTime<Utc>,
 ) -> Result<Option<MessageRow>> {
     let changed = conn
-        .prepare_cached(
-            "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
+        .prepare_cached(sql!(
+            "UPDATE outbox SET state = {OutboxState::Sent}, sent_at = ?2, attempts = attempts + 1,
                  last_error = NULL
-             WHERE id = ?1 AND state IN ('queued', 'sending')",
-        )?
+             WHERE id = ?1 AND state IN ({OutboxState::Queued}, {OutboxState::Sending})"
+        ))?
         .execute(params![out.id, Ts(now)])?;
     if changed == 0 {
         return Ok(None);
@@ -303,10 +305,10 @@ pub fn record_sent(
 /// Records that these mails are being handed to the relay. Committed before the first byte is
 /// sent, so a daemon that dies mid-send leaves a trace of exactly which mails were in flight.
 pub fn mark_sending(conn: &Connection, ids: &[i64]) -> Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE outbox SET state = 'sending', in_doubt_since = NULL
-         WHERE id = ?1 AND state = 'queued'",
-    )?;
+    let mut stmt = conn.prepare_cached(sql!(
+        "UPDATE outbox SET state = {OutboxState::Sending}, in_doubt_since = NULL
+         WHERE id = ?1 AND state = {OutboxState::Queued}"
+    ))?;
     for id in ids {
         stmt.execute([id])?;
     }
@@ -324,7 +326,7 @@ pub struct InDoubt {
 
 pub fn sending(conn: &Connection) -> Result<Vec<InDoubt>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, incident_id, kind, recipient FROM outbox WHERE state = 'sending' ORDER BY id",
+        sql!("SELECT id, incident_id, kind, recipient FROM outbox WHERE state = {OutboxState::Sending} ORDER BY id"),
     )?;
     let rows = stmt
         .query_map([], |r| {
@@ -350,9 +352,9 @@ pub fn requeue_in_doubt(
     resend_at: DateTime<Utc>,
 ) -> Result<()> {
     conn.execute(
-        "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, in_doubt_since = ?3,
+        sql!("UPDATE outbox SET state = {OutboxState::Queued}, next_attempt_at = ?2, in_doubt_since = ?3,
              last_error = 'in doubt: in flight when its sender stopped'
-         WHERE id = ?1 AND state = 'sending'",
+         WHERE id = ?1 AND state = {OutboxState::Sending}"),
         params![id, Ts(resend_at), since.map(Ts)],
     )?;
     Ok(())
@@ -367,7 +369,7 @@ pub fn requeue_unreachable(
     now: DateTime<Utc>,
 ) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE outbox SET state = 'queued', last_error = ?2 WHERE id = ?1 AND state = 'sending'",
+        sql!("UPDATE outbox SET state = {OutboxState::Queued}, last_error = ?2 WHERE id = ?1 AND state = {OutboxState::Sending}"),
     )?
     .execute(params![id, error])?;
     record_attempt(conn, id, "retry", error, now)
@@ -375,10 +377,10 @@ pub fn requeue_unreachable(
 
 /// A queued or in-flight mail with this Message-ID, if it is one of ours.
 pub fn unconfirmed_by_message_id(conn: &Connection, message_id: &str) -> Result<Option<Outgoing>> {
-    let sql = format!(
+    let sql = crate::store::with_states(&format!(
         "SELECT {OUTGOING_COLUMNS} FROM outbox
-         WHERE message_id = ?1 AND state IN ('queued', 'sending')"
-    );
+         WHERE message_id = ?1 AND state IN ({{OutboxState::Queued}}, {{OutboxState::Sending}})"
+    ));
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([message_id], outgoing_row)
@@ -414,11 +416,11 @@ pub fn retry_later(
     retry_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    conn.prepare_cached(
+    conn.prepare_cached(sql!(
         "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
-             state = 'queued'
-         WHERE id = ?1",
-    )?
+             state = {OutboxState::Queued}
+         WHERE id = ?1"
+    ))?
     .execute(params![id, error, Ts(retry_at)])?;
     record_attempt(conn, id, "retry", error, now)
 }
@@ -426,7 +428,7 @@ pub fn retry_later(
 /// A permanent failure: the mail is given up and kept as failed for staff.
 pub fn give_up(conn: &Connection, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, state = 'failed' WHERE id = ?1",
+        sql!("UPDATE outbox SET attempts = attempts + 1, last_error = ?2, state = {OutboxState::Failed} WHERE id = ?1"),
     )?
     .execute(params![id, error])?;
     record_attempt(conn, id, "failed", error, now)
@@ -483,11 +485,11 @@ pub struct QueuedMail {
 
 /// Queued mail due by `until`, soonest first.
 pub fn queued_until(conn: &Connection, until: DateTime<Utc>) -> Result<Vec<QueuedMail>> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(sql!(
         "SELECT incident_id, kind, recipient, attempts, next_attempt_at
-         FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
-         ORDER BY next_attempt_at, id",
-    )?;
+         FROM outbox WHERE state = {OutboxState::Queued} AND next_attempt_at <= ?1
+         ORDER BY next_attempt_at, id"
+    ))?;
     let rows = stmt
         .query_map([Ts(until)], |r| {
             Ok(QueuedMail {
