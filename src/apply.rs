@@ -343,7 +343,7 @@ mod tests {
         let deps = Deps {
             templates: crate::templates::Templates::load(&dir, &MailKind::template_names())
                 .expect("templates"),
-            config: Config::example(),
+            config: Config::example().expect("example config"),
             secret: crate::secret::Secret::from_bytes(b"k"),
             clock: crate::clock::Clock::system(),
         };

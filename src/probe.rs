@@ -29,6 +29,8 @@ pub enum ProbeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("broken promise after UID {uid}: {what}")]
     Broken { uid: u32, what: String },
 }
@@ -68,7 +70,7 @@ impl Probe {
     /// A probe for support@example.test (also help@example.test; staff@example.test is
     /// staff) with the templates in `templates`, such as the repository's `templates/`.
     pub fn new(templates: &Path) -> Result<Probe, ProbeError> {
-        let mut config = Config::example();
+        let mut config = Config::example()?;
         config.support.own_addresses = vec!["help@example.test".into()];
         config.staff.members = vec!["staff@example.test".into()];
         let templates = Templates::load(templates, &crate::incident::MailKind::template_names())?;

@@ -118,7 +118,7 @@ pub struct RetentionConfig {
 impl Config {
     /// A complete configuration with every default, for support@example.test, pointing at
     /// servers on loopback. What `probe` and the unit tests decide with; never read from disk.
-    pub fn example() -> Config {
+    pub fn example() -> Result<Config, ConfigError> {
         const EXAMPLE: &str = r#"
 [imap]
 host = "127.0.0.1"
@@ -135,51 +135,11 @@ path = "followupd.db"
 [templates]
 dir = "templates"
 "#;
-        // The text above is valid by construction (a unit test parses it too), so the
-        // fallback is unreachable; it exists so no `expect` sits in library code.
-        parse(Path::new("/example/followupd.toml"), EXAMPLE).unwrap_or_else(|_| Config {
-            path: PathBuf::new(),
-            imap: ImapConfig {
-                endpoint: Endpoint::loopback(143),
-                mailbox: default_mailbox(),
-                poll_interval: default_poll(),
-                batch_size: 100,
-                after_processing: AfterProcessing::MarkSeen,
-                reconnect_max: default_reconnect_max(),
-                idle: true,
-            },
-            smtp: SmtpConfig {
-                endpoint: Endpoint::loopback(25),
-                connections: 4,
-            },
-            support: SupportConfig {
-                address: "support@example.test".into(),
-                name: "Example Support".into(),
-                own_addresses: Vec::new(),
-            },
-            database: PathBuf::from("followupd.db"),
-            secret_file: PathBuf::from("secret.key"),
-            templates: PathBuf::from("templates"),
-            cadence: CadenceConfig::default(),
-            outbox: OutboxConfig {
-                retry_initial: default_retry_initial(),
-                retry_max: default_retry_max(),
-                receipt_copies: true,
-                in_doubt_grace: default_in_doubt_grace(),
-                receipt_margin: default_receipt_margin(),
-            },
-            intake: IntakeConfig::default(),
-            send_caps: SendCaps::default(),
-            escalation: EscalationConfig::default(),
-            recurring: RecurringConfig::default(),
-            staff: StaffConfig::default(),
-            replies: RepliesConfig::default(),
-            trust: TrustPolicy::default(),
-            service: ServiceConfig::default(),
-            metrics: MetricsConfig { listen: None },
-            retention: RetentionConfig::default(),
-            wording: WordingConfig::default(),
-            language: LanguageConfig::default(),
+        parse(Path::new("/example/followupd.toml"), EXAMPLE, &|p| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: the example configuration reads no files", p.display()),
+            ))
         })
     }
 }
@@ -347,12 +307,16 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &source)
+    parse(path, &source, &|p| std::fs::read_to_string(p))
 }
+
+/// How parsing reads a file the configuration names (an iCalendar file of holidays): given by
+/// the caller, so that parsing itself does no I/O ([`load`] reads from disk).
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
 
 /// Parses and validates configuration text; `path` is used for error messages and to resolve
 /// relative paths.
-pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
+pub fn parse(path: &Path, source: &str, read: ReadFile<'_>) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(source).map_err(|e| {
         let line = e.span().map(|s| line_of(source, s.start)).unwrap_or(0);
         let message = e.message().trim().to_string();
@@ -375,7 +339,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
             }
         }
     })?;
-    Validator { path, source }.validate(raw)
+    Validator { path, source, read }.validate(raw)
 }
 
 fn line_of(source: &str, offset: usize) -> usize {
@@ -403,6 +367,7 @@ fn line_text(source: &str, offset: usize) -> &str {
 struct Validator<'a> {
     path: &'a Path,
     source: &'a str,
+    read: ReadFile<'a>,
 }
 
 impl Validator<'_> {
@@ -580,7 +545,7 @@ impl Validator<'_> {
                 }
                 RawHolidays::File(path) => {
                     let path = self.resolve(path);
-                    std::fs::read_to_string(&path)
+                    (self.read)(&path)
                         .map_err(|e| format!("cannot read {}: {e}", path.display()))
                         .and_then(|text| crate::clock::Holidays::from_ical(&text))
                         .map_err(|e| format!("{e} (in {})", path.display()))
@@ -750,12 +715,14 @@ dir = "templates"
 "#;
 
     fn parse_str(text: &str) -> Result<Config, ConfigError> {
-        parse(Path::new("/etc/followupd/test.toml"), text)
+        parse(Path::new("/etc/followupd/test.toml"), text, &|p| {
+            std::fs::read_to_string(p)
+        })
     }
 
     #[test]
     fn the_example_config_is_valid() {
-        let config = Config::example();
+        let config = Config::example().expect("example config");
         assert_eq!(config.support.address, "support@example.test");
         assert_eq!(config.imap.batch_size, 100);
         assert!(
@@ -772,7 +739,10 @@ dir = "templates"
                 "password_env = \"X\"\n",
             )
             .replace("[smtp]\n", "[smtp]\npassword_env = \"Y\"\n");
-        let config = parse(Path::new("/etc/followupd/followupd.toml"), &text).expect("valid");
+        let config = parse(Path::new("/etc/followupd/followupd.toml"), &text, &|p| {
+            std::fs::read_to_string(p)
+        })
+        .expect("valid");
         assert_eq!(
             config.imap.endpoint.username.as_deref(),
             Some("support@example.test")
@@ -781,7 +751,10 @@ dir = "templates"
             config.smtp.endpoint.username.as_deref(),
             Some("support@example.test")
         );
-        let no_password = parse(Path::new("/x.toml"), MINIMAL).expect("valid");
+        let no_password = parse(Path::new("/x.toml"), MINIMAL, &|p| {
+            std::fs::read_to_string(p)
+        })
+        .expect("valid");
         assert_eq!(
             no_password.smtp.endpoint.username, None,
             "no password: no SMTP AUTH"
@@ -790,7 +763,10 @@ dir = "templates"
 
     #[test]
     fn service_metrics_and_retention_have_safe_defaults_and_say_what_is_wrong() {
-        let config = parse(Path::new("/x.toml"), MINIMAL).expect("valid");
+        let config = parse(Path::new("/x.toml"), MINIMAL, &|p| {
+            std::fs::read_to_string(p)
+        })
+        .expect("valid");
         assert_eq!(config.metrics.listen, None, "off by default");
         assert_eq!(
             config.retention.raw_after, None,
@@ -800,6 +776,7 @@ dir = "templates"
         let on = parse(
             Path::new("/x.toml"),
             &format!("{MINIMAL}\n[metrics]\nenabled = true\n[retention]\nraw_after = \"365d\"\n"),
+            &|p| std::fs::read_to_string(p),
         )
         .expect("valid");
         assert_eq!(
@@ -814,6 +791,7 @@ dir = "templates"
         let bad = parse(
             Path::new("/x.toml"),
             &format!("{MINIMAL}\n[metrics]\nenabled = true\nlisten = \"localhost\"\n"),
+            &|p| std::fs::read_to_string(p),
         )
         .expect_err("no port");
         assert!(
@@ -997,7 +975,8 @@ dir = "templates"
                 "/tmp/followupd-demo/password",
                 password.to_str().expect("utf-8"),
             );
-        let config = parse(&path, &text).expect("the sample config is valid");
+        let config = parse(&path, &text, &|p| std::fs::read_to_string(p))
+            .expect("the sample config is valid");
         assert_eq!(config.imap.poll_interval, Duration::from_secs(30));
         assert!(config.outbox.receipt_copies);
         assert_eq!(config.outbox.in_doubt_grace, Duration::from_secs(600));

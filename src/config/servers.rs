@@ -51,19 +51,6 @@ impl Endpoint {
         self.password.as_ref().map(|p| p.read(section)).transpose()
     }
 
-    pub(super) fn loopback(port: u16) -> Endpoint {
-        Endpoint {
-            host: "127.0.0.1".into(),
-            port,
-            tls: TlsMode::None,
-            ca_file: None,
-            username: None,
-            password: None,
-            timeout: default_timeout(),
-            auth: Auth::Password,
-        }
-    }
-
     /// `host:port`, as every message names the server.
     pub fn server(&self) -> String {
         format!("{}:{}", self.host, self.port)

@@ -340,7 +340,7 @@ mod tests {
     use super::*;
 
     fn config() -> Config {
-        let mut config = Config::example();
+        let mut config = Config::example().expect("example config");
         config.support.own_addresses = vec!["help@example.test".into()];
         config
     }

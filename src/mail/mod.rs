@@ -654,7 +654,7 @@ mod tests {
     use super::*;
 
     fn parse_bytes(raw: &[u8]) -> Result<ParsedMail, Quarantine> {
-        let mut config = Config::example();
+        let mut config = Config::example().expect("example config");
         config.support.own_addresses = vec!["help@example.test".into()];
         parse(raw, &config)
     }

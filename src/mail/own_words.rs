@@ -824,7 +824,7 @@ mod fixtures {
             .collect();
         files.sort();
         assert!(files.len() >= 80, "{} replies", files.len());
-        let config = crate::config::Config::example();
+        let config = crate::config::Config::example().expect("example config");
         let mut wrong = Vec::new();
         for path in files {
             let raw = std::fs::read(&path).expect("read");

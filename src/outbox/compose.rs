@@ -218,7 +218,7 @@ mod tests {
             references: "c0@mail.example.test c1@mail.example.test",
             thread_index: index.as_deref(),
         };
-        let config = Config::example();
+        let config = Config::example().expect("example config");
         let composed = compose(&letter, &data, &templates, &config.support, &[], Utc::now())
             .expect("composes");
         let parsed = mail_parser::MessageParser::default()

@@ -433,7 +433,7 @@ mod tests {
     use std::time::Duration;
 
     fn deps(caps: SendCaps) -> Deps {
-        let mut config = Config::example();
+        let mut config = Config::example().expect("example config");
         config.send_caps = caps;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         Deps {

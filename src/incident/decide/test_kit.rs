@@ -20,12 +20,12 @@ pub(super) fn decide(
 }
 
 pub(super) fn config() -> Config {
-    Config::example()
+    Config::example().expect("example config")
 }
 
 /// With a support team to notify.
 pub(super) fn staffed() -> Config {
-    let mut config = Config::example();
+    let mut config = Config::example().expect("example config");
     config.staff.members = vec!["lead@example.test".into()];
     config
 }
