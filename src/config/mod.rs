@@ -408,66 +408,15 @@ impl Validator<'_> {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let shared_oauth2 = match raw.oauth2.take() {
-            Some(section) => Some(Arc::new(self.oauth2(
-                "oauth2",
-                section,
-                state_dir.join("oauth2.token"),
-            )?)),
-            None => None,
-        };
-        // A server with a password and no username logs in as the support address: the
-        // common case, one key fewer to edit.
-        let with_login = |mut server: RawServer| {
-            if server.username.is_none()
-                && (server.password_file.is_some() || server.password_env.is_some())
-            {
-                server.username = Some(raw.support.address.get_ref().trim().to_string());
-            }
-            server
-        };
-        let imap_endpoint = self.endpoint(
-            "imap",
-            with_login(raw.imap.server()),
-            (143, 993),
-            &shared_oauth2,
+        let poll_interval = raw.imap.poll_interval;
+        let one_pass = poll_interval + raw.imap.timeout;
+        let (imap, smtp) = self.servers(
+            raw.imap,
+            raw.smtp,
+            raw.oauth2.take(),
+            raw.support.address.get_ref().trim(),
             &state_dir,
         )?;
-        let smtp_endpoint = self.endpoint(
-            "smtp",
-            with_login(raw.smtp.server()),
-            (25, 465),
-            &shared_oauth2,
-            &state_dir,
-        )?;
-        let uses_shared = |e: &Endpoint| match (&e.auth, &shared_oauth2) {
-            (Auth::OAuth2 { account, .. }, Some(shared)) => Arc::ptr_eq(account, shared),
-            _ => false,
-        };
-        if shared_oauth2.is_some() && !uses_shared(&imap_endpoint) && !uses_shared(&smtp_endpoint) {
-            return Err(ConfigError::Whole {
-                path: self.path.to_path_buf(),
-                message: "[oauth2] is configured but no server uses it: set auth = \"oauth2\" \
-                          in [imap] and/or [smtp]"
-                    .into(),
-            });
-        }
-        let after_processing =
-            self.after_processing(raw.imap.after_processing, raw.imap.move_to)?;
-        let batch_size = raw.imap.batch_size;
-        if !(1..=1000).contains(batch_size.get_ref()) {
-            return self.err(
-                batch_size.span(),
-                "[imap] batch_size must be between 1 and 1000".into(),
-            );
-        }
-        let connections = raw.smtp.connections;
-        if !(1..=32).contains(connections.get_ref()) {
-            return self.err(
-                connections.span(),
-                "[smtp] connections must be between 1 and 32".into(),
-            );
-        }
         let address = raw.support.address;
         if !is_plausible_address(address.get_ref()) {
             return self.err(
@@ -478,118 +427,12 @@ impl Validator<'_> {
                 ),
             );
         }
-        if raw.outbox.retry_initial.is_zero() || raw.outbox.retry_max < raw.outbox.retry_initial {
-            return Err(ConfigError::Whole {
-                path: self.path.to_path_buf(),
-                message: "[outbox] retry_initial must be above zero and not above retry_max".into(),
-            });
-        }
-        // Past its grace a mail in doubt is resent without its receipt if intake made no
-        // progress meanwhile; a grace shorter than one slow pass would take a busy intake for a
-        // stalled one and send twice.
-        let needed = raw.outbox.receipt_margin + raw.imap.poll_interval + raw.imap.timeout;
-        if raw.outbox.in_doubt_grace < needed {
-            return Err(ConfigError::Whole {
-                path: self.path.to_path_buf(),
-                message: format!(
-                    "[outbox] in_doubt_grace ({}) must be at least receipt_margin + [imap] \
-                     poll_interval + [imap] timeout ({}): a shorter grace resends mail whose \
-                     receipt intake has not had the time to read",
-                    humantime::format_duration(raw.outbox.in_doubt_grace),
-                    humantime::format_duration(needed)
-                ),
-            });
-        }
-        let mut cadence = raw.cadence.resolve();
-        if let Some(tz) = &raw.cadence.timezone {
-            cadence.timezone = match tz.get_ref().parse::<chrono_tz::Tz>() {
-                Ok(tz) => tz,
-                Err(_) => {
-                    return self.err(
-                        tz.span(),
-                        format!(
-                        "[cadence] timezone `{}` is not an IANA time zone like \"Europe/Berlin\"",
-                        tz.get_ref()
-                    ),
-                    )
-                }
-            };
-        }
-        match (&raw.cadence.window, raw.cadence.window_length) {
-            (Some(expr), Some(length)) => {
-                match crate::clock::Window::parse(expr.get_ref(), length, cadence.timezone) {
-                    Ok(w) => cadence.window = Some(w),
-                    Err(e) => return self.err(expr.span(), format!("[cadence] window {e}")),
-                }
-            }
-            (Some(expr), None) => {
-                return self.err(
-                    expr.span(),
-                    "[cadence] window needs window_length (how long each window stays open, \
-                     like \"8h\")"
-                        .into(),
-                )
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::Whole {
-                    path: self.path.to_path_buf(),
-                    message: "[cadence] window_length is set but window is not".into(),
-                })
-            }
-            (None, None) => {}
-        }
-        if let Some(holidays) = &raw.cadence.holidays {
-            let parsed = match holidays.get_ref() {
-                RawHolidays::Dates(dates) => {
-                    crate::clock::Holidays::from_dates(dates.iter().map(String::as_str))
-                }
-                RawHolidays::File(path) => {
-                    let path = self.resolve(path);
-                    (self.read)(&path)
-                        .map_err(|e| format!("cannot read {}: {e}", path.display()))
-                        .and_then(|text| crate::clock::Holidays::from_ical(&text))
-                        .map_err(|e| format!("{e} (in {})", path.display()))
-                }
-            };
-            let holidays_parsed = match parsed {
-                Ok(h) => h,
-                Err(e) => return self.err(holidays.span(), format!("[cadence] holidays: {e}")),
-            };
-            match cadence.window.take() {
-                Some(w) => cadence.window = Some(w.with_holidays(holidays_parsed)),
-                None => {
-                    return self.err(
-                        holidays.span(),
-                        "[cadence] holidays need a sending window (window and window_length): \
-                         they are the days it does not open"
-                            .into(),
-                    )
-                }
-            }
-        }
-        if cadence.step > Duration::from_secs(3600) {
-            return Err(ConfigError::Whole {
-                path: self.path.to_path_buf(),
-                message: "[cadence] step must be at most 1h (promised times are rounded up to \
-                          it; \"15m\" by default, \"0s\" turns rounding off)"
-                    .into(),
-            });
-        }
-        if raw.imap.poll_interval.is_zero() || cadence.default.is_zero() {
+        let outbox = self.outbox(&raw.outbox, one_pass)?;
+        let cadence = self.cadence(&raw.cadence)?;
+        if poll_interval.is_zero() {
             return Err(ConfigError::Whole {
                 path: self.path.to_path_buf(),
                 message: "[imap] poll_interval and [cadence] default must be above zero".into(),
-            });
-        }
-        if cadence.min.is_zero() || cadence.min > cadence.max || cadence.lead >= cadence.min {
-            return Err(ConfigError::Whole {
-                path: self.path.to_path_buf(),
-                message: format!(
-                    "[cadence] needs 0 < lead < min <= max (lead {}, min {}, max {})",
-                    humantime::format_duration(cadence.lead),
-                    humantime::format_duration(cadence.min),
-                    humantime::format_duration(cadence.max)
-                ),
             });
         }
         let intake = self.intake(raw.intake)?;
@@ -601,19 +444,8 @@ impl Validator<'_> {
         };
         Ok(Config {
             path: self.path.to_path_buf(),
-            imap: ImapConfig {
-                endpoint: imap_endpoint,
-                mailbox: raw.imap.mailbox,
-                poll_interval: raw.imap.poll_interval,
-                batch_size: *batch_size.get_ref(),
-                after_processing,
-                reconnect_max: raw.imap.reconnect_max,
-                idle: raw.imap.idle,
-            },
-            smtp: SmtpConfig {
-                endpoint: smtp_endpoint,
-                connections: *connections.get_ref(),
-            },
+            imap,
+            smtp,
             support: SupportConfig {
                 address: address.into_inner(),
                 name: raw.support.name,
@@ -623,13 +455,7 @@ impl Validator<'_> {
             secret_file,
             templates: self.resolve(&raw.templates.dir),
             cadence,
-            outbox: OutboxConfig {
-                retry_initial: raw.outbox.retry_initial,
-                retry_max: raw.outbox.retry_max,
-                receipt_copies: raw.outbox.receipt_copies,
-                in_doubt_grace: raw.outbox.in_doubt_grace,
-                receipt_margin: raw.outbox.receipt_margin,
-            },
+            outbox,
             intake,
             send_caps,
             escalation: self.escalation(raw.escalation)?,

@@ -1,5 +1,6 @@
 //! `[imap]` and `[smtp]`: where the servers are, how to reach and sign in to them.
 
+use super::oauth::RawOAuth2;
 use super::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -263,6 +264,92 @@ pub(super) fn is_loopback(host: &str) -> bool {
 }
 
 impl Validator<'_> {
+    /// `[imap]` and `[smtp]`, with the `[oauth2]` account they may share (its sign-in kept in
+    /// `state_dir`); a server with a password and no username logs in as the support address.
+    pub(super) fn servers(
+        &self,
+        mut imap: RawImap,
+        mut smtp: RawSmtp,
+        oauth2: Option<RawOAuth2>,
+        support_address: &str,
+        state_dir: &Path,
+    ) -> Result<(ImapConfig, SmtpConfig), ConfigError> {
+        let shared_oauth2 = match oauth2 {
+            Some(section) => Some(Arc::new(self.oauth2(
+                "oauth2",
+                section,
+                state_dir.join("oauth2.token"),
+            )?)),
+            None => None,
+        };
+        // A server with a password and no username logs in as the support address: the
+        // common case, one key fewer to edit.
+        let with_login = |mut server: RawServer| {
+            if server.username.is_none()
+                && (server.password_file.is_some() || server.password_env.is_some())
+            {
+                server.username = Some(support_address.to_string());
+            }
+            server
+        };
+        let imap_endpoint = self.endpoint(
+            "imap",
+            with_login(imap.server()),
+            (143, 993),
+            &shared_oauth2,
+            state_dir,
+        )?;
+        let smtp_endpoint = self.endpoint(
+            "smtp",
+            with_login(smtp.server()),
+            (25, 465),
+            &shared_oauth2,
+            state_dir,
+        )?;
+        let uses_shared = |e: &Endpoint| match (&e.auth, &shared_oauth2) {
+            (Auth::OAuth2 { account, .. }, Some(shared)) => Arc::ptr_eq(account, shared),
+            _ => false,
+        };
+        if shared_oauth2.is_some() && !uses_shared(&imap_endpoint) && !uses_shared(&smtp_endpoint) {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: "[oauth2] is configured but no server uses it: set auth = \"oauth2\" \
+                          in [imap] and/or [smtp]"
+                    .into(),
+            });
+        }
+        let after_processing = self.after_processing(imap.after_processing, imap.move_to)?;
+        let batch_size = imap.batch_size;
+        if !(1..=1000).contains(batch_size.get_ref()) {
+            return self.err(
+                batch_size.span(),
+                "[imap] batch_size must be between 1 and 1000".into(),
+            );
+        }
+        let connections = smtp.connections;
+        if !(1..=32).contains(connections.get_ref()) {
+            return self.err(
+                connections.span(),
+                "[smtp] connections must be between 1 and 32".into(),
+            );
+        }
+        Ok((
+            ImapConfig {
+                endpoint: imap_endpoint,
+                mailbox: imap.mailbox,
+                poll_interval: imap.poll_interval,
+                batch_size: *batch_size.get_ref(),
+                after_processing,
+                reconnect_max: imap.reconnect_max,
+                idle: imap.idle,
+            },
+            SmtpConfig {
+                endpoint: smtp_endpoint,
+                connections: *connections.get_ref(),
+            },
+        ))
+    }
+
     pub(super) fn endpoint(
         &self,
         section: &str,

@@ -217,6 +217,142 @@ pub(super) struct RawRecurring {
 }
 
 impl Validator<'_> {
+    /// `[outbox]`, checked against one slow intake pass (`[imap] poll_interval` + `timeout`):
+    /// a mail in doubt must wait it out.
+    pub(super) fn outbox(
+        &self,
+        raw: &RawOutbox,
+        one_pass: Duration,
+    ) -> Result<OutboxConfig, ConfigError> {
+        if raw.retry_initial.is_zero() || raw.retry_max < raw.retry_initial {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: "[outbox] retry_initial must be above zero and not above retry_max".into(),
+            });
+        }
+        // Past its grace a mail in doubt is resent without its receipt if intake made no
+        // progress meanwhile; a grace shorter than one slow pass would take a busy intake for a
+        // stalled one and send twice.
+        let needed = raw.receipt_margin + one_pass;
+        if raw.in_doubt_grace < needed {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "[outbox] in_doubt_grace ({}) must be at least receipt_margin + [imap] \
+                     poll_interval + [imap] timeout ({}): a shorter grace resends mail whose \
+                     receipt intake has not had the time to read",
+                    humantime::format_duration(raw.in_doubt_grace),
+                    humantime::format_duration(needed)
+                ),
+            });
+        }
+        Ok(OutboxConfig {
+            retry_initial: raw.retry_initial,
+            retry_max: raw.retry_max,
+            receipt_copies: raw.receipt_copies,
+            in_doubt_grace: raw.in_doubt_grace,
+            receipt_margin: raw.receipt_margin,
+        })
+    }
+
+    /// `[cadence]`: its time zone, sending window and holidays (the one file parsing reads,
+    /// through the caller's reader), and bounds that make sense together.
+    pub(super) fn cadence(&self, raw: &RawCadence) -> Result<CadenceConfig, ConfigError> {
+        let mut cadence = raw.resolve();
+        if let Some(tz) = &raw.timezone {
+            cadence.timezone = match tz.get_ref().parse::<chrono_tz::Tz>() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    return self.err(
+                        tz.span(),
+                        format!(
+                        "[cadence] timezone `{}` is not an IANA time zone like \"Europe/Berlin\"",
+                        tz.get_ref()
+                    ),
+                    )
+                }
+            };
+        }
+        match (&raw.window, raw.window_length) {
+            (Some(expr), Some(length)) => {
+                match crate::clock::Window::parse(expr.get_ref(), length, cadence.timezone) {
+                    Ok(w) => cadence.window = Some(w),
+                    Err(e) => return self.err(expr.span(), format!("[cadence] window {e}")),
+                }
+            }
+            (Some(expr), None) => {
+                return self.err(
+                    expr.span(),
+                    "[cadence] window needs window_length (how long each window stays open, \
+                     like \"8h\")"
+                        .into(),
+                )
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Whole {
+                    path: self.path.to_path_buf(),
+                    message: "[cadence] window_length is set but window is not".into(),
+                })
+            }
+            (None, None) => {}
+        }
+        if let Some(holidays) = &raw.holidays {
+            let parsed = match holidays.get_ref() {
+                RawHolidays::Dates(dates) => {
+                    crate::clock::Holidays::from_dates(dates.iter().map(String::as_str))
+                }
+                RawHolidays::File(path) => {
+                    let path = self.resolve(path);
+                    (self.read)(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                        .and_then(|text| crate::clock::Holidays::from_ical(&text))
+                        .map_err(|e| format!("{e} (in {})", path.display()))
+                }
+            };
+            let holidays_parsed = match parsed {
+                Ok(h) => h,
+                Err(e) => return self.err(holidays.span(), format!("[cadence] holidays: {e}")),
+            };
+            match cadence.window.take() {
+                Some(w) => cadence.window = Some(w.with_holidays(holidays_parsed)),
+                None => {
+                    return self.err(
+                        holidays.span(),
+                        "[cadence] holidays need a sending window (window and window_length): \
+                         they are the days it does not open"
+                            .into(),
+                    )
+                }
+            }
+        }
+        if cadence.step > Duration::from_secs(3600) {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: "[cadence] step must be at most 1h (promised times are rounded up to \
+                          it; \"15m\" by default, \"0s\" turns rounding off)"
+                    .into(),
+            });
+        }
+        if cadence.default.is_zero() {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: "[imap] poll_interval and [cadence] default must be above zero".into(),
+            });
+        }
+        if cadence.min.is_zero() || cadence.min > cadence.max || cadence.lead >= cadence.min {
+            return Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: format!(
+                    "[cadence] needs 0 < lead < min <= max (lead {}, min {}, max {})",
+                    humantime::format_duration(cadence.lead),
+                    humantime::format_duration(cadence.min),
+                    humantime::format_duration(cadence.max)
+                ),
+            });
+        }
+        Ok(cadence)
+    }
+
     pub(super) fn recurring(&self, raw: RawRecurring) -> Result<RecurringConfig, ConfigError> {
         let mut out = RecurringConfig::default();
         if let Some(w) = raw.window {
