@@ -144,7 +144,9 @@ impl Probe {
             ),
             Err(q) => (
                 None,
-                q.reason.clone(),
+                self.deps
+                    .policy()
+                    .say(&crate::incident::arrival::unreadable(&q.reason)),
                 q.from.clone(),
                 None,
                 q.subject.clone(),

@@ -202,6 +202,26 @@ impl Held<'_> {
     }
 }
 
+/// Why a message could not be read as mail.
+pub fn unreadable(why: &crate::mail::Unreadable) -> Said {
+    use crate::mail::Unreadable;
+    match why {
+        Unreadable::ParserFailed => said!("arrival.unreadable.parser_failed"),
+        Unreadable::NotAMessage => said!("arrival.unreadable.not_a_message"),
+        Unreadable::FromUnusable(from) => said!("arrival.unreadable.from_unusable", from = from),
+        Unreadable::NoFrom => said!("arrival.unreadable.no_from"),
+    }
+}
+
+/// Why it is unclear which words of a reply are the writer's, as staff are told.
+pub fn doubt(doubt: &crate::mail::own_words::Doubt) -> Said {
+    use crate::mail::own_words::Doubt;
+    match doubt {
+        Doubt::PartlyOurs(line) => said!("arrival.doubt.partly_ours", line = line),
+        Doubt::StrayHeader(line) => said!("arrival.doubt.stray_header", line = line),
+    }
+}
+
 /// "the sender check failed (dkim=fail …)": the part of a held reason staff also get alone.
 pub fn sender_check(level: &str, reason: &str) -> Said {
     said!("arrival.sender_check", level = level, reason = reason)

@@ -3,59 +3,6 @@
 
 use super::*;
 
-/// What to do with a person's mail once its incident candidates are known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// It answers this incident.
-    Join { incident: IncidentNo, via: Evidence },
-    /// A new incident; `continues` when it answers one resolved too long ago to reopen, and
-    /// `stranger_to` lists incidents it pointed at without its sender taking part.
-    Open {
-        continues: Option<IncidentNo>,
-        stranger_to: Vec<IncidentNo>,
-    },
-    /// Kept for staff in quarantine (`[intake] strangers = "hold"`).
-    Hold { stranger_to: Vec<IncidentNo> },
-}
-
-/// Routes a person's mail: threading's decision, the stranger policy, and whether the incident
-/// it answers is too long over to reopen (`too_late` is asked only about a joined incident).
-pub fn route(
-    decision: Decision,
-    strangers: StrangerPolicy,
-    too_late: impl FnOnce(IncidentNo) -> bool,
-) -> Route {
-    match decision {
-        Decision::Join { incident, .. } if too_late(incident) => Route::Open {
-            continues: Some(incident),
-            stranger_to: Vec::new(),
-        },
-        Decision::Join { incident, via } => Route::Join { incident, via },
-        Decision::Open { stranger_to }
-            if !stranger_to.is_empty() && strangers == StrangerPolicy::Hold =>
-        {
-            Route::Hold { stranger_to }
-        }
-        Decision::Open { stranger_to } => Route::Open {
-            continues: None,
-            stranger_to,
-        },
-    }
-}
-
-/// Whether a reply to `incident` comes too long after its resolution to reopen it.
-pub fn too_late_to_reopen(
-    incident: &Incident,
-    reopen_within: Duration,
-    now: DateTime<Utc>,
-) -> bool {
-    if !incident.state.is_over() {
-        return false;
-    }
-    let ended = incident.resolved_at.unwrap_or(incident.updated_at);
-    clock::after(ended, reopen_within) < now
-}
-
 pub(super) fn record_human(
     conn: &Connection,
     deps: &Deps,
@@ -191,7 +138,7 @@ pub(super) fn written(mail: &ParsedMail, own: &OwnWords, words: &Phrases) -> Wri
         unsure: own
             .doubt
             .as_ref()
-            .map(|d| d.to_string())
+            .map(|d| words.say(None, &arrival::doubt(d)))
             .unwrap_or_default(),
         signature: own.signature.clone().unwrap_or_default(),
         attachments: mail

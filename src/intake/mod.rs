@@ -7,8 +7,8 @@
 //! checkpoint moves in the same transaction, so a crash before commit re-reads the batch and a
 //! crash after it never repeats anything.
 //!
-//! The choices along the way are plain functions ([`route`], [`too_late_to_reopen`],
-//! [`undeliverable_marks`]), tested without a database below.
+//! The choices along the way are plain functions (where a mail goes, [`crate::thread::route`];
+//! [`undeliverable_marks`]), tested without a database.
 
 use std::time::Duration;
 
@@ -17,14 +17,14 @@ use rusqlite::Connection;
 
 use crate::apply::{act, act_on, note, ActError};
 use crate::clock;
-use crate::config::{StrangerPolicy, Treatment};
+use crate::config::Treatment;
 use crate::deps::Deps;
 use crate::digest::sha256_hex;
 use crate::imap::Fetched;
 use crate::incident::arrival::{self, Arrival, Held, JoinedVia};
 use crate::incident::decide::{Opening, Repeat};
 use crate::incident::{
-    opening, policy, Event, EventKind, Facts, Incident, IncidentNo, MessageRow, Role, Written,
+    opening, policy, Event, EventKind, Facts, IncidentNo, MessageRow, Role, Written,
 };
 use crate::mail::{
     self, BounceReport, Context, MessageClass, OwnWords, ParsedMail, Quarantine, Trust,
@@ -34,7 +34,7 @@ use crate::store::checkpoints::{self, AfterProcessing, Checkpoint};
 use crate::store::outbox::SentMail;
 use crate::store::{self, ImapOrigin, NewMessage, StoreError};
 use crate::templates::{AttachmentData, HeldData, Phrases, Said};
-use crate::thread::{self, Candidate, Decision, Evidence};
+use crate::thread::{self, route, too_late_to_reopen, Candidate, Evidence, Route};
 
 mod automated;
 mod human;
@@ -305,6 +305,7 @@ fn ingest_one(
     };
     match parsed {
         Err(q) => {
+            let reason = deps.policy().say(&arrival::unreadable(&q.reason));
             record_quarantine(
                 conn,
                 deps,
@@ -312,11 +313,11 @@ fn ingest_one(
                 raw,
                 &incoming.sha,
                 Some(&incoming.dedupe_key),
-                &q.reason,
-                Some(&q),
+                &reason,
+                Some(&salvage_unreadable(&q)),
                 now,
             )?;
-            Ok(Outcome::Quarantined { reason: q.reason })
+            Ok(Outcome::Quarantined { reason })
         }
         Ok(mail) if mail.class != MessageClass::Human => {
             record_automated(conn, deps, &incoming, &mail, now, queued)
@@ -362,12 +363,27 @@ fn receipt(
     Ok(None)
 }
 
-fn salvage(mail: &ParsedMail) -> Quarantine {
-    Quarantine {
-        reason: String::new(),
+/// What a kept message's row shows of it: whatever could be read.
+#[derive(Debug, Clone, Default)]
+struct Salvaged {
+    message_id: Option<String>,
+    from: Option<String>,
+    subject: Option<String>,
+}
+
+fn salvage(mail: &ParsedMail) -> Salvaged {
+    Salvaged {
         message_id: mail.message_id.clone(),
         from: Some(mail.from.address.clone()),
         subject: Some(mail.subject.clone()),
+    }
+}
+
+fn salvage_unreadable(q: &Quarantine) -> Salvaged {
+    Salvaged {
+        message_id: q.message_id.clone(),
+        from: q.from.clone(),
+        subject: q.subject.clone(),
     }
 }
 
@@ -403,7 +419,7 @@ fn record_quarantine(
     sha: &str,
     dedupe_key: Option<&str>,
     reason: &str,
-    salvaged: Option<&Quarantine>,
+    salvaged: Option<&Salvaged>,
     now: DateTime<Utc>,
 ) -> Result<MessageRow, StoreError> {
     let row = store::messages::insert_message(
@@ -545,93 +561,6 @@ fn index_ids(conn: &Connection, mail: &ParsedMail, incident: IncidentNo) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::decide::tests_support::at;
-    use crate::incident::State;
-
-    #[test]
-    fn a_reply_to_an_incident_joins_it() {
-        let decision = Decision::Join {
-            incident: IncidentNo(4),
-            via: Evidence::Reference,
-        };
-        assert_eq!(
-            route(decision, StrangerPolicy::NewIncident, |_| false),
-            Route::Join {
-                incident: IncidentNo(4),
-                via: Evidence::Reference
-            }
-        );
-    }
-
-    #[test]
-    fn a_reply_long_after_the_resolution_opens_an_incident_that_continues_it() {
-        let decision = Decision::Join {
-            incident: IncidentNo(4),
-            via: Evidence::SubjectToken,
-        };
-        assert_eq!(
-            route(decision, StrangerPolicy::Hold, |n| n == IncidentNo(4)),
-            Route::Open {
-                continues: Some(IncidentNo(4)),
-                stranger_to: vec![]
-            }
-        );
-    }
-
-    #[test]
-    fn a_stranger_gets_a_new_incident_or_is_held_for_staff() {
-        let decision = || Decision::Open {
-            stranger_to: vec![IncidentNo(9)],
-        };
-        assert_eq!(
-            route(decision(), StrangerPolicy::NewIncident, |_| false),
-            Route::Open {
-                continues: None,
-                stranger_to: vec![IncidentNo(9)]
-            }
-        );
-        assert_eq!(
-            route(decision(), StrangerPolicy::Hold, |_| false),
-            Route::Hold {
-                stranger_to: vec![IncidentNo(9)]
-            }
-        );
-        // A fresh complaint is never held.
-        assert!(matches!(
-            route(
-                Decision::Open {
-                    stranger_to: vec![]
-                },
-                StrangerPolicy::Hold,
-                |_| false
-            ),
-            Route::Open { .. }
-        ));
-    }
-
-    #[test]
-    fn only_an_incident_over_for_longer_than_reopen_within_is_too_late() {
-        let mut incident = crate::incident::decide::tests_support::incident();
-        let within = Duration::from_secs(14 * 86_400);
-        incident.state = State::Resolved;
-        incident.resolved_at = Some(at("2026-11-01T00:00:00Z"));
-        assert!(!too_late_to_reopen(
-            &incident,
-            within,
-            at("2026-11-10T00:00:00Z")
-        ));
-        assert!(too_late_to_reopen(
-            &incident,
-            within,
-            at("2026-11-20T00:00:00Z")
-        ));
-        incident.state = State::Open;
-        assert!(!too_late_to_reopen(
-            &incident,
-            within,
-            at("2026-12-20T00:00:00Z")
-        ));
-    }
 
     #[test]
     fn a_bounce_marks_only_recipients_we_really_sent_the_bounced_mail_to() {

@@ -246,7 +246,7 @@ pub(super) fn held_staff_reply(
         }));
     }
     Ok(own.doubt.as_ref().map(|doubt| HeldData {
-        unsure: doubt.to_string(),
+        unsure: deps.policy().say(&arrival::doubt(doubt)),
         ..HeldData::default()
     }))
 }
