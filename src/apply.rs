@@ -213,7 +213,7 @@ pub fn apply(
         }
         match effect {
             // The incident's own fields: gathered in `current`.
-            Effect::State(_)
+            Effect::Stage(_)
             | Effect::NextUpdate(_)
             | Effect::Cadence(_)
             | Effect::Resolve { .. }

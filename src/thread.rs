@@ -110,18 +110,18 @@ pub fn too_late_to_reopen(
     reopen_within: Duration,
     now: DateTime<Utc>,
 ) -> bool {
-    if !incident.state.is_over() {
+    if !incident.state().is_over() {
         return false;
     }
-    let ended = incident.resolved_at.unwrap_or(incident.updated_at);
+    let ended = incident.resolved_at().unwrap_or(incident.updated_at);
     clock::after(ended, reopen_within) < now
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::decide::tests_support::at;
-    use crate::incident::State;
+    use crate::incident::decide::tests_support::{at, fixed};
+    use crate::incident::Stage;
 
     fn cand(incident: i64, via: Evidence, participant: bool) -> Candidate {
         Candidate {
@@ -253,12 +253,16 @@ mod tests {
             Route::Open { .. }
         ));
     }
+
     #[test]
     fn only_an_incident_over_for_longer_than_reopen_within_is_too_late() {
         let mut incident = crate::incident::decide::tests_support::incident();
         let within = Duration::from_secs(14 * 86_400);
-        incident.state = State::Resolved;
-        incident.resolved_at = Some(at("2026-11-01T00:00:00Z"));
+        incident.stage = Stage::Resolved {
+            check_back_at: None,
+            close_at: None,
+        };
+        incident.resolution = Some(fixed(at("2026-11-01T00:00:00Z")));
         assert!(!too_late_to_reopen(
             &incident,
             within,
@@ -269,7 +273,9 @@ mod tests {
             within,
             at("2026-11-20T00:00:00Z")
         ));
-        incident.state = State::Open;
+        incident.stage = Stage::Open {
+            next_update_at: None,
+        };
         assert!(!too_late_to_reopen(
             &incident,
             within,

@@ -117,7 +117,7 @@ pub fn incidents(list: &[IncidentListing]) -> Result<()> {
             out,
             "{:>width$}  {:<8}  {:<16}  {:<30}  {:>4}  {}",
             i.number,
-            i.state,
+            i.state(),
             short_time(i.opened_at),
             clip(&i.customer_address, 30),
             l.messages,
@@ -151,7 +151,7 @@ pub fn recurring(list: &[IncidentListing]) -> Result<()> {
                 "  #{:<6} {}  {:<8}  {}{}",
                 i.number,
                 short_time(i.opened_at),
-                i.state,
+                i.state(),
                 clip(&i.subject, 50),
                 if i.tags.is_empty() {
                     String::new()
@@ -396,12 +396,14 @@ pub fn incident(
     writeln!(
         out,
         "Incident {}  [{}]  {}",
-        incident.number, incident.token, incident.state
+        incident.number,
+        incident.token,
+        incident.state()
     )?;
     writeln!(out, "  Subject      {}", incident.subject)?;
     writeln!(out, "  Customer     {}", incident.customer_display())?;
     writeln!(out, "  Opened       {}", short_time(incident.opened_at))?;
-    if let Some(next) = incident.next_update_at {
+    if let Some(next) = incident.next_update_at() {
         writeln!(out, "  Next update  {}", short_time(next))?;
     }
     writeln!(out, "  Cadence      {}", human_duration(incident.cadence))?;

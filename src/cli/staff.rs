@@ -193,7 +193,7 @@ pub(super) fn render_template(
     let mut data = letters::mail_data(
         &facts.incident,
         &deps.policy(),
-        facts.incident.next_update_at,
+        facts.incident.next_update_at(),
     );
     data.note = facts.latest_note.map(|n| n.text).unwrap_or_default();
     let value = serde_json::to_value(&data)?;

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow, Resolution, State};
+use super::{
+    Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow, Resolution, Resolved, Stage,
+    State,
+};
 use crate::templates::MailData;
 
 /// Everything one decision changes about one incident (and, for a recurring tag, the others it
@@ -57,7 +60,7 @@ impl Effects {
     /// The state the incident ends in, if it changes.
     pub fn new_state(&self) -> Option<State> {
         self.list.iter().rev().find_map(|e| match e {
-            Effect::State(s) => Some(*s),
+            Effect::Stage(s) => Some(s.state()),
             Effect::Resolve { .. } => Some(State::Resolved),
             _ => None,
         })
@@ -79,7 +82,8 @@ impl Effects {
 /// One change. Incident fields are set on [`Effects::incident`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    State(State),
+    /// The incident moves to this stage, with the stage's own fields.
+    Stage(Stage),
     /// When the customer was promised the next update; None when nothing more is promised.
     NextUpdate(Option<DateTime<Utc>>),
     Cadence(Duration),
@@ -88,7 +92,7 @@ pub enum Effect {
         resolution: Resolution,
         check_back_at: DateTime<Utc>,
     },
-    /// Check-back and close times (both None after a reopen or close).
+    /// Check-back and close times of a resolved incident.
     CheckBack {
         check_back_at: Option<DateTime<Utc>>,
         close_at: Option<DateTime<Utc>>,
@@ -160,29 +164,39 @@ impl Effect {
     /// two cannot disagree. `now` is when the effect is applied.
     pub fn evolve(&self, incident: &mut Incident, now: DateTime<Utc>) {
         match self {
-            Effect::State(state) => incident.state = *state,
-            Effect::NextUpdate(at) => incident.next_update_at = *at,
+            Effect::Stage(stage) => incident.stage = stage.clone(),
+            Effect::NextUpdate(at) => {
+                // Only an open incident promises updates.
+                if let Stage::Open { next_update_at } = &mut incident.stage {
+                    *next_update_at = *at;
+                }
+            }
             Effect::Cadence(cadence) => incident.cadence = *cadence,
             Effect::Resolve {
                 resolution,
                 check_back_at,
             } => {
-                incident.state = State::Resolved;
-                incident.resolved_at = Some(now);
-                incident.check_back_at = Some(*check_back_at);
-                incident.close_at = None;
-                incident.next_update_at = None;
-                incident.root_cause = Some(resolution.root_cause.clone());
-                incident.prevention = Some(resolution.prevention.clone());
-                incident.compensation = resolution.compensation.clone();
-                incident.check_question = resolution.question.clone();
+                incident.stage = Stage::Resolved {
+                    check_back_at: Some(*check_back_at),
+                    close_at: None,
+                };
+                incident.resolution = Some(Resolved {
+                    at: now,
+                    resolution: resolution.clone(),
+                });
             }
             Effect::CheckBack {
-                check_back_at,
-                close_at,
+                check_back_at: at,
+                close_at: close,
             } => {
-                incident.check_back_at = *check_back_at;
-                incident.close_at = *close_at;
+                if let Stage::Resolved {
+                    check_back_at,
+                    close_at,
+                } = &mut incident.stage
+                {
+                    *check_back_at = *at;
+                    *close_at = *close;
+                }
             }
             Effect::Note { .. } => incident.last_note_at = Some(now),
             Effect::StopUpdates(stopped) => incident.updates_stopped = *stopped,

@@ -94,6 +94,7 @@ pub fn mail_data(incident: &Incident, policy: &Policy, promise: Option<DateTime<
     let words = policy.phrases;
     let set = policy.lang_set(&lang);
     let human_time = |t: DateTime<Utc>| words.human_time(set, t, tz);
+    let resolution = incident.resolution.as_ref().map(|r| &r.resolution);
     MailData {
         incident: IncidentData {
             number: incident.number.0,
@@ -102,7 +103,7 @@ pub fn mail_data(incident: &Incident, policy: &Policy, promise: Option<DateTime<
             summary: incident.summary.clone(),
             opened: human_time(incident.opened_at),
             opened_iso: stamp(incident.opened_at),
-            state: incident.state.as_str().to_string(),
+            state: incident.state().as_str().to_string(),
             tags: incident.tags.clone(),
             recurring: incident.recurring,
         },
@@ -127,11 +128,15 @@ pub fn mail_data(incident: &Incident, policy: &Policy, promise: Option<DateTime<
             .unwrap_or_default(),
         recurring: recurring_data(incident, words, set),
         problem: incident.subject.clone(),
-        check_question: incident.check_question.clone().unwrap_or_default(),
+        check_question: resolution
+            .and_then(|r| r.question.clone())
+            .unwrap_or_default(),
         resolution: ResolutionData {
-            root_cause: incident.root_cause.clone().unwrap_or_default(),
-            prevention: incident.prevention.clone().unwrap_or_default(),
-            compensation: incident.compensation.clone().unwrap_or_default(),
+            root_cause: resolution.map(|r| r.root_cause.clone()).unwrap_or_default(),
+            prevention: resolution.map(|r| r.prevention.clone()).unwrap_or_default(),
+            compensation: resolution
+                .and_then(|r| r.compensation.clone())
+                .unwrap_or_default(),
         },
         close_after: {
             let after = policy.cadence.close_after;
@@ -342,7 +347,7 @@ fn outside_thread(kind: MailKind, to: &str, data: MailData) -> Mail {
 /// To staff: the global send cap (`[send_caps] global_windows`) held automatic mail to
 /// customers back, first on `incident`. One mail per staff recipient, outside any thread.
 pub fn global_cap_notice(incident: &Incident, reason: &str, policy: &Policy) -> Vec<Mail> {
-    let mut data = mail_data(incident, policy, incident.next_update_at);
+    let mut data = mail_data(incident, policy, incident.next_update_at());
     data.lang.clear();
     data.staff = StaffData {
         reason: reason.to_string(),
@@ -365,7 +370,7 @@ pub fn stopped_notice(
     to: &[String],
     policy: &Policy,
 ) -> Vec<Mail> {
-    let mut data = mail_data(incident, policy, incident.next_update_at);
+    let mut data = mail_data(incident, policy, incident.next_update_at());
     data.lang.clear();
     data.staff = StaffData {
         held: HeldData {
@@ -388,7 +393,7 @@ pub fn not_sent_notice(
     reason: &str,
     policy: &Policy,
 ) -> Mail {
-    let mut data = mail_data(incident, policy, incident.next_update_at);
+    let mut data = mail_data(incident, policy, incident.next_update_at());
     data.lang.clear();
     data.staff = StaffData {
         member: member.to_string(),

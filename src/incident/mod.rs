@@ -75,13 +75,54 @@ pub struct Resolution {
     pub question: Option<String>,
 }
 
+/// Where an incident is in its life, with what only that stage has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// Being worked on: the next update the customer was promised (None once they asked for
+    /// no more automatic updates, or while no time is set).
+    Open {
+        next_update_at: Option<DateTime<Utc>>,
+    },
+    /// Waiting on the customer for what we need from them ("" for an incident that waited
+    /// before followupd kept it).
+    Waiting {
+        waiting_for: String,
+    },
+    /// Fixed: the check-back goes out at `check_back_at`; once it has, the incident closes at
+    /// `close_at` unless the customer answers.
+    Resolved {
+        check_back_at: Option<DateTime<Utc>>,
+        close_at: Option<DateTime<Utc>>,
+    },
+    Closed,
+}
+
+impl Stage {
+    pub fn state(&self) -> State {
+        match self {
+            Stage::Open { .. } => State::Open,
+            Stage::Waiting { .. } => State::Waiting,
+            Stage::Resolved { .. } => State::Resolved,
+            Stage::Closed => State::Closed,
+        }
+    }
+}
+
+/// The latest resolution, and when it was given: kept when the incident reopens (the next mail
+/// owns that we had said it was fixed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub at: DateTime<Utc>,
+    pub resolution: Resolution,
+}
+
 /// One incident, as the store keeps it. Times are UTC; the JSON form is what
-/// `followupd incidents --json` prints.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `followupd incidents --json` prints (see [`IncidentJson`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
     pub number: IncidentNo,
     pub token: String,
-    pub state: State,
+    pub stage: Stage,
     pub subject: String,
     pub summary: String,
     pub customer_address: String,
@@ -95,28 +136,13 @@ pub struct Incident {
     pub sender_trust: Trust,
     /// The staff member who first acted on it: a person vouches for the customer.
     pub vouched_by: Option<String>,
-    #[serde(with = "serde_stamp")]
     pub opened_at: DateTime<Utc>,
-    #[serde(with = "serde_stamp")]
     pub updated_at: DateTime<Utc>,
-    #[serde(rename = "cadence_secs", serialize_with = "as_secs")]
     pub cadence: Duration,
-    #[serde(with = "serde_stamp::option")]
-    pub next_update_at: Option<DateTime<Utc>>,
-    #[serde(with = "serde_stamp::option")]
     pub last_note_at: Option<DateTime<Utc>>,
     /// Progress updates sent in a row with no staff note since the previous one.
     pub updates_without_news: i64,
-    #[serde(with = "serde_stamp::option")]
-    pub resolved_at: Option<DateTime<Utc>>,
-    #[serde(with = "serde_stamp::option")]
-    pub check_back_at: Option<DateTime<Utc>>,
-    #[serde(with = "serde_stamp::option")]
-    pub close_at: Option<DateTime<Utc>>,
-    pub root_cause: Option<String>,
-    pub prevention: Option<String>,
-    pub compensation: Option<String>,
-    #[serde(skip)]
+    pub resolution: Option<Resolved>,
     pub escalated_at: Option<DateTime<Utc>>,
     pub recurring: bool,
     pub previous_incident: Option<IncidentNo>,
@@ -126,12 +152,9 @@ pub struct Incident {
     /// The staff member the incident is assigned to.
     pub assigned_to: Option<String>,
     /// The promised update staff were last warned about ("promise at risk").
-    #[serde(skip)]
     pub at_risk_warned_for: Option<DateTime<Utc>>,
     /// When the customer last wrote to us, and when we last queued mail to them.
-    #[serde(skip)]
     pub customer_wrote_at: Option<DateTime<Utc>>,
-    #[serde(skip)]
     pub told_customer_at: Option<DateTime<Utc>>,
     /// The language the customer is answered in; None: `[language] default`.
     pub lang: Option<String>,
@@ -142,15 +165,8 @@ pub struct Incident {
     pub repeat_count: i64,
     /// Why the incident counts as recurring (what `report recurring` says).
     pub recurring_reason: Option<String>,
-    /// What the check-back asks (staff wrote it with the resolution).
-    pub check_question: Option<String>,
     /// When the incident this one repeats opened.
-    #[serde(with = "serde_stamp::option")]
     pub previous_opened_at: Option<DateTime<Utc>>,
-}
-
-fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_secs())
 }
 
 impl Incident {
@@ -160,6 +176,136 @@ impl Incident {
             Some(name) => format!("{name} <{}>", self.customer_address),
             None => self.customer_address.clone(),
         }
+    }
+
+    pub fn state(&self) -> State {
+        self.stage.state()
+    }
+
+    /// The update the customer was promised next, if the incident is open and has one.
+    pub fn next_update_at(&self) -> Option<DateTime<Utc>> {
+        match self.stage {
+            Stage::Open { next_update_at } => next_update_at,
+            _ => None,
+        }
+    }
+
+    /// When the check-back goes out, and when a quiet resolved incident closes.
+    pub fn check_back(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        match self.stage {
+            Stage::Resolved {
+                check_back_at,
+                close_at,
+            } => (check_back_at, close_at),
+            _ => (None, None),
+        }
+    }
+
+    /// What we wait for from the customer, while we do.
+    pub fn waiting_for(&self) -> Option<&str> {
+        match &self.stage {
+            Stage::Waiting { waiting_for } => Some(waiting_for),
+            _ => None,
+        }
+    }
+
+    /// When it was last resolved.
+    pub fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.resolution.as_ref().map(|r| r.at)
+    }
+}
+
+/// The JSON form of an incident (`incidents --json`, `incident show --json`): flat, as it has
+/// always been, whatever the stage.
+#[derive(Serialize)]
+struct IncidentJson<'a> {
+    number: IncidentNo,
+    token: &'a str,
+    state: State,
+    subject: &'a str,
+    summary: &'a str,
+    customer_address: &'a str,
+    customer_name: Option<&'a str>,
+    reply_address: &'a str,
+    reply_name: Option<&'a str>,
+    sender_trust: Trust,
+    vouched_by: Option<&'a str>,
+    #[serde(with = "serde_stamp")]
+    opened_at: DateTime<Utc>,
+    #[serde(with = "serde_stamp")]
+    updated_at: DateTime<Utc>,
+    cadence_secs: u64,
+    #[serde(with = "serde_stamp::option")]
+    next_update_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_stamp::option")]
+    last_note_at: Option<DateTime<Utc>>,
+    updates_without_news: i64,
+    #[serde(with = "serde_stamp::option")]
+    resolved_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_stamp::option")]
+    check_back_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_stamp::option")]
+    close_at: Option<DateTime<Utc>>,
+    waiting_for: Option<&'a str>,
+    root_cause: Option<&'a str>,
+    prevention: Option<&'a str>,
+    compensation: Option<&'a str>,
+    recurring: bool,
+    previous_incident: Option<IncidentNo>,
+    tags: &'a [String],
+    updates_stopped: bool,
+    assigned_to: Option<&'a str>,
+    lang: Option<&'a str>,
+    customer_utc_offset: Option<i32>,
+    repeat_count: i64,
+    recurring_reason: Option<&'a str>,
+    check_question: Option<&'a str>,
+    #[serde(with = "serde_stamp::option")]
+    previous_opened_at: Option<DateTime<Utc>>,
+}
+
+impl Serialize for Incident {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let resolution = self.resolution.as_ref().map(|r| &r.resolution);
+        let (check_back_at, close_at) = self.check_back();
+        IncidentJson {
+            number: self.number,
+            token: &self.token,
+            state: self.state(),
+            subject: &self.subject,
+            summary: &self.summary,
+            customer_address: &self.customer_address,
+            customer_name: self.customer_name.as_deref(),
+            reply_address: &self.reply_address,
+            reply_name: self.reply_name.as_deref(),
+            sender_trust: self.sender_trust,
+            vouched_by: self.vouched_by.as_deref(),
+            opened_at: self.opened_at,
+            updated_at: self.updated_at,
+            cadence_secs: self.cadence.as_secs(),
+            next_update_at: self.next_update_at(),
+            last_note_at: self.last_note_at,
+            updates_without_news: self.updates_without_news,
+            resolved_at: self.resolved_at(),
+            check_back_at,
+            close_at,
+            waiting_for: self.waiting_for(),
+            root_cause: resolution.map(|r| r.root_cause.as_str()),
+            prevention: resolution.map(|r| r.prevention.as_str()),
+            compensation: resolution.and_then(|r| r.compensation.as_deref()),
+            recurring: self.recurring,
+            previous_incident: self.previous_incident,
+            tags: &self.tags,
+            updates_stopped: self.updates_stopped,
+            assigned_to: self.assigned_to.as_deref(),
+            lang: self.lang.as_deref(),
+            customer_utc_offset: self.customer_utc_offset,
+            repeat_count: self.repeat_count,
+            recurring_reason: self.recurring_reason.as_deref(),
+            check_question: resolution.and_then(|r| r.question.as_deref()),
+            previous_opened_at: self.previous_opened_at,
+        }
+        .serialize(s)
     }
 }
 

@@ -7,7 +7,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{column, secs, ts_at, ts_opt, Result, Ts};
-use crate::incident::{Incident, IncidentNo, MessageRow, Note, NoteVisibility, Role, State};
+use crate::incident::{
+    Incident, IncidentNo, MessageRow, Note, NoteVisibility, Resolution, Resolved, Role, Stage,
+    State,
+};
 use crate::mail::Trust;
 
 #[derive(Debug, Clone)]
@@ -77,16 +80,42 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.
     i.updates_stopped, i.assigned_to, i.at_risk_warned_for, i.customer_wrote_at,
     i.told_customer_at, coalesce(i.reply_address, i.customer_address), i.reply_name,
     i.sender_trust, i.vouched_by, i.lang, i.customer_utc_offset, i.repeat_count,
-    i.recurring_reason, i.previous_opened_at, i.check_question";
+    i.recurring_reason, i.previous_opened_at, i.check_question, i.waiting_for";
 
 /// How many columns [`INCIDENT_COLUMNS`] reads: a listing's counts come after them.
-const INCIDENT_COLUMN_COUNT: usize = 38;
+const INCIDENT_COLUMN_COUNT: usize = 39;
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    let state: State = r.get(2)?;
+    let stage = match state {
+        State::Open => Stage::Open {
+            next_update_at: ts_opt(r, 10)?,
+        },
+        State::Waiting => Stage::Waiting {
+            waiting_for: r.get::<_, Option<String>>(38)?.unwrap_or_default(),
+        },
+        State::Resolved => Stage::Resolved {
+            check_back_at: ts_opt(r, 14)?,
+            close_at: ts_opt(r, 15)?,
+        },
+        State::Closed => Stage::Closed,
+    };
+    let resolution = match ts_opt(r, 13)? {
+        Some(at) => Some(Resolved {
+            at,
+            resolution: Resolution {
+                root_cause: r.get::<_, Option<String>>(16)?.unwrap_or_default(),
+                prevention: r.get::<_, Option<String>>(17)?.unwrap_or_default(),
+                compensation: r.get(18)?,
+                question: r.get(37)?,
+            },
+        }),
+        None => None,
+    };
     Ok(Incident {
         number: r.get(0)?,
         token: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-        state: r.get(2)?,
+        stage,
         subject: r.get(3)?,
         summary: r.get(4)?,
         customer_address: r.get(5)?,
@@ -94,15 +123,9 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         opened_at: ts_at(r, 7)?,
         updated_at: ts_at(r, 8)?,
         cadence: Duration::from_secs(u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0)),
-        next_update_at: ts_opt(r, 10)?,
         last_note_at: ts_opt(r, 11)?,
         updates_without_news: r.get(12)?,
-        resolved_at: ts_opt(r, 13)?,
-        check_back_at: ts_opt(r, 14)?,
-        close_at: ts_opt(r, 15)?,
-        root_cause: r.get(16)?,
-        prevention: r.get(17)?,
-        compensation: r.get(18)?,
+        resolution,
         escalated_at: ts_opt(r, 19)?,
         recurring: r.get(20)?,
         previous_incident: r.get(21)?,
@@ -124,7 +147,6 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         repeat_count: r.get(34)?,
         recurring_reason: r.get(35)?,
         previous_opened_at: ts_opt(r, 36)?,
-        check_question: r.get(37)?,
     })
 }
 
@@ -247,28 +269,51 @@ pub fn write_changes(
             }
         };
     }
-    changed!(state, "state", after.state);
-    if before.state != after.state {
-        columns.push("updated_at");
-        values.push(Box::new(Ts(now)));
+    // A stage's fields are written whole: the columns of the stages it is not are empty.
+    if before.stage != after.stage {
+        let (check_back_at, close_at) = after.check_back();
+        columns.push("state");
+        values.push(Box::new(after.state()));
+        if before.state() != after.state() {
+            columns.push("updated_at");
+            values.push(Box::new(Ts(now)));
+        }
+        columns.push("next_update_at");
+        values.push(Box::new(after.next_update_at().map(Ts)));
+        columns.push("check_back_at");
+        values.push(Box::new(check_back_at.map(Ts)));
+        columns.push("close_at");
+        values.push(Box::new(close_at.map(Ts)));
+        columns.push("waiting_for");
+        values.push(Box::new(after.waiting_for().map(str::to_string)));
     }
-    changed!(
-        next_update_at,
-        "next_update_at",
-        after.next_update_at.map(Ts)
-    );
     changed!(cadence, "cadence_secs", secs(after.cadence));
-    changed!(check_back_at, "check_back_at", after.check_back_at.map(Ts));
-    changed!(close_at, "close_at", after.close_at.map(Ts));
-    changed!(resolved_at, "resolved_at", after.resolved_at.map(Ts));
-    changed!(root_cause, "root_cause", after.root_cause.clone());
-    changed!(prevention, "prevention", after.prevention.clone());
-    changed!(compensation, "compensation", after.compensation.clone());
-    changed!(
-        check_question,
-        "check_question",
-        after.check_question.clone()
-    );
+    if before.resolution != after.resolution {
+        let r = after.resolution.as_ref();
+        let fields: [(&'static str, Box<dyn rusqlite::ToSql>); 5] = [
+            ("resolved_at", Box::new(r.map(|r| Ts(r.at)))),
+            (
+                "root_cause",
+                Box::new(r.map(|r| r.resolution.root_cause.clone())),
+            ),
+            (
+                "prevention",
+                Box::new(r.map(|r| r.resolution.prevention.clone())),
+            ),
+            (
+                "compensation",
+                Box::new(r.and_then(|r| r.resolution.compensation.clone())),
+            ),
+            (
+                "check_question",
+                Box::new(r.and_then(|r| r.resolution.question.clone())),
+            ),
+        ];
+        for (column, value) in fields {
+            columns.push(column);
+            values.push(value);
+        }
+    }
     changed!(last_note_at, "last_note_at", after.last_note_at.map(Ts));
     changed!(
         updates_without_news,

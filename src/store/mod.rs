@@ -113,6 +113,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/011_customer_index.sql")),
         M::up(include_str!("../../migrations/012_held_replies.sql")),
         M::up(include_str!("../../migrations/013_faults.sql")),
+        M::up(include_str!("../../migrations/014_waiting_for.sql")),
     ])
 }
 
@@ -538,7 +539,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 13);
+        assert_eq!(version, 14);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

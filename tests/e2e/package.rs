@@ -194,6 +194,18 @@ fn the_debian_package_holds_the_service_its_conffiles_and_docs_and_lintian_finds
     let (ok, _, err) = run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
     assert!(ok, "{err}");
     let etc = root.join("etc/followupd");
+    // Every word the daemon says outside the templates, and the German set, are shipped.
+    for shipped in [
+        "templates/phrases.toml",
+        "templates/de/phrases.toml",
+        "templates/de/acknowledgement.text.hbs",
+        "templates/de/partials/greeting.hbs",
+    ] {
+        assert!(
+            etc.join(shipped).is_file(),
+            "{shipped} is not in the package"
+        );
+    }
     let config = std::fs::read_to_string(etc.join("followupd.toml")).expect("config");
     assert!(config.contains("# EDIT"), "{config}");
     let config = config

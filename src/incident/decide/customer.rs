@@ -67,12 +67,12 @@ impl Decision<'_> {
             )),
             _ => self.say(said!("staff.customer.replied")),
         };
-        if self.incident.state == State::Resolved
+        if self.incident.state() == State::Resolved
             && self.check_back_answered(&who, message, from, written, proven)
         {
             return;
         }
-        if self.incident.state.is_over() {
+        if self.incident.state().is_over() {
             self.reopen(&who, Some(message));
             self.notify_reply(
                 MailKind::StaffReopened,
@@ -83,7 +83,7 @@ impl Decision<'_> {
             );
             return;
         }
-        let resumed = self.incident.state == State::Waiting;
+        let resumed = self.incident.state() == State::Waiting;
         if resumed {
             self.resume(&who);
             reason = self.say(said!("staff.customer.resumed"));
@@ -211,7 +211,7 @@ impl Decision<'_> {
         let note = self.latest_note_text();
         let promise = self
             .incident
-            .next_update_at
+            .next_update_at()
             .filter(|_| !self.incident.updates_stopped);
         self.mail_customer(MailKind::Status, promise, Some(message), |d| {
             d.note = note;
@@ -299,7 +299,7 @@ mod tests {
 
     use super::super::test_kit::decide;
     use super::super::test_kit::*;
-    use super::super::tests_support::{at, T0};
+    use super::super::tests_support::{at, fixed, T0};
     use super::super::*;
 
     #[test]
@@ -382,10 +382,15 @@ mod tests {
     #[test]
     fn the_check_back_yes_closes_with_thanks_no_reopens_and_a_rating_is_recorded() {
         let mut resolved = open_incident();
-        resolved.state = State::Resolved;
-        resolved.resolved_at = Some(at(T0));
-        resolved.next_update_at = None;
-        resolved.close_at = Some(at("2026-11-30T09:00:00Z"));
+        resolved.stage = Stage::Resolved {
+            check_back_at: None,
+            close_at: None,
+        };
+        resolved.resolution = Some(fixed(at(T0)));
+        resolved.stage = Stage::Resolved {
+            check_back_at: None,
+            close_at: Some(at("2026-11-30T09:00:00Z")),
+        };
         let mut f = facts(resolved);
         f.open_promises.clear();
         let reply = |text: &str| Event::CustomerReply {
@@ -526,7 +531,9 @@ mod tests {
     #[test]
     fn a_reply_while_waiting_resumes_and_a_reply_after_resolution_reopens() {
         let mut waiting = open_incident();
-        waiting.state = State::Waiting;
+        waiting.stage = Stage::Waiting {
+            waiting_for: String::new(),
+        };
         let reply = Event::CustomerReply {
             message: MessageRow(7),
             from: "ann@example.test".into(),
@@ -541,7 +548,10 @@ mod tests {
         assert_eq!(fx.new_state(), Some(State::Open));
         assert_eq!(only_mail(&fx).promise, Some(at("2026-11-23T19:00:00Z")));
         let mut resolved = open_incident();
-        resolved.state = State::Resolved;
+        resolved.stage = Stage::Resolved {
+            check_back_at: None,
+            close_at: None,
+        };
         let fx = decide(&facts(resolved), &reply, &config(), now).expect("decided");
         assert_eq!(fx.new_state(), Some(State::Open));
         assert_eq!(only_mail(&fx).kind, MailKind::Reopened);

@@ -20,7 +20,7 @@ use super::letters::{self, Conversation, CustomerMail, Recipient};
 use super::policy::Policy;
 use super::staff_mail::{Command, StaffMail};
 use super::{pace, policy, replies, Actor, EventKind, Incident, IncidentNo, MailKind, MessageRow};
-use super::{Note, NoteVisibility, Resolution, State};
+use super::{Note, NoteVisibility, Resolution, Stage, State};
 use crate::clock::{self, stamp};
 use crate::config::Treatment;
 use crate::mail::{Person, Trust};
@@ -293,12 +293,12 @@ pub fn decide(
         Event::CheckBackDue => d.check_back_due(),
         Event::CloseDue => {
             // The scheduler only asks for resolved incidents; anything else changed meanwhile.
-            if d.incident.state == State::Resolved {
+            if d.incident.state() == State::Resolved {
                 d.close(&Actor::Daemon);
             }
         }
         Event::QuietTooLong => {
-            if d.incident.state == State::Open && d.incident.escalated_at.is_none() {
+            if d.incident.state() == State::Open && d.incident.escalated_at.is_none() {
                 let reason = d.quiet_for();
                 d.escalate(&reason);
             }
@@ -398,7 +398,7 @@ impl Decision<'_> {
 
     /// Refuses `action` unless the incident's state allows it (see [`ALLOWED`]).
     fn require(&self, action: Transition) -> Result<(), Refusal> {
-        if allowed(self.incident.state, action) {
+        if allowed(self.incident.state(), action) {
             return Ok(());
         }
         let key = ALLOWED
@@ -409,7 +409,7 @@ impl Decision<'_> {
             key,
             vec![
                 ("number", self.incident.number.to_string()),
-                ("state", self.incident.state.to_string()),
+                ("state", self.incident.state().to_string()),
             ],
         )))
     }
@@ -429,8 +429,8 @@ impl Decision<'_> {
         self.policy.cadence.promise(from, self.incident.cadence)
     }
 
-    fn set_state(&mut self, state: State) {
-        self.emit(Effect::State(state));
+    fn set_stage(&mut self, stage: Stage) {
+        self.emit(Effect::Stage(stage));
     }
 
     fn set_next_update(&mut self, at: Option<DateTime<Utc>>) {
@@ -543,7 +543,7 @@ impl Decision<'_> {
         let mut seen_by_staff = self.incident.clone();
         seen_by_staff.lang = Some(self.policy.language.default.clone());
         let mut data =
-            letters::mail_data(&seen_by_staff, self.policy, self.incident.next_update_at);
+            letters::mail_data(&seen_by_staff, self.policy, self.incident.next_update_at());
         data.lang = String::new();
         data.note = self
             .facts
@@ -602,7 +602,9 @@ pub(crate) mod tests_support {
         Incident {
             number: IncidentNo(1),
             token: "FU-1-0123456789".into(),
-            state: State::Open,
+            stage: Stage::Open {
+                next_update_at: Some(at("2026-11-23T13:00:00Z")),
+            },
             subject: "Checkout keeps failing".into(),
             summary: "Every payment attempt ends with an error page.".into(),
             customer_address: "ann@example.test".into(),
@@ -614,15 +616,9 @@ pub(crate) mod tests_support {
             opened_at: at(T0),
             updated_at: at(T0),
             cadence: Duration::from_secs(4 * 3600),
-            next_update_at: Some(at("2026-11-23T13:00:00Z")),
             last_note_at: None,
             updates_without_news: 0,
-            resolved_at: None,
-            check_back_at: None,
-            close_at: None,
-            root_cause: None,
-            prevention: None,
-            compensation: None,
+            resolution: None,
             escalated_at: None,
             recurring: false,
             previous_incident: None,
@@ -637,7 +633,14 @@ pub(crate) mod tests_support {
             repeat_count: 1,
             recurring_reason: None,
             previous_opened_at: None,
-            check_question: None,
+        }
+    }
+
+    /// A resolution given at `at` (its words do not matter to the scenario).
+    pub(crate) fn fixed(at: DateTime<Utc>) -> crate::incident::Resolved {
+        crate::incident::Resolved {
+            at,
+            resolution: Resolution::default(),
         }
     }
 

@@ -48,7 +48,9 @@ impl Decision<'_> {
                 if what.is_empty() {
                     return Err(self.refuse(said!("refusal.wait_without_reason")));
                 }
-                self.set_state(State::Waiting);
+                self.set_stage(Stage::Waiting {
+                    waiting_for: what.to_string(),
+                });
                 // Waiting on them is no broken promise: what they held is settled as kept if
                 // its time has not come, and none is made until we resume.
                 self.settle_promises();
@@ -67,7 +69,7 @@ impl Decision<'_> {
                 self.resume(&who);
                 // The customer is told we carry on, and when they hear from us next: a promise
                 // they were given, so it can be kept or breached.
-                let next = self.incident.next_update_at;
+                let next = self.incident.next_update_at();
                 let moved = self.resumed_moved;
                 let note = self.latest_note_text();
                 self.mail_customer(MailKind::Status, next, None, |d| {
@@ -152,7 +154,7 @@ impl Decision<'_> {
         let cadence = bounds.clamp(wanted);
         self.emit(Effect::Cadence(cadence));
         let sooner = self.promise(self.now).at;
-        if self.incident.next_update_at.is_none_or(|c| sooner < c) {
+        if self.incident.next_update_at().is_none_or(|c| sooner < c) {
             self.set_next_update(Some(sooner));
         }
         let words = self.words();
@@ -175,7 +177,9 @@ impl Decision<'_> {
     pub(super) fn resume(&mut self, who: &Actor) {
         let next = self.promise(self.now);
         self.resumed_moved = next.moved_by_window;
-        self.set_state(State::Open);
+        self.set_stage(Stage::Open {
+            next_update_at: None,
+        });
         self.set_next_update(Some(next.at));
         let said = self.say(said!("event.staff.resumed"));
         self.fx.log(EventKind::Resumed, who, said);
@@ -218,7 +222,7 @@ impl Decision<'_> {
             .cadence
             .working_time(clock::after(self.now, self.policy.cadence.check_back_after));
         // We told them it was fixed before, and it was not: the mail owns that.
-        let fixed_before = self.incident.resolved_at.is_some();
+        let fixed_before = self.incident.resolved_at().is_some();
         let breached = self.settle_promises();
         let said = match &resolution.compensation {
             None => said!(
@@ -248,7 +252,7 @@ impl Decision<'_> {
 
     pub(super) fn close(&mut self, who: &Actor) {
         self.settle_promises();
-        self.set_state(State::Closed);
+        self.set_stage(Stage::Closed);
         self.set_next_update(None);
         self.clear_check_back();
         let said = self.say(said!("event.staff.closed"));
@@ -257,9 +261,11 @@ impl Decision<'_> {
 
     /// Open again, the customer is told so, and updates restart.
     pub(super) fn reopen(&mut self, who: &Actor, caused_by: Option<MessageRow>) {
-        let was = self.incident.state;
+        let was = self.incident.state();
         let next = self.promise(self.now);
-        self.set_state(State::Open);
+        self.set_stage(Stage::Open {
+            next_update_at: None,
+        });
         self.set_next_update(Some(next.at));
         self.clear_check_back();
         let said = self.say(said!("event.staff.reopened", was = was));
@@ -334,7 +340,7 @@ mod tests {
 
     use super::super::test_kit::decide;
     use super::super::test_kit::*;
-    use super::super::tests_support::{at, T0};
+    use super::super::tests_support::{at, fixed, T0};
     use super::super::*;
 
     #[test]
@@ -362,7 +368,7 @@ mod tests {
     #[test]
     fn a_second_resolution_owns_that_the_first_did_not_hold() {
         let mut again = open_incident();
-        again.resolved_at = Some(at("2026-11-20T09:00:00Z"));
+        again.resolution = Some(fixed(at("2026-11-20T09:00:00Z")));
         let fx = decide(
             &facts(again),
             &staff(StaffAction::Resolve(Resolution {
@@ -470,7 +476,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(err, Refusal("the note is empty".into()));
         let mut resolved = open_incident();
-        resolved.state = State::Resolved;
+        resolved.stage = Stage::Resolved {
+            check_back_at: None,
+            close_at: None,
+        };
         let err = decide(
             &facts(resolved),
             &staff(StaffAction::Note("x".into())),
@@ -590,8 +599,9 @@ mod tests {
         assert_eq!(fx.next_update(), Some(None));
 
         let mut waiting = open_incident();
-        waiting.state = State::Waiting;
-        waiting.next_update_at = None;
+        waiting.stage = Stage::Waiting {
+            waiting_for: String::new(),
+        };
         let mut f = facts(waiting);
         f.open_promises.clear();
         let now = at("2026-11-23T12:00:00Z");
@@ -623,7 +633,7 @@ mod tests {
         .expect("decided");
         assert_eq!(fx.new_state(), Some(State::Waiting));
         let mut closed = open_incident();
-        closed.state = State::Closed;
+        closed.stage = Stage::Closed;
         assert!(decide(
             &facts(closed),
             &staff(StaffAction::Close),

@@ -246,7 +246,7 @@ impl Decision<'_> {
         let who = Actor::Staff(by.to_string());
         self.internal_note(&who, text, NoteVisibility::Correspondence, message);
         self.emit(Effect::UpdatesWithoutNews(0));
-        if self.incident.state == State::Open && !self.incident.updates_stopped {
+        if self.incident.state() == State::Open && !self.incident.updates_stopped {
             let next = self.promise(self.now);
             self.settle_promises();
             self.set_next_update(Some(next.at));

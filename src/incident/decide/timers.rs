@@ -7,10 +7,10 @@ impl Decision<'_> {
     /// "Ann was promised an update by 14:00; reply with the news": once per promise, and only
     /// when no staff note came since the last promise.
     pub(super) fn promise_at_risk(&mut self) {
-        let Some(promised) = self.incident.next_update_at else {
+        let Some(promised) = self.incident.next_update_at() else {
             return;
         };
-        if self.incident.state != State::Open
+        if self.incident.state() != State::Open
             || self.incident.updates_stopped
             || self.incident.at_risk_warned_for == Some(promised)
             || clock::before(promised, self.policy.staff.at_risk_before) > self.now
@@ -38,7 +38,7 @@ impl Decision<'_> {
     /// working on it"; the next promise one cadence on. An update whose time already passed
     /// (the daemon was down) goes out once, says it is late, and the breach is recorded.
     pub(super) fn progress_due(&mut self) {
-        if self.incident.state != State::Open || self.incident.updates_stopped {
+        if self.incident.state() != State::Open || self.incident.updates_stopped {
             return;
         }
         if let Some(opening) = self.outside_window() {
@@ -48,7 +48,7 @@ impl Decision<'_> {
             self.set_next_update(Some(at));
             return;
         }
-        let promised = self.incident.next_update_at;
+        let promised = self.incident.next_update_at();
         // Late only against a promise the customer was given (the ledger holds exactly those):
         // a time set without a mail (after staff wrote to them directly, say) breaks nothing.
         let overdue = self.facts.open_promises.iter().any(|due| *due < self.now);
@@ -120,7 +120,7 @@ impl Decision<'_> {
     }
 
     pub(super) fn check_back_due(&mut self) {
-        if self.incident.state != State::Resolved {
+        if self.incident.state() != State::Resolved {
             return;
         }
         if let Some(later) = self.outside_window() {
@@ -338,8 +338,17 @@ mod tests {
     #[test]
     fn the_check_back_then_the_close() {
         let mut resolved = open_incident();
-        resolved.state = State::Resolved;
-        resolved.check_question = Some("Can you pay by card again?".into());
+        resolved.stage = Stage::Resolved {
+            check_back_at: None,
+            close_at: None,
+        };
+        resolved.resolution = Some(crate::incident::Resolved {
+            at: at(T0),
+            resolution: Resolution {
+                question: Some("Can you pay by card again?".into()),
+                ..Resolution::default()
+            },
+        });
         let now = at("2026-11-26T14:00:00Z");
         let fx = decide(
             &facts(resolved.clone()),
@@ -367,7 +376,9 @@ mod tests {
     fn a_late_update_at_night_goes_at_the_next_opening_and_says_it_is_late() {
         let config = office_hours();
         let mut incident = open_incident();
-        incident.next_update_at = Some(at("2026-11-27T15:50:00Z"));
+        incident.stage = Stage::Open {
+            next_update_at: Some(at("2026-11-27T15:50:00Z")),
+        };
         let mut f = facts(incident);
         f.open_promises = vec![at("2026-11-27T15:50:00Z")];
         // Friday 23:41 in Berlin: the daemon is back after being down.
@@ -379,7 +390,9 @@ mod tests {
             Some(Some(at("2026-11-30T08:10:00Z"))),
             "Monday 09:00 in Berlin, plus the lead"
         );
-        f.incident.next_update_at = Some(at("2026-11-30T08:10:00Z"));
+        f.incident.stage = Stage::Open {
+            next_update_at: Some(at("2026-11-30T08:10:00Z")),
+        };
         let fx =
             decide(&f, &Event::ProgressDue, &config, at("2026-11-30T08:00:00Z")).expect("decided");
         let mail = only_mail(&fx);
@@ -424,7 +437,9 @@ mod tests {
     fn only_a_promise_the_customer_was_given_can_be_breached() {
         // Staff wrote to the customer directly: the next update time was set without a mail.
         let mut incident = open_incident();
-        incident.next_update_at = Some(at("2026-11-23T14:01:00Z"));
+        incident.stage = Stage::Open {
+            next_update_at: Some(at("2026-11-23T14:01:00Z")),
+        };
         let mut f = facts(incident);
         f.open_promises.clear();
         let now = at("2026-11-23T15:00:00Z");
