@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::apply::{act, Applied};
-use crate::clock::{self, human_duration, Clock};
+use crate::clock::{self, Clock};
 use crate::config::{self, Config};
 use crate::daemon::Daemon;
 use crate::deps::Deps;

@@ -2,6 +2,8 @@
 //! renders, the messages on record.
 
 use super::*;
+use crate::said;
+use crate::templates::Said;
 
 /// Staff actions: one transaction each, with the mail they cause; the running daemon sends it.
 pub(super) fn incident_action(
@@ -72,14 +74,17 @@ pub(super) fn incident_action(
     };
     let (effects, applied) = act(&tx, &deps, number, &event, Pass::Real, now)?;
     tx.commit()?;
+    let done = said(&action, &effects, &applied, &deps);
     println!(
-        "incident {number}: {}",
-        said(&action, &effects, &applied, &deps)
+        "{}",
+        deps.templates
+            .phrases()
+            .say(None, &said!("cli.done.line", number = number, done = done))
     );
     Ok(ExitCode::SUCCESS)
 }
 
-/// What a staff action did, in one line.
+/// What a staff action did, in one line (the `[cli]` phrases).
 pub(super) fn said(
     action: &StaffAction,
     effects: &Effects,
@@ -87,33 +92,37 @@ pub(super) fn said(
     deps: &Deps,
 ) -> String {
     let tz = deps.config.cadence.timezone;
-    let mail = |what: &str| match applied.mails.first().map(|m| &m.outcome) {
-        Some(Queued::Waiting { .. }) => format!("{what} queued"),
-        Some(Queued::Suppressed(reason)) => format!("{what} NOT sent: {reason}"),
-        Some(Queued::Failed(reason)) => format!("{what} NOT sent, kept as failed: {reason}"),
-        None => format!("no {what}"),
+    let words = deps.templates.phrases();
+    let say = |said: Said| words.say(None, &said);
+    let mail = |what: Said| {
+        let what = say(what);
+        say(match applied.mails.first().map(|m| &m.outcome) {
+            Some(Queued::Waiting { .. }) => said!("cli.mail.queued", what = what),
+            Some(Queued::Suppressed(reason)) => {
+                said!("cli.mail.suppressed", what = what, reason = reason)
+            }
+            Some(Queued::Failed(reason)) => said!("cli.mail.failed", what = what, reason = reason),
+            None => said!("cli.mail.none", what = what),
+        })
     };
-    match action {
-        StaffAction::Note(_) => format!("note recorded; {}", mail("progress update")),
+    say(match action {
+        StaffAction::Note(_) => said!("cli.done.note", mail = mail(said!("cli.what.progress"))),
         StaffAction::Cadence(_) => {
             let set = effects.list.iter().find_map(|e| match e {
                 Effect::Cadence(d) => Some(*d),
                 _ => None,
             });
-            format!(
-                "updates every {}",
-                set.map(human_duration).unwrap_or_default()
+            said!(
+                "cli.done.cadence",
+                every = set.map(|d| words.duration(None, d)).unwrap_or_default()
             )
         }
-        StaffAction::Wait(_) => format!(
-            "waiting on the customer; updates paused; {}",
-            mail("mail saying what we need")
-        ),
-        StaffAction::Assign(member) => format!("assigned to {member}"),
-        StaffAction::Resume => format!(
-            "open again; {}; next update by {}",
-            mail("mail saying so"),
-            effects
+        StaffAction::Wait(_) => said!("cli.done.wait", mail = mail(said!("cli.what.waiting"))),
+        StaffAction::Assign(member) => said!("cli.done.assign", member = member),
+        StaffAction::Resume => said!(
+            "cli.done.resume",
+            mail = mail(said!("cli.what.resumed")),
+            next = effects
                 .next_update()
                 .flatten()
                 .map(|t| show::team_time(t, tz))
@@ -129,27 +138,32 @@ pub(super) fn said(
                 })
                 .unwrap_or_default();
             if lang == deps.config.language.default || deps.templates.languages().contains(&lang) {
-                format!("answered in `{lang}` from now on")
+                said!("cli.done.lang", lang = lang)
             } else {
-                format!(
-                    "answered in `{lang}` from now on; there is no {}/{lang}/ template set, so \
-                     mails stay in the default set until one is added",
-                    deps.templates.dir().display()
+                said!(
+                    "cli.done.lang_without_set",
+                    lang = lang,
+                    dir = deps.templates.dir().display()
                 )
             }
         }
-        StaffAction::Resolve(_) => format!("resolved; {}", mail("resolution mail")),
-        StaffAction::Close => "closed".into(),
-        StaffAction::Reopen => format!("reopened; {}", mail("mail telling the customer")),
+        StaffAction::Resolve(_) => {
+            said!(
+                "cli.done.resolve",
+                mail = mail(said!("cli.what.resolution"))
+            )
+        }
+        StaffAction::Close => said!("cli.done.close"),
+        StaffAction::Reopen => said!("cli.done.reopen", mail = mail(said!("cli.what.reopened"))),
         StaffAction::Tag { label, .. } => {
             let label = label.trim().to_lowercase();
             if effects.is_empty() {
-                format!("already tagged {label}")
+                said!("cli.done.tagged_already", label = label)
             } else {
-                format!("tagged {label}")
+                said!("cli.done.tagged", label = label)
             }
         }
-    }
+    })
 }
 
 pub(super) fn upcoming(
