@@ -27,7 +27,11 @@ pub enum DepsError {
 impl Deps {
     /// What decisions may know: the rules of the configuration and the phrase book.
     pub fn policy(&self) -> crate::incident::policy::Policy<'_> {
-        crate::incident::policy::Policy::new(&self.config, self.templates.phrases())
+        crate::incident::policy::Policy::new(
+            &self.config,
+            self.templates.phrases(),
+            self.templates.intents(),
+        )
     }
 
     /// Loads the templates named by every kind of mail and the secret key (created on first

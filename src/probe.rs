@@ -264,6 +264,13 @@ fn describe(outcome: &Outcome) -> String {
     }
 }
 
+/// The shipped tables of what customers write, every language: for the fuzz target.
+pub fn shipped_intents() -> &'static crate::templates::Intents {
+    static SHIPPED: std::sync::LazyLock<crate::templates::Intents> =
+        std::sync::LazyLock::new(crate::templates::Intents::shipped);
+    &SHIPPED
+}
+
 /// A cadence as a customer reads it in `lang` ("every 2 hours", "alle 2 Stunden"), with the
 /// shipped phrases: for the fuzz target, which cannot reach the phrase book itself.
 pub fn pace_in_words(cadence: std::time::Duration, lang: &str) -> String {

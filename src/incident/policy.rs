@@ -12,7 +12,7 @@ use crate::config::{
     StaffConfig, SupportConfig, Treatment, TrustPolicy, WordingConfig,
 };
 use crate::mail::{Person, Trust, Verdict};
-use crate::templates::{Phrases, Said};
+use crate::templates::{Intents, Phrases, Said};
 
 use super::Incident;
 
@@ -30,10 +30,12 @@ pub struct Policy<'a> {
     pub wording: &'a WordingConfig,
     pub language: &'a LanguageConfig,
     pub phrases: &'a Phrases,
+    /// What customers write that followupd acts on.
+    pub intents: &'a Intents,
 }
 
 impl<'a> Policy<'a> {
-    pub fn new(config: &'a Config, phrases: &'a Phrases) -> Policy<'a> {
+    pub fn new(config: &'a Config, phrases: &'a Phrases, intents: &'a Intents) -> Policy<'a> {
         Policy {
             support: &config.support,
             cadence: &config.cadence,
@@ -45,6 +47,7 @@ impl<'a> Policy<'a> {
             wording: &config.wording,
             language: &config.language,
             phrases,
+            intents,
         }
     }
 

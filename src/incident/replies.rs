@@ -1,9 +1,13 @@
 //! What a customer's reply asks for: news (answered at once), no more automatic updates, or
-//! nothing but to tell us something (staff are told; nothing automatic goes back).
+//! nothing but to tell us something (staff are told; nothing automatic goes back); and what a
+//! reply to the check-back answers.
 //!
-//! Every English phrasing we recognise lives in this file, with its tests; `[replies]
-//! news_phrases` and `stop_phrases` add more (lower-case, matched on word boundaries). Only the
-//! customer's own words count (quotes and signature removed by the caller).
+//! The phrasings live in `templates/intents/LANG.toml`, one table per language, every table
+//! read together ([`Intents`]); `[replies] news_phrases` and `stop_phrases` add more. Phrases
+//! are lower case and match on word boundaries. Only the customer's own words count (quotes
+//! and signature removed by the caller).
+
+use crate::templates::Intents;
 
 /// What a reply asks of us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,137 +18,40 @@ pub struct Intent {
     pub stop_updates: bool,
 }
 
-/// Phrases that ask for news.
-const NEWS: &[&str] = &[
-    "any news",
-    "any update",
-    "any updates",
-    "any progress",
-    "an update",
-    "is there an update",
-    "is there any update",
-    "what is the status",
-    "what's the status",
-    "whats the status",
-    "status update",
-    "still waiting",
-    "still no answer",
-    "still no reply",
-    "heard nothing",
-    "haven't heard",
-    "have not heard",
-    "no response",
-    "no reply yet",
-    "how long",
-    "when will",
-    "when can i",
-    "when can we",
-    "when do you",
-    "where is my",
-    "where are we",
-    "eta",
-    "follow up",
-    "following up",
-    "any word",
-    // German
-    "gibt es neuigkeiten",
-    "neuigkeiten",
-    "gibt es etwas neues",
-    "schon etwas neues",
-    "wie ist der stand",
-    "wie ist der aktuelle stand",
-    "stand der dinge",
-    "warte immer noch",
-    "warten immer noch",
-    "noch keine antwort",
-    "nichts gehört",
-    "wie lange noch",
-    "wann wird",
-    "wann kann ich",
-    "wo bleibt",
-];
-
-/// Words that make a question a question about the status ("is it fixed yet?").
-const STATUS_WORDS: &[&str] = &[
-    "status", "update", "news", "progress", "fixed", "resolved", "done", "ready", "working", "yet",
-    "when", "stand", "behoben", "gelöst", "fertig", "schon", "wann",
-];
-
-/// Phrases that ask us to stop the automatic updates.
-const STOP: &[&str] = &[
-    "stop sending",
-    "stop emailing",
-    "stop e-mailing",
-    "stop mailing",
-    "stop writing",
-    "stop these",
-    "stop the updates",
-    "stop the emails",
-    "stop the automatic",
-    "stop your automatic",
-    "no more updates",
-    "no more emails",
-    "no more e-mails",
-    "no more automatic",
-    "don't send me",
-    "do not send me",
-    "don't email me",
-    "do not email me",
-    "unsubscribe",
-    "opt out",
-    "remove me from",
-    // German
-    "keine updates mehr",
-    "keine automatischen",
-    "keine e-mails mehr",
-    "keine mails mehr",
-    "schicken sie mir keine",
-    "hören sie auf",
-    "nicht mehr anschreiben",
-    "abmelden",
-];
-
-/// Words right before a stop phrase that turn it around ("don't stop sending").
-const NEGATIONS: &[&str] = &[
-    "don't",
-    "do not",
-    "dont",
-    "never",
-    "please don't",
-    "no need to",
-];
-
 /// Reads a reply. `news` and `stop` are the configured extra phrases.
-pub fn read(own_text: &str, news: &[String], stop: &[String]) -> Intent {
-    let text = own_text.to_lowercase();
+pub fn read(own_text: &str, intents: &Intents, news: &[String], stop: &[String]) -> Intent {
+    let text = folded(own_text);
     // A reply that is only "stop" (what the plain acknowledgement tells a stranger to send).
     let only_stop = matches!(
         text.trim_matches(|c: char| !c.is_alphanumeric()),
         "stop" | "stop it" | "stop please" | "please stop"
     );
     let stop_updates = only_stop
-        || STOP
+        || intents
+            .stop
             .iter()
-            .copied()
-            .chain(stop.iter().map(String::as_str))
-            .any(|p| occurs_unnegated(&text, p));
-    let asks_for_news = NEWS
-        .iter()
-        .copied()
-        .chain(news.iter().map(String::as_str))
-        .any(|p| occurs(&text, p))
-        || status_question(&text);
+            .chain(stop)
+            .any(|p| occurs_unnegated(&text, p, &intents.negations));
+    let asks_for_news = intents.news.iter().chain(news).any(|p| occurs(&text, p))
+        || status_question(&text, &intents.status_words);
     Intent {
         asks_for_news,
         stop_updates,
     }
 }
 
+/// Lower case, with the typographic apostrophes phones and word processors write ("don’t",
+/// "m’envoyer") as the tables write them.
+fn folded(text: &str) -> String {
+    text.to_lowercase()
+        .replace(['\u{2019}', '\u{2018}', '\u{02bc}'], "'")
+}
+
 /// A sentence ending in `?` that is about the status.
-fn status_question(text: &str) -> bool {
+fn status_question(text: &str, status_words: &[String]) -> bool {
     text.split_inclusive(['.', '!', '?', '\n'])
         .filter(|s| s.trim_end().ends_with('?'))
-        .any(|s| STATUS_WORDS.iter().any(|w| occurs(s, w)))
+        .any(|s| status_words.iter().any(|w| occurs(s, w)))
 }
 
 /// `phrase` occurs on word boundaries.
@@ -156,17 +63,22 @@ fn positions<'t>(text: &'t str, phrase: &'t str) -> impl Iterator<Item = usize> 
     text.match_indices(phrase).filter_map(move |(at, _)| {
         let before = text.get(..at).and_then(|s| s.chars().next_back());
         let after = text.get(at + phrase.len()..).and_then(|s| s.chars().next());
-        let bounded =
-            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric);
+        // A phrase that ends in punctuation ("hello??") needs no boundary after it.
+        let open_end = phrase
+            .chars()
+            .next_back()
+            .is_some_and(|c| !c.is_alphanumeric());
+        let bounded = !before.is_some_and(char::is_alphanumeric)
+            && (open_end || !after.is_some_and(char::is_alphanumeric));
         bounded.then_some(at)
     })
 }
 
 /// `phrase` occurs and is not turned around by a negation just before it.
-fn occurs_unnegated(text: &str, phrase: &str) -> bool {
+fn occurs_unnegated(text: &str, phrase: &str, negations: &[String]) -> bool {
     positions(text, phrase).any(|at| {
         let before = text.get(..at).unwrap_or("").trim_end();
-        !NEGATIONS.iter().any(|n| before.ends_with(n))
+        !negations.iter().any(|n| before.ends_with(n.as_str()))
     })
 }
 
@@ -180,178 +92,121 @@ pub struct CheckBackAnswer {
     pub rating: Option<u8>,
     /// The whole reply is a thank-you ("Thanks!", "Vielen Dank"): polite, not a complaint.
     pub thanks_only: bool,
+    /// It works, but they are unhappy with how it went ("not impressed", "took a week").
+    pub unhappy: bool,
 }
 
-/// A reply made of these words only (and punctuation) is a thank-you.
-const THANKS_WORDS: &[&str] = &[
-    "thanks",
-    "thank",
-    "you",
-    "so",
-    "very",
-    "much",
-    "a",
-    "lot",
-    "many",
-    "cheers",
-    "great",
-    "again",
-    "danke",
-    "vielen",
-    "dank",
-    "schön",
-    "schon",
-    "sehr",
-    "herzlichen",
-    "besten",
-];
-
-/// Ways of saying it is still broken; they win over any "yes" ("yes, but it still fails").
-const NOT_FIXED: &[&str] = &[
-    "no",
-    "nope",
-    "not yet",
-    "not really",
-    "still not",
-    "still broken",
-    "still fail",
-    "still doesn't",
-    "still does not",
-    "still the same",
-    "still missing",
-    "still wrong",
-    "doesn't work",
-    "does not work",
-    "not working",
-    "isn't working",
-    "is not working",
-    "broke again",
-    "nein",
-    "noch nicht",
-    "immer noch",
-    "funktioniert nicht",
-    "geht nicht",
-    "geht immer noch nicht",
-    "leider nicht",
-];
-
-/// Ways of saying it works.
-const FIXED: &[&str] = &[
-    "yes",
-    "yep",
-    "yeah",
-    "yup",
-    "all good",
-    "it works",
-    "works now",
-    "working now",
-    "works fine",
-    "works again",
-    "works perfectly",
-    "everything is fine",
-    "everything works",
-    "it's fixed",
-    "it is fixed",
-    "all fixed",
-    "problem solved",
-    "ja",
-    "jep",
-    "funktioniert",
-    "funktioniert wieder",
-    "alles gut",
-    "alles bestens",
-    "passt",
-    "gelöst",
-];
-
 /// Reads a reply to the check-back: only the first few lines count (what follows is often the
-/// story again, or a quote), and a "no" wins over a "yes".
-pub fn check_back_answer(own_text: &str) -> CheckBackAnswer {
-    let head: String = own_text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
-    let words = |list: &[&str]| list.iter().any(|p| has_phrase(&head, p));
-    let fixed = if words(NOT_FIXED) {
-        Some(false)
-    } else if words(FIXED) {
-        Some(true)
-    } else {
-        None
+/// story again, or a quote).
+pub fn check_back_answer(own_text: &str, intents: &Intents) -> CheckBackAnswer {
+    let head = folded(
+        &own_text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    let found = |list: &[String]| -> Vec<String> {
+        list.iter().filter(|p| occurs(&head, p)).cloned().collect()
+    };
+    let (yes, no) = (found(&intents.yes), found(&intents.no));
+    // Every language's table is read at once, and one language's yes may be another's no
+    // ("funcionou no celular": Portuguese "in the"). A "no" of several words ("still
+    // doesn't work") wins over a yes; a one-word "no" beside a yes is not clear, and only a
+    // clear no may reopen a fixed incident: a person reads it.
+    let fixed = match (yes.is_empty(), no.is_empty()) {
+        (_, true) if !yes.is_empty() => Some(true),
+        (true, false) => Some(false),
+        (false, false) if no.iter().any(|p| p.contains(' ')) => Some(false),
+        _ => None,
     };
     CheckBackAnswer {
         fixed,
-        rating: rating(&head),
-        thanks_only: fixed.is_none() && thanks_only(own_text),
+        rating: rating(&head, intents),
+        thanks_only: fixed.is_none() && thanks_only(own_text, intents),
+        unhappy: fixed == Some(true) && !found(&intents.unhappy).is_empty(),
     }
 }
 
-/// "Thanks!", "Thank you so much", "Vielen Dank!": every word a word of thanks, and one of
-/// them "thanks", "thank", "cheers" or "danke"/"dank".
-fn thanks_only(own_text: &str) -> bool {
-    let lower = own_text.to_lowercase();
+/// "Thanks!", "Thank you so much", "Vielen Dank!", "Merci beaucoup": every word a word of
+/// thanks, and one of them a thanks word itself.
+fn thanks_only(own_text: &str, intents: &Intents) -> bool {
+    let lower = folded(own_text);
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
+    let known = |list: &[String], w: &str| list.iter().any(|t| t == w);
     !words.is_empty()
         && words.len() <= 6
-        && words.iter().all(|w| THANKS_WORDS.contains(w))
         && words
             .iter()
-            .any(|w| matches!(*w, "thanks" | "thank" | "cheers" | "danke" | "dank"))
+            .all(|w| known(&intents.thanks, w) || known(&intents.thanks_markers, w))
+        && words.iter().any(|w| known(&intents.thanks_markers, w))
 }
 
-/// "5", "yes, 4", "4/5", "4 out of 5", "5 stars", "rating: 3", "Bewertung 5": a number from 1
-/// to 5 that is clearly a rating, never a digit in a story ("I waited 3 days").
-fn rating(head: &str) -> Option<u8> {
+/// "5", "yes, 4", "4/5", "4 out of 5", "5 stars", "rating: 3", "Bewertung 5", "I rate you
+/// four": a number from 1 to 5 that is clearly a rating, never a digit in a story ("I waited 3
+/// days").
+fn rating(head: &str, intents: &Intents) -> Option<u8> {
     let tokens: Vec<&str> = head
         .split(|c: char| c.is_whitespace() || c == ',' || c == '!' || c == '.' || c == ':')
         .filter(|t| !t.is_empty())
         .collect();
+    let rating_word = |t: &str| intents.rating_words.iter().any(|w| w == t);
     let digit = |t: &str| -> Option<u8> {
         let t = t.trim_end_matches("/5");
         t.parse::<u8>().ok().filter(|n| (1..=5).contains(n))
+    };
+    let in_words = |t: &str| {
+        intents
+            .rating_numbers
+            .iter()
+            .find(|(w, _)| w == t)
+            .map(|(_, n)| *n)
     };
     for (i, t) in tokens.iter().enumerate() {
         let next = tokens.get(i + 1).copied().unwrap_or("");
         let after = tokens.get(i + 2).copied().unwrap_or("");
         let prev = if i > 0 { tokens[i - 1] } else { "" };
-        let Some(n) = digit(t) else { continue };
-        let rated = t.ends_with("/5")
-            || (next == "out" && after == "of")
-            || (next == "von" && after == "5")
-            || matches!(next, "stars" | "star" | "sterne" | "stern")
-            || matches!(prev, "rating" | "bewertung" | "note")
-            // A lone digit that opens or ends the answer, or in a reply of a few words:
-            // "yes 5", "5 - great", "All good now. 4", "ja, 4".
-            || i == 0
-            || i + 1 == tokens.len()
-            || tokens.len() <= 4;
-        if rated {
-            return Some(n);
+        let before_prev = if i > 1 { tokens[i - 2] } else { "" };
+        if let Some(n) = digit(t) {
+            let rated = t.ends_with("/5")
+                || (next == "out" && after == "of")
+                || (next == "von" && after == "5")
+                || rating_word(next)
+                || rating_word(prev)
+                // A lone digit that opens or ends the answer, or in a reply of a few words:
+                // "yes 5", "5 - great", "All good now. 4", "ja, 4".
+                || i == 0
+                || i + 1 == tokens.len()
+                || tokens.len() <= 4;
+            if rated {
+                return Some(n);
+            }
+        } else if let Some(n) = in_words(t) {
+            // A number word is a rating only beside a rating word: "I rate you four", "four
+            // stars", "note : quatre" (never "one more thing").
+            if rating_word(prev) || rating_word(before_prev) || rating_word(next) {
+                return Some(n);
+            }
         }
     }
     None
-}
-
-fn has_phrase(text: &str, phrase: &str) -> bool {
-    text.match_indices(phrase).any(|(at, _)| {
-        let before = text.get(..at).and_then(|s| s.chars().next_back());
-        let after = text.get(at + phrase.len()..).and_then(|s| s.chars().next());
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn shipped() -> &'static Intents {
+        static SHIPPED: std::sync::LazyLock<Intents> = std::sync::LazyLock::new(Intents::shipped);
+        &SHIPPED
+    }
+
     fn intent(text: &str) -> Intent {
-        read(text, &[], &[])
+        read(text, shipped(), &[], &[])
     }
 
     #[test]
@@ -409,10 +264,16 @@ mod tests {
 
     #[test]
     fn configured_phrases_count_too() {
-        let i = read("Gibt es Neuigkeiten?", &["neuigkeiten".into()], &[]);
+        let i = read(
+            "Gibt es Neuigkeiten?",
+            shipped(),
+            &["neuigkeiten".into()],
+            &[],
+        );
         assert!(i.asks_for_news);
         let i = read(
             "Bitte keine Updates mehr",
+            shipped(),
             &[],
             &["keine updates mehr".into()],
         );
@@ -449,7 +310,7 @@ mod tests {
             ("Rating: 2", None, Some(2)),
         ];
         for (text, fixed, rating) in cases {
-            let answer = check_back_answer(text);
+            let answer = check_back_answer(text, shipped());
             assert_eq!(answer.fixed, *fixed, "{text}");
             assert_eq!(answer.rating, *rating, "{text}");
         }
@@ -464,7 +325,7 @@ mod tests {
             "Vielen Dank!",
             "Danke schön",
         ] {
-            let answer = check_back_answer(text);
+            let answer = check_back_answer(text, shipped());
             assert!(answer.thanks_only && answer.fixed.is_none(), "{text}");
         }
         for text in [
@@ -473,17 +334,146 @@ mod tests {
             "You",
             "No thanks",
         ] {
-            assert!(!check_back_answer(text).thanks_only, "{text}");
+            assert!(!check_back_answer(text, shipped()).thanks_only, "{text}");
         }
     }
 
     #[test]
     fn german_customers_ask_for_news_and_to_stop_too() {
-        let read = |t: &str| read(t, &[], &[]);
+        let read = |t: &str| read(t, shipped(), &[], &[]);
         assert!(read("Gibt es Neuigkeiten?").asks_for_news);
         assert!(read("Wie ist der Stand?").asks_for_news);
         assert!(read("Ist das schon behoben?").asks_for_news);
         assert!(!read("Hier ist der Screenshot.").asks_for_news);
         assert!(read("Bitte keine automatischen Nachrichten mehr.").stop_updates);
+    }
+
+    /// One language's natural replies and what must be read in them
+    /// (`tests/fixtures/intents/LANG.toml`).
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        news: Vec<String>,
+        not_news: Vec<String>,
+        stop: Vec<String>,
+        not_stop: Vec<String>,
+        yes: Vec<String>,
+        no: Vec<String>,
+        unclear: Vec<String>,
+        thanks: Vec<String>,
+        unhappy: Vec<String>,
+        ratings: Vec<Rated>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Rated {
+        text: String,
+        rating: u8,
+    }
+
+    #[test]
+    fn natural_replies_in_seven_languages_are_read_as_their_writers_meant_them() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/intents");
+        let mut wrong = Vec::new();
+        let mut languages = 0;
+        for lang in ["en", "de", "fr", "es", "it", "nl", "pt"] {
+            let text = std::fs::read_to_string(dir.join(format!("{lang}.toml"))).expect("fixture");
+            let f: Fixture = toml::from_str(&text).unwrap_or_else(|e| panic!("{lang}: {e}"));
+            languages += 1;
+            assert!(
+                f.news.len() >= 15 && f.stop.len() >= 15,
+                "{lang}: too few phrasings"
+            );
+            let mut expect = |ok: bool, what: &str, text: &str| {
+                if !ok {
+                    wrong.push(format!("{lang} {what}: {text:?}"));
+                }
+            };
+            for t in &f.news {
+                expect(intent(t).asks_for_news, "news", t);
+            }
+            for t in &f.not_news {
+                expect(!intent(t).asks_for_news, "not news", t);
+            }
+            for t in &f.stop {
+                expect(intent(t).stop_updates, "stop", t);
+            }
+            for t in &f.not_stop {
+                expect(!intent(t).stop_updates, "not stop", t);
+            }
+            for t in &f.yes {
+                expect(
+                    check_back_answer(t, shipped()).fixed == Some(true),
+                    "yes",
+                    t,
+                );
+            }
+            for t in &f.no {
+                expect(
+                    check_back_answer(t, shipped()).fixed == Some(false),
+                    "no",
+                    t,
+                );
+            }
+            for t in &f.unclear {
+                let a = check_back_answer(t, shipped());
+                expect(a.fixed.is_none() && !a.thanks_only, "unclear", t);
+            }
+            for t in &f.thanks {
+                expect(check_back_answer(t, shipped()).thanks_only, "thanks", t);
+            }
+            for t in &f.unhappy {
+                let a = check_back_answer(t, shipped());
+                expect(a.fixed == Some(true) && a.unhappy, "unhappy", t);
+            }
+            for r in &f.ratings {
+                let got = check_back_answer(&r.text, shipped()).rating;
+                expect(got == Some(r.rating), "rating", &r.text);
+            }
+        }
+        assert_eq!(languages, 7);
+        assert!(
+            wrong.is_empty(),
+            "{} misread:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_phrasings_customers_were_not_heard_in_are_heard() {
+        for text in [
+            "Hello?? Is anyone there? … What is going on?",
+            "Just checking in",
+            "Des nouvelles ?",
+            "¿Alguna novedad?",
+            "What\u{2019}s going on?",
+        ] {
+            assert!(intent(text).asks_for_news, "{text}");
+        }
+        for text in [
+            "Please don't spam me",
+            "stop spamming me",
+            "Too many emails!",
+            "Please don\u{2019}t email me again",
+            "Please stop emailing me about this",
+        ] {
+            assert!(intent(text).stop_updates, "{text}");
+        }
+        let read = |t: &str| check_back_answer(t, shipped());
+        assert_eq!(
+            read("Oui, j'ai bien reçu la lampe. Merci !").fixed,
+            Some(true)
+        );
+        assert_eq!(read("Sí, ya me ha llegado el reembolso").fixed, Some(true));
+        assert_eq!(read("All sorted, cheers!").fixed, Some(true));
+        let unhappy = read("It works. But it took you a week … Not impressed.");
+        assert!(unhappy.fixed == Some(true) && unhappy.unhappy);
+        assert_eq!(read("I rate 4").rating, Some(4));
+        // One language's "no" is another's "in the": not a clear no, so no reopen.
+        assert_eq!(read("Sim, funcionou no celular").fixed, None);
+        assert_eq!(
+            read("Yes, but it still doesn't work on my phone").fixed,
+            Some(false)
+        );
     }
 }

@@ -61,6 +61,9 @@ pub struct MailData {
     pub check_question: String,
     /// For `thank_you`: they rated us (1–5), 0 when not.
     pub rating: i64,
+    /// For `thank_you`: it works, but they are unhappy with how long it took or how it went
+    /// ("not impressed"): the mail owns that.
+    pub unhappy: bool,
     /// For `resolution` and `reopened`: we had told the customer this was fixed before.
     pub fixed_before: bool,
     pub resolution: ResolutionData,
@@ -237,6 +240,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         problem: "Order #5521 arrived damaged".into(),
         check_question: "Has the replacement vase arrived in one piece?".into(),
         rating: 5,
+        unhappy: true,
         fixed_before: true,
         resolution: ResolutionData {
             root_cause: "Our packing station used the wrong box size for fragile items.".into(),
@@ -306,6 +310,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         problem: String::new(),
         check_question: String::new(),
         rating: 0,
+        unhappy: false,
         fixed_before: false,
         next_update_iso: String::new(),
         note: String::new(),

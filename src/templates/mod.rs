@@ -15,10 +15,12 @@ use handlebars::{Handlebars, RenderErrorReason};
 use serde_json::Value;
 
 mod data;
+mod intents;
 mod phrases;
 mod words;
 
 pub use data::*;
+pub use intents::Intents;
 pub use phrases::{Phrases, Said};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,8 @@ pub struct Templates {
     /// Every sentence said outside the templates, per language (`phrases.toml`); shared with
     /// the sender's database closures, which must own what they use.
     phrases: std::sync::Arc<Phrases>,
+    /// What customers write that followupd acts on, in every language (`intents/LANG.toml`).
+    intents: Intents,
 }
 
 /// One language's templates: a text and an HTML registry, and the file each name came from
@@ -113,6 +117,17 @@ impl Templates {
                 Phrases::default()
             }
         };
+        let intents = match Intents::load(dir) {
+            Ok(i) => i,
+            Err(TemplateError::Many(many)) => {
+                errors.extend(many);
+                Intents::default()
+            }
+            Err(e) => {
+                errors.push(e);
+                Intents::default()
+            }
+        };
         let mut seen = std::collections::HashSet::new();
         errors.retain(|e| seen.insert(e.to_string()));
         if errors.is_empty() {
@@ -125,6 +140,7 @@ impl Templates {
                 languages,
                 staff_only_lines,
                 phrases: std::sync::Arc::new(phrases),
+                intents,
             })
         } else {
             Err(TemplateError::Many(errors))
@@ -138,6 +154,11 @@ impl Templates {
     /// The words said outside the templates, in every language of this set.
     pub fn phrases(&self) -> &Phrases {
         &self.phrases
+    }
+
+    /// What customers write that followupd acts on, in every language.
+    pub fn intents(&self) -> &Intents {
+        &self.intents
     }
 
     /// The phrases, for work that must own them (a closure run on the database thread).

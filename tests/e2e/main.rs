@@ -18,3 +18,4 @@ mod service;
 mod spine;
 mod staff;
 mod trust;
+mod understand;

@@ -200,6 +200,7 @@ fn the_debian_package_holds_the_service_its_conffiles_and_docs_and_lintian_finds
         "templates/de/phrases.toml",
         "templates/de/acknowledgement.text.hbs",
         "templates/de/partials/greeting.hbs",
+        "templates/intents/fr.toml",
     ] {
         assert!(
             etc.join(shipped).is_file(),

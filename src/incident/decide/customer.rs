@@ -47,7 +47,12 @@ impl Decision<'_> {
         }
         let proven = policy::for_sender(trust, self.policy.trust) == Treatment::Full;
         let replies = self.policy.replies;
-        let intent = replies::read(&written.text, &replies.news_phrases, &replies.stop_phrases);
+        let intent = replies::read(
+            &written.text,
+            self.policy.intents,
+            &replies.news_phrases,
+            &replies.stop_phrases,
+        );
         let pace_request = pace::read(&written.text);
         let asked_pace = pace_request.cadence();
         // Anyone can write as the customer: only a proven sender sets the pace (a faster one
@@ -68,7 +73,7 @@ impl Decision<'_> {
             _ => self.say(said!("staff.customer.replied")),
         };
         if self.incident.state() == State::Resolved
-            && self.check_back_answered(&who, message, from, written, proven)
+            && self.check_back_answered(&who, message, from, written, proven, intent)
         {
             return;
         }
@@ -128,9 +133,10 @@ impl Decision<'_> {
         self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
     }
 
-    /// A reply after the fix that answers "is it working now?": a yes closes the incident with
-    /// a short thank-you, a rating alone is recorded; a no (or anything else) reopens it, as
-    /// any reply after resolution does. True when the reply was handled here.
+    /// A reply after the fix, read as an answer to "is it working now?". Only a clear no
+    /// reopens (returns false: the caller reopens); a yes closes with thanks (owning it when
+    /// they are unhappy with how long it took); a rating alone, a thank-you, a request to stop
+    /// the mails (no check-back then) or anything unclear keeps it resolved and tells staff.
     pub(super) fn check_back_answered(
         &mut self,
         who: &Actor,
@@ -138,8 +144,9 @@ impl Decision<'_> {
         from: &str,
         written: &Written,
         proven: bool,
+        intent: replies::Intent,
     ) -> bool {
-        let answer = replies::check_back_answer(&written.text);
+        let answer = replies::check_back_answer(&written.text, self.policy.intents);
         if answer.fixed.is_some() || answer.rating.is_some() {
             self.emit(Effect::CheckBackAnswer {
                 message,
@@ -148,53 +155,66 @@ impl Decision<'_> {
             });
         }
         let rating = answer.rating.unwrap_or(0);
-        match answer.fixed {
+        let reason = match answer.fixed {
+            Some(false) => return false,
             // Anyone can write as the customer: a "yes" from a sender nobody proved closes
             // nothing (a "no" reopens, which is safe); staff decide.
             Some(true) if !proven => {
-                let reason = if answer.rating.is_some() {
-                    self.say(said!(
-                        "staff.check_back.works_unproven_rated",
-                        rating = rating
-                    ))
+                if answer.rating.is_some() {
+                    said!("staff.check_back.works_unproven_rated", rating = rating)
                 } else {
-                    self.say(said!("staff.check_back.works_unproven"))
-                };
-                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
-                true
+                    said!("staff.check_back.works_unproven")
+                }
             }
             Some(true) => {
                 self.close(who);
-                let rating = i64::from(rating);
+                let (rating, unhappy) = (i64::from(rating), answer.unhappy);
                 self.mail_customer(MailKind::ThankYou, None, Some(message), |d| {
                     d.rating = rating;
+                    d.unhappy = unhappy;
                 });
-                let reason = if answer.rating.is_some() {
-                    self.say(said!("staff.check_back.works_rated", rating = rating))
-                } else {
-                    self.say(said!("staff.check_back.works"))
-                };
-                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
-                true
+                match (answer.unhappy, answer.rating.is_some()) {
+                    (true, _) => said!("staff.check_back.works_unhappy"),
+                    (false, true) => said!("staff.check_back.works_rated", rating = rating),
+                    (false, false) => said!("staff.check_back.works"),
+                }
             }
             // A thank-you for the fix is not news that it broke: it stays resolved.
-            None if answer.thanks_only => {
-                let reason = self.say(said!("staff.check_back.thanks"));
-                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
-                true
-            }
+            None if answer.thanks_only => said!("staff.check_back.thanks"),
             None if answer.rating.is_some() => {
-                self.fx.log(
-                    EventKind::CustomerReply,
-                    who,
-                    self.say(said!("event.customer.rated", rating = rating)),
-                );
-                let reason = self.say(said!("staff.check_back.rated", rating = rating));
-                self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
-                true
+                let said = self.say(said!("event.customer.rated", rating = rating));
+                self.fx.log(EventKind::CustomerReply, who, said);
+                said!("staff.check_back.rated", rating = rating)
             }
-            _ => false,
-        }
+            // "Please stop emailing me about this": no check-back then; it closes as a quiet
+            // resolved incident does.
+            None if intent.stop_updates => {
+                let close_at = self
+                    .policy
+                    .cadence
+                    .working_time(clock::after(self.now, self.policy.cadence.close_after));
+                self.emit(Effect::CheckBack {
+                    check_back_at: None,
+                    close_at: Some(close_at),
+                });
+                let said = self.say(said!(
+                    "event.customer.no_check_back",
+                    close = stamp(close_at)
+                ));
+                self.fx.log(EventKind::UpdatesStopped, who, said);
+                said!("staff.check_back.stop")
+            }
+            // Neither yes nor no: a person reads it; reopening on a guess would restart the
+            // updates of a fixed problem.
+            None => {
+                let said = self.say(said!("event.customer.check_back_unclear"));
+                self.fx.log(EventKind::CustomerReply, who, said);
+                said!("staff.check_back.unclear", number = self.incident.number)
+            }
+        };
+        let reason = self.say(reason);
+        self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
+        true
     }
 
     pub(super) fn latest_note_text(&self) -> String {
@@ -449,6 +469,93 @@ mod tests {
     }
 
     #[test]
+    fn after_the_fix_only_a_clear_no_reopens() {
+        let mut resolved = open_incident();
+        resolved.resolution = Some(fixed(at(T0)));
+        resolved.stage = Stage::Resolved {
+            check_back_at: None,
+            close_at: Some(at("2026-11-30T09:00:00Z")),
+        };
+        let mut f = facts(resolved);
+        f.open_promises.clear();
+        let reply = |text: &str| Event::CustomerReply {
+            message: MessageRow(9),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
+        };
+        let now = at("2026-11-26T10:00:00Z");
+        // A French and a Spanish yes close with thanks.
+        for yes in [
+            "Oui, j'ai bien reçu la lampe. Merci !",
+            "Sí, ya me ha llegado el reembolso",
+            "All sorted, cheers!",
+        ] {
+            let fx = decide(&f, &reply(yes), &staffed(), now).expect("decided");
+            assert_eq!(fx.new_state(), Some(State::Closed), "{yes}");
+            assert!(fx.mails().any(|m| m.kind == MailKind::ThankYou), "{yes}");
+        }
+        // It works, but they are not happy: closed, and the thank-you owns it.
+        let fx = decide(
+            &f,
+            &reply("It works. But it took you a week to fix it. Not impressed."),
+            &staffed(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Closed));
+        let thanks = fx
+            .mails()
+            .find(|m| m.kind == MailKind::ThankYou)
+            .expect("thanks");
+        assert!(thanks.data.unhappy);
+        // Neither yes nor no: resolved still, staff read it; nothing goes to the customer.
+        let fx = decide(
+            &f,
+            &reply("Could you also send me the invoice for the lamp?"),
+            &staffed(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(fx.new_state(), None);
+        assert!(fx
+            .mails()
+            .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+        let staff = fx.mails().next().expect("staff told");
+        assert!(staff.data.staff.reason.contains("neither a yes nor a no"));
+        // "Please stop emailing me about this": no check-back, no reopen; it closes later.
+        let mut waiting_for_check_back = f.clone();
+        waiting_for_check_back.incident.stage = Stage::Resolved {
+            check_back_at: Some(at("2026-11-27T09:00:00Z")),
+            close_at: None,
+        };
+        let fx = decide(
+            &waiting_for_check_back,
+            &reply("Please stop emailing me about this."),
+            &staffed(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(fx.new_state(), None);
+        assert!(fx.list.iter().any(|e| matches!(
+            e,
+            Effect::CheckBack {
+                check_back_at: None,
+                close_at: Some(_)
+            }
+        )));
+        assert!(fx
+            .mails()
+            .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+        // A clear no reopens, in French too.
+        let fx = decide(&f, &reply("Non, toujours pas reçu."), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Open));
+    }
+
+    #[test]
     fn any_news_gets_a_status_answer_and_a_pace_request_changes_the_cadence() {
         let mut f = facts(open_incident());
         f.latest_note = Some(Note {
@@ -529,7 +636,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_while_waiting_resumes_and_a_reply_after_resolution_reopens() {
+    fn a_reply_while_waiting_resumes_and_a_no_after_resolution_reopens() {
         let mut waiting = open_incident();
         waiting.stage = Stage::Waiting {
             waiting_for: String::new(),
@@ -552,9 +659,26 @@ mod tests {
             check_back_at: None,
             close_at: None,
         };
-        let fx = decide(&facts(resolved), &reply, &config(), now).expect("decided");
+        // New details after the fix are no "it broke again": staff read them.
+        let fx = decide(&facts(resolved.clone()), &reply, &config(), now).expect("decided");
+        assert_eq!(fx.new_state(), None);
+        let broken = Event::CustomerReply {
+            message: MessageRow(8),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: "It is broken again since this morning.".into(),
+                ..Written::default()
+            },
+        };
+        let fx = decide(&facts(resolved), &broken, &config(), now).expect("decided");
         assert_eq!(fx.new_state(), Some(State::Open));
         assert_eq!(only_mail(&fx).kind, MailKind::Reopened);
         assert!(fx.logs(EventKind::Reopened));
+        // A closed incident reopens on any reply, as before.
+        let mut closed = open_incident();
+        closed.stage = Stage::Closed;
+        let fx = decide(&facts(closed), &reply, &config(), now).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Open));
     }
 }

@@ -16,7 +16,9 @@ pub(super) fn decide(
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
             crate::templates::Phrases::load(&dir, &["de".to_string()]).expect("shipped phrases")
         });
-    super::decide(facts, event, &Policy::new(config, &PHRASES), now)
+    static INTENTS: std::sync::LazyLock<crate::templates::Intents> =
+        std::sync::LazyLock::new(crate::templates::Intents::shipped);
+    super::decide(facts, event, &Policy::new(config, &PHRASES, &INTENTS), now)
 }
 
 pub(super) fn config() -> Config {
@@ -72,7 +74,11 @@ pub(super) fn an_opening(message: i64) -> Opening {
         },
         other_from: Vec::new(),
         promise: super::opening(
-            &Policy::new(&config, &crate::templates::Phrases::default()),
+            &Policy::new(
+                &config,
+                &crate::templates::Phrases::default(),
+                &crate::templates::Intents::default(),
+            ),
             at(T0),
         ),
         continues: None,
