@@ -31,6 +31,7 @@ impl Deps {
             &self.config,
             self.templates.phrases(),
             self.templates.intents(),
+            self.templates.language_sets(),
         )
     }
 

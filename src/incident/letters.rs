@@ -160,6 +160,7 @@ pub fn language(incident: &Incident, policy: &Policy) -> String {
     incident
         .lang
         .clone()
+        .filter(|lang| policy.answers_in(lang))
         .unwrap_or_else(|| policy.language.default.clone())
 }
 

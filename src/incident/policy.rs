@@ -32,10 +32,17 @@ pub struct Policy<'a> {
     pub phrases: &'a Phrases,
     /// What customers write that followupd acts on.
     pub intents: &'a Intents,
+    /// The languages with a template set of their own besides the default.
+    pub template_sets: &'a [String],
 }
 
 impl<'a> Policy<'a> {
-    pub fn new(config: &'a Config, phrases: &'a Phrases, intents: &'a Intents) -> Policy<'a> {
+    pub fn new(
+        config: &'a Config,
+        phrases: &'a Phrases,
+        intents: &'a Intents,
+        template_sets: &'a [String],
+    ) -> Policy<'a> {
         Policy {
             support: &config.support,
             cadence: &config.cadence,
@@ -48,6 +55,7 @@ impl<'a> Policy<'a> {
             language: &config.language,
             phrases,
             intents,
+            template_sets,
         }
     }
 
@@ -59,6 +67,12 @@ impl<'a> Policy<'a> {
     /// `said` in `lang` (a customer's language); the default set's words for the default.
     pub fn say_in(&self, lang: &str, said: &Said) -> String {
         self.phrases.say(self.lang_set(lang), said)
+    }
+
+    /// Whether customers writing in `lang` can be answered in it: the default, or a language
+    /// with its own template set.
+    pub fn answers_in(&self, lang: &str) -> bool {
+        lang == self.language.default || self.template_sets.iter().any(|l| l == lang)
     }
 
     /// The phrase set of `lang`: None (the default set) for the default language.

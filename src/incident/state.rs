@@ -508,13 +508,13 @@ mod tests {
             .expect("check");
         assert_eq!(
             templates.languages(),
-            vec!["de".to_string()],
-            "a German set is shipped"
+            vec!["de".to_string(), "es".to_string(), "fr".to_string()],
+            "German, Spanish and French sets are shipped"
         );
         assert_eq!(
             rendered,
-            MailKind::ALL.len() * 12 * 2,
-            "every kind, every sample"
+            MailKind::ALL.len() * 12 * 4,
+            "every kind, every sample, every set"
         );
     }
 }

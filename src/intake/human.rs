@@ -277,10 +277,11 @@ pub(super) fn open(
         |n| deps.secret.incident_token(n.0),
         now,
     )?;
+    let language = crate::lang::of_complaint(mail.content_language.as_deref(), &mail.own.text());
     store::incidents::set_origin(
         conn,
         incident,
-        mail.content_language.as_deref(),
+        language.as_ref().map(|(lang, _)| lang.as_str()),
         mail.date.as_deref().and_then(crate::lang::offset_of_date),
     )?;
     store::incidents::add_participant(conn, incident, &mail.from.address, Role::Customer)?;
@@ -324,6 +325,7 @@ pub(super) fn open(
             count,
         }),
         written: written(mail, &mail.own, deps.templates.phrases()),
+        language,
     };
     // The acknowledgement answers the complaint itself: its references, then it.
     let mut ids: Vec<String> = mail

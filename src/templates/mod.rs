@@ -68,6 +68,8 @@ pub struct Templates {
     phrases: std::sync::Arc<Phrases>,
     /// What customers write that followupd acts on, in every language (`intents/LANG.toml`).
     intents: Intents,
+    /// The keys of `languages`.
+    language_names: Vec<String>,
 }
 
 /// One language's templates: a text and an HTML registry, and the file each name came from
@@ -141,6 +143,7 @@ impl Templates {
                 staff_only_lines,
                 phrases: std::sync::Arc::new(phrases),
                 intents,
+                language_names: names,
             })
         } else {
             Err(TemplateError::Many(errors))
@@ -175,6 +178,11 @@ impl Templates {
     /// The languages with a template set of their own besides the default.
     pub fn languages(&self) -> Vec<String> {
         self.languages.keys().cloned().collect()
+    }
+
+    /// The same, borrowed (what a decision is given).
+    pub fn language_sets(&self) -> &[String] {
+        &self.language_names
     }
 
     /// Renders `kind` in the language `data.lang` names (its own set, else the default).

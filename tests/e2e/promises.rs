@@ -728,10 +728,11 @@ fn a_german_complaint_from_new_york_is_answered_in_german_with_both_times() {
         !text.contains("eine Bestellnummer"),
         "not asked again: {text}"
     );
-    // Staff switch an English customer to German; a French one stays in the default set.
-    let said = ok(fu.run_at(at("2026-11-23T09:05:00Z"), &["incident", "lang", "1", "fr"]));
+    // Staff switch an English customer to German; an Italian one stays in the default set
+    // (no Italian templates are shipped), and staff are told so.
+    let said = ok(fu.run_at(at("2026-11-23T09:05:00Z"), &["incident", "lang", "1", "it"]));
     assert!(
-        said.contains("no ") && said.contains("/fr/ template set"),
+        said.contains("no ") && said.contains("/it/ template set"),
         "{said}"
     );
 }

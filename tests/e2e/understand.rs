@@ -1,6 +1,7 @@
 //! Reading customers in their own words, against real Dovecot and Postfix with the clock
-//! moved (`run --once --now`): a chaser that never says "update", a "don't spam me", and
-//! check-back answers in French, Spanish and unhappy English.
+//! moved (`run --once --now`): a French customer whose mail names no language answered in
+//! French, a chaser that never says "update", a "don't spam me", and check-back answers in
+//! French and Spanish.
 
 use chrono::{DateTime, Duration as Span, Utc};
 
@@ -12,21 +13,30 @@ fn at(stamp: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// `customer` complains (Message-ID `<{tag}-1@client.example.test>`) and is acknowledged at
-/// `t0`.
-fn complained(stack: &MailStack, fu: &Followupd, customer: &str, tag: &str, t0: DateTime<Utc>) {
+/// `customer` complains (Message-ID `<{tag}-1@client.example.test>`, no Content-Language, as
+/// Gmail writes) and is acknowledged at `t0`; returns the acknowledgement's text.
+fn complained(
+    stack: &MailStack,
+    fu: &Followupd,
+    (customer, tag, body): (&str, &str, &str),
+    t0: DateTime<Utc>,
+) -> String {
     stack.deliver(
         SUPPORT,
         complaint(
             customer,
             &format!("{tag}-1@client.example.test"),
             "La lampe est cassée",
-            "La lampe que j'ai reçue hier est arrivée cassée.",
+            body,
         )
         .as_bytes(),
     );
     fu.once_at(t0);
-    stack.wait_for_mail(customer, 1);
+    let mail = stack.wait_for_mail(customer, 1);
+    crate::harness::parse(mail.last().expect("acknowledged"))
+        .body_text(0)
+        .expect("text")
+        .to_string()
 }
 
 /// `customer` replies to their complaint's thread with `body`.
@@ -59,7 +69,16 @@ fn a_chaser_without_the_word_update_is_answered_and_dont_spam_me_stops_the_updat
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
     let t0 = at("2026-11-28T09:00:00Z");
     let ann = "ann@example.test";
-    complained(&stack, &fu, ann, "ann", t0);
+    complained(
+        &stack,
+        &fu,
+        (
+            ann,
+            "ann",
+            "The lamp I ordered arrived broken, the glass is shattered.",
+        ),
+        t0,
+    );
 
     replies(
         &stack,
@@ -100,22 +119,44 @@ fn check_back_answers_in_french_and_spanish_close_and_only_a_clear_no_reopens() 
         (
             "marie@example.test",
             "marie",
+            "Bonjour, la lampe que j'ai reçue hier est arrivée cassée. Pouvez-vous m'en \
+             envoyer une autre ?",
             "Oui, j'ai bien reçu la lampe. Merci !",
         ),
         (
             "lucia@example.test",
             "lucia",
+            "Hola, todavía no me han devuelto el dinero del pedido 5521. ¿Qué pasa?",
             "Sí, ya me ha llegado el reembolso.",
         ),
         (
             "tom@example.test",
             "tom",
+            "The lamp I ordered arrived broken, the glass is shattered.",
             "Could you also send me the invoice?",
         ),
-        ("jan@example.test", "jan", "Non, toujours pas reçu."),
+        (
+            "jan@example.test",
+            "jan",
+            "La lampe est arrivée cassée et le verre est en morceaux.",
+            "Non, toujours pas reçu.",
+        ),
     ];
-    for (address, tag, _) in customers {
-        complained(&stack, &fu, address, tag, t0);
+    for (address, tag, body, _) in customers {
+        let ack = complained(&stack, &fu, (address, tag, body), t0);
+        if tag == "marie" {
+            assert!(
+                ack.contains("Nous sommes désolés") && ack.contains("dossier 1"),
+                "a French customer is answered in French, though her mail names no language: \
+                 {ack}"
+            );
+        }
+        if tag == "lucia" {
+            assert!(
+                ack.contains("incidencia"),
+                "and a Spanish one in Spanish: {ack}"
+            );
+        }
     }
     for n in 1..=customers.len() {
         ok(fu.run_at(
@@ -134,10 +175,10 @@ fn check_back_answers_in_french_and_spanish_close_and_only_a_clear_no_reopens() 
     fu.once_at(t0 + Span::hours(1));
     // The check-back, three days on.
     fu.once_at(t0 + Span::days(3) + Span::hours(1) + Span::minutes(1));
-    for (address, _, _) in customers {
+    for (address, ..) in customers {
         stack.wait_for_mail(address, 3);
     }
-    for (i, (address, tag, answer)) in customers.iter().enumerate() {
+    for (i, (address, tag, _, answer)) in customers.iter().enumerate() {
         replies(
             &stack,
             address,
@@ -155,7 +196,11 @@ fn check_back_answers_in_french_and_spanish_close_and_only_a_clear_no_reopens() 
     assert_eq!(state(4), "open", "a clear no reopens");
     let marie = stack.mailbox("marie@example.test");
     assert_eq!(marie.len(), 4, "a thank-you, nothing more");
-    assert!(body(&marie[3]).contains("closed"), "{}", body(&marie[3]));
+    assert!(
+        body(&marie[3]).contains("Nous avons clôturé"),
+        "thanked in French: {}",
+        body(&marie[3])
+    );
     assert_eq!(
         stack.mailbox("tom@example.test").len(),
         3,

@@ -178,6 +178,8 @@ pub struct Opening {
     pub repeats: Option<Repeat>,
     /// What the complaint said, for staff.
     pub written: Written,
+    /// The language the customer writes in, and how it was told (None: the default).
+    pub language: Option<(String, crate::lang::Source)>,
 }
 
 /// An earlier incident of the same customer that a new complaint repeats.

@@ -26,6 +26,27 @@ impl Decision<'_> {
                 )),
             },
         }));
+        if let Some((lang, source)) = &opening.language {
+            let said = match source {
+                crate::lang::Source::Header => said!("event.language.header", lang = lang),
+                crate::lang::Source::Words { confidence } => said!(
+                    "event.language.words",
+                    lang = lang,
+                    confidence = format!("{confidence:.2}")
+                ),
+            };
+            let mut text = self.say(said);
+            if !self.policy.answers_in(lang) {
+                // Said as it is: staff must not believe a customer reads their own language.
+                text = self.say(said!(
+                    "event.language.no_set",
+                    found = text,
+                    lang = lang,
+                    default = self.policy.language.default
+                ));
+            }
+            self.fx.log(EventKind::LanguageSet, &daemon, text);
+        }
         if !opening.stranger_to.is_empty() {
             self.emit(Effect::Event(NewEvent {
                 incident: Some(self.incident.number),

@@ -18,7 +18,13 @@ pub(super) fn decide(
         });
     static INTENTS: std::sync::LazyLock<crate::templates::Intents> =
         std::sync::LazyLock::new(crate::templates::Intents::shipped);
-    super::decide(facts, event, &Policy::new(config, &PHRASES, &INTENTS), now)
+    let sets = ["de".to_string(), "es".to_string(), "fr".to_string()];
+    super::decide(
+        facts,
+        event,
+        &Policy::new(config, &PHRASES, &INTENTS, &sets),
+        now,
+    )
 }
 
 pub(super) fn config() -> Config {
@@ -78,6 +84,7 @@ pub(super) fn an_opening(message: i64) -> Opening {
                 &config,
                 &crate::templates::Phrases::default(),
                 &crate::templates::Intents::default(),
+                &[],
             ),
             at(T0),
         ),
@@ -89,6 +96,7 @@ pub(super) fn an_opening(message: i64) -> Opening {
             text: "Every payment attempt ends with an error page.".into(),
             ..Written::default()
         },
+        language: None,
     }
 }
 
