@@ -48,7 +48,16 @@ pub fn act(
     pass: Pass,
     now: DateTime<Utc>,
 ) -> Result<(Effects, Applied), ActError> {
-    let facts = facts(conn, n)?.ok_or(ActError::NotFound(n))?;
+    let mut facts = facts(conn, n)?.ok_or(ActError::NotFound(n))?;
+    for window in &deps.config.send_caps.answer_windows {
+        let since = crate::clock::before(now, window.within);
+        let sent = store::outbox::customer_mail_count(
+            conn,
+            crate::incident::caps::CapScope::Answers(n),
+            since,
+        )?;
+        facts.answers.push((*window, sent));
+    }
     let (effects, applied) = act_on(conn, deps, &facts, event, pass, now)?;
     if pass == Pass::Real && matches!(event, Event::Staff { .. } | Event::StaffReply { .. }) {
         // Staff have looked at it: the scheduler tries it again.
@@ -132,6 +141,7 @@ pub fn facts(conn: &Connection, n: IncidentNo) -> Result<Option<Facts>, StoreErr
         conversation,
         staff_conversation,
         incident,
+        answers: Vec::new(),
     }))
 }
 

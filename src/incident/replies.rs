@@ -96,6 +96,22 @@ pub struct CheckBackAnswer {
     pub unhappy: bool,
 }
 
+/// Reads a reply to the check-back in the customer's own language first (`lang`, when its
+/// table says anything), then in every language.
+pub fn check_back_answer_in(
+    own_text: &str,
+    intents: &Intents,
+    lang: Option<&str>,
+) -> CheckBackAnswer {
+    if let Some(own) = lang.and_then(|l| intents.of(l)) {
+        let answer = check_back_answer(own_text, own);
+        if answer.fixed.is_some() || answer.thanks_only || answer.rating.is_some() {
+            return answer;
+        }
+    }
+    check_back_answer(own_text, intents)
+}
+
 /// Reads a reply to the check-back: only the first few lines count (what follows is often the
 /// story again, or a quote).
 pub fn check_back_answer(own_text: &str, intents: &Intents) -> CheckBackAnswer {
@@ -473,6 +489,22 @@ mod tests {
         assert_eq!(read("Sim, funcionou no celular").fixed, None);
         assert_eq!(
             read("Yes, but it still doesn't work on my phone").fixed,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_customers_own_language_is_read_first() {
+        // Alone, Italian "non" is the French no; read as Italian, it is no answer at all.
+        let text = "Funziona, non ho più problemi con la stampante.";
+        assert_eq!(check_back_answer(text, shipped()).fixed, None);
+        assert_eq!(
+            check_back_answer_in(text, shipped(), Some("it")).fixed,
+            Some(true)
+        );
+        // Nothing in their own language: every language is read.
+        assert_eq!(
+            check_back_answer_in("Still broken, sorry.", shipped(), Some("fr")).fixed,
             Some(false)
         );
     }

@@ -67,9 +67,17 @@ pub struct Intents {
     pub rating_words: Vec<String>,
     /// The languages read, for `check`.
     pub languages: Vec<String>,
+    /// Each language's table alone: a customer's own language is read first (one language's
+    /// word is another's "no": Italian and French "non", Portuguese "no" = "in the").
+    pub by_language: BTreeMap<String, Intents>,
 }
 
 impl Intents {
+    /// `lang`'s own table, if there is one.
+    pub fn of(&self, lang: &str) -> Option<&Intents> {
+        self.by_language.get(lang)
+    }
+
     /// The shipped tables alone.
     pub fn shipped() -> Intents {
         let tables = SHIPPED
@@ -130,6 +138,16 @@ impl Intents {
     }
 
     fn merged(tables: BTreeMap<String, Table>) -> Intents {
+        let mut out = Intents::one(tables.clone());
+        out.by_language = tables
+            .into_iter()
+            .map(|(lang, t)| (lang.clone(), Intents::one(BTreeMap::from([(lang, t)]))))
+            .collect();
+        out
+    }
+
+    /// The tables given, merged into one, without per-language tables.
+    fn one(tables: BTreeMap<String, Table>) -> Intents {
         let mut out = Intents::default();
         for (lang, t) in tables {
             let lower = |list: Vec<String>| list.into_iter().map(|p| p.trim().to_lowercase());

@@ -207,3 +207,58 @@ fn check_back_answers_in_french_and_spanish_close_and_only_a_clear_no_reopens() 
         "nothing goes back to an unclear answer"
     );
 }
+
+#[test]
+fn the_fourth_chase_in_a_day_gets_no_fourth_automatic_answer_but_reaches_staff() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[staff]\nmembers = [\"lead@example.test\"]\n",
+    );
+    let t0 = at("2026-11-23T09:00:00Z");
+    let bob = "bob@example.test";
+    complained(
+        &stack,
+        &fu,
+        (
+            bob,
+            "bob",
+            "My heating has been off since last night and it is freezing.",
+        ),
+        t0,
+    );
+    // Worded differently each time, as people chase (the same six words again would read as
+    // a quote of the thread).
+    let chases = [
+        "Hello?? Is anyone there?",
+        "Any news? It is still freezing here.",
+        "What is going on? Nobody has come yet.",
+        "Just checking in again, still no heating.",
+    ];
+    for (n, chase) in (2..).zip(chases) {
+        replies(&stack, bob, "bob", n, chase);
+        fu.once_at(t0 + Span::minutes(10 * i64::from(n)));
+    }
+    fu.nothing_left_to_send(&stack);
+    assert_eq!(
+        stack.mailbox(bob).len(),
+        4,
+        "the acknowledgement and three status answers (the answer cap), no fourth"
+    );
+    let chasing = stack
+        .mailbox("lead@example.test")
+        .iter()
+        .map(|raw| body(raw))
+        .filter(|text| text.contains("The customer is chasing"))
+        .count();
+    assert_eq!(chasing, 1, "staff hear of the fourth chase");
+    let shown = fu.incident(1);
+    let events = shown["events"].as_array().expect("events");
+    assert!(
+        events.iter().any(|e| e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("asked for news again; no automatic answer"))),
+        "{shown}"
+    );
+}

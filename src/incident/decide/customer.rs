@@ -112,6 +112,21 @@ impl Decision<'_> {
                 pace = self.words().pace(None, self.incident.cadence)
             ));
             self.status_answer(message, |d| d.cadence_changed = true);
+        } else if let (true, false, None, Some((sent, within))) = (
+            intent.asks_for_news,
+            resumed,
+            asked_pace,
+            self.facts.answers_used_up(),
+        ) {
+            // A chaser past the answer cap: the cap keeps a forger from using us to flood an
+            // address, but a real customer must not be left in silence: a person answers.
+            reason = self.say(said!(
+                "staff.customer.chasing",
+                sent = sent,
+                within = self.words().duration(None, within),
+            ));
+            let said = self.say(said!("event.customer.chasing", sent = sent));
+            self.fx.log(EventKind::CustomerReply, &who, said);
         } else if intent.asks_for_news || resumed || asked_pace.is_some() {
             if intent.asks_for_news && asked_pace.is_none() {
                 let unclear = std::mem::take(&mut reason);
@@ -146,7 +161,11 @@ impl Decision<'_> {
         proven: bool,
         intent: replies::Intent,
     ) -> bool {
-        let answer = replies::check_back_answer(&written.text, self.policy.intents);
+        let answer = replies::check_back_answer_in(
+            &written.text,
+            self.policy.intents,
+            self.incident.lang.as_deref(),
+        );
         if answer.fixed.is_some() || answer.rating.is_some() {
             self.emit(Effect::CheckBackAnswer {
                 message,
@@ -466,6 +485,45 @@ mod tests {
         assert!(fx
             .mails()
             .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+    }
+
+    #[test]
+    fn a_chaser_past_the_answer_cap_is_no_silence_staff_are_told() {
+        let mut f = facts(open_incident());
+        let window = crate::config::CapWindow {
+            max: 3,
+            within: Duration::from_secs(86_400),
+        };
+        f.answers = vec![(window, 3)];
+        let chase = Event::CustomerReply {
+            message: MessageRow(12),
+            from: "ann@example.test".into(),
+            trust: Trust::Verified,
+            written: Written {
+                text: "Hello?? Is anyone there?".into(),
+                ..Written::default()
+            },
+        };
+        let fx = decide(&f, &chase, &staffed(), at("2026-11-23T11:00:00Z")).expect("decided");
+        assert!(
+            fx.mails().all(|m| m.kind == MailKind::StaffReply),
+            "no fourth answer to the customer"
+        );
+        let staff = fx.mails().next().expect("staff told");
+        assert!(
+            staff.data.staff.reason.contains("chasing")
+                && staff
+                    .data
+                    .staff
+                    .reason
+                    .contains("3 automatic answers within 1 day"),
+            "{}",
+            staff.data.staff.reason
+        );
+        // Under the cap the chaser is answered at once.
+        f.answers = vec![(window, 2)];
+        let fx = decide(&f, &chase, &staffed(), at("2026-11-23T11:00:00Z")).expect("decided");
+        assert!(fx.mails().any(|m| m.kind == MailKind::Status));
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Facts {
     pub conversation: Conversation,
     /// The staff's thread about the incident (the notifications sent so far).
     pub staff_conversation: Conversation,
+    /// Each `[send_caps] answer_windows` window with the answers to the customer's own mail
+    /// it already holds: a chaser past it gets no automatic answer, and staff are told.
+    pub answers: Vec<(crate::config::CapWindow, u32)>,
 }
 
 impl Facts {
@@ -69,7 +72,17 @@ impl Facts {
             open_promises: Vec::new(),
             conversation,
             staff_conversation: Conversation::default(),
+            answers: Vec::new(),
         }
+    }
+
+    /// How many answers the customer's mail already had in a full answer window, if one is
+    /// full, and how long that window is.
+    pub fn answers_used_up(&self) -> Option<(u32, Duration)> {
+        self.answers
+            .iter()
+            .find(|(window, sent)| *sent >= window.max)
+            .map(|(window, sent)| (*sent, window.within))
     }
 }
 
