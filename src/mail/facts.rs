@@ -36,13 +36,36 @@ const FILLERS: &[&str] = &[
     "reference",
     "ref",
     "ref.",
+    // French, Spanish, Italian, Dutch, Portuguese: "commande n° 88412", "pedido nº 5521".
+    "n°",
+    "nº",
+    "n",
+    "numéro",
+    "número",
+    "numero",
+    "núm",
+    "num.",
+    "est",
+    "es",
+    "è",
+    "is:",
 ];
 
 /// The facts in `text`, the first value of each kind, in the order of `rules`.
 pub fn find(text: &str, rules: &[FactRule]) -> Vec<Fact> {
+    // Brackets, quotes and the punctuation after them go: "(Bestellnummer 48391).",
+    // "«commande 88412»", "[order 66120]".
     let words: Vec<String> = text
         .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| matches!(c, '(' | ')' | '"' | ',' | ';')))
+        .map(|w| {
+            w.trim_matches(|c: char| {
+                matches!(
+                    c,
+                    '(' | ')' | '[' | ']' | '"' | '«' | '»' | ',' | ';' | '!' | '?'
+                )
+            })
+            .trim_end_matches(['.', ')', ']', '»', '"'])
+        })
         .map(str::to_string)
         .collect();
     let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
@@ -174,6 +197,33 @@ mod tests {
             ),
         ];
         for (text, name, value) in cases {
+            let found = find(text, &rules);
+            assert!(
+                found.iter().any(|f| f.name == name && f.value == value),
+                "{text}: {found:?}"
+            );
+        }
+        for (text, name, value) in [
+            (
+                "Es geht um meine Lieferung (Bestellnummer 48391).",
+                "order",
+                "48391",
+            ),
+            ("Please help (order number 66120).", "order", "66120"),
+            ("J'ai reçu ma commande n° 88412 cassée.", "order", "88412"),
+            ("Mi pedido nº 5521 no ha llegado.", "order", "5521"),
+            ("La facture 2026-1187 est fausse.", "invoice", "2026-1187"),
+            (
+                "Mijn bestelling 771204 is niet aangekomen.",
+                "order",
+                "771204",
+            ),
+            (
+                "Subject line: [order 66120] still missing",
+                "order",
+                "66120",
+            ),
+        ] {
             let found = find(text, &rules);
             assert!(
                 found.iter().any(|f| f.name == name && f.value == value),

@@ -166,7 +166,9 @@ impl Decision<'_> {
             return;
         }
         let promise = opening.promise;
-        let facts = crate::mail::facts::find(&opening.written.text, &self.policy.wording.facts);
+        // The subject counts too ("Order 66120 never arrived").
+        let said = format!("{}\n{}", self.incident.subject, opening.written.text);
+        let facts = crate::mail::facts::find(&said, &self.policy.wording.facts);
         self.mail_to(
             MailKind::Acknowledgement,
             to,
