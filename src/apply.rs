@@ -49,7 +49,13 @@ pub fn act(
     now: DateTime<Utc>,
 ) -> Result<(Effects, Applied), ActError> {
     let mut facts = facts(conn, n)?.ok_or(ActError::NotFound(n))?;
-    for window in &deps.config.send_caps.answer_windows {
+    // Only a customer's reply can chase past the answer cap: the scheduler's and staff's
+    // actions need no count.
+    let windows = match event {
+        Event::CustomerReply { .. } => deps.config.send_caps.answer_windows.as_slice(),
+        _ => &[],
+    };
+    for window in windows {
         let since = crate::clock::before(now, window.within);
         let sent = store::outbox::customer_mail_count(
             conn,

@@ -90,39 +90,26 @@ pub fn reached(window: &CapWindow, sent: u32, scope: CapScope<'_>) -> Option<Sai
     if sent < window.max {
         return None;
     }
-    let within = humantime::format_duration(window.within);
-    let limit = window.max;
-    Some(match scope {
-        CapScope::Mailbox(m) => said!(
-            "cap.mailbox",
-            sent = sent,
-            mailbox = m,
-            within = within,
-            limit = limit
+    // Each scope's phrase names what it counts, beside the same three numbers.
+    let (key, counted) = match scope {
+        CapScope::Mailbox(m) => ("cap.mailbox", Some(("mailbox", m.to_string()))),
+        CapScope::UnverifiedMailbox(m) => {
+            ("cap.unverified_mailbox", Some(("mailbox", m.to_string())))
+        }
+        CapScope::UnverifiedDomain(d) => ("cap.unverified_domain", Some(("domain", d.to_string()))),
+        CapScope::Answers(n) => ("cap.answers", Some(("number", n.to_string()))),
+        CapScope::All => ("cap.all", None),
+    };
+    let mut facts = vec![
+        ("sent", sent.to_string()),
+        (
+            "within",
+            humantime::format_duration(window.within).to_string(),
         ),
-        CapScope::UnverifiedMailbox(m) => said!(
-            "cap.unverified_mailbox",
-            sent = sent,
-            mailbox = m,
-            within = within,
-            limit = limit
-        ),
-        CapScope::UnverifiedDomain(d) => said!(
-            "cap.unverified_domain",
-            sent = sent,
-            domain = d,
-            within = within,
-            limit = limit
-        ),
-        CapScope::Answers(n) => said!(
-            "cap.answers",
-            sent = sent,
-            number = n,
-            within = within,
-            limit = limit
-        ),
-        CapScope::All => said!("cap.all", sent = sent, within = within, limit = limit),
-    })
+        ("limit", window.max.to_string()),
+    ];
+    facts.extend(counted);
+    Some(Said::new(key, facts))
 }
 
 /// Why nothing automatic goes to an address that bounced.

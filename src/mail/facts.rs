@@ -195,15 +195,7 @@ mod tests {
                 "invoice",
                 "R-2026-118",
             ),
-        ];
-        for (text, name, value) in cases {
-            let found = find(text, &rules);
-            assert!(
-                found.iter().any(|f| f.name == name && f.value == value),
-                "{text}: {found:?}"
-            );
-        }
-        for (text, name, value) in [
+            // In brackets with punctuation after them, in the subject, in other languages.
             (
                 "Es geht um meine Lieferung (Bestellnummer 48391).",
                 "order",
@@ -223,7 +215,8 @@ mod tests {
                 "order",
                 "66120",
             ),
-        ] {
+        ];
+        for (text, name, value) in cases {
             let found = find(text, &rules);
             assert!(
                 found.iter().any(|f| f.name == name && f.value == value),

@@ -208,14 +208,7 @@ impl Decision<'_> {
             // "Please stop emailing me about this": no check-back then; it closes as a quiet
             // resolved incident does.
             None if intent.stop_updates => {
-                let close_at = self
-                    .policy
-                    .cadence
-                    .working_time(clock::after(self.now, self.policy.cadence.close_after));
-                self.emit(Effect::CheckBack {
-                    check_back_at: None,
-                    close_at: Some(close_at),
-                });
+                let close_at = self.close_quietly_later();
                 let said = self.say(said!(
                     "event.customer.no_check_back",
                     close = stamp(close_at)
@@ -338,7 +331,7 @@ mod tests {
 
     use super::super::test_kit::decide;
     use super::super::test_kit::*;
-    use super::super::tests_support::{at, fixed, T0};
+    use super::super::tests_support::{at, T0};
     use super::super::*;
 
     #[test]
@@ -420,27 +413,8 @@ mod tests {
 
     #[test]
     fn the_check_back_yes_closes_with_thanks_no_reopens_and_a_rating_is_recorded() {
-        let mut resolved = open_incident();
-        resolved.stage = Stage::Resolved {
-            check_back_at: None,
-            close_at: None,
-        };
-        resolved.resolution = Some(fixed(at(T0)));
-        resolved.stage = Stage::Resolved {
-            check_back_at: None,
-            close_at: Some(at("2026-11-30T09:00:00Z")),
-        };
-        let mut f = facts(resolved);
-        f.open_promises.clear();
-        let reply = |text: &str| Event::CustomerReply {
-            message: MessageRow(9),
-            from: "ann@example.test".into(),
-            trust: Trust::Verified,
-            written: Written {
-                text: text.into(),
-                ..Written::default()
-            },
-        };
+        let f = resolved_facts();
+        let reply = |text: &str| ann_writes(9, text);
         let now = at("2026-11-26T10:00:00Z");
         let fx = decide(&f, &reply("Yes, all good now. 5"), &staffed(), now).expect("decided");
         assert_eq!(fx.new_state(), Some(State::Closed));
@@ -528,23 +502,8 @@ mod tests {
 
     #[test]
     fn after_the_fix_only_a_clear_no_reopens() {
-        let mut resolved = open_incident();
-        resolved.resolution = Some(fixed(at(T0)));
-        resolved.stage = Stage::Resolved {
-            check_back_at: None,
-            close_at: Some(at("2026-11-30T09:00:00Z")),
-        };
-        let mut f = facts(resolved);
-        f.open_promises.clear();
-        let reply = |text: &str| Event::CustomerReply {
-            message: MessageRow(9),
-            from: "ann@example.test".into(),
-            trust: Trust::Verified,
-            written: Written {
-                text: text.into(),
-                ..Written::default()
-            },
-        };
+        let f = resolved_facts();
+        let reply = |text: &str| ann_writes(9, text);
         let now = at("2026-11-26T10:00:00Z");
         // A French and a Spanish yes close with thanks.
         for yes in [

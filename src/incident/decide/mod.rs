@@ -459,6 +459,18 @@ impl Decision<'_> {
         });
     }
 
+    /// A resolved incident that hears nothing more closes `close_after` from now (inside the
+    /// sending window); returns when.
+    fn close_quietly_later(&mut self) -> DateTime<Utc> {
+        let cadence = self.policy.cadence;
+        let close_at = cadence.working_time(clock::after(self.now, cadence.close_after));
+        self.emit(Effect::CheckBack {
+            check_back_at: None,
+            close_at: Some(close_at),
+        });
+        close_at
+    }
+
     /// Settles the open promises as an update goes out now; returns how many were breached.
     fn settle_promises(&mut self) -> usize {
         self.emit(Effect::SettlePromises);

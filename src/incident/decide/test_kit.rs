@@ -111,3 +111,29 @@ pub(super) fn office_hours() -> Config {
     );
     config
 }
+
+/// Ann's incident, resolved at T0, closing on 30 November unless she answers; no promise open.
+pub(super) fn resolved_facts() -> Facts {
+    let mut resolved = open_incident();
+    resolved.resolution = Some(super::tests_support::fixed(at(T0)));
+    resolved.stage = Stage::Resolved {
+        check_back_at: None,
+        close_at: Some(at("2026-11-30T09:00:00Z")),
+    };
+    let mut f = facts(resolved);
+    f.open_promises.clear();
+    f
+}
+
+/// Ann writes `text` (verified), as message `message`.
+pub(super) fn ann_writes(message: i64, text: &str) -> Event {
+    Event::CustomerReply {
+        message: MessageRow(message),
+        from: "ann@example.test".into(),
+        trust: crate::mail::Trust::Verified,
+        written: Written {
+            text: text.into(),
+            ..Written::default()
+        },
+    }
+}

@@ -130,14 +130,7 @@ impl Decision<'_> {
             });
             return;
         }
-        let close_at = self
-            .policy
-            .cadence
-            .working_time(clock::after(self.now, self.policy.cadence.close_after));
-        self.emit(Effect::CheckBack {
-            check_back_at: None,
-            close_at: Some(close_at),
-        });
+        let close_at = self.close_quietly_later();
         self.mail_customer(MailKind::CheckBack, None, None, |_| {});
         self.fx.log(
             EventKind::CheckBack,
