@@ -508,4 +508,47 @@ mod tests {
             Some(false)
         );
     }
+
+    #[test]
+    fn check_back_answers_are_read_from_the_writers_own_words_as_clients_write_them() {
+        let own = |raw: &str| {
+            crate::mail::own_words::read(
+                raw,
+                &crate::mail::OurMail::none(),
+                crate::mail::Context::Reply,
+            )
+            .text()
+        };
+        let cases = [
+            // Outlook in French: no `>`, a header block, our "oui ou non" under it.
+            (
+                "Oui, merci !\n\nDe : Example Support <support@example.test>\nEnvoyé : lundi \
+                 30 novembre 2026 10:00\nÀ : Marie <marie@example.test>\nObjet : RE: La lampe \
+                 est cassée\n\nEst-ce que tout fonctionne maintenant ? Répondez simplement oui \
+                 ou non.",
+                Some(true),
+            ),
+            // A phone: its footer, then the quote.
+            (
+                "All good now, thanks\n\nSent from my iPhone\n\n> On 30 Nov 2026, at 10:00, \
+                 Example Support <support@example.test> wrote:\n>\n> Is it working for you \
+                 now? Just reply yes or no.",
+                Some(true),
+            ),
+            // Thunderbird, written below the quote.
+            (
+                "On 30.11.26 10:00, Example Support wrote:\n> Is it working for you now? Just \
+                 reply yes or no.\n\nNo, it still fails every morning.",
+                Some(false),
+            ),
+        ];
+        for (raw, fixed) in cases {
+            let text = own(raw);
+            assert_eq!(
+                check_back_answer(&text, shipped()).fixed,
+                fixed,
+                "{raw}\n→ {text}"
+            );
+        }
+    }
 }
