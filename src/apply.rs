@@ -268,9 +268,16 @@ pub fn apply(
                 message,
                 fixed,
                 rating,
+                reading,
             } => {
                 fields_first!();
-                store::satisfaction::record_answer(conn, n, *message, *fixed, *rating, now)?;
+                let answer = store::satisfaction::Answer {
+                    message: *message,
+                    fixed: *fixed,
+                    rating: *rating,
+                    reading: *reading,
+                };
+                store::satisfaction::record_answer(conn, n, &answer, now)?;
             }
             Effect::SettlePromises => {
                 fields_first!();

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use crate::clock;
 use crate::config::StrangerPolicy;
 use crate::incident::{Incident, IncidentNo};
+use crate::mail::facts::Fact;
 
 /// What the store knows about one candidate incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,10 @@ pub enum Evidence {
     ThreadIndex,
     /// Only the (verified) token in the subject.
     SubjectToken,
+    /// A new mail from the customer names an order or invoice number of their open incident.
+    SameFact,
+    /// A new mail from the customer has their open incident's subject, soon after.
+    SameSubject,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +109,53 @@ pub fn route(
     }
 }
 
+/// One of the sender's own open or waiting incidents, as a new mail of theirs may follow it
+/// up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOfTheirs {
+    pub incident: IncidentNo,
+    pub subject: String,
+    pub updated_at: DateTime<Utc>,
+    pub facts: Vec<Fact>,
+}
+
+/// A new mail (not a reply: nothing in it points at an incident) from the customer of an open
+/// incident that is about that incident: it names one of its order or invoice numbers, or it
+/// has its subject and comes within `within` of the incident's last change (and names no
+/// other number of the same kind: "Order problem" about order 2 is not order 1's). The
+/// customer is following up, not reporting a second problem. `theirs` newest first.
+pub fn follow_up(
+    theirs: &[OpenOfTheirs],
+    subject: &str,
+    facts: &[Fact],
+    now: DateTime<Utc>,
+    within: Duration,
+) -> Option<(IncidentNo, Evidence)> {
+    let same = |a: &Fact, b: &Fact| a.name == b.name && a.value.eq_ignore_ascii_case(&b.value);
+    if let Some(hit) = theirs
+        .iter()
+        .find(|o| o.facts.iter().any(|f| facts.iter().any(|g| same(f, g))))
+    {
+        return Some((hit.incident, Evidence::SameFact));
+    }
+    let subject = subject.trim();
+    if subject.is_empty() || subject == crate::mail::NO_SUBJECT {
+        return None;
+    }
+    let since = clock::before(now, within);
+    theirs
+        .iter()
+        .find(|o| {
+            o.updated_at >= since
+                && o.subject.trim().to_lowercase() == subject.to_lowercase()
+                && !o
+                    .facts
+                    .iter()
+                    .any(|f| facts.iter().any(|g| g.name == f.name && !same(f, g)))
+        })
+        .map(|o| (o.incident, Evidence::SameSubject))
+}
+
 /// Whether a reply to `incident` comes too long after its resolution to reopen it.
 pub fn too_late_to_reopen(
     incident: &Incident,
@@ -122,6 +174,82 @@ mod tests {
     use super::*;
     use crate::incident::decide::tests_support::{at, fixed};
     use crate::incident::Stage;
+
+    fn open_of_theirs(
+        n: i64,
+        subject: &str,
+        updated: &str,
+        facts: &[(&str, &str)],
+    ) -> OpenOfTheirs {
+        OpenOfTheirs {
+            incident: IncidentNo(n),
+            subject: subject.into(),
+            updated_at: at(updated),
+            facts: facts
+                .iter()
+                .map(|(name, value)| Fact {
+                    name: (*name).into(),
+                    value: (*value).into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn fact(name: &str, value: &str) -> Fact {
+        Fact {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn a_new_mail_about_the_customers_open_incident_follows_it_up() {
+        let theirs = [
+            open_of_theirs(
+                7,
+                "Lamp arrived broken",
+                "2026-12-01T09:00:00Z",
+                &[("order", "48391")],
+            ),
+            open_of_theirs(
+                4,
+                "Invoice wrong",
+                "2026-11-20T09:00:00Z",
+                &[("invoice", "R-2026-118")],
+            ),
+        ];
+        let now = at("2026-12-02T09:00:00Z");
+        let three_days = Duration::from_secs(3 * 86_400);
+        let follow =
+            |subject: &str, facts: &[Fact]| follow_up(&theirs, subject, facts, now, three_days);
+        // The same order, whatever the subject, however long ago the incident last moved.
+        assert_eq!(
+            follow("Any news?", &[fact("order", "48391")]),
+            Some((IncidentNo(7), Evidence::SameFact))
+        );
+        assert_eq!(
+            follow("Where is my refund", &[fact("invoice", "r-2026-118")]),
+            Some((IncidentNo(4), Evidence::SameFact))
+        );
+        // The same subject, soon after.
+        assert_eq!(
+            follow("lamp arrived broken", &[]),
+            Some((IncidentNo(7), Evidence::SameSubject))
+        );
+        // The same subject long after, or naming another order: a new problem.
+        assert_eq!(follow("Invoice wrong", &[]), None);
+        assert_eq!(
+            follow("Lamp arrived broken", &[fact("order", "50017")]),
+            None
+        );
+        // A subject that says nothing joins nothing.
+        assert_eq!(follow(crate::mail::NO_SUBJECT, &[]), None);
+        assert_eq!(follow("", &[]), None);
+        assert_eq!(
+            follow("Something else entirely", &[fact("order", "11111")]),
+            None
+        );
+    }
 
     fn cand(incident: i64, via: Evidence, participant: bool) -> Candidate {
         Candidate {

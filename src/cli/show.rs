@@ -283,26 +283,44 @@ fn message_extras(out: &mut impl Write, m: &TimelineMessage) -> Result<()> {
 }
 
 pub fn satisfaction(weeks: &[crate::store::satisfaction::Week]) -> Result<()> {
+    use crate::incident::replies::Reading;
     let mut out = out();
     if weeks.is_empty() {
         writeln!(out, "no check-back answers or settled promises yet")?;
         return Ok(());
     }
+    // One column per reading: what the answer was taken to mean is what was done with it.
+    let columns = [
+        (Reading::Works, "works"),
+        (Reading::WorksUnhappy, "unhappy"),
+        (Reading::WorksUnproven, "unproven"),
+        (Reading::NotFixed, "not fixed"),
+        (Reading::Unclear, "unclear"),
+        (Reading::Rated, "rated"),
+        (Reading::Thanks, "thanks"),
+        (Reading::Stop, "stop"),
+    ];
+    write!(out, "{:<12}", "week of")?;
+    for (_, heading) in &columns {
+        write!(out, " {heading:>9}")?;
+    }
     writeln!(
         out,
-        "week of      ratings  average  fixed: yes  no   promises: kept  breached"
+        "  {:>7}  {:>7}  {:>5}  {:>8}",
+        "ratings", "average", "kept", "breached"
     )?;
     for w in weeks {
+        write!(out, "{:<12}", w.week_of)?;
+        for (reading, _) in &columns {
+            write!(out, " {:>9}", w.read_as(*reading))?;
+        }
         writeln!(
             out,
-            "{:<12} {:>7}  {:>7}  {:>10}  {:<3}  {:>14}  {:>8}",
-            w.week_of,
+            "  {:>7}  {:>7}  {:>5}  {:>8}",
             w.ratings,
             w.average_rating
                 .map(|a| format!("{a:.1}"))
                 .unwrap_or_else(|| "-".into()),
-            w.fixed_yes,
-            w.fixed_no,
             w.promises_kept,
             w.promises_breached
         )?;

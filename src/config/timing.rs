@@ -188,6 +188,10 @@ pub struct RecurringConfig {
     /// A complaint this soon after the customer's previous incident (open, or last changed
     /// within it) is linked to it as a repeat of the same problem.
     pub link_within: Duration,
+    /// A new mail (not a reply) from the customer of an open incident joins it when it names
+    /// one of its order or invoice numbers, or has its subject and comes within this long of
+    /// the incident's last change: a follow-up, not a second problem.
+    pub follow_up_within: Duration,
     /// A customer's incident is recurring when they opened this many within the window.
     pub incidents: u32,
     /// A tag is recurring when this many incidents within the window carry it.
@@ -199,6 +203,7 @@ impl Default for RecurringConfig {
         RecurringConfig {
             window: Duration::from_secs(30 * 86_400),
             link_within: Duration::from_secs(30 * 86_400),
+            follow_up_within: Duration::from_secs(3 * 86_400),
             incidents: 3,
             tag_incidents: 3,
         }
@@ -212,6 +217,8 @@ pub(super) struct RawRecurring {
     pub(super) window: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) link_within: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) follow_up_within: Option<Duration>,
     pub(super) incidents: Option<Spanned<u32>>,
     pub(super) tag_incidents: Option<Spanned<u32>>,
 }
@@ -360,6 +367,9 @@ impl Validator<'_> {
         }
         if let Some(w) = raw.link_within {
             out.link_within = w;
+        }
+        if let Some(w) = raw.follow_up_within {
+            out.follow_up_within = w;
         }
         for (field, value, target) in [
             ("incidents", raw.incidents, &mut out.incidents),

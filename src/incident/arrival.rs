@@ -15,6 +15,10 @@ pub enum JoinedVia {
     References,
     ThreadIndex,
     SubjectToken,
+    /// A new mail, not a reply, naming an order or invoice number of the incident.
+    SameFact,
+    /// A new mail, not a reply, with the incident's subject, soon after.
+    SameSubject,
 }
 
 /// Something that arrived and is only recorded.
@@ -116,6 +120,8 @@ impl Arrival<'_> {
                     JoinedVia::References => said!("arrival.joined.references", from = from),
                     JoinedVia::ThreadIndex => said!("arrival.joined.thread_index", from = from),
                     JoinedVia::SubjectToken => said!("arrival.joined.subject_token", from = from),
+                    JoinedVia::SameFact => said!("arrival.joined.same_fact", from = from),
+                    JoinedVia::SameSubject => said!("arrival.joined.same_subject", from = from),
                 },
             ),
             Arrival::Duplicate { uid, of } => (

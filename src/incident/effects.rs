@@ -132,12 +132,13 @@ pub enum Effect {
     },
     /// The language the customer is answered in from now on.
     Lang(String),
-    /// The customer answered the check-back: fixed or not (None: they did not say), and a
-    /// rating from 1 to 5 if they gave one.
+    /// The customer answered the check-back: fixed or not (None: they did not say), a
+    /// rating from 1 to 5 if they gave one, and how the answer was read.
     CheckBackAnswer {
         message: MessageRow,
         fixed: Option<bool>,
         rating: Option<u8>,
+        reading: crate::incident::replies::Reading,
     },
     PreviousIncident(IncidentNo),
     /// A staff member's reply is held back from the customer until they `#send` it: their

@@ -114,6 +114,7 @@ pub fn mail_data(incident: &Incident, policy: &Policy, promise: Option<DateTime<
                 incident.customer_name.as_deref(),
                 policy.wording.greeting,
             ),
+            full_name_greeting: policy.wording.greeting == crate::config::GreetingRule::DisplayName,
         },
         support: SupportData {
             name: policy.support.name.clone(),
@@ -235,6 +236,8 @@ pub fn to_customer(
         data.customer.name = None;
         data.customer.greeting_name.clear();
         data.facts.clear();
+        data.understood = Default::default();
+        data.attachments.clear();
         data.problem.clear();
         to_name = None;
     }

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod replies;
 pub mod staff_mail;
 pub mod state;
+pub mod understood;
 
 use std::fmt;
 use std::time::Duration;

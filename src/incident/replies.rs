@@ -42,7 +42,7 @@ pub fn read(own_text: &str, intents: &Intents, news: &[String], stop: &[String])
 
 /// Lower case, with the typographic apostrophes phones and word processors write ("don’t",
 /// "m’envoyer") as the tables write them.
-fn folded(text: &str) -> String {
+pub(crate) fn folded(text: &str) -> String {
     text.to_lowercase()
         .replace(['\u{2019}', '\u{2018}', '\u{02bc}'], "'")
 }
@@ -55,7 +55,7 @@ fn status_question(text: &str, status_words: &[String]) -> bool {
 }
 
 /// `phrase` occurs on word boundaries.
-fn occurs(text: &str, phrase: &str) -> bool {
+pub(crate) fn occurs(text: &str, phrase: &str) -> bool {
     positions(text, phrase).next().is_some()
 }
 
@@ -94,6 +94,58 @@ pub struct CheckBackAnswer {
     pub thanks_only: bool,
     /// It works, but they are unhappy with how it went ("not impressed", "took a week").
     pub unhappy: bool,
+}
+
+/// How a check-back answer was read, and so what was done: recorded with the answer, so
+/// `report satisfaction` counts the very readings the decisions acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// It works: closed with thanks.
+    Works,
+    /// It works, but they are unhappy with how it went: closed, the thanks owns that.
+    WorksUnhappy,
+    /// "Yes" from a sender nobody proved: it stays resolved, staff decide.
+    WorksUnproven,
+    /// A clear no: reopened.
+    NotFixed,
+    /// A rating and nothing else: thanked, it stays resolved.
+    Rated,
+    /// A thank-you: it stays resolved.
+    Thanks,
+    /// No more mails, please: no check-back, it closes quietly.
+    Stop,
+    /// Neither yes nor no: it stays resolved, staff read it.
+    Unclear,
+}
+
+impl Reading {
+    pub const ALL: [Reading; 8] = [
+        Reading::Works,
+        Reading::WorksUnhappy,
+        Reading::WorksUnproven,
+        Reading::NotFixed,
+        Reading::Rated,
+        Reading::Thanks,
+        Reading::Stop,
+        Reading::Unclear,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reading::Works => "works",
+            Reading::WorksUnhappy => "works_unhappy",
+            Reading::WorksUnproven => "works_unproven",
+            Reading::NotFixed => "not_fixed",
+            Reading::Rated => "rated",
+            Reading::Thanks => "thanks",
+            Reading::Stop => "stop",
+            Reading::Unclear => "unclear",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Reading> {
+        Reading::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 /// Reads a reply to the check-back in the customer's own language first (`lang`, when its

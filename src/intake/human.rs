@@ -2,6 +2,7 @@
 //! what their own words are, and the opening of an incident through the one door.
 
 use super::*;
+use crate::incident::understood;
 
 pub(super) fn record_human(
     conn: &Connection,
@@ -46,6 +47,18 @@ pub(super) fn record_human(
     if let Some(e) = lookup_failed {
         return Err(e.into());
     }
+    let route = match route {
+        // Nothing in it points at an incident: it may still be the customer following up on
+        // their open one by a new mail ("Order 48391 – any news?").
+        Route::Open {
+            continues: None,
+            ref stranger_to,
+        } if stranger_to.is_empty() => match follow_up_of(conn, deps, mail, now)? {
+            Some((incident, via)) => Route::Join { incident, via },
+            None => route,
+        },
+        route => route,
+    };
     if treatment == Treatment::Hold {
         let answers = match route {
             Route::Join { incident, .. } => Some(incident),
@@ -79,6 +92,36 @@ pub(super) fn record_human(
             queued,
         ),
     }
+}
+
+/// The customer's open incident a new mail of theirs follows up, if it does (see
+/// [`thread::follow_up`]).
+fn follow_up_of(
+    conn: &Connection,
+    deps: &Deps,
+    mail: &ParsedMail,
+    now: DateTime<Utc>,
+) -> Result<Option<(IncidentNo, Evidence)>, StoreError> {
+    let theirs = store::incidents::open_of_customer(conn, &mail.from.address)?;
+    if theirs.is_empty() {
+        return Ok(None);
+    }
+    let subject = mail::base_subject(&mail.subject);
+    Ok(thread::follow_up(
+        &theirs,
+        &subject,
+        &facts_of(&subject, &mail.own.text(), deps),
+        now,
+        deps.config.recurring.follow_up_within,
+    ))
+}
+
+/// The order, invoice and tracking numbers a complaint names, in its subject or its words.
+pub(super) fn facts_of(subject: &str, own_text: &str, deps: &Deps) -> Vec<mail::facts::Fact> {
+    mail::facts::find(
+        &format!("{subject}\n{own_text}"),
+        &deps.config.wording.facts,
+    )
 }
 
 /// `[trust]` says to keep this sender's mail for staff (by default: the receiving server's
@@ -181,6 +224,8 @@ pub(super) fn join(
         Evidence::Reference => JoinedVia::References,
         Evidence::ThreadIndex => JoinedVia::ThreadIndex,
         Evidence::SubjectToken => JoinedVia::SubjectToken,
+        Evidence::SameFact => JoinedVia::SameFact,
+        Evidence::SameSubject => JoinedVia::SameSubject,
     };
     let arrival = Arrival::Joined {
         from: &mail.from.address,
@@ -259,13 +304,20 @@ pub(super) fn open(
     // "Fwd: AW: Order broken [FU-3-…]" is about "Order broken": prefixes and copied tokens go.
     let mut subject = mail::base_subject(&mail.subject);
     if subject.is_empty() {
-        subject = "(no subject)".into();
+        subject = mail::NO_SUBJECT.into();
     }
+    // What they wrote is the problem, not the pleasantries around it: staff read it as the
+    // incident's summary, and the acknowledgement quotes it back.
+    let understood = understood::read(&mail.own, deps.templates.intents(), mail::SUMMARY_CHARS);
     let incident = store::incidents::create_incident(
         conn,
         &store::NewIncident {
             subject: &subject,
-            summary: &mail.summary,
+            summary: if understood.problem.is_empty() {
+                &mail.summary
+            } else {
+                &understood.problem
+            },
             customer_address: &mail.from.address,
             customer_name: mail.from.name.as_deref(),
             reply_address: &answer_to.address,
@@ -285,6 +337,7 @@ pub(super) fn open(
         mail.date.as_deref().and_then(crate::lang::offset_of_date),
     )?;
     store::incidents::add_participant(conn, incident, &mail.from.address, Role::Customer)?;
+    store::incidents::add_facts(conn, incident, &facts_of(&subject, &mail.own.text(), deps))?;
     if answer_to.address != mail.from.address {
         store::incidents::add_participant(conn, incident, &answer_to.address, Role::ReplyTo)?;
     }
@@ -326,6 +379,7 @@ pub(super) fn open(
         }),
         written: written(mail, &mail.own, deps.templates.phrases()),
         language,
+        understood,
     };
     // The acknowledgement answers the complaint itself: its references, then it.
     let mut ids: Vec<String> = mail

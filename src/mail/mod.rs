@@ -236,6 +236,9 @@ impl std::fmt::Display for Unreadable {
 
 /// Parses a raw message and decides its class. Never panics: mail-parser is run under
 /// `catch_unwind` as a last line of defence, since one poisoned message must not stop intake.
+/// The subject an incident gets when its complaint had none.
+pub const NO_SUBJECT: &str = "(no subject)";
+
 pub fn parse(raw: &[u8], config: &Config) -> Result<ParsedMail, Quarantine> {
     match std::panic::catch_unwind(|| {
         let (raw, headers_charset) = decode_8bit_headers(raw);

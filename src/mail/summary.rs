@@ -11,6 +11,13 @@ use super::reply_marks;
 /// collapsed; ended at a sentence boundary within `max` characters (at a word, with "…", only
 /// when the first sentence alone is longer).
 pub fn summarize(own: &OwnWords, max: usize) -> String {
+    let flat = header_safe(&cleaned(own), usize::MAX);
+    cut_at_sentence(&capitalized(&flat), max)
+}
+
+/// Their own words as [`summarize`] reads them, lines kept: no forwarded original, no
+/// greeting or sign-off (on a line of their own or on the text's first and last line).
+pub fn cleaned(own: &OwnWords) -> String {
     let mut lines: Vec<&str> = own.body.lines().map(str::trim).collect();
     // Everything from a forwarded or Outlook-quoted original on is not theirs.
     if let Some(at) = lines.iter().position(|l| is_quoted_original(l)) {
@@ -37,26 +44,27 @@ pub fn summarize(own: &OwnWords, max: usize) -> String {
     {
         lines.pop();
     }
-    let mut text = lines.join(" ");
+    let mut text = lines.join("\n");
     // Nothing but a greeting and a sign-off: say what the greeting said ("Hello?").
     if text.trim().is_empty() {
-        text = own.text().replace('\n', " ");
+        text = own.text();
     }
     text = strip_greeting(&text);
-    text = strip_trailing_sign_off(&text);
-    let flat = header_safe(&text, usize::MAX);
-    // "the vase arrived broken" after "Hello," is quoted back as a sentence.
-    let mut chars = flat.chars();
-    let flat = match chars.next() {
+    strip_trailing_sign_off(&text)
+}
+
+/// "the vase arrived broken" after "Hello," is quoted back as a sentence.
+pub fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
         Some(first) if first.is_lowercase() => first.to_uppercase().chain(chars).collect(),
-        _ => flat,
-    };
-    cut_at_sentence(&flat, max)
+        _ => text.to_string(),
+    }
 }
 
 /// Cut to at most `max` characters at the end of a sentence; at a word (with "…") when not
 /// even the first sentence fits.
-fn cut_at_sentence(flat: &str, max: usize) -> String {
+pub fn cut_at_sentence(flat: &str, max: usize) -> String {
     if flat.chars().count() <= max {
         return flat.to_string();
     }

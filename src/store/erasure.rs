@@ -220,6 +220,11 @@ pub fn erase(
         "DELETE FROM participants WHERE incident_id IN (SELECT id FROM erase_incidents)",
         [],
     )?;
+    // An order number is the customer's too.
+    conn.execute(
+        "DELETE FROM incident_facts WHERE incident_id IN (SELECT id FROM erase_incidents)",
+        [],
+    )?;
     for table in ["undeliverable", "participants"] {
         let mut stmt = conn.prepare(&format!("SELECT DISTINCT address FROM {table}"))?;
         let addresses: Vec<String> = stmt

@@ -7,11 +7,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{column, secs, ts_at, ts_opt, Result, Ts};
+use crate::incident::EventKind;
 use crate::incident::{
     Incident, IncidentNo, MessageRow, Note, NoteVisibility, Resolution, Resolved, Role, Stage,
     State,
 };
+use crate::mail::facts::Fact;
 use crate::mail::Trust;
+use crate::thread::OpenOfTheirs;
 
 #[derive(Debug, Clone)]
 pub struct NewIncident<'a> {
@@ -396,9 +399,10 @@ pub fn mark_recurring(conn: &Connection, id: IncidentNo, reason: &str) -> Result
     Ok(())
 }
 
-/// The customer's latest other incident that is still open, or was last changed (opened,
-/// resolved, closed) since `since`: what a new complaint of theirs repeats. Its number, when
-/// it opened, and which time of the problem it was.
+/// The customer's newest other incident that is still open, or was last changed since
+/// `since`: the one a new complaint repeats. With it, which time the customer is writing
+/// about the problem as they count it (every earlier incident of the chain and every time
+/// one was reopened), and when the first of the chain opened.
 pub fn previous_of_customer(
     conn: &Connection,
     customer: &str,
@@ -406,16 +410,67 @@ pub fn previous_of_customer(
     since: DateTime<Utc>,
 ) -> Result<Option<(IncidentNo, DateTime<Utc>, i64)>> {
     Ok(conn
-        .prepare_cached(
-            sql!("SELECT id, opened_at, repeat_count FROM incidents
+        .prepare_cached(sql!(
+            "SELECT id, coalesce(previous_opened_at, opened_at),
+                    repeat_count + (SELECT COUNT(*) FROM events e
+                                     WHERE e.incident_id = i.id AND e.kind = ?4)
+             FROM incidents i
              WHERE customer_address = ?1 COLLATE NOCASE AND id != ?2
                AND (state IN ({State::Open}, {State::Waiting}) OR updated_at >= ?3 OR opened_at >= ?3)
-             ORDER BY id DESC LIMIT 1"),
-        )?
-        .query_row(params![customer, excluding, Ts(since)], |r| {
-            Ok((r.get(0)?, ts_at(r, 1)?, r.get(2)?))
-        })
+             ORDER BY id DESC LIMIT 1"
+        ))?
+        .query_row(
+            params![customer, excluding, Ts(since), EventKind::Reopened],
+            |r| Ok((r.get(0)?, ts_at(r, 1)?, r.get(2)?)),
+        )
         .optional()?)
+}
+
+/// The facts of an incident's complaint (order, invoice, tracking numbers), kept so a new
+/// mail naming one of them is known as a follow-up.
+pub fn add_facts(conn: &Connection, id: IncidentNo, facts: &[Fact]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO incident_facts (incident_id, name, value) VALUES (?1, ?2, ?3)",
+    )?;
+    for fact in facts {
+        stmt.execute(params![id, fact.name, fact.value])?;
+    }
+    Ok(())
+}
+
+/// The customer's open and waiting incidents, newest first, with their subjects, last
+/// change and facts: what a new mail of theirs may be following up.
+pub fn open_of_customer(conn: &Connection, customer: &str) -> Result<Vec<OpenOfTheirs>> {
+    let mut stmt = conn.prepare_cached(sql!(
+        "SELECT i.id, i.subject, i.updated_at,
+                (SELECT group_concat(f.name || char(31) || f.value, char(30))
+                   FROM incident_facts f WHERE f.incident_id = i.id)
+           FROM incidents i
+          WHERE i.customer_address = ?1 COLLATE NOCASE
+            AND i.state IN ({State::Open}, {State::Waiting})
+          ORDER BY i.id DESC LIMIT 20"
+    ))?;
+    let rows = stmt
+        .query_map([customer], |r| {
+            let facts = r
+                .get::<_, Option<String>>(3)?
+                .unwrap_or_default()
+                .split('\u{1e}')
+                .filter_map(|f| f.split_once('\u{1f}'))
+                .map(|(name, value)| Fact {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+                .collect();
+            Ok(OpenOfTheirs {
+                incident: r.get(0)?,
+                subject: r.get(1)?,
+                updated_at: ts_at(r, 2)?,
+                facts,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Records a note and when the last one was written.

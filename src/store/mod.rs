@@ -114,6 +114,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/012_held_replies.sql")),
         M::up(include_str!("../../migrations/013_faults.sql")),
         M::up(include_str!("../../migrations/014_waiting_for.sql")),
+        M::up(include_str!("../../migrations/015_what_they_said.sql")),
     ])
 }
 
@@ -399,6 +400,7 @@ spelled!(OutboxState, "an outbox state");
 spelled!(Role, "a participant role");
 spelled!(NoteVisibility, "a note visibility");
 spelled!(Trust, "a trust level");
+spelled!(crate::incident::replies::Reading, "a check-back reading");
 
 impl ToSql for Actor {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -539,7 +541,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 14);
+        assert_eq!(version, 15);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

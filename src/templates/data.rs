@@ -52,6 +52,13 @@ pub struct MailData {
     pub next_update_theirs: String,
     /// Facts the customer already gave (acknowledgement): `{{#each facts}}{{name}} {{value}}`.
     pub facts: Vec<FactData>,
+    /// What we understood from the complaint (acknowledgement): `understood.problem` (the
+    /// sentences that state it, without pleasantries), `understood.impact` ("My clients are
+    /// waiting.") and `understood.deadline` ("I need it by Friday."), "" when not said.
+    pub understood: Understood,
+    /// What the customer already sent with their complaint (acknowledgement): `{{#each
+    /// attachments}}{{name}} ({{size}}){{/each}}`, so the mail does not ask for it again.
+    pub attachments: Vec<AttachmentData>,
     /// This problem came back (`recurring.count` is 2 or more).
     pub recurring: RecurringData,
     /// For `check_back`: the problem in the customer's words (their subject), "" when unknown.
@@ -64,6 +71,9 @@ pub struct MailData {
     /// For `thank_you`: it works, but they are unhappy with how long it took or how it went
     /// ("not impressed"): the mail owns that.
     pub unhappy: bool,
+    /// For `thank_you`: they gave a rating and said nothing else; the incident stays resolved
+    /// (it closes when its time comes), so the mail does not say it is closed.
+    pub rating_only: bool,
     /// For `resolution` and `reopened`: we had told the customer this was fixed before.
     pub fixed_before: bool,
     pub resolution: ResolutionData,
@@ -168,6 +178,24 @@ pub struct CustomerData {
     /// The name to greet them by ("Maria" for "Maria Schneider", `[wording] greeting`); ""
     /// for "Hello,".
     pub greeting_name: String,
+    /// `greeting_name` is their whole name (`[wording] greeting = "display_name"`): the
+    /// formal greeting goes with it ("Guten Tag Maria Schneider," beside "Sie"; "Hallo
+    /// Maria," for a first name).
+    pub full_name_greeting: bool,
+}
+
+/// What we understood from a complaint (`understood.problem`, `.impact`, `.deadline`), read
+/// by `incident::understood`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Understood {
+    /// The sentences that state the problem, in their words, within the summary's length.
+    pub problem: String,
+    /// The sentence that says what it does to them ("My clients are waiting."), "" when
+    /// they said none or the problem quote holds it already.
+    pub impact: String,
+    /// The sentence that says by when they need it ("I need it before Friday."), "" when
+    /// they said none or the problem quote holds it already.
+    pub deadline: String,
 }
 
 /// A fact the customer already gave us ("order", "48391"): no mail asks for it again.
@@ -212,6 +240,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
             name: Some("Ann Example".into()),
             address: "ann@example.com".into(),
             greeting_name: "Ann".into(),
+            full_name_greeting: false,
         },
         support: SupportData {
             name: support_name.into(),
@@ -231,6 +260,16 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
             name: "order".into(),
             value: "5521".into(),
         }],
+        understood: Understood {
+            problem: "The vase I ordered arrived in pieces.".into(),
+            impact: "My shop opens on Saturday and the display is empty.".into(),
+            deadline: "I need it by Friday.".into(),
+        },
+        attachments: vec![AttachmentData {
+            name: "photo.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size: "120 KB".into(),
+        }],
         recurring: RecurringData {
             count: 2,
             count_words: "second".into(),
@@ -241,6 +280,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         check_question: "Has the replacement vase arrived in one piece?".into(),
         rating: 5,
         unhappy: true,
+        rating_only: false,
         fixed_before: true,
         resolution: ResolutionData {
             root_cause: "Our packing station used the wrong box size for fragile items.".into(),
@@ -299,10 +339,13 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
             name: None,
             address: full.customer.address.clone(),
             greeting_name: String::new(),
+            full_name_greeting: false,
         },
         next_update: String::new(),
         next_update_theirs: String::new(),
         facts: Vec::new(),
+        understood: Default::default(),
+        attachments: Vec::new(),
         recurring: RecurringData {
             count: 1,
             ..RecurringData::default()
@@ -311,6 +354,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         check_question: String::new(),
         rating: 0,
         unhappy: false,
+        rating_only: false,
         fixed_before: false,
         next_update_iso: String::new(),
         note: String::new(),
@@ -347,6 +391,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
             name: None,
             address: full.customer.address.clone(),
             greeting_name: String::new(),
+            full_name_greeting: false,
         },
         facts: Vec::new(),
         problem: String::new(),

@@ -48,6 +48,14 @@ pub struct Table {
     pub rating_numbers: Vec<String>,
     #[serde(default)]
     pub rating_words: Vec<String>,
+    #[serde(default)]
+    pub pleasantries: Vec<String>,
+    #[serde(default)]
+    pub lead_ins: Vec<String>,
+    #[serde(default)]
+    pub impact: Vec<String>,
+    #[serde(default)]
+    pub deadline: Vec<String>,
 }
 
 /// Every language's table, merged: what a reply is read against.
@@ -65,6 +73,14 @@ pub struct Intents {
     /// A rating in words ("four", "vier", "quatre") and its value.
     pub rating_numbers: Vec<(String, u8)>,
     pub rating_words: Vec<String>,
+    /// Sentences of pure politeness ("i hope this email finds you well"), not the problem.
+    pub pleasantries: Vec<String>,
+    /// Sentence openings that only name the subject ("i am writing regarding").
+    pub lead_ins: Vec<String>,
+    /// What the problem does to the customer ("my clients are waiting").
+    pub impact: Vec<String>,
+    /// By when they need it ("before friday").
+    pub deadline: Vec<String>,
     /// The languages read, for `check`.
     pub languages: Vec<String>,
     /// Each language's table alone: a customer's own language is read first (one language's
@@ -161,6 +177,10 @@ impl Intents {
             out.thanks.extend(lower(t.thanks));
             out.thanks_markers.extend(lower(t.thanks_markers));
             out.rating_words.extend(lower(t.rating_words));
+            out.pleasantries.extend(lower(t.pleasantries));
+            out.lead_ins.extend(lower(t.lead_ins));
+            out.impact.extend(lower(t.impact));
+            out.deadline.extend(lower(t.deadline));
             out.rating_numbers.extend(
                 lower(t.rating_numbers)
                     .zip(1u8..=5)
@@ -179,6 +199,10 @@ impl Intents {
             &mut out.thanks,
             &mut out.thanks_markers,
             &mut out.rating_words,
+            &mut out.pleasantries,
+            &mut out.lead_ins,
+            &mut out.impact,
+            &mut out.deadline,
         ] {
             list.retain(|p| !p.is_empty());
             list.sort();

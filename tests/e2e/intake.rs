@@ -884,6 +884,8 @@ fn mail_in_many_charsets_and_mime_shapes_reaches_templates_as_clean_utf8() {
         let greeted = [
             format!("Hello {name},"),
             format!("Hallo {name},"),
+            // German greets a whole name in the register of "Sie".
+            format!("Guten Tag {name},"),
             format!("Bonjour {name},"),
         ]
         .iter()

@@ -738,12 +738,29 @@ fn a_german_complaint_from_new_york_is_answered_in_german_with_both_times() {
 }
 
 #[test]
-fn a_complaint_two_days_after_the_last_one_closed_is_linked_and_owned() {
+fn a_complaint_two_days_after_the_last_one_closed_is_linked_and_owned_as_the_customer_counts() {
     let stack = MailStack::start();
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
     let t0 = at("2026-11-23T09:00:00Z");
     opened(&stack, &fu, t0);
+    // Fixed, broken again (reopened), closed: the customer has written about it twice.
+    ok(fu.run_at(
+        t0 + Span::hours(1),
+        &[
+            "incident",
+            "resolve",
+            "1",
+            "--root-cause",
+            "A certificate expired.",
+            "--prevention",
+            "Certificates renew automatically now.",
+        ],
+    ));
+    ok(fu.run_at(t0 + Span::hours(1), &["incident", "reopen", "1"]));
     ok(fu.run_at(t0 + Span::hours(2), &["incident", "close", "1"]));
+    fu.once_at(t0 + Span::hours(2));
+    fu.nothing_left_to_send(&stack);
+    let before = stack.mailbox(ANN).len();
     stack.deliver(
         SUPPORT,
         complaint(
@@ -755,12 +772,12 @@ fn a_complaint_two_days_after_the_last_one_closed_is_linked_and_owned() {
         .as_bytes(),
     );
     fu.once_at(t0 + Span::days(2));
-    let mail = stack.wait_for_mail(ANN, 2);
-    let text = parse(&mail[1]).body_text(0).expect("text").to_string();
+    let mail = stack.wait_for_mail(ANN, before + 1);
+    let text = parse(&mail[before]).body_text(0).expect("text").to_string();
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         flat.contains(
-            "I'm sorry: this is the second time you have had to write to us about this in two \
+            "I'm sorry: this is the third time you have had to write to us about this in two \
              days, and it should not have happened again."
         ) && flat.contains("(the earlier one was incident 1)"),
         "{text}"
@@ -771,7 +788,7 @@ fn a_complaint_two_days_after_the_last_one_closed_is_linked_and_owned() {
     );
     let second = fu.incident(2);
     assert_eq!(second["incident"]["previous_incident"], 1);
-    assert_eq!(second["incident"]["repeat_count"], 2);
+    assert_eq!(second["incident"]["repeat_count"], 3);
     let report = ok(fu.run(&["report", "recurring"]));
     assert!(
         report.contains("why: ann@example.test wrote again within 30 days of incident #1"),
@@ -861,8 +878,8 @@ fn the_check_back_yes_closes_with_thanks_no_reopens_and_ratings_are_reported() {
         .and_then(|w| w.iter().find(|w| w["ratings"] == 1))
         .unwrap_or_else(|| panic!("a week with the rating: {weeks}"));
     assert_eq!(week["average_rating"], 5.0);
-    assert_eq!(week["fixed_yes"], 1);
-    assert_eq!(week["fixed_no"], 1);
+    assert_eq!(week["answers"]["works"], 1, "{week}");
+    assert_eq!(week["answers"]["not_fixed"], 1, "{week}");
     let text = ok(fu.run_at(t1, &["report", "satisfaction"]));
     assert!(text.contains("5.0"), "{text}");
 }

@@ -1,7 +1,7 @@
 //! Reading customers in their own words, against real Dovecot and Postfix with the clock
 //! moved (`run --once --now`): a French customer whose mail names no language answered in
-//! French, a chaser that never says "update", a "don't spam me", and check-back answers in
-//! French and Spanish.
+//! French, a chaser that never says "update", a "don't spam me", check-back answers in
+//! French and Spanish, what we understood from a complaint, and a new mail that follows up.
 
 use chrono::{DateTime, Duration as Span, Utc};
 
@@ -261,4 +261,80 @@ fn the_fourth_chase_in_a_day_gets_no_fourth_automatic_answer_but_reaches_staff()
             .is_some_and(|d| d.contains("asked for news again; no automatic answer"))),
         "{shown}"
     );
+}
+
+#[test]
+fn a_french_complaint_is_understood_and_a_new_mail_about_the_same_order_follows_it_up() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-24T09:00:00Z");
+    let marie = "marie@example.test";
+    // As Gmail sends it: no Content-Language, the photo attached, the pleasantries first.
+    let complaint = format!(
+        "From: Marie Dupont <{marie}>\r\nTo: {SUPPORT}\r\nSubject: Lampe arrivée cassée\r\n\
+         Message-ID: <marie-1@client.example.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Bonjour,\r\n\r\nJ'espère que vous allez bien. Je vous écris au sujet de ma commande \
+         n° 771204. La lampe est arrivée cassée, le verre est en morceaux. Mes clients \
+         attendent l'ouverture de la boutique. J'en ai besoin avant vendredi.\r\n\r\n\
+         Cordialement,\r\nMarie Dupont\r\n\
+         --b1\r\nContent-Type: image/jpeg; name=\"lampe.jpg\"\r\n\
+         Content-Disposition: attachment; filename=\"lampe.jpg\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsL\r\n\
+         --b1--\r\n"
+    );
+    stack.deliver(SUPPORT, complaint.as_bytes());
+    fu.once_at(t0);
+    let mail = stack.wait_for_mail(marie, 1);
+    let ack = body(&mail[0]);
+    let flat = ack.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("dossier 1"), "answered in French: {ack}");
+    assert!(
+        flat.contains("\"La lampe est arrivée cassée, le verre est en morceaux.\""),
+        "what we understood is the problem, not the pleasantries: {ack}"
+    );
+    assert!(!flat.contains("J'espère"), "{ack}");
+    assert!(flat.contains("Mes clients attendent"), "the impact: {ack}");
+    assert!(flat.contains("avant vendredi"), "the deadline: {ack}");
+    assert!(
+        flat.contains("771204") && flat.contains("lampe.jpg"),
+        "what she sent is known: {ack}"
+    );
+    assert!(
+        !flat.contains("capture d'écran") && !flat.contains("numéro de commande,"),
+        "nothing she sent is asked for again: {ack}"
+    );
+    assert_eq!(
+        fu.incident(1)["incident"]["summary"],
+        "La lampe est arrivée cassée, le verre est en morceaux.",
+        "staff read the problem too"
+    );
+
+    replies(&stack, marie, "marie", 2, "Des nouvelles ?");
+    fu.once_at(t0 + Span::minutes(30));
+    let mail = stack.wait_for_mail(marie, 2);
+    let status = body(&mail[1]);
+    assert!(
+        status.contains("Merci pour votre message") && status.contains("dossier 1"),
+        "a French status answer at once: {status}"
+    );
+
+    // A new mail, not a reply, naming the same order: a follow-up, not a second incident.
+    stack.deliver(
+        SUPPORT,
+        crate::harness::complaint(
+            marie,
+            "marie-3@client.example.test",
+            "Commande 771204",
+            "Toujours rien pour ma commande 771204 ? C'est urgent.",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0 + Span::hours(1));
+    let mail = stack.wait_for_mail(marie, 3);
+    let answer = body(&mail[2]);
+    assert!(answer.contains("dossier 1"), "{answer}");
+    assert_eq!(fu.incidents().len(), 1, "no second incident");
+    assert!(has_event(&fu.incident(1), "customer_reply"));
 }

@@ -2,6 +2,7 @@
 //! a reopen; staff told of each. Also their address bouncing.
 
 use super::*;
+use crate::incident::replies::Reading;
 
 impl Decision<'_> {
     /// After resolution the incident reopens and they are told so. Otherwise: asking for news
@@ -166,25 +167,19 @@ impl Decision<'_> {
             self.policy.intents,
             self.incident.lang.as_deref(),
         );
-        if answer.fixed.is_some() || answer.rating.is_some() {
-            self.emit(Effect::CheckBackAnswer {
-                message,
-                fixed: answer.fixed,
-                rating: answer.rating,
-            });
-        }
         let rating = answer.rating.unwrap_or(0);
-        let reason = match answer.fixed {
-            Some(false) => return false,
+        let (reading, reason) = match answer.fixed {
+            Some(false) => (Reading::NotFixed, None),
             // Anyone can write as the customer: a "yes" from a sender nobody proved closes
             // nothing (a "no" reopens, which is safe); staff decide.
-            Some(true) if !proven => {
-                if answer.rating.is_some() {
+            Some(true) if !proven => (
+                Reading::WorksUnproven,
+                Some(if answer.rating.is_some() {
                     said!("staff.check_back.works_unproven_rated", rating = rating)
                 } else {
                     said!("staff.check_back.works_unproven")
-                }
-            }
+                }),
+            ),
             Some(true) => {
                 self.close(who);
                 let (rating, unhappy) = (i64::from(rating), answer.unhappy);
@@ -193,17 +188,35 @@ impl Decision<'_> {
                     d.unhappy = unhappy;
                 });
                 match (answer.unhappy, answer.rating.is_some()) {
-                    (true, _) => said!("staff.check_back.works_unhappy"),
-                    (false, true) => said!("staff.check_back.works_rated", rating = rating),
-                    (false, false) => said!("staff.check_back.works"),
+                    (true, _) => (
+                        Reading::WorksUnhappy,
+                        Some(said!("staff.check_back.works_unhappy")),
+                    ),
+                    (false, true) => (
+                        Reading::Works,
+                        Some(said!("staff.check_back.works_rated", rating = rating)),
+                    ),
+                    (false, false) => (Reading::Works, Some(said!("staff.check_back.works"))),
                 }
             }
             // A thank-you for the fix is not news that it broke: it stays resolved.
-            None if answer.thanks_only => said!("staff.check_back.thanks"),
+            None if answer.thanks_only => (Reading::Thanks, Some(said!("staff.check_back.thanks"))),
+            // A rating alone says how we did, not whether it works: thanked, left resolved
+            // (it closes when its time comes), and staff see it.
             None if answer.rating.is_some() => {
                 let said = self.say(said!("event.customer.rated", rating = rating));
                 self.fx.log(EventKind::CustomerReply, who, said);
-                said!("staff.check_back.rated", rating = rating)
+                if proven {
+                    let rating = i64::from(rating);
+                    self.mail_customer(MailKind::ThankYou, None, Some(message), |d| {
+                        d.rating = rating;
+                        d.rating_only = true;
+                    });
+                }
+                (
+                    Reading::Rated,
+                    Some(said!("staff.check_back.rated", rating = rating)),
+                )
             }
             // "Please stop emailing me about this": no check-back then; it closes as a quiet
             // resolved incident does.
@@ -214,15 +227,30 @@ impl Decision<'_> {
                     close = stamp(close_at)
                 ));
                 self.fx.log(EventKind::UpdatesStopped, who, said);
-                said!("staff.check_back.stop")
+                (Reading::Stop, Some(said!("staff.check_back.stop")))
             }
             // Neither yes nor no: a person reads it; reopening on a guess would restart the
             // updates of a fixed problem.
             None => {
                 let said = self.say(said!("event.customer.check_back_unclear"));
                 self.fx.log(EventKind::CustomerReply, who, said);
-                said!("staff.check_back.unclear", number = self.incident.number)
+                (
+                    Reading::Unclear,
+                    Some(said!(
+                        "staff.check_back.unclear",
+                        number = self.incident.number
+                    )),
+                )
             }
+        };
+        self.emit(Effect::CheckBackAnswer {
+            message,
+            fixed: answer.fixed,
+            rating: answer.rating,
+            reading,
+        });
+        let Some(reason) = reason else {
+            return false;
         };
         let reason = self.say(reason);
         self.notify_reply(MailKind::StaffReply, message, from, written, &reason);
@@ -333,6 +361,7 @@ mod tests {
     use super::super::test_kit::*;
     use super::super::tests_support::{at, T0};
     use super::super::*;
+    use crate::incident::replies::Reading;
 
     #[test]
     fn an_unproven_reply_cannot_set_the_pace_but_may_stop_the_updates() {
@@ -418,10 +447,21 @@ mod tests {
         let now = at("2026-11-26T10:00:00Z");
         let fx = decide(&f, &reply("Yes, all good now. 5"), &staffed(), now).expect("decided");
         assert_eq!(fx.new_state(), Some(State::Closed));
+        // What the report counts is what was done: one reading per answer.
+        let reading = |fx: &Effects| -> Vec<Reading> {
+            fx.list
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::CheckBackAnswer { reading, .. } => Some(*reading),
+                    _ => None,
+                })
+                .collect()
+        };
         assert!(fx.list.contains(&Effect::CheckBackAnswer {
             message: MessageRow(9),
             fixed: Some(true),
             rating: Some(5),
+            reading: Reading::Works,
         }));
         let thanks: Vec<&Mail> = fx
             .mails()
@@ -441,24 +481,50 @@ mod tests {
         let fx = decide(&f, &forged, &staffed(), now).expect("decided");
         assert_eq!(fx.new_state(), None, "an unproven yes closes nothing");
         assert!(fx.mails().all(|m| m.kind == MailKind::StaffReply));
+        assert_eq!(reading(&fx), [Reading::WorksUnproven]);
         let fx = decide(&f, &reply("No, it still fails."), &staffed(), now).expect("decided");
         assert_eq!(fx.new_state(), Some(State::Open));
         assert!(fx.mails().any(|m| m.kind == MailKind::Reopened));
-        let fx = decide(&f, &reply("4"), &staffed(), now).expect("decided");
-        assert_eq!(fx.new_state(), None, "a rating alone changes nothing");
+        assert_eq!(reading(&fx), [Reading::NotFixed]);
+        // A bare "4/5" is thanked, and stays resolved: it says how we did, not that it works.
+        let fx = decide(&f, &reply("4/5"), &staffed(), now).expect("decided");
+        assert_eq!(fx.new_state(), None, "a rating alone closes nothing");
         assert!(fx.list.contains(&Effect::CheckBackAnswer {
             message: MessageRow(9),
             fixed: None,
             rating: Some(4),
+            reading: Reading::Rated,
         }));
-        assert!(fx
+        let thanks: Vec<&Mail> = fx
             .mails()
-            .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+            .filter(|m| m.kind == MailKind::ThankYou)
+            .collect();
+        assert_eq!(thanks.len(), 1, "the rating is thanked");
+        assert!(thanks[0].data.rating_only && thanks[0].data.rating == 4);
         let fx = decide(&f, &reply("Thanks a lot!"), &staffed(), now).expect("decided");
         assert_eq!(fx.new_state(), None, "a thank-you reopens nothing");
         assert!(fx
             .mails()
             .all(|m| m.kind.audience() == crate::incident::Audience::Staff));
+        assert_eq!(reading(&fx), [Reading::Thanks]);
+        let fx = decide(
+            &f,
+            &reply("Hmm, I will have a look tomorrow."),
+            &staffed(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(fx.new_state(), None);
+        assert_eq!(reading(&fx), [Reading::Unclear]);
+        let fx = decide(
+            &f,
+            &reply("It works. But it took you a week. Not impressed."),
+            &staffed(),
+            now,
+        )
+        .expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Closed));
+        assert_eq!(reading(&fx), [Reading::WorksUnhappy]);
     }
 
     #[test]

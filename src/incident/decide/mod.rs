@@ -193,6 +193,8 @@ pub struct Opening {
     pub written: Written,
     /// The language the customer writes in, and how it was told (None: the default).
     pub language: Option<(String, crate::lang::Source)>,
+    /// What we understood from the complaint, for the acknowledgement.
+    pub understood: crate::incident::understood::Understood,
 }
 
 /// An earlier incident of the same customer that a new complaint repeats.

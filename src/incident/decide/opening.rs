@@ -177,6 +177,8 @@ impl Decision<'_> {
             |d| {
                 d.window_moved = promise.moved_by_window;
                 d.facts = facts;
+                d.understood = opening.understood.clone();
+                d.attachments = opening.written.attachments.clone();
             },
         );
     }

@@ -97,6 +97,10 @@ pub(super) fn an_opening(message: i64) -> Opening {
             ..Written::default()
         },
         language: None,
+        understood: crate::incident::understood::Understood {
+            problem: "Every payment attempt ends with an error page.".into(),
+            ..Default::default()
+        },
     }
 }
 
