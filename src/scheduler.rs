@@ -153,6 +153,11 @@ pub fn tick_in(
             let Some(effects) = step(conn, deps, n, &event, pass, now, &mut report)? else {
                 continue;
             };
+            // Nothing decided is no work done: counted as work, a preview would tick again at
+            // the same time for ever.
+            if effects.is_empty() {
+                continue;
+            }
             match due {
                 Due::Progress => {
                     report.updates += 1;
@@ -337,27 +342,33 @@ pub fn upcoming(
     let mut t = now;
     let mut ticks = 0usize;
     let mut listed: HashSet<(IncidentNo, String)> = HashSet::new();
+    // What was done at the current time: a second tick at the same time must do something
+    // new (the rest of a full batch), or the preview moves on.
+    let mut done_now: HashSet<(IncidentNo, String)> = HashSet::new();
     while t <= until {
         ticks += 1;
         let report = tick_in(&tx, deps, t, Pass::Preview)?;
         let busy = report.did_anything();
+        let mut progressed = false;
         for action in &report.actions {
             listed.insert((action.incident, action.what.clone()));
+            progressed |= done_now.insert((action.incident, action.what.clone()));
         }
         stop_following(&tx, deps, &report.actions, &listed, t)?;
         list.extend(report.actions);
         let next = next_due(&tx, deps, Pass::Preview)?;
-        t = match next {
+        let at = match next {
             // Left over from a full batch: tick again at the same time.
-            Some(next) if next <= t && busy => t,
+            Some(next) if next <= t && busy && progressed => t,
             // The next tick at the next due time, at most one a minute: the daemon ticks
             // every poll interval anyway, and a week ahead stays a few thousand ticks.
             Some(next) => next.max(t + STEP),
-            None => t,
+            None => break,
         };
-        if next.is_none() {
-            break;
+        if at != t {
+            done_now.clear();
         }
+        t = at;
     }
     drop(tx); // rolled back: nothing the simulation did is kept
     tracing::debug!(

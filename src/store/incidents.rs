@@ -641,8 +641,11 @@ pub fn due_updates(
 ) -> Result<Vec<IncidentNo>> {
     column(
         conn,
-        sql!("SELECT id FROM incidents WHERE state = {State::Open} AND next_update_at <= ?1 AND fault IS NULL
-         ORDER BY next_update_at LIMIT ?2"),
+        sql!(
+            "SELECT id FROM incidents WHERE state = {State::Open} AND next_update_at <= ?1
+           AND updates_stopped = 0 AND fault IS NULL
+         ORDER BY next_update_at LIMIT ?2"
+        ),
         params![Ts(until), limit_param(limit)],
     )
 }
@@ -757,7 +760,8 @@ pub fn earliest_due(conn: &Connection, with_quiet: bool) -> Result<Earliest> {
     Ok(Earliest {
         update: one(sql!(
             "SELECT next_update_at FROM incidents WHERE state = {State::Open}
-             AND next_update_at >= '0' AND fault IS NULL ORDER BY next_update_at LIMIT 1"
+             AND next_update_at >= '0' AND updates_stopped = 0 AND fault IS NULL
+             ORDER BY next_update_at LIMIT 1"
         ))?,
         check_back: one(sql!(
             "SELECT check_back_at FROM incidents WHERE state = {State::Resolved}

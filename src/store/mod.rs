@@ -230,15 +230,28 @@ pub fn open_in_memory() -> Result<Connection> {
     Ok(conn)
 }
 
-/// Opens the database for `upcoming`, whose preview writes a day's or a week's worth of
-/// decisions into a transaction that is rolled back: a larger page cache keeps that work in
-/// memory instead of spilling it to the WAL and reading it back.
+/// Opens a private copy of the database, in memory, for `upcoming`: its preview writes a
+/// day's or a week's worth of decisions and throws them away. Done on the database itself, it
+/// would hold the write lock all that time, and intake, the sender and every CLI action would
+/// wait behind it; the copy is read under a read transaction (WAL: writers go on meanwhile).
 pub fn open_for_preview(path: &Path) -> Result<Connection> {
-    let conn = open(path)?;
-    conn.pragma_update(None, "cache_size", -64 * 1024)?;
+    let source = open(path)?;
+    let mut copy = Connection::open_in_memory().map_err(|source| StoreError::Open {
+        path: ":memory:".into(),
+        source,
+    })?;
+    // All pages in one step: one consistent snapshot, read in one read transaction.
+    rusqlite::backup::Backup::new(&source, &mut copy)?.run_to_completion(
+        i32::MAX,
+        Duration::ZERO,
+        None,
+    )?;
+    drop(source);
+    copy.pragma_update(None, "cache_size", -64 * 1024)?;
     // Nothing the preview writes is kept, so checking its references buys nothing.
-    conn.pragma_update(None, "foreign_keys", "OFF")?;
-    Ok(conn)
+    copy.pragma_update(None, "foreign_keys", "OFF")?;
+    copy.set_prepared_statement_cache_capacity(128);
+    Ok(copy)
 }
 
 /// Opens the database for the outbox sender. Its commits record what the relay already

@@ -883,3 +883,86 @@ fn the_check_back_yes_closes_with_thanks_no_reopens_and_ratings_are_reported() {
     let text = ok(fu.run_at(t1, &["report", "satisfaction"]));
     assert!(text.contains("5.0"), "{text}");
 }
+
+#[test]
+fn upcoming_after_a_stop_request_and_a_staff_note_returns_at_once_while_the_daemon_works_on() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    reply(
+        &stack,
+        "ann-2@client.example.test",
+        "Please stop sending me these automatic updates.",
+    );
+    fu.once_at(t0 + Span::minutes(10));
+    stack.wait_for_mail(ANN, 2);
+    ok(fu.run_at(
+        t0 + Span::hours(1),
+        &[
+            "incident",
+            "note",
+            "1",
+            "We found the cause; a fix is in test.",
+        ],
+    ));
+    fu.once_at(t0 + Span::hours(1));
+    stack.wait_for_mail(ANN, 3);
+    assert_eq!(
+        fu.incident(1)["incident"]["next_update_at"],
+        serde_json::Value::Null,
+        "a note promises nothing to a customer who asked for quiet"
+    );
+
+    // Long after the time that note would have promised: the preview of a week ahead.
+    let later = t0 + Span::hours(6);
+    let stamp = later.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut preview = fu
+        .command()
+        .args(["upcoming", "--within", "7d", "--json", "--now", &stamp])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("upcoming");
+    // Meanwhile the daemon takes a new complaint and answers it: the preview holds no lock.
+    let bob = "bob@example.test";
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            bob,
+            "bob-1@client.example.test",
+            "Refund missing",
+            "Where is my refund?",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(later);
+    stack.wait_for_mail(bob, 1);
+    eventually(
+        "upcoming returns",
+        std::time::Duration::from_secs(20),
+        || preview.try_wait().expect("wait").is_some(),
+    );
+    ok_bytes(preview.wait_with_output().expect("output"));
+    // And alone, it answers at once.
+    let started = std::time::Instant::now();
+    let out = fu.run_at(later, &["upcoming", "--within", "7d", "--json"]);
+    let took = started.elapsed();
+    let list: serde_json::Value = serde_json::from_slice(&ok_bytes(out)).expect("JSON");
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "upcoming took {took:?}"
+    );
+    let listed = |n: i64, what: &str| {
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .filter(|u| u["incident"] == n && u["what"] == what)
+            .count()
+    };
+    assert_eq!(listed(1, "progress"), 0, "no updates after a stop: {list}");
+    assert!(
+        listed(2, "progress") > 0,
+        "the other customer's updates are listed: {list}"
+    );
+}

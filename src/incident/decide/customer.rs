@@ -107,6 +107,10 @@ impl Decision<'_> {
                 });
             }
         } else if let Some(wanted) = pace {
+            // Asking for a pace is asking for updates: a stop asked for earlier ends.
+            if self.incident.updates_stopped {
+                self.emit(Effect::StopUpdates(false));
+            }
             self.set_cadence(&who, wanted);
             reason = self.say(said!(
                 "staff.customer.pace",

@@ -450,7 +450,11 @@ impl Decision<'_> {
         self.emit(Effect::Stage(stage));
     }
 
+    /// The one way a decision sets the next update. An incident whose customer asked us to
+    /// stop has none: a time left on it would fall due on every tick and send nothing, and
+    /// a preview that simulates the ticks would never get past it.
     fn set_next_update(&mut self, at: Option<DateTime<Utc>>) {
+        let at = at.filter(|_| !self.incident.updates_stopped);
         self.emit(Effect::NextUpdate(at));
     }
 
@@ -682,3 +686,6 @@ pub(crate) mod tests_support {
 
 #[cfg(test)]
 mod test_kit;
+
+#[cfg(test)]
+mod schedule_props;

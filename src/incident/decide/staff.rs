@@ -262,6 +262,11 @@ impl Decision<'_> {
     /// Open again, the customer is told so, and updates restart.
     pub(super) fn reopen(&mut self, who: &Actor, caused_by: Option<MessageRow>) {
         let was = self.incident.state();
+        // Broken again is a new situation: a customer who asked for quiet while it was being
+        // fixed hears from us again until it is.
+        if self.incident.updates_stopped {
+            self.emit(Effect::StopUpdates(false));
+        }
         let next = self.promise(self.now);
         self.set_stage(Stage::Open {
             next_update_at: None,
