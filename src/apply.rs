@@ -133,15 +133,18 @@ pub fn facts(conn: &Connection, n: IncidentNo) -> Result<Option<Facts>, StoreErr
     let latest_note = store::incidents::latest_note(conn, n, None)?;
     // News the customer has not heard: the newest note for them, if it came after the last
     // promise made to them.
-    let unheard_note = match &latest_note {
+    let customer_note = match &latest_note {
         Some(note) if note.visibility == NoteVisibility::Customer => Some(note.clone()),
         Some(_) => store::incidents::latest_note(conn, n, Some(NoteVisibility::Customer))?,
         None => None,
-    }
-    .filter(|note| last_promise.is_none_or(|made| note.at > made));
+    };
+    let unheard_note = customer_note
+        .clone()
+        .filter(|note| last_promise.is_none_or(|made| note.at > made));
     let (conversation, staff_conversation) = conversations(conn, n)?;
     Ok(Some(Facts {
         latest_note,
+        customer_note,
         unheard_note,
         open_promises: store::promises::open(conn, n)?,
         conversation,

@@ -24,6 +24,18 @@ pub struct MailData {
     pub note: String,
     /// Who wrote the note, as the customer may read it ("Anna"); "" for the team.
     pub note_by: String,
+    /// When the quoted note was written ("on Tuesday at 14:30", "today at 09:10"); "" when
+    /// no note is quoted.
+    pub note_at: String,
+    /// No note is quoted because the customer has heard the newest already: when we last gave
+    /// them news ("on Tuesday at 14:30"); "" when there was none since the last fix.
+    pub last_news_at: String,
+    /// How long the incident has been open, in words ("2 days", "an hour"): updates without
+    /// news say how long the team has been on it, so no two are the same.
+    pub working_for: String,
+    /// For `progress` without news: which update in a row without news this is, in words
+    /// ("third"), from the second on; "" otherwise.
+    pub no_news_nth: String,
     /// The greeting a staff member wrote above their note to the customer ("Hi Ann,"): the
     /// mail opens with it instead of the template's own, so the customer is not greeted twice.
     pub greeting: String,
@@ -43,6 +55,10 @@ pub struct MailData {
     pub overdue: bool,
     /// The customer asked for a different cadence; this mail confirms it.
     pub cadence_changed: bool,
+    /// With `cadence_changed`: the pace is not quite what they asked for, but the closest the
+    /// configured bounds allow (`[cadence] min`/`max`); the mail says so instead of "as you
+    /// asked".
+    pub pace_clamped: bool,
     /// The promised time was moved to the start of the sending window.
     pub window_moved: bool,
     /// The language of this mail ("en", "de"): which template set renders it.
@@ -253,6 +269,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         note: "The courier confirmed the parcel was dropped; a replacement ships today.".into(),
         overdue: true,
         cadence_changed: true,
+        pace_clamped: true,
         window_moved: true,
         lang: String::new(),
         next_update_theirs: "08:12 your time, UTC-05:00".into(),
@@ -290,6 +307,10 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         close_after: "4 days".into(),
         previous_incident: 977,
         note_by: "Anna".into(),
+        note_at: "on Tuesday at 14:30".into(),
+        last_news_at: "on Monday at 10:05".into(),
+        working_for: "2 days".into(),
+        no_news_nth: "third".into(),
         greeting: "Hi Ann,".into(),
         waiting_for: "the serial number on the back of the device".into(),
         thanks_for: "Tuesday".into(),
@@ -367,6 +388,10 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         },
         previous_incident: 0,
         note_by: String::new(),
+        note_at: String::new(),
+        last_news_at: String::new(),
+        working_for: String::new(),
+        no_news_nth: String::new(),
         greeting: String::new(),
         waiting_for: String::new(),
         thanks_for: String::new(),

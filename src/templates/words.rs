@@ -35,6 +35,42 @@ impl Phrases {
         )
     }
 
+    /// When something happened, as a mail says it to someone reading it `now`: "today at
+    /// 14:30", "on Tuesday at 14:30" within the week, "on 3 December at 14:30" before.
+    pub fn when(
+        &self,
+        set: Option<&str>,
+        t: DateTime<Utc>,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> String {
+        let (local, today) = (t.with_timezone(&tz), now.with_timezone(&tz).date_naive());
+        let time = local.format("%H:%M").to_string();
+        let days = (today - local.date_naive()).num_days();
+        if days == 0 {
+            self.say(set, &said!("time.when_today", time = time))
+        } else if (1..7).contains(&days) {
+            self.say(
+                set,
+                &said!(
+                    "time.when_day",
+                    weekday = self.weekday_of(set, local.weekday()),
+                    time = time
+                ),
+            )
+        } else {
+            self.say(
+                set,
+                &said!(
+                    "time.when_date",
+                    day = local.day(),
+                    month = self.word(set, "words.months", local.month0() as usize),
+                    time = time
+                ),
+            )
+        }
+    }
+
     /// The day of the week `t` falls on in `tz` ("Tuesday").
     pub fn weekday(&self, set: Option<&str>, t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
         self.weekday_of(set, t.with_timezone(&tz).weekday())

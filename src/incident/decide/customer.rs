@@ -100,9 +100,9 @@ impl Decision<'_> {
             reason = self.say(said!("staff.customer.stop"));
             if !self.incident.updates_stopped {
                 self.stop_updates(&who);
-                let note = self.latest_note_text();
+                let news = self.news();
                 self.mail_customer(MailKind::Status, None, Some(message), |d| {
-                    d.note = note;
+                    news.put(d);
                     d.updates_stopped = true;
                 });
             }
@@ -112,11 +112,15 @@ impl Decision<'_> {
                 self.emit(Effect::StopUpdates(false));
             }
             self.set_cadence(&who, wanted);
+            let clamped = self.incident.cadence != wanted;
             reason = self.say(said!(
                 "staff.customer.pace",
                 pace = self.words().pace(None, self.incident.cadence)
             ));
-            self.status_answer(message, |d| d.cadence_changed = true);
+            self.status_answer(message, |d| {
+                d.cadence_changed = true;
+                d.pace_clamped = clamped;
+            });
         } else if let (true, false, None, Some((sent, within))) = (
             intent.asks_for_news,
             resumed,
@@ -261,24 +265,16 @@ impl Decision<'_> {
         true
     }
 
-    pub(super) fn latest_note_text(&self) -> String {
-        self.facts
-            .latest_note
-            .as_ref()
-            .filter(|n| n.visibility == NoteVisibility::Customer)
-            .map(|n| n.text.clone())
-            .unwrap_or_default()
-    }
-
-    /// The status at once: the latest note and the next promised update.
+    /// The status at once: news they have not heard (or when they last had news) and the next
+    /// promised update.
     pub(super) fn status_answer(&mut self, message: MessageRow, shape: impl FnOnce(&mut MailData)) {
-        let note = self.latest_note_text();
+        let news = self.news();
         let promise = self
             .incident
             .next_update_at()
             .filter(|_| !self.incident.updates_stopped);
         self.mail_customer(MailKind::Status, promise, Some(message), |d| {
-            d.note = note;
+            news.put(d);
             d.updates_stopped = false;
             shape(d);
         });
@@ -645,12 +641,15 @@ mod tests {
     #[test]
     fn any_news_gets_a_status_answer_and_a_pace_request_changes_the_cadence() {
         let mut f = facts(open_incident());
-        f.latest_note = Some(Note {
+        let note = Note {
             at: at(T0),
             author: "alice".into(),
             text: "Looking at the logs.".into(),
             visibility: NoteVisibility::Customer,
-        });
+        };
+        f.latest_note = Some(note.clone());
+        f.customer_note = Some(note.clone());
+        f.unheard_note = Some(note);
         let reply = |text: &str| Event::CustomerReply {
             message: MessageRow(7),
             from: "ann@example.test".into(),
@@ -665,16 +664,37 @@ mod tests {
         let mail = only_mail(&fx);
         assert_eq!(mail.kind, MailKind::Status);
         assert_eq!(mail.data.note, "Looking at the logs.");
+        assert_eq!(mail.data.note_at, "today at 09:00", "dated");
         assert_eq!(
             mail.promise,
             Some(at("2026-11-23T13:00:00Z")),
             "nothing reset"
+        );
+        // Heard already: not repeated as if it were new; the answer says since when.
+        let mut heard = f.clone();
+        heard.unheard_note = None;
+        let later = at("2026-11-25T10:00:00Z");
+        let fx = decide(&heard, &reply("Any news?"), &config(), later).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.data.note, "");
+        assert_eq!(mail.data.last_news_at, "on Monday at 09:00");
+        // Written before the fix of a problem that came back: not news at all.
+        let mut reopened = f.clone();
+        reopened.incident.resolution = Some(crate::incident::decide::tests_support::fixed(at(
+            "2026-11-24T09:00:00Z",
+        )));
+        let fx = decide(&reopened, &reply("Any news?"), &config(), later).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(
+            (mail.data.note.as_str(), mail.data.last_news_at.as_str()),
+            ("", "")
         );
         assert!(!mail.data.cadence_changed);
         let fx =
             decide(&f, &reply("Please update me every hour."), &config(), now).expect("decided");
         let mail = only_mail(&fx);
         assert!(mail.data.cadence_changed);
+        assert!(!mail.data.pace_clamped, "an hour is what they asked");
         assert_eq!(mail.data.cadence, "1 hour");
         assert_eq!(mail.data.pace, "every hour");
         assert_eq!(mail.promise, Some(at("2026-11-23T10:30:00Z")));
@@ -690,6 +710,20 @@ mod tests {
         assert!(fx
             .list
             .contains(&Effect::Cadence(Duration::from_secs(86_400))));
+        // Faster than the team can promise: the mail says it is the closest we can keep to.
+        let fx = decide(
+            &f,
+            &reply("Please update me every 5 minutes."),
+            &config(),
+            now,
+        )
+        .expect("decided");
+        let mail = only_mail(&fx);
+        assert!(
+            mail.data.cadence_changed && mail.data.pace_clamped,
+            "{:?}",
+            mail.data.pace
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct Facts {
     pub incident: Incident,
     /// The newest staff note (status answers and escalations quote it).
     pub latest_note: Option<Note>,
+    /// The newest note for the customer, told to them or not.
+    pub customer_note: Option<Note>,
     /// The newest note written since the customer was last promised an update: news they have
     /// not heard yet.
     pub unheard_note: Option<Note>,
@@ -68,6 +70,7 @@ impl Facts {
         Facts {
             incident,
             latest_note: None,
+            customer_note: None,
             unheard_note: None,
             open_promises: Vec::new(),
             conversation,
@@ -227,6 +230,24 @@ pub enum StaffAction {
     Assign(String),
     /// Answer the customer in this language from now on ("de").
     Lang(String),
+}
+
+/// What a mail says of the news (see `Decision::news`).
+#[derive(Debug, Clone, Default)]
+struct News {
+    note: String,
+    note_at: String,
+    last_news_at: String,
+    working_for: String,
+}
+
+impl News {
+    fn put(self, d: &mut MailData) {
+        d.note = self.note;
+        d.note_at = self.note_at;
+        d.last_news_at = self.last_news_at;
+        d.working_for = self.working_for;
+    }
 }
 
 /// Why an action was not taken.
@@ -531,6 +552,43 @@ impl Decision<'_> {
         if let Some(Effect::Mail(mail)) = self.fx.list.last_mut() {
             mail.attachments_from = Some(message);
         }
+    }
+
+    /// When `t` was, in the words of the customer's mail ("on Tuesday at 14:30").
+    fn when(&self, t: DateTime<Utc>) -> String {
+        let lang = letters::language(&self.incident, self.policy);
+        self.words().when(
+            self.policy.lang_set(&lang),
+            t,
+            self.now,
+            self.policy.cadence.timezone,
+        )
+    }
+
+    /// What a status answer says of the news: the newest note for the customer that they have
+    /// not heard yet, with when it was written; else when they last had news. Only notes since
+    /// the last resolution count: what was true before the fix is not news about a problem
+    /// that came back, and Monday's news is not repeated on Wednesday as if it were new.
+    fn news(&self) -> News {
+        let current = |n: &&Note| {
+            n.visibility == NoteVisibility::Customer
+                && self.incident.resolved_at().is_none_or(|fixed| n.at > fixed)
+        };
+        let mut news = News {
+            working_for: self.words().since(
+                self.policy
+                    .lang_set(&letters::language(&self.incident, self.policy)),
+                self.now - self.incident.opened_at,
+            ),
+            ..News::default()
+        };
+        if let Some(note) = self.facts.unheard_note.as_ref().filter(current) {
+            news.note = note.text.clone();
+            news.note_at = self.when(note.at);
+        } else if let Some(told) = self.facts.customer_note.as_ref().filter(current) {
+            news.last_news_at = self.when(told.at);
+        }
+        news
     }
 
     /// When the customer sent something we have not written back about since ("Tuesday").

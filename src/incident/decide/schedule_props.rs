@@ -9,7 +9,8 @@
 //! - **every promise is one the schedule keeps**: a customer mail that promises the next
 //!   update by a time promises a time still to come, inside the sending window, and the
 //!   incident's schedule holds an update by then; no promise goes to a customer who asked for
-//!   quiet.
+//!   quiet;
+//! - **no scheduled update repeats the one before it** word for word.
 
 use super::test_kit::decide;
 use super::test_kit::*;
@@ -166,9 +167,29 @@ fn check_promises(
     Ok(())
 }
 
+/// No scheduled update is word for word the one before it: each says how long the team has
+/// been on it and which update without news it is.
+fn check_not_repeated(last: &mut Option<MailData>, fx: &Effects) -> Result<(), String> {
+    for mail in fx.mails().filter(|m| m.kind == MailKind::Progress) {
+        if last.as_ref() == Some(&mail.data) {
+            return Err(format!(
+                "the same progress update twice: {:?}",
+                mail.data.note
+            ));
+        }
+        *last = Some(mail.data.clone());
+    }
+    Ok(())
+}
+
 /// One tick at `now`, then ticks at the same time while work is left, as `upcoming` does:
 /// each must leave a decided timer no longer due.
-fn tick(f: &mut Facts, config: &Config, now: DateTime<Utc>) -> Result<(), String> {
+fn tick(
+    f: &mut Facts,
+    config: &Config,
+    now: DateTime<Utc>,
+    last: &mut Option<MailData>,
+) -> Result<(), String> {
     for _ in 0..4 {
         let timers = due(f, config, now);
         if timers.is_empty() {
@@ -184,6 +205,7 @@ fn tick(f: &mut Facts, config: &Config, now: DateTime<Utc>) -> Result<(), String
             let fx = decide(f, &event, config, now).map_err(|r| format!("{timer:?}: {r}"))?;
             apply(f, &fx, now);
             check_promises(f, &fx, config, now)?;
+            check_not_repeated(last, &fx)?;
             if due(f, config, now).contains(&timer) {
                 return Err(format!(
                     "{timer:?} at {now} is still due after it was decided: {:?}",
@@ -203,6 +225,7 @@ fn life(seed: u64, config: &Config, steps: usize) -> Result<(), String> {
     let mut now = at(T0);
     let mut f = facts(open_incident());
     let mut message = 100;
+    let mut last = None;
     let resolution = Resolution {
         root_cause: "A certificate expired.".into(),
         prevention: "Certificates renew automatically now.".into(),
@@ -237,7 +260,7 @@ fn life(seed: u64, config: &Config, steps: usize) -> Result<(), String> {
                     _ => rng.below(4 * 24 * 60),
                 };
                 now += chrono::Duration::minutes(i64::try_from(minutes).unwrap_or(0) + 1);
-                tick(&mut f, config, now).map_err(|e| format!("step {step}: {e}"))?;
+                tick(&mut f, config, now, &mut last).map_err(|e| format!("step {step}: {e}"))?;
                 continue;
             }
         };
@@ -247,7 +270,8 @@ fn life(seed: u64, config: &Config, steps: usize) -> Result<(), String> {
                 .map_err(|e| format!("step {step}, {event:?}: {e}"))?;
         }
         // Whatever was decided, the next tick at the same time must end.
-        tick(&mut f, config, now).map_err(|e| format!("step {step}, after {event:?}: {e}"))?;
+        tick(&mut f, config, now, &mut last)
+            .map_err(|e| format!("step {step}, after {event:?}: {e}"))?;
     }
     Ok(())
 }

@@ -71,10 +71,10 @@ impl Decision<'_> {
                 // they were given, so it can be kept or breached.
                 let next = self.incident.next_update_at();
                 let moved = self.resumed_moved;
-                let note = self.latest_note_text();
+                let news = self.news();
                 self.mail_customer(MailKind::Status, next, None, |d| {
+                    news.put(d);
                     d.resumed = true;
-                    d.note = note;
                     d.window_moved = moved;
                 });
                 Ok(())

@@ -136,6 +136,15 @@ impl Decision<'_> {
         let mut closing = false;
         let mut waiting_for = None;
         let mut resolving = false;
+        let text = mail.text.trim();
+        // "#resume" with words for the customer: one mail, the words, not a "we carry on"
+        // mail and then the note.
+        let words_go_out = !mail.internal
+            && !text.is_empty()
+            && !mail
+                .commands
+                .iter()
+                .any(|c| matches!(c, Command::Wait(_) | Command::Resolve(_)));
         for command in &mail.commands {
             let action = match command {
                 Command::Resolve(r) => {
@@ -144,6 +153,13 @@ impl Decision<'_> {
                 }
                 Command::Wait(w) => {
                     waiting_for = Some(w.clone());
+                    continue;
+                }
+                Command::Resume if words_go_out => {
+                    match self.require(Transition::Resume) {
+                        Ok(()) => self.resume(who),
+                        Err(e) => refused.push(e.to_string()),
+                    }
                     continue;
                 }
                 Command::Resume => StaffAction::Resume,
@@ -168,7 +184,6 @@ impl Decision<'_> {
                 refused.push(e.to_string());
             }
         }
-        let text = mail.text.trim();
         if mail.internal {
             if !text.is_empty() {
                 self.internal_note(who, text, NoteVisibility::Internal, message);
@@ -300,5 +315,51 @@ impl Decision<'_> {
                 ..StaffData::default()
             };
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_kit::decide;
+    use super::super::test_kit::*;
+    use super::*;
+    use crate::incident::decide::tests_support::at;
+    use crate::incident::staff_mail::{Command, StaffMail};
+
+    #[test]
+    fn resume_with_words_for_the_customer_sends_one_mail_with_the_words() {
+        let mut waiting = open_incident();
+        waiting.stage = Stage::Waiting {
+            waiting_for: "the serial number".into(),
+        };
+        let f = facts(waiting);
+        let reply = Event::StaffReply {
+            message: MessageRow(20),
+            by: "anna@support.example".into(),
+            name: "Anna".into(),
+            mail: StaffMail {
+                commands: vec![Command::Resume],
+                text: "Thanks, the serial number helps: the part is on its way.".into(),
+                ..StaffMail::default()
+            },
+            attachments: false,
+            held: None,
+            pending: None,
+        };
+        let fx = decide(&f, &reply, &staffed(), at("2026-11-24T10:00:00Z")).expect("decided");
+        assert_eq!(fx.new_state(), Some(State::Open));
+        let to_customer: Vec<&Mail> = fx
+            .mails()
+            .filter(|m| m.kind.audience() == crate::incident::Audience::Customer)
+            .collect();
+        assert_eq!(
+            to_customer.len(),
+            1,
+            "one action, one mail: {to_customer:#?}"
+        );
+        assert_eq!(
+            to_customer[0].data.note,
+            "Thanks, the serial number helps: the part is on its way."
+        );
     }
 }

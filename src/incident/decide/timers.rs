@@ -52,12 +52,8 @@ impl Decision<'_> {
         // Late only against a promise the customer was given (the ledger holds exactly those):
         // a time set without a mail (after staff wrote to them directly, say) breaks nothing.
         let overdue = self.facts.open_promises.iter().any(|due| *due < self.now);
-        let note = self
-            .facts
-            .unheard_note
-            .as_ref()
-            .filter(|n| n.visibility == NoteVisibility::Customer)
-            .map(|n| n.text.clone());
+        let news = self.news();
+        let note = Some(news.note.clone()).filter(|n| !n.is_empty());
         let thanks = self.thanks_for();
         self.settle_promises();
         if overdue {
@@ -84,8 +80,15 @@ impl Decision<'_> {
         };
         self.emit(Effect::UpdatesWithoutNews(no_news));
         let with_news = note.is_some();
+        let nth = if no_news >= 2 {
+            let lang = letters::language(&self.incident, self.policy);
+            self.words().ordinal(self.policy.lang_set(&lang), no_news)
+        } else {
+            String::new()
+        };
         self.mail_customer(MailKind::Progress, Some(next.at), None, |d| {
-            d.note = note.unwrap_or_default();
+            news.put(d);
+            d.no_news_nth = nth;
             d.overdue = overdue;
             d.window_moved = next.moved_by_window;
             d.thanks_for = thanks;
