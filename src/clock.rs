@@ -188,6 +188,66 @@ impl Window {
         self
     }
 
+    /// The working week as the window opens it: each weekday it opens on, with the opening
+    /// and closing time of day in the team's zone, Monday first. Read from the openings of a
+    /// reference week (no holidays): what "Monday to Friday, 09:00–17:00" says.
+    pub fn week(&self) -> Vec<(chrono::Weekday, chrono::NaiveTime, chrono::NaiveTime)> {
+        let Some(monday) = NaiveDate::from_ymd_opt(2024, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .and_then(|d| d.and_local_timezone(self.tz).earliest())
+        else {
+            return Vec::new();
+        };
+        let end = monday + chrono::Duration::days(7);
+        let mut out: Vec<(chrono::Weekday, chrono::NaiveTime, chrono::NaiveTime)> = Vec::new();
+        for open in self
+            .opens
+            .after(&(monday - chrono::Duration::seconds(1)))
+            .take(64)
+        {
+            if open >= end {
+                break;
+            }
+            let day = open.weekday();
+            // The first opening of a day stands for it.
+            if out.iter().any(|(d, _, _)| *d == day) {
+                continue;
+            }
+            out.push((day, open.time(), (open + self.length).time()));
+        }
+        out
+    }
+
+    /// The team's time zone.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.tz
+    }
+
+    /// The holidays from `from`'s day to `to`'s day (in the team's zone) on which the window
+    /// would otherwise open: the closures a mail promising `to` at `from` should name.
+    pub fn closed_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<NaiveDate> {
+        let (first, last) = (
+            from.with_timezone(&self.tz).date_naive(),
+            to.with_timezone(&self.tz).date_naive(),
+        );
+        let opens_on: Vec<chrono::Weekday> = self.week().iter().map(|(d, _, _)| *d).collect();
+        first
+            .iter_days()
+            .take_while(|d| *d <= last)
+            .take(60)
+            .filter(|d| self.holidays.contains(*d) && opens_on.contains(&d.weekday()))
+            .collect()
+    }
+
+    /// When the window opens next if `t` is outside it; None inside it.
+    pub fn reopens(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.includes(t) {
+            None
+        } else {
+            self.next_open(t)
+        }
+    }
+
     /// The first opening after `t` that is not on a holiday.
     fn next_open(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.opens

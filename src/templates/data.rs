@@ -59,6 +59,15 @@ pub struct MailData {
     /// configured bounds allow (`[cadence] min`/`max`); the mail says so instead of "as you
     /// asked".
     pub pace_clamped: bool,
+    /// The team's working hours when `[cadence] window` sets them ("Monday to Friday,
+    /// 09:00–17:00 (CET)"); "" without a window. Promised times fall within them.
+    pub working_hours: String,
+    /// Holidays between now and the promised update on which the team would otherwise work
+    /// ("Thursday 24 December, Friday 25 December"); "" when none.
+    pub closed_days: String,
+    /// The team is away now (outside the working hours): when they are back ("on Monday at
+    /// 09:00"); "" while they work. Nothing should say "we are working on it" then.
+    pub team_back: String,
     /// The promised time was moved to the start of the sending window.
     pub window_moved: bool,
     /// The language of this mail ("en", "de"): which template set renders it.
@@ -270,6 +279,9 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         overdue: true,
         cadence_changed: true,
         pace_clamped: true,
+        working_hours: "Monday to Friday, 09:00–17:00 (CET)".into(),
+        closed_days: "Thursday 24 December, Friday 25 December".into(),
+        team_back: "on Monday at 09:00".into(),
         window_moved: true,
         lang: String::new(),
         next_update_theirs: "08:12 your time, UTC-05:00".into(),

@@ -50,6 +50,58 @@ pub struct Rendered {
     pub lang: Option<String>,
 }
 
+/// A customer's plain text as their phone shows it: each paragraph one line, which their
+/// mail client wraps to its width, so no sentence breaks where a template line happened to end
+/// ("We have closed incident⏎2."), whatever was filled in. A break stays before an indented or
+/// quoted line or a list item, after a line ending in `:`, around blank lines, and throughout
+/// the last paragraph (the signature).
+pub fn unwrapped(text: &str) -> String {
+    fn apart(line: &str) -> bool {
+        let mut chars = line.chars();
+        match chars.next() {
+            None => true,
+            Some(c) if c.is_whitespace() || matches!(c, '>' | '-' | '*' | '•' | '|') => true,
+            Some(c) if c.is_ascii_digit() => {
+                let rest: String = chars.skip_while(char::is_ascii_digit).take(2).collect();
+                rest.starts_with(". ") || rest.starts_with(") ")
+            }
+            _ => false,
+        }
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    // The signature: from the last blank line followed by text.
+    let last_text = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .unwrap_or(0);
+    let signature = lines
+        .get(..last_text)
+        .and_then(|before| before.iter().rposition(|l| l.trim().is_empty()))
+        .unwrap_or(lines.len());
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            let before = lines[i - 1].trim_end_matches('\r');
+            let join = i < signature
+                && !before.trim().is_empty()
+                && !line.trim().is_empty()
+                && !apart(before)
+                && !apart(line)
+                && !before.trim_end().ends_with(':');
+            if join {
+                let kept = out.trim_end().len();
+                out.truncate(kept);
+                out.push(' ');
+                out.push_str(line.trim_start());
+                continue;
+            }
+            out.push('\n');
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 #[derive(Debug)]
 pub struct Templates {
     dir: PathBuf,
@@ -198,7 +250,10 @@ impl Templates {
             .and_then(|lang| self.languages.get(lang))
             .unwrap_or(&self.default);
         let subject = self.render_one(set, false, &format!("{kind}.subject.hbs"), data)?;
-        let text = self.render_one(set, false, &format!("{kind}.text.hbs"), data)?;
+        let mut text = self.render_one(set, false, &format!("{kind}.text.hbs"), data)?;
+        if !kind.starts_with("staff/") {
+            text = unwrapped(&text);
+        }
         let html_name = format!("{kind}.html.hbs");
         let html = if set.html.has_template(&html_name) {
             Some(self.render_one(set, true, &html_name, data)?)
@@ -568,6 +623,26 @@ fn complete(data: &Value) -> Value {
         }
     }
     full
+}
+
+#[cfg(test)]
+mod unwrap_tests {
+    use super::unwrapped;
+
+    #[test]
+    fn paragraphs_are_one_line_and_quotes_lists_and_the_signature_keep_their_breaks() {
+        let text = "Hello Ann,\n\nI'm sorry this happened, and thank you\nfor telling us. We \
+                    have closed incident\n2.\n\nWhat we understood:\n\n    \"The vase\n    \
+                    broke.\"\nWe have:\n    order number: 5521\n- one\n- two\n\nExample \
+                    Support\nsupport@example.test\n";
+        assert_eq!(
+            unwrapped(text),
+            "Hello Ann,\n\nI'm sorry this happened, and thank you for telling us. We have \
+             closed incident 2.\n\nWhat we understood:\n\n    \"The vase\n    broke.\"\n\
+             We have:\n    order number: 5521\n- one\n- two\n\nExample Support\n\
+             support@example.test\n"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -35,8 +35,9 @@ impl Phrases {
         )
     }
 
-    /// When something happened, as a mail says it to someone reading it `now`: "today at
-    /// 14:30", "on Tuesday at 14:30" within the week, "on 3 December at 14:30" before.
+    /// When something happened or will happen, as a mail says it to someone reading it
+    /// `now`: "today at 14:30", "on Tuesday at 14:30" within a week either way, "on 3
+    /// December at 14:30" further off.
     pub fn when(
         &self,
         set: Option<&str>,
@@ -49,7 +50,7 @@ impl Phrases {
         let days = (today - local.date_naive()).num_days();
         if days == 0 {
             self.say(set, &said!("time.when_today", time = time))
-        } else if (1..7).contains(&days) {
+        } else if (-6..7).contains(&days) {
             self.say(
                 set,
                 &said!(
@@ -69,6 +70,81 @@ impl Phrases {
                 ),
             )
         }
+    }
+
+    /// The team's working hours as the window opens them: "Monday to Friday, 09:00–17:00
+    /// (CET)" (days with the same hours in a row named as a range), the zone as it is at `at`.
+    pub fn working_hours(
+        &self,
+        set: Option<&str>,
+        window: &crate::clock::Window,
+        at: DateTime<Utc>,
+    ) -> String {
+        type Day = (chrono::Weekday, chrono::NaiveTime, chrono::NaiveTime);
+        let mut groups: Vec<(chrono::Weekday, Day)> = Vec::new();
+        for day in window.week() {
+            match groups.last_mut() {
+                Some((_, last)) if last.1 == day.1 && last.2 == day.2 && last.0.succ() == day.0 => {
+                    *last = day;
+                }
+                _ => groups.push((day.0, day)),
+            }
+        }
+        let parts: Vec<String> = groups
+            .iter()
+            .map(|(first, (last, open, close))| {
+                let days = if first == last {
+                    self.weekday_of(set, *first)
+                } else {
+                    self.say(
+                        set,
+                        &said!(
+                            "time.days_range",
+                            first = self.weekday_of(set, *first),
+                            last = self.weekday_of(set, *last)
+                        ),
+                    )
+                };
+                self.say(
+                    set,
+                    &said!(
+                        "time.hours",
+                        days = days,
+                        open = open.format("%H:%M"),
+                        close = close.format("%H:%M")
+                    ),
+                )
+            })
+            .collect();
+        if parts.is_empty() {
+            return String::new();
+        }
+        let zone = at.with_timezone(&window.tz()).format("%Z").to_string();
+        let zone = self
+            .list_or_text(set, &format!("time.zones.{zone}"))
+            .unwrap_or(zone);
+        self.say(
+            set,
+            &said!("time.working_hours", hours = parts.join("; "), zone = zone),
+        )
+    }
+
+    /// Days as a mail names them ("Thursday 24 December, Friday 25 December").
+    pub fn days(&self, set: Option<&str>, days: &[chrono::NaiveDate]) -> String {
+        days.iter()
+            .map(|d| {
+                self.say(
+                    set,
+                    &said!(
+                        "time.day_date",
+                        weekday = self.weekday_of(set, d.weekday()),
+                        day = d.day(),
+                        month = self.word(set, "words.months", d.month0() as usize)
+                    ),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The day of the week `t` falls on in `tz` ("Tuesday").

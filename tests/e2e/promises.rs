@@ -661,7 +661,16 @@ fn a_promise_on_christmas_day_moves_to_monday_and_a_late_update_at_night_waits_f
         ack.contains("Monday 28 December 2026, 09:15 CET"),
         "a whole quarter hour on the next working day: {ack}"
     );
-    assert!(ack.contains("when our support team is working"), "{ack}");
+    let flat = ack.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Our support team works Monday to Friday, 09:00–17:00 (CET)")
+            && flat.contains("Our office is closed on Friday 25 December."),
+        "the hours and the holiday said out loud: {ack}"
+    );
+    assert!(
+        !flat.contains("working again"),
+        "the team is at work at 16:07 on a Thursday: {ack}"
+    );
     // Monday's update goes out on time and promises 13:15.
     fu.once_at(at("2026-12-28T08:05:30Z"));
     let mail = stack.wait_for_mail(ANN, 2);

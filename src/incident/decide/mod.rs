@@ -544,7 +544,26 @@ impl Decision<'_> {
         if let Some(greeting) = &self.staff_greeting {
             mail.data.greeting = greeting.clone();
         }
+        self.hours(&mut mail.data, promise);
         self.emit(Effect::Mail(mail));
+    }
+
+    /// Working hours said out loud: the team's hours, the holidays before the promised update,
+    /// and when the team is back if it is away now.
+    fn hours(&self, d: &mut MailData, promise: Option<DateTime<Utc>>) {
+        let Some(window) = self.policy.cadence.window.as_ref() else {
+            return;
+        };
+        let lang = letters::language(&self.incident, self.policy);
+        let set = self.policy.lang_set(&lang);
+        let words = self.words();
+        d.working_hours = words.working_hours(set, window, self.now);
+        if let Some(promise) = promise {
+            d.closed_days = words.days(set, &window.closed_between(self.now, promise));
+        }
+        if let Some(back) = window.reopens(self.now) {
+            d.team_back = self.when(back);
+        }
     }
 
     /// The customer mail just decided carries the attachments of `message` (a staff reply's).

@@ -233,6 +233,35 @@ mod tests {
     }
 
     #[test]
+    fn an_acknowledgement_on_friday_evening_names_the_working_hours_and_mondays_holiday() {
+        let mut config = office_hours();
+        let tz = chrono_tz::Tz::Europe__Berlin;
+        config.cadence.window = Some(
+            clock::Window::parse("0 0 9 * * Mon-Fri", Duration::from_secs(8 * 3600), tz)
+                .expect("window")
+                .with_holidays(clock::Holidays::from_dates(["2026-12-07"]).expect("dates")),
+        );
+        // Friday 4 December, 17:30 in Berlin: the team has gone home, Monday is a holiday.
+        let now = at("2026-12-04T16:30:00Z");
+        let mut opening = an_opening(5);
+        opening.promise = config.cadence.promise(now, config.cadence.default);
+        let f = Facts::new(open_incident(), Conversation::default());
+        let fx = decide(&f, &Event::Opened(opening), &config, now).expect("decided");
+        let ack = only_mail(&fx);
+        assert_eq!(
+            ack.promise,
+            Some(at("2026-12-08T08:15:00Z")),
+            "Tuesday 09:15"
+        );
+        assert_eq!(
+            ack.data.working_hours,
+            "Monday to Friday, 09:00–17:00 (CET)"
+        );
+        assert_eq!(ack.data.closed_days, "Monday 7 December");
+        assert_eq!(ack.data.team_back, "on Tuesday at 09:00");
+    }
+
+    #[test]
     fn the_acknowledgement_goes_to_the_reply_address_but_never_to_our_own_address() {
         let mut incident = open_incident();
         incident.reply_address = "orders@example.test".into();
