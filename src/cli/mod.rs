@@ -324,7 +324,7 @@ enum IncidentAction {
         #[arg(long)]
         compensation: Option<String>,
         /// The one question the check-back asks, e.g. "Is your refund showing on your
-        /// statement now?" (default: "Is it working for you now?").
+        /// statement now?" (default: "Is everything sorted for you now?").
         #[arg(long)]
         question: Option<String>,
         #[command(flatten)]

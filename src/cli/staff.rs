@@ -153,7 +153,22 @@ pub(super) fn said(
                 mail = mail(said!("cli.what.resolution"))
             )
         }
-        StaffAction::Close => said!("cli.done.close"),
+        StaffAction::Close => {
+            // An open incident's dropped promise is said where the member sees it.
+            let dropped = effects.list.iter().find_map(|e| match e {
+                Effect::Event(event)
+                    if event.kind == crate::incident::EventKind::Closed
+                        && event.detail != words.say(None, &said!("event.staff.closed")) =>
+                {
+                    Some(event.detail.clone())
+                }
+                _ => None,
+            });
+            match dropped {
+                Some(detail) => said!("cli.done.close_open", detail = detail),
+                None => said!("cli.done.close"),
+            }
+        }
         StaffAction::Reopen => said!("cli.done.reopen", mail = mail(said!("cli.what.reopened"))),
         StaffAction::Tag { label, .. } => {
             let label = label.trim().to_lowercase();

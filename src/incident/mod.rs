@@ -72,7 +72,7 @@ pub struct Resolution {
     pub prevention: String,
     pub compensation: Option<String>,
     /// The one question the check-back asks ("Is your refund showing on your statement
-    /// now?"); None: "Is it working for you now?".
+    /// now?"); None: the template's own question ("Is everything sorted for you now?").
     pub question: Option<String>,
 }
 

@@ -296,7 +296,18 @@ pub(super) fn open(
     queued: &mut usize,
 ) -> Result<Outcome, ActError> {
     let config = &deps.config;
-    let promise = opening(&deps.policy(), now);
+    // The customer's earlier incident this one repeats, read before this one exists.
+    let repeats = store::incidents::previous_of_customer(
+        conn,
+        &mail.from.address,
+        IncidentNo(0),
+        clock::before(now, config.recurring.link_within),
+    )?;
+    // A repeat keeps the pace its customer had (within today's bounds), as they asked it.
+    let cadence = repeats
+        .map(|p| config.cadence.clamp(p.cadence))
+        .unwrap_or(config.cadence.default);
+    let promise = config.cadence.promise(now, cadence);
     let treatment = policy::for_sender(mail.trust.level, &config.trust);
     let answer_to = policy::reply_address(&mail.from, mail.reply_to.as_ref(), treatment, |a| {
         config.support.is_own_address(a)
@@ -323,7 +334,7 @@ pub(super) fn open(
             reply_address: &answer_to.address,
             reply_name: answer_to.name.as_deref(),
             sender_trust: mail.trust.level,
-            cadence: config.cadence.default,
+            cadence,
             next_update_at: promise.at,
         },
         |n| deps.secret.incident_token(n.0),
@@ -366,16 +377,10 @@ pub(super) fn open(
             &mail.from.address,
             since,
         )?,
-        repeats: store::incidents::previous_of_customer(
-            conn,
-            &mail.from.address,
-            incident,
-            clock::before(now, config.recurring.link_within),
-        )?
-        .map(|(previous, opened_at, count)| Repeat {
-            previous,
-            opened_at,
-            count,
+        repeats: repeats.map(|p| Repeat {
+            previous: p.incident,
+            opened_at: p.first_opened_at,
+            count: p.count,
         }),
         written: written(mail, &mail.own, deps.templates.phrases()),
         language,

@@ -23,9 +23,7 @@ use crate::digest::sha256_hex;
 use crate::imap::Fetched;
 use crate::incident::arrival::{self, Arrival, Held, JoinedVia};
 use crate::incident::decide::{Opening, Repeat};
-use crate::incident::{
-    opening, policy, Event, EventKind, Facts, IncidentNo, MessageRow, Role, Written,
-};
+use crate::incident::{policy, Event, EventKind, Facts, IncidentNo, MessageRow, Role, Written};
 use crate::mail::{
     self, BounceReport, Context, MessageClass, OwnWords, ParsedMail, Quarantine, Trust,
 };

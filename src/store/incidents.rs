@@ -402,18 +402,19 @@ pub fn mark_recurring(conn: &Connection, id: IncidentNo, reason: &str) -> Result
 /// The customer's newest other incident that is still open, or was last changed since
 /// `since`: the one a new complaint repeats. With it, which time the customer is writing
 /// about the problem as they count it (every earlier incident of the chain and every time
-/// one was reopened), and when the first of the chain opened.
+/// one was reopened), when the first of the chain opened, and the pace it had.
 pub fn previous_of_customer(
     conn: &Connection,
     customer: &str,
     excluding: IncidentNo,
     since: DateTime<Utc>,
-) -> Result<Option<(IncidentNo, DateTime<Utc>, i64)>> {
+) -> Result<Option<Previous>> {
     Ok(conn
         .prepare_cached(sql!(
             "SELECT id, coalesce(previous_opened_at, opened_at),
                     repeat_count + (SELECT COUNT(*) FROM events e
-                                     WHERE e.incident_id = i.id AND e.kind = ?4)
+                                     WHERE e.incident_id = i.id AND e.kind = ?4),
+                    cadence_secs
              FROM incidents i
              WHERE customer_address = ?1 COLLATE NOCASE AND id != ?2
                AND (state IN ({State::Open}, {State::Waiting}) OR updated_at >= ?3 OR opened_at >= ?3)
@@ -421,9 +422,27 @@ pub fn previous_of_customer(
         ))?
         .query_row(
             params![customer, excluding, Ts(since), EventKind::Reopened],
-            |r| Ok((r.get(0)?, ts_at(r, 1)?, r.get(2)?)),
+            |r| {
+                Ok(Previous {
+                    incident: r.get(0)?,
+                    first_opened_at: ts_at(r, 1)?,
+                    count: r.get(2)?,
+                    cadence: Duration::from_secs(u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0)),
+                })
+            },
         )
         .optional()?)
+}
+
+/// A customer's earlier incident a new complaint repeats (see [`previous_of_customer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Previous {
+    pub incident: IncidentNo,
+    /// When the first incident of the chain opened.
+    pub first_opened_at: DateTime<Utc>,
+    /// Which time of the problem it was, reopens counted.
+    pub count: i64,
+    pub cadence: Duration,
 }
 
 /// The facts of an incident's complaint (order, invoice, tracking numbers), kept so a new

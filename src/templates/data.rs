@@ -43,6 +43,8 @@ pub struct MailData {
     pub waiting_for: String,
     /// When the customer sent what this mail thanks them for ("Tuesday"); "" when nothing.
     pub thanks_for: String,
+    /// The same as the mail says it: "earlier today" the same day, "on Tuesday" before.
+    pub thanks_when: String,
     /// The customer asked for no more automatic updates; this mail confirms it.
     pub updates_stopped: bool,
     /// We were waiting on the customer and carry on now; this mail says so and promises the
@@ -99,6 +101,9 @@ pub struct MailData {
     /// For `thank_you`: they gave a rating and said nothing else; the incident stays resolved
     /// (it closes when its time comes), so the mail does not say it is closed.
     pub rating_only: bool,
+    /// For `reopened`: staff reopened it (the customer did not write): the mail does not
+    /// thank them for writing back.
+    pub reopened_by_staff: bool,
     /// For `resolution` and `reopened`: we had told the customer this was fixed before.
     pub fixed_before: bool,
     pub resolution: ResolutionData,
@@ -310,6 +315,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         rating: 5,
         unhappy: true,
         rating_only: false,
+        reopened_by_staff: true,
         fixed_before: true,
         resolution: ResolutionData {
             root_cause: "Our packing station used the wrong box size for fragile items.".into(),
@@ -326,6 +332,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         greeting: "Hi Ann,".into(),
         waiting_for: "the serial number on the back of the device".into(),
         thanks_for: "Tuesday".into(),
+        thanks_when: "on Tuesday".into(),
         updates_stopped: true,
         resumed: true,
         plain: false,

@@ -54,7 +54,7 @@ pub struct Rendered {
 /// mail client wraps to its width, so no sentence breaks where a template line happened to end
 /// ("We have closed incident⏎2."), whatever was filled in. A break stays before an indented or
 /// quoted line or a list item, after a line ending in `:`, around blank lines, and throughout
-/// the last paragraph (the signature).
+/// the last paragraph (the signature). Two blank lines in a row are one.
 pub fn unwrapped(text: &str) -> String {
     fn apart(line: &str) -> bool {
         let mut chars = line.chars();
@@ -98,6 +98,10 @@ pub fn unwrapped(text: &str) -> String {
             out.push('\n');
         }
         out.push_str(line);
+    }
+    // A branch left empty leaves no gap of two blank lines.
+    while out.contains("\n\n\n") {
+        out = out.replace("\n\n\n", "\n\n");
     }
     out
 }

@@ -752,6 +752,13 @@ fn a_complaint_two_days_after_the_last_one_closed_is_linked_and_owned_as_the_cus
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
     let t0 = at("2026-11-23T09:00:00Z");
     opened(&stack, &fu, t0);
+    reply(
+        &stack,
+        "ann-5@client.example.test",
+        "Please update me every hour.",
+    );
+    fu.once_at(t0 + Span::minutes(20));
+    stack.wait_for_mail(ANN, 2);
     // Fixed, broken again (reopened), closed: the customer has written about it twice.
     ok(fu.run_at(
         t0 + Span::hours(1),
@@ -794,6 +801,14 @@ fn a_complaint_two_days_after_the_last_one_closed_is_linked_and_owned_as_the_cus
     assert!(
         text.contains("\"The checkout fails again with the same error.\""),
         "{text}"
+    );
+    assert!(
+        flat.contains("every hour"),
+        "the repeat keeps the pace she asked for: {text}"
+    );
+    assert!(
+        flat.contains("every hour"),
+        "the repeat keeps the pace she asked for: {text}"
     );
     let second = fu.incident(2);
     assert_eq!(second["incident"]["previous_incident"], 1);
@@ -865,7 +880,7 @@ fn the_check_back_yes_closes_with_thanks_no_reopens_and_ratings_are_reported() {
     let mail = stack.wait_for_mail(ANN, 4);
     let thanks = parse(&mail[3]).body_text(0).expect("text").to_string();
     assert!(
-        thanks.contains("Thank you for letting us know that it works")
+        thanks.contains("Thank you for letting us know that all is well now")
             && thanks.contains("Thank you for your rating too"),
         "{thanks}"
     );

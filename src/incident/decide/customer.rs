@@ -144,13 +144,14 @@ impl Decision<'_> {
                     reason = self.say(said!("staff.customer.news_and", unclear = unclear));
                 }
             }
-            let thanks = if resumed {
-                self.thanks_for()
+            let (thanks, when) = if resumed {
+                (self.thanks_for(), self.thanks_when())
             } else {
-                String::new()
+                (String::new(), String::new())
             };
             self.status_answer(message, |d| {
                 d.thanks_for = thanks;
+                d.thanks_when = when;
                 d.resumed = resumed;
             });
         }

@@ -610,6 +610,32 @@ impl Decision<'_> {
         news
     }
 
+    /// The same as a mail says it: "earlier today" on the same day, else "on Tuesday".
+    fn thanks_when(&self) -> String {
+        match (
+            self.incident.customer_wrote_at,
+            self.incident.told_customer_at,
+        ) {
+            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => {
+                let lang = letters::language(&self.incident, self.policy);
+                let set = self.policy.lang_set(&lang);
+                let tz = self.policy.cadence.timezone;
+                let words = self.words();
+                if theirs.with_timezone(&tz).date_naive()
+                    == self.now.with_timezone(&tz).date_naive()
+                {
+                    words.say(set, &said!("time.sent_today"))
+                } else {
+                    words.say(
+                        set,
+                        &said!("time.sent_day", weekday = words.weekday(set, theirs, tz)),
+                    )
+                }
+            }
+            _ => String::new(),
+        }
+    }
+
     /// When the customer sent something we have not written back about since ("Tuesday").
     fn thanks_for(&self) -> String {
         match (

@@ -251,11 +251,22 @@ impl Decision<'_> {
     }
 
     pub(super) fn close(&mut self, who: &Actor) {
+        // Closing an open incident drops the update the customer was promised: said out loud
+        // (the history, the staff's confirmation), not silently.
+        let dropped = self.incident.next_update_at().filter(|_| {
+            self.incident.state() == State::Open && !self.facts.open_promises.is_empty()
+        });
         self.settle_promises();
         self.set_stage(Stage::Closed);
         self.set_next_update(None);
         self.clear_check_back();
-        let said = self.say(said!("event.staff.closed"));
+        let said = match dropped {
+            Some(promised) => self.say(said!(
+                "event.staff.closed_open",
+                promised = self.when(promised)
+            )),
+            None => self.say(said!("event.staff.closed")),
+        };
         self.fx.log(EventKind::Closed, who, said);
     }
 
@@ -275,11 +286,14 @@ impl Decision<'_> {
         self.clear_check_back();
         let said = self.say(said!("event.staff.reopened", was = was));
         self.fx.log(EventKind::Reopened, who, said);
+        let by_staff = caused_by.is_none() && matches!(who, Actor::Staff(_));
         self.mail_customer(MailKind::Reopened, Some(next.at), caused_by, |d| {
             d.window_moved = next.moved_by_window;
             // `previous_incident` in this mail means "a late reply opened a new incident".
             d.previous_incident = 0;
             d.fixed_before = true;
+            // Nobody wrote back: staff found it broken again.
+            d.reopened_by_staff = by_staff;
         });
     }
 
@@ -347,6 +361,47 @@ mod tests {
     use super::super::test_kit::*;
     use super::super::tests_support::{at, fixed, T0};
     use super::super::*;
+
+    #[test]
+    fn closing_an_open_incident_says_the_promised_update_is_dropped() {
+        let f = facts(open_incident());
+        let fx = decide(&f, &staff(StaffAction::Close), &config(), at(T0)).expect("decided");
+        let said = fx
+            .list
+            .iter()
+            .find_map(|e| match e {
+                Effect::Event(e) if e.kind == EventKind::Closed => Some(e.detail.clone()),
+                _ => None,
+            })
+            .expect("closed");
+        assert!(said.contains("today at 13:00 will not be sent"), "{said}");
+        let fx = decide(
+            &resolved_facts(),
+            &staff(StaffAction::Close),
+            &config(),
+            at(T0),
+        )
+        .expect("decided");
+        assert!(fx.list.iter().any(|e| matches!(e,
+            Effect::Event(e) if e.kind == EventKind::Closed && e.detail == "incident closed")));
+    }
+
+    #[test]
+    fn a_staff_reopen_does_not_thank_the_customer_for_writing_back() {
+        let f = resolved_facts();
+        let now = at("2026-11-24T10:00:00Z");
+        let fx = decide(&f, &staff(StaffAction::Reopen), &config(), now).expect("decided");
+        let mail = only_mail(&fx);
+        assert_eq!(mail.kind, MailKind::Reopened);
+        assert!(mail.data.reopened_by_staff, "nobody wrote back");
+        let fx =
+            decide(&f, &ann_writes(9, "No, it still fails."), &config(), now).expect("decided");
+        let reopened = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Reopened)
+            .expect("reopened");
+        assert!(!reopened.data.reopened_by_staff, "she wrote back");
+    }
 
     #[test]
     fn a_staff_member_acting_on_an_unproven_incident_vouches_for_it() {

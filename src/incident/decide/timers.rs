@@ -55,6 +55,7 @@ impl Decision<'_> {
         let news = self.news();
         let note = Some(news.note.clone()).filter(|n| !n.is_empty());
         let thanks = self.thanks_for();
+        let thanks_when = self.thanks_when();
         self.settle_promises();
         if overdue {
             let given = self.facts.open_promises.iter().min().copied();
@@ -92,6 +93,7 @@ impl Decision<'_> {
             d.overdue = overdue;
             d.window_moved = next.moved_by_window;
             d.thanks_for = thanks;
+            d.thanks_when = thanks_when;
         });
         self.fx.log(
             EventKind::ProgressDue,
