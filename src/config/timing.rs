@@ -25,6 +25,9 @@ pub struct CadenceConfig {
     pub step: Duration,
     /// The time zone of the window and of every time a customer reads.
     pub timezone: chrono_tz::Tz,
+    /// After this many updates in a row without news, the pace slows a step (doubled, never
+    /// past a day or `max`), said once in that update; 0: never.
+    pub quiet_after: u32,
 }
 
 impl Default for CadenceConfig {
@@ -40,11 +43,20 @@ impl Default for CadenceConfig {
             window: None,
             step: Duration::from_secs(15 * 60),
             timezone: chrono_tz::Tz::UTC,
+            quiet_after: 3,
         }
     }
 }
 
 impl CadenceConfig {
+    /// The pace after `quiet_after` updates in a row without news: doubled, never past a day
+    /// (more of the same helps nobody, but a customer with an open problem hears from us
+    /// daily) nor `max`; the same when it is that slow already.
+    pub fn slower(&self, cadence: Duration) -> Duration {
+        let ceiling = self.max.min(Duration::from_secs(86_400)).max(cadence);
+        (cadence * 2).min(ceiling)
+    }
+
     /// A requested cadence, kept within [min, max].
     pub fn clamp(&self, wanted: Duration) -> Duration {
         wanted.clamp(self.min, self.max)
@@ -90,6 +102,7 @@ pub(super) struct RawCadence {
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) step: Option<Duration>,
     pub(super) holidays: Option<Spanned<RawHolidays>>,
+    pub(super) quiet_after: Option<u32>,
 }
 
 /// `[cadence] holidays`: a list of dates, or the path of an iCalendar file.
@@ -114,6 +127,7 @@ impl RawCadence {
             window: None,
             step: self.step.unwrap_or(d.step),
             timezone: d.timezone,
+            quiet_after: self.quiet_after.unwrap_or(d.quiet_after),
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct MailData {
     /// For `progress` without news: which update in a row without news this is, in words
     /// ("third"), from the second on; "" otherwise.
     pub no_news_nth: String,
+    /// For `progress`: after `[cadence] quiet_after` updates in a row without news, the pace
+    /// slowed a step to `pace`; this update says so, once.
+    pub pace_slowed: bool,
     /// The greeting a staff member wrote above their note to the customer ("Hi Ann,"): the
     /// mail opens with it instead of the template's own, so the customer is not greeted twice.
     pub greeting: String,
@@ -329,6 +332,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         last_news_at: "on Monday at 10:05".into(),
         working_for: "2 days".into(),
         no_news_nth: "third".into(),
+        pace_slowed: true,
         greeting: "Hi Ann,".into(),
         waiting_for: "the serial number on the back of the device".into(),
         thanks_for: "Tuesday".into(),

@@ -303,7 +303,20 @@ impl Phrases {
         let words = self.list(set, "words.ordinals");
         match usize::try_from(n - 1).ok().and_then(|i| words.get(i)) {
             Some(word) if !word.is_empty() => word.clone(),
-            _ => self.say(set, &said!("ordinal.beyond", n = n)),
+            _ => {
+                let last = match n % 100 {
+                    11..=13 => 0,
+                    _ => usize::try_from(n % 10).unwrap_or(0),
+                };
+                let suffixes = self.list(set, "words.ordinal_suffixes");
+                let suffix = suffixes
+                    .get(last)
+                    .filter(|_| last <= 3)
+                    .or(suffixes.first())
+                    .cloned()
+                    .unwrap_or_default();
+                self.say(set, &said!("ordinal.beyond", n = n, suffix = suffix))
+            }
         }
     }
 }
@@ -393,6 +406,11 @@ mod tests {
         assert_eq!(p.ordinal(None, 2), "second");
         assert_eq!(p.ordinal(Some("de"), 3), "dritten");
         assert_eq!(p.ordinal(None, 11), "11th");
+        assert_eq!(p.ordinal(None, 12), "12th");
+        assert_eq!(p.ordinal(None, 21), "21st");
+        assert_eq!(p.ordinal(None, 22), "22nd");
+        assert_eq!(p.ordinal(None, 23), "23rd");
+        assert_eq!(p.ordinal(None, 111), "111th");
         assert_eq!(p.ordinal(Some("de"), 11), "11.");
     }
 }

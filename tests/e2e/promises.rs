@@ -990,3 +990,57 @@ fn upcoming_after_a_stop_request_and_a_staff_note_returns_at_once_while_the_daem
         "the other customer's updates are listed: {list}"
     );
 }
+
+#[test]
+fn three_weeks_without_a_note_slow_the_pace_never_repeat_a_mail_and_ask_staff_for_news() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        "\n[escalation]\nstaff = [\"lead@example.test\"]\nafter_no_note = \"30d\"\n",
+    );
+    let t0 = at("2026-11-23T09:00:00Z");
+    opened(&stack, &fu, t0);
+    // Three weeks, each promised update sent when it falls due, and no staff note at all.
+    let end = t0 + Span::days(21);
+    let mut sent = 1;
+    loop {
+        let due = promised(&fu);
+        if due > end {
+            break;
+        }
+        fu.once_at(due - Span::minutes(5));
+        sent += 1;
+        stack.wait_for_mail(ANN, sent);
+    }
+    fu.nothing_left_to_send(&stack);
+    let bodies: Vec<String> = stack
+        .mailbox(ANN)
+        .iter()
+        .map(|raw| {
+            let text = parse(raw).body_text(0).expect("text").to_string();
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    assert_eq!(bodies.len(), sent);
+    for pair in bodies.windows(2) {
+        assert_ne!(pair[0], pair[1], "the same mail twice in a row");
+    }
+    // The pace slows a step after every three updates without news, and each slowing is
+    // said once: far fewer than the 126 updates every four hours would have been.
+    let slowed: Vec<&String> = bodies
+        .iter()
+        .filter(|b| b.contains("Rather than write with nothing new"))
+        .collect();
+    assert!(slowed.len() >= 2, "{bodies:#?}");
+    assert!(
+        slowed[0].contains("we will now write every 8 hours"),
+        "{}",
+        slowed[0]
+    );
+    assert!(sent < 30, "{sent} mails in three weeks: {bodies:#?}");
+    // Staff were asked for news.
+    let lead = stack.wait_for_mail("lead@example.test", 1);
+    let asked = parse(&lead[0]).body_text(0).expect("text").to_string();
+    assert!(asked.contains("in a row went out with no news"), "{asked}");
+}

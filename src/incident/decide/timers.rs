@@ -72,13 +72,31 @@ impl Decision<'_> {
         // From the promised time when on time, so the cadence does not drift earlier by the
         // lead.
         let base = promised.filter(|p| *p > self.now).unwrap_or(self.now);
-        let next = self.promise(base);
-        self.set_next_update(Some(next.at));
         let no_news = if note.is_some() {
             0
         } else {
             self.incident.updates_without_news + 1
         };
+        // After `quiet_after` updates in a row with nothing new, more of the same helps
+        // nobody: the pace slows a step, said once in this update (the next promise is kept
+        // at the slower pace). Staff are asked for news by the escalation below.
+        let quiet_after = i64::from(self.policy.cadence.quiet_after);
+        let slower = self.policy.cadence.slower(self.incident.cadence);
+        let slowed = quiet_after > 0
+            && no_news > 0
+            && no_news % quiet_after == 0
+            && slower > self.incident.cadence;
+        if slowed {
+            self.emit(Effect::Cadence(slower));
+            let said = self.say(said!(
+                "event.timers.slowed",
+                count = no_news,
+                every = self.words().duration(None, slower)
+            ));
+            self.fx.log(EventKind::CadenceChanged, &Actor::Daemon, said);
+        }
+        let next = self.promise(base);
+        self.set_next_update(Some(next.at));
         self.emit(Effect::UpdatesWithoutNews(no_news));
         let with_news = note.is_some();
         let nth = if no_news >= 2 {
@@ -90,6 +108,7 @@ impl Decision<'_> {
         self.mail_customer(MailKind::Progress, Some(next.at), None, |d| {
             news.put(d);
             d.no_news_nth = nth;
+            d.pace_slowed = slowed;
             d.overdue = overdue;
             d.window_moved = next.moved_by_window;
             d.thanks_for = thanks;
