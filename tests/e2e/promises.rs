@@ -972,6 +972,7 @@ fn upcoming_after_a_stop_request_and_a_staff_note_returns_at_once_while_the_daem
     let started = std::time::Instant::now();
     let out = fu.run_at(later, &["upcoming", "--within", "7d", "--json"]);
     let took = started.elapsed();
+    eprintln!("upcoming --within 7d took {took:?}");
     let list: serde_json::Value = serde_json::from_slice(&ok_bytes(out)).expect("JSON");
     assert!(
         took < std::time::Duration::from_secs(2),
