@@ -259,9 +259,16 @@ pub fn apply(
                 author,
                 text,
                 visibility,
+                signed,
             } => {
                 fields_first!();
-                store::incidents::add_note(conn, n, author, text, *visibility, now)?;
+                let note = store::incidents::NewNote {
+                    author,
+                    text,
+                    visibility: *visibility,
+                    signed,
+                };
+                store::incidents::add_note(conn, n, &note, now)?;
             }
             Effect::Tag(label) => {
                 fields_first!();

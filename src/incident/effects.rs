@@ -102,6 +102,8 @@ pub enum Effect {
         author: String,
         text: String,
         visibility: super::NoteVisibility,
+        /// The name it is signed with for the customer; "" for the team.
+        signed: String,
     },
     /// The customer asked for no more automatic updates (false: they resume).
     StopUpdates(bool),

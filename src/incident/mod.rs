@@ -317,6 +317,8 @@ pub struct Note {
     pub author: String,
     pub text: String,
     pub visibility: NoteVisibility,
+    /// The name the customer read under it ("Anna"); "" for the team.
+    pub signed: String,
 }
 
 /// Who a note is for.

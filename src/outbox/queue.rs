@@ -582,9 +582,12 @@ mod tests {
         store::incidents::add_note(
             &conn,
             n,
-            "anna@example.test",
-            "Finance must approve refunds over 200 EUR first; do not promise a date.",
-            crate::incident::NoteVisibility::Internal,
+            &store::incidents::NewNote {
+                author: "anna@example.test",
+                text: "Finance must approve refunds over 200 EUR first; do not promise a date.",
+                visibility: crate::incident::NoteVisibility::Internal,
+                signed: "",
+            },
             now,
         )
         .expect("note");

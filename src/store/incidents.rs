@@ -493,19 +493,34 @@ pub fn open_of_customer(conn: &Connection, customer: &str) -> Result<Vec<OpenOfT
 }
 
 /// Records a note and when the last one was written.
+/// A note to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNote<'a> {
+    pub author: &'a str,
+    pub text: &'a str,
+    pub visibility: NoteVisibility,
+    /// The name the customer read under it; "" for the team.
+    pub signed: &'a str,
+}
+
 pub fn add_note(
     conn: &Connection,
     id: IncidentNo,
-    author: &str,
-    text: &str,
-    visibility: NoteVisibility,
+    note: &NewNote<'_>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO notes (incident_id, at, author, text, visibility)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO notes (incident_id, at, author, text, visibility, signed)
+         VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''))",
     )?
-    .execute(params![id, Ts(now), author, text, visibility])?;
+    .execute(params![
+        id,
+        Ts(now),
+        note.author,
+        note.text,
+        note.visibility,
+        note.signed
+    ])?;
     Ok(())
 }
 
@@ -517,7 +532,7 @@ pub fn latest_note(
 ) -> Result<Option<Note>> {
     Ok(conn
         .prepare_cached(
-            "SELECT at, author, text, visibility FROM notes
+            "SELECT at, author, text, visibility, coalesce(signed, '') FROM notes
              WHERE incident_id = ?1 AND (?2 IS NULL OR visibility = ?2)
              ORDER BY id DESC LIMIT 1",
         )?
@@ -527,6 +542,7 @@ pub fn latest_note(
                 author: r.get(1)?,
                 text: r.get(2)?,
                 visibility: r.get(3)?,
+                signed: r.get(4)?,
             })
         })
         .optional()?)
@@ -535,7 +551,8 @@ pub fn latest_note(
 /// Every note of an incident, oldest first.
 pub fn notes(conn: &Connection, id: IncidentNo) -> Result<Vec<Note>> {
     let mut stmt = conn.prepare(
-        "SELECT at, author, text, visibility FROM notes WHERE incident_id = ?1 ORDER BY id",
+        "SELECT at, author, text, visibility, coalesce(signed, '') FROM notes
+         WHERE incident_id = ?1 ORDER BY id",
     )?;
     let rows = stmt
         .query_map([id], |r| {
@@ -544,6 +561,7 @@ pub fn notes(conn: &Connection, id: IncidentNo) -> Result<Vec<Note>> {
                 author: r.get(1)?,
                 text: r.get(2)?,
                 visibility: r.get(3)?,
+                signed: r.get(4)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -115,6 +115,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/013_faults.sql")),
         M::up(include_str!("../../migrations/014_waiting_for.sql")),
         M::up(include_str!("../../migrations/015_what_they_said.sql")),
+        M::up(include_str!("../../migrations/016_signed_notes.sql")),
     ])
 }
 
@@ -554,7 +555,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 15);
+        assert_eq!(version, 16);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

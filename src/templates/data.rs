@@ -67,6 +67,9 @@ pub struct MailData {
     /// The team's working hours when `[cadence] window` sets them ("Monday to Friday,
     /// 09:00–17:00 (CET)"); "" without a window. Promised times fall within them.
     pub working_hours: String,
+    /// The same hours at the customer's own UTC offset when it differs from ours ("00:00–08:00
+    /// your time, UTC-08:00"); "" otherwise.
+    pub working_hours_theirs: String,
     /// Holidays between now and the promised update on which the team would otherwise work
     /// ("Thursday 24 December, Friday 25 December"); "" when none.
     pub closed_days: String,
@@ -288,6 +291,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         cadence_changed: true,
         pace_clamped: true,
         working_hours: "Monday to Friday, 09:00–17:00 (CET)".into(),
+        working_hours_theirs: "00:00–08:00 your time, UTC-08:00".into(),
         closed_days: "Thursday 24 December, Friday 25 December".into(),
         team_back: "on Monday at 09:00".into(),
         window_moved: true,

@@ -129,6 +129,50 @@ impl Phrases {
         )
     }
 
+    /// The window's hours on a working day at the customer's own UTC offset ("00:00–08:00
+    /// your time, UTC-08:00": what "Monday to Friday, 09:00–17:00 (CET)" means in Los
+    /// Angeles); "" when their offset is unknown or the team's own.
+    pub fn hours_theirs(
+        &self,
+        set: Option<&str>,
+        window: &crate::clock::Window,
+        now: DateTime<Utc>,
+        offset_minutes: Option<i32>,
+    ) -> String {
+        let Some(minutes) = offset_minutes else {
+            return String::new();
+        };
+        let Some(theirs) = FixedOffset::east_opt(minutes.saturating_mul(60)) else {
+            return String::new();
+        };
+        let ours = now.with_timezone(&window.tz());
+        if ours.offset().fix() == theirs {
+            return String::new();
+        }
+        let Some((_, open, close)) = window.week().first().copied() else {
+            return String::new();
+        };
+        let there = |t: chrono::NaiveTime| {
+            ours.date_naive()
+                .and_time(t)
+                .and_local_timezone(window.tz())
+                .earliest()
+                .map(|at| at.with_timezone(&theirs).format("%H:%M").to_string())
+        };
+        let (Some(open), Some(close)) = (there(open), there(close)) else {
+            return String::new();
+        };
+        self.say(
+            set,
+            &said!(
+                "time.hours_theirs",
+                open = open,
+                close = close,
+                utc = utc_label(minutes)
+            ),
+        )
+    }
+
     /// Days as a mail names them ("Thursday 24 December, Friday 25 December").
     pub fn days(&self, set: Option<&str>, days: &[chrono::NaiveDate]) -> String {
         days.iter()
@@ -176,12 +220,7 @@ impl Phrases {
             return String::new();
         }
         let at = t.with_timezone(&theirs);
-        let sign = if minutes < 0 { '-' } else { '+' };
-        let utc = format!(
-            "UTC{sign}{:02}:{:02}",
-            minutes.unsigned_abs() / 60,
-            minutes.unsigned_abs() % 60
-        );
+        let utc = utc_label(minutes);
         let time = at.format("%H:%M");
         if at.date_naive() == ours.date_naive() {
             self.say(set, &said!("time.theirs", time = time, utc = utc))
@@ -319,6 +358,16 @@ impl Phrases {
             }
         }
     }
+}
+
+/// "UTC-08:00": an offset as a mail names it.
+fn utc_label(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    format!(
+        "UTC{sign}{:02}:{:02}",
+        minutes.unsigned_abs() / 60,
+        minutes.unsigned_abs() % 60
+    )
 }
 
 #[cfg(test)]

@@ -647,6 +647,7 @@ mod tests {
             author: "alice".into(),
             text: "Looking at the logs.".into(),
             visibility: NoteVisibility::Customer,
+            signed: "Anna".into(),
         };
         f.latest_note = Some(note.clone());
         f.customer_note = Some(note.clone());
@@ -666,6 +667,7 @@ mod tests {
         assert_eq!(mail.kind, MailKind::Status);
         assert_eq!(mail.data.note, "Looking at the logs.");
         assert_eq!(mail.data.note_at, "today at 09:00", "dated");
+        assert_eq!(mail.data.note_by, "Anna", "and named");
         assert_eq!(
             mail.promise,
             Some(at("2026-11-23T13:00:00Z")),

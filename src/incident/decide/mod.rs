@@ -236,6 +236,7 @@ pub enum StaffAction {
 #[derive(Debug, Clone, Default)]
 struct News {
     note: String,
+    note_by: String,
     note_at: String,
     last_news_at: String,
     working_for: String,
@@ -244,6 +245,7 @@ struct News {
 impl News {
     fn put(self, d: &mut MailData) {
         d.note = self.note;
+        d.note_by = self.note_by;
         d.note_at = self.note_at;
         d.last_news_at = self.last_news_at;
         d.working_for = self.working_for;
@@ -558,6 +560,8 @@ impl Decision<'_> {
         let set = self.policy.lang_set(&lang);
         let words = self.words();
         d.working_hours = words.working_hours(set, window, self.now);
+        d.working_hours_theirs =
+            words.hours_theirs(set, window, self.now, self.incident.customer_utc_offset);
         if let Some(promise) = promise {
             d.closed_days = words.days(set, &window.closed_between(self.now, promise));
         }
@@ -603,6 +607,7 @@ impl Decision<'_> {
         };
         if let Some(note) = self.facts.unheard_note.as_ref().filter(current) {
             news.note = note.text.clone();
+            news.note_by = note.signed.clone();
             news.note_at = self.when(note.at);
         } else if let Some(told) = self.facts.customer_note.as_ref().filter(current) {
             news.last_news_at = self.when(told.at);

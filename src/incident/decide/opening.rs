@@ -245,9 +245,16 @@ mod tests {
         let now = at("2026-12-04T16:30:00Z");
         let mut opening = an_opening(5);
         opening.promise = config.cadence.promise(now, config.cadence.default);
-        let f = Facts::new(open_incident(), Conversation::default());
+        // She writes from Los Angeles.
+        let mut incident = open_incident();
+        incident.customer_utc_offset = Some(-8 * 60);
+        let f = Facts::new(incident, Conversation::default());
         let fx = decide(&f, &Event::Opened(opening), &config, now).expect("decided");
         let ack = only_mail(&fx);
+        assert_eq!(
+            ack.data.working_hours_theirs, "00:00–08:00 your time, UTC-08:00",
+            "what those hours mean where she is"
+        );
         assert_eq!(
             ack.promise,
             Some(at("2026-12-08T08:15:00Z")),

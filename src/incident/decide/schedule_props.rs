@@ -101,12 +101,14 @@ fn apply(f: &mut Facts, fx: &Effects, now: DateTime<Utc>) {
                 author,
                 text,
                 visibility,
+                signed,
             } => {
                 let note = Note {
                     at: now,
                     author: author.clone(),
                     text: text.clone(),
                     visibility: *visibility,
+                    signed: signed.clone(),
                 };
                 if *visibility == NoteVisibility::Customer {
                     f.unheard_note = Some(note.clone());

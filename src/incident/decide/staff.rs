@@ -129,6 +129,7 @@ impl Decision<'_> {
             author: who.name(),
             text: text.to_string(),
             visibility: NoteVisibility::Customer,
+            signed: note_by.to_string(),
         });
         self.fx.log(EventKind::NoteAdded, who, text);
         self.emit(Effect::UpdatesWithoutNews(0));

@@ -240,6 +240,7 @@ impl Decision<'_> {
             author: who.name(),
             text: text.to_string(),
             visibility,
+            signed: String::new(),
         });
         self.emit(Effect::Escalated(None));
         self.emit(Effect::Event(NewEvent {

@@ -275,6 +275,7 @@ mod tests {
             author: "alice".into(),
             text: "The gateway is being restarted.".into(),
             visibility: NoteVisibility::Customer,
+            signed: String::new(),
         });
         let fx = decide(
             &f,
