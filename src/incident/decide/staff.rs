@@ -125,6 +125,12 @@ impl Decision<'_> {
             return Err(self.refuse(said!("refusal.empty_note")));
         }
         self.require(Transition::Note)?;
+        // "The fix is live. Thanks, Anna": signed already; the mail does not sign it again.
+        let note_by = if signed_already(text, note_by) {
+            ""
+        } else {
+            note_by
+        };
         self.emit(Effect::Note {
             author: who.name(),
             text: text.to_string(),
@@ -354,6 +360,25 @@ impl Decision<'_> {
     }
 }
 
+/// Whether a note's last line already ends with the writer's name (or first name): "Thanks,
+/// Anna" written on the line of their last sentence, which no reading can set apart from it.
+fn signed_already(text: &str, name: &str) -> bool {
+    let Some(first) = name.split_whitespace().next() else {
+        return false;
+    };
+    let last = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim_end_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    [name, first].iter().any(|n| {
+        let n = n.to_lowercase();
+        last.strip_suffix(&n)
+            .is_some_and(|before| before.is_empty() || before.ends_with([' ', ',']))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     //! Each rule as a scenario a support lead would recognise, with a fixed clock.
@@ -385,6 +410,21 @@ mod tests {
         .expect("decided");
         assert!(fx.list.iter().any(|e| matches!(e,
             Effect::Event(e) if e.kind == EventKind::Closed && e.detail == "incident closed")));
+    }
+
+    #[test]
+    fn a_note_signed_on_its_own_last_line_is_not_signed_twice() {
+        assert!(super::signed_already(
+            "The fix is live. Thanks, Anna",
+            "Anna Berg"
+        ));
+        assert!(super::signed_already(
+            "The fix is live.\nAnna Berg.",
+            "Anna Berg"
+        ));
+        assert!(!super::signed_already("The fix is live.", "Anna"));
+        assert!(!super::signed_already("Ask Joanna", "Anna"));
+        assert!(!super::signed_already("The fix is live.", ""));
     }
 
     #[test]

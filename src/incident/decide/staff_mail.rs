@@ -328,6 +328,30 @@ mod tests {
     use crate::incident::staff_mail::{Command, StaffMail};
 
     #[test]
+    fn a_reply_signed_on_its_last_line_reaches_the_customer_signed_once() {
+        let f = facts(open_incident());
+        let reply = Event::StaffReply {
+            message: MessageRow(21),
+            by: "anna@support.example".into(),
+            name: "Anna Berg".into(),
+            mail: StaffMail {
+                text: "The fix is live. Thanks, Anna".into(),
+                ..StaffMail::default()
+            },
+            attachments: false,
+            held: None,
+            pending: None,
+        };
+        let fx = decide(&f, &reply, &staffed(), at("2026-11-23T10:00:00Z")).expect("decided");
+        let mail = fx
+            .mails()
+            .find(|m| m.kind == MailKind::Progress)
+            .expect("the update");
+        assert_eq!(mail.data.note, "The fix is live. Thanks, Anna");
+        assert_eq!(mail.data.note_by, "", "not signed a second time");
+    }
+
+    #[test]
     fn resume_with_words_for_the_customer_sends_one_mail_with_the_words() {
         let mut waiting = open_incident();
         waiting.stage = Stage::Waiting {
