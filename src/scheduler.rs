@@ -429,3 +429,183 @@ fn next_due(
     .flatten()
     .min())
 }
+
+/// `upcoming` against the daemon: random incidents in random states, previewed a day ahead,
+/// then the real ticks of a daemon polling every ten minutes over that day. Every first
+/// occurrence of each kind of thing the preview lists for an incident, the ticks do within one
+/// poll of the listed time, and the ticks do nothing the preview did not list.
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::incident::decide::{StaffAction, Written};
+    use crate::incident::{Event, Resolution};
+    use crate::mail::Trust;
+    use crate::store::NewIncident;
+
+    fn deps(config: Config) -> Deps {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        Deps {
+            templates: crate::templates::Templates::load(&dir, &MailKind::template_names())
+                .expect("templates"),
+            config,
+            secret: crate::secret::Secret::from_bytes(b"k"),
+            clock: crate::clock::Clock::system(),
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        crate::clock::parse_stamp(s).expect("time")
+    }
+
+    /// A small seeded generator: a failure names its seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+        }
+    }
+
+    fn customer(n: usize, text: &str) -> Event {
+        Event::CustomerReply {
+            message: crate::incident::MessageRow(0),
+            from: format!("c{n}@example.test"),
+            trust: Trust::Verified,
+            written: Written {
+                text: text.into(),
+                ..Written::default()
+            },
+        }
+    }
+
+    fn staff(action: StaffAction) -> Event {
+        Event::Staff {
+            by: "alice".into(),
+            action,
+        }
+    }
+
+    /// (incident, what) → the first time it happens.
+    type Firsts = BTreeMap<(IncidentNo, String), DateTime<Utc>>;
+
+    fn firsts(actions: impl IntoIterator<Item = Upcoming>) -> Firsts {
+        let mut out = Firsts::new();
+        for u in actions {
+            out.entry((u.incident, u.what)).or_insert(u.at);
+        }
+        out
+    }
+
+    #[test]
+    fn upcoming_lists_what_the_next_ticks_do() {
+        let mut config = Config::example().expect("example config");
+        config.escalation.staff = vec!["lead@example.test".into()];
+        let mut office = config.clone();
+        let tz = chrono_tz::Tz::Europe__Berlin;
+        office.cadence.timezone = tz;
+        office.cadence.window = Some(
+            crate::clock::Window::parse("0 0 9 * * Mon-Fri", Duration::from_secs(8 * 3600), tz)
+                .expect("window")
+                .with_holidays(
+                    crate::clock::Holidays::from_dates(["2026-11-24"]).expect("holiday"),
+                ),
+        );
+        let both = [deps(config), deps(office)];
+        let poll = chrono::Duration::minutes(10);
+        for seed in 0..100u64 {
+            let deps = &both[usize::try_from(seed % 2).unwrap_or(0)];
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut conn = crate::store::open_in_memory().expect("db");
+            let t0 = at("2026-11-23T09:00:00Z");
+            let mut now = t0;
+            for i in 0..3 {
+                let cadence = Duration::from_secs([3600, 4 * 3600, 86_400][i]);
+                let n = crate::store::incidents::create_incident(
+                    &conn,
+                    &NewIncident {
+                        subject: "s",
+                        summary: "",
+                        customer_address: &format!("c{i}@example.test"),
+                        customer_name: None,
+                        reply_address: &format!("c{i}@example.test"),
+                        reply_name: None,
+                        sender_trust: Trust::Verified,
+                        cadence,
+                        next_update_at: crate::clock::after(t0, cadence),
+                    },
+                    |n| format!("FU-{n}-x"),
+                    t0,
+                )
+                .expect("incident");
+                crate::store::incidents::add_participant(
+                    &conn,
+                    n,
+                    &format!("c{i}@example.test"),
+                    crate::incident::Role::Customer,
+                )
+                .expect("participant");
+                for _ in 0..rng.below(4) {
+                    now += chrono::Duration::minutes(i64::try_from(rng.below(120)).unwrap_or(0));
+                    let event = match rng.below(7) {
+                        0 => customer(i, "Please stop sending me these updates."),
+                        1 => customer(i, "Any news?"),
+                        2 => customer(i, "Please update me every 2 hours."),
+                        3 => staff(StaffAction::Note("We found the cause.".into())),
+                        4 => staff(StaffAction::Wait("the serial number".into())),
+                        5 => staff(StaffAction::Resolve(Resolution {
+                            root_cause: "A certificate expired.".into(),
+                            prevention: "They renew automatically now.".into(),
+                            ..Resolution::default()
+                        })),
+                        _ => staff(StaffAction::Close),
+                    };
+                    let _ = crate::apply::act(&conn, deps, n, &event, Pass::Real, now);
+                }
+            }
+            let until = now + chrono::Duration::days(1);
+            let all = upcoming(&mut conn, deps, now, until).expect("upcoming");
+            // Mail queued already is the sender's, not a tick's; the list shows each kind once
+            // per incident, so a kind queued already hides the tick's next one of it.
+            let queued: Vec<(IncidentNo, String)> = all
+                .iter()
+                .filter(|u| u.detail.starts_with("queued"))
+                .map(|u| (u.incident, u.what.clone()))
+                .collect();
+            let listed = firsts(all.into_iter().filter(|u| !u.detail.starts_with("queued")));
+            let mut done = Vec::new();
+            let mut t = now;
+            while t <= until {
+                done.extend(tick(&mut conn, deps, t).expect("tick").actions);
+                t += poll;
+            }
+            let done = firsts(
+                done.into_iter()
+                    .filter(|u| !queued.contains(&(u.incident, u.what.clone()))),
+            );
+            for (key, at) in &listed {
+                let happened = done.get(key);
+                assert!(
+                    happened.is_some_and(|h| *h >= *at - poll && *h < *at + poll),
+                    "seed {seed}: {key:?} listed for {at}, done at {happened:?}"
+                );
+            }
+            for (key, at) in &done {
+                assert!(
+                    listed.contains_key(key),
+                    "seed {seed}: {key:?} done at {at} but not listed"
+                );
+            }
+        }
+    }
+}
