@@ -372,14 +372,7 @@ mod tests {
 
     #[test]
     fn the_stored_incident_is_what_the_decisions_effects_make_of_it() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        let deps = Deps {
-            templates: crate::templates::Templates::load(&dir, &MailKind::template_names())
-                .expect("templates"),
-            config: Config::example().expect("example config"),
-            secret: crate::secret::Secret::from_bytes(b"k"),
-            clock: crate::clock::Clock::system(),
-        };
+        let deps = Deps::for_tests(Config::example().expect("example config"));
         let conn = store::open_in_memory().expect("db");
         let t0 = crate::clock::parse_stamp("2026-11-23T09:00:00Z").expect("time");
         let n = create_incident(

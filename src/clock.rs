@@ -56,7 +56,12 @@ pub struct Window {
     tz: chrono_tz::Tz,
     /// Days the window does not open (`[cadence] holidays`), in the team's time zone.
     holidays: Holidays,
+    /// The working week it opens, read once from its openings (see [`Window::week`]).
+    week: Vec<WorkingDay>,
 }
+
+/// A weekday the window opens on, with its opening and closing time of day (team's zone).
+pub type WorkingDay = (chrono::Weekday, chrono::NaiveTime, chrono::NaiveTime);
 
 /// Days nobody works: fixed dates, and dates that come back every year (an iCalendar event
 /// with `RRULE:FREQ=YEARLY`).
@@ -174,12 +179,15 @@ impl Window {
         if length <= chrono::Duration::zero() {
             return Err("window_length must be above zero".into());
         }
-        Ok(Window {
+        let mut window = Window {
             opens,
             length,
             tz,
             holidays: Holidays::default(),
-        })
+            week: Vec::new(),
+        };
+        window.week = window.read_week();
+        Ok(window)
     }
 
     /// The same window, closed on these days.
@@ -189,9 +197,14 @@ impl Window {
     }
 
     /// The working week as the window opens it: each weekday it opens on, with the opening
-    /// and closing time of day in the team's zone, Monday first. Read from the openings of a
-    /// reference week (no holidays): what "Monday to Friday, 09:00–17:00" says.
-    pub fn week(&self) -> Vec<(chrono::Weekday, chrono::NaiveTime, chrono::NaiveTime)> {
+    /// and closing time of day in the team's zone, Monday first: what "Monday to Friday,
+    /// 09:00–17:00" says.
+    pub fn week(&self) -> &[WorkingDay] {
+        &self.week
+    }
+
+    /// [`Window::week`], read from the openings of a reference week (no holidays).
+    fn read_week(&self) -> Vec<WorkingDay> {
         let Some(monday) = NaiveDate::from_ymd_opt(2024, 1, 1)
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .and_then(|d| d.and_local_timezone(self.tz).earliest())
@@ -199,7 +212,7 @@ impl Window {
             return Vec::new();
         };
         let end = monday + chrono::Duration::days(7);
-        let mut out: Vec<(chrono::Weekday, chrono::NaiveTime, chrono::NaiveTime)> = Vec::new();
+        let mut out: Vec<WorkingDay> = Vec::new();
         for open in self
             .opens
             .after(&(monday - chrono::Duration::seconds(1)))

@@ -25,6 +25,19 @@ pub enum DepsError {
 }
 
 impl Deps {
+    /// For tests: the shipped templates, `config`, a fixed secret and the system clock.
+    #[cfg(test)]
+    pub(crate) fn for_tests(config: Config) -> Deps {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        Deps {
+            templates: Templates::load(&dir, &crate::incident::MailKind::template_names())
+                .expect("templates"),
+            config,
+            secret: Secret::from_bytes(b"k"),
+            clock: Clock::system(),
+        }
+    }
+
     /// What decisions may know: the rules of the configuration and the phrase book.
     pub fn policy(&self) -> crate::incident::policy::Policy<'_> {
         crate::incident::policy::Policy::new(

@@ -443,38 +443,14 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
+    use crate::incident::decide::tests_support::Rng;
     use crate::incident::decide::{StaffAction, Written};
     use crate::incident::{Event, Resolution};
     use crate::mail::Trust;
     use crate::store::NewIncident;
 
-    fn deps(config: Config) -> Deps {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        Deps {
-            templates: crate::templates::Templates::load(&dir, &MailKind::template_names())
-                .expect("templates"),
-            config,
-            secret: crate::secret::Secret::from_bytes(b"k"),
-            clock: crate::clock::Clock::system(),
-        }
-    }
-
     fn at(s: &str) -> DateTime<Utc> {
         crate::clock::parse_stamp(s).expect("time")
-    }
-
-    /// A small seeded generator: a failure names its seed.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            let mut x = self.0;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            self.0 = x;
-            x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-        }
     }
 
     fn customer(n: usize, text: &str) -> Event {
@@ -521,11 +497,11 @@ mod tests {
                     crate::clock::Holidays::from_dates(["2026-11-24"]).expect("holiday"),
                 ),
         );
-        let both = [deps(config), deps(office)];
+        let both = [Deps::for_tests(config), Deps::for_tests(office)];
         let poll = chrono::Duration::minutes(10);
         for seed in 0..100u64 {
             let deps = &both[usize::try_from(seed % 2).unwrap_or(0)];
-            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut rng = Rng::seeded(seed);
             let mut conn = crate::store::open_in_memory().expect("db");
             let t0 = at("2026-11-23T09:00:00Z");
             let mut now = t0;

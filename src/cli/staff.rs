@@ -157,8 +157,7 @@ pub(super) fn said(
             // An open incident's dropped promise is said where the member sees it.
             let dropped = effects.list.iter().find_map(|e| match e {
                 Effect::Event(event)
-                    if event.kind == crate::incident::EventKind::Closed
-                        && event.detail != words.say(None, &said!("event.staff.closed")) =>
+                    if event.kind == crate::incident::EventKind::UpdatesStopped =>
                 {
                     Some(event.detail.clone())
                 }

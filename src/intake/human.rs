@@ -348,7 +348,8 @@ pub(super) fn open(
         mail.date.as_deref().and_then(crate::lang::offset_of_date),
     )?;
     store::incidents::add_participant(conn, incident, &mail.from.address, Role::Customer)?;
-    store::incidents::add_facts(conn, incident, &facts_of(&subject, &mail.own.text(), deps))?;
+    let facts = facts_of(&subject, &mail.own.text(), deps);
+    store::incidents::add_facts(conn, incident, &facts)?;
     if answer_to.address != mail.from.address {
         store::incidents::add_participant(conn, incident, &answer_to.address, Role::ReplyTo)?;
     }
@@ -385,6 +386,7 @@ pub(super) fn open(
         written: written(mail, &mail.own, deps.templates.phrases()),
         language,
         understood,
+        facts,
     };
     // The acknowledgement answers the complaint itself: its references, then it.
     let mut ids: Vec<String> = mail

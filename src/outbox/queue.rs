@@ -435,14 +435,7 @@ mod tests {
     fn deps(caps: SendCaps) -> Deps {
         let mut config = Config::example().expect("example config");
         config.send_caps = caps;
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-        Deps {
-            templates: crate::templates::Templates::load(&dir, &MailKind::template_names())
-                .expect("templates"),
-            config,
-            secret: crate::secret::Secret::from_bytes(b"k"),
-            clock: crate::clock::Clock::system(),
-        }
+        Deps::for_tests(config)
     }
 
     fn incident(conn: &Connection, customer: &str) -> IncidentNo {

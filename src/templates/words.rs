@@ -80,9 +80,9 @@ impl Phrases {
         window: &crate::clock::Window,
         at: DateTime<Utc>,
     ) -> String {
-        type Day = (chrono::Weekday, chrono::NaiveTime, chrono::NaiveTime);
+        type Day = crate::clock::WorkingDay;
         let mut groups: Vec<(chrono::Weekday, Day)> = Vec::new();
-        for day in window.week() {
+        for &day in window.week() {
             match groups.last_mut() {
                 Some((_, last)) if last.1 == day.1 && last.2 == day.2 && last.0.succ() == day.0 => {
                     *last = day;
@@ -139,16 +139,9 @@ impl Phrases {
         now: DateTime<Utc>,
         offset_minutes: Option<i32>,
     ) -> String {
-        let Some(minutes) = offset_minutes else {
+        let Some((ours, theirs, minutes)) = another_offset(now, window.tz(), offset_minutes) else {
             return String::new();
         };
-        let Some(theirs) = FixedOffset::east_opt(minutes.saturating_mul(60)) else {
-            return String::new();
-        };
-        let ours = now.with_timezone(&window.tz());
-        if ours.offset().fix() == theirs {
-            return String::new();
-        }
         let Some((_, open, close)) = window.week().first().copied() else {
             return String::new();
         };
@@ -209,16 +202,9 @@ impl Phrases {
         tz: chrono_tz::Tz,
         offset_minutes: Option<i32>,
     ) -> String {
-        let Some(minutes) = offset_minutes else {
+        let Some((ours, theirs, minutes)) = another_offset(t, tz, offset_minutes) else {
             return String::new();
         };
-        let Some(theirs) = FixedOffset::east_opt(minutes.saturating_mul(60)) else {
-            return String::new();
-        };
-        let ours = t.with_timezone(&tz);
-        if ours.offset().fix() == theirs {
-            return String::new();
-        }
         let at = t.with_timezone(&theirs);
         let utc = utc_label(minutes);
         let time = at.format("%H:%M");
@@ -358,6 +344,19 @@ impl Phrases {
             }
         }
     }
+}
+
+/// `t` in our zone, the customer's own offset and its minutes, when they know one and it is
+/// not ours at `t`.
+fn another_offset(
+    t: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    offset_minutes: Option<i32>,
+) -> Option<(DateTime<chrono_tz::Tz>, FixedOffset, i32)> {
+    let minutes = offset_minutes?;
+    let theirs = FixedOffset::east_opt(minutes.saturating_mul(60))?;
+    let ours = t.with_timezone(&tz);
+    (ours.offset().fix() != theirs).then_some((ours, theirs, minutes))
 }
 
 /// "UTC-08:00": an offset as a mail names it.

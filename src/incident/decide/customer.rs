@@ -145,7 +145,7 @@ impl Decision<'_> {
                 }
             }
             let (thanks, when) = if resumed {
-                (self.thanks_for(), self.thanks_when())
+                self.thanks()
             } else {
                 (String::new(), String::new())
             };

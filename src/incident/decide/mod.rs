@@ -198,6 +198,9 @@ pub struct Opening {
     pub language: Option<(String, crate::lang::Source)>,
     /// What we understood from the complaint, for the acknowledgement.
     pub understood: crate::incident::understood::Understood,
+    /// The order, invoice and tracking numbers it names, in its subject or its words: kept
+    /// with the incident, and not asked for again.
+    pub facts: Vec<crate::mail::facts::Fact>,
 }
 
 /// An earlier incident of the same customer that a new complaint repeats.
@@ -615,48 +618,29 @@ impl Decision<'_> {
         news
     }
 
-    /// The same as a mail says it: "earlier today" on the same day, else "on Tuesday".
-    fn thanks_when(&self) -> String {
-        match (
+    /// When the customer sent something we have not written back about since, for the mail
+    /// that thanks them for it: the weekday (`thanks_for`, "Tuesday") and as the mail says it
+    /// (`thanks_when`: "earlier today" the same day, else "on Tuesday"); both "" when nothing.
+    fn thanks(&self) -> (String, String) {
+        let theirs = match (
             self.incident.customer_wrote_at,
             self.incident.told_customer_at,
         ) {
-            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => {
-                let lang = letters::language(&self.incident, self.policy);
-                let set = self.policy.lang_set(&lang);
-                let tz = self.policy.cadence.timezone;
-                let words = self.words();
-                if theirs.with_timezone(&tz).date_naive()
-                    == self.now.with_timezone(&tz).date_naive()
-                {
-                    words.say(set, &said!("time.sent_today"))
-                } else {
-                    words.say(
-                        set,
-                        &said!("time.sent_day", weekday = words.weekday(set, theirs, tz)),
-                    )
-                }
-            }
-            _ => String::new(),
-        }
-    }
-
-    /// When the customer sent something we have not written back about since ("Tuesday").
-    fn thanks_for(&self) -> String {
-        match (
-            self.incident.customer_wrote_at,
-            self.incident.told_customer_at,
-        ) {
-            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => {
-                let lang = letters::language(&self.incident, self.policy);
-                self.words().weekday(
-                    self.policy.lang_set(&lang),
-                    theirs,
-                    self.policy.cadence.timezone,
-                )
-            }
-            _ => String::new(),
-        }
+            (Some(theirs), ours) if ours.is_none_or(|o| theirs > o) => theirs,
+            _ => return (String::new(), String::new()),
+        };
+        let lang = letters::language(&self.incident, self.policy);
+        let set = self.policy.lang_set(&lang);
+        let tz = self.policy.cadence.timezone;
+        let words = self.words();
+        let weekday = words.weekday(set, theirs, tz);
+        let when =
+            if theirs.with_timezone(&tz).date_naive() == self.now.with_timezone(&tz).date_naive() {
+                words.say(set, &said!("time.sent_today"))
+            } else {
+                words.say(set, &said!("time.sent_day", weekday = weekday.clone()))
+            };
+        (weekday, when)
     }
 
     /// A notification to staff: to `[staff] notify` (or the members), threaded in the staff's
@@ -790,6 +774,34 @@ pub(crate) mod tests_support {
     }
 
     pub(crate) const T0: &str = "2026-11-23T09:00:00Z";
+
+    /// A small seeded generator (xorshift64*) for random-sequence tests: the same seed, the
+    /// same sequence, so a failure is reproduced from the seed it prints.
+    pub(crate) struct Rng(u64);
+
+    impl Rng {
+        pub(crate) fn seeded(seed: u64) -> Rng {
+            Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        }
+
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        /// A number below `n` (which must be above zero).
+        pub(crate) fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        pub(crate) fn pick<'a, T: ?Sized>(&mut self, items: &'a [&'a T]) -> &'a T {
+            items[usize::try_from(self.below(items.len() as u64)).unwrap_or(0)]
+        }
+    }
 }
 
 #[cfg(test)]

@@ -166,9 +166,7 @@ impl Decision<'_> {
             return;
         }
         let promise = opening.promise;
-        // The subject counts too ("Order 66120 never arrived").
-        let said = format!("{}\n{}", self.incident.subject, opening.written.text);
-        let facts = crate::mail::facts::find(&said, &self.policy.wording.facts);
+        let facts = opening.facts.clone();
         self.mail_to(
             MailKind::Acknowledgement,
             to,
@@ -350,6 +348,11 @@ mod tests {
         let f = Facts::new(open_incident(), Conversation::default());
         let mut o = an_opening(5);
         o.written.text = "Hi,\nit broke again, order #48391.\nTom".into();
+        // As intake reads them from the subject and the words.
+        o.facts = crate::mail::facts::find(
+            &format!("{}\n{}", f.incident.subject, o.written.text),
+            &config().wording.facts,
+        );
         o.repeats = Some(Repeat {
             previous: IncidentNo(7),
             opened_at: at("2026-11-02T09:00:00Z"),

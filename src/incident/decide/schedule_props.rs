@@ -14,32 +14,9 @@
 
 use super::test_kit::decide;
 use super::test_kit::*;
-use super::tests_support::{at, T0};
+use super::tests_support::{at, Rng, T0};
 use super::*;
 use crate::config::Config;
-
-/// A small, seeded generator (xorshift64*): the same seed, the same life, so a failure is
-/// reproducible from the seed it prints.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T: ?Sized>(&mut self, items: &'a [&'a T]) -> &'a T {
-        items[usize::try_from(self.below(items.len() as u64)).unwrap_or(0)]
-    }
-}
 
 /// What Ann writes: chasers, a stop, a pace, check-back answers, plain news.
 const ANN_WRITES: &[&str] = &[
@@ -223,7 +200,7 @@ fn tick(
 }
 
 fn life(seed: u64, config: &Config, steps: usize) -> Result<(), String> {
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::seeded(seed);
     let mut now = at(T0);
     let mut f = facts(open_incident());
     let mut message = 100;

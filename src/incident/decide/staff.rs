@@ -267,13 +267,14 @@ impl Decision<'_> {
         self.set_stage(Stage::Closed);
         self.set_next_update(None);
         self.clear_check_back();
-        let said = match dropped {
-            Some(promised) => self.say(said!(
+        if let Some(promised) = dropped {
+            let said = self.say(said!(
                 "event.staff.closed_open",
                 promised = self.when(promised)
-            )),
-            None => self.say(said!("event.staff.closed")),
-        };
+            ));
+            self.fx.log(EventKind::UpdatesStopped, who, said);
+        }
+        let said = self.say(said!("event.staff.closed"));
         self.fx.log(EventKind::Closed, who, said);
     }
 
@@ -392,14 +393,15 @@ mod tests {
     fn closing_an_open_incident_says_the_promised_update_is_dropped() {
         let f = facts(open_incident());
         let fx = decide(&f, &staff(StaffAction::Close), &config(), at(T0)).expect("decided");
+        assert!(fx.logs(EventKind::Closed));
         let said = fx
             .list
             .iter()
             .find_map(|e| match e {
-                Effect::Event(e) if e.kind == EventKind::Closed => Some(e.detail.clone()),
+                Effect::Event(e) if e.kind == EventKind::UpdatesStopped => Some(e.detail.clone()),
                 _ => None,
             })
-            .expect("closed");
+            .expect("the dropped update is said");
         assert!(said.contains("today at 13:00 will not be sent"), "{said}");
         let fx = decide(
             &resolved_facts(),
@@ -408,8 +410,11 @@ mod tests {
             at(T0),
         )
         .expect("decided");
-        assert!(fx.list.iter().any(|e| matches!(e,
-            Effect::Event(e) if e.kind == EventKind::Closed && e.detail == "incident closed")));
+        assert!(fx.logs(EventKind::Closed));
+        assert!(
+            !fx.logs(EventKind::UpdatesStopped),
+            "a resolved incident promised nothing"
+        );
     }
 
     #[test]

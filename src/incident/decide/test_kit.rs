@@ -101,6 +101,7 @@ pub(super) fn an_opening(message: i64) -> Opening {
             problem: "Every payment attempt ends with an error page.".into(),
             ..Default::default()
         },
+        facts: Vec::new(),
     }
 }
 

@@ -54,8 +54,7 @@ impl Decision<'_> {
         let overdue = self.facts.open_promises.iter().any(|due| *due < self.now);
         let news = self.news();
         let note = Some(news.note.clone()).filter(|n| !n.is_empty());
-        let thanks = self.thanks_for();
-        let thanks_when = self.thanks_when();
+        let (thanks, thanks_when) = self.thanks();
         self.settle_promises();
         if overdue {
             let given = self.facts.open_promises.iter().min().copied();
