@@ -443,7 +443,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::incident::decide::tests_support::Rng;
+    use crate::incident::decide::tests_support::{property_runs, Rng};
     use crate::incident::decide::{StaffAction, Written};
     use crate::incident::{Event, Resolution};
     use crate::mail::Trust;
@@ -499,7 +499,9 @@ mod tests {
         );
         let both = [Deps::for_tests(config), Deps::for_tests(office)];
         let poll = chrono::Duration::minutes(10);
-        for seed in 0..100u64 {
+        // 500 in the suite (about 20 s in a debug build, beside the decision core's 10,000
+        // lives); FOLLOWUPD_PROPERTY_RUNS=10000 for the long hunt.
+        for seed in 0..property_runs(500) {
             let deps = &both[usize::try_from(seed % 2).unwrap_or(0)];
             let mut rng = Rng::seeded(seed);
             let mut conn = crate::store::open_in_memory().expect("db");

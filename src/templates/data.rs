@@ -68,7 +68,7 @@ pub struct MailData {
     /// 09:00–17:00 (CET)"); "" without a window. Promised times fall within them.
     pub working_hours: String,
     /// The same hours at the customer's own UTC offset when it differs from ours ("00:00–08:00
-    /// your time, UTC-08:00"); "" otherwise.
+    /// your time, PST"); "" otherwise.
     pub working_hours_theirs: String,
     /// Holidays between now and the promised update on which the team would otherwise work
     /// ("Thursday 24 December, Friday 25 December"); "" when none.
@@ -81,7 +81,8 @@ pub struct MailData {
     /// The language of this mail ("en", "de"): which template set renders it.
     pub lang: String,
     /// `next_update` at the customer's own UTC offset when it differs from the team's ("08:00
-    /// your time, UTC-05:00"); "" otherwise.
+    /// your time, EST", or "UTC-07:00" where the offset fits zones with other names); ""
+    /// otherwise.
     pub next_update_theirs: String,
     /// Facts the customer already gave (acknowledgement): `{{#each facts}}{{name}} {{value}}`.
     pub facts: Vec<FactData>,
@@ -291,12 +292,12 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         cadence_changed: true,
         pace_clamped: true,
         working_hours: "Monday to Friday, 09:00–17:00 (CET)".into(),
-        working_hours_theirs: "00:00–08:00 your time, UTC-08:00".into(),
+        working_hours_theirs: "00:00–08:00 your time, PST".into(),
         closed_days: "Thursday 24 December, Friday 25 December".into(),
         team_back: "on Monday at 09:00".into(),
         window_moved: true,
         lang: String::new(),
-        next_update_theirs: "08:12 your time, UTC-05:00".into(),
+        next_update_theirs: "08:12 your time, EST".into(),
         facts: vec![FactData {
             name: "order".into(),
             value: "5521".into(),

@@ -268,6 +268,15 @@ fn validate(set: &Set, shipped: &Set, path: &Path) -> Vec<TemplateError> {
                     }
                 }
             }
+            (Phrase::List(zones), Some(Phrase::List(_))) if key == "time.customer_zones" => {
+                for zone in zones {
+                    if zone.parse::<chrono_tz::Tz>().is_err() {
+                        errors.push(error(format!(
+                            "`{key}`: `{zone}` is not a time zone name (write an IANA name such as \"America/Los_Angeles\")"
+                        )));
+                    }
+                }
+            }
             (Phrase::List(words), Some(Phrase::List(ours))) => {
                 let fixed = key.starts_with("words.weekdays") || key == "words.months";
                 if fixed && words.len() != ours.len() {
@@ -401,7 +410,8 @@ mod tests {
         std::fs::write(
             dir.path().join("phrases.toml"),
             "[event]\nopened = \"eröffnet von {from}: {betreff}\"\nnonsense = \"x\"\n\
-             [words]\nweekdays = [\"Mo\"]\n",
+             [words]\nweekdays = [\"Mo\"]\n\
+             [time]\ncustomer_zones = [\"America/Los_Angeles\", \"Pacific Time\"]\n",
         )
         .expect("write");
         let err = Phrases::load(dir.path(), &[])
@@ -411,6 +421,11 @@ mod tests {
         assert!(err.contains("{betreff}"), "{err}");
         assert!(err.contains("`event.nonsense` is not a phrase"), "{err}");
         assert!(err.contains("needs 7 words"), "{err}");
+        assert!(
+            err.contains("`Pacific Time` is not a time zone name"),
+            "{err}"
+        );
+        assert_eq!(err.matches("is not a time zone name").count(), 1, "{err}");
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl Phrases {
     }
 
     /// The window's hours on a working day at the customer's own UTC offset ("00:00–08:00
-    /// your time, UTC-08:00": what "Monday to Friday, 09:00–17:00 (CET)" means in Los
+    /// your time, PST": what "Monday to Friday, 09:00–17:00 (CET)" means in Los
     /// Angeles); "" when their offset is unknown or the team's own.
     pub fn hours_theirs(
         &self,
@@ -161,7 +161,7 @@ impl Phrases {
                 "time.hours_theirs",
                 open = open,
                 close = close,
-                utc = utc_label(minutes)
+                utc = self.zone_of(set, now, minutes)
             ),
         )
     }
@@ -194,7 +194,7 @@ impl Phrases {
     }
 
     /// `t` at the customer's own offset when it differs from ours ("08:00 your time,
-    /// UTC-05:00", with the weekday when it is another day there); "" otherwise.
+    /// EST", with the weekday when it is another day there); "" otherwise.
     pub fn their_time(
         &self,
         set: Option<&str>,
@@ -206,7 +206,7 @@ impl Phrases {
             return String::new();
         };
         let at = t.with_timezone(&theirs);
-        let utc = utc_label(minutes);
+        let utc = self.zone_of(set, t, minutes);
         let time = at.format("%H:%M");
         if at.date_naive() == ours.date_naive() {
             self.say(set, &said!("time.theirs", time = time, utc = utc))
@@ -359,6 +359,33 @@ fn another_offset(
     (ours.offset().fix() != theirs).then_some((ours, theirs, minutes))
 }
 
+impl Phrases {
+    /// The customer's offset at `t` as they would name it: the common abbreviation ("PST",
+    /// "AEDT") when every zone of `time.customer_zones` at that offset then shares one, else
+    /// "UTC-08:00". An offset alone cannot tell Arizona's MST from California's PDT in
+    /// summer, so an ambiguous offset is written as the offset rather than guessed.
+    fn zone_of(&self, set: Option<&str>, t: DateTime<Utc>, minutes: i32) -> String {
+        let mut names = std::collections::BTreeSet::new();
+        for zone in self.list(set, "time.customer_zones") {
+            let Ok(tz) = zone.parse::<chrono_tz::Tz>() else {
+                continue;
+            };
+            let local = t.with_timezone(&tz);
+            if local.offset().fix().local_minus_utc() != minutes.saturating_mul(60) {
+                continue;
+            }
+            // chrono-tz writes "+03" where a zone has no letters of its own.
+            names.insert(local.format("%Z").to_string());
+        }
+        match names.first() {
+            Some(name) if names.len() == 1 && name.chars().all(|c| c.is_ascii_alphabetic()) => self
+                .list_or_text(set, &format!("time.zones.{name}"))
+                .unwrap_or_else(|| name.clone()),
+            _ => utc_label(minutes),
+        }
+    }
+}
+
 /// "UTC-08:00": an offset as a mail names it.
 fn utc_label(minutes: i32) -> String {
     let sign = if minutes < 0 { '-' } else { '+' };
@@ -398,11 +425,11 @@ mod tests {
         assert_eq!(p.weekday(Some("de"), t, berlin), "Montag");
         assert_eq!(
             p.their_time(None, t, berlin, Some(-300)),
-            "07:00 your time, UTC-05:00"
+            "07:00 your time, EST"
         );
         assert_eq!(
             p.their_time(Some("de"), t, berlin, Some(-300)),
-            "07:00 Uhr bei Ihnen, UTC-05:00"
+            "07:00 Uhr bei Ihnen, EST"
         );
         assert_eq!(
             p.their_time(None, t, berlin, Some(60)),
@@ -410,10 +437,38 @@ mod tests {
             "the same offset"
         );
         assert_eq!(p.their_time(None, t, berlin, None), "");
+        // Named only where the offset says which zone: PDT and Arizona's MST share UTC-07:00
+        // in summer; India's half hour has its own name; an offset nobody listed stays one.
+        let summer = utc("2026-07-06T12:00:00Z");
+        assert_eq!(
+            p.their_time(None, summer, berlin, Some(-420)),
+            "05:00 your time, UTC-07:00"
+        );
+        assert_eq!(
+            p.their_time(None, summer, berlin, Some(-480)),
+            "04:00 your time, AKDT",
+            "in July UTC-08:00 is Alaska's, not California's"
+        );
+        assert_eq!(
+            p.their_time(None, t, berlin, Some(-480)),
+            "04:00 your time, PST"
+        );
+        assert_eq!(
+            p.their_time(None, t, berlin, Some(330)),
+            "17:30 your time, IST"
+        );
+        assert_eq!(
+            p.their_time(None, t, berlin, Some(11 * 60)),
+            "23:00 your time, AEDT"
+        );
+        assert_eq!(
+            p.their_time(None, t, berlin, Some(-150)),
+            "09:30 your time, UTC-02:30"
+        );
         let late = utc("2026-11-23T23:30:00Z");
         assert_eq!(
             p.their_time(None, late, berlin, Some(-300)),
-            "Monday 18:30 your time, UTC-05:00"
+            "Monday 18:30 your time, EST"
         );
     }
 

@@ -727,7 +727,7 @@ fn a_german_complaint_from_new_york_is_answered_in_german_with_both_times() {
         "\"Meine Bestellung 48391 ist nicht angekommen. Wo bleibt sie?\"",
         "Bestellung: 48391",
         "Montag, 23. November 2026, 14:00 Uhr MEZ",
-        "08:00 Uhr bei Ihnen, UTC-05:00",
+        "08:00 Uhr bei Ihnen, EST",
         "mindestens alle 4 Stunden",
     ] {
         assert!(text.contains(part), "{part}: {text}");

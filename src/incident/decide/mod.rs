@@ -775,6 +775,15 @@ pub(crate) mod tests_support {
 
     pub(crate) const T0: &str = "2026-11-23T09:00:00Z";
 
+    /// How many random sequences a property test runs: `default`, or
+    /// `FOLLOWUPD_PROPERTY_RUNS` for a longer hunt than the suite can afford.
+    pub(crate) fn property_runs(default: u64) -> u64 {
+        std::env::var("FOLLOWUPD_PROPERTY_RUNS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    }
+
     /// A small seeded generator (xorshift64*) for random-sequence tests: the same seed, the
     /// same sequence, so a failure is reproduced from the seed it prints.
     pub(crate) struct Rng(u64);

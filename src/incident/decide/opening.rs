@@ -250,7 +250,7 @@ mod tests {
         let fx = decide(&f, &Event::Opened(opening), &config, now).expect("decided");
         let ack = only_mail(&fx);
         assert_eq!(
-            ack.data.working_hours_theirs, "00:00–08:00 your time, UTC-08:00",
+            ack.data.working_hours_theirs, "00:00–08:00 your time, PST",
             "what those hours mean where she is"
         );
         assert_eq!(

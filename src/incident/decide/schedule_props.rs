@@ -14,7 +14,7 @@
 
 use super::test_kit::decide;
 use super::test_kit::*;
-use super::tests_support::{at, Rng, T0};
+use super::tests_support::{at, property_runs, Rng, T0};
 use super::*;
 use crate::config::Config;
 
@@ -261,7 +261,8 @@ fn every_tick_ends_and_every_promise_is_kept_over_ten_thousand_random_lives() {
     window.staff.members = vec!["lead@example.test".into()];
     let configs = [staffed(), window];
     let mut failures = Vec::new();
-    for seed in 0..10_000u64 {
+    let runs = property_runs(10_000).max(10_000);
+    for seed in 0..runs {
         let config = &configs[usize::try_from(seed % 2).unwrap_or(0)];
         if let Err(e) = life(seed, config, 24) {
             failures.push(format!("seed {seed}: {e}"));
@@ -269,7 +270,7 @@ fn every_tick_ends_and_every_promise_is_kept_over_ten_thousand_random_lives() {
     }
     assert!(
         failures.is_empty(),
-        "{} of 10000 lives failed, the first: {:#?}",
+        "{} of {runs} lives failed, the first: {:#?}",
         failures.len(),
         &failures[..failures.len().min(5)]
     );

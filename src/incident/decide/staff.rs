@@ -518,10 +518,7 @@ mod tests {
             mail.data.next_update,
             "Montag, 23. November 2026, 14:00 Uhr UTC"
         );
-        assert_eq!(
-            mail.data.next_update_theirs,
-            "09:00 Uhr bei Ihnen, UTC-05:00"
-        );
+        assert_eq!(mail.data.next_update_theirs, "09:00 Uhr bei Ihnen, EST");
         assert_eq!(mail.data.pace, "alle 4 Stunden");
     }
 
