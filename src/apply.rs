@@ -221,6 +221,8 @@ pub fn apply(
     let mut applied = Applied::default();
     let mut current = before.clone();
     let mut written = before.clone();
+    // The text of each customer mail queued so far, for the team's copy.
+    let mut told: Vec<String> = Vec::new();
     for effect in &effects.list {
         effect.evolve(&mut current, now);
         // What a change to the incident's own fields left in `current` is written before any
@@ -324,12 +326,26 @@ pub fn apply(
             }
             Effect::Mail(mail) => {
                 fields_first!();
+                // The team's copy of an action carries the exact text the customer got, as
+                // composed just now (known only once queued, so filled in here).
+                let copied;
+                let mail = if mail.kind == MailKind::StaffActivity && !told.is_empty() {
+                    let mut with = mail.as_ref().clone();
+                    with.data.staff.copy = told.join("\n\n");
+                    copied = with;
+                    &copied
+                } else {
+                    mail.as_ref()
+                };
                 let outcome = enqueue(conn, deps, n, mail, pass, now)?;
-                if mail.kind.audience() == Audience::Customer
-                    && matches!(outcome, Queued::Waiting { .. })
-                {
-                    // Whether a mail went is an outcome of queueing, not of the decision.
-                    current.told_customer_at = Some(now);
+                if mail.kind.audience() == Audience::Customer {
+                    if let Queued::Waiting { message_id } = &outcome {
+                        // Whether a mail went is an outcome of queueing, not of the decision.
+                        current.told_customer_at = Some(now);
+                        if pass == Pass::Real {
+                            told.push(customer_text(conn, deps, message_id)?);
+                        }
+                    }
                 }
                 applied.mails.push(AppliedMail {
                     incident: n,
@@ -342,6 +358,21 @@ pub fn apply(
     }
     write_changes(conn, n, &mut written, &current, now)?;
     Ok(applied)
+}
+
+/// The text part of a customer mail as queued, as the customer reads it; a sentence saying so
+/// when it is not composed yet (a template error: it is retried, and sent as it then renders).
+fn customer_text(conn: &Connection, deps: &Deps, message_id: &str) -> Result<String, StoreError> {
+    let raw = store::outbox::raw_by_message_id(conn, message_id)?;
+    let text = raw.as_deref().and_then(|raw| {
+        mail_parser::MessageParser::default()
+            .parse(raw)
+            .and_then(|m| m.body_text(0).map(|t| t.trim_end().to_string()))
+    });
+    Ok(text.unwrap_or_else(|| {
+        deps.policy()
+            .say(&crate::said!("team.copy_not_composed", id = message_id))
+    }))
 }
 
 /// Writes the incident's fields that changed since `written`, and remembers them written.

@@ -85,6 +85,23 @@ enum Command {
         /// Only incidents in this state: open, waiting, resolved or closed.
         #[arg(long, value_parser = parse_state)]
         state: Option<State>,
+        /// Only those assigned to this member (a name as `#assign` takes it, or an address).
+        #[arg(long, value_name = "MEMBER")]
+        assignee: Option<String>,
+        /// Only those assigned to you: `--by`, else the Unix user, read as a member's name.
+        #[arg(long, conflicts_with = "assignee")]
+        mine: bool,
+        /// Only those whose next promised update is due within this long ("2h").
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        due_within: Option<std::time::Duration>,
+        /// Only those with this tag.
+        #[arg(long, value_name = "LABEL")]
+        tag: Option<String>,
+        /// Only those whose subject, summary, customer or staff notes contain this text.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        #[command(flatten)]
+        by: By,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -257,10 +274,14 @@ enum IncidentAction {
         json: bool,
     },
     /// Send the customer a progress update carrying this note now; restarts the cadence clock.
+    /// With --internal: a note for the team only, never sent to the customer.
     Note {
         #[arg(value_parser = parse_incident)]
         number: IncidentNo,
         text: String,
+        /// Keep the note from the customer: it is recorded for the team and sent to nobody.
+        #[arg(long)]
+        internal: bool,
         #[command(flatten)]
         by: By,
     },
@@ -486,9 +507,48 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Status { json } => service::status(&config, json, clock.now()),
         Command::Erase { address, by, imap } => erase(&config, &address, by, imap, clock),
         Command::Completions { .. } | Command::Generate { .. } => Ok(ExitCode::SUCCESS), // above
-        Command::Incidents { state, json } => {
+        Command::Incidents {
+            state,
+            assignee,
+            mine,
+            due_within,
+            tag,
+            search,
+            by,
+            json,
+        } => {
+            let assignee = match (mine, assignee) {
+                (true, _) => Some(by.by.unwrap_or_else(admin::unix_user)),
+                (false, named) => named,
+            };
+            let assignee = match assignee {
+                Some(name) => Some(config.staff.member_named(&name).map_err(|could_be| {
+                    if could_be.is_empty() {
+                        anyhow::anyhow!(
+                            "no team member is called `{name}` ([staff] members: {})",
+                            config.staff.members.join(", ")
+                        )
+                    } else {
+                        anyhow::anyhow!(
+                            "`{name}` could be {}; give the address",
+                            could_be.join(", ")
+                        )
+                    }
+                })?),
+                None => None,
+            };
             let conn = store::open(&config.database)?;
-            let list = store::incidents::incidents(&conn, state)?;
+            let due_before = due_within.map(|within| clock::after(clock.now(), within));
+            let list = store::incidents::incidents_where(
+                &conn,
+                &store::incidents::Filter {
+                    state,
+                    assignee,
+                    tag,
+                    due_before,
+                    search,
+                },
+            )?;
             if json {
                 show::json(&list)?;
             } else {

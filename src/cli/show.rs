@@ -108,18 +108,35 @@ pub fn incidents(list: &[IncidentListing]) -> Result<()> {
         .max(1);
     writeln!(
         out,
-        "{:>width$}  {:<8}  {:<16}  {:<30}  {:>4}  SUBJECT",
-        "#", "STATE", "OPENED", "CUSTOMER", "MSGS"
+        "{:>width$}  {:<8}  {:<16}  {:<16}  {:<24}  {:<16}  {:<14}  {:>4}  SUBJECT",
+        "#", "STATE", "OPENED", "DUE", "CUSTOMER", "ASSIGNED", "TAGS", "MSGS"
     )?;
     for l in list {
         let i = &l.incident;
+        let assigned = i
+            .assigned_to
+            .as_deref()
+            .map(|a| a.split('@').next().unwrap_or(a))
+            .unwrap_or("-");
         writeln!(
             out,
-            "{:>width$}  {:<8}  {:<16}  {:<30}  {:>4}  {}",
+            "{:>width$}  {:<8}  {:<16}  {:<16}  {:<24}  {:<16}  {:<14}  {:>4}  {}",
             i.number,
             i.state(),
             short_time(i.opened_at),
-            clip(&i.customer_address, 30),
+            i.next_update_at()
+                .map(short_time)
+                .unwrap_or_else(|| "-".into()),
+            clip(&i.customer_address, 24),
+            clip(assigned, 16),
+            clip(
+                &if i.tags.is_empty() {
+                    "-".into()
+                } else {
+                    i.tags.join(",")
+                },
+                14
+            ),
             l.messages,
             clip(&i.subject, 60)
         )?;

@@ -21,7 +21,20 @@ pub(super) fn incident_action(
     let staff = |by: By| by.by.unwrap_or_else(unix_user);
     let (number, by, action) = match action {
         IncidentAction::Show { .. } => return Ok(ExitCode::SUCCESS), // answered above
-        IncidentAction::Note { number, text, by } => (number, staff(by), StaffAction::Note(text)),
+        IncidentAction::Note {
+            number,
+            text,
+            internal,
+            by,
+        } => (
+            number,
+            staff(by),
+            if internal {
+                StaffAction::InternalNote(text)
+            } else {
+                StaffAction::Note(text)
+            },
+        ),
         IncidentAction::Cadence { number, every, by } => {
             (number, staff(by), StaffAction::Cadence(every))
         }
@@ -107,6 +120,7 @@ pub(super) fn said(
     };
     say(match action {
         StaffAction::Note(_) => said!("cli.done.note", mail = mail(said!("cli.what.progress"))),
+        StaffAction::InternalNote(_) => said!("cli.done.internal_note"),
         StaffAction::Cadence(_) => {
             let set = effects.list.iter().find_map(|e| match e {
                 Effect::Cadence(d) => Some(*d),
@@ -118,7 +132,17 @@ pub(super) fn said(
             )
         }
         StaffAction::Wait(_) => said!("cli.done.wait", mail = mail(said!("cli.what.waiting"))),
-        StaffAction::Assign(member) => said!("cli.done.assign", member = member),
+        StaffAction::Assign(named) => said!(
+            "cli.done.assign",
+            member = effects
+                .list
+                .iter()
+                .find_map(|e| match e {
+                    Effect::Assign(m) => Some(m.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| named.clone())
+        ),
         StaffAction::Resume => said!(
             "cli.done.resume",
             mail = mail(said!("cli.what.resumed")),

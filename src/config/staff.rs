@@ -23,6 +23,43 @@ pub struct StaffConfig {
     /// How long a notification can be answered: a reply to an older one is not acted on, and
     /// the member is told to answer a fresh one.
     pub reply_valid_for: Duration,
+    /// Most bytes of a customer's attachments carried by one staff notification; the ones
+    /// past it are listed, not attached.
+    pub attach_max: u64,
+    /// Who hears of what a member did (`staff/activity`).
+    pub copies: Copies,
+}
+
+/// `[staff.copies]`: per kind of action, who is sent the team's copy of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copies {
+    /// A member's words went to the customer (with the exact text they got).
+    pub replies: Vec<CopyTo>,
+    /// An internal note.
+    pub notes: Vec<CopyTo>,
+    /// Everything else: assignment, resolution, close, reopen, wait, pace, tag, language.
+    pub changes: Vec<CopyTo>,
+}
+
+impl Default for Copies {
+    fn default() -> Self {
+        Copies {
+            replies: vec![CopyTo::Team],
+            notes: vec![CopyTo::Team],
+            changes: vec![CopyTo::Team],
+        }
+    }
+}
+
+/// Who a copy goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyTo {
+    /// Where notifications go (`notify`, else every member): the author included.
+    Team,
+    /// The member the incident is assigned to.
+    Assignee,
+    /// The member who acted: their copy of what was done.
+    Author,
 }
 
 impl Default for StaffConfig {
@@ -38,6 +75,8 @@ impl Default for StaffConfig {
             },
             relaxed_alignment: false,
             reply_valid_for: Duration::from_secs(90 * 86_400),
+            attach_max: 10 * 1000 * 1000,
+            copies: Copies::default(),
         }
     }
 }
@@ -45,6 +84,48 @@ impl Default for StaffConfig {
 impl StaffConfig {
     pub fn is_member(&self, address: &str) -> bool {
         self.members.iter().any(|s| s.eq_ignore_ascii_case(address))
+    }
+
+    /// The member `name` means in `#assign NAME`: their address, their mailbox name ("ben"
+    /// for ben@…) or its first part ("ben" for ben.carter@…), any case. Err: the members it
+    /// could be (none: nobody is called that). With no members configured any name stands.
+    pub fn member_named(&self, name: &str) -> Result<String, Vec<String>> {
+        let name = name.trim();
+        if self.members.is_empty() {
+            return Ok(name.to_string());
+        }
+        if name.contains('@') {
+            return self
+                .members
+                .iter()
+                .find(|m| m.eq_ignore_ascii_case(name))
+                .cloned()
+                .ok_or_else(Vec::new);
+        }
+        let local = |m: &str| m.split('@').next().unwrap_or_default().to_lowercase();
+        let wanted = name.to_lowercase();
+        let exact: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| local(m) == wanted)
+            .cloned()
+            .collect();
+        let first_part: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| {
+                local(m)
+                    .split(['.', '_', '-', '+'])
+                    .next()
+                    .is_some_and(|p| p == wanted)
+            })
+            .cloned()
+            .collect();
+        match (exact.as_slice(), first_part.as_slice()) {
+            ([one], _) | ([], [one]) => Ok(one.clone()),
+            ([], many) => Err(many.to_vec()),
+            (many, _) => Err(many.to_vec()),
+        }
     }
 
     /// Where notifications go.
@@ -92,6 +173,16 @@ pub(super) struct RawStaff {
     pub(super) alignment: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) reply_valid_for: Option<Duration>,
+    pub(super) attach_max: Option<Spanned<String>>,
+    pub(super) copies: Option<RawCopies>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCopies {
+    pub(super) replies: Option<Vec<Spanned<String>>>,
+    pub(super) notes: Option<Vec<Spanned<String>>>,
+    pub(super) changes: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -142,6 +233,48 @@ impl Validator<'_> {
         }
         if let Some(valid) = raw.reply_valid_for {
             out.reply_valid_for = valid;
+        }
+        if let Some(size) = raw.attach_max {
+            out.attach_max = match super::intake::parse_size(size.get_ref()) {
+                Some(n) => n,
+                None => {
+                    return self.err(
+                        size.span(),
+                        format!(
+                            "[staff] attach_max `{}` is not a size; write it like \"10MB\" \
+                             (\"0\": list attachments, never attach them)",
+                            size.get_ref()
+                        ),
+                    )
+                }
+            };
+        }
+        if let Some(copies) = raw.copies {
+            let read = |list: Option<Vec<Spanned<String>>>, was: Vec<CopyTo>| {
+                match list {
+                None => Ok(was),
+                Some(list) => list
+                    .into_iter()
+                    .map(|to| match to.get_ref().as_str() {
+                        "team" => Ok(CopyTo::Team),
+                        "assignee" => Ok(CopyTo::Assignee),
+                        "author" => Ok(CopyTo::Author),
+                        other => self.err(
+                            to.span(),
+                            format!(
+                                "[staff.copies] `{other}` is not one of \"team\", \"assignee\", \"author\""
+                            ),
+                        ),
+                    })
+                    .collect(),
+            }
+            };
+            let d = Copies::default();
+            out.copies = Copies {
+                replies: read(copies.replies, d.replies)?,
+                notes: read(copies.notes, d.notes)?,
+                changes: read(copies.changes, d.changes)?,
+            };
         }
         if let Some(cap) = raw.notify_cap {
             let span = cap.span();
@@ -208,5 +341,39 @@ impl Validator<'_> {
             out.push(address.into_inner().trim().to_lowercase());
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_is_named_by_address_mailbox_or_first_name_and_never_guessed() {
+        let team = StaffConfig {
+            members: vec![
+                "anna@example.test".into(),
+                "ben.carter@example.test".into(),
+                "ben.ng@example.test".into(),
+                "chris@example.test".into(),
+            ],
+            ..StaffConfig::default()
+        };
+        let named = |n: &str| team.member_named(n);
+        assert_eq!(named("Anna"), Ok("anna@example.test".into()));
+        assert_eq!(named("CHRIS@example.test"), Ok("chris@example.test".into()));
+        assert_eq!(named("ben.ng"), Ok("ben.ng@example.test".into()));
+        assert_eq!(
+            named("ben"),
+            Err(vec![
+                "ben.carter@example.test".into(),
+                "ben.ng@example.test".into()
+            ]),
+            "two Bens: the address decides"
+        );
+        assert_eq!(named("dora"), Err(vec![]));
+        assert_eq!(named("anna@elsewhere.test"), Err(vec![]));
+        let nobody = StaffConfig::default();
+        assert_eq!(nobody.member_named("ops"), Ok("ops".into()));
     }
 }

@@ -106,6 +106,7 @@ pub fn mail_data(incident: &Incident, policy: &Policy, promise: Option<DateTime<
             state: incident.state().as_str().to_string(),
             tags: incident.tags.clone(),
             recurring: incident.recurring,
+            assignee: incident.assigned_to.clone().unwrap_or_default(),
         },
         customer: CustomerData {
             name: incident.customer_name.clone(),
@@ -124,6 +125,7 @@ pub fn mail_data(incident: &Incident, policy: &Policy, promise: Option<DateTime<
         next_update_iso: promise.map(stamp).unwrap_or_default(),
         cadence: words.duration(set, incident.cadence),
         pace: words.pace(set, incident.cadence),
+        next_update_short: String::new(),
         next_update_theirs: promise
             .map(|t| words.their_time(set, t, tz, incident.customer_utc_offset))
             .unwrap_or_default(),

@@ -32,8 +32,8 @@ pub enum Command {
     Close,
     Reopen,
     Tag(String),
-    /// The incident is the sender's.
-    Assign,
+    /// The incident is this member's ("ben", an address); "" or "me": the sender's.
+    Assign(String),
     /// Not a command we know, or one we could not read: refused with this reason.
     Unreadable {
         line: String,
@@ -197,7 +197,7 @@ pub fn read_text(own_text: &str) -> StaffMail {
             "resume" => mail.commands.push(Command::Resume),
             "close" => mail.commands.push(Command::Close),
             "reopen" => mail.commands.push(Command::Reopen),
-            "assign" => mail.commands.push(Command::Assign),
+            "assign" => mail.commands.push(Command::Assign(rest)),
             "tag" => mail.commands.push(Command::Tag(rest)),
             _ => mail.commands.push(match humantime::parse_duration(&rest) {
                 Ok(d) => Command::Cadence(d),
@@ -365,11 +365,13 @@ mod tests {
             vec![
                 Command::Cadence(Duration::from_secs(7200)),
                 Command::Tag("Payments".into()),
-                Command::Assign,
+                Command::Assign(String::new()),
                 Command::Close,
             ]
         );
         assert_eq!(m.text, "The provider is on it.");
+        let m = read("#assign Ben\nBen knows the carrier.");
+        assert_eq!(m.commands, vec![Command::Assign("Ben".into())]);
         let m = read("We shipped a replacement.\n\n#tag vip");
         assert_eq!(m.commands, vec![Command::Tag("vip".into())]);
         assert_eq!(m.text, "We shipped a replacement.");

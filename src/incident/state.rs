@@ -117,10 +117,15 @@ pub enum MailKind {
     /// mail to the customer was stopped because it carried staff-only text.
     #[serde(rename = "staff/held")]
     StaffHeld,
+    /// To the team: what a member did on an incident (a reply and the exact text the
+    /// customer got, an internal note, an assignment, a resolution): everyone sees every
+    /// action, and the author has their copy.
+    #[serde(rename = "staff/activity")]
+    StaffActivity,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 19] = [
+    pub const ALL: [MailKind; 20] = [
         MailKind::Acknowledgement,
         MailKind::Progress,
         MailKind::Status,
@@ -140,6 +145,7 @@ impl MailKind {
         MailKind::StaffDigest,
         MailKind::StaffCapped,
         MailKind::StaffHeld,
+        MailKind::StaffActivity,
     ];
 
     /// The template name (`templates/NAME.text.hbs`) and the spelling in the database.
@@ -164,6 +170,7 @@ impl MailKind {
             MailKind::StaffDigest => "staff/digest",
             MailKind::StaffCapped => "staff/capped",
             MailKind::StaffHeld => "staff/held",
+            MailKind::StaffActivity => "staff/activity",
         }
     }
 

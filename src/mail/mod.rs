@@ -610,7 +610,9 @@ pub struct AttachmentPart {
 }
 
 /// The attachments of a message we received, decoded, to forward (a staff member's reply
-/// carries them to the customer). Nested messages are skipped; at most `max_total` bytes.
+/// carries them to the customer, a customer's go to staff). Nested messages are skipped; at
+/// most `max_total` bytes: a file that would pass it is left out, a smaller one after it
+/// still goes.
 pub fn attachment_parts(raw: &[u8], max_total: usize) -> Vec<AttachmentPart> {
     let found = std::panic::catch_unwind(|| {
         let Some(message) = MessageParser::default().parse(raw) else {
@@ -622,11 +624,12 @@ pub fn attachment_parts(raw: &[u8], max_total: usize) -> Vec<AttachmentPart> {
             if part.message().is_some() {
                 continue;
             }
-            let bytes = part.contents().to_vec();
-            total = total.saturating_add(bytes.len());
-            if total > max_total {
-                break;
+            let size = part.contents().len();
+            if total.saturating_add(size) > max_total {
+                continue;
             }
+            total += size;
+            let bytes = part.contents().to_vec();
             out.push(AttachmentPart {
                 name: attachment_name(part)
                     .unwrap_or_else(|| format!("attachment-{}", out.len() + 1)),

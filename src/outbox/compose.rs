@@ -73,6 +73,14 @@ pub struct Composed {
     pub words: String,
 }
 
+/// A staff subject without its leading "[What happened]" label; None when it has none.
+fn stable_topic(subject: &str) -> Option<&str> {
+    let rest = subject.strip_prefix('[')?;
+    let (_, after) = rest.split_once(']')?;
+    let topic = after.trim_start();
+    (!topic.is_empty()).then_some(topic)
+}
+
 /// Renders the templates and builds the complete message, with `attachments` after the text.
 pub fn compose(
     letter: &Letter<'_>,
@@ -121,6 +129,14 @@ pub fn compose(
     ];
     if let Some(index) = letter.thread_index {
         extra.push(("Thread-Index", index.to_string()));
+    }
+    // Staff subjects open with what happened ("[Reply] Incident 4: …"); Outlook and Exchange
+    // group a conversation by Thread-Topic when it is given, so the stable part after the
+    // label keeps every staff mail about one incident in one conversation.
+    if letter.kind.audience() == crate::incident::Audience::Staff {
+        if let Some(topic) = stable_topic(&subject) {
+            extra.push(("Thread-Topic", topic.to_string()));
+        }
     }
     // RFC 3282: the language of a mail from a language set of its own.
     if let Some(lang) = &rendered.lang {

@@ -126,9 +126,17 @@ pub fn enqueue(
             PREVIEWED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         ),
     };
+    // A staff reply's files go to the customer; a customer's (a screenshot, a log) go to
+    // staff with the notification, up to `[staff] attach_max` (the rest stay listed).
     let attachments = match (pass, mail.attachments_from) {
         (Pass::Real, Some(row)) => {
-            crate::mail::attachment_parts(&store::messages::message_raw(conn, row)?, MAX_FORWARDED)
+            let max = match audience {
+                Audience::Customer => MAX_FORWARDED,
+                Audience::Staff => {
+                    usize::try_from(deps.config.staff.attach_max).unwrap_or(MAX_FORWARDED)
+                }
+            };
+            crate::mail::attachment_parts(&store::messages::message_raw(conn, row)?, max)
         }
         _ => Vec::new(),
     };

@@ -205,10 +205,50 @@ fn listing(
 }
 
 pub fn incidents(conn: &Connection, state: Option<State>) -> Result<Vec<IncidentListing>> {
+    incidents_where(
+        conn,
+        &Filter {
+            state,
+            ..Filter::default()
+        },
+    )
+}
+
+/// Which incidents `followupd incidents` lists; each `None` lets all through.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub state: Option<State>,
+    /// The member an incident is assigned to (address, any case).
+    pub assignee: Option<String>,
+    pub tag: Option<String>,
+    /// Only incidents whose next promised update falls before this.
+    pub due_before: Option<DateTime<Utc>>,
+    /// Text in the subject, the summary, the customer's address or name, or a staff note
+    /// (any case).
+    pub search: Option<String>,
+}
+
+pub fn incidents_where(conn: &Connection, filter: &Filter) -> Result<Vec<IncidentListing>> {
     listing(
         conn,
-        "WHERE (?1 IS NULL OR i.state = ?1) ORDER BY i.id",
-        [state],
+        "WHERE (?1 IS NULL OR i.state = ?1)
+           AND (?2 IS NULL OR i.assigned_to = ?2 COLLATE NOCASE)
+           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM tags t
+                                      WHERE t.incident_id = i.id AND t.tag = ?3 COLLATE NOCASE))
+           AND (?4 IS NULL OR (i.next_update_at IS NOT NULL AND i.next_update_at <= ?4))
+           AND (?5 IS NULL OR instr(lower(i.subject || ' ' || i.summary || ' '
+                                          || i.customer_address || ' '
+                                          || coalesce(i.customer_name, '')), lower(?5)) > 0
+                OR EXISTS (SELECT 1 FROM notes n
+                           WHERE n.incident_id = i.id AND instr(lower(n.text), lower(?5)) > 0))
+         ORDER BY i.id",
+        params![
+            filter.state,
+            filter.assignee,
+            filter.tag,
+            filter.due_before.map(crate::clock::stamp),
+            filter.search,
+        ],
     )
 }
 

@@ -84,6 +84,9 @@ pub struct MailData {
     /// your time, EST", or "UTC-07:00" where the offset fits zones with other names); ""
     /// otherwise.
     pub next_update_theirs: String,
+    /// Staff mail: `next_update` as short as a subject line wants it ("14:00" today, "Tue
+    /// 14:00" on another day, in the team's zone); "" when nothing is promised.
+    pub next_update_short: String,
     /// Facts the customer already gave (acknowledgement): `{{#each facts}}{{name}} {{value}}`.
     pub facts: Vec<FactData>,
     /// What we understood from the complaint (acknowledgement): `understood.problem` (the
@@ -152,6 +155,15 @@ pub struct StaffData {
     pub signature: String,
     /// Why a staff member's reply, or a mail to the customer, was held back (`staff/held`).
     pub held: HeldData,
+    /// `staff/activity`: who acted ("Anna Berg <anna@example.com>", or a CLI user's name).
+    pub by: String,
+    /// `staff/activity`: the subject's label ("Reply sent", "Resolved", "Internal note").
+    pub label: String,
+    /// `staff/activity`: what the action did, one line each ("assigned to ben@…").
+    pub activity: Vec<String>,
+    /// `staff/activity`: the exact text of the mail the customer was sent, as they read it;
+    /// "" when none was sent.
+    pub copy: String,
 }
 
 /// What held a mail back from the customer, as facts for `staff/held`. One of the first four
@@ -206,6 +218,8 @@ pub struct IncidentData {
     pub tags: Vec<String>,
     /// The customer has had several incidents lately.
     pub recurring: bool,
+    /// The staff member the incident is assigned to (their address), "" when nobody.
+    pub assignee: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -272,6 +286,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
             state: String::new(),
             tags: vec!["shipping".into(), "breakage".into()],
             recurring: true,
+            assignee: "ben@example.com".into(),
         },
         customer: CustomerData {
             name: Some("Ann Example".into()),
@@ -298,6 +313,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         window_moved: true,
         lang: String::new(),
         next_update_theirs: "08:12 your time, EST".into(),
+        next_update_short: "13:12".into(),
         facts: vec![FactData {
             name: "order".into(),
             value: "5521".into(),
@@ -368,6 +384,10 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
                 stopped: "progress".into(),
                 found: vec!["Start with #internal for a note the customer never sees.".into()],
             },
+            by: "Anna Berg <anna@support.example>".into(),
+            label: "Reply sent".into(),
+            activity: vec!["assigned to ben@support.example".into()],
+            copy: "Hi Ann,\n\nThe courier found your parcel; it arrives tomorrow.\n\nAnna".into(),
         },
         escalation: EscalationData {
             reason: "no staff note for 8 hours".into(),
@@ -382,6 +402,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
             summary: String::new(),
             tags: Vec::new(),
             recurring: false,
+            assignee: String::new(),
             ..full.incident.clone()
         },
         customer: CustomerData {
@@ -392,6 +413,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         },
         next_update: String::new(),
         next_update_theirs: String::new(),
+        next_update_short: String::new(),
         facts: Vec::new(),
         understood: Default::default(),
         attachments: Vec::new(),

@@ -166,6 +166,32 @@ impl Phrases {
         )
     }
 
+    /// `t` as short as a subject line wants it: "14:00" on `now`'s day, "Tue 14:00" on
+    /// another.
+    pub fn short_time(
+        &self,
+        set: Option<&str>,
+        t: DateTime<Utc>,
+        now: DateTime<Utc>,
+        tz: chrono_tz::Tz,
+    ) -> String {
+        let (at, today) = (t.with_timezone(&tz), now.with_timezone(&tz));
+        let time = at.format("%H:%M").to_string();
+        if at.date_naive() == today.date_naive() {
+            time
+        } else {
+            let day = self.word(
+                set,
+                "words.weekdays_short",
+                at.weekday().num_days_from_monday() as usize,
+            );
+            self.say(
+                set,
+                &said!("time.short_other_day", weekday = day, time = time),
+            )
+        }
+    }
+
     /// Days as a mail names them ("Thursday 24 December, Friday 25 December").
     pub fn days(&self, set: Option<&str>, days: &[chrono::NaiveDate]) -> String {
         days.iter()

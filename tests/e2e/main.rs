@@ -17,5 +17,6 @@ mod promises;
 mod service;
 mod spine;
 mod staff;
+mod team;
 mod trust;
 mod understand;

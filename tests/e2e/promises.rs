@@ -328,10 +328,10 @@ fn escalation_reaches_staff_and_recurring_customers_and_tags_are_reported() {
     let lead = stack.wait_for_mail("lead@example.test", 1);
     assert_eq!(lead.len(), 1, "escalated once");
     let escalation = parse(&lead[0]);
-    // Staff mail about an incident keeps one subject, so it stays one thread in any client.
+    // Staff mail says what happened first, then the incident's stable subject.
     let subject = escalation.subject().expect("subject");
     assert!(
-        subject.starts_with("Incident 1: Checkout keeps failing [FU-1-"),
+        subject.starts_with("[Escalation] Incident 1: Checkout keeps failing [FU-1-"),
         "{subject}"
     );
     let text = escalation.body_text(0).expect("text").to_string();

@@ -63,7 +63,7 @@ fn complaint_at(stack: &MailStack, fu: &Followupd, t0: DateTime<Utc>) -> Vec<u8>
 
 /// A reply from a staff member's mail client to a notification: new text on top, the
 /// notification quoted below, optionally a PNG attached.
-fn staff_reply(from: &str, notification: &[u8], new_text: &str, attach: bool) -> String {
+pub(crate) fn staff_reply(from: &str, notification: &[u8], new_text: &str, attach: bool) -> String {
     let n = parse(notification);
     let id = n.message_id().expect("notification Message-ID").to_string();
     let subject = n.subject().expect("subject").to_string();
@@ -106,12 +106,17 @@ fn staff_hear_of_a_complaint_and_of_replies_while_the_customer_gets_only_what_an
     let n = parse(&notification);
     let subject = n.subject().expect("subject");
     assert!(
-        subject.starts_with("Incident 1: Checkout keeps failing [FU-1-"),
-        "{subject}"
+        subject.starts_with("[New] Incident 1: Checkout keeps failing [FU-1-"),
+        "what happened first, then the incident: {subject}"
     );
     let text = text_of(&notification);
+    // On a phone the preview is the customer's words, not a table of facts.
+    let words_at = text.find("every payment attempt").expect("her words");
+    let facts_at = text.find("Incident:").expect("the facts");
+    assert!(words_at < facts_at, "{text}");
     for part in [
         "New incident from Ann Example",
+        "Assigned:     nobody yet (#assign me takes it)",
         "every payment attempt ends with an error page.",
         "Order #48391.",
         "Promised:     the next update by Monday 23 November 2026, 13:00 UTC",
@@ -134,11 +139,19 @@ fn staff_hear_of_a_complaint_and_of_replies_while_the_customer_gets_only_what_an
     let team = stack.wait_for_mail(TEAM, 2);
     assert_eq!(team.len(), 2);
     let reply_note = parse(&team[1]);
+    let stable = subject.strip_prefix("[New] ").expect("label");
     assert_eq!(
         reply_note.subject(),
-        n.subject(),
-        "one subject: one thread per incident"
+        Some(format!("[Reply] {stable}").as_str()),
+        "what happened, then the same incident"
     );
+    for mail in [&n, &reply_note] {
+        assert_eq!(
+            header(mail, "Thread-Topic"),
+            Some(stable),
+            "one conversation in Outlook"
+        );
+    }
     assert_eq!(
         reply_note
             .references()

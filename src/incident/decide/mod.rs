@@ -33,6 +33,7 @@ mod customer;
 mod opening;
 mod staff;
 mod staff_mail;
+mod team;
 mod timers;
 
 /// Forged staff replies staff are mailed about per incident in 24 hours; more are recorded,
@@ -216,6 +217,8 @@ pub struct Repeat {
 pub enum StaffAction {
     /// A note: goes to the customer at once in a progress update.
     Note(String),
+    /// A note for staff only: recorded, never sent to the customer.
+    InternalNote(String),
     Cadence(Duration),
     /// Waiting on the customer for what we need from them (required: they are told).
     Wait(String),
@@ -297,7 +300,9 @@ pub fn decide(
         } => d.held_reply(*message, from, why, written),
         Event::Staff { by, action } => {
             d.vouch(by);
-            d.staff(Actor::Staff(by.clone()), action, None)?
+            let start = d.fx.list.len();
+            d.staff(Actor::Staff(by.clone()), action, None)?;
+            d.tell_team(by, "", start, None);
         }
         Event::StaffReply {
             message,
@@ -311,7 +316,11 @@ pub fn decide(
             d.vouch(by);
             match held {
                 Some(held) => d.hold_staff_reply(*message, by, mail, held, *pending),
-                None => d.staff_reply(*message, by, name, mail, *attachments, *pending),
+                None => {
+                    let start = d.fx.list.len();
+                    d.staff_reply(*message, by, name, mail, *attachments, *pending);
+                    d.tell_team(by, name, start, Some(*message));
+                }
             }
         }
         Event::StaffCorrespondence { message, by, text } => {
@@ -670,6 +679,14 @@ impl Decision<'_> {
         let mut data =
             letters::mail_data(&seen_by_staff, self.policy, self.incident.next_update_at());
         data.lang = String::new();
+        data.next_update_short = self
+            .incident
+            .next_update_at()
+            .map(|t| {
+                self.words()
+                    .short_time(None, t, self.now, self.policy.cadence.timezone)
+            })
+            .unwrap_or_default();
         data.note = self
             .facts
             .latest_note
@@ -690,6 +707,16 @@ impl Decision<'_> {
             .clone()
             .unwrap_or_default();
         let (in_reply_to, references) = self.facts.staff_conversation.threading();
+        // The customer's files (a screenshot, a log) travel with the mail that carries their
+        // words; `[staff] attach_max` bounds them.
+        let attachments_from = match kind {
+            MailKind::StaffNew | MailKind::StaffReply | MailKind::StaffReopened
+                if !data.staff.attachments.is_empty() =>
+            {
+                caused_by
+            }
+            _ => None,
+        };
         for to in recipients {
             self.emit(Effect::Mail(Box::new(Mail {
                 kind,
@@ -702,7 +729,7 @@ impl Decision<'_> {
                 in_reply_to: in_reply_to.clone(),
                 references: references.clone(),
                 thread_root: None,
-                attachments_from: None,
+                attachments_from,
                 staff_by: None,
             })));
         }

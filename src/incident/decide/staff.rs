@@ -35,6 +35,14 @@ impl Decision<'_> {
     ) -> Result<(), Refusal> {
         match action {
             StaffAction::Note(text) => self.note(&who, text, note_by.unwrap_or("")),
+            StaffAction::InternalNote(text) => {
+                let text = text.trim();
+                if text.is_empty() {
+                    return Err(self.refuse(said!("refusal.empty_note")));
+                }
+                self.internal_note(&who, text, NoteVisibility::Internal, None);
+                Ok(())
+            }
             StaffAction::Cadence(wanted) => {
                 self.require(Transition::Cadence)?;
                 self.set_cadence(&who, *wanted);
@@ -106,7 +114,24 @@ impl Decision<'_> {
                 );
                 Ok(())
             }
-            StaffAction::Assign(member) => {
+            StaffAction::Assign(name) => {
+                let member = match self.policy.staff.member_named(name) {
+                    Ok(member) => member,
+                    Err(could_be) if could_be.is_empty() => {
+                        return Err(self.refuse(said!(
+                            "refusal.assign_nobody",
+                            name = name,
+                            members = self.policy.staff.members.join(", ")
+                        )))
+                    }
+                    Err(could_be) => {
+                        return Err(self.refuse(said!(
+                            "refusal.assign_ambiguous",
+                            name = name,
+                            members = could_be.join(", ")
+                        )))
+                    }
+                };
                 if self.incident.assigned_to.as_deref() != Some(member.as_str()) {
                     self.emit(Effect::Assign(member.clone()));
                     let said = self.say(said!("event.staff.assigned", member = member));
@@ -447,6 +472,40 @@ mod tests {
             .find(|m| m.kind == MailKind::Reopened)
             .expect("reopened");
         assert!(!reopened.data.reopened_by_staff, "she wrote back");
+    }
+
+    #[test]
+    fn assign_names_a_member_and_refuses_a_name_nobody_or_two_people_have() {
+        let mut config = staffed();
+        config.staff.members = vec![
+            "anna@example.test".into(),
+            "ben.carter@example.test".into(),
+            "ben.ng@example.test".into(),
+        ];
+        let f = facts(open_incident());
+        let assign = |name: &str| {
+            decide(
+                &f,
+                &staff(StaffAction::Assign(name.into())),
+                &config,
+                at(T0),
+            )
+        };
+        let fx = assign("Anna").expect("assigned");
+        assert!(fx
+            .list
+            .contains(&Effect::Assign("anna@example.test".into())));
+        let nobody = assign("dora").expect_err("refused").to_string();
+        assert!(
+            nobody.contains("nobody in the team is called `dora`")
+                && nobody.contains("anna@example.test"),
+            "{nobody}"
+        );
+        let two = assign("ben").expect_err("refused").to_string();
+        assert!(
+            two.contains("ben.carter@example.test, ben.ng@example.test"),
+            "{two}"
+        );
     }
 
     #[test]

@@ -173,7 +173,14 @@ impl Decision<'_> {
                     label: label.clone(),
                     tagged_in_window: Vec::new(),
                 },
-                Command::Assign => StaffAction::Assign(who.name()),
+                Command::Assign(to) => {
+                    let to = to.trim();
+                    StaffAction::Assign(if to.is_empty() || to.eq_ignore_ascii_case("me") {
+                        who.name()
+                    } else {
+                        to.to_string()
+                    })
+                }
                 Command::Unreadable { line, why } => {
                     let why = self.say(why.clone());
                     refused.push(self.say(said!("refusal.command", line = line, why = why)));
@@ -186,7 +193,7 @@ impl Decision<'_> {
         }
         if mail.internal {
             if !text.is_empty() {
-                self.internal_note(who, text, NoteVisibility::Internal, message);
+                self.internal_note(who, text, NoteVisibility::Internal, Some(message));
             }
         } else if waiting_for
             .as_ref()
@@ -234,7 +241,7 @@ impl Decision<'_> {
         who: &Actor,
         text: &str,
         visibility: NoteVisibility,
-        message: MessageRow,
+        message: Option<MessageRow>,
     ) {
         self.emit(Effect::Note {
             author: who.name(),
@@ -245,7 +252,7 @@ impl Decision<'_> {
         self.emit(Effect::Escalated(None));
         self.emit(Effect::Event(NewEvent {
             incident: Some(self.incident.number),
-            message: Some(message),
+            message,
             kind: EventKind::NoteAdded,
             actor: who.clone(),
             detail: match visibility {
@@ -260,7 +267,7 @@ impl Decision<'_> {
     /// Staff wrote to the customer directly: that was news, so the cadence clock restarts.
     pub(super) fn staff_correspondence(&mut self, message: MessageRow, by: &str, text: &str) {
         let who = Actor::Staff(by.to_string());
-        self.internal_note(&who, text, NoteVisibility::Correspondence, message);
+        self.internal_note(&who, text, NoteVisibility::Correspondence, Some(message));
         self.emit(Effect::UpdatesWithoutNews(0));
         if self.incident.state() == State::Open && !self.incident.updates_stopped {
             let next = self.promise(self.now);

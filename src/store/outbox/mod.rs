@@ -387,6 +387,15 @@ pub fn unconfirmed_by_message_id(conn: &Connection, message_id: &str) -> Result<
         .optional()?)
 }
 
+/// The bytes of a mail we queued, as composed (None: not ours, or not rendered yet).
+pub fn raw_by_message_id(conn: &Connection, message_id: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT raw FROM outbox WHERE message_id = ?1")?
+        .query_row([message_id], |r| r.get::<_, Option<Vec<u8>>>(0))
+        .optional()?
+        .flatten())
+}
+
 /// A mail we queued, found by its Message-ID (for bounces).
 #[derive(Debug, Clone)]
 pub struct SentMail {

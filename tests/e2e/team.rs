@@ -1,0 +1,180 @@
+//! The thread is the team's ticket: three members, each told in their own mailbox, against
+//! real Dovecot and Postfix. What one does (a reply, a note, an assignment) reaches the
+//! others with the exact text the customer got; subjects say what happened; a customer's
+//! screenshot rides with the notification.
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use mail_parser::MimeHeaders;
+
+use crate::harness::*;
+use crate::staff::{at, staff_reply, text_of};
+
+const ANN: &str = "ann@example.test";
+const ANNA: &str = "anna@example.test";
+const BEN: &str = "ben@example.test";
+const CHRIS: &str = "chris@example.test";
+
+/// Anna, Ben and Chris, each notified in their own mailbox.
+fn team_of_three(stack: &MailStack) -> Followupd {
+    Followupd::with_extra(
+        stack,
+        Tls::ImapsAndSmtpStarttls,
+        &format!("\n[staff]\nmembers = [\"{ANNA}\", \"{BEN}\", \"{CHRIS}\"]\n"),
+    )
+}
+
+fn subject_of(raw: &[u8]) -> String {
+    parse(raw).subject().unwrap_or_default().to_string()
+}
+
+#[test]
+fn what_one_member_does_reaches_the_others_with_the_exact_customer_text() {
+    let stack = MailStack::start();
+    let fu = team_of_three(&stack);
+    let t0 = at("2026-11-23T09:00:00Z");
+    // Ann's complaint carries a screenshot.
+    let complaint = format!(
+        "From: \"Ann Example\" <{ANN}>\r\nTo: {SUPPORT}\r\nSubject: Checkout keeps failing\r\n\
+         Message-ID: <ann-1@client.example.test>\r\nDate: Mon, 23 Nov 2026 08:59:00 +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n\
+         Hello,\r\n\r\nevery payment attempt ends with an error page. Screenshot attached.\r\n\r\nAnn\r\n\
+         --b1\r\nContent-Type: image/png; name=\"error.png\"\r\n\
+         Content-Disposition: attachment; filename=\"error.png\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n\
+         iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==\r\n\
+         --b1--\r\n"
+    );
+    stack.deliver(SUPPORT, complaint.as_bytes());
+    fu.once_at(t0);
+    stack.wait_for_mail(ANN, 1);
+    let mut notified = Vec::new();
+    for member in [ANNA, BEN, CHRIS] {
+        let mail = stack.wait_for_mail(member, 1);
+        assert_eq!(mail.len(), 1, "{member}: one notification");
+        let n = parse(&mail[0]);
+        assert!(
+            subject_of(&mail[0]).starts_with("[New] Incident 1: Checkout keeps failing"),
+            "{}",
+            subject_of(&mail[0])
+        );
+        let screenshot = n
+            .attachments()
+            .find(|a| a.attachment_name() == Some("error.png"))
+            .expect("the screenshot is attached, not only listed");
+        assert_eq!(screenshot.content_type().map(|c| c.ctype()), Some("image"));
+        notified.push(mail[0].clone());
+    }
+
+    // Anna answers from her notification and gives the incident to Ben.
+    let reply = staff_reply(
+        ANNA,
+        &notified[0],
+        "#assign ben\nWe found it: the payment provider had an outage. Please try again now.",
+        false,
+    );
+    stack.send(ANNA, SUPPORT, &reply);
+    eventually(
+        "the reply reaches the support inbox",
+        Duration::from_secs(15),
+        || stack.mailbox(SUPPORT).len() >= 2,
+    );
+    fu.once_at(t0 + Span::minutes(10));
+    let to_ann = stack.wait_for_mail(ANN, 2);
+    let sent = text_of(&to_ann[1]);
+    assert!(
+        sent.contains("the payment provider had an outage"),
+        "{sent}"
+    );
+    for (i, member) in [ANNA, BEN, CHRIS].into_iter().enumerate() {
+        let mail = stack.wait_for_mail(member, 2);
+        assert_eq!(mail.len(), 2, "{member}: the team's copy, once");
+        let copy = &mail[1];
+        assert!(
+            subject_of(copy).starts_with("[Reply sent] Incident 1: Checkout keeps failing"),
+            "{}",
+            subject_of(copy)
+        );
+        let text = text_of(copy);
+        assert!(
+            text.contains("Anna Berg <anna@example.test> acted on incident 1"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("the payment provider had an outage").count(),
+            1,
+            "the words once, in the copy: {text}"
+        );
+        assert!(text.contains("assigned to ben@example.test"), "{text}");
+        assert!(text.contains("Assigned:     ben@example.test"), "{text}");
+        // Every line the customer read is in the copy, as they read it.
+        for line in sent.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                text.contains(line.trim()),
+                "{member} misses {line:?}:\n{text}"
+            );
+        }
+        let own = parse(&notified[i]).message_id().expect("id").to_string();
+        let references: Vec<String> = parse(copy)
+            .references()
+            .as_text_list()
+            .map(|l| l.iter().map(|r| r.to_string()).collect())
+            .unwrap_or_default();
+        assert!(
+            references.contains(&own),
+            "{member}: threaded under their own notification: {references:?}"
+        );
+    }
+
+    // The morning list: Ben's incidents, and a search in what the team wrote.
+    let mine = fu.run(&["incidents", "--assignee", "ben"]);
+    let mine = String::from_utf8_lossy(&mine.stdout).to_string();
+    assert!(mine.contains("ASSIGNED") && mine.contains("ben"), "{mine}");
+    assert!(mine.contains("Checkout keeps failing"), "{mine}");
+    let nobody = fu.run(&["incidents", "--assignee", "chris"]);
+    assert!(
+        String::from_utf8_lossy(&nobody.stdout).contains("no incidents"),
+        "{nobody:?}"
+    );
+    let found = fu.run(&["incidents", "--search", "PAYMENT PROVIDER"]);
+    assert!(
+        String::from_utf8_lossy(&found.stdout).contains("Checkout keeps failing"),
+        "{found:?}"
+    );
+    let unknown = fu.run(&["incidents", "--assignee", "dora"]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no team member is called `dora`"),
+        "{unknown:?}"
+    );
+
+    // An internal note from the shell never reaches the customer; the team sees it.
+    let out = fu.run_at(
+        t0 + Span::minutes(20),
+        &[
+            "incident",
+            "note",
+            "1",
+            "--internal",
+            "test",
+            "--by",
+            "chris",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("internal note recorded"),
+        "{out:?}"
+    );
+    fu.once_at(t0 + Span::minutes(21));
+    let ben = stack.wait_for_mail(BEN, 3);
+    assert!(
+        subject_of(&ben[2]).starts_with("[Internal note] Incident 1"),
+        "{}",
+        subject_of(&ben[2])
+    );
+    assert!(text_of(&ben[2]).contains("internal: test"));
+    assert_eq!(stack.mailbox(ANN).len(), 2, "the customer got no note");
+}
