@@ -29,10 +29,12 @@ pub(super) fn record_staff(
             .filter(|a| !staff.is_member(a))
             .map(String::as_str),
     );
-    let signed = mail
-        .referenced_ids
-        .iter()
-        .find_map(|id| deps.secret.verify_staff_message_id(id, &signed_for));
+    let answering = mail.referenced_ids.iter().find_map(|id| {
+        deps.secret
+            .verify_staff_message_id(id, &signed_for)
+            .map(|s| (id.as_str(), s))
+    });
+    let signed = answering.as_ref().map(|(_, s)| *s);
     let answered = signed.map(|s| IncidentNo(s.incident));
     let checked = crate::incident::policy::staff_sender_proven(
         deps.config.intake.trusted_authserv_id.is_some(),
@@ -96,13 +98,43 @@ pub(super) fn record_staff(
             } else if unreadable.is_some() {
                 None
             } else {
-                held_staff_reply(conn, deps, n, (&ours, &own), &staff_mail)?
+                match held_staff_reply(conn, deps, n, (&ours, &own), &staff_mail)? {
+                    Some(held) => Some(held),
+                    None => collision(
+                        conn,
+                        deps,
+                        n,
+                        sender,
+                        answering.map(|(id, _)| id),
+                        &staff_mail,
+                    )?,
+                }
             };
             let name = mail
                 .from
                 .name
                 .clone()
                 .unwrap_or_else(|| sender.split('@').next().unwrap_or(sender).to_string());
+            // Reply-all: the customer has this mail from the member already, quoted
+            // notification and all. Relaying it would send the same words twice; it is
+            // recorded as the member's own mail to the customer (news, no mail).
+            if let Some(customer) = store::incidents::incident(conn, n)? {
+                let copied = mail.to.iter().chain(&mail.cc).any(|a| {
+                    a.eq_ignore_ascii_case(&customer.customer_address)
+                        || a.eq_ignore_ascii_case(&customer.reply_address)
+                });
+                if copied && !staff_mail.send {
+                    let event = Event::StaffCorrespondence {
+                        message: row,
+                        by: sender.to_string(),
+                        text: own.text(),
+                    };
+                    store::incidents::touch(conn, n, now)?;
+                    let (_, applied) = act(conn, deps, n, &event, Pass::Real, now)?;
+                    *queued += applied.queued();
+                    return Ok(Some(Outcome::Joined { incident: n }));
+                }
+            }
             (
                 n,
                 Event::StaffReply {
@@ -247,6 +279,38 @@ pub(super) fn held_staff_reply(
     }
     Ok(own.doubt.as_ref().map(|doubt| HeldData {
         unsure: deps.policy().say(&arrival::doubt(doubt)),
+        ..HeldData::default()
+    }))
+}
+
+/// Another member's words reached the customer after the notification this reply answers:
+/// the writer has not seen them, and two answers that may contradict each other would reach
+/// the customer. Held; the writer is shown the other reply and may still `#send` theirs.
+fn collision(
+    conn: &Connection,
+    deps: &Deps,
+    n: IncidentNo,
+    sender: &str,
+    answered: Option<&str>,
+    read: &crate::incident::staff_mail::StaffMail,
+) -> Result<Option<HeldData>, StoreError> {
+    if read.internal || read.text.trim().is_empty() {
+        return Ok(None);
+    }
+    let Some(seen_at) = answered.and_then(|id| store::outbox::queued_at(conn, id).transpose())
+    else {
+        return Ok(None);
+    };
+    let Some(other) = store::incidents::customer_note_by_other_since(conn, n, sender, seen_at?)?
+    else {
+        return Ok(None);
+    };
+    let tz = deps.config.cadence.timezone;
+    Ok(Some(HeldData {
+        collision: true,
+        other_by: other.author,
+        other_at: deps.policy().phrases.human_time(None, other.at, tz),
+        other_text: other.text,
         ..HeldData::default()
     }))
 }

@@ -588,6 +588,36 @@ pub fn latest_note(
         .optional()?)
 }
 
+/// The newest note for the customer written after `since` by someone other than `author`:
+/// what a staff reply answering an older notification did not see.
+pub fn customer_note_by_other_since(
+    conn: &Connection,
+    id: IncidentNo,
+    author: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<Note>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT at, author, text, visibility, coalesce(signed, '') FROM notes
+             WHERE incident_id = ?1 AND visibility = ?2 AND at > ?3
+               AND author != ?4 COLLATE NOCASE
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(
+            params![id, NoteVisibility::Customer, Ts(since), author],
+            |r| {
+                Ok(Note {
+                    at: ts_at(r, 0)?,
+                    author: r.get(1)?,
+                    text: r.get(2)?,
+                    visibility: r.get(3)?,
+                    signed: r.get(4)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
 /// Every note of an incident, oldest first.
 pub fn notes(conn: &Connection, id: IncidentNo) -> Result<Vec<Note>> {
     let mut stmt = conn.prepare(

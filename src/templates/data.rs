@@ -180,6 +180,12 @@ pub struct HeldData {
     pub stopped: String,
     /// The staff-only lines found.
     pub found: Vec<String>,
+    /// Another member's reply reached the customer after the notification this one answers.
+    pub collision: bool,
+    /// That reply: who wrote it, when, and its words.
+    pub other_by: String,
+    pub other_at: String,
+    pub other_text: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -383,6 +389,10 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
                 unsure: "a line looks like the header of a quoted mail".into(),
                 stopped: "progress".into(),
                 found: vec!["Start with #internal for a note the customer never sees.".into()],
+                collision: true,
+                other_by: "ben@support.example".into(),
+                other_at: "Monday 23 November 2026, 10:02 UTC".into(),
+                other_text: "A replacement ships today.".into(),
             },
             by: "Anna Berg <anna@support.example>".into(),
             label: "Reply sent".into(),

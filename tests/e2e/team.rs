@@ -178,3 +178,97 @@ fn what_one_member_does_reaches_the_others_with_the_exact_customer_text() {
     assert!(text_of(&ben[2]).contains("internal: test"));
     assert_eq!(stack.mailbox(ANN).len(), 2, "the customer got no note");
 }
+
+#[test]
+fn two_answers_in_a_minute_the_second_is_held_and_a_reply_all_is_not_sent_twice() {
+    let stack = MailStack::start();
+    let fu = team_of_three(&stack);
+    let t0 = at("2026-11-23T09:00:00Z");
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            &format!("\"Ann Example\" <{ANN}>"),
+            "ann-1@client.example.test",
+            "Parcel never arrived",
+            "Hello,\r\n\r\nmy parcel for order 48391 never arrived.\r\n\r\nAnn",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0);
+    stack.wait_for_mail(ANN, 1);
+    let new_for = |member: &str| stack.wait_for_mail(member, 1)[0].clone();
+    let (for_ben, for_chris, for_anna) = (new_for(BEN), new_for(CHRIS), new_for(ANNA));
+    let arrived = |n: usize| {
+        eventually(
+            "the reply reaches the support inbox",
+            Duration::from_secs(15),
+            || stack.mailbox(SUPPORT).len() >= n,
+        )
+    };
+
+    // Ben answers first; Chris, from the same old notification, a minute later.
+    stack.send(
+        BEN,
+        SUPPORT,
+        &staff_reply(BEN, &for_ben, "A replacement ships today.", false),
+    );
+    arrived(2);
+    fu.once_at(t0 + Span::minutes(5));
+    stack.send(
+        CHRIS,
+        SUPPORT,
+        &staff_reply(CHRIS, &for_chris, "We will refund you.", false),
+    );
+    arrived(3);
+    fu.once_at(t0 + Span::minutes(6));
+    let to_ann = stack.wait_for_mail(ANN, 2);
+    assert_eq!(to_ann.len(), 2, "Ben's answer only");
+    assert!(text_of(&to_ann[1]).contains("A replacement ships today."));
+    let chris = stack.wait_for_mail(CHRIS, 3);
+    let held = chris
+        .iter()
+        .find(|m| subject_of(m).starts_with("[Held: ben@example.test answered first]"))
+        .unwrap_or_else(|| {
+            panic!(
+                "Chris is told: {:?}",
+                chris.iter().map(|m| subject_of(m)).collect::<Vec<_>>()
+            )
+        });
+    let text = text_of(held);
+    assert!(text.contains("A replacement ships today."), "{text}");
+    assert!(text.contains("#send"), "{text}");
+
+    // He decides his still goes.
+    stack.send(CHRIS, SUPPORT, &staff_reply(CHRIS, held, "#send", false));
+    arrived(4);
+    fu.once_at(t0 + Span::minutes(8));
+    let to_ann = stack.wait_for_mail(ANN, 3);
+    assert_eq!(to_ann.len(), 3);
+    assert!(text_of(&to_ann[2]).contains("We will refund you."));
+
+    // Anna replies to all: Ann has Anna's own mail; followupd records it and sends nothing.
+    let mut all = staff_reply(ANNA, &for_anna, "I have also asked the carrier.", false);
+    all = all.replacen(
+        &format!("To: {SUPPORT}\r\n"),
+        &format!("To: {SUPPORT}\r\nCc: {ANN}\r\n"),
+        1,
+    );
+    stack.send(ANNA, ANN, &all);
+    stack.send(ANNA, SUPPORT, &all);
+    arrived(5);
+    fu.once_at(t0 + Span::minutes(10));
+    let to_ann = stack.wait_for_mail(ANN, 4);
+    stack.settle();
+    let to_ann_now = stack.mailbox(ANN);
+    assert_eq!(
+        to_ann_now.len(),
+        4,
+        "her own mail, and no second copy from followupd: {:?}",
+        to_ann.iter().map(|m| subject_of(m)).collect::<Vec<_>>()
+    );
+    let shown = fu.run(&["incident", "show", "1"]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("I have also asked the carrier."),
+        "{shown:?}"
+    );
+}

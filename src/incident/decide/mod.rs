@@ -324,7 +324,9 @@ pub fn decide(
             }
         }
         Event::StaffCorrespondence { message, by, text } => {
-            d.staff_correspondence(*message, by, text)
+            let start = d.fx.list.len();
+            d.staff_correspondence(*message, by, text);
+            d.tell_team(by, "", start, Some(*message));
         }
         Event::ForgedStaffReply {
             message,

@@ -84,7 +84,13 @@ impl Decision<'_> {
         pending: Option<i64>,
     ) {
         let member = by.to_string();
-        let why = self.say(if held.all_quote {
+        let why = self.say(if held.collision {
+            said!(
+                "staff_mail.held.collision",
+                by = held.other_by,
+                at = held.other_at
+            )
+        } else if held.all_quote {
             said!("staff_mail.held.all_quote")
         } else if held.staff_only {
             said!("staff_mail.held.staff_only", found = held.found.join(" / "))

@@ -31,11 +31,14 @@ impl Decision<'_> {
         let mut kinds = Vec::new();
         // A note for the customer is in the copy of their mail; its log line would say it twice.
         let mut for_customer = false;
+        // The member wrote to the customer themselves (a reply-all, a mail with support in Cc).
+        let mut direct = false;
         for effect in &self.fx.list[start..] {
             match effect {
                 Effect::Mail(m) if m.kind.audience() == Audience::Customer => sent.push(m.kind),
                 Effect::Note { visibility, .. } => {
                     for_customer = *visibility == NoteVisibility::Customer;
+                    direct |= *visibility == NoteVisibility::Correspondence;
                 }
                 Effect::Event(e) if e.kind == EventKind::StaffCommandRefused => return,
                 Effect::Event(e) if e.kind == EventKind::NoteAdded && for_customer => {
@@ -51,7 +54,7 @@ impl Decision<'_> {
         if sent.is_empty() && lines.is_empty() {
             return;
         }
-        let kind = if !sent.is_empty() {
+        let kind = if !sent.is_empty() || direct {
             Kind::Reply
         } else if kinds.iter().all(|k| *k == EventKind::NoteAdded) {
             Kind::Note
@@ -63,6 +66,7 @@ impl Decision<'_> {
             (_, _) if kinds.contains(&EventKind::Closed) => said!("team.label.closed"),
             (_, _) if kinds.contains(&EventKind::Reopened) => said!("team.label.reopened"),
             (_, Some(MailKind::Waiting)) => said!("team.label.waiting"),
+            (_, None) if direct => said!("team.label.direct"),
             (Kind::Reply, _) => said!("team.label.reply"),
             (Kind::Note, _) => said!("team.label.note"),
             (Kind::Change, _) if kinds.contains(&EventKind::Assigned) => said!(

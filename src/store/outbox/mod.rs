@@ -396,6 +396,14 @@ pub fn raw_by_message_id(conn: &Connection, message_id: &str) -> Result<Option<V
         .flatten())
 }
 
+/// When we queued the mail with this Message-ID (None: not one of ours).
+pub fn queued_at(conn: &Connection, message_id: &str) -> Result<Option<DateTime<Utc>>> {
+    Ok(conn
+        .prepare_cached("SELECT created_at FROM outbox WHERE message_id = ?1")?
+        .query_row([message_id], |r| ts_at(r, 0))
+        .optional()?)
+}
+
 /// A mail we queued, found by its Message-ID (for bounces).
 #[derive(Debug, Clone)]
 pub struct SentMail {
