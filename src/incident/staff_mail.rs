@@ -34,6 +34,10 @@ pub enum Command {
     Tag(String),
     /// The incident is this member's ("ben", an address); "" or "me": the sender's.
     Assign(String),
+    /// A canned reply (`templates/staff/replies/NAME.hbs`) for the customer, before the words
+    /// the member wrote. Intake puts its text in place (it needs the templates); one left
+    /// here was not found.
+    Reply(String),
     /// Not a command we know, or one we could not read: refused with this reason.
     Unreadable {
         line: String,
@@ -63,6 +67,7 @@ pub struct StaffMail {
 /// The names of the commands, as a staff member writes them after `#`.
 const COMMANDS: &[&str] = &[
     "internal", "resolve", "wait", "resume", "close", "reopen", "assign", "tag", "cadence", "send",
+    "reply",
 ];
 
 /// Reads a staff member's own words.
@@ -199,6 +204,7 @@ pub fn read_text(own_text: &str) -> StaffMail {
             "reopen" => mail.commands.push(Command::Reopen),
             "assign" => mail.commands.push(Command::Assign(rest)),
             "tag" => mail.commands.push(Command::Tag(rest)),
+            "reply" => mail.commands.push(Command::Reply(rest)),
             _ => mail.commands.push(match humantime::parse_duration(&rest) {
                 Ok(d) => Command::Cadence(d),
                 Err(_) => Command::Unreadable {

@@ -518,10 +518,11 @@ mod tests {
             vec!["de".to_string(), "es".to_string(), "fr".to_string()],
             "German, Spanish and French sets are shipped"
         );
+        assert_eq!(templates.reply_names(), ["refund-approved"]);
         assert_eq!(
             rendered,
-            MailKind::ALL.len() * 12 * 4,
-            "every kind, every sample, every set"
+            (MailKind::ALL.len() + templates.reply_names().len()) * 12 * 4,
+            "every kind and canned reply, every sample, every set"
         );
     }
 }

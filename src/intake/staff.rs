@@ -83,6 +83,7 @@ pub(super) fn record_staff(
                     .any(|a| a.eq_ignore_ascii_case(internal))
             });
             staff_mail.internal |= to_internal;
+            canned(conn, deps, n, &mut staff_mail)?;
             let pending = store::incidents::held_reply(conn, n, sender)?;
             let held = if staff_mail.send {
                 if let Some(kept) = &pending {
@@ -93,6 +94,7 @@ pub(super) fn record_staff(
                     again.send = true;
                     again.internal |= staff_mail.internal;
                     staff_mail = again;
+                    canned(conn, deps, n, &mut staff_mail)?;
                 }
                 None
             } else if unreadable.is_some() {
@@ -281,6 +283,61 @@ pub(super) fn held_staff_reply(
         unsure: deps.policy().say(&arrival::doubt(doubt)),
         ..HeldData::default()
     }))
+}
+
+/// `#reply NAME`: the canned reply's text, with the incident's data and in the customer's
+/// language, goes before the member's own words. A name with no file, or a file that does not
+/// render, is left for the decision to refuse (with the names there are).
+fn canned(
+    conn: &Connection,
+    deps: &Deps,
+    n: IncidentNo,
+    mail: &mut crate::incident::staff_mail::StaffMail,
+) -> Result<(), StoreError> {
+    use crate::incident::staff_mail::Command;
+    if !mail.commands.iter().any(|c| matches!(c, Command::Reply(_))) {
+        return Ok(());
+    }
+    let Some(incident) = store::incidents::incident(conn, n)? else {
+        return Ok(());
+    };
+    let policy = deps.policy();
+    let mut data =
+        crate::incident::letters::mail_data(&incident, &policy, incident.next_update_at());
+    data.lang = crate::incident::letters::language(&incident, &policy);
+    let value = serde_json::to_value(&data).unwrap_or_default();
+    let mut texts = Vec::new();
+    let mut kept = Vec::new();
+    for command in std::mem::take(&mut mail.commands) {
+        match command {
+            Command::Reply(name) => match deps.templates.render_reply(name.trim(), &value) {
+                Some(Ok(text)) => texts.push(text),
+                Some(Err(e)) => kept.push(Command::Unreadable {
+                    line: format!("#reply {name}"),
+                    why: crate::said!("refusal.canned_reply_broken", error = e),
+                }),
+                None => kept.push(Command::Unreadable {
+                    line: format!("#reply {name}"),
+                    why: crate::said!(
+                        "refusal.no_canned_reply",
+                        name = name,
+                        names = if deps.templates.reply_names().is_empty() {
+                            "none yet".to_string()
+                        } else {
+                            deps.templates.reply_names().join(", ")
+                        }
+                    ),
+                }),
+            },
+            other => kept.push(other),
+        }
+    }
+    mail.commands = kept;
+    if !mail.text.trim().is_empty() {
+        texts.push(mail.text.clone());
+    }
+    mail.text = texts.join("\n\n");
+    Ok(())
 }
 
 /// Another member's words reached the customer after the notification this reply answers:

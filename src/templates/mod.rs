@@ -126,6 +126,8 @@ pub struct Templates {
     intents: Intents,
     /// The keys of `languages`.
     language_names: Vec<String>,
+    /// The canned replies staff use with `#reply NAME` (`staff/replies/NAME.hbs`), by name.
+    replies: Vec<String>,
 }
 
 /// One language's templates: a text and an HTML registry, and the file each name came from
@@ -157,10 +159,13 @@ impl Templates {
     /// directory beside them (`de/` …), reporting every broken file at once, each once.
     pub fn load(dir: &Path, kinds: &[&'static str]) -> Result<Templates, TemplateError> {
         let mut errors = Vec::new();
-        let default = load_set(dir, None, kinds, &mut errors)?;
+        let replies = reply_names(&dir.join("staff").join("replies"));
+        let mut default = load_set(dir, None, kinds, &mut errors)?;
+        register_replies(dir, None, &replies, &mut default, &mut errors)?;
         let mut languages = BTreeMap::new();
         for lang in language_dirs(dir) {
-            let set = load_set(dir, Some(&lang), kinds, &mut errors)?;
+            let mut set = load_set(dir, Some(&lang), kinds, &mut errors)?;
+            register_replies(dir, Some(&lang), &replies, &mut set, &mut errors)?;
             languages.insert(lang, set);
         }
         let names: Vec<String> = languages.keys().cloned().collect();
@@ -200,6 +205,7 @@ impl Templates {
                 phrases: std::sync::Arc::new(phrases),
                 intents,
                 language_names: names,
+                replies,
             })
         } else {
             Err(TemplateError::Many(errors))
@@ -239,6 +245,29 @@ impl Templates {
     /// The same, borrowed (what a decision is given).
     pub fn language_sets(&self) -> &[String] {
         &self.language_names
+    }
+
+    /// The canned replies (`staff/replies/NAME.hbs`), by name.
+    pub fn reply_names(&self) -> &[String] {
+        &self.replies
+    }
+
+    /// The canned reply `name` with the incident's data, in the language `data.lang` names
+    /// (its own `LANG/staff/replies/NAME.hbs`, else the default's). None: no such reply.
+    pub fn render_reply(&self, name: &str, data: &Value) -> Option<Result<String, TemplateError>> {
+        if !self.replies.iter().any(|r| r == name) {
+            return None;
+        }
+        let completed = complete(data);
+        let set = completed
+            .get("lang")
+            .and_then(Value::as_str)
+            .and_then(|lang| self.languages.get(lang))
+            .unwrap_or(&self.default);
+        Some(
+            self.render_one(set, false, &format!("replies/{name}"), &completed)
+                .map(|t| t.trim().to_string()),
+        )
     }
 
     /// Renders `kind` in the language `data.lang` names (its own set, else the default).
@@ -347,12 +376,74 @@ impl Templates {
                 }
             }
         }
+        for lang in &langs {
+            for name in &self.replies {
+                for mut data in sample_data(support_name, support_address) {
+                    data["lang"] = Value::String(lang.clone());
+                    match self.render_reply(name, &data) {
+                        Some(Ok(_)) | None => rendered += 1,
+                        Some(Err(e))
+                            if errors.iter().any(|seen| seen.to_string() == e.to_string()) => {}
+                        Some(Err(e)) => errors.push(e),
+                    }
+                }
+            }
+        }
         if errors.is_empty() {
             Ok(rendered)
         } else {
             Err(TemplateError::Many(errors))
         }
     }
+}
+
+/// The names of the canned replies in `dir` (`refund-approved` for refund-approved.hbs).
+fn reply_names(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_suffix(".hbs")?.to_string();
+            (!name.is_empty() && !name.starts_with('.')).then_some(name)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Registers each canned reply in a set: the language directory's own file, else the
+/// default's.
+fn register_replies(
+    dir: &Path,
+    lang: Option<&str>,
+    names: &[String],
+    set: &mut Set,
+    errors: &mut Vec<TemplateError>,
+) -> Result<(), TemplateError> {
+    let default = dir.join("staff").join("replies");
+    for name in names {
+        let file_name = format!("{name}.hbs");
+        let own = match lang {
+            Some(lang) => {
+                let d = dir.join(lang).join("staff").join("replies");
+                read(&d, &file_name)?.map(|s| (d.join(&file_name), s))
+            }
+            None => None,
+        };
+        let Some((file, source)) =
+            own.or(read(&default, &file_name)?.map(|s| (default.join(&file_name), s)))
+        else {
+            continue;
+        };
+        let key = format!("replies/{name}");
+        if let Err(e) = set.text.register_template_string(&key, source) {
+            errors.push(syntax_error(file.clone(), &e));
+        }
+        set.files.insert(format!("text:{key}"), file);
+    }
+    Ok(())
 }
 
 /// Anything that renders a kind of mail (a loaded set; tests may render with a stand-in).

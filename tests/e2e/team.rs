@@ -272,3 +272,80 @@ fn two_answers_in_a_minute_the_second_is_held_and_a_reply_all_is_not_sent_twice(
         "{shown:?}"
     );
 }
+
+#[test]
+fn a_canned_reply_goes_out_with_the_incidents_data_and_an_unknown_one_is_refused() {
+    let stack = MailStack::start();
+    let fu = team_of_three(&stack);
+    let t0 = at("2026-11-23T09:00:00Z");
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            &format!("\"Ann Example\" <{ANN}>"),
+            "ann-1@client.example.test",
+            "Charged twice",
+            "Hello,\r\n\r\nI was charged twice for order 48391. Please refund one.\r\n\r\nAnn",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0);
+    stack.wait_for_mail(ANN, 1);
+    let listed = fu.run(&["template", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        listed.contains("refund-approved (also in de, es, fr)"),
+        "{listed}"
+    );
+    let notification = stack.wait_for_mail(BEN, 1)[0].clone();
+    let arrived = |n: usize| {
+        eventually(
+            "the reply reaches the support inbox",
+            Duration::from_secs(15),
+            || stack.mailbox(SUPPORT).len() >= n,
+        )
+    };
+    stack.send(
+        BEN,
+        SUPPORT,
+        &staff_reply(BEN, &notification, "#reply refund-aproved", false),
+    );
+    arrived(2);
+    fu.once_at(t0 + Span::minutes(5));
+    let ben = stack.wait_for_mail(BEN, 2);
+    let refused = ben
+        .iter()
+        .find(|m| subject_of(m).starts_with("[Refused]"))
+        .expect("a misspelt name is refused");
+    let text = text_of(refused);
+    assert!(
+        text.contains("no canned reply `refund-aproved`") && text.contains("refund-approved"),
+        "{text}"
+    );
+    assert_eq!(stack.mailbox(ANN).len(), 1, "nothing went to the customer");
+
+    stack.send(
+        BEN,
+        SUPPORT,
+        &staff_reply(
+            BEN,
+            &notification,
+            "#reply refund-approved\nSorry again for the trouble.",
+            false,
+        ),
+    );
+    arrived(3);
+    fu.once_at(t0 + Span::minutes(10));
+    let to_ann = stack.wait_for_mail(ANN, 2);
+    let text = text_of(&to_ann[1]);
+    let token = fu.incident(1)["incident"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert!(
+        text.contains("We have approved your refund.")
+            && text.contains(&format!("Your reference is {token}."))
+            && text.contains("Sorry again for the trouble."),
+        "{text}"
+    );
+    assert!(!text.contains("#reply"), "{text}");
+}

@@ -187,6 +187,11 @@ impl Decision<'_> {
                         to.to_string()
                     })
                 }
+                // Intake puts a canned reply's text in place; one still here names none.
+                Command::Reply(name) => {
+                    refused.push(self.say(said!("refusal.canned_reply_unread", name = name)));
+                    continue;
+                }
                 Command::Unreadable { line, why } => {
                     let why = self.say(why.clone());
                     refused.push(self.say(said!("refusal.command", line = line, why = why)));
