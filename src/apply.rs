@@ -244,6 +244,7 @@ pub fn apply(
             | Effect::PreviousIncident(_)
             | Effect::StopUpdates(_)
             | Effect::Assign(_)
+            | Effect::Hold(_)
             | Effect::AtRiskWarned(_)
             | Effect::CustomerWrote
             | Effect::SenderTrust(_)

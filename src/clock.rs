@@ -418,8 +418,142 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
+/// "until Thursday 10:00 waiting for the carrier", "until tomorrow", "until 2026-12-10 14:00",
+/// "for 2d": when a hold ends, in `tz`, and the words after it (the reason). A day without a
+/// time means `day_starts` that day. The time is the first such moment after `now`
+/// ("Thursday" on a Thursday afternoon is next week's). None: no time could be read.
+pub fn parse_until(
+    text: &str,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    day_starts: chrono::NaiveTime,
+) -> Option<(DateTime<Utc>, String)> {
+    let text = text.trim();
+    let mut words = text.split_whitespace().peekable();
+    let first = words.next()?.to_lowercase();
+    let rest_of = |words: std::iter::Peekable<std::str::SplitWhitespace<'_>>| {
+        words.collect::<Vec<_>>().join(" ")
+    };
+    if first == "for" {
+        let span = humantime::parse_duration(words.next()?).ok()?;
+        return Some((after(now, span), rest_of(words)));
+    }
+    let day_word = if first == "until" || first == "till" {
+        words.next()?.to_lowercase()
+    } else {
+        first
+    };
+    let local_now = now.with_timezone(&tz);
+    let today = local_now.date_naive();
+    let time_of = |w: &str| chrono::NaiveTime::parse_from_str(w, "%H:%M").ok();
+    // A day, then maybe a time; or a time alone (today, else tomorrow).
+    let (day, explicit_day) = if let Some(time) = time_of(&day_word) {
+        let at = today.and_time(time);
+        let day = if at > local_now.naive_local() {
+            today
+        } else {
+            today.succ_opt()?
+        };
+        return local_moment(day, time, tz).map(|t| (t, rest_of(words)));
+    } else if day_word == "today" {
+        (today, true)
+    } else if day_word == "tomorrow" {
+        (today.succ_opt()?, true)
+    } else if let Ok(date) = NaiveDate::parse_from_str(&day_word, "%Y-%m-%d") {
+        (date, true)
+    } else {
+        let weekday = WEEKDAYS
+            .iter()
+            .position(|w| day_word == *w || (day_word.len() >= 3 && w.starts_with(&day_word)))?;
+        let ahead =
+            (7 + weekday as i64 - i64::from(local_now.weekday().num_days_from_monday())) % 7;
+        (today + chrono::Duration::days(ahead), false)
+    };
+    let time = match words.peek().and_then(|w| time_of(w)) {
+        Some(time) => {
+            words.next();
+            time
+        }
+        None => day_starts,
+    };
+    let mut at = local_moment(day, time, tz)?;
+    if at <= now {
+        if explicit_day {
+            return None;
+        }
+        at = local_moment(day + chrono::Duration::days(7), time, tz)?;
+    }
+    Some((at, rest_of(words)))
+}
+
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// `day` at `time` in `tz` as UTC (the earlier of two in a clock change).
+fn local_moment(
+    day: NaiveDate,
+    time: chrono::NaiveTime,
+    tz: chrono_tz::Tz,
+) -> Option<DateTime<Utc>> {
+    day.and_time(time)
+        .and_local_timezone(tz)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_hold_ends_when_people_say_it_does() {
+        let tz = chrono_tz::Tz::Europe__Berlin;
+        let nine = chrono::NaiveTime::from_hms_opt(9, 0, 0).expect("time");
+        // Monday 7 December 2026, 10:00 in Berlin.
+        let now = super::parse_stamp("2026-12-07T09:00:00Z").expect("now");
+        let until = |text: &str| {
+            super::parse_until(text, now, tz, nine).map(|(t, why)| (super::stamp(t), why))
+        };
+        assert_eq!(
+            until("until Thursday 10:00 waiting for the carrier"),
+            Some((
+                "2026-12-10T09:00:00.000Z".into(),
+                "waiting for the carrier".into()
+            ))
+        );
+        assert_eq!(
+            until("until tomorrow the supplier answers"),
+            Some((
+                "2026-12-08T08:00:00.000Z".into(),
+                "the supplier answers".into()
+            ))
+        );
+        assert_eq!(
+            until("until mon 08:00"),
+            Some(("2026-12-14T07:00:00.000Z".into(), String::new())),
+            "this Monday's 08:00 has passed: next week's"
+        );
+        assert_eq!(
+            until("until 2026-12-21 14:30 stock arrives"),
+            Some(("2026-12-21T13:30:00.000Z".into(), "stock arrives".into()))
+        );
+        assert_eq!(
+            until("for 2d the bank checks it"),
+            Some((
+                "2026-12-09T09:00:00.000Z".into(),
+                "the bank checks it".into()
+            ))
+        );
+        assert_eq!(until("until 2026-12-01"), None, "in the past");
+        assert_eq!(until("until someday"), None);
+        assert_eq!(until(""), None);
+    }
+
     use super::*;
 
     fn utc(stamp: &str) -> DateTime<Utc> {

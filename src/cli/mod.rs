@@ -287,6 +287,19 @@ enum IncidentAction {
         #[command(flatten)]
         by: By,
     },
+    /// Put an open incident on hold until a time, for a reason the customer is told:
+    /// `incident hold 3 until Thursday 10:00 waiting for the carrier` (also `until tomorrow
+    /// …`, `until 2026-12-21 14:00 …`, `for 2d …`). No update or escalation before then; the
+    /// promised update goes out at that time.
+    Hold {
+        #[arg(value_parser = parse_incident)]
+        number: IncidentNo,
+        /// When it ends, then why.
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true)]
+        words: Vec<String>,
+        #[command(flatten)]
+        by: By,
+    },
     /// Set how often the customer hears from us (e.g. 2h, 30m, 1d; kept within [cadence] bounds).
     Cadence {
         #[arg(value_parser = parse_incident)]

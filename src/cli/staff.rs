@@ -47,6 +47,9 @@ pub(super) fn incident_action(
             (number, who, StaffAction::Assign(to))
         }
         IncidentAction::Resume { number, by } => (number, staff(by), StaffAction::Resume),
+        IncidentAction::Hold { number, words, by } => {
+            (number, staff(by), StaffAction::Hold(words.join(" ")))
+        }
         IncidentAction::Lang { number, lang, by } => (number, staff(by), StaffAction::Lang(lang)),
         IncidentAction::Resolve {
             number,
@@ -121,6 +124,15 @@ pub(super) fn said(
     say(match action {
         StaffAction::Note(_) => said!("cli.done.note", mail = mail(said!("cli.what.progress"))),
         StaffAction::InternalNote(_) => said!("cli.done.internal_note"),
+        StaffAction::Hold(_) => said!(
+            "cli.done.hold",
+            mail = mail(said!("cli.what.hold")),
+            until = effects
+                .next_update()
+                .flatten()
+                .map(|t| show::team_time(t, tz))
+                .unwrap_or_default()
+        ),
         StaffAction::Cadence(_) => {
             let set = effects.list.iter().find_map(|e| match e {
                 Effect::Cadence(d) => Some(*d),

@@ -109,6 +109,8 @@ pub enum Effect {
     StopUpdates(bool),
     /// The incident is this staff member's.
     Assign(String),
+    /// On hold until then, for this reason; None: the hold ends.
+    Hold(Option<super::Hold>),
     /// Staff were warned that the update promised for this time has no news yet.
     AtRiskWarned(DateTime<Utc>),
     /// The customer wrote to us now.
@@ -167,7 +169,13 @@ impl Effect {
     /// two cannot disagree. `now` is when the effect is applied.
     pub fn evolve(&self, incident: &mut Incident, now: DateTime<Utc>) {
         match self {
-            Effect::Stage(stage) => incident.stage = stage.clone(),
+            Effect::Stage(stage) => {
+                // A hold is a pause of an open incident: any other stage ends it.
+                if !matches!(stage, Stage::Open { .. }) {
+                    incident.on_hold = None;
+                }
+                incident.stage = stage.clone();
+            }
             Effect::NextUpdate(at) => {
                 // Only an open incident promises updates.
                 if let Stage::Open { next_update_at } = &mut incident.stage {
@@ -204,6 +212,7 @@ impl Effect {
             Effect::Note { .. } => incident.last_note_at = Some(now),
             Effect::StopUpdates(stopped) => incident.updates_stopped = *stopped,
             Effect::Assign(member) => incident.assigned_to = Some(member.clone()),
+            Effect::Hold(hold) => incident.on_hold = hold.clone(),
             Effect::AtRiskWarned(at) => incident.at_risk_warned_for = Some(*at),
             Effect::CustomerWrote => incident.customer_wrote_at = Some(now),
             Effect::SenderTrust(trust) => incident.sender_trust = *trust,

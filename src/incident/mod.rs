@@ -168,6 +168,15 @@ pub struct Incident {
     pub recurring_reason: Option<String>,
     /// When the incident this one repeats opened.
     pub previous_opened_at: Option<DateTime<Utc>>,
+    /// On hold (`#hold until …`): no update or escalation is due before it ends.
+    pub on_hold: Option<Hold>,
+}
+
+/// An incident on hold: until when, and why (what the customer was told).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub until: DateTime<Utc>,
+    pub why: String,
 }
 
 impl Incident {
@@ -263,6 +272,9 @@ struct IncidentJson<'a> {
     check_question: Option<&'a str>,
     #[serde(with = "serde_stamp::option")]
     previous_opened_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_stamp::option")]
+    hold_until: Option<DateTime<Utc>>,
+    hold_reason: Option<&'a str>,
 }
 
 impl Serialize for Incident {
@@ -305,6 +317,8 @@ impl Serialize for Incident {
             recurring_reason: self.recurring_reason.as_deref(),
             check_question: resolution.and_then(|r| r.question.as_deref()),
             previous_opened_at: self.previous_opened_at,
+            hold_until: self.on_hold.as_ref().map(|h| h.until),
+            hold_reason: self.on_hold.as_ref().map(|h| h.why.as_str()),
         }
         .serialize(s)
     }

@@ -34,6 +34,8 @@ pub enum Command {
     Tag(String),
     /// The incident is this member's ("ben", an address); "" or "me": the sender's.
     Assign(String),
+    /// On hold: "until Thursday 10:00 waiting for the carrier"; the mail's words go with it.
+    Hold(String),
     /// A canned reply (`templates/staff/replies/NAME.hbs`) for the customer, before the words
     /// the member wrote. Intake puts its text in place (it needs the templates); one left
     /// here was not found.
@@ -67,7 +69,7 @@ pub struct StaffMail {
 /// The names of the commands, as a staff member writes them after `#`.
 const COMMANDS: &[&str] = &[
     "internal", "resolve", "wait", "resume", "close", "reopen", "assign", "tag", "cadence", "send",
-    "reply",
+    "reply", "hold",
 ];
 
 /// Reads a staff member's own words.
@@ -205,6 +207,7 @@ pub fn read_text(own_text: &str) -> StaffMail {
             "assign" => mail.commands.push(Command::Assign(rest)),
             "tag" => mail.commands.push(Command::Tag(rest)),
             "reply" => mail.commands.push(Command::Reply(rest)),
+            "hold" => mail.commands.push(Command::Hold(rest)),
             _ => mail.commands.push(match humantime::parse_duration(&rest) {
                 Ok(d) => Command::Cadence(d),
                 Err(_) => Command::Unreadable {

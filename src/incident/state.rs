@@ -311,6 +311,8 @@ pub enum EventKind {
     AcknowledgementSkipped,
     UpdatesStopped,
     Assigned,
+    /// Put on hold until a time, for a reason (`#hold`).
+    OnHold,
     PromiseAtRisk,
     StaffCommandRefused,
     ForgedStaffReply,
@@ -358,7 +360,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 50] = [
+    pub const ALL: [EventKind; 51] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -382,6 +384,7 @@ impl EventKind {
         EventKind::AcknowledgementSkipped,
         EventKind::UpdatesStopped,
         EventKind::Assigned,
+        EventKind::OnHold,
         EventKind::PromiseAtRisk,
         EventKind::StaffCommandRefused,
         EventKind::ForgedStaffReply,
@@ -436,6 +439,7 @@ impl EventKind {
             EventKind::AcknowledgementSkipped => "acknowledgement_skipped",
             EventKind::UpdatesStopped => "updates_stopped",
             EventKind::Assigned => "assigned",
+            EventKind::OnHold => "on_hold",
             EventKind::PromiseAtRisk => "promise_at_risk",
             EventKind::StaffCommandRefused => "staff_command_refused",
             EventKind::ForgedStaffReply => "forged_staff_reply",

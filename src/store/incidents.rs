@@ -83,10 +83,11 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.
     i.updates_stopped, i.assigned_to, i.at_risk_warned_for, i.customer_wrote_at,
     i.told_customer_at, coalesce(i.reply_address, i.customer_address), i.reply_name,
     i.sender_trust, i.vouched_by, i.lang, i.customer_utc_offset, i.repeat_count,
-    i.recurring_reason, i.previous_opened_at, i.check_question, i.waiting_for";
+    i.recurring_reason, i.previous_opened_at, i.check_question, i.waiting_for, i.hold_until,
+    i.hold_reason";
 
 /// How many columns [`INCIDENT_COLUMNS`] reads: a listing's counts come after them.
-const INCIDENT_COLUMN_COUNT: usize = 39;
+const INCIDENT_COLUMN_COUNT: usize = 41;
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let state: State = r.get(2)?;
@@ -150,6 +151,13 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         repeat_count: r.get(34)?,
         recurring_reason: r.get(35)?,
         previous_opened_at: ts_opt(r, 36)?,
+        on_hold: match ts_opt(r, 39)? {
+            Some(until) => Some(crate::incident::Hold {
+                until,
+                why: r.get::<_, Option<String>>(40)?.unwrap_or_default(),
+            }),
+            None => None,
+        },
     })
 }
 
@@ -371,6 +379,12 @@ pub fn write_changes(
     );
     changed!(updates_stopped, "updates_stopped", after.updates_stopped);
     changed!(assigned_to, "assigned_to", after.assigned_to.clone());
+    if before.on_hold != after.on_hold {
+        columns.push("hold_until");
+        values.push(Box::new(after.on_hold.as_ref().map(|h| Ts(h.until))));
+        columns.push("hold_reason");
+        values.push(Box::new(after.on_hold.as_ref().map(|h| h.why.clone())));
+    }
     changed!(
         at_risk_warned_for,
         "at_risk_warned_for",
@@ -800,7 +814,7 @@ pub fn at_risk(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<
 }
 
 /// Open incidents with no staff note since `before` (or none at all since they opened before
-/// it) and not escalated yet, through the `incidents_quiet` index.
+/// it), not escalated yet and not on hold, through the `incidents_quiet` index.
 pub fn quiet_incidents(
     conn: &Connection,
     before: DateTime<Utc>,
@@ -810,7 +824,7 @@ pub fn quiet_incidents(
         conn,
         sql!("SELECT id FROM incidents
          WHERE state = {State::Open} AND escalated_at IS NULL AND COALESCE(last_note_at, opened_at) <= ?1
-           AND fault IS NULL
+           AND hold_until IS NULL AND fault IS NULL
          ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2"),
         params![Ts(before), limit_param(limit)],
     )

@@ -116,6 +116,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/014_waiting_for.sql")),
         M::up(include_str!("../../migrations/015_what_they_said.sql")),
         M::up(include_str!("../../migrations/016_signed_notes.sql")),
+        M::up(include_str!("../../migrations/017_on_hold.sql")),
     ])
 }
 
@@ -555,7 +556,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 16);
+        assert_eq!(version, 17);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

@@ -78,6 +78,9 @@ pub struct MailData {
     pub team_back: String,
     /// The promised time was moved to the start of the sending window.
     pub window_moved: bool,
+    /// For `progress`: staff put the incident on hold (`#hold`) until `next_update`, for the
+    /// reason in `note`; nothing comes before then unless there is news.
+    pub on_hold: bool,
     /// The language of this mail ("en", "de"): which template set renders it.
     pub lang: String,
     /// `next_update` at the customer's own UTC offset when it differs from the team's ("08:00
@@ -317,6 +320,7 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
         closed_days: "Thursday 24 December, Friday 25 December".into(),
         team_back: "on Monday at 09:00".into(),
         window_moved: true,
+        on_hold: true,
         lang: String::new(),
         next_update_theirs: "08:12 your time, EST".into(),
         next_update_short: "13:12".into(),

@@ -349,3 +349,82 @@ fn a_canned_reply_goes_out_with_the_incidents_data_and_an_unknown_one_is_refused
     );
     assert!(!text.contains("#reply"), "{text}");
 }
+
+#[test]
+fn on_hold_until_thursday_the_customer_is_told_why_and_hears_nothing_until_then() {
+    let stack = MailStack::start();
+    let fu = team_of_three(&stack);
+    // Monday 23 November 2026.
+    let t0 = at("2026-11-23T09:00:00Z");
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            &format!("\"Ann Example\" <{ANN}>"),
+            "ann-1@client.example.test",
+            "Parcel lost",
+            "Hello,\r\n\r\nthe tracking of order 48391 has not moved for a week.\r\n\r\nAnn",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0);
+    stack.wait_for_mail(ANN, 1);
+    let notification = stack.wait_for_mail(ANNA, 1)[0].clone();
+    stack.send(
+        ANNA,
+        SUPPORT,
+        &staff_reply(
+            ANNA,
+            &notification,
+            "#hold until Thursday 10:00 waiting for the carrier's search\n\
+             They promised us an answer by Thursday morning.",
+            false,
+        ),
+    );
+    eventually(
+        "the reply reaches the support inbox",
+        Duration::from_secs(15),
+        || stack.mailbox(SUPPORT).len() >= 2,
+    );
+    fu.once_at(t0 + Span::minutes(10));
+    let to_ann = stack.wait_for_mail(ANN, 2);
+    let text = text_of(&to_ann[1]);
+    for part in [
+        "on hold until Thursday 26 November 2026, 10:00 UTC",
+        "waiting for the carrier's search",
+        "They promised us an answer by Thursday morning.",
+        "we will not write before that time",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    assert!(!text.contains("#hold"), "{text}");
+    let shown = fu.incident(1);
+    assert_eq!(shown["incident"]["hold_until"], "2026-11-26T10:00:00.000Z");
+
+    // Three days pass: no update to Ann, no escalation to the team.
+    let staff_before = stack.mailbox(BEN).len();
+    for hours in [6, 24, 30, 48, 60, 71] {
+        fu.once_at(t0 + Span::hours(hours));
+    }
+    stack.settle();
+    assert_eq!(stack.mailbox(ANN).len(), 2, "nothing during the hold");
+    let ben = stack.mailbox(BEN);
+    assert!(
+        ben[staff_before..]
+            .iter()
+            .all(|m| !subject_of(m).starts_with("[Escalation]")),
+        "no escalation while on hold: {:?}",
+        ben.iter().map(|m| subject_of(m)).collect::<Vec<_>>()
+    );
+
+    // Thursday 10:00 (sent within the lead before it): the promised update, on time, and the
+    // hold is over.
+    fu.once_at(at("2026-11-26T09:51:00Z"));
+    let to_ann = stack.wait_for_mail(ANN, 3);
+    assert_eq!(to_ann.len(), 3);
+    let text = text_of(&to_ann[2]);
+    assert!(
+        !text.contains("on hold") && !text.contains("later than we promised"),
+        "{text}"
+    );
+    assert!(fu.incident(1)["incident"]["hold_until"].is_null());
+}

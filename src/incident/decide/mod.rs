@@ -219,6 +219,8 @@ pub enum StaffAction {
     Note(String),
     /// A note for staff only: recorded, never sent to the customer.
     InternalNote(String),
+    /// On hold: "until Thursday 10:00 waiting for the carrier" (see `clock::parse_until`).
+    Hold(String),
     Cadence(Duration),
     /// Waiting on the customer for what we need from them (required: they are told).
     Wait(String),
@@ -352,7 +354,10 @@ pub fn decide(
             }
         }
         Event::QuietTooLong => {
-            if d.incident.state() == State::Open && d.incident.escalated_at.is_none() {
+            if d.incident.state() == State::Open
+                && d.incident.escalated_at.is_none()
+                && d.incident.on_hold.is_none()
+            {
                 let reason = d.quiet_for();
                 d.escalate(&reason);
             }
@@ -787,6 +792,7 @@ pub(crate) mod tests_support {
             repeat_count: 1,
             recurring_reason: None,
             previous_opened_at: None,
+            on_hold: None,
         }
     }
 

@@ -61,6 +61,7 @@ fn due(f: &Facts, config: &Config, now: DateTime<Utc>) -> Vec<Timer> {
     }
     if i.state() == State::Open
         && i.escalated_at.is_none()
+        && i.on_hold.is_none()
         && i.last_note_at.unwrap_or(i.opened_at)
             <= clock::before(now, config.escalation.after_no_note)
     {

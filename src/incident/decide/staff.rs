@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The longest hold: past it the customer should hear from us anyway.
+const MAX_HOLD_DAYS: i64 = 30;
+
 impl Decision<'_> {
     /// A staff action. `note_by` is the name a note is signed with in the customer's mail.
     /// A staff action; the customer mail it causes carries the member's words, so no send
@@ -35,6 +38,7 @@ impl Decision<'_> {
     ) -> Result<(), Refusal> {
         match action {
             StaffAction::Note(text) => self.note(&who, text, note_by.unwrap_or("")),
+            StaffAction::Hold(spec) => self.hold(&who, spec, "", note_by.unwrap_or("")),
             StaffAction::InternalNote(text) => {
                 let text = text.trim();
                 if text.is_empty() {
@@ -165,6 +169,10 @@ impl Decision<'_> {
         self.fx.log(EventKind::NoteAdded, who, text);
         self.emit(Effect::UpdatesWithoutNews(0));
         self.emit(Effect::Escalated(None));
+        // News ends a hold: the cadence runs again from now.
+        if self.incident.on_hold.is_some() {
+            self.emit(Effect::Hold(None));
+        }
         let promise = self.promise(self.now);
         self.settle_promises();
         self.set_next_update(Some(promise.at));
@@ -175,6 +183,85 @@ impl Decision<'_> {
             d.note = text;
             d.note_by = note_by;
             d.window_moved = promise.moved_by_window;
+        });
+        Ok(())
+    }
+
+    /// On hold until the time `spec` names, for its reason (and `words`, the rest of a staff
+    /// mail): the customer is told when they will hear from us and why, in one mail; that time
+    /// is the promise, so nothing is due and nothing breaches before it; no escalation while
+    /// it lasts; at that time the promised update goes out and the hold ends.
+    pub(super) fn hold(
+        &mut self,
+        who: &Actor,
+        spec: &str,
+        words: &str,
+        note_by: &str,
+    ) -> Result<(), Refusal> {
+        if self.incident.state() != State::Open {
+            return Err(self.refuse(said!(
+                "refusal.hold_not_open",
+                state = self.incident.state().as_str()
+            )));
+        }
+        let day_starts = self
+            .policy
+            .cadence
+            .window
+            .as_ref()
+            .and_then(|w| w.week().first().map(|(_, open, _)| *open))
+            .unwrap_or(chrono::NaiveTime::MIN + chrono::Duration::hours(9));
+        let tz = self.policy.cadence.timezone;
+        let Some((until, why)) = clock::parse_until(spec, self.now, tz, day_starts) else {
+            return Err(self.refuse(said!("refusal.hold_when", spec = spec.trim())));
+        };
+        if until - self.now > chrono::Duration::days(MAX_HOLD_DAYS) {
+            return Err(self.refuse(said!(
+                "refusal.hold_too_long",
+                days = MAX_HOLD_DAYS,
+                until = self.words().human_time(None, until, tz)
+            )));
+        }
+        let text = [why.trim(), words.trim()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        if text.is_empty() {
+            return Err(self.refuse(said!("refusal.hold_why")));
+        }
+        let note_by = if signed_already(&text, note_by) {
+            ""
+        } else {
+            note_by
+        };
+        self.emit(Effect::Hold(Some(crate::incident::Hold {
+            until,
+            why: text.clone(),
+        })));
+        self.emit(Effect::Note {
+            author: who.name(),
+            text: text.clone(),
+            visibility: NoteVisibility::Customer,
+            signed: note_by.to_string(),
+        });
+        let said = self.say(said!(
+            "event.staff.on_hold",
+            until = self.words().human_time(None, until, tz),
+            why = text
+        ));
+        self.fx.log(EventKind::OnHold, who, said);
+        self.emit(Effect::UpdatesWithoutNews(0));
+        self.emit(Effect::Escalated(None));
+        self.settle_promises();
+        self.set_next_update(Some(until));
+        let note_by = note_by.to_string();
+        let promise_at = Some(until).filter(|_| !self.incident.updates_stopped);
+        self.mail_customer(MailKind::Progress, promise_at, None, |d| {
+            d.note = text.clone();
+            d.note_by = note_by.clone();
+            d.on_hold = true;
         });
         Ok(())
     }

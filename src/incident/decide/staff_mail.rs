@@ -141,6 +141,7 @@ impl Decision<'_> {
         let mut refused = Vec::new();
         let mut closing = false;
         let mut waiting_for = None;
+        let mut holding = None;
         let mut resolving = false;
         let text = mail.text.trim();
         // "#resume" with words for the customer: one mail, the words, not a "we carry on"
@@ -150,7 +151,7 @@ impl Decision<'_> {
             && !mail
                 .commands
                 .iter()
-                .any(|c| matches!(c, Command::Wait(_) | Command::Resolve(_)));
+                .any(|c| matches!(c, Command::Wait(_) | Command::Resolve(_) | Command::Hold(_)));
         for command in &mail.commands {
             let action = match command {
                 Command::Resolve(r) => {
@@ -159,6 +160,11 @@ impl Decision<'_> {
                 }
                 Command::Wait(w) => {
                     waiting_for = Some(w.clone());
+                    continue;
+                }
+                // The hold's mail carries the words after it: one mail, below.
+                Command::Hold(spec) => {
+                    holding = Some(spec.clone());
                     continue;
                 }
                 Command::Resume if words_go_out => {
@@ -202,7 +208,16 @@ impl Decision<'_> {
                 refused.push(e.to_string());
             }
         }
-        if mail.internal {
+        if let Some(spec) = holding {
+            // An internal mail's words stay with the team; the hold still needs its reason.
+            let words = if mail.internal { "" } else { text };
+            if mail.internal && !text.is_empty() {
+                self.internal_note(who, text, NoteVisibility::Internal, Some(message));
+            }
+            if let Err(e) = self.hold(who, &spec, words, name) {
+                refused.push(e.to_string());
+            }
+        } else if mail.internal {
             if !text.is_empty() {
                 self.internal_note(who, text, NoteVisibility::Internal, Some(message));
             }

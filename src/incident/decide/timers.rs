@@ -48,6 +48,10 @@ impl Decision<'_> {
             self.set_next_update(Some(at));
             return;
         }
+        // The hold's time has come: this is the update it promised, and the hold is over.
+        if self.incident.on_hold.is_some() {
+            self.emit(Effect::Hold(None));
+        }
         let promised = self.incident.next_update_at();
         // Late only against a promise the customer was given (the ledger holds exactly those):
         // a time set without a mail (after staff wrote to them directly, say) breaks nothing.
