@@ -245,6 +245,7 @@ pub fn apply(
             | Effect::StopUpdates(_)
             | Effect::Assign(_)
             | Effect::Hold(_)
+            | Effect::TeamAlarm(_)
             | Effect::AtRiskWarned(_)
             | Effect::CustomerWrote
             | Effect::SenderTrust(_)

@@ -88,6 +88,7 @@ enum Due {
     Progress,
     AtRisk,
     Quiet,
+    TeamAlarm,
     CheckBack,
     Close,
 }
@@ -107,12 +108,19 @@ pub fn tick_in(
 ) -> Result<TickReport, StoreError> {
     let config = &deps.config;
     // A preview without staff to escalate to has nothing to show for a quiet incident.
-    let quiet = if pass == Pass::Preview && !escalations_go_somewhere(deps) {
+    // Outside staff hours nobody is escalated to (they are when the hours begin).
+    let staff_away = config
+        .staff
+        .window
+        .as_ref()
+        .is_some_and(|w| !w.includes(now));
+    let quiet = if staff_away || (pass == Pass::Preview && !escalations_go_somewhere(deps)) {
         Vec::new()
     } else {
         store::incidents::quiet_incidents(
             conn,
             clock::before(now, config.escalation.after_no_note),
+            clock::before(now, config.staff.grace_after_customer),
             BATCH,
         )?
     };
@@ -136,6 +144,10 @@ pub fn tick_in(
         ),
         (Due::Quiet, quiet),
         (
+            Due::TeamAlarm,
+            store::incidents::team_alarms(conn, now, BATCH)?,
+        ),
+        (
             Due::CheckBack,
             store::incidents::due_check_backs(conn, now, BATCH)?,
         ),
@@ -147,6 +159,7 @@ pub fn tick_in(
                 Due::Progress => Event::ProgressDue,
                 Due::AtRisk => Event::PromiseAtRisk,
                 Due::Quiet => Event::QuietTooLong,
+                Due::TeamAlarm => Event::TeamAlarmDue,
                 Due::CheckBack => Event::CheckBackDue,
                 Due::Close => Event::CloseDue,
             };
@@ -172,6 +185,14 @@ pub fn tick_in(
                 }
                 Due::AtRisk => {}
                 Due::Quiet => report.escalations += 1,
+                Due::TeamAlarm => {
+                    if effects
+                        .mails()
+                        .any(|m| m.kind == crate::incident::MailKind::Escalation)
+                    {
+                        report.escalations += 1;
+                    }
+                }
                 Due::CheckBack => report.check_backs += 1,
                 Due::Close => {
                     if effects.new_state() == Some(State::Closed) {

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The support team: who may act by mail, and where they are told what happens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StaffConfig {
     /// Staff addresses (lower-cased): they take part in every incident and may act on it by
     /// replying to a notification.
@@ -28,6 +28,17 @@ pub struct StaffConfig {
     pub attach_max: u64,
     /// Who hears of what a member did (`staff/activity`).
     pub copies: Copies,
+    /// When alarms (a promise at risk, an escalation) may go out; None: any time. Default the
+    /// `[cadence]` window.
+    pub window: Option<crate::clock::Window>,
+    /// `[staff] window` and `window_length` as written, until the time zone is known.
+    #[doc(hidden)]
+    pub window_spec: Option<(String, Duration)>,
+    /// An escalation goes to the assignee alone first; the team is told this long after if
+    /// nobody has written since.
+    pub team_after: Duration,
+    /// No alarm this soon after the customer wrote (they just answered; staff have their mail).
+    pub grace_after_customer: Duration,
 }
 
 /// `[staff.copies]`: per kind of action, who is sent the team's copy of it.
@@ -77,6 +88,10 @@ impl Default for StaffConfig {
             reply_valid_for: Duration::from_secs(90 * 86_400),
             attach_max: 10 * 1000 * 1000,
             copies: Copies::default(),
+            window: None,
+            window_spec: None,
+            team_after: Duration::from_secs(3600),
+            grace_after_customer: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -175,6 +190,13 @@ pub(super) struct RawStaff {
     pub(super) reply_valid_for: Option<Duration>,
     pub(super) attach_max: Option<Spanned<String>>,
     pub(super) copies: Option<RawCopies>,
+    pub(super) window: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) window_length: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) team_after: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) grace_after_customer: Option<Duration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -248,6 +270,29 @@ impl Validator<'_> {
                     )
                 }
             };
+        }
+        match (raw.window, raw.window_length) {
+            (Some(expr), Some(length)) => out.window_spec = Some((expr.into_inner(), length)),
+            (Some(expr), None) => {
+                return self.err(
+                    expr.span(),
+                    "[staff] window needs window_length (how long staff hours last, like \"9h\")"
+                        .into(),
+                )
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Whole {
+                    path: self.path.to_path_buf(),
+                    message: "[staff] window_length is set but window is not".into(),
+                })
+            }
+            (None, None) => {}
+        }
+        if let Some(after) = raw.team_after {
+            out.team_after = after;
+        }
+        if let Some(grace) = raw.grace_after_customer {
+            out.grace_after_customer = grace;
         }
         if let Some(copies) = raw.copies {
             let read = |list: Option<Vec<Spanned<String>>>, was: Vec<CopyTo>| {

@@ -111,6 +111,8 @@ pub enum Effect {
     Assign(String),
     /// On hold until then, for this reason; None: the hold ends.
     Hold(Option<super::Hold>),
+    /// The team is to hear of an escalation at this time; None: not (any more).
+    TeamAlarm(Option<DateTime<Utc>>),
     /// Staff were warned that the update promised for this time has no news yet.
     AtRiskWarned(DateTime<Utc>),
     /// The customer wrote to us now.
@@ -173,6 +175,7 @@ impl Effect {
                 // A hold is a pause of an open incident: any other stage ends it.
                 if !matches!(stage, Stage::Open { .. }) {
                     incident.on_hold = None;
+                    incident.team_alarm_at = None;
                 }
                 incident.stage = stage.clone();
             }
@@ -213,6 +216,7 @@ impl Effect {
             Effect::StopUpdates(stopped) => incident.updates_stopped = *stopped,
             Effect::Assign(member) => incident.assigned_to = Some(member.clone()),
             Effect::Hold(hold) => incident.on_hold = hold.clone(),
+            Effect::TeamAlarm(at) => incident.team_alarm_at = *at,
             Effect::AtRiskWarned(at) => incident.at_risk_warned_for = Some(*at),
             Effect::CustomerWrote => incident.customer_wrote_at = Some(now),
             Effect::SenderTrust(trust) => incident.sender_trust = *trust,
@@ -223,7 +227,13 @@ impl Effect {
                 }
             }
             Effect::UpdatesWithoutNews(count) => incident.updates_without_news = *count,
-            Effect::Escalated(at) => incident.escalated_at = *at,
+            Effect::Escalated(at) => {
+                // Someone wrote (None): the team need not hear of the old escalation.
+                if at.is_none() {
+                    incident.team_alarm_at = None;
+                }
+                incident.escalated_at = *at;
+            }
             Effect::Recurring {
                 incident: which,
                 reason,

@@ -170,6 +170,9 @@ pub struct Incident {
     pub previous_opened_at: Option<DateTime<Utc>>,
     /// On hold (`#hold until …`): no update or escalation is due before it ends.
     pub on_hold: Option<Hold>,
+    /// An escalation went to the assignee alone: the team is told at this time unless
+    /// someone writes first.
+    pub team_alarm_at: Option<DateTime<Utc>>,
 }
 
 /// An incident on hold: until when, and why (what the customer was told).
@@ -275,6 +278,8 @@ struct IncidentJson<'a> {
     #[serde(with = "serde_stamp::option")]
     hold_until: Option<DateTime<Utc>>,
     hold_reason: Option<&'a str>,
+    #[serde(with = "serde_stamp::option")]
+    team_alarm_at: Option<DateTime<Utc>>,
 }
 
 impl Serialize for Incident {
@@ -319,6 +324,7 @@ impl Serialize for Incident {
             previous_opened_at: self.previous_opened_at,
             hold_until: self.on_hold.as_ref().map(|h| h.until),
             hold_reason: self.on_hold.as_ref().map(|h| h.why.as_str()),
+            team_alarm_at: self.team_alarm_at,
         }
         .serialize(s)
     }

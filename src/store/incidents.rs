@@ -84,10 +84,10 @@ const INCIDENT_COLUMNS: &str = "i.id, i.token, i.state, i.subject, i.summary, i.
     i.told_customer_at, coalesce(i.reply_address, i.customer_address), i.reply_name,
     i.sender_trust, i.vouched_by, i.lang, i.customer_utc_offset, i.repeat_count,
     i.recurring_reason, i.previous_opened_at, i.check_question, i.waiting_for, i.hold_until,
-    i.hold_reason";
+    i.hold_reason, i.team_alarm_at";
 
 /// How many columns [`INCIDENT_COLUMNS`] reads: a listing's counts come after them.
-const INCIDENT_COLUMN_COUNT: usize = 41;
+const INCIDENT_COLUMN_COUNT: usize = 42;
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let state: State = r.get(2)?;
@@ -158,6 +158,7 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
             }),
             None => None,
         },
+        team_alarm_at: ts_opt(r, 41)?,
     })
 }
 
@@ -379,6 +380,7 @@ pub fn write_changes(
     );
     changed!(updates_stopped, "updates_stopped", after.updates_stopped);
     changed!(assigned_to, "assigned_to", after.assigned_to.clone());
+    changed!(team_alarm_at, "team_alarm_at", after.team_alarm_at.map(Ts));
     if before.on_hold != after.on_hold {
         columns.push("hold_until");
         values.push(Box::new(after.on_hold.as_ref().map(|h| Ts(h.until))));
@@ -813,11 +815,27 @@ pub fn at_risk(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<
     )
 }
 
+/// Open incidents whose assignee was alarmed alone and whose team is due to hear of it.
+pub fn team_alarms(
+    conn: &Connection,
+    until: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<IncidentNo>> {
+    column(
+        conn,
+        sql!("SELECT id FROM incidents WHERE state = {State::Open} AND team_alarm_at <= ?1 AND fault IS NULL
+         ORDER BY team_alarm_at LIMIT ?2"),
+        params![Ts(until), limit_param(limit)],
+    )
+}
+
 /// Open incidents with no staff note since `before` (or none at all since they opened before
-/// it), not escalated yet and not on hold, through the `incidents_quiet` index.
+/// it), not escalated yet, not on hold and not just written to by the customer (before
+/// `customer_before`), through the `incidents_quiet` index.
 pub fn quiet_incidents(
     conn: &Connection,
     before: DateTime<Utc>,
+    customer_before: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<IncidentNo>> {
     column(
@@ -825,8 +843,9 @@ pub fn quiet_incidents(
         sql!("SELECT id FROM incidents
          WHERE state = {State::Open} AND escalated_at IS NULL AND COALESCE(last_note_at, opened_at) <= ?1
            AND hold_until IS NULL AND fault IS NULL
+           AND (customer_wrote_at IS NULL OR customer_wrote_at <= ?3)
          ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2"),
-        params![Ts(before), limit_param(limit)],
+        params![Ts(before), limit_param(limit), Ts(customer_before)],
     )
 }
 

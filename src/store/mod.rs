@@ -117,6 +117,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/015_what_they_said.sql")),
         M::up(include_str!("../../migrations/016_signed_notes.sql")),
         M::up(include_str!("../../migrations/017_on_hold.sql")),
+        M::up(include_str!("../../migrations/018_team_alarm.sql")),
     ])
 }
 
@@ -556,7 +557,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 17);
+        assert_eq!(version, 18);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

@@ -428,3 +428,87 @@ fn on_hold_until_thursday_the_customer_is_told_why_and_hears_nothing_until_then(
     );
     assert!(fu.incident(1)["incident"]["hold_until"].is_null());
 }
+
+#[test]
+fn the_assignee_alone_is_alarmed_first_and_the_team_only_within_staff_hours() {
+    let stack = MailStack::start();
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        &format!(
+            "\n[staff]\nmembers = [\"{ANNA}\", \"{BEN}\", \"{CHRIS}\"]\n\
+             window = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"9h\"\n"
+        ),
+    );
+    // Monday 23 November 2026, 09:00 UTC.
+    let t0 = at("2026-11-23T09:00:00Z");
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            &format!("\"Ann Example\" <{ANN}>"),
+            "ann-1@client.example.test",
+            "Invoice wrong",
+            "Hello,\r\n\r\ninvoice 2211 charges me for two licences; I have one.\r\n\r\nAnn",
+        )
+        .as_bytes(),
+    );
+    fu.once_at(t0);
+    stack.wait_for_mail(ANN, 1);
+    let notification = stack.wait_for_mail(ANNA, 1)[0].clone();
+    stack.send(
+        ANNA,
+        SUPPORT,
+        &staff_reply(ANNA, &notification, "#assign ben", false),
+    );
+    eventually(
+        "the reply reaches the support inbox",
+        Duration::from_secs(15),
+        || stack.mailbox(SUPPORT).len() >= 2,
+    );
+    fu.once_at(t0 + Span::minutes(5));
+    let escalations = |member: &str| {
+        stack
+            .mailbox(member)
+            .iter()
+            .filter(|m| subject_of(m).starts_with("[Escalation]"))
+            .count()
+    };
+    let at_risk = |member: &str| {
+        stack
+            .mailbox(member)
+            .iter()
+            .filter(|m| subject_of(m).starts_with("[At risk"))
+            .count()
+    };
+    // 12:00: the 13:00 promise is at risk; 17:01: eight quiet hours. Ben alone hears.
+    fu.once_at(at("2026-11-23T12:01:00Z"));
+    fu.once_at(at("2026-11-23T17:01:00Z"));
+    stack.wait_for_mail(BEN, 4);
+    stack.settle();
+    assert_eq!((at_risk(BEN), escalations(BEN)), (1, 1), "Ben is alarmed");
+    for member in [ANNA, CHRIS] {
+        assert_eq!((at_risk(member), escalations(member)), (0, 0), "{member}");
+    }
+    // An hour later nobody has written, but the team's day is over (18:00): they hear on
+    // Tuesday at 09:00, not at night.
+    fu.once_at(at("2026-11-23T18:02:00Z"));
+    fu.once_at(at("2026-11-23T23:00:00Z"));
+    stack.settle();
+    for member in [ANNA, CHRIS] {
+        assert_eq!(escalations(member), 0, "{member}: not outside staff hours");
+    }
+    fu.once_at(at("2026-11-24T09:01:00Z"));
+    for member in [ANNA, CHRIS] {
+        eventually("the team is told", Duration::from_secs(15), || {
+            escalations(member) == 1
+        });
+        let mail = stack.mailbox(member);
+        let text = text_of(
+            mail.iter()
+                .find(|m| subject_of(m).starts_with("[Escalation]"))
+                .expect("escalation"),
+        );
+        assert!(text.contains("assigned to ben@example.test"), "{text}");
+    }
+    assert_eq!(escalations(BEN), 1, "Ben is not told twice");
+}

@@ -165,6 +165,8 @@ pub enum Event {
     Undeliverable { address: String, reason: String },
     /// A promised update is near and nobody has written the news since the last one.
     PromiseAtRisk,
+    /// The assignee was alarmed alone `[staff] team_after` ago.
+    TeamAlarmDue,
     /// The promised update is due (the scheduler sends it `lead` before the promise).
     ProgressDue,
     /// The check-back after resolution is due.
@@ -353,10 +355,12 @@ pub fn decide(
                 d.close(&Actor::Daemon);
             }
         }
+        Event::TeamAlarmDue => d.team_alarm_due(),
         Event::QuietTooLong => {
             if d.incident.state() == State::Open
                 && d.incident.escalated_at.is_none()
                 && d.incident.on_hold.is_none()
+                && d.no_alarm_now().is_none()
             {
                 let reason = d.quiet_for();
                 d.escalate(&reason);
@@ -793,6 +797,7 @@ pub(crate) mod tests_support {
             recurring_reason: None,
             previous_opened_at: None,
             on_hold: None,
+            team_alarm_at: None,
         }
     }
 

@@ -40,6 +40,7 @@ enum Timer {
     CheckBack,
     Close,
     Quiet,
+    TeamAlarm,
 }
 
 fn due(f: &Facts, config: &Config, now: DateTime<Utc>) -> Vec<Timer> {
@@ -62,10 +63,16 @@ fn due(f: &Facts, config: &Config, now: DateTime<Utc>) -> Vec<Timer> {
     if i.state() == State::Open
         && i.escalated_at.is_none()
         && i.on_hold.is_none()
+        && config.staff.window.as_ref().is_none_or(|w| w.includes(now))
+        && i.customer_wrote_at
+            .is_none_or(|w| w <= clock::before(now, config.staff.grace_after_customer))
         && i.last_note_at.unwrap_or(i.opened_at)
             <= clock::before(now, config.escalation.after_no_note)
     {
         out.push(Timer::Quiet);
+    }
+    if i.state() == State::Open && i.team_alarm_at.is_some_and(|t| t <= now) {
+        out.push(Timer::TeamAlarm);
     }
     out
 }
@@ -181,6 +188,7 @@ fn tick(
                 Timer::CheckBack => Event::CheckBackDue,
                 Timer::Close => Event::CloseDue,
                 Timer::Quiet => Event::QuietTooLong,
+                Timer::TeamAlarm => Event::TeamAlarmDue,
             };
             let fx = decide(f, &event, config, now).map_err(|r| format!("{timer:?}: {r}"))?;
             apply(f, &fx, now);

@@ -196,4 +196,47 @@ mod tests {
         );
         assert!(fx.is_err());
     }
+
+    #[test]
+    fn an_escalation_goes_to_the_assignee_then_the_team_and_never_just_after_the_customer_wrote() {
+        let config = two_members();
+        let mut incident = open_incident();
+        incident.assigned_to = Some("ben@example.test".into());
+        let mut f = facts(incident);
+        let now = at("2026-11-23T17:30:00Z");
+        let fx = decide(&f, &Event::QuietTooLong, &config, now).expect("decided");
+        let to: Vec<&str> = fx
+            .mails()
+            .filter(|m| m.kind == MailKind::Escalation)
+            .map(|m| m.to.as_str())
+            .collect();
+        assert_eq!(to, ["ben@example.test"], "Ben alone first");
+        let later = at("2026-11-23T18:30:00Z");
+        assert!(fx.list.contains(&Effect::TeamAlarm(Some(later))));
+        for effect in &fx.list {
+            effect.evolve(&mut f.incident, now);
+        }
+        let fx = decide(&f, &Event::TeamAlarmDue, &config, later).expect("decided");
+        let to: Vec<&str> = fx
+            .mails()
+            .filter(|m| m.kind == MailKind::Escalation)
+            .map(|m| m.to.as_str())
+            .collect();
+        assert_eq!(to, ["anna@example.test"], "then the rest of the team");
+        let reason = &fx.mails().next().expect("mail").data.escalation.reason;
+        assert!(reason.contains("assigned to ben@example.test"), "{reason}");
+
+        // Had anyone written in the hour, the team would not hear of it.
+        let mut quiet = f.clone();
+        quiet.incident.escalated_at = None;
+        let fx = decide(&quiet, &Event::TeamAlarmDue, &config, later).expect("decided");
+        assert_eq!(fx.mails().count(), 0);
+        assert!(fx.list.contains(&Effect::TeamAlarm(None)));
+
+        // The customer wrote ten minutes ago: no alarm now.
+        let mut just_wrote = facts(open_incident());
+        just_wrote.incident.customer_wrote_at = Some(at("2026-11-23T17:20:00Z"));
+        let fx = decide(&just_wrote, &Event::QuietTooLong, &config, now).expect("decided");
+        assert_eq!(fx.mails().count(), 0, "{fx:#?}");
+    }
 }

@@ -26,12 +26,22 @@ impl Decision<'_> {
         {
             return;
         }
+        if let Some(why) = self.no_alarm_now() {
+            let said = self.say(said!(
+                "event.timers.at_risk_quiet",
+                promised = stamp(promised),
+                why = why
+            ));
+            self.fx.log(EventKind::PromiseAtRisk, &Actor::Daemon, said);
+            return;
+        }
         self.fx.log(
             EventKind::PromiseAtRisk,
             &Actor::Daemon,
             self.say(said!("event.timers.at_risk", promised = stamp(promised))),
         );
-        self.notify_staff(MailKind::StaffAtRisk, None, |_| {});
+        let recipients = self.alarm_recipients(false);
+        self.staff_mail(MailKind::StaffAtRisk, &recipients, None, |_| {});
     }
 
     /// The promised update: the newest note the customer has not heard, or an honest "still
@@ -130,8 +140,9 @@ impl Decision<'_> {
             },
         );
         // Escalate once, when the run of updates without news reaches the limit.
-        if no_news == i64::from(self.policy.escalation.no_news_updates)
+        if no_news >= i64::from(self.policy.escalation.no_news_updates)
             && self.incident.escalated_at.is_none()
+            && self.no_alarm_now().is_none()
         {
             let reason = if self.incident.last_note_at.is_none() {
                 self.say(said!(
@@ -192,14 +203,112 @@ impl Decision<'_> {
         }
     }
 
+    /// Why no alarm may go to staff now, if so: outside staff hours, the incident on hold, or
+    /// the customer wrote moments ago (staff have that mail in hand).
+    pub(super) fn no_alarm_now(&self) -> Option<String> {
+        if let Some(window) = &self.policy.staff.window {
+            if !window.includes(self.now) {
+                return Some(self.say(said!("event.timers.no_alarm.hours")));
+            }
+        }
+        if self.incident.on_hold.is_some() {
+            return Some(self.say(said!("event.timers.no_alarm.hold")));
+        }
+        let grace = self.policy.staff.grace_after_customer;
+        if self
+            .incident
+            .customer_wrote_at
+            .is_some_and(|wrote| wrote > clock::before(self.now, grace))
+        {
+            return Some(self.say(said!("event.timers.no_alarm.customer")));
+        }
+        None
+    }
+
+    /// The member the incident is assigned to, when they are one of the team.
+    fn assignee(&self) -> Option<String> {
+        self.incident
+            .assigned_to
+            .clone()
+            .filter(|a| self.policy.staff.is_member(a))
+    }
+
+    /// Who an alarm goes to: the assignee alone when there is one, else the team (for an
+    /// escalation, `[escalation] staff` when set).
+    fn alarm_recipients(&self, escalation: bool) -> Vec<String> {
+        if let Some(assignee) = self.assignee() {
+            return vec![assignee];
+        }
+        self.team_for(escalation)
+    }
+
+    fn team_for(&self, escalation: bool) -> Vec<String> {
+        if escalation && !self.policy.escalation.staff.is_empty() {
+            self.policy.escalation.staff.clone()
+        } else {
+            self.policy.staff.recipients().to_vec()
+        }
+    }
+
+    /// The assignee was told `[staff] team_after` ago and nobody has written since: now the
+    /// team is (outside staff hours, when they are back).
+    pub(super) fn team_alarm_due(&mut self) {
+        let Some(due) = self.incident.team_alarm_at else {
+            return;
+        };
+        if due > self.now {
+            return;
+        }
+        if self.incident.state() != State::Open || self.incident.escalated_at.is_none() {
+            self.emit(Effect::TeamAlarm(None));
+            return;
+        }
+        if let Some(window) = &self.policy.staff.window {
+            if !window.includes(self.now) {
+                let back = clock::working_time(self.now, Some(window));
+                self.emit(Effect::TeamAlarm(Some(back)));
+                return;
+            }
+        }
+        self.emit(Effect::TeamAlarm(None));
+        let assignee = self.assignee().unwrap_or_default();
+        let since = self
+            .incident
+            .escalated_at
+            .map(|t| {
+                self.words()
+                    .human_time(None, t, self.policy.cadence.timezone)
+            })
+            .unwrap_or_default();
+        let reason = self.say(said!(
+            "staff.timers.assignee_silent",
+            member = assignee,
+            since = since
+        ));
+        let recipients: Vec<String> = self
+            .team_for(true)
+            .into_iter()
+            .filter(|r| !r.eq_ignore_ascii_case(&assignee))
+            .collect();
+        self.fx
+            .log(EventKind::Escalated, &Actor::Daemon, reason.clone());
+        let customer = self.incident.customer_display();
+        self.staff_mail(MailKind::Escalation, &recipients, None, |d| {
+            d.escalation.reason = reason.clone();
+            d.escalation.customer = customer.clone();
+        });
+    }
+
     /// Tells staff an incident needs them; it is not escalated again until a note is added.
     pub(super) fn escalate(&mut self, reason: &str) {
         self.emit(Effect::Escalated(Some(self.now)));
-        let recipients = if self.policy.escalation.staff.is_empty() {
-            self.policy.staff.recipients().to_vec()
-        } else {
-            self.policy.escalation.staff.clone()
-        };
+        let recipients = self.alarm_recipients(true);
+        // The assignee alone first; the team hears after `[staff] team_after` if nobody
+        // has written by then.
+        if self.assignee().is_some() {
+            let later = clock::after(self.now, self.policy.staff.team_after);
+            self.emit(Effect::TeamAlarm(Some(later)));
+        }
         if recipients.is_empty() {
             self.fx.log(
                 EventKind::EscalationDue,
