@@ -269,7 +269,8 @@ enum IncidentAction {
     Show {
         #[arg(value_parser = parse_incident)]
         number: IncidentNo,
-        /// Also the decoded text of every message in and out.
+        /// Everything: every message (with its decoded text), note, mail sent and event.
+        /// Without it, the latest of each and what is still to happen.
         #[arg(long)]
         full: bool,
         #[arg(long)]

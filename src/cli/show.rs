@@ -454,11 +454,32 @@ pub fn incident(
     if let Some(member) = &incident.assigned_to {
         writeln!(out, "  Assigned to  {member}")?;
     }
+    if let Some(hold) = &incident.on_hold {
+        writeln!(
+            out,
+            "  On hold      until {}: {}",
+            short_time(hold.until),
+            hold.why.replace('\n', " / ")
+        )?;
+    }
+    if !incident.tags.is_empty() {
+        writeln!(out, "  Tags         {}", incident.tags.join(", "))?;
+    }
     if !incident.summary.is_empty() {
         writeln!(out, "  Summary      {}", incident.summary)?;
     }
+    // Concise by default: the latest of each list, with how many more `--full` shows.
+    let recent = |len: usize, keep: usize| if full { 0 } else { len.saturating_sub(keep) };
+    let earlier = |out: &mut dyn std::io::Write, skipped: usize| -> std::io::Result<()> {
+        if skipped > 0 {
+            writeln!(out, "  … {skipped} earlier (--full shows all)")?;
+        }
+        Ok(())
+    };
     writeln!(out, "\nMessages")?;
-    for (i, m) in messages.iter().enumerate() {
+    let skip = recent(messages.len(), 8);
+    earlier(&mut out, skip)?;
+    for (i, m) in messages.iter().enumerate().skip(skip) {
         let who = match m.direction {
             Direction::In => m.from.clone().unwrap_or_default(),
             Direction::Out => format!("-> {}", m.to.clone().unwrap_or_default()),
@@ -483,7 +504,9 @@ pub fn incident(
     }
     if !notes.is_empty() {
         writeln!(out, "\nNotes")?;
-        for n in &notes {
+        let skip = recent(notes.len(), 5);
+        earlier(&mut out, skip)?;
+        for n in notes.iter().skip(skip) {
             writeln!(
                 out,
                 "  {}  {:<14}  {:<10}  {}",
@@ -495,7 +518,12 @@ pub fn incident(
         }
     }
     writeln!(out, "\nOutbox")?;
-    for o in &outbox {
+    // Without --full: what is still to happen, and a count of what went.
+    let sent = outbox.iter().filter(|o| o.sent_at.is_some()).count();
+    if !full && sent > 0 {
+        writeln!(out, "  {sent} sent (--full lists them)")?;
+    }
+    for o in outbox.iter().filter(|o| full || o.sent_at.is_none()) {
         let when = o.sent_at.map_or_else(
             || format!("next try {}", short_time(o.next_attempt_at)),
             |s| format!("sent {}", short_time(s)),
@@ -520,7 +548,9 @@ pub fn incident(
         )?;
     }
     writeln!(out, "\nEvents")?;
-    for e in &events {
+    let skip = recent(events.len(), 12);
+    earlier(&mut out, skip)?;
+    for e in events.iter().skip(skip) {
         writeln!(
             out,
             "  {}  {:<20}  {:<10}  {}",

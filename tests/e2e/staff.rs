@@ -528,16 +528,38 @@ fn notifications_over_the_staff_cap_wait_for_one_digest() {
         );
     }
     fu.once_at(t0);
-    assert_eq!(stack.wait_for_mail(TEAM, 2).len(), 2, "two within the cap");
+    // A burst: every incident still gets its own notification, the thread staff answer in.
+    let team = stack.wait_for_mail(TEAM, 5);
+    assert_eq!(team.len(), 5, "one per incident, past the cap");
+    // What comes after within the hour (the customers' replies) waits for one digest.
+    for i in 0..3 {
+        stack.deliver(
+            SUPPORT,
+            format!(
+                "From: c{i}@example.test\r\nTo: {SUPPORT}\r\nSubject: Re: Problem {i}\r\n\
+                 Message-ID: <c{i}-2@client.example.test>\r\n\
+                 In-Reply-To: <c{i}@client.example.test>\r\n\r\n\
+                 Still broken, order {i}4431.\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    fu.once_at(t0 + Span::minutes(5));
+    stack.settle();
+    assert_eq!(
+        stack.mailbox(TEAM).len(),
+        5,
+        "the replies are held for the digest"
+    );
     fu.once_at(t0 + Span::minutes(61));
-    let team = stack.wait_for_mail(TEAM, 3);
-    assert_eq!(team.len(), 3, "then one digest");
-    let digest = text_of(&team[2]);
-    for i in 2..5 {
+    let team = stack.wait_for_mail(TEAM, 6);
+    assert_eq!(team.len(), 6, "then one digest");
+    let digest = text_of(&team[5]);
+    for i in 0..3 {
         assert!(digest.contains(&format!("Problem {i}")), "{digest}");
     }
     fu.once_at(t0 + Span::minutes(62));
-    assert_eq!(stack.wait_for_mail(TEAM, 3).len(), 3, "and only one");
+    assert_eq!(stack.wait_for_mail(TEAM, 6).len(), 6, "and only one");
 }
 
 #[test]
