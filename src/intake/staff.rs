@@ -174,6 +174,32 @@ pub(super) fn record_staff(
                 .iter()
                 .chain(&mail.cc)
                 .any(|a| a.eq_ignore_ascii_case(&customer));
+            // The member's own mail, verified, that answers no notification of theirs (a
+            // forwarded notification, a fresh mail naming the incident): a mistake, not an
+            // attack. Kept, nothing done, and the member alone is told how to do it.
+            if checked && !to_customer {
+                let why = crate::said!("refusal.not_a_reply", number = n);
+                let reason = deps.policy().say(&why);
+                let row = hold_parsed(conn, deps, incoming, mail, &reason, now)?;
+                let event = Event::StaffReply {
+                    message: row,
+                    by: sender.to_string(),
+                    name: mail.from.name.clone().unwrap_or_default(),
+                    mail: crate::incident::staff_mail::StaffMail {
+                        commands: vec![crate::incident::staff_mail::Command::Unreadable {
+                            line: "this mail".into(),
+                            why,
+                        }],
+                        ..Default::default()
+                    },
+                    attachments: false,
+                    held: None,
+                    pending: None,
+                };
+                let (_, applied) = act(conn, deps, n, &event, Pass::Real, now)?;
+                *queued += applied.queued();
+                return Ok(Some(Outcome::Held { reason }));
+            }
             if !(to_customer && checked) {
                 let why = deps.policy().say(&if to_customer {
                     crate::said!(

@@ -409,6 +409,43 @@ fn a_staff_address_without_the_signed_reply_or_without_a_verified_sender_acts_on
     fu.once_at(t0 + Span::minutes(20));
     let mail = stack.wait_for_mail(ANN, 2);
     assert!(text_of(&mail[1]).contains("We are on it and will write soon."));
+
+    // 4. Anna herself, verified, but answering the customer's mail instead of a notification
+    // (a forward into the incident): a mistake, not a forgery. Nothing is done, the team is
+    // not alarmed, and she alone is told how to do it.
+    let team_before = stack.mailbox(TEAM).len();
+    let anna_before = stack.mailbox(ANNA).len();
+    let inbox = stack.mailbox(SUPPORT).len();
+    stack.send(
+        ANNA,
+        SUPPORT,
+        &format!(
+            "From: Anna Berg <{ANNA}>\r\nTo: {SUPPORT}\r\nSubject: Fwd: Checkout keeps failing\r\n\
+             Message-ID: <anna-fwd@example.test>\r\nReferences: <ann-1@client.example.test>\r\n\r\n\
+             #close\r\nThis one is fixed.\r\n"
+        ),
+    );
+    stack.wait_for_mail(SUPPORT, inbox + 1);
+    fu.once_at(t0 + Span::minutes(30));
+    let anna = stack.wait_for_mail(ANNA, anna_before + 1);
+    let told = text_of(&anna[anna_before]);
+    assert!(
+        told.contains("does not answer a notification sent to you"),
+        "{told}"
+    );
+    stack.settle();
+    assert!(
+        stack.mailbox(TEAM)[team_before..]
+            .iter()
+            .all(|m| !text_of(m).contains("looks like a staff reply")),
+        "no forgery alarm to the team"
+    );
+    assert_eq!(stack.mailbox(ANN).len(), 2, "nothing relayed");
+    assert_eq!(
+        fu.incident(1)["incident"]["state"],
+        "open",
+        "no command ran"
+    );
 }
 
 #[test]
@@ -702,7 +739,15 @@ fn a_reply_to_a_notification_older_than_reply_valid_for_or_sent_to_another_membe
     stack.deliver(SUPPORT, forwarded.as_bytes());
     fu.once_at(t0 + Span::minutes(10));
     assert_eq!(stack.mailbox(ANN).len(), 1, "nothing to the customer");
-    assert!(has_event(&fu.incident(1), "forged_staff_reply"));
+    // Bob's own, verified mail: a mistake, not a forgery. He alone is told.
+    assert!(!has_event(&fu.incident(1), "forged_staff_reply"));
+    assert!(has_event(&fu.incident(1), "staff_command_refused"));
+    let bob = stack.wait_for_mail("bob@example.test", 2);
+    assert!(
+        bob.iter()
+            .any(|m| text_of(m).contains("does not answer a notification sent to you")),
+        "Bob is told how to answer"
+    );
     // Anna answers it, but 91 days later: refused, and she is told to answer a fresh one.
     let late = staff_reply(ANNA, &anna[0], "We refunded it today.", false);
     stack.deliver(SUPPORT, late.as_bytes());
