@@ -124,6 +124,9 @@ pub(super) fn said(
     say(match action {
         StaffAction::Note(_) => said!("cli.done.note", mail = mail(said!("cli.what.progress"))),
         StaffAction::InternalNote(_) => said!("cli.done.internal_note"),
+        StaffAction::Broadcast { .. } => {
+            said!("cli.done.note", mail = mail(said!("cli.what.progress")))
+        }
         StaffAction::Hold(_) => said!(
             "cli.done.hold",
             mail = mail(said!("cli.what.hold")),

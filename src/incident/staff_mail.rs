@@ -36,6 +36,13 @@ pub enum Command {
     Assign(String),
     /// On hold: "until Thursday 10:00 waiting for the carrier"; the mail's words go with it.
     Hold(String),
+    /// An outage: the mail's words go to the customer of every open incident tagged `label`
+    /// as well, each in their own thread. Intake sends them (`sent_to`); the decision records
+    /// it on this incident.
+    ToTag {
+        label: String,
+        sent_to: Vec<super::IncidentNo>,
+    },
     /// A canned reply (`templates/staff/replies/NAME.hbs`) for the customer, before the words
     /// the member wrote. Intake puts its text in place (it needs the templates); one left
     /// here was not found.
@@ -69,7 +76,7 @@ pub struct StaffMail {
 /// The names of the commands, as a staff member writes them after `#`.
 const COMMANDS: &[&str] = &[
     "internal", "resolve", "wait", "resume", "close", "reopen", "assign", "tag", "cadence", "send",
-    "reply", "hold",
+    "reply", "hold", "to-tag",
 ];
 
 /// Reads a staff member's own words.
@@ -151,10 +158,18 @@ fn command_of(line: &str) -> Option<(String, String)> {
     {
         return None;
     }
-    let word: String = command
+    let mut word: String = command
         .chars()
         .take_while(char::is_ascii_alphabetic)
         .collect();
+    // The one command with a hyphen in its name.
+    if word.eq_ignore_ascii_case("to")
+        && command
+            .get(2..6)
+            .is_some_and(|t| t.eq_ignore_ascii_case("-tag"))
+    {
+        word = command.chars().take(6).collect();
+    }
     let after: String = command.chars().skip(word.chars().count()).collect();
     let word = word.to_ascii_lowercase();
     let mut after_chars = after.chars();
@@ -208,6 +223,10 @@ pub fn read_text(own_text: &str) -> StaffMail {
             "tag" => mail.commands.push(Command::Tag(rest)),
             "reply" => mail.commands.push(Command::Reply(rest)),
             "hold" => mail.commands.push(Command::Hold(rest)),
+            "to-tag" => mail.commands.push(Command::ToTag {
+                label: rest,
+                sent_to: Vec::new(),
+            }),
             _ => mail.commands.push(match humantime::parse_duration(&rest) {
                 Ok(d) => Command::Cadence(d),
                 Err(_) => Command::Unreadable {
@@ -381,6 +400,15 @@ mod tests {
         assert_eq!(m.text, "The provider is on it.");
         let m = read("#assign Ben\nBen knows the carrier.");
         assert_eq!(m.commands, vec![Command::Assign("Ben".into())]);
+        let m = read("#To-Tag outage-12-07\nThe provider is down.");
+        assert_eq!(
+            m.commands,
+            vec![Command::ToTag {
+                label: "outage-12-07".into(),
+                sent_to: Vec::new()
+            }]
+        );
+        assert_eq!(m.text, "The provider is down.");
         let m = read("We shipped a replacement.\n\n#tag vip");
         assert_eq!(m.commands, vec![Command::Tag("vip".into())]);
         assert_eq!(m.text, "We shipped a replacement.");

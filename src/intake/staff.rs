@@ -84,6 +84,7 @@ pub(super) fn record_staff(
             });
             staff_mail.internal |= to_internal;
             canned(conn, deps, n, &mut staff_mail)?;
+            to_tag_targets(conn, n, &mut staff_mail)?;
             let pending = store::incidents::held_reply(conn, n, sender)?;
             let held = if staff_mail.send {
                 if let Some(kept) = &pending {
@@ -95,6 +96,7 @@ pub(super) fn record_staff(
                     again.internal |= staff_mail.internal;
                     staff_mail = again;
                     canned(conn, deps, n, &mut staff_mail)?;
+                    to_tag_targets(conn, n, &mut staff_mail)?;
                 }
                 None
             } else if unreadable.is_some() {
@@ -226,9 +228,66 @@ pub(super) fn record_staff(
         }
     };
     store::incidents::touch(conn, incident, now)?;
-    let (_, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
+    let (effects, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
     *queued += applied.queued();
+    // `#to-tag`: only once the reply itself was acted on (not held, nothing refused), its
+    // words go to the other tagged customers, each in their own thread and language.
+    if let Event::StaffReply { by, name, mail, .. } = &event {
+        let acted = !effects.logs(EventKind::StaffCommandRefused)
+            && !effects.logs(EventKind::StaffReplyHeld);
+        if acted {
+            for command in &mail.commands {
+                if let crate::incident::staff_mail::Command::ToTag { sent_to, .. } = command {
+                    for &other in sent_to {
+                        let note = Event::Staff {
+                            by: by.clone(),
+                            action: crate::incident::StaffAction::Broadcast {
+                                text: mail.text.clone(),
+                                signed: name.clone(),
+                            },
+                        };
+                        match act(conn, deps, other, &note, Pass::Real, now) {
+                            Ok((_, applied)) => *queued += applied.queued(),
+                            Err(ActError::Refused(why)) => tracing::warn!(
+                                incident = other.0,
+                                reason = %why,
+                                "#to-tag: not sent to this incident"
+                            ),
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+        }
+    }
     Ok(Some(Outcome::Joined { incident }))
+}
+
+/// `#to-tag LABEL`: the other open incidents carrying the tag, for the decision to record and
+/// for intake to send to once the reply is acted on.
+fn to_tag_targets(
+    conn: &Connection,
+    n: IncidentNo,
+    mail: &mut crate::incident::staff_mail::StaffMail,
+) -> Result<(), StoreError> {
+    for command in &mut mail.commands {
+        if let crate::incident::staff_mail::Command::ToTag { label, sent_to } = command {
+            let tagged = store::incidents::incidents_where(
+                conn,
+                &store::incidents::Filter {
+                    state: Some(crate::incident::State::Open),
+                    tag: Some(label.trim().to_string()),
+                    ..Default::default()
+                },
+            )?;
+            *sent_to = tagged
+                .into_iter()
+                .map(|l| l.incident.number)
+                .filter(|m| *m != n)
+                .collect();
+        }
+    }
+    Ok(())
 }
 
 /// Why a staff reply cannot be acted on at all, to tell its writer: it answers a notification

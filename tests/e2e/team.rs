@@ -512,3 +512,95 @@ fn the_assignee_alone_is_alarmed_first_and_the_team_only_within_staff_hours() {
     }
     assert_eq!(escalations(BEN), 1, "Ben is not told twice");
 }
+
+#[test]
+fn one_reply_with_to_tag_answers_every_customer_of_an_outage_in_their_own_thread() {
+    let stack = MailStack::start();
+    let fu = team_of_three(&stack);
+    let t0 = at("2026-11-23T09:00:00Z");
+    let customers = ["c1@example.test", "c2@example.test", "c3@example.test"];
+    for (i, customer) in customers.iter().enumerate() {
+        let (subject, body, lang) = if i == 2 {
+            (
+                "Zahlung geht nicht",
+                "Guten Tag,\r\n\r\ndie Zahlung schlägt immer fehl.\r\n",
+                "de",
+            )
+        } else {
+            (
+                "Payment fails",
+                "Hello,\r\n\r\nevery payment fails with an error.\r\n",
+                "en",
+            )
+        };
+        stack.deliver(
+            SUPPORT,
+            format!(
+                "From: {customer}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n\
+                 Message-ID: <c{i}-1@client.example.test>\r\nContent-Language: {lang}\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+            )
+            .as_bytes(),
+        );
+    }
+    fu.once_at(t0);
+    for customer in customers {
+        stack.wait_for_mail(customer, 1);
+    }
+    for n in ["1", "2", "3"] {
+        let out = fu.run_at(t0 + Span::minutes(2), &["incident", "tag", n, "outage"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let notification = stack.wait_for_mail(ANNA, 1)[0].clone();
+    let anna_before = stack.mailbox(ANNA).len();
+    stack.send(
+        ANNA,
+        SUPPORT,
+        &staff_reply(
+            ANNA,
+            &notification,
+            "#to-tag outage\nOur payment provider is down; we expect it back by 14:00.",
+            false,
+        ),
+    );
+    eventually(
+        "the reply reaches the support inbox",
+        Duration::from_secs(15),
+        || stack.mailbox(SUPPORT).len() >= 4,
+    );
+    fu.once_at(t0 + Span::minutes(10));
+    for (i, customer) in customers.iter().enumerate() {
+        let mail = stack.wait_for_mail(customer, 2);
+        assert_eq!(mail.len(), 2, "{customer}: once");
+        let m = parse(&mail[1]);
+        let text = text_of(&mail[1]);
+        assert!(
+            text.contains("Our payment provider is down; we expect it back by 14:00."),
+            "{customer}: {text}"
+        );
+        assert!(!text.contains("#to-tag"), "{text}");
+        assert_eq!(
+            m.in_reply_to().as_text(),
+            parse(&stack.mailbox(customer)[0]).message_id(),
+            "{customer}: in their own thread"
+        );
+        if i == 2 {
+            assert_eq!(header(&m, "Content-Language"), Some("de"));
+            assert!(text.contains("So ist der Stand bei Vorgang 3"), "{text}");
+        }
+    }
+    // The team hears once, on the incident Anna wrote in.
+    stack.settle();
+    let anna = stack.mailbox(ANNA);
+    let copies: Vec<String> = anna[anna_before..]
+        .iter()
+        .filter(|m| subject_of(m).starts_with("[Reply sent]"))
+        .map(|m| text_of(m))
+        .collect();
+    assert_eq!(copies.len(), 1, "one copy, not one per incident");
+    assert!(
+        copies[0].contains("2 more incidents tagged `outage`: #"),
+        "{}",
+        copies[0]
+    );
+}

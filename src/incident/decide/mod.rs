@@ -221,6 +221,12 @@ pub enum StaffAction {
     Note(String),
     /// A note for staff only: recorded, never sent to the customer.
     InternalNote(String),
+    /// An outage note (`#to-tag`) sent from another incident's reply: a note signed by
+    /// `signed`; the team hears of it once, on the incident it was written in.
+    Broadcast {
+        text: String,
+        signed: String,
+    },
     /// On hold: "until Thursday 10:00 waiting for the carrier" (see `clock::parse_until`).
     Hold(String),
     Cadence(Duration),
@@ -306,7 +312,9 @@ pub fn decide(
             d.vouch(by);
             let start = d.fx.list.len();
             d.staff(Actor::Staff(by.clone()), action, None)?;
-            d.tell_team(by, "", start, None);
+            if !matches!(action, StaffAction::Broadcast { .. }) {
+                d.tell_team(by, "", start, None);
+            }
         }
         Event::StaffReply {
             message,

@@ -193,6 +193,22 @@ impl Decision<'_> {
                         to.to_string()
                     })
                 }
+                Command::ToTag { label, sent_to } => {
+                    if sent_to.is_empty() {
+                        refused.push(self.say(said!("refusal.to_tag_none", label = label)));
+                    } else if text.is_empty() || mail.internal {
+                        refused.push(self.say(said!("refusal.to_tag_words", label = label)));
+                    } else {
+                        let said = self.say(said!(
+                            "event.staff_mail.to_tag",
+                            label = label,
+                            count = sent_to.len(),
+                            incidents = incident_list(sent_to)
+                        ));
+                        self.fx.log(EventKind::NoteAdded, who, said);
+                    }
+                    continue;
+                }
                 // Intake puts a canned reply's text in place; one still here names none.
                 Command::Reply(name) => {
                     refused.push(self.say(said!("refusal.canned_reply_unread", name = name)));
