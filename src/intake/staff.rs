@@ -136,6 +136,27 @@ pub(super) fn record_staff(
                     store::incidents::touch(conn, n, now)?;
                     let (_, applied) = act(conn, deps, n, &event, Pass::Real, now)?;
                     *queued += applied.queued();
+                    // Its commands were not run (the customer read them raw): the member is
+                    // told, rather than finding out from a resolution that never went.
+                    if !staff_mail.commands.is_empty() {
+                        let refused = Event::StaffReply {
+                            message: row,
+                            by: sender.to_string(),
+                            name: name.clone(),
+                            mail: crate::incident::staff_mail::StaffMail {
+                                commands: vec![crate::incident::staff_mail::Command::Unreadable {
+                                    line: "this reply".into(),
+                                    why: crate::said!("refusal.reply_all_commands"),
+                                }],
+                                ..Default::default()
+                            },
+                            attachments: false,
+                            held: None,
+                            pending: None,
+                        };
+                        let (_, applied) = act(conn, deps, n, &refused, Pass::Real, now)?;
+                        *queued += applied.queued();
+                    }
                     return Ok(Some(Outcome::Joined { incident: n }));
                 }
             }

@@ -247,7 +247,13 @@ fn two_answers_in_a_minute_the_second_is_held_and_a_reply_all_is_not_sent_twice(
     assert!(text_of(&to_ann[2]).contains("We will refund you."));
 
     // Anna replies to all: Ann has Anna's own mail; followupd records it and sends nothing.
-    let mut all = staff_reply(ANNA, &for_anna, "I have also asked the carrier.", false);
+    let anna_before = stack.mailbox(ANNA).len();
+    let mut all = staff_reply(
+        ANNA,
+        &for_anna,
+        "#close\nI have also asked the carrier.",
+        false,
+    );
     all = all.replacen(
         &format!("To: {SUPPORT}\r\n"),
         &format!("To: {SUPPORT}\r\nCc: {ANN}\r\n"),
@@ -270,6 +276,19 @@ fn two_answers_in_a_minute_the_second_is_held_and_a_reply_all_is_not_sent_twice(
     assert!(
         String::from_utf8_lossy(&shown.stdout).contains("I have also asked the carrier."),
         "{shown:?}"
+    );
+    // Its #close was not run, and Anna is told why.
+    assert_eq!(fu.incident(1)["incident"]["state"], "open");
+    let anna = stack.wait_for_mail(ANNA, anna_before + 1);
+    assert!(
+        anna[anna_before..]
+            .iter()
+            .any(|m| subject_of(m).starts_with("[Refused]") && text_of(m).contains("reply-all")),
+        "{:?}",
+        anna[anna_before..]
+            .iter()
+            .map(|m| subject_of(m))
+            .collect::<Vec<_>>()
     );
 }
 

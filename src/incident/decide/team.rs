@@ -54,6 +54,15 @@ impl Decision<'_> {
         if sent.is_empty() && lines.is_empty() {
             return;
         }
+        // A tag is bookkeeping (an outage tags dozens at once): shown in every staff mail and
+        // in `incidents`, not worth a mail of its own.
+        if sent.is_empty()
+            && kinds
+                .iter()
+                .all(|k| matches!(k, EventKind::Tagged | EventKind::Recurring))
+        {
+            return;
+        }
         let kind = if !sent.is_empty() || direct {
             Kind::Reply
         } else if kinds.iter().all(|k| *k == EventKind::NoteAdded) {
