@@ -221,8 +221,14 @@ pub fn apply(
     let mut applied = Applied::default();
     let mut current = before.clone();
     let mut written = before.clone();
-    // The text of each customer mail queued so far, for the team's copy.
+    // The text of each customer mail queued so far, for the team's copy (read back only when
+    // this decision sends the team one: not for every scheduled update).
     let mut told: Vec<String> = Vec::new();
+    let copies = pass == Pass::Real
+        && effects
+            .list
+            .iter()
+            .any(|e| matches!(e, Effect::Mail(m) if m.kind == MailKind::StaffActivity));
     for effect in &effects.list {
         effect.evolve(&mut current, now);
         // What a change to the incident's own fields left in `current` is written before any
@@ -344,7 +350,7 @@ pub fn apply(
                     if let Queued::Waiting { message_id } = &outcome {
                         // Whether a mail went is an outcome of queueing, not of the decision.
                         current.told_customer_at = Some(now);
-                        if pass == Pass::Real {
+                        if copies {
                             told.push(customer_text(conn, deps, message_id)?);
                         }
                     }

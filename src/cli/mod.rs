@@ -607,42 +607,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => render_template(config, &name, incident, clock),
         Command::Template {
             action: TemplateAction::List,
-        } => {
-            let templates = crate::deps::load_templates(&config)?;
-            let dir = templates.dir().display().to_string();
-            println!("mail ({dir}/NAME.subject.hbs, .text.hbs, .html.hbs):");
-            for name in MailKind::template_names() {
-                println!("  {name}");
-            }
-            let langs = templates.languages();
-            if !langs.is_empty() {
-                println!("language sets: {}", langs.join(", "));
-            }
-            println!("canned replies ({dir}/staff/replies/NAME.hbs; use with #reply NAME):");
-            if templates.reply_names().is_empty() {
-                println!("  none yet");
-            }
-            for name in templates.reply_names() {
-                let own: Vec<&str> = langs
-                    .iter()
-                    .filter(|l| {
-                        templates
-                            .dir()
-                            .join(l)
-                            .join("staff/replies")
-                            .join(format!("{name}.hbs"))
-                            .is_file()
-                    })
-                    .map(String::as_str)
-                    .collect();
-                if own.is_empty() {
-                    println!("  {name}");
-                } else {
-                    println!("  {name} (also in {})", own.join(", "));
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => template_list(&config),
         Command::Undeliverable { action: None, json } => {
             let conn = store::open(&config.database)?;
             let list = store::outbox::all_undeliverable(&conn)?;

@@ -437,21 +437,7 @@ impl Validator<'_> {
         }
         let intake = self.intake(raw.intake)?;
         let send_caps = self.send_caps(raw.send_caps)?;
-        let mut staff = self.staff(raw.staff, raw.support.staff)?;
-        // Staff hours default to the customers' sending window: alarms come when updates can.
-        match staff.window_spec.take() {
-            Some((expr, length)) => {
-                staff.window = Some(
-                    crate::clock::Window::parse(&expr, length, cadence.timezone).map_err(|e| {
-                        ConfigError::Whole {
-                            path: self.path.to_path_buf(),
-                            message: format!("[staff] window {e}"),
-                        }
-                    })?,
-                );
-            }
-            None => staff.window = cadence.window.clone(),
-        }
+        let staff = self.staff(raw.staff, raw.support.staff, &cadence)?;
         let secret_file = match raw.database.secret_file {
             Some(p) => self.resolve(&p),
             None => database.with_file_name("secret.key"),

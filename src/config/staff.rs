@@ -31,9 +31,6 @@ pub struct StaffConfig {
     /// When alarms (a promise at risk, an escalation) may go out; None: any time. Default the
     /// `[cadence]` window.
     pub window: Option<crate::clock::Window>,
-    /// `[staff] window` and `window_length` as written, until the time zone is known.
-    #[doc(hidden)]
-    pub window_spec: Option<(String, Duration)>,
     /// An escalation goes to the assignee alone first; the team is told this long after if
     /// nobody has written since.
     pub team_after: Duration,
@@ -89,7 +86,6 @@ impl Default for StaffConfig {
             attach_max: 10 * 1000 * 1000,
             copies: Copies::default(),
             window: None,
-            window_spec: None,
             team_after: Duration::from_secs(3600),
             grace_after_customer: Duration::from_secs(30 * 60),
         }
@@ -222,6 +218,7 @@ impl Validator<'_> {
         &self,
         raw: RawStaff,
         old_members: Vec<Spanned<String>>,
+        cadence: &CadenceConfig,
     ) -> Result<StaffConfig, ConfigError> {
         let mut members = self.address_list("[staff] members", raw.members)?;
         members.extend(self.address_list("[support] staff", old_members)?);
@@ -271,23 +268,16 @@ impl Validator<'_> {
                 }
             };
         }
-        match (raw.window, raw.window_length) {
-            (Some(expr), Some(length)) => out.window_spec = Some((expr.into_inner(), length)),
-            (Some(expr), None) => {
-                return self.err(
-                    expr.span(),
-                    "[staff] window needs window_length (how long staff hours last, like \"9h\")"
-                        .into(),
-                )
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::Whole {
-                    path: self.path.to_path_buf(),
-                    message: "[staff] window_length is set but window is not".into(),
-                })
-            }
-            (None, None) => {}
-        }
+        // Staff hours default to the customers' sending window: alarms come when updates can.
+        out.window = match self.window(
+            "staff",
+            raw.window.as_ref(),
+            raw.window_length,
+            cadence.timezone,
+        )? {
+            Some(own) => Some(own),
+            None => cadence.window.clone(),
+        };
         if let Some(after) = raw.team_after {
             out.team_after = after;
         }

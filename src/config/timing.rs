@@ -276,6 +276,37 @@ impl Validator<'_> {
         })
     }
 
+    /// A `window` and `window_length` pair of `[section]` (the cadence's sending window, the
+    /// staff's hours), in `tz`; None when neither is set.
+    pub(super) fn window(
+        &self,
+        section: &str,
+        expr: Option<&Spanned<String>>,
+        length: Option<Duration>,
+        tz: chrono_tz::Tz,
+    ) -> Result<Option<crate::clock::Window>, ConfigError> {
+        match (expr, length) {
+            (Some(expr), Some(length)) => {
+                match crate::clock::Window::parse(expr.get_ref(), length, tz) {
+                    Ok(w) => Ok(Some(w)),
+                    Err(e) => self.err(expr.span(), format!("[{section}] window {e}")),
+                }
+            }
+            (Some(expr), None) => self.err(
+                expr.span(),
+                format!(
+                    "[{section}] window needs window_length (how long each window stays open, \
+                     like \"8h\")"
+                ),
+            ),
+            (None, Some(_)) => Err(ConfigError::Whole {
+                path: self.path.to_path_buf(),
+                message: format!("[{section}] window_length is set but window is not"),
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// `[cadence]`: its time zone, sending window and holidays (the one file parsing reads,
     /// through the caller's reader), and bounds that make sense together.
     pub(super) fn cadence(&self, raw: &RawCadence) -> Result<CadenceConfig, ConfigError> {
@@ -294,29 +325,12 @@ impl Validator<'_> {
                 }
             };
         }
-        match (&raw.window, raw.window_length) {
-            (Some(expr), Some(length)) => {
-                match crate::clock::Window::parse(expr.get_ref(), length, cadence.timezone) {
-                    Ok(w) => cadence.window = Some(w),
-                    Err(e) => return self.err(expr.span(), format!("[cadence] window {e}")),
-                }
-            }
-            (Some(expr), None) => {
-                return self.err(
-                    expr.span(),
-                    "[cadence] window needs window_length (how long each window stays open, \
-                     like \"8h\")"
-                        .into(),
-                )
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError::Whole {
-                    path: self.path.to_path_buf(),
-                    message: "[cadence] window_length is set but window is not".into(),
-                })
-            }
-            (None, None) => {}
-        }
+        cadence.window = self.window(
+            "cadence",
+            raw.window.as_ref(),
+            raw.window_length,
+            cadence.timezone,
+        )?;
         if let Some(holidays) = &raw.holidays {
             let parsed = match holidays.get_ref() {
                 RawHolidays::Dates(dates) => {

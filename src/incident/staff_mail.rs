@@ -73,6 +73,19 @@ pub struct StaffMail {
     pub body: String,
 }
 
+impl StaffMail {
+    /// A mail that does nothing but tell its writer why (`line`: what is refused).
+    pub fn refused(line: &str, why: Said) -> StaffMail {
+        StaffMail {
+            commands: vec![Command::Unreadable {
+                line: line.to_string(),
+                why,
+            }],
+            ..StaffMail::default()
+        }
+    }
+}
+
 /// The names of the commands, as a staff member writes them after `#`.
 const COMMANDS: &[&str] = &[
     "internal", "resolve", "wait", "resume", "close", "reopen", "assign", "tag", "cadence", "send",

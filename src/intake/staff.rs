@@ -67,13 +67,7 @@ pub(super) fn record_staff(
             let unreadable = not_readable(deps, incoming, signed, now);
             if let Some(why) = unreadable.clone() {
                 // Refused as a whole: the member is told why and what to do.
-                staff_mail = crate::incident::staff_mail::StaffMail {
-                    commands: vec![crate::incident::staff_mail::Command::Unreadable {
-                        line: "this reply".into(),
-                        why,
-                    }],
-                    ..Default::default()
-                };
+                staff_mail = crate::incident::staff_mail::StaffMail::refused("this reply", why);
             }
             let to_internal = staff.internal_address.as_deref().is_some_and(|internal| {
                 mail.to
@@ -139,23 +133,9 @@ pub(super) fn record_staff(
                     // Its commands were not run (the customer read them raw): the member is
                     // told, rather than finding out from a resolution that never went.
                     if !staff_mail.commands.is_empty() {
-                        let refused = Event::StaffReply {
-                            message: row,
-                            by: sender.to_string(),
-                            name: name.clone(),
-                            mail: crate::incident::staff_mail::StaffMail {
-                                commands: vec![crate::incident::staff_mail::Command::Unreadable {
-                                    line: "this reply".into(),
-                                    why: crate::said!("refusal.reply_all_commands"),
-                                }],
-                                ..Default::default()
-                            },
-                            attachments: false,
-                            held: None,
-                            pending: None,
-                        };
-                        let (_, applied) = act(conn, deps, n, &refused, Pass::Real, now)?;
-                        *queued += applied.queued();
+                        let why = crate::said!("refusal.reply_all_commands");
+                        let told = tell_member(conn, deps, (n, row), (sender, &name), why, now)?;
+                        *queued += told;
                     }
                     return Ok(Some(Outcome::Joined { incident: n }));
                 }
@@ -204,23 +184,8 @@ pub(super) fn record_staff(
                 let why = crate::said!("refusal.not_a_reply", number = n);
                 let reason = deps.policy().say(&why);
                 let row = hold_parsed(conn, deps, incoming, mail, &reason, now)?;
-                let event = Event::StaffReply {
-                    message: row,
-                    by: sender.to_string(),
-                    name: mail.from.name.clone().unwrap_or_default(),
-                    mail: crate::incident::staff_mail::StaffMail {
-                        commands: vec![crate::incident::staff_mail::Command::Unreadable {
-                            line: "this mail".into(),
-                            why,
-                        }],
-                        ..Default::default()
-                    },
-                    attachments: false,
-                    held: None,
-                    pending: None,
-                };
-                let (_, applied) = act(conn, deps, n, &event, Pass::Real, now)?;
-                *queued += applied.queued();
+                let name = mail.from.name.clone().unwrap_or_default();
+                *queued += tell_member(conn, deps, (n, row), (sender, &name), why, now)?;
                 return Ok(Some(Outcome::Held { reason }));
             }
             if !(to_customer && checked) {
@@ -282,6 +247,29 @@ pub(super) fn record_staff(
         }
     }
     Ok(Some(Outcome::Joined { incident }))
+}
+
+/// Does nothing with a member's mail about incident `n` but tell them why (a refusal through
+/// the decision core, so it is recorded like any other). Returns the mails queued.
+fn tell_member(
+    conn: &Connection,
+    deps: &Deps,
+    (n, row): (IncidentNo, MessageRow),
+    (by, name): (&str, &str),
+    why: Said,
+    now: DateTime<Utc>,
+) -> Result<usize, ActError> {
+    let event = Event::StaffReply {
+        message: row,
+        by: by.to_string(),
+        name: name.to_string(),
+        mail: crate::incident::staff_mail::StaffMail::refused("this mail", why),
+        attachments: false,
+        held: None,
+        pending: None,
+    };
+    let (_, applied) = act(conn, deps, n, &event, Pass::Real, now)?;
+    Ok(applied.queued())
 }
 
 /// `#to-tag LABEL`: the other open incidents carrying the tag, for the decision to record and
@@ -424,15 +412,15 @@ fn canned(
                 }),
                 None => kept.push(Command::Unreadable {
                     line: format!("#reply {name}"),
-                    why: crate::said!(
-                        "refusal.no_canned_reply",
-                        name = name,
-                        names = if deps.templates.reply_names().is_empty() {
-                            "none yet".to_string()
-                        } else {
-                            deps.templates.reply_names().join(", ")
-                        }
-                    ),
+                    why: if deps.templates.reply_names().is_empty() {
+                        crate::said!("refusal.no_canned_replies", name = name)
+                    } else {
+                        crate::said!(
+                            "refusal.no_canned_reply",
+                            name = name,
+                            names = deps.templates.reply_names().join(", ")
+                        )
+                    },
                 }),
             },
             other => kept.push(other),

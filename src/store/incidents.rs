@@ -592,15 +592,7 @@ pub fn latest_note(
              WHERE incident_id = ?1 AND (?2 IS NULL OR visibility = ?2)
              ORDER BY id DESC LIMIT 1",
         )?
-        .query_row(params![id, visibility], |r| {
-            Ok(Note {
-                at: ts_at(r, 0)?,
-                author: r.get(1)?,
-                text: r.get(2)?,
-                visibility: r.get(3)?,
-                signed: r.get(4)?,
-            })
-        })
+        .query_row(params![id, visibility], note_row)
         .optional()?)
 }
 
@@ -621,15 +613,7 @@ pub fn customer_note_by_other_since(
         )?
         .query_row(
             params![id, NoteVisibility::Customer, Ts(since), author],
-            |r| {
-                Ok(Note {
-                    at: ts_at(r, 0)?,
-                    author: r.get(1)?,
-                    text: r.get(2)?,
-                    visibility: r.get(3)?,
-                    signed: r.get(4)?,
-                })
-            },
+            note_row,
         )
         .optional()?)
 }
@@ -641,17 +625,20 @@ pub fn notes(conn: &Connection, id: IncidentNo) -> Result<Vec<Note>> {
          WHERE incident_id = ?1 ORDER BY id",
     )?;
     let rows = stmt
-        .query_map([id], |r| {
-            Ok(Note {
-                at: ts_at(r, 0)?,
-                author: r.get(1)?,
-                text: r.get(2)?,
-                visibility: r.get(3)?,
-                signed: r.get(4)?,
-            })
-        })?
+        .query_map([id], note_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+/// A note from `SELECT at, author, text, visibility, coalesce(signed, '')`.
+fn note_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Note> {
+    Ok(Note {
+        at: ts_at(r, 0)?,
+        author: r.get(1)?,
+        text: r.get(2)?,
+        visibility: r.get(3)?,
+        signed: r.get(4)?,
+    })
 }
 
 /// A staff reply held back from the customer, waiting for its author's `#send`.

@@ -25,6 +25,15 @@ fn team_of_three(stack: &MailStack) -> Followupd {
     )
 }
 
+/// Waits until the support inbox holds `n` mails (a staff reply sent through Postfix).
+fn reaches_support(stack: &MailStack, n: usize) {
+    eventually(
+        "the reply reaches the support inbox",
+        Duration::from_secs(15),
+        || stack.mailbox(SUPPORT).len() >= n,
+    );
+}
+
 fn subject_of(raw: &[u8]) -> String {
     parse(raw).subject().unwrap_or_default().to_string()
 }
@@ -76,11 +85,7 @@ fn what_one_member_does_reaches_the_others_with_the_exact_customer_text() {
         false,
     );
     stack.send(ANNA, SUPPORT, &reply);
-    eventually(
-        "the reply reaches the support inbox",
-        Duration::from_secs(15),
-        || stack.mailbox(SUPPORT).len() >= 2,
-    );
+    reaches_support(&stack, 2);
     fu.once_at(t0 + Span::minutes(10));
     let to_ann = stack.wait_for_mail(ANN, 2);
     let sent = text_of(&to_ann[1]);
@@ -198,13 +203,7 @@ fn two_answers_in_a_minute_the_second_is_held_and_a_reply_all_is_not_sent_twice(
     stack.wait_for_mail(ANN, 1);
     let new_for = |member: &str| stack.wait_for_mail(member, 1)[0].clone();
     let (for_ben, for_chris, for_anna) = (new_for(BEN), new_for(CHRIS), new_for(ANNA));
-    let arrived = |n: usize| {
-        eventually(
-            "the reply reaches the support inbox",
-            Duration::from_secs(15),
-            || stack.mailbox(SUPPORT).len() >= n,
-        )
-    };
+    let arrived = |n: usize| reaches_support(&stack, n);
 
     // Ben answers first; Chris, from the same old notification, a minute later.
     stack.send(
@@ -316,13 +315,7 @@ fn a_canned_reply_goes_out_with_the_incidents_data_and_an_unknown_one_is_refused
         "{listed}"
     );
     let notification = stack.wait_for_mail(BEN, 1)[0].clone();
-    let arrived = |n: usize| {
-        eventually(
-            "the reply reaches the support inbox",
-            Duration::from_secs(15),
-            || stack.mailbox(SUPPORT).len() >= n,
-        )
-    };
+    let arrived = |n: usize| reaches_support(&stack, n);
     stack.send(
         BEN,
         SUPPORT,
@@ -399,11 +392,7 @@ fn on_hold_until_thursday_the_customer_is_told_why_and_hears_nothing_until_then(
             false,
         ),
     );
-    eventually(
-        "the reply reaches the support inbox",
-        Duration::from_secs(15),
-        || stack.mailbox(SUPPORT).len() >= 2,
-    );
+    reaches_support(&stack, 2);
     fu.once_at(t0 + Span::minutes(10));
     let to_ann = stack.wait_for_mail(ANN, 2);
     let text = text_of(&to_ann[1]);
@@ -479,11 +468,7 @@ fn the_assignee_alone_is_alarmed_first_and_the_team_only_within_staff_hours() {
         SUPPORT,
         &staff_reply(ANNA, &notification, "#assign ben", false),
     );
-    eventually(
-        "the reply reaches the support inbox",
-        Duration::from_secs(15),
-        || stack.mailbox(SUPPORT).len() >= 2,
-    );
+    reaches_support(&stack, 2);
     fu.once_at(t0 + Span::minutes(5));
     let escalations = |member: &str| {
         stack
@@ -582,11 +567,7 @@ fn one_reply_with_to_tag_answers_every_customer_of_an_outage_in_their_own_thread
             false,
         ),
     );
-    eventually(
-        "the reply reaches the support inbox",
-        Duration::from_secs(15),
-        || stack.mailbox(SUPPORT).len() >= 4,
-    );
+    reaches_support(&stack, 4);
     fu.once_at(t0 + Span::minutes(10));
     for (i, customer) in customers.iter().enumerate() {
         let mail = stack.wait_for_mail(customer, 2);
