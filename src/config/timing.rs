@@ -25,8 +25,8 @@ pub struct CadenceConfig {
     pub step: Duration,
     /// The time zone of the window and of every time a customer reads.
     pub timezone: chrono_tz::Tz,
-    /// After this many updates in a row without news, the pace slows a step (doubled, never
-    /// past a day or `max`), said once in that update; 0: never.
+    /// After this many updates in a row without news, the pace slows a step (see `slower`),
+    /// said once in that update, and staff are asked for news; 0: never.
     pub quiet_after: u32,
 }
 
@@ -49,12 +49,20 @@ impl Default for CadenceConfig {
 }
 
 impl CadenceConfig {
-    /// The pace after `quiet_after` updates in a row without news: doubled, never past a day
-    /// (more of the same helps nobody, but a customer with an open problem hears from us
-    /// daily) nor `max`; the same when it is that slow already.
+    /// The pace after `quiet_after` updates in a row without news: doubled, and past half a
+    /// day rounded up to whole days (a customer reads "every 2 days", not "every 1 day and 8
+    /// hours"), never past `max`; the same when it is that slow already. Each step is a new
+    /// run of at most `quiet_after` updates, so a customer with nothing new hears from us less
+    /// and less often but never falls silent: 4 h, 8 h, 1 day, 2 days, 4 days, `max`.
     pub fn slower(&self, cadence: Duration) -> Duration {
-        let ceiling = self.max.min(Duration::from_secs(86_400)).max(cadence);
-        (cadence * 2).min(ceiling)
+        const DAY: u64 = 86_400;
+        let doubled = (cadence * 2).as_secs();
+        let stepped = if doubled > DAY / 2 {
+            doubled.div_ceil(DAY) * DAY
+        } else {
+            doubled
+        };
+        Duration::from_secs(stepped).min(self.max.max(cadence))
     }
 
     /// A requested cadence, kept within [min, max].
@@ -416,5 +424,27 @@ impl Validator<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_pace_slows_in_steps_a_person_would_name_and_stops_at_max() {
+        let c = CadenceConfig::default();
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        let mut pace = h(4);
+        let mut steps = vec![];
+        for _ in 0..7 {
+            pace = c.slower(pace);
+            steps.push(pace.as_secs() / 3600);
+        }
+        assert_eq!(steps, [8, 24, 48, 96, 168, 168, 168]);
+        // A pace already slower than `max` (set by hand before max changed) is kept.
+        assert_eq!(c.slower(h(24 * 10)), h(24 * 10));
+        // 7 hours doubled is 14: past half a day, so a whole day.
+        assert_eq!(c.slower(h(7)), h(24));
     }
 }

@@ -43,6 +43,12 @@ pub enum Command {
         label: String,
         sent_to: Vec<super::IncidentNo>,
     },
+    /// `#all`, in a reply to a digest: the mail's words go to the customer of every other
+    /// incident the digest listed as well, each in their own thread. Intake fills `sent_to`
+    /// from the digest; empty, the reply answers no digest and is refused.
+    ToAll {
+        sent_to: Vec<super::IncidentNo>,
+    },
     /// A canned reply (`templates/staff/replies/NAME.hbs`) for the customer, before the words
     /// the member wrote. Intake puts its text in place (it needs the templates); one left
     /// here was not found.
@@ -89,7 +95,7 @@ impl StaffMail {
 /// The names of the commands, as a staff member writes them after `#`.
 const COMMANDS: &[&str] = &[
     "internal", "resolve", "wait", "resume", "close", "reopen", "assign", "tag", "cadence", "send",
-    "reply", "hold", "to-tag",
+    "reply", "hold", "to-tag", "all",
 ];
 
 /// Reads a staff member's own words.
@@ -236,6 +242,9 @@ pub fn read_text(own_text: &str) -> StaffMail {
             "tag" => mail.commands.push(Command::Tag(rest)),
             "reply" => mail.commands.push(Command::Reply(rest)),
             "hold" => mail.commands.push(Command::Hold(rest)),
+            "all" => mail.commands.push(Command::ToAll {
+                sent_to: Vec::new(),
+            }),
             "to-tag" => mail.commands.push(Command::ToTag {
                 label: rest,
                 sent_to: Vec::new(),

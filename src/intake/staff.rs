@@ -35,7 +35,21 @@ pub(super) fn record_staff(
             .map(|s| (id.as_str(), s))
     });
     let signed = answering.as_ref().map(|(_, s)| *s);
-    let answered = signed.map(|s| IncidentNo(s.incident));
+    // A digest lists several incidents: a reply to it answers none of them alone (without
+    // `#all` it is refused), and it is recorded on the first of them still open.
+    let digest = match answering {
+        Some((id, _)) => store::outbox::digest_listed(conn, id)?,
+        None => Vec::new(),
+    };
+    let mut answered = signed.map(|s| IncidentNo(s.incident));
+    for &listed in &digest {
+        if store::incidents::incident(conn, listed)?
+            .is_some_and(|i| i.state() == crate::incident::State::Open)
+        {
+            answered = Some(listed);
+            break;
+        }
+    }
     let checked = crate::incident::policy::staff_sender_proven(
         deps.config.intake.trusted_authserv_id.is_some(),
         &mail.trust,
@@ -64,7 +78,14 @@ pub(super) fn record_staff(
             let ours = crate::outbox::guard::thread_mail(conn, n)?;
             let own = mail::own_words::read(&mail.body, &ours, Context::Reply);
             let mut staff_mail = crate::incident::staff_mail::read(&own);
-            let unreadable = not_readable(deps, incoming, signed, now);
+            let unreadable = not_readable(deps, incoming, signed, now).or_else(|| {
+                let all = staff_mail
+                    .commands
+                    .iter()
+                    .any(|c| matches!(c, crate::incident::staff_mail::Command::ToAll { .. }));
+                (!digest.is_empty() && !all)
+                    .then(|| crate::said!("refusal.digest_reply", count = digest.len(), number = n))
+            });
             if let Some(why) = unreadable.clone() {
                 // Refused as a whole: the member is told why and what to do.
                 staff_mail = crate::incident::staff_mail::StaffMail::refused("this reply", why);
@@ -79,6 +100,7 @@ pub(super) fn record_staff(
             staff_mail.internal |= to_internal;
             canned(conn, deps, n, &mut staff_mail)?;
             to_tag_targets(conn, n, &mut staff_mail)?;
+            to_all_targets(conn, n, &digest, &mut staff_mail)?;
             let pending = store::incidents::held_reply(conn, n, sender)?;
             let held = if staff_mail.send {
                 if let Some(kept) = &pending {
@@ -91,6 +113,7 @@ pub(super) fn record_staff(
                     staff_mail = again;
                     canned(conn, deps, n, &mut staff_mail)?;
                     to_tag_targets(conn, n, &mut staff_mail)?;
+                    to_all_targets(conn, n, &digest, &mut staff_mail)?;
                 }
                 None
             } else if unreadable.is_some() {
@@ -223,7 +246,12 @@ pub(super) fn record_staff(
             && !effects.logs(EventKind::StaffReplyHeld);
         if acted {
             for command in &mail.commands {
-                if let crate::incident::staff_mail::Command::ToTag { sent_to, .. } = command {
+                let sent_to = match command {
+                    crate::incident::staff_mail::Command::ToTag { sent_to, .. }
+                    | crate::incident::staff_mail::Command::ToAll { sent_to } => sent_to,
+                    _ => continue,
+                };
+                {
                     for &other in sent_to {
                         let note = Event::Staff {
                             by: by.clone(),
@@ -237,7 +265,7 @@ pub(super) fn record_staff(
                             Err(ActError::Refused(why)) => tracing::warn!(
                                 incident = other.0,
                                 reason = %why,
-                                "#to-tag: not sent to this incident"
+                                "#to-tag or #all: not sent to this incident"
                             ),
                             Err(e) => return Err(e),
                         }
@@ -296,6 +324,34 @@ fn to_tag_targets(
                 .collect();
         }
     }
+    Ok(())
+}
+
+/// `#all` in a reply to a digest: the other open incidents it listed (the one the reply is
+/// recorded on gets the reply itself).
+fn to_all_targets(
+    conn: &Connection,
+    n: IncidentNo,
+    digest: &[IncidentNo],
+    mail: &mut crate::incident::staff_mail::StaffMail,
+) -> Result<(), StoreError> {
+    let mut open = Vec::new();
+    for &other in digest.iter().filter(|m| **m != n) {
+        if store::incidents::incident(conn, other)?
+            .is_some_and(|i| i.state() == crate::incident::State::Open)
+        {
+            open.push(other);
+        }
+    }
+    mail.commands.retain_mut(|command| {
+        let crate::incident::staff_mail::Command::ToAll { sent_to } = command else {
+            return true;
+        };
+        *sent_to = open.clone();
+        // A digest whose other incidents are all closed by now: the reply itself is all
+        // there is to send. Outside a digest it stays, empty, to be refused.
+        digest.is_empty() || !open.is_empty()
+    });
     Ok(())
 }
 

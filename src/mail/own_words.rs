@@ -807,11 +807,7 @@ mod fixtures {
         let templates =
             crate::templates::Templates::load(&dir, &crate::incident::MailKind::template_names())
                 .expect("templates");
-        let mut ours = OurMail::none();
-        for line in templates.staff_only_lines() {
-            ours.add(line, true);
-        }
-        ours
+        templates.staff_only().clone()
     }
 
     fn check(ours: &OurMail) -> Vec<String> {

@@ -85,11 +85,8 @@ pub fn staff_only_text(
     n: IncidentNo,
     texts: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    let mut guard = OurMail::none();
+    let mut guard = deps.templates.staff_only().clone();
     add_notes(conn, n, &mut guard)?;
-    for line in deps.templates.staff_only_lines() {
-        guard.add(line, true);
-    }
     let found = found_in(&guard, texts);
     if found.is_empty() {
         return Ok(found);

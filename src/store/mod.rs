@@ -118,6 +118,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/016_signed_notes.sql")),
         M::up(include_str!("../../migrations/017_on_hold.sql")),
         M::up(include_str!("../../migrations/018_team_alarm.sql")),
+        M::up(include_str!("../../migrations/019_digest_lists.sql")),
     ])
 }
 
@@ -228,8 +229,27 @@ pub fn open_in_memory() -> Result<Connection> {
         source,
     })?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.set_prepared_statement_cache_capacity(128);
+    statements(&conn)?;
     migrations().to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// A fresh in-memory database copied from `template` (one made by `open_in_memory`): for
+/// property tests that start thousands of stores, where running every migration each time
+/// would be most of the work.
+#[cfg(test)]
+pub fn open_in_memory_like(template: &Connection) -> Result<Connection> {
+    let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+        path: ":memory:".into(),
+        source,
+    })?;
+    rusqlite::backup::Backup::new(template, &mut conn)?.run_to_completion(
+        i32::MAX,
+        Duration::ZERO,
+        None,
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    statements(&conn)?;
     Ok(conn)
 }
 
@@ -253,7 +273,7 @@ pub fn open_for_preview(path: &Path) -> Result<Connection> {
     copy.pragma_update(None, "cache_size", -64 * 1024)?;
     // Nothing the preview writes is kept, so checking its references buys nothing.
     copy.pragma_update(None, "foreign_keys", "OFF")?;
-    copy.set_prepared_statement_cache_capacity(128);
+    statements(&copy)?;
     Ok(copy)
 }
 
@@ -277,9 +297,21 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(Duration::from_secs(30))?;
-    // Intake, the scheduler and the sender each cycle through a few dozen statements; the
-    // default cache of 16 would re-parse them on every call.
+    statements(conn)
+}
+
+/// How every connection prepares its statements. Intake, the scheduler and the sender each
+/// cycle through a few dozen; the default cache of 16 would re-parse them on every call. And
+/// a cached statement must stay prepared: without the query planner stability guarantee,
+/// SQLite re-parses a statement on every run whose bound value it compares with a partial
+/// index's condition (`next_update_at <= ?1` against `WHERE state = 'open'`), which made
+/// every due query of every tick a fresh parse.
+fn statements(conn: &Connection) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(128);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
@@ -557,7 +589,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 18);
+        assert_eq!(version, 19);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

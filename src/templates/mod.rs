@@ -117,8 +117,9 @@ pub struct Templates {
     /// it has none.
     languages: BTreeMap<String, Set>,
     /// The fixed lines of the staff-only templates (`staff/…`, `partials/staff_…`) that no
-    /// customer template has: words a customer mail must never carry.
-    staff_only_lines: Vec<String>,
+    /// customer template has: words a customer mail must never carry. Made ready to be
+    /// looked for once, here: every customer mail queued is checked against them.
+    staff_only: crate::mail::our_mail::OurMail,
     /// Every sentence said outside the templates, per language (`phrases.toml`); shared with
     /// the sender's database closures, which must own what they use.
     phrases: std::sync::Arc<Phrases>,
@@ -194,14 +195,16 @@ impl Templates {
         let mut seen = std::collections::HashSet::new();
         errors.retain(|e| seen.insert(e.to_string()));
         if errors.is_empty() {
-            let staff_only_lines =
-                staff_only_lines(std::iter::once(&default).chain(languages.values()));
+            let mut staff_only = crate::mail::our_mail::OurMail::none();
+            for line in staff_only_lines(std::iter::once(&default).chain(languages.values())) {
+                staff_only.add(&line, true);
+            }
             Ok(Templates {
                 dir: dir.to_path_buf(),
                 kinds: kinds.to_vec(),
                 default,
                 languages,
-                staff_only_lines,
+                staff_only,
                 phrases: std::sync::Arc::new(phrases),
                 intents,
                 language_names: names,
@@ -232,9 +235,10 @@ impl Templates {
     }
 
     /// The fixed lines only staff mail carries ("Reply to this mail to answer the customer",
-    /// the command list): the last guard before a customer mail is queued looks for them.
-    pub fn staff_only_lines(&self) -> &[String] {
-        &self.staff_only_lines
+    /// the command list), ready to be looked for: the last guard before a customer mail is
+    /// queued starts from a copy of it.
+    pub fn staff_only(&self) -> &crate::mail::our_mail::OurMail {
+        &self.staff_only
     }
 
     /// The languages with a template set of their own besides the default.

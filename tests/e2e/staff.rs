@@ -600,6 +600,111 @@ fn notifications_over_the_staff_cap_wait_for_one_digest() {
 }
 
 #[test]
+fn a_reply_to_the_digest_needs_all_and_then_reaches_every_listed_customer_once() {
+    let stack = MailStack::start();
+    let fu = with_staff(&stack, "notify_cap = { max = 2, within = \"1h\" }\n");
+    let t0 = at("2026-11-23T09:00:00Z");
+    for i in 0..5 {
+        stack.deliver(
+            SUPPORT,
+            complaint(
+                &format!("c{i}@example.test"),
+                &format!("c{i}@client.example.test"),
+                &format!("Problem {i}"),
+                "It does not work.",
+            )
+            .as_bytes(),
+        );
+    }
+    fu.once_at(t0);
+    stack.wait_for_mail(TEAM, 5);
+    // Three customers write again within the hour: held for the digest.
+    for i in 0..3 {
+        stack.deliver(
+            SUPPORT,
+            format!(
+                "From: c{i}@example.test\r\nTo: {SUPPORT}\r\nSubject: Re: Problem {i}\r\n\
+                 Message-ID: <c{i}-2@client.example.test>\r\n\
+                 In-Reply-To: <c{i}@client.example.test>\r\n\r\n\
+                 Still broken, order {i}4431.\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    fu.once_at(t0 + Span::minutes(5));
+    fu.once_at(t0 + Span::minutes(61));
+    let digest = stack.wait_for_mail(TEAM, 6)[5].clone();
+    assert!(
+        text_of(&digest).contains("#all"),
+        "the digest says how to answer it: {}",
+        text_of(&digest)
+    );
+    let customers: Vec<String> = (0..5).map(|i| format!("c{i}@example.test")).collect();
+    let before: Vec<usize> = customers.iter().map(|c| stack.mailbox(c).len()).collect();
+    // A plain reply to the digest answers no one incident: nothing goes to any customer,
+    // and Anna is told how to do it.
+    stack.send(
+        ANNA,
+        SUPPORT,
+        &staff_reply(ANNA, &digest, "We are on it.", false),
+    );
+    eventually("the reply reaches support", Duration::from_secs(15), || {
+        stack.mailbox(SUPPORT).len() >= 9
+    });
+    fu.once_at(t0 + Span::minutes(70));
+    let told = stack.wait_for_mail(ANNA, 1);
+    let refusal = text_of(told.last().expect("a mail"));
+    assert!(refusal.contains("#all"), "{refusal}");
+    stack.settle();
+    for (c, n) in customers.iter().zip(&before) {
+        assert_eq!(stack.mailbox(c).len(), *n, "{c} got nothing");
+    }
+    // With #all, the words go to every customer the digest listed, once each, in their own
+    // thread; the others hear nothing.
+    stack.send(
+        ANNA,
+        SUPPORT,
+        &staff_reply(
+            ANNA,
+            &digest,
+            "#all\nOur payment provider is down; we expect it back by 14:00.",
+            false,
+        ),
+    );
+    eventually("the reply reaches support", Duration::from_secs(15), || {
+        stack.mailbox(SUPPORT).len() >= 10
+    });
+    fu.once_at(t0 + Span::minutes(75));
+    for (i, (c, n)) in customers.iter().zip(&before).enumerate() {
+        if i < 3 {
+            let mail = stack.wait_for_mail(c, n + 1);
+            assert_eq!(mail.len(), n + 1, "{c}: once");
+            let text = text_of(&mail[*n]);
+            assert!(
+                text.contains("Our payment provider is down; we expect it back by 14:00."),
+                "{c}: {text}"
+            );
+            assert!(
+                !text.contains("#all") && !text.contains("Problem 1"),
+                "{text}"
+            );
+            // In their own thread: an answer to their last mail.
+            assert_eq!(
+                parse(&mail[*n]).in_reply_to().as_text(),
+                Some(format!("c{i}-2@client.example.test").as_str()),
+                "{c}: in their own thread"
+            );
+        }
+    }
+    fu.once_at(t0 + Span::minutes(80));
+    stack.settle();
+    for (i, (c, n)) in customers.iter().zip(&before).enumerate() {
+        let expected = if i < 3 { n + 1 } else { *n };
+        assert_eq!(stack.mailbox(c).len(), expected, "{c}");
+    }
+}
+
+#[test]
 fn staff_in_the_followupd_group_use_the_cli_without_the_server_passwords() {
     let stack = MailStack::start();
     let fu = with_staff(&stack, "");

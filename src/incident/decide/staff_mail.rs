@@ -209,6 +209,21 @@ impl Decision<'_> {
                     }
                     continue;
                 }
+                Command::ToAll { sent_to } => {
+                    if sent_to.is_empty() {
+                        refused.push(self.say(said!("refusal.to_all_no_digest")));
+                    } else if text.is_empty() || mail.internal {
+                        refused.push(self.say(said!("refusal.to_all_words")));
+                    } else {
+                        let said = self.say(said!(
+                            "event.staff_mail.to_all",
+                            count = sent_to.len(),
+                            incidents = incident_list(sent_to)
+                        ));
+                        self.fx.log(EventKind::NoteAdded, who, said);
+                    }
+                    continue;
+                }
                 // Intake puts a canned reply's text in place; one still here names none.
                 Command::Reply(name) => {
                     refused.push(self.say(said!("refusal.canned_reply_unread", name = name)));

@@ -94,7 +94,9 @@ impl Decision<'_> {
         // nobody: the pace slows a step, said once in this update (the next promise is kept
         // at the slower pace). Staff are asked for news by the escalation below.
         let quiet_after = i64::from(self.policy.cadence.quiet_after);
-        let slower = self.policy.cadence.slower(self.incident.cadence);
+        // The pace of the run of updates that ends here (slowing changes the incident's).
+        let pace = self.incident.cadence;
+        let slower = self.policy.cadence.slower(pace);
         let slowed = quiet_after > 0
             && no_news > 0
             && no_news % quiet_after == 0
@@ -139,11 +141,26 @@ impl Decision<'_> {
                 ))
             },
         );
-        // Escalate once, when the run of updates without news reaches the limit.
-        if no_news >= i64::from(self.policy.escalation.no_news_updates)
-            && self.incident.escalated_at.is_none()
-            && self.no_alarm_now().is_none()
-        {
+        // Escalate once when the run of updates without news reaches the limit, and again at
+        // every step the pace slows: the update the customer no longer gets at the old pace is
+        // a request for news to staff instead. Not when staff were asked during this run
+        // already (a quiet-too-long escalation a few hours ago): one request per run. The
+        // first run began with the last news; a later one with the step before it, whose
+        // own request came before this run's second update.
+        let limit = no_news >= i64::from(self.policy.escalation.no_news_updates)
+            && self.incident.escalated_at.is_none();
+        let asked_this_run = self.incident.escalated_at.is_some_and(|at| {
+            if no_news == quiet_after {
+                at > self
+                    .incident
+                    .last_note_at
+                    .unwrap_or(self.incident.opened_at)
+            } else {
+                let runs = self.policy.cadence.quiet_after.saturating_sub(1);
+                at > clock::before(self.now, pace * runs + pace / 2)
+            }
+        });
+        if (limit || (slowed && !asked_this_run)) && self.no_alarm_now().is_none() {
             let reason = if self.incident.last_note_at.is_none() {
                 self.say(said!(
                     "staff.timers.no_news_and_quiet",
@@ -306,8 +323,11 @@ impl Decision<'_> {
         // The assignee alone first; the team hears after `[staff] team_after` if nobody
         // has written by then.
         if self.assignee().is_some() {
+            // A team alarm already pending keeps its time: asking the assignee again must
+            // not put off the team's turn.
             let later = clock::after(self.now, self.policy.staff.team_after);
-            self.emit(Effect::TeamAlarm(Some(later)));
+            let at = self.incident.team_alarm_at.map_or(later, |t| t.min(later));
+            self.emit(Effect::TeamAlarm(Some(at)));
         }
         if recipients.is_empty() {
             self.fx.log(
@@ -401,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn the_third_update_without_news_escalates_to_staff_once() {
+    fn the_third_update_without_news_escalates_to_staff_and_again_at_each_slower_step() {
         let mut config = config();
         config.escalation.staff = vec!["lead@example.test".into()];
         let mut incident = open_incident();
@@ -422,18 +442,32 @@ mod tests {
             "staff mail is not in the customer's thread"
         );
         assert_eq!(escalation.data.escalation.updates_without_news, 3);
-        incident.escalated_at = Some(at(T0));
-        let fx = decide(
-            &facts(incident),
-            &Event::ProgressDue,
-            &config,
-            at("2026-11-23T12:55:00Z"),
-        )
-        .expect("decided");
+        let kinds_after = |without_news: i64, asked: &str| {
+            let mut incident = incident.clone();
+            incident.updates_without_news = without_news;
+            incident.escalated_at = Some(at(asked));
+            let fx = decide(
+                &facts(incident),
+                &Event::ProgressDue,
+                &config,
+                at("2026-11-23T12:55:00Z"),
+            )
+            .expect("decided");
+            fx.mails().map(|m| m.kind).collect::<Vec<_>>()
+        };
+        // Already asked: the fourth and fifth updates do not ask again...
+        let day_before = "2026-11-22T12:00:00Z";
+        assert_eq!(kinds_after(3, day_before), vec![MailKind::Progress]);
+        assert_eq!(kinds_after(4, day_before), vec![MailKind::Progress]);
+        // ...the sixth, where the pace slows again, does...
         assert_eq!(
-            fx.mails().count(),
-            1,
-            "already escalated: no second escalation"
+            kinds_after(5, day_before),
+            vec![MailKind::Progress, MailKind::Escalation]
+        );
+        // ...unless staff were asked during this run already (quiet for too long).
+        assert_eq!(
+            kinds_after(5, "2026-11-23T09:00:00Z"),
+            vec![MailKind::Progress]
         );
     }
 

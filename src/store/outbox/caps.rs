@@ -159,13 +159,29 @@ pub fn held_for(conn: &Connection, recipient: &str) -> Result<Vec<Held>> {
     Ok(rows)
 }
 
-/// The held notifications went out in a digest.
-pub fn digested(conn: &Connection, ids: &[i64]) -> Result<()> {
-    let mut stmt = conn.prepare_cached("UPDATE suppressed SET digest_pending = 0 WHERE id = ?1")?;
+/// The held notifications went out in a digest, under `message_id` when it was queued (a
+/// reply naming it can answer every incident it lists).
+pub fn digested(conn: &Connection, ids: &[i64], message_id: Option<&str>) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE suppressed SET digest_pending = 0, digest_message_id = ?2 WHERE id = ?1",
+    )?;
     for id in ids {
-        stmt.execute([id])?;
+        stmt.execute(params![id, message_id])?;
     }
     Ok(())
+}
+
+/// The incidents the digest sent under `message_id` listed, in the order it listed them;
+/// empty when it is no digest.
+pub fn digest_listed(conn: &Connection, message_id: &str) -> Result<Vec<IncidentNo>> {
+    let mut listed: Vec<IncidentNo> = super::super::column(
+        conn,
+        "SELECT incident_id FROM suppressed WHERE digest_message_id = ?1 ORDER BY id",
+        [message_id],
+    )?;
+    let mut seen = std::collections::HashSet::new();
+    listed.retain(|n| seen.insert(*n));
+    Ok(listed)
 }
 
 #[derive(Debug, Clone, Serialize)]
