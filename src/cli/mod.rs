@@ -111,10 +111,13 @@ enum Command {
         #[command(subcommand)]
         action: IncidentAction,
     },
-    /// List messages that could not be processed and are kept for a human.
+    /// List messages that could not be processed and are kept for a human; `release ID`
+    /// takes one in.
     Quarantine {
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<QuarantineAction>,
     },
     /// One recorded message: its headers, text and attachments.
     Message {
@@ -185,6 +188,19 @@ enum Command {
         action: Option<UndeliverableAction>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineAction {
+    /// Take a held message in after all: it goes through intake again as if the check that
+    /// held it had passed (you vouch for its sender; a stranger's mail opens their own
+    /// incident). Mail claiming to be from staff is never released.
+    Release {
+        #[arg(value_parser = parse_message)]
+        id: MessageRow,
+        #[command(flatten)]
+        by: By,
     },
 }
 
@@ -644,11 +660,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             println!("{address} cleared: automatic mail may go there again");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Quarantine { json } => {
+        Command::Quarantine {
+            action: Some(QuarantineAction::Release { id, by }),
+            ..
+        } => staff::release(config, id, by.by.unwrap_or_else(unix_user), clock),
+        Command::Quarantine { json, action: None } => {
             let conn = store::open(&config.database)?;
             let filter = MessageFilter {
                 class: Some(MessageClass::Quarantined),
-                kind: None,
+                held_only: true,
+                ..MessageFilter::default()
             };
             let list = store::messages::messages(&conn, filter, usize::MAX)?;
             if json {

@@ -100,6 +100,45 @@ pub(super) fn incident_action(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `followupd quarantine release ID`: the held message goes through intake again, vouched
+/// for by `by`, in one transaction with the mail it causes.
+pub(super) fn release(
+    config: Config,
+    id: MessageRow,
+    by: String,
+    clock: Clock,
+) -> Result<ExitCode> {
+    let deps = Deps::load(config, clock)?;
+    let mut conn = store::open(&deps.config.database)?;
+    let tx = conn.transaction()?;
+    let (outcome, queued) = crate::intake::release(&tx, &deps, id, &by, deps.now())?;
+    tx.commit()?;
+    let said = match outcome {
+        crate::intake::Outcome::Opened { incident } => {
+            said!(
+                "cli.released.opened",
+                row = id,
+                number = incident,
+                queued = queued
+            )
+        }
+        crate::intake::Outcome::Joined { incident } => {
+            said!(
+                "cli.released.joined",
+                row = id,
+                number = incident,
+                queued = queued
+            )
+        }
+        crate::intake::Outcome::Ignored { class } => {
+            said!("cli.released.other", row = id, what = class.as_str())
+        }
+        _ => said!("cli.released.recorded", row = id),
+    };
+    println!("{}", deps.templates.phrases().say(None, &said));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// What a staff action did, in one line (the `[cli]` phrases).
 pub(super) fn said(
     action: &StaffAction,
@@ -289,11 +328,11 @@ pub(super) fn list_messages(
         Some(c) => match (MessageClass::parse(c), MailKind::parse(c)) {
             (Some(class), _) => MessageFilter {
                 class: Some(class),
-                kind: None,
+                ..MessageFilter::default()
             },
             (None, Some(kind)) => MessageFilter {
-                class: None,
                 kind: Some(kind),
+                ..MessageFilter::default()
             },
             (None, None) => bail!(
                 "unknown class `{c}`; use one of {}, or a kind of mail we send ({})",

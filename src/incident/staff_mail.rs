@@ -74,6 +74,8 @@ pub struct StaffMail {
     pub greeting: Option<String>,
     /// `#send`: send the reply that was held back, as it was shown.
     pub send: bool,
+    /// `#release`, in a reply to a held-mail notice: the held mail is taken in after all.
+    pub release: bool,
     /// The writer's own words as read, commands and all (greeting and sign-off apart): what is
     /// kept when the reply is held, and read again on `#send`.
     pub body: String,
@@ -95,7 +97,7 @@ impl StaffMail {
 /// The names of the commands, as a staff member writes them after `#`.
 const COMMANDS: &[&str] = &[
     "internal", "resolve", "wait", "resume", "close", "reopen", "assign", "tag", "cadence", "send",
-    "reply", "hold", "to-tag", "all",
+    "reply", "hold", "to-tag", "all", "release",
 ];
 
 /// Reads a staff member's own words.
@@ -233,6 +235,7 @@ pub fn read_text(own_text: &str) -> StaffMail {
         match word.as_str() {
             "internal" => mail.internal = true,
             "send" => mail.send = true,
+            "release" => mail.release = true,
             "resolve" => mail.commands.push(Command::Resolve(Resolution::default())),
             "wait" => mail.commands.push(Command::Wait(rest)),
             "resume" => mail.commands.push(Command::Resume),

@@ -343,6 +343,8 @@ pub enum EventKind {
     RecipientInvalid,
     // Intake.
     Quarantined,
+    /// A person released a quarantined message; it went through intake again.
+    QuarantineReleased,
     DuplicateDelivery,
     AutomatedIgnored,
     Bounce,
@@ -360,7 +362,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 51] = [
+    pub const ALL: [EventKind; 52] = [
         EventKind::IncidentOpened,
         EventKind::CustomerReply,
         EventKind::StrangerReference,
@@ -402,6 +404,7 @@ impl EventKind {
         EventKind::MailInDoubt,
         EventKind::RecipientInvalid,
         EventKind::Quarantined,
+        EventKind::QuarantineReleased,
         EventKind::DuplicateDelivery,
         EventKind::AutomatedIgnored,
         EventKind::Bounce,
@@ -457,6 +460,7 @@ impl EventKind {
             EventKind::MailInDoubt => "mail_in_doubt",
             EventKind::RecipientInvalid => "recipient_invalid",
             EventKind::Quarantined => "quarantined",
+            EventKind::QuarantineReleased => "quarantine_released",
             EventKind::DuplicateDelivery => "duplicate_delivery",
             EventKind::AutomatedIgnored => "automated_ignored",
             EventKind::Bounce => "bounce",

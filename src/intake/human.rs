@@ -30,10 +30,15 @@ pub(super) fn record_human(
     }
     let decision = thread::decide(&candidates(conn, deps, mail)?);
     let mut lookup_failed = None;
-    let route = route(
-        decision,
-        deps.config.intake.strangers,
-        |n| match store::incidents::incident(conn, n) {
+    // Released by a person: a stranger's mail opens their own incident (never joins
+    // another customer's), whatever `strangers` says.
+    let strangers = if incoming.vouched {
+        crate::config::StrangerPolicy::NewIncident
+    } else {
+        deps.config.intake.strangers
+    };
+    let route = route(decision, strangers, |n| {
+        match store::incidents::incident(conn, n) {
             Ok(Some(incident)) => {
                 too_late_to_reopen(&incident, deps.config.cadence.reopen_within, now)
             }
@@ -42,8 +47,8 @@ pub(super) fn record_human(
                 lookup_failed = Some(e);
                 false
             }
-        },
-    );
+        }
+    });
     if let Some(e) = lookup_failed {
         return Err(e.into());
     }

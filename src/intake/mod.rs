@@ -36,10 +36,12 @@ use crate::thread::{self, route, too_late_to_reopen, Candidate, Evidence, Route}
 
 mod automated;
 mod human;
+mod release;
 mod staff;
 
 use automated::*;
 use human::*;
+pub use release::{release, ReleaseError};
 use staff::*;
 
 /// What happened to one message.
@@ -208,6 +210,9 @@ struct Incoming<'a> {
     dedupe_key: String,
     /// Set when only the headers were fetched: the real size.
     oversize: Option<u64>,
+    /// Released from quarantine by a person: the sender check and the stranger rule that
+    /// held it are theirs to overrule (see `release`).
+    vouched: bool,
 }
 
 /// The identity a message is deduplicated by: its Message-ID, or without one its content (a
@@ -300,6 +305,7 @@ fn ingest_one(
         sha,
         dedupe_key,
         oversize: fetched.headers_only.then_some(fetched.size),
+        vouched: false,
     };
     match parsed {
         Err(q) => {

@@ -98,6 +98,23 @@ pub(super) fn record_staff(
                     .any(|a| a.eq_ignore_ascii_case(internal))
             });
             staff_mail.internal |= to_internal;
+            if staff_mail.release && unreadable.is_none() {
+                staff_mail.release = false;
+                let notice = answering.map(|(id, _)| id);
+                let why = release_held(conn, deps, n, notice, sender, now, queued)?;
+                let name = mail.from.name.clone().unwrap_or_default();
+                if let Some(why) = why {
+                    *queued += tell_member(conn, deps, (n, row), (sender, &name), why, now)?;
+                    return Ok(Some(Outcome::Joined { incident: n }));
+                }
+                // The release was the whole answer: nothing else to act on.
+                if staff_mail.text.trim().is_empty()
+                    && staff_mail.commands.is_empty()
+                    && !staff_mail.send
+                {
+                    return Ok(Some(Outcome::Joined { incident: n }));
+                }
+            }
             canned(conn, deps, n, &mut staff_mail)?;
             to_tag_targets(conn, n, &mut staff_mail)?;
             to_all_targets(conn, n, &digest, &mut staff_mail)?;
@@ -325,6 +342,46 @@ fn to_tag_targets(
         }
     }
     Ok(())
+}
+
+/// `#release` in a reply to a held-mail notice on incident `n`: the newest mail still held
+/// that a notice sent before `notice` was about goes through intake again, vouched for by
+/// the member, under a savepoint (a release that fails changes nothing). Returns why not,
+/// for the member, or None once it was taken in.
+fn release_held(
+    conn: &Connection,
+    deps: &Deps,
+    n: IncidentNo,
+    notice: Option<&str>,
+    member: &str,
+    now: DateTime<Utc>,
+    queued: &mut usize,
+) -> Result<Option<Said>, ActError> {
+    let sent = match notice {
+        Some(id) => store::outbox::queued_at(conn, id)?,
+        None => None,
+    };
+    let Some(row) = store::messages::held_for_incident(conn, n, sent.unwrap_or(now))? else {
+        return Ok(Some(crate::said!("refusal.release_nothing", number = n)));
+    };
+    conn.execute_batch("SAVEPOINT release_held")
+        .map_err(StoreError::from)?;
+    match super::release(conn, deps, row, member, now) {
+        Ok((_, more)) => {
+            conn.execute_batch("RELEASE release_held")
+                .map_err(StoreError::from)?;
+            *queued += more;
+            Ok(None)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO release_held; RELEASE release_held")
+                .map_err(StoreError::from)?;
+            match e {
+                super::ReleaseError::Act(e) => Err(e),
+                e => Ok(Some(crate::said!("refusal.release", why = e.to_string()))),
+            }
+        }
+    }
 }
 
 /// `#all` in a reply to a digest: the other open incidents it listed (the one the reply is

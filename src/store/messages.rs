@@ -178,6 +178,76 @@ pub fn find_by_dedupe_key(conn: &Connection, key: &str) -> Result<Option<Recorde
 }
 
 /// The raw bytes, or None when `[retention] raw_after` (or an erasure) removed them.
+/// A quarantined message as `quarantine release` needs it.
+#[derive(Debug, Clone)]
+pub struct HeldMessage {
+    /// Still `quarantined` (it may have been erased or reclassified since).
+    pub quarantined: bool,
+    /// The message it went through intake again as, once released.
+    pub released_as: Option<MessageRow>,
+    pub imap: Option<(String, u32, u32)>,
+}
+
+pub fn held_message(conn: &Connection, row: MessageRow) -> Result<Option<HeldMessage>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT class = 'quarantined', released_as, imap_mailbox, imap_uidvalidity, imap_uid
+             FROM messages WHERE id = ?1 AND direction = 'in'",
+        )?
+        .query_row([row], |r| {
+            let mailbox: Option<String> = r.get(2)?;
+            let uidvalidity: Option<u32> = r.get(3)?;
+            let uid: Option<u32> = r.get(4)?;
+            Ok(HeldMessage {
+                quarantined: r.get(0)?,
+                released_as: r.get(1)?,
+                imap: mailbox
+                    .zip(uidvalidity)
+                    .zip(uid)
+                    .map(|((m, v), u)| (m, v, u)),
+            })
+        })
+        .optional()?)
+}
+
+/// Before a held message goes through intake again: its identity (the dedupe key) and its
+/// place in the mailbox move to the message it is recorded as next, so that the same mail is
+/// still on record once and the IMAP message is finished with that one.
+pub fn hand_over_held(conn: &Connection, row: MessageRow) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE messages SET dedupe_key = NULL, imap_mailbox = NULL, imap_uidvalidity = NULL,
+                imap_uid = NULL
+         WHERE id = ?1",
+    )?
+    .execute([row])?;
+    Ok(())
+}
+
+/// The held message `row` went through intake again as `as_row`.
+pub fn mark_released(conn: &Connection, row: MessageRow, as_row: MessageRow) -> Result<()> {
+    conn.prepare_cached("UPDATE messages SET released_as = ?2 WHERE id = ?1")?
+        .execute(params![row, as_row])?;
+    Ok(())
+}
+
+/// The newest message still held in quarantine that a `staff/held` notice on `incident`
+/// sent before `before` was about: what `#release` in a reply to it releases.
+pub fn held_for_incident(
+    conn: &Connection,
+    incident: IncidentNo,
+    before: DateTime<Utc>,
+) -> Result<Option<MessageRow>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT m.id FROM events e JOIN messages m ON m.id = e.message_row
+             WHERE e.incident_id = ?1 AND e.kind = 'held_for_staff' AND e.at <= ?2
+               AND m.class = 'quarantined' AND m.released_as IS NULL
+             ORDER BY e.id DESC LIMIT 1",
+        )?
+        .query_row(params![incident, Ts(before)], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn raw_if_kept(conn: &Connection, row: MessageRow) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .query_row(
@@ -397,6 +467,8 @@ fn with_attachments(
 pub struct MessageFilter {
     pub class: Option<MessageClass>,
     pub kind: Option<MailKind>,
+    /// Only what is still held: a quarantined message released since is left out.
+    pub held_only: bool,
 }
 
 /// The message log, newest first.
@@ -408,6 +480,7 @@ pub fn messages(
     let sql = format!(
         "SELECT {TIMELINE_COLUMNS} FROM messages
          WHERE (?1 IS NULL OR class = ?1) AND (?2 IS NULL OR kind = ?2)
+           AND (?4 = 0 OR released_as IS NULL)
          ORDER BY id DESC LIMIT ?3"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -416,7 +489,8 @@ pub fn messages(
             params![
                 filter.class,
                 filter.kind,
-                i64::try_from(limit).unwrap_or(i64::MAX)
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                filter.held_only
             ],
             timeline_message_row,
         )?

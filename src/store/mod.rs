@@ -119,6 +119,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/017_on_hold.sql")),
         M::up(include_str!("../../migrations/018_team_alarm.sql")),
         M::up(include_str!("../../migrations/019_digest_lists.sql")),
+        M::up(include_str!("../../migrations/020_released.sql")),
     ])
 }
 
@@ -589,7 +590,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 19);
+        assert_eq!(version, 20);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

@@ -116,6 +116,148 @@ fn a_complaint_failing_dmarc_is_held_for_staff_and_a_verdict_from_another_server
 }
 
 #[test]
+fn held_mail_a_person_vouches_for_is_taken_in_once_and_staff_mail_never_is() {
+    let stack = MailStack::start();
+    let anna = "anna@example.test";
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        &format!("\n[staff]\nmembers = [\"{anna}\"]\n"),
+    );
+    // A customer whose own domain's DMARC fails for this mail (a badly set up mail service):
+    // held, nothing sent.
+    forge(
+        &stack,
+        &[complaint(
+            &format!("Victor <{DMARC_VICTIM}>"),
+            "victor-1@mail.example.test",
+            "Order 4411 never arrived",
+            "Hello,\r\n\r\nmy order 4411 never arrived.\r\n\r\nVictor",
+        )],
+    );
+    fu.once();
+    let held = fu.json(&["quarantine", "--json"]);
+    let id = held[0]["id"].as_i64().expect("a held message").to_string();
+    // Staff know Victor and take it in: his complaint is answered, once.
+    let out = fu.run(&["quarantine", "release", &id, "--by", "anna"]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains("incident 1 opened"), "{said}");
+    fu.once();
+    let mail = stack.wait_for_mail(DMARC_VICTIM, 1);
+    assert!(
+        text_of(&mail[0]).contains("order 4411 never arrived"),
+        "{}",
+        text_of(&mail[0])
+    );
+    assert_eq!(
+        fu.json(&["quarantine", "--json"]).as_array().map(Vec::len),
+        Some(0),
+        "released mail leaves the list"
+    );
+    let again = fu.run(&["quarantine", "release", &id]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("released already, as message"),
+        "{again:?}"
+    );
+    fu.once();
+    stack.settle();
+    assert_eq!(stack.mailbox(DMARC_VICTIM).len(), 1, "answered once");
+    assert_eq!(fu.incidents().len(), 1);
+
+    // Mail claiming to come from a member is never released: a forgery would act as the team.
+    forge(
+        &stack,
+        &[complaint(
+            &format!("Anna <{anna}>"),
+            "forged-anna@evil.test",
+            "Re: Incident 1",
+            "#close",
+        )],
+    );
+    fu.once();
+    let held = fu.json(&["quarantine", "--json"]);
+    let id = held[0]["id"]
+        .as_i64()
+        .expect("the forged staff mail")
+        .to_string();
+    let out = fu.run(&["quarantine", "release", &id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("never released"),
+        "{out:?}"
+    );
+    assert_eq!(
+        fu.incidents()[0]["state"],
+        "open",
+        "nothing it asked was done"
+    );
+}
+
+#[test]
+fn release_in_a_reply_to_a_held_notice_takes_the_customers_reply_in() {
+    let stack = MailStack::start();
+    let anna = "anna@example.test";
+    let fu = Followupd::with_extra(
+        &stack,
+        Tls::ImapsAndSmtpStarttls,
+        &format!("\n[staff]\nmembers = [\"{anna}\"]\n"),
+    );
+    let victor = complaint(
+        &format!("Victor <{DMARC_VICTIM}>"),
+        "victor-1@mail.example.test",
+        "Order 4411 never arrived",
+        "Hello,\r\n\r\nmy order 4411 never arrived.\r\n\r\nVictor",
+    );
+    // His first mail comes through our own relay (verified); his reply, from elsewhere, fails.
+    stack.deliver(SUPPORT, victor.as_bytes());
+    fu.once();
+    stack.wait_for_mail(DMARC_VICTIM, 1);
+    stack.wait_for_mail(anna, 1);
+    forge(
+        &stack,
+        &[format!(
+            "From: Victor <{DMARC_VICTIM}>\r\nTo: {SUPPORT}\r\nSubject: Re: Order 4411 never arrived\r\n\
+             Message-ID: <victor-2@mail.example.test>\r\n\
+             In-Reply-To: <victor-1@mail.example.test>\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n\
+             The tracking number is JJD0002249.\r\n"
+        )],
+    );
+    fu.once();
+    let notice = stack.wait_for_mail(anna, 2)[1].clone();
+    let notice_text = text_of(&notice);
+    assert!(
+        notice_text.contains("#release") && notice_text.contains("JJD0002249"),
+        "{notice_text}"
+    );
+    stack.send(
+        anna,
+        SUPPORT,
+        &crate::staff::staff_reply(anna, &notice, "#release", false),
+    );
+    eventually("the reply reaches support", Duration::from_secs(15), || {
+        stack.mailbox(SUPPORT).len() >= 4
+    });
+    fu.once();
+    // Taken in as Victor's: on the incident, no longer held, and nothing went to him for it.
+    let shown = fu.run(&["incident", "show", "1", "--full"]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(shown.contains("JJD0002249"), "{shown}");
+    assert_eq!(
+        fu.json(&["quarantine", "--json"]).as_array().map(Vec::len),
+        Some(0)
+    );
+    stack.settle();
+    assert_eq!(
+        stack.mailbox(DMARC_VICTIM).len(),
+        1,
+        "the release itself mails nobody"
+    );
+}
+
+#[test]
 fn an_unverified_complaint_gets_a_plain_acknowledgement_and_cannot_set_the_pace() {
     let stack = MailStack::start();
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
