@@ -65,7 +65,12 @@ pub fn act(
         facts.answers.push((*window, sent));
     }
     let (effects, applied) = act_on(conn, deps, &facts, event, pass, now)?;
-    if pass == Pass::Real && matches!(event, Event::Staff { .. } | Event::StaffReply { .. }) {
+    if pass == Pass::Real
+        && matches!(
+            event,
+            Event::Staff { .. } | Event::StaffReply { .. } | Event::ToOthers { .. }
+        )
+    {
         // Staff have looked at it: the scheduler tries it again.
         store::incidents::clear_fault(conn, n)?;
     }
@@ -258,6 +263,15 @@ pub fn apply(
             | Effect::Vouched(_)
             | Effect::Lang(_)
             | Effect::Repeats { .. } => {}
+            Effect::ListInDigest {
+                incident,
+                recipients,
+            } => {
+                fields_first!();
+                for to in recipients {
+                    store::outbox::list_in_digest(conn, *incident, to, now)?;
+                }
+            }
             // This incident's mark is one of its fields; another's is written to it alone.
             Effect::Recurring { incident, reason } => {
                 fields_first!();

@@ -285,6 +285,27 @@ impl Window {
         self.next_open(t - self.length).is_some_and(|o| o <= t)
     }
 
+    /// `d` of working time after `t`: the time inside the window is counted, the time
+    /// outside it is not ("8 hours without a note" means a working day, not a night).
+    pub fn after_working(&self, t: DateTime<Utc>, d: chrono::Duration) -> DateTime<Utc> {
+        let mut at = t;
+        let mut left = d;
+        // Bounded: a window that stays shut for thousands of openings is a mistake.
+        for _ in 0..2000 {
+            let Some(open) = self.next_open(at - self.length) else {
+                break;
+            };
+            let start = open.max(at);
+            let end = open + self.length;
+            if start + left <= end {
+                return start + left;
+            }
+            left -= end - start;
+            at = end;
+        }
+        at + left
+    }
+
     /// A promise for `t` whose update goes out at `t - lead`: kept if both are inside a window,
     /// else moved to the next opening plus the lead. Returns the time and whether it moved.
     pub fn place(&self, t: DateTime<Utc>, lead: chrono::Duration) -> (DateTime<Utc>, bool) {
@@ -349,6 +370,14 @@ pub fn round_up(t: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
     ms.checked_add(step_ms - rest)
         .and_then(DateTime::<Utc>::from_timestamp_millis)
         .unwrap_or(t)
+}
+
+/// `d` after `t`, counting only the time inside `window` when there is one.
+pub fn after_working(t: DateTime<Utc>, d: Duration, window: Option<&Window>) -> DateTime<Utc> {
+    match window {
+        Some(w) => w.after_working(t, chrono::Duration::from_std(d).unwrap_or_default()),
+        None => after(t, d),
+    }
 }
 
 /// A time that is no promise of an update but should fall when the team works (a check-back,
@@ -592,6 +621,43 @@ mod tests {
         assert_eq!(
             w.place(utc("2026-11-23T08:05:00Z"), lead),
             (utc("2026-11-23T08:10:00Z"), true)
+        );
+    }
+
+    #[test]
+    fn working_time_counts_only_the_hours_inside_the_window() {
+        let w = Window::parse(
+            "0 0 9 * * Mon-Fri",
+            Duration::from_secs(9 * 3600),
+            chrono_tz::UTC,
+        )
+        .expect("window")
+        .with_holidays(Holidays::from_dates(["2026-11-26"]).expect("holiday"));
+        let eight = Duration::from_secs(8 * 3600);
+        let t = |s: &str| parse_stamp(s).expect("time");
+        // Monday 15:00: three hours that day, five on Tuesday.
+        assert_eq!(
+            after_working(t("2026-11-23T15:00:00Z"), eight, Some(&w)),
+            t("2026-11-24T14:00:00Z")
+        );
+        // Wednesday 15:00: Thursday is a holiday, so Friday 14:00.
+        assert_eq!(
+            after_working(t("2026-11-25T15:00:00Z"), eight, Some(&w)),
+            t("2026-11-27T14:00:00Z")
+        );
+        // Saturday: nothing counts until Monday's opening.
+        assert_eq!(
+            after_working(
+                t("2026-11-28T10:00:00Z"),
+                Duration::from_secs(3600),
+                Some(&w)
+            ),
+            t("2026-11-30T10:00:00Z")
+        );
+        // Without a window, the clock's time.
+        assert_eq!(
+            after_working(t("2026-11-28T10:00:00Z"), eight, None),
+            t("2026-11-28T18:00:00Z")
         );
     }
 

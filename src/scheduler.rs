@@ -8,7 +8,7 @@
 //! [`upcoming`] is the same tick, run at each future time something falls due, inside a
 //! transaction that is rolled back: it cannot disagree with what the daemon will do.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -18,13 +18,21 @@ use crate::apply::{act_contained, ActError};
 use crate::clock::{self, serde_stamp, stamp};
 use crate::deps::Deps;
 use crate::errors::Chain;
-use crate::incident::{Actor, Effects, Event, EventKind, IncidentNo, MailKind, NewEvent, State};
+use crate::incident::{
+    at_risk_line, Actor, AtRisk, Effects, Event, EventKind, IncidentNo, MailKind, NewEvent, State,
+};
 use crate::outbox::queue::QueueError;
 use crate::outbox::{Pass, Queued};
 use crate::store::{self, StoreError};
 
 /// Incidents handled per kind of due work per tick; the rest wait for the next tick.
 const BATCH: usize = 500;
+
+/// A digest waits until no line was added to it for this long (a burst arriving over several
+/// polls comes in one digest)…
+const DIGEST_SETTLE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// …or until its oldest line has waited this long.
+const DIGEST_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// The shortest step between two ticks of the preview: `upcoming` lists times to the minute.
 const STEP: chrono::Duration = chrono::Duration::minutes(1);
@@ -93,6 +101,16 @@ enum Due {
     Close,
 }
 
+/// When an incident quiet since `since` has been quiet too long: `[escalation] after_no_note`
+/// of staff working time.
+fn quiet_until(config: &crate::config::Config, since: DateTime<Utc>) -> DateTime<Utc> {
+    clock::after_working(
+        since,
+        config.escalation.after_no_note,
+        config.staff.window.as_ref(),
+    )
+}
+
 /// Whether anyone would be mailed an escalation.
 fn escalations_go_somewhere(deps: &Deps) -> bool {
     let config = &deps.config;
@@ -117,31 +135,27 @@ pub fn tick_in(
     let quiet = if staff_away || (pass == Pass::Preview && !escalations_go_somewhere(deps)) {
         Vec::new()
     } else {
+        // Quiet for `after_no_note` of the team's working time: a night or a weekend without
+        // a note is no neglect. The clock's time is the least it can be.
         store::incidents::quiet_incidents(
             conn,
             clock::before(now, config.escalation.after_no_note),
             clock::before(now, config.staff.grace_after_customer),
             BATCH,
         )?
+        .into_iter()
+        .filter(|(_, since)| quiet_until(config, *since) <= now)
+        .map(|(n, _)| n)
+        .collect()
     };
     let mut report = TickReport::default();
+    let at_risk = at_risk_together(conn, deps, now)?;
     let lists = [
         (
             Due::Progress,
             store::incidents::due_updates(conn, clock::after(now, config.cadence.lead), BATCH)?,
         ),
-        (
-            Due::AtRisk,
-            if config.staff.recipients().is_empty() {
-                Vec::new()
-            } else {
-                store::incidents::at_risk(
-                    conn,
-                    clock::after(now, config.staff.at_risk_before),
-                    BATCH,
-                )?
-            },
-        ),
+        (Due::AtRisk, at_risk.keys().copied().collect()),
         (Due::Quiet, quiet),
         (
             Due::TeamAlarm,
@@ -157,7 +171,7 @@ pub fn tick_in(
         for n in numbers {
             let event = match due {
                 Due::Progress => Event::ProgressDue,
-                Due::AtRisk => Event::PromiseAtRisk,
+                Due::AtRisk => Event::PromiseAtRisk(at_risk.get(&n).cloned().unwrap_or_default()),
                 Due::Quiet => Event::QuietTooLong,
                 Due::TeamAlarm => Event::TeamAlarmDue,
                 Due::CheckBack => Event::CheckBackDue,
@@ -213,8 +227,71 @@ pub fn tick_in(
     Ok(report)
 }
 
-/// Staff notifications held back by `[staff] notify_cap` go out as one digest per recipient
-/// once the cap has room again.
+/// The promises at risk this tick, each with what its alarm tells whom. When one promise is
+/// `at_risk_before` away, every promise due within `at_risk_batch` more is warned with it, and
+/// each member gets one mail: the first of their incidents (in due order) lists the others.
+/// Who would be told of each is asked of the decision itself, so the shares follow its rules
+/// (the assignee first, nobody while the customer is awaited).
+fn at_risk_together(
+    conn: &Connection,
+    deps: &Deps,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<IncidentNo, AtRisk>, StoreError> {
+    let staff = &deps.config.staff;
+    if staff.recipients().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let until = clock::after(now, staff.at_risk_before);
+    if store::incidents::at_risk(conn, until, 1)?.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let until = clock::after(until, staff.at_risk_batch);
+    let numbers = store::incidents::at_risk(conn, until, BATCH)?;
+    let policy = deps.policy();
+    let plain = AtRisk {
+        until,
+        ..AtRisk::default()
+    };
+    let mut out: BTreeMap<IncidentNo, AtRisk> = BTreeMap::new();
+    // Per recipient, their incidents in due order.
+    let mut shares: BTreeMap<String, Vec<IncidentNo>> = BTreeMap::new();
+    let mut lines: BTreeMap<IncidentNo, String> = BTreeMap::new();
+    for n in numbers {
+        out.insert(n, plain.clone());
+        let Some(facts) = crate::apply::facts(conn, n)? else {
+            continue;
+        };
+        let event = Event::PromiseAtRisk(plain.clone());
+        // A decision that fails here fails again in its own step, which reports it.
+        let Ok(Ok(effects)) =
+            crate::contain::caught(|| crate::incident::decide(&facts, &event, &policy, now))
+        else {
+            continue;
+        };
+        for mail in effects.mails().filter(|m| m.kind == MailKind::StaffAtRisk) {
+            shares.entry(mail.to.clone()).or_default().push(n);
+        }
+        lines.insert(n, at_risk_line(&facts.incident, &policy, now));
+    }
+    for (to, incidents) in shares {
+        let Some((first, rest)) = incidents.split_first() else {
+            continue;
+        };
+        let listed = rest.iter().filter_map(|n| lines.get(n).cloned()).collect();
+        if let Some(at) = out.get_mut(first) {
+            at.also.insert(to.clone(), listed);
+        }
+        for n in rest {
+            if let Some(at) = out.get_mut(n) {
+                at.told_with.insert(to.clone(), *first);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Staff notifications held back by `[staff] notify_cap`, and the new incidents of a burst, go
+/// out as one digest per recipient once no line was added for a few minutes.
 fn digests(
     conn: &Connection,
     deps: &Deps,
@@ -223,18 +300,48 @@ fn digests(
     report: &mut TickReport,
 ) -> Result<(), StoreError> {
     for recipient in store::outbox::digest_recipients(conn)? {
-        if crate::outbox::caps::staff_refusal(conn, &recipient, &deps.config.staff.notify_cap, now)?
-            .is_some()
+        let held = store::outbox::held_for(conn, &recipient)?;
+        // A burst comes over several polls: its digest waits until it has been quiet a few
+        // minutes (or the oldest line has waited long enough), so it comes in one mail.
+        let settled = |h: Option<&store::outbox::Held>, wait| {
+            h.is_some_and(|h| clock::after(h.at, wait) <= now)
+        };
+        if !settled(held.last(), DIGEST_SETTLE) && !settled(held.first(), DIGEST_WAIT_MAX) {
+            continue;
+        }
+        // The digest is what relieves a full cap, so the cap does not hold it back; but a
+        // member whose cap is full gets at most one digest per `DIGEST_WAIT_MAX`.
+        let capped = crate::outbox::caps::staff_refusal(
+            conn,
+            &recipient,
+            &deps.config.staff.notify_cap,
+            now,
+        )?
+        .is_some();
+        if capped
+            && store::outbox::automatic_mail_since(
+                conn,
+                &recipient,
+                clock::before(now, DIGEST_WAIT_MAX),
+            )?
+            .iter()
+            .any(|(_, kind)| *kind == MailKind::StaffDigest)
         {
             continue;
         }
-        let held = store::outbox::held_for(conn, &recipient)?;
         let mut lines = Vec::with_capacity(held.len());
         for h in &held {
-            let subject = store::incidents::incident(conn, h.incident)?
-                .map(|i| i.subject)
-                .unwrap_or_default();
-            lines.push((h.incident, h.kind, h.at, subject));
+            let incident = store::incidents::incident(conn, h.incident)?;
+            lines.push(crate::incident::letters::DigestLine {
+                incident: h.incident,
+                kind: h.kind,
+                at: h.at,
+                subject: incident
+                    .as_ref()
+                    .map(|i| i.subject.clone())
+                    .unwrap_or_default(),
+                assignee: incident.and_then(|i| i.assigned_to),
+            });
         }
         let Some(mail) = crate::incident::letters::digest(&lines, &recipient, &deps.policy())
         else {
@@ -448,8 +555,7 @@ fn next_due(
         e.update.map(|t| clock::before(t, config.cadence.lead)),
         e.check_back,
         e.close,
-        e.quiet_since
-            .map(|t| clock::after(t, config.escalation.after_no_note)),
+        e.quiet_since.map(|t| quiet_until(config, t)),
     ]
     .into_iter()
     .flatten()
@@ -507,6 +613,74 @@ mod tests {
             out.entry((u.incident, u.what)).or_insert(u.at);
         }
         out
+    }
+
+    /// Anna and Ben share the team's alarms. Promises at 14:00 and 14:40 are at risk together
+    /// at 13:00: one mail each, about the first, listing the second; the 16:30 one waits for
+    /// its own time and comes alone.
+    #[test]
+    fn promises_at_risk_together_reach_each_member_in_one_mail() {
+        let mut config = Config::example().expect("example config");
+        config.staff.members = vec!["anna@example.test".into(), "ben@example.test".into()];
+        config.staff.notify.clear();
+        config.staff.window = None;
+        config.cadence.window = None;
+        let deps = Deps::for_tests(config);
+        let mut conn = crate::store::open_in_memory().expect("db");
+        let t0 = at("2026-11-23T09:00:00Z");
+        for (i, due) in ["14:00", "14:40", "16:30"].iter().enumerate() {
+            crate::store::incidents::create_incident(
+                &conn,
+                &NewIncident {
+                    subject: &format!("Problem {i}"),
+                    summary: "",
+                    customer_address: &format!("c{i}@example.test"),
+                    customer_name: None,
+                    reply_address: &format!("c{i}@example.test"),
+                    reply_name: None,
+                    sender_trust: Trust::Verified,
+                    cadence: Duration::from_secs(4 * 3600),
+                    next_update_at: at(&format!("2026-11-23T{due}:00Z")),
+                },
+                |n| format!("FU-{n}-x"),
+                t0,
+            )
+            .expect("incident");
+        }
+        let alarms = |conn: &mut Connection, t: &str| -> Vec<(IncidentNo, String)> {
+            tick(conn, &deps, at(t))
+                .expect("tick")
+                .actions
+                .into_iter()
+                .filter(|a| a.what == MailKind::StaffAtRisk.to_string())
+                .map(|a| (a.incident, a.recipient.unwrap_or_default()))
+                .collect()
+        };
+        assert!(alarms(&mut conn, "2026-11-23T12:59:00Z").is_empty());
+        let first = alarms(&mut conn, "2026-11-23T13:00:00Z");
+        assert_eq!(
+            first,
+            vec![
+                (IncidentNo(1), "anna@example.test".to_string()),
+                (IncidentNo(1), "ben@example.test".to_string()),
+            ]
+        );
+        let shown = crate::store::events::incident_events(&conn, IncidentNo(2)).expect("events");
+        assert!(
+            shown.iter().any(|e| e
+                .detail
+                .contains("in one mail with the alarm of incident 1")),
+            "{shown:?}"
+        );
+        assert!(
+            alarms(&mut conn, "2026-11-23T13:40:00Z").is_empty(),
+            "told once"
+        );
+        assert_eq!(
+            alarms(&mut conn, "2026-11-23T15:30:00Z").len(),
+            2,
+            "the 16:30 promise alone, an hour ahead"
+        );
     }
 
     #[test]

@@ -163,9 +163,6 @@ pub(super) fn said(
     say(match action {
         StaffAction::Note(_) => said!("cli.done.note", mail = mail(said!("cli.what.progress"))),
         StaffAction::InternalNote(_) => said!("cli.done.internal_note"),
-        StaffAction::Broadcast { .. } => {
-            said!("cli.done.note", mail = mail(said!("cli.what.progress")))
-        }
         StaffAction::Hold(_) => said!(
             "cli.done.hold",
             mail = mail(said!("cli.what.hold")),

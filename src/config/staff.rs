@@ -15,8 +15,17 @@ pub struct StaffConfig {
     /// Staff are warned this long before a promised update that has no note since the last
     /// one ("promise at risk").
     pub at_risk_before: Duration,
+    /// At-risk alarms go out together: when one falls due, every other promise due within
+    /// this much more is warned in the same tick, and each member gets one mail listing them
+    /// (at most one such mail per member per this long). Zero: one mail per promise.
+    pub at_risk_batch: Duration,
     /// Per recipient: at most this many notifications; the ones over it wait for one digest.
     pub notify_cap: CapWindow,
+    /// A burst: past `max` new incidents within `within`, each further one is assigned in turn
+    /// to one member (the one with the fewest open incidents), who alone gets its
+    /// notification; the rest of the team hears of it in their digest. None: every member
+    /// hears of every new incident.
+    pub burst: Option<CapWindow>,
     /// `alignment = "relaxed"`: a staff reply verified by a parent or subdomain of its From
     /// domain acts too. Default strict: the From domain itself signed or passed SPF.
     pub relaxed_alignment: bool,
@@ -77,10 +86,15 @@ impl Default for StaffConfig {
             notify: Vec::new(),
             internal_address: None,
             at_risk_before: Duration::from_secs(3600),
+            at_risk_batch: Duration::from_secs(3600),
             notify_cap: CapWindow {
                 max: 20,
                 within: Duration::from_secs(3600),
             },
+            burst: Some(CapWindow {
+                max: 5,
+                within: Duration::from_secs(15 * 60),
+            }),
             relaxed_alignment: false,
             reply_valid_for: Duration::from_secs(90 * 86_400),
             attach_max: 10 * 1000 * 1000,
@@ -180,7 +194,10 @@ pub(super) struct RawStaff {
     pub(super) internal_address: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) at_risk_before: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) at_risk_batch: Option<Duration>,
     pub(super) notify_cap: Option<Spanned<RawCapWindow>>,
+    pub(super) burst: Option<Spanned<RawBurst>>,
     pub(super) alignment: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) reply_valid_for: Option<Duration>,
@@ -193,6 +210,15 @@ pub(super) struct RawStaff {
     pub(super) team_after: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) grace_after_customer: Option<Duration>,
+}
+
+/// `burst = { max = 5, within = "15m" }`, or `burst = false` to tell every member of every
+/// new incident.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawBurst {
+    Off(bool),
+    Window(RawCapWindow),
 }
 
 #[derive(Deserialize, Default)]
@@ -235,6 +261,9 @@ impl Validator<'_> {
         }
         if let Some(before) = raw.at_risk_before {
             out.at_risk_before = before;
+        }
+        if let Some(batch) = raw.at_risk_batch {
+            out.at_risk_batch = batch;
         }
         if let Some(alignment) = raw.alignment {
             out.relaxed_alignment = match alignment.get_ref().as_str() {
@@ -323,6 +352,24 @@ impl Validator<'_> {
             out.notify_cap = CapWindow {
                 max: cap.max,
                 within: cap.within,
+            };
+        }
+        if let Some(burst) = raw.burst {
+            let span = burst.span();
+            out.burst = match burst.into_inner() {
+                RawBurst::Off(false) => None,
+                RawBurst::Window(w) if w.max > 0 && !w.within.is_zero() => Some(CapWindow {
+                    max: w.max,
+                    within: w.within,
+                }),
+                _ => {
+                    return self.err(
+                        span,
+                        "[staff] burst is either false or { max = 5, within = \"15m\" } with \
+                         max of at least 1 and a non-zero `within`"
+                            .into(),
+                    )
+                }
             };
         }
         Ok(out)

@@ -115,6 +115,12 @@ pub enum Effect {
     TeamAlarm(Option<DateTime<Utc>>),
     /// Staff were warned that the update promised for this time has no news yet.
     AtRiskWarned(DateTime<Utc>),
+    /// List `incident` (this one or an earlier one of the same burst) in each recipient's
+    /// next digest: a burst is read there as a whole, and a reply with `#all` answers it.
+    ListInDigest {
+        incident: IncidentNo,
+        recipients: Vec<String>,
+    },
     /// The customer wrote to us now.
     CustomerWrote,
     /// The receiving server proved the customer (raised, never lowered).
@@ -263,6 +269,7 @@ impl Effect {
             | Effect::ReleaseReply(_)
             | Effect::SettlePromises
             | Effect::Event(_)
+            | Effect::ListInDigest { .. }
             | Effect::Mail(_) => {}
         }
     }

@@ -278,36 +278,47 @@ pub fn to_customer(
 
 /// One mail to a staff member for the notifications the staff cap held back: a line for each
 /// (incident, what, when, subject), in the team's time zone. None when there is nothing held.
-pub fn digest(
-    held: &[(IncidentNo, MailKind, DateTime<Utc>, String)],
-    recipient: &str,
-    policy: &Policy,
-) -> Option<Mail> {
-    let (newest, _, _, _) = held.last()?;
+pub fn digest(held: &[DigestLine], recipient: &str, policy: &Policy) -> Option<Mail> {
+    let newest = held.last()?.incident;
     let tz = policy.cadence.timezone;
     let words = policy.phrases;
     let lines = held
         .iter()
-        .map(|(n, kind, at, subject)| {
-            let local = at.with_timezone(&tz);
-            let subject = if subject.is_empty() {
+        .map(|line| {
+            let local = line.at.with_timezone(&tz);
+            let subject = if line.subject.is_empty() {
                 policy.say(&said!("digest.no_subject"))
             } else {
-                subject.clone()
+                line.subject.clone()
             };
-            policy.say(&said!(
-                "digest.line",
-                number = n,
-                what = policy.say(&kind_in_words(*kind)),
-                subject = subject,
-                day = words.word(
-                    None,
-                    "words.weekdays_short",
-                    chrono::Datelike::weekday(&local).num_days_from_monday() as usize
+            let day = words.word(
+                None,
+                "words.weekdays_short",
+                chrono::Datelike::weekday(&local).num_days_from_monday() as usize,
+            );
+            let what = policy.say(&kind_in_words(line.kind));
+            let (time, zone) = (local.format("%H:%M"), local.format("%Z"));
+            policy.say(&match &line.assignee {
+                Some(assignee) => said!(
+                    "digest.line_assigned",
+                    number = line.incident,
+                    what = what,
+                    subject = subject,
+                    day = day,
+                    time = time,
+                    zone = zone,
+                    assignee = assignee
                 ),
-                time = local.format("%H:%M"),
-                zone = local.format("%Z"),
-            ))
+                None => said!(
+                    "digest.line",
+                    number = line.incident,
+                    what = what,
+                    subject = subject,
+                    day = day,
+                    time = time,
+                    zone = zone
+                ),
+            })
         })
         .collect::<Vec<_>>();
     let mut data = MailData {
@@ -329,6 +340,16 @@ pub fn digest(
         ..StaffData::default()
     };
     Some(outside_thread(MailKind::StaffDigest, recipient, data))
+}
+
+/// One line of a digest: a notification held back, or a new incident of a burst.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestLine {
+    pub incident: IncidentNo,
+    pub kind: MailKind,
+    pub at: DateTime<Utc>,
+    pub subject: String,
+    pub assignee: Option<String>,
 }
 
 /// A mail to one staff address outside any incident's thread (a digest, a notice about the

@@ -39,7 +39,9 @@ use serde::Serialize;
 use crate::clock::serde_stamp;
 use crate::mail::Trust;
 
-pub use decide::{decide, opening, Event, Facts, Refusal, StaffAction, Written};
+pub use decide::{
+    at_risk_line, decide, opening, AtRisk, Event, Facts, Refusal, Share, StaffAction, Written,
+};
 pub use effects::{Effect, Effects, Mail, NewEvent};
 pub use state::{Actor, Audience, EventKind, MailKind, Role, State};
 

@@ -36,16 +36,16 @@ pub enum Command {
     Assign(String),
     /// On hold: "until Thursday 10:00 waiting for the carrier"; the mail's words go with it.
     Hold(String),
-    /// An outage: the mail's words go to the customer of every open incident tagged `label`
-    /// as well, each in their own thread. Intake sends them (`sent_to`); the decision records
-    /// it on this incident.
+    /// An outage: the mail's words, and its commands about the incident's course (`#resolve`,
+    /// `#wait`, …), go to every open incident tagged `label` as well, each customer in their
+    /// own thread. Intake carries them out (`sent_to`); the decision records it on this one.
     ToTag {
         label: String,
         sent_to: Vec<super::IncidentNo>,
     },
-    /// `#all`, in a reply to a digest: the mail's words go to the customer of every other
-    /// incident the digest listed as well, each in their own thread. Intake fills `sent_to`
-    /// from the digest; empty, the reply answers no digest and is refused.
+    /// `#all`, in a reply to a digest: as `ToTag`, for every other open incident the digest
+    /// listed. Intake fills `sent_to` from the digest; empty, the reply answers no digest and
+    /// is refused.
     ToAll {
         sent_to: Vec<super::IncidentNo>,
     },
@@ -91,6 +91,43 @@ impl StaffMail {
             }],
             ..StaffMail::default()
         }
+    }
+}
+
+impl StaffMail {
+    /// What of an `#all` or `#to-tag` reply is carried out on each other incident it names:
+    /// its words and the commands about an incident's course (resolve, wait, hold, resume,
+    /// pace, close, tag). Never the writer's greeting (it names one customer), an assignment,
+    /// `#send` or `#release`: those are about the incident the reply answers.
+    pub fn for_the_others(&self) -> StaffMail {
+        StaffMail {
+            commands: self
+                .commands
+                .iter()
+                .filter(|c| c.for_every_incident())
+                .cloned()
+                .collect(),
+            text: self.text.clone(),
+            body: self.body.clone(),
+            ..StaffMail::default()
+        }
+    }
+}
+
+impl Command {
+    /// A command about an incident's course: `#all` and `#to-tag` carry it to every incident
+    /// they name (an outage resolved in one mail).
+    pub fn for_every_incident(&self) -> bool {
+        matches!(
+            self,
+            Command::Resolve(_)
+                | Command::Wait(_)
+                | Command::Hold(_)
+                | Command::Resume
+                | Command::Cadence(_)
+                | Command::Close
+                | Command::Tag(_)
+        )
     }
 }
 

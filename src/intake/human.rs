@@ -392,6 +392,7 @@ pub(super) fn open(
         language,
         understood,
         facts,
+        share: burst_share(conn, &config.staff, incident, now)?,
     };
     // The acknowledgement answers the complaint itself: its references, then it.
     let mut ids: Vec<String> = mail
@@ -413,4 +414,47 @@ pub(super) fn open(
     let (_, applied) = act_on(conn, deps, &facts, &Event::Opened(opening), Pass::Real, now)?;
     *queued += applied.queued();
     Ok(Outcome::Opened { incident })
+}
+
+/// How far back a burst's earlier incidents are looked for: more than this many new incidents
+/// before the burst counted as one is no burst setting anyone would choose.
+const BURST_LOOKBACK: usize = 500;
+
+/// In a burst (more than `[staff] burst` new incidents within its window, this one included),
+/// the member this one goes to: the one with the fewest open incidents, the first listed on
+/// a tie. None outside a burst, with fewer than two members to share among, or when
+/// notifications go to a team list.
+fn burst_share(
+    conn: &Connection,
+    staff: &crate::config::StaffConfig,
+    this: IncidentNo,
+    now: DateTime<Utc>,
+) -> Result<Option<crate::incident::Share>, StoreError> {
+    let Some(burst) = staff.burst else {
+        return Ok(None);
+    };
+    // A team list (`notify`) is one mailbox the whole team reads: nothing to share out.
+    if staff.members.len() < 2
+        || !staff.notify.is_empty()
+        || !store::incidents::opened_more_than(conn, burst.max, clock::before(now, burst.within))?
+    {
+        return Ok(None);
+    }
+    let open = store::incidents::open_assigned(conn)?;
+    let load = |m: &String| open.get(m).copied().unwrap_or(0);
+    let Some(to) = staff.members.iter().min_by_key(|m| load(m)) else {
+        return Ok(None);
+    };
+    let mut earlier = Vec::new();
+    let since = clock::before(now, burst.within);
+    for n in store::incidents::opened_since(conn, since, BURST_LOOKBACK)? {
+        if n != this && !store::outbox::listed_for_digest(conn, n)? {
+            earlier.push(n);
+        }
+    }
+    earlier.reverse();
+    Ok(Some(crate::incident::Share {
+        to: to.clone(),
+        earlier,
+    }))
 }

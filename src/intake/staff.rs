@@ -256,9 +256,17 @@ pub(super) fn record_staff(
     store::incidents::touch(conn, incident, now)?;
     let (effects, applied) = act(conn, deps, incident, &event, Pass::Real, now)?;
     *queued += applied.queued();
-    // `#to-tag`: only once the reply itself was acted on (not held, nothing refused), its
-    // words go to the other tagged customers, each in their own thread and language.
-    if let Event::StaffReply { by, name, mail, .. } = &event {
+    // `#to-tag` and `#all`: only once the reply itself was acted on (not held, nothing
+    // refused), its words and its commands about the incident's course are carried out on
+    // every other incident it names, each customer in their own thread and language.
+    if let Event::StaffReply {
+        message,
+        by,
+        name,
+        mail,
+        ..
+    } = &event
+    {
         let acted = !effects.logs(EventKind::StaffCommandRefused)
             && !effects.logs(EventKind::StaffReplyHeld);
         if acted {
@@ -268,24 +276,21 @@ pub(super) fn record_staff(
                     | crate::incident::staff_mail::Command::ToAll { sent_to } => sent_to,
                     _ => continue,
                 };
-                {
-                    for &other in sent_to {
-                        let note = Event::Staff {
-                            by: by.clone(),
-                            action: crate::incident::StaffAction::Broadcast {
-                                text: mail.text.clone(),
-                                signed: name.clone(),
-                            },
-                        };
-                        match act(conn, deps, other, &note, Pass::Real, now) {
-                            Ok((_, applied)) => *queued += applied.queued(),
-                            Err(ActError::Refused(why)) => tracing::warn!(
-                                incident = other.0,
-                                reason = %why,
-                                "#to-tag or #all: not sent to this incident"
-                            ),
-                            Err(e) => return Err(e),
-                        }
+                for &other in sent_to {
+                    let theirs = Event::ToOthers {
+                        message: *message,
+                        by: by.clone(),
+                        name: name.clone(),
+                        mail: mail.for_the_others(),
+                    };
+                    match act(conn, deps, other, &theirs, Pass::Real, now) {
+                        Ok((_, applied)) => *queued += applied.queued(),
+                        Err(ActError::Refused(why)) => tracing::warn!(
+                            incident = other.0,
+                            reason = %why,
+                            "#to-tag or #all: not carried out on this incident"
+                        ),
+                        Err(e) => return Err(e),
                     }
                 }
             }

@@ -72,8 +72,9 @@ pub fn enqueue(
     let audience = mail.kind.audience();
     let refused = match audience {
         Audience::Customer => customer_refusal(conn, incident, mail, &deps.config.send_caps, now)?,
-        // Every incident gets its own notification, a burst included: it is the thread the
-        // team answers in. The cap holds back the rest (replies, alarms) for the digest.
+        // Every incident gets its own notification, a burst included (shared out, see
+        // `[staff] burst`): it is the thread the team answers in. The cap holds back the rest
+        // (replies, alarms) for the digest.
         Audience::Staff if matches!(mail.kind, MailKind::StaffDigest | MailKind::StaffNew) => None,
         Audience::Staff => {
             staff_refusal(conn, &mail.to, &deps.config.staff.notify_cap, now)?.map(|reason| {

@@ -802,6 +802,45 @@ pub fn at_risk(conn: &Connection, until: DateTime<Utc>, limit: usize) -> Result<
     )
 }
 
+/// Whether more than `max` incidents opened since `since`: the newest `max + 1` are read, no
+/// more, so a burst check costs the same in a database of any size.
+pub fn opened_more_than(conn: &Connection, max: u32, since: DateTime<Utc>) -> Result<bool> {
+    let recent: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM (SELECT opened_at FROM incidents ORDER BY id DESC LIMIT ?1)
+             WHERE opened_at >= ?2",
+        )?
+        .query_row(params![i64::from(max) + 1, Ts(since)], |r| r.get(0))?;
+    Ok(recent > i64::from(max))
+}
+
+/// The incidents opened since `since`, newest first, at most `limit` (read from the newest
+/// down, so the cost does not grow with the database).
+pub fn opened_since(
+    conn: &Connection,
+    since: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<IncidentNo>> {
+    column(
+        conn,
+        "SELECT id FROM (SELECT id, opened_at FROM incidents ORDER BY id DESC LIMIT ?2)
+         WHERE opened_at >= ?1",
+        params![Ts(since), limit_param(limit)],
+    )
+}
+
+/// How many open incidents each assignee holds.
+pub fn open_assigned(conn: &Connection) -> Result<std::collections::HashMap<String, u32>> {
+    let mut stmt = conn.prepare_cached(sql!(
+        "SELECT assigned_to, COUNT(*) FROM incidents
+         WHERE state = {State::Open} AND assigned_to IS NOT NULL GROUP BY assigned_to"
+    ))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
 /// Open incidents whose assignee was alarmed alone and whose team is due to hear of it.
 pub fn team_alarms(
     conn: &Connection,
@@ -824,16 +863,21 @@ pub fn quiet_incidents(
     before: DateTime<Utc>,
     customer_before: DateTime<Utc>,
     limit: usize,
-) -> Result<Vec<IncidentNo>> {
-    column(
-        conn,
-        sql!("SELECT id FROM incidents
+) -> Result<Vec<(IncidentNo, DateTime<Utc>)>> {
+    let mut stmt = conn.prepare_cached(sql!(
+        "SELECT id, COALESCE(last_note_at, opened_at) FROM incidents
          WHERE state = {State::Open} AND escalated_at IS NULL AND COALESCE(last_note_at, opened_at) <= ?1
            AND hold_until IS NULL AND fault IS NULL
            AND (customer_wrote_at IS NULL OR customer_wrote_at <= ?3)
-         ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2"),
-        params![Ts(before), limit_param(limit), Ts(customer_before)],
-    )
+         ORDER BY COALESCE(last_note_at, opened_at) LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![Ts(before), limit_param(limit), Ts(customer_before)],
+            |r| Ok((r.get(0)?, ts_at(r, 1)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
 }
 
 /// A bug stopped the scheduler on incident `id`: it is passed over until staff act on it.

@@ -120,6 +120,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/018_team_alarm.sql")),
         M::up(include_str!("../../migrations/019_digest_lists.sql")),
         M::up(include_str!("../../migrations/020_released.sql")),
+        M::up(include_str!("../../migrations/021_digest_listing.sql")),
     ])
 }
 
@@ -590,7 +591,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
-        assert_eq!(version, 20);
+        assert_eq!(version, 21);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .expect("mode");

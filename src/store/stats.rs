@@ -96,7 +96,7 @@ pub fn snapshot(conn: &Connection) -> Result<Snapshot> {
             "SELECT CASE WHEN instr(reason, ':') > 0
                          THEN substr(reason, 1, min(instr(reason, ':') - 1, 40))
                          ELSE substr(reason, 1, 40) END, count(*)
-             FROM suppressed GROUP BY 1",
+             FROM suppressed WHERE listed_only = 0 GROUP BY 1",
         )?,
         read_through: read_through.map(|t| t.0),
     })

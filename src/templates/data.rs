@@ -167,6 +167,9 @@ pub struct StaffData {
     /// `staff/activity`: the exact text of the mail the customer was sent, as they read it;
     /// "" when none was sent.
     pub copy: String,
+    /// `staff/at_risk`: the member's other promises at risk, told in this one mail, one line
+    /// each.
+    pub also_at_risk: Vec<String>,
 }
 
 /// What held a mail back from the customer, as facts for `staff/held`. One of the first four
@@ -402,6 +405,9 @@ pub(super) fn sample_data(support_name: &str, support_address: &str) -> Vec<Valu
             label: "Reply sent".into(),
             activity: vec!["assigned to ben@support.example".into()],
             copy: "Hi Ann,\n\nThe courier found your parcel; it arrives tomorrow.\n\nAnna".into(),
+            also_at_risk: vec![
+                "#1044 Ben Carter <ben@example.com>: Parcel lost, update promised by 14:40".into(),
+            ],
         },
         escalation: EscalationData {
             reason: "no staff note for 8 hours".into(),

@@ -499,7 +499,7 @@ fn a_request_to_stop_the_automatic_updates_stops_them_and_is_confirmed_once() {
 }
 
 #[test]
-fn six_escalations_in_a_row_all_reach_staff_and_a_promise_at_risk_is_flagged() {
+fn six_escalations_in_a_row_all_reach_staff_and_six_promises_at_risk_come_in_one_mail() {
     let stack = MailStack::start();
     let fu = with_staff(
         &stack,
@@ -532,19 +532,37 @@ fn six_escalations_in_a_row_all_reach_staff_and_a_promise_at_risk_is_flagged() {
         .count();
     assert_eq!(escalations, 6, "none held back by anybody's send caps");
     assert_eq!(fu.count("SELECT COUNT(*) FROM suppressed"), 0);
-    // 12:31: half an hour before the 13:00 promises, with no news written: staff are warned.
+    // 12:31: half an hour before the 13:00 promises, with no news written: staff are warned,
+    // in one mail for all six.
     fu.once_at(t0 + Span::hours(3) + Span::minutes(31));
-    let team = stack.wait_for_mail(TEAM, 18);
-    let at_risk: Vec<String> = team
+    let team = stack.wait_for_mail(TEAM, 13);
+    stack.settle();
+    let at_risk: Vec<&Vec<u8>> = team
         .iter()
-        .map(|m| text_of(m))
-        .filter(|t| t.contains("was promised an update by"))
+        .filter(|m| text_of(m).contains("was promised an update by"))
         .collect();
-    assert_eq!(at_risk.len(), 6, "once per promise");
+    assert_eq!(at_risk.len(), 1, "one mail for six promises at risk");
+    let subject = parse(at_risk[0]).subject().unwrap_or_default().to_string();
     assert!(
-        at_risk[0].contains("reply to this mail with the news")
-            || at_risk[0].contains("Reply to this mail with the news")
+        subject.starts_with("[At risk 13:00 +5] Incident 1: "),
+        "{subject}"
     );
+    let text = text_of(at_risk[0]);
+    assert!(text.contains("Reply to this mail with the news"), "{text}");
+    for n in 2..=6 {
+        assert!(
+            text.contains(&format!(
+                "#{n} c{}@example.test: Problem {}, update promised by 13:00",
+                n - 1,
+                n - 1
+            )),
+            "{text}"
+        );
+    }
+    // Told once: nothing more at the next tick.
+    fu.once_at(t0 + Span::hours(3) + Span::minutes(41));
+    stack.settle();
+    assert_eq!(stack.mailbox(TEAM).len(), 13);
 }
 
 #[test]

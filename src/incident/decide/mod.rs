@@ -36,6 +36,8 @@ mod staff_mail;
 mod team;
 mod timers;
 
+pub use timers::at_risk_line;
+
 /// Forged staff replies staff are mailed about per incident in 24 hours; more are recorded,
 /// quarantined and logged only.
 pub const FORGED_ALERTS_PER_DAY: i64 = 3;
@@ -143,6 +145,15 @@ pub enum Event {
         /// put its words in `mail`), a new reply that goes through replaces it.
         pending: Option<i64>,
     },
+    /// A member's `#all` or `#to-tag` reply, carried out on another incident it names (see
+    /// [`StaffMail::for_the_others`]): as their reply there, except that the team hears of it
+    /// once, on the incident it was written in.
+    ToOthers {
+        message: MessageRow,
+        by: String,
+        name: String,
+        mail: StaffMail,
+    },
     /// A staff member wrote to the customer directly (support in copy): the customer has it;
     /// it counts as news.
     StaffCorrespondence {
@@ -164,7 +175,7 @@ pub enum Event {
     /// The customer's address bounced.
     Undeliverable { address: String, reason: String },
     /// A promised update is near and nobody has written the news since the last one.
-    PromiseAtRisk,
+    PromiseAtRisk(AtRisk),
     /// The assignee was alarmed alone `[staff] team_after` ago.
     TeamAlarmDue,
     /// The promised update is due (the scheduler sends it `lead` before the promise).
@@ -175,6 +186,20 @@ pub enum Event {
     CloseDue,
     /// An open incident has had no staff note for `[escalation] after_no_note`.
     QuietTooLong,
+}
+
+/// The at-risk alarms of one tick, shared out so that each member gets one mail for all of
+/// them: the first incident's alarm to a member lists the others that member would be told of.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AtRisk {
+    /// Promises due by this time are at risk now: `at_risk_before` ahead, and
+    /// `at_risk_batch` further when any promise is (see the scheduler).
+    pub until: DateTime<Utc>,
+    /// Per recipient, the other incidents this incident's alarm lists for them, worded by
+    /// [`at_risk_line`].
+    pub also: std::collections::BTreeMap<String, Vec<String>>,
+    /// Recipients whose alarm for this incident goes in another incident's mail.
+    pub told_with: std::collections::BTreeMap<String, IncidentNo>,
 }
 
 /// What is known when a complaint opens an incident.
@@ -204,6 +229,18 @@ pub struct Opening {
     /// The order, invoice and tracking numbers it names, in its subject or its words: kept
     /// with the incident, and not asked for again.
     pub facts: Vec<crate::mail::facts::Fact>,
+    /// In a burst (`[staff] burst`), the member this incident goes to in turn.
+    pub share: Option<Share>,
+}
+
+/// A new incident in a burst, assigned in turn to one member: they alone get its
+/// notification; the rest of the team reads of it in their digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub to: String,
+    /// The incidents of the burst opened before it that no digest lists yet (they went to
+    /// every member, before it was a burst): listed with it.
+    pub earlier: Vec<IncidentNo>,
 }
 
 /// An earlier incident of the same customer that a new complaint repeats.
@@ -221,12 +258,6 @@ pub enum StaffAction {
     Note(String),
     /// A note for staff only: recorded, never sent to the customer.
     InternalNote(String),
-    /// An outage note (`#to-tag`) sent from another incident's reply: a note signed by
-    /// `signed`; the team hears of it once, on the incident it was written in.
-    Broadcast {
-        text: String,
-        signed: String,
-    },
     /// On hold: "until Thursday 10:00 waiting for the carrier" (see `clock::parse_until`).
     Hold(String),
     Cadence(Duration),
@@ -312,9 +343,7 @@ pub fn decide(
             d.vouch(by);
             let start = d.fx.list.len();
             d.staff(Actor::Staff(by.clone()), action, None)?;
-            if !matches!(action, StaffAction::Broadcast { .. }) {
-                d.tell_team(by, "", start, None);
-            }
+            d.tell_team(by, "", start, None);
         }
         Event::StaffReply {
             message,
@@ -335,6 +364,15 @@ pub fn decide(
                 }
             }
         }
+        Event::ToOthers {
+            message,
+            by,
+            name,
+            mail,
+        } => {
+            d.vouch(by);
+            d.staff_reply(*message, by, name, mail, false, None);
+        }
         Event::StaffCorrespondence { message, by, text } => {
             let start = d.fx.list.len();
             d.staff_correspondence(*message, by, text);
@@ -354,7 +392,7 @@ pub fn decide(
             *alerts_today < FORGED_ALERTS_PER_DAY,
         ),
         Event::Undeliverable { address, reason } => d.undeliverable(address, reason),
-        Event::PromiseAtRisk => d.promise_at_risk(),
+        Event::PromiseAtRisk(at) => d.promise_at_risk(at),
         Event::ProgressDue => d.progress_due(),
         Event::CheckBackDue => d.check_back_due(),
         Event::CloseDue => {

@@ -138,7 +138,7 @@ impl Decision<'_> {
             Some(p) => self.say(said!("staff.reason.late_reply", previous = p)),
             None => String::new(),
         };
-        self.notify_staff(kind, Some(opening.message), |d| {
+        let shape = |d: &mut MailData| {
             d.staff = StaffData {
                 reason: reason.clone(),
                 from: customer.clone(),
@@ -148,7 +148,50 @@ impl Decision<'_> {
                 trust: written.trust.clone(),
                 ..StaffData::default()
             };
-        });
+        };
+        match &opening.share {
+            Some(share) => self.share_out(share, kind, opening.message, shape),
+            None => self.notify_staff(kind, Some(opening.message), shape),
+        }
+    }
+
+    /// A burst: the incident is assigned to `share.to`, who alone gets its notification (the
+    /// thread they answer in). Every recipient's next digest lists it, the assignee's too, with
+    /// the burst's earlier incidents: the burst is read there as a whole, and a reply to the
+    /// digest with `#all` answers all of it.
+    fn share_out(
+        &mut self,
+        share: &Share,
+        kind: MailKind,
+        message: MessageRow,
+        shape: impl Fn(&mut MailData),
+    ) {
+        self.emit(Effect::Assign(share.to.clone()));
+        let (max, within) = self
+            .policy
+            .staff
+            .burst
+            .map(|b| (b.max, self.words().duration(None, b.within)))
+            .unwrap_or_default();
+        let said = self.say(said!(
+            "event.burst_shared",
+            member = share.to,
+            max = max,
+            within = within
+        ));
+        self.fx.log(EventKind::Assigned, &Actor::Daemon, said);
+        self.staff_mail(kind, std::slice::from_ref(&share.to), Some(message), shape);
+        let mut recipients = self.policy.staff.recipients().to_vec();
+        if !recipients.contains(&share.to) {
+            recipients.push(share.to.clone());
+        }
+        let this = self.incident.number;
+        for &incident in share.earlier.iter().chain([&this]) {
+            self.emit(Effect::ListInDigest {
+                incident,
+                recipients: recipients.clone(),
+            });
+        }
     }
 
     /// The acknowledgement: to the incident's reply address (chosen when it opened, see
@@ -264,6 +307,51 @@ mod tests {
         );
         assert_eq!(ack.data.closed_days, "Monday 7 December");
         assert_eq!(ack.data.team_back, "on Tuesday at 09:00");
+    }
+
+    /// A burst shares the new incident out: Ben is assigned and alone gets its thread; every
+    /// member's digest lists it with the burst's earlier incident; the customer is answered
+    /// as always.
+    #[test]
+    fn in_a_burst_the_new_incident_goes_to_one_member_and_every_digest_lists_the_burst() {
+        let mut config = config();
+        config.staff.members = vec!["anna@example.test".into(), "ben@example.test".into()];
+        let f = Facts::new(open_incident(), Conversation::default());
+        let mut opening = an_opening(5);
+        opening.share = Some(Share {
+            to: "ben@example.test".into(),
+            earlier: vec![IncidentNo(7)],
+        });
+        let fx = decide(&f, &Event::Opened(opening), &config, at(T0)).expect("decided");
+        assert!(fx.list.contains(&Effect::Assign("ben@example.test".into())));
+        let new: Vec<&Mail> = fx
+            .mails()
+            .filter(|m| m.kind == MailKind::StaffNew)
+            .collect();
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].to, "ben@example.test");
+        assert_eq!(new[0].data.incident.assignee, "ben@example.test");
+        let listed: Vec<IncidentNo> = fx
+            .list
+            .iter()
+            .filter_map(|e| match e {
+                Effect::ListInDigest {
+                    incident,
+                    recipients,
+                } => {
+                    assert_eq!(recipients, &config.staff.members);
+                    Some(*incident)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(listed, vec![IncidentNo(7), f.incident.number]);
+        assert_eq!(
+            fx.mails()
+                .filter(|m| m.kind == MailKind::Acknowledgement)
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -66,8 +66,11 @@ fn due(f: &Facts, config: &Config, now: DateTime<Utc>) -> Vec<Timer> {
         && config.staff.window.as_ref().is_none_or(|w| w.includes(now))
         && i.customer_wrote_at
             .is_none_or(|w| w <= clock::before(now, config.staff.grace_after_customer))
-        && i.last_note_at.unwrap_or(i.opened_at)
-            <= clock::before(now, config.escalation.after_no_note)
+        && clock::after_working(
+            i.last_note_at.unwrap_or(i.opened_at),
+            config.escalation.after_no_note,
+            config.staff.window.as_ref(),
+        ) <= now
     {
         out.push(Timer::Quiet);
     }

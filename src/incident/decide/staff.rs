@@ -38,7 +38,6 @@ impl Decision<'_> {
     ) -> Result<(), Refusal> {
         match action {
             StaffAction::Note(text) => self.note(&who, text, note_by.unwrap_or("")),
-            StaffAction::Broadcast { text, signed } => self.note(&who, text, signed),
             StaffAction::Hold(spec) => self.hold(&who, spec, "", note_by.unwrap_or("")),
             StaffAction::InternalNote(text) => {
                 let text = text.trim();

@@ -152,6 +152,10 @@ impl Decision<'_> {
                 .commands
                 .iter()
                 .any(|c| matches!(c, Command::Wait(_) | Command::Resolve(_) | Command::Hold(_)));
+        // `#all` and `#to-tag` carry words, or a change of course (an outage resolved in one
+        // mail); an internal mail carries nothing to anyone.
+        let nothing_for_others = mail.internal
+            || (text.is_empty() && !mail.commands.iter().any(Command::for_every_incident));
         for command in &mail.commands {
             let action = match command {
                 Command::Resolve(r) => {
@@ -196,7 +200,7 @@ impl Decision<'_> {
                 Command::ToTag { label, sent_to } => {
                     if sent_to.is_empty() {
                         refused.push(self.say(said!("refusal.to_tag_none", label = label)));
-                    } else if text.is_empty() || mail.internal {
+                    } else if nothing_for_others {
                         refused.push(self.say(said!("refusal.to_tag_words", label = label)));
                     } else {
                         let said = self.say(said!(
@@ -212,7 +216,7 @@ impl Decision<'_> {
                 Command::ToAll { sent_to } => {
                     if sent_to.is_empty() {
                         refused.push(self.say(said!("refusal.to_all_no_digest")));
-                    } else if text.is_empty() || mail.internal {
+                    } else if nothing_for_others {
                         refused.push(self.say(said!("refusal.to_all_words")));
                     } else {
                         let said = self.say(said!(

@@ -102,6 +102,7 @@ pub(super) fn an_opening(message: i64) -> Opening {
             ..Default::default()
         },
         facts: Vec::new(),
+        share: None,
     }
 }
 

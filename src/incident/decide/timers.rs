@@ -5,15 +5,16 @@ use super::*;
 
 impl Decision<'_> {
     /// "Ann was promised an update by 14:00; reply with the news": once per promise, and only
-    /// when no staff note came since the last promise.
-    pub(super) fn promise_at_risk(&mut self) {
+    /// when no staff note came since the last promise. A member with several promises at risk
+    /// at once gets one mail, in the thread of the first, listing the rest ([`AtRisk`]).
+    pub(super) fn promise_at_risk(&mut self, at: &AtRisk) {
         let Some(promised) = self.incident.next_update_at() else {
             return;
         };
         if self.incident.state() != State::Open
             || self.incident.updates_stopped
             || self.incident.at_risk_warned_for == Some(promised)
-            || clock::before(promised, self.policy.staff.at_risk_before) > self.now
+            || promised > at.until
         {
             return;
         }
@@ -35,13 +36,28 @@ impl Decision<'_> {
             self.fx.log(EventKind::PromiseAtRisk, &Actor::Daemon, said);
             return;
         }
-        self.fx.log(
-            EventKind::PromiseAtRisk,
-            &Actor::Daemon,
-            self.say(said!("event.timers.at_risk", promised = stamp(promised))),
-        );
         let recipients = self.alarm_recipients(false);
-        self.staff_mail(MailKind::StaffAtRisk, &recipients, None, |_| {});
+        let own: Vec<&String> = recipients
+            .iter()
+            .filter(|r| !at.told_with.contains_key(*r))
+            .collect();
+        let with = recipients.iter().find_map(|r| at.told_with.get(r));
+        let said = match with {
+            Some(first) => said!(
+                "event.timers.at_risk_together",
+                promised = stamp(promised),
+                first = first
+            ),
+            None => said!("event.timers.at_risk", promised = stamp(promised)),
+        };
+        self.fx
+            .log(EventKind::PromiseAtRisk, &Actor::Daemon, self.say(said));
+        for to in own {
+            let also = at.also.get(to).cloned().unwrap_or_default();
+            self.staff_mail(MailKind::StaffAtRisk, std::slice::from_ref(to), None, |d| {
+                d.staff.also_at_risk = also.clone();
+            });
+        }
     }
 
     /// The promised update: the newest note the customer has not heard, or an honest "still
@@ -352,6 +368,31 @@ impl Decision<'_> {
             d.escalation = escalation.clone();
         });
     }
+}
+
+/// One line about `incident`'s promise at risk, as another incident's alarm lists it: "#7 Ben
+/// Carter <ben@…>: Parcel lost, update promised by 14:40".
+pub fn at_risk_line(incident: &Incident, policy: &Policy, now: DateTime<Utc>) -> String {
+    let promised = incident
+        .next_update_at()
+        .map(|t| {
+            policy
+                .phrases
+                .short_time(None, t, now, policy.cadence.timezone)
+        })
+        .unwrap_or_default();
+    let subject = if incident.subject.is_empty() {
+        policy.say(&said!("digest.no_subject"))
+    } else {
+        incident.subject.clone()
+    };
+    policy.say(&said!(
+        "event.timers.at_risk_line",
+        number = incident.number,
+        customer = incident.customer_display(),
+        subject = subject,
+        promised = promised
+    ))
 }
 
 #[cfg(test)]

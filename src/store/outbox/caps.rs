@@ -120,6 +120,31 @@ pub fn record_suppressed(
     Ok(())
 }
 
+/// Lists `incident` in `recipient`'s next digest without a mail held back from them (a new
+/// incident of a burst: see migration 021).
+pub fn list_in_digest(
+    conn: &Connection,
+    incident: IncidentNo,
+    recipient: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO suppressed (incident_id, kind, recipient, reason, context, created_at,
+             digest_pending, listed_only)
+         VALUES (?1, ?2, ?3, '', '', ?4, 1, 1)",
+    )?
+    .execute(params![incident, MailKind::StaffNew, recipient, Ts(now)])?;
+    Ok(())
+}
+
+/// Whether `incident` is listed for any digest already (a burst's earlier incidents are
+/// listed once, when the burst begins).
+pub fn listed_for_digest(conn: &Connection, incident: IncidentNo) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM suppressed WHERE incident_id = ?1 AND listed_only = 1")?
+        .exists([incident])?)
+}
+
 /// A staff notification held for a digest.
 #[derive(Debug, Clone)]
 pub struct Held {
@@ -199,7 +224,7 @@ pub fn incident_suppressed(
 ) -> Result<Vec<TimelineSuppressed>> {
     let mut stmt = conn.prepare(
         "SELECT kind, recipient, reason, created_at FROM suppressed
-         WHERE incident_id = ?1 ORDER BY id",
+         WHERE incident_id = ?1 AND listed_only = 0 ORDER BY id",
     )?;
     let rows = stmt
         .query_map([incident], |r| {
@@ -222,7 +247,8 @@ pub fn suppressed_at(
     at: DateTime<Utc>,
 ) -> Result<Vec<(MailKind, String, String)>> {
     let mut stmt = conn.prepare(
-        "SELECT kind, recipient, reason FROM suppressed WHERE created_at = ?1 ORDER BY id",
+        "SELECT kind, recipient, reason FROM suppressed
+         WHERE created_at = ?1 AND listed_only = 0 ORDER BY id",
     )?;
     let rows = stmt
         .query_map([Ts(at)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
