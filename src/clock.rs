@@ -20,7 +20,7 @@ impl Clock {
         Clock { fixed: None }
     }
 
-    /// Time stands still at `at` (the hidden `--now` testing flag).
+    /// Time stands still at `at` (the testing clock, `FOLLOWUPD_TEST_NOW`).
     pub fn fixed(at: DateTime<Utc>) -> Clock {
         Clock { fixed: Some(at) }
     }

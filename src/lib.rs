@@ -13,7 +13,7 @@
 //! Imports only point one way: the edges (cli, daemon, probe) → intake, scheduler → apply →
 //! outbox → deps → store → incident, thread → mail → config, templates, secret → clock,
 //! digest, errors; the network edges [`imap`] and [`smtp`] → [`oauth`] (access tokens),
-//! [`sasl`] → config, [`tls`].
+//! [`sasl`] → config, [`tls`]; [`journal`] writes the log lines under systemd.
 
 pub(crate) mod apply;
 pub mod cli;
@@ -28,6 +28,7 @@ pub(crate) mod files;
 pub(crate) mod imap;
 pub mod incident;
 pub(crate) mod intake;
+pub(crate) mod journal;
 pub(crate) mod lang;
 pub mod mail;
 pub(crate) mod oauth;

@@ -1,6 +1,7 @@
 //! The admin's commands: `check` (with its warnings) and `erase`.
 
 use super::*;
+use std::io::Write as _;
 
 /// `followupd erase ADDRESS`: the person's messages, names and addresses go; a tombstone
 /// event stays. The file is vacuumed and its WAL emptied afterwards, with `secure_delete` on
@@ -30,7 +31,7 @@ pub(super) fn erase(
     tx.commit()?;
     let clean = store::erasure::vacuum(&conn)?;
     let incidents: Vec<String> = erased.incidents.iter().map(|n| format!("#{n}")).collect();
-    println!(
+    writeln!(std::io::stdout(),
         "erased {address}: {} incident(s){}, {} message(s), {} mail(s), {} event detail(s); a tombstone event records it",
         erased.incidents.len(),
         if incidents.is_empty() {
@@ -41,7 +42,7 @@ pub(super) fn erase(
         erased.messages,
         erased.mails,
         erased.events
-    );
+    )?;
     if !clean {
         eprintln!(
             "followupd: the database's write-ahead log is in use by another process (the daemon?) \
@@ -51,17 +52,19 @@ pub(super) fn erase(
     }
     if imap {
         let removed = connect::erase_from_mailbox(config, &erased.message_ids)?;
-        println!(
+        writeln!(
+            std::io::stdout(),
             "imap: deleted {removed} message(s) of {} from the support mailbox on {}",
             erased.message_ids.len(),
             config.imap.endpoint.server()
-        );
+        )?;
     } else if !erased.message_ids.is_empty() {
-        println!(
+        writeln!(
+            std::io::stdout(),
             "their {} message(s) are still in the support mailbox on the server: run with \
              --imap to delete them there too",
             erased.message_ids.len()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -75,13 +78,18 @@ pub(super) fn unix_user() -> String {
 }
 
 pub(super) fn check(config: &Config, connect: bool) -> Result<ExitCode> {
-    println!("config     {}: ok", config.path.display());
+    writeln!(
+        std::io::stdout(),
+        "config     {}: ok",
+        config.path.display()
+    )?;
     let templates = crate::deps::load_templates(config)?;
     let rendered = templates.check(&config.support.name, &config.support.address)?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "templates  {}: ok ({rendered} renderings with complete, plain and sparse sample data)",
         config.templates.display()
-    );
+    )?;
     // `check --connect` reports the CA files in its own lines, with the rest.
     if !connect {
         crate::tls::client_config(config.imap.endpoint.ca_file.as_deref())
@@ -127,10 +135,12 @@ pub(super) fn check(config: &Config, connect: bool) -> Result<ExitCode> {
                 ),
             },
         };
-        println!(
+        writeln!(
+            std::io::stdout(),
             "oauth2     [{}] {}: {state}",
-            account.section, account.token_url
-        );
+            account.section,
+            account.token_url
+        )?;
     }
     let key = if config.secret_file.exists() {
         crate::secret::Secret::load_or_create(&config.secret_file)?;
@@ -138,8 +148,13 @@ pub(super) fn check(config: &Config, connect: bool) -> Result<ExitCode> {
     } else {
         "created on first run"
     };
-    println!("secret     {}: {key}", config.secret_file.display());
-    println!(
+    writeln!(
+        std::io::stdout(),
+        "secret     {}: {key}",
+        config.secret_file.display()
+    )?;
+    writeln!(
+        std::io::stdout(),
         "imap       {}:{} ({:?}), mailbox {}, {}, {}",
         config.imap.endpoint.host,
         config.imap.endpoint.port,
@@ -151,17 +166,22 @@ pub(super) fn check(config: &Config, connect: bool) -> Result<ExitCode> {
         } else {
             "polling"
         }
-    );
-    println!(
+    )?;
+    writeln!(
+        std::io::stdout(),
         "smtp       {}:{} ({:?}), {}",
         config.smtp.endpoint.host,
         config.smtp.endpoint.port,
         config.smtp.endpoint.tls,
         login_said(&config.smtp.endpoint)
-    );
-    println!("database   {}", config.database.display());
+    )?;
+    writeln!(
+        std::io::stdout(),
+        "database   {}",
+        config.database.display()
+    )?;
     for warning in check_warnings(config) {
-        println!("warning    {warning}");
+        writeln!(std::io::stdout(), "warning    {warning}")?;
     }
     if connect {
         return connect::check(config);
@@ -189,6 +209,33 @@ pub(super) fn check_warnings(config: &Config) -> Vec<String> {
                 .to_string(),
         );
     }
+    out.extend(strangers_in_the_state_directory(config));
+    // The well-known ports speak one way: the other waits for a greeting that never comes
+    // (a 60-second timeout that says nothing about why).
+    for (section, endpoint, implicit_port, starttls_ports) in [
+        ("imap", &config.imap.endpoint, 993, &[143][..]),
+        ("smtp", &config.smtp.endpoint, 465, &[25, 587][..]),
+    ] {
+        let hint = match endpoint.tls {
+            config::TlsMode::Starttls if endpoint.port == implicit_port => Some("implicit"),
+            config::TlsMode::Implicit if starttls_ports.contains(&endpoint.port) => {
+                Some("starttls")
+            }
+            _ => None,
+        };
+        if let Some(wanted) = hint {
+            out.push(format!(
+                "[{section}] port {} usually wants tls = \"{wanted}\", not \"{}\": the two \
+                 sides would wait for each other until the timeout",
+                endpoint.port,
+                match endpoint.tls {
+                    config::TlsMode::Implicit => "implicit",
+                    config::TlsMode::Starttls => "starttls",
+                    config::TlsMode::None => "none",
+                }
+            ));
+        }
+    }
     if let Some(listen) = config.metrics.listen {
         if !listen.ip().is_loopback() {
             out.push(format!(
@@ -198,6 +245,40 @@ pub(super) fn check_warnings(config: &Config) -> Vec<String> {
             ));
         }
     }
+    out
+}
+
+/// Files in the state directory that another user owns than the directory's owner (the
+/// service's user): what the service may be unable to read or write, as a file root left
+/// there before root's commands worked as the service.
+fn strangers_in_the_state_directory(config: &Config) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(state) = config.database.parent() else {
+        return Vec::new();
+    };
+    let Ok(owner) = std::fs::metadata(state).map(|m| m.uid()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(state) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let uid = entry.metadata().ok()?.uid();
+            (uid != owner).then(|| {
+                format!(
+                    "{} belongs to uid {uid}, not to the owner of {} (uid {owner}): the service \
+                     may not be able to use it; `chown --reference={} {}` gives it back",
+                    entry.path().display(),
+                    state.display(),
+                    state.display(),
+                    entry.path().display()
+                )
+            })
+        })
+        .collect();
+    out.sort();
     out
 }
 
@@ -230,5 +311,34 @@ pub(super) fn login_said(endpoint: &config::Endpoint) -> String {
             account.provider.as_str(),
             account.grant.as_str()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_well_known_port_with_the_other_tls_is_named_by_check() {
+        let mut config = Config::example().expect("example");
+        config.smtp.endpoint.port = 465;
+        config.smtp.endpoint.tls = config::TlsMode::Starttls;
+        config.imap.endpoint.port = 993;
+        config.imap.endpoint.tls = config::TlsMode::Implicit;
+        let warnings = check_warnings(&config);
+        let about = |section: &str| {
+            warnings
+                .iter()
+                .filter(|w| w.starts_with(&format!("[{section}] port")))
+                .count()
+        };
+        assert_eq!(about("imap"), 0, "{warnings:?}");
+        assert_eq!(about("smtp"), 1, "{warnings:?}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("[smtp] port 465 usually wants tls = \"implicit\"")),
+            "{warnings:?}"
+        );
     }
 }

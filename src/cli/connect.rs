@@ -1,5 +1,6 @@
 //! Talking to the servers from the command line: `check --connect` and `oauth2 login`.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -62,10 +63,10 @@ pub fn check(config: &Config) -> Result<ExitCode> {
     let mut failed = 0;
     for t in &tried {
         match &t.outcome {
-            Ok(text) => println!("{:<10} {}: ok, {text}", t.what, t.server),
+            Ok(text) => writeln!(std::io::stdout(), "{:<10} {}: ok, {text}", t.what, t.server)?,
             Err(text) => {
                 failed += 1;
-                println!("{:<10} FAILED: {text}", t.what);
+                writeln!(std::io::stdout(), "{:<10} FAILED: {text}", t.what)?;
             }
         }
     }
@@ -326,7 +327,8 @@ pub fn login(config: &Config, server: &str, browser: bool) -> Result<ExitCode> {
     } else {
         login::device(account, &user, tls, &mut out)?
     };
-    println!(
+    writeln!(
+        std::io::stdout(),
         "\nSigned in as {user}. The refresh token is kept in {} (mode 0600){}.",
         signed.file,
         if signed.scope.is_empty() {
@@ -334,17 +336,19 @@ pub fn login(config: &Config, server: &str, browser: bool) -> Result<ExitCode> {
         } else {
             format!(", for {}", signed.scope)
         }
-    );
+    )?;
     if matches!(&other.auth, Auth::OAuth2 { account: theirs, .. } if Arc::ptr_eq(theirs, account)) {
         let other_name = if server == "smtp" { "imap" } else { "smtp" };
-        println!(
+        writeln!(
+            std::io::stdout(),
             "[{other_name}] uses the same sign-in ([{}]).",
             account.section
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        std::io::stdout(),
         "A running followupd uses it from its next connection on. Check with `followupd check \
          --connect`."
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -46,19 +46,28 @@ pub struct Cli {
         value_name = "PATH"
     )]
     config: Option<PathBuf>,
-    /// For testing only: act as if it were this time (RFC 3339, e.g. 2026-11-23T18:00:00Z).
-    /// Time then stands still for the whole command.
-    #[arg(long, global = true, hide = true, value_name = "TIME", value_parser = parse_now)]
-    now: Option<DateTime<Utc>>,
     #[command(subcommand)]
     command: Command,
 }
 
-fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-11-23T18:00:00Z: {e}"))
+/// The testing clock: `FOLLOWUPD_TEST_NOW=2026-11-23T18:00:00Z` makes a command act as if it
+/// were that time, and time stands still for the whole command. An environment variable, not
+/// an option: no completion offers it, the unit never sets it, and a staff member cannot
+/// backdate what they record by typing a flag.
+fn testing_clock() -> Result<Clock> {
+    let Ok(text) = std::env::var(TEST_NOW) else {
+        return Ok(Clock::system());
+    };
+    let at = DateTime::parse_from_rfc3339(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{TEST_NOW} `{text}` is not an RFC 3339 time like 2026-11-23T18:00:00Z: {e}"
+        )
+    })?;
+    Ok(Clock::fixed(at.with_timezone(&Utc)))
 }
+
+/// The testing clock's variable (see [`testing_clock`]).
+const TEST_NOW: &str = "FOLLOWUPD_TEST_NOW";
 
 #[derive(Subcommand)]
 enum Command {
@@ -154,6 +163,19 @@ enum Command {
     Template {
         #[command(subcommand)]
         action: TemplateAction,
+    },
+    /// Re-read the configuration and the templates in the running daemon (the unit's
+    /// `ExecReload=`): checks them first, then signals the daemon and waits for its answer.
+    /// Exits non-zero with the reason when they are refused (78 for a broken configuration);
+    /// the daemon keeps the old ones.
+    Reload {
+        /// The daemon's process id (`$MAINPID` in the unit); default: the one holding the
+        /// database's lock.
+        #[arg(long, value_name = "PID")]
+        pid: Option<i32>,
+        /// How long to wait for the daemon's answer.
+        #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+        wait: std::time::Duration,
     },
     /// What the daemon has done and has waiting, as /metrics shows it: incidents by state,
     /// the outbox, sends, promises kept and breached, escalations, suppressed mail, intake.
@@ -450,10 +472,30 @@ pub fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // The whole chain, each cause once: "database …: cannot open: permission denied".
-            eprintln!("followupd: {}", crate::errors::Chain(e.as_ref()));
-            ExitCode::FAILURE
+            let said = crate::errors::Chain(e.as_ref());
+            if stderr_is_the_journal() {
+                // At err, so `journalctl -p err` shows why the unit failed.
+                tracing::error!("{said}");
+            } else {
+                eprintln!("followupd: {said}");
+            }
+            if is_config_error(&e) {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// The exit status of a broken configuration (sysexits' `EX_CONFIG`): the unit does not
+/// restart on it (`RestartPreventExitStatus=78`), since it would fail the same way every ten
+/// seconds until someone mends the file.
+const EXIT_CONFIG: u8 = 78;
+
+fn is_config_error(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.downcast_ref::<config::ConfigError>().is_some())
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -477,10 +519,7 @@ fn init_logging() {
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
     };
     if stderr_is_the_journal() {
-        if let Ok(journal) = tracing_journald::layer() {
-            let journal = journal
-                .with_syslog_identifier("followupd".into())
-                .with_field_prefix(Some("FOLLOWUPD".into()));
+        if let Ok(journal) = crate::journal::JournalLayer::connect() {
             tracing_subscriber::registry()
                 .with(filter())
                 .with(journal)
@@ -520,6 +559,45 @@ fn load_config(cli: &Cli) -> Result<Config> {
     Ok(config::load(&path)?)
 }
 
+/// Root runs a command as the owner of the state directory (the service's user), so that what
+/// it writes there (the database's journal files, a refreshed OAuth2 sign-in, the secret key)
+/// stays the service's: a root `check --connect` that refreshed the token once left a file the
+/// service could not read. Secrets only root may read are read first. A state directory root
+/// owns, or none yet, leaves root as it is.
+fn work_as_state_owner(config: &mut Config) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let Some(state) = config.database.parent().map(std::path::Path::to_path_buf) else {
+        return Ok(());
+    };
+    let Ok(meta) = std::fs::metadata(&state) else {
+        return Ok(());
+    };
+    let (uid, gid) = (meta.uid(), meta.gid());
+    if uid == 0 {
+        return Ok(());
+    }
+    config.read_secrets_now();
+    // The groups first: once the user is changed there is no right left to change them.
+    // SAFETY: plain system calls on values we own; each result is checked.
+    let failed = unsafe {
+        libc::setgroups(1, &gid) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0
+    };
+    if failed {
+        anyhow::bail!(
+            "cannot work as the owner of {} (uid {uid}, gid {gid}), as root must so that the \
+             service can use what this command writes: {}",
+            state.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    tracing::debug!(uid, gid, state = %state.display(), "root works as the state directory's owner");
+    Ok(())
+}
+
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     // Commands that need no configuration.
     match &cli.command {
@@ -527,9 +605,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Generate { dir } => return service::generate(dir),
         _ => {}
     }
-    let config = load_config(&cli)?;
+    let mut config = load_config(&cli)?;
+    work_as_state_owner(&mut config)?;
     show::set_team_zone(config.cadence.timezone);
-    let clock = cli.now.map_or_else(Clock::system, Clock::fixed);
+    let clock = testing_clock()?;
     match cli.command {
         Command::Check { connect } => check(&config, connect),
         Command::Oauth2 {
@@ -537,6 +616,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => connect::login(&config, &server, browser),
         Command::Run { once } => run(config, once, clock),
         Command::Status { json } => service::status(&config, json, clock.now()),
+        Command::Reload { pid, wait } => service::reload(&config, pid, wait),
         Command::Erase { address, by, imap } => erase(&config, &address, by, imap, clock),
         Command::Completions { .. } | Command::Generate { .. } => Ok(ExitCode::SUCCESS), // above
         Command::Incidents {
@@ -657,7 +737,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 },
                 clock.now(),
             )?;
-            println!("{address} cleared: automatic mail may go there again");
+            writeln!(
+                std::io::stdout(),
+                "{address} cleared: automatic mail may go there again"
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Quarantine {

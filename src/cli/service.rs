@@ -41,35 +41,103 @@ pub fn generate(dir: &Path) -> Result<ExitCode> {
         clap_complete::generate_to(shell, &mut command, "followupd", &completions)
             .with_context(|| format!("{}: cannot write completions", completions.display()))?;
     }
-    println!(
+    writeln!(
+        std::io::stdout(),
         "man pages in {}, completions in {}",
         man.display(),
         completions.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `followupd status`: what `/metrics` shows, as a person reads it. The same numbers: both
 /// come from [`store::stats::snapshot`].
+/// The record's figures and whether the daemon runs. Exits 3 when it does not (as LSB init
+/// scripts' `status` does), so a monitoring check can tell "down" from "up".
 pub fn status(config: &Config, json: bool, now: DateTime<Utc>) -> Result<ExitCode> {
     let conn = store::open(&config.database)?;
     let snapshot = store::stats::snapshot(&conn)?;
+    let running = crate::daemon::is_running(&config.database);
     if json {
-        super::show::json(&snapshot)?;
+        let mut value = serde_json::to_value(&snapshot)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("running".into(), running.into());
+        }
+        super::show::json(&value)?;
     } else {
         let mut out = std::io::stdout().lock();
         write_status(&mut out, &snapshot, now)?;
-        // What only the running daemon knows (IMAP up or down, a stuck loop), from its
-        // /healthz when the listener is on.
-        if let Some(addr) = config.metrics.listen {
+        if !running {
+            writeln!(
+                out,
+                "daemon      not running (nothing holds {})",
+                config.database.with_extension("lock").display()
+            )?;
+        } else if let Some(addr) = config.metrics.listen {
+            // What only the running daemon knows (IMAP up or down, a stuck loop), from its
+            // /healthz when the listener is on.
             let said = match healthz(addr) {
                 Ok(body) => body.lines().collect::<Vec<_>>().join("; "),
-                Err(e) => format!("no answer at http://{addr}/healthz ({e}): is it running?"),
+                Err(e) => format!("no answer at http://{addr}/healthz ({e})"),
             };
             writeln!(out, "daemon      {said}")?;
+        } else {
+            writeln!(out, "daemon      running")?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if running {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// `followupd reload`: the configuration parsed already (a broken one never gets here: it
+/// exits 78 with its file and line); the templates are checked as the daemon will check them;
+/// then SIGHUP, and the daemon's own answer, which it records beside the database.
+pub fn reload(config: &Config, pid: Option<i32>, wait: std::time::Duration) -> Result<ExitCode> {
+    crate::deps::load_checked(config).map_err(|e| {
+        anyhow::anyhow!(
+            "reload refused: the templates in {} are broken; the daemon keeps the old ones: {}",
+            config.templates.display(),
+            e.to_string().replace('\n', "; ")
+        )
+    })?;
+    let lock = config.database.with_extension("lock");
+    let Some(pid) = pid.or_else(|| crate::daemon::running_pid(&config.database)) else {
+        anyhow::bail!(
+            "no daemon runs (nothing holds {}): nothing to reload; the configuration and the \
+             templates are good and the next start uses them",
+            lock.display()
+        );
+    };
+    let (before, _) = crate::daemon::reload_outcome(&config.database);
+    // SAFETY: kill(2) with a signal number from libc; the result is checked.
+    if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+        anyhow::bail!(
+            "cannot signal the daemon (pid {pid}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let (seq, said) = crate::daemon::reload_outcome(&config.database);
+        if seq != before {
+            if said.starts_with("ok") {
+                writeln!(std::io::stdout(), "reloaded: {said}")?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            anyhow::bail!("reload {said}");
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "the daemon (pid {pid}) did not answer the reload within {}; its log says why",
+                humantime::format_duration(wait)
+            );
+        }
+        // The daemon writes its answer to a file: looked at every 50 ms until it changes.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// The daemon's `/healthz` body (200 or 503 alike: both say what is going on).

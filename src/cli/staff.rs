@@ -4,6 +4,7 @@
 use super::*;
 use crate::said;
 use crate::templates::Said;
+use std::io::Write as _;
 
 /// Staff actions: one transaction each, with the mail they cause; the running daemon sends it.
 pub(super) fn incident_action(
@@ -91,12 +92,13 @@ pub(super) fn incident_action(
     let (effects, applied) = act(&tx, &deps, number, &event, Pass::Real, now)?;
     tx.commit()?;
     let done = said(&action, &effects, &applied, &deps);
-    println!(
+    writeln!(
+        std::io::stdout(),
         "{}",
         deps.templates
             .phrases()
             .say(None, &said!("cli.done.line", number = number, done = done))
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -135,7 +137,11 @@ pub(super) fn release(
         }
         _ => said!("cli.released.recorded", row = id),
     };
-    println!("{}", deps.templates.phrases().say(None, &said));
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        deps.templates.phrases().say(None, &said)
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -353,17 +359,23 @@ pub(super) fn list_messages(
 pub(super) fn template_list(config: &Config) -> Result<ExitCode> {
     let templates = crate::deps::load_templates(config)?;
     let dir = templates.dir().display().to_string();
-    println!("mail ({dir}/NAME.subject.hbs, .text.hbs, .html.hbs):");
+    writeln!(
+        std::io::stdout(),
+        "mail ({dir}/NAME.subject.hbs, .text.hbs, .html.hbs):"
+    )?;
     for name in MailKind::template_names() {
-        println!("  {name}");
+        writeln!(std::io::stdout(), "  {name}")?;
     }
     let langs = templates.languages();
     if !langs.is_empty() {
-        println!("language sets: {}", langs.join(", "));
+        writeln!(std::io::stdout(), "language sets: {}", langs.join(", "))?;
     }
-    println!("canned replies ({dir}/staff/replies/NAME.hbs; use with #reply NAME):");
+    writeln!(
+        std::io::stdout(),
+        "canned replies ({dir}/staff/replies/NAME.hbs; use with #reply NAME):"
+    )?;
     if templates.reply_names().is_empty() {
-        println!("  none yet");
+        writeln!(std::io::stdout(), "  none yet")?;
     }
     for name in templates.reply_names() {
         let own: Vec<&str> = langs
@@ -379,9 +391,9 @@ pub(super) fn template_list(config: &Config) -> Result<ExitCode> {
             .map(String::as_str)
             .collect();
         if own.is_empty() {
-            println!("  {name}");
+            writeln!(std::io::stdout(), "  {name}")?;
         } else {
-            println!("  {name} (also in {})", own.join(", "));
+            writeln!(std::io::stdout(), "  {name} (also in {})", own.join(", "))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -80,6 +80,35 @@ pub struct Config {
     pub language: LanguageConfig,
 }
 
+impl Config {
+    /// Reads every password and client secret file now, for a process about to give up the
+    /// rights that let it read them (root working as the state directory's owner, see
+    /// `followupd`'s CLI). A file it cannot read stays named, to be reported when it is used,
+    /// as before: a command that needs no server must not fail on a server's password.
+    pub fn read_secrets_now(&mut self) {
+        // One sign-in shared by IMAP and SMTP stays one (the same `Arc`).
+        let mut done: Vec<(Arc<OAuth2Config>, Arc<OAuth2Config>)> = Vec::new();
+        for endpoint in [&mut self.imap.endpoint, &mut self.smtp.endpoint] {
+            if let Some(servers::PasswordSource::File { path, .. }) = &endpoint.password {
+                if let Ok(bytes) = std::fs::read(path) {
+                    endpoint.password = Some(servers::PasswordSource::Read(servers::Secret(bytes)));
+                }
+            }
+            if let oauth::Auth::OAuth2 { account, .. } = &mut endpoint.auth {
+                if let Some((_, read)) = done.iter().find(|(was, _)| Arc::ptr_eq(was, account)) {
+                    *account = read.clone();
+                } else {
+                    let mut read = (**account).clone();
+                    read.read_secrets_now();
+                    let read = Arc::new(read);
+                    done.push((account.clone(), read.clone()));
+                    *account = read;
+                }
+            }
+        }
+    }
+}
+
 /// How the daemon talks to systemd (`[service]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceConfig {

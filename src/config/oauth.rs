@@ -116,10 +116,30 @@ pub struct SecretFile {
     /// The key that named it: `client_secret_file`, `client_key_file`.
     pub key: &'static str,
     pub at: Line,
+    /// Its bytes, read already (see [`crate::config::Config::read_secrets_now`]).
+    pub read: Option<super::servers::Secret>,
+}
+
+impl OAuth2Config {
+    /// Reads the client's secret or key now, if it can (see
+    /// [`crate::config::Config::read_secrets_now`]).
+    pub fn read_secrets_now(&mut self) {
+        let file = match &mut self.client_auth {
+            ClientAuth::None => return,
+            ClientAuth::Secret(file) => file,
+            ClientAuth::Certificate(c) => &mut c.key,
+        };
+        if let Ok(bytes) = std::fs::read(&file.path) {
+            file.read = Some(super::servers::Secret(bytes));
+        }
+    }
 }
 
 impl SecretFile {
     fn bytes(&self, section: &str) -> Result<Vec<u8>, ConfigError> {
+        if let Some(read) = &self.read {
+            return Ok(read.0.clone());
+        }
         let shown = self.path.display();
         crate::files::check_private(&self.path).map_err(|why| {
             self.at
@@ -414,6 +434,7 @@ impl Validator<'_> {
             path: self.resolve_credential(file.get_ref()),
             key,
             at: self.line(file.span()),
+            read: None,
         };
         match (
             &raw.client_secret_file,

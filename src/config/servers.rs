@@ -72,6 +72,19 @@ pub enum PasswordSource {
         name: String,
         at: Line,
     },
+    /// Read already: root read it before working as the state directory's owner, who may not
+    /// read the file (see [`crate::config::Config::read_secrets_now`]).
+    Read(Secret),
+}
+
+/// A secret read into memory; never shown, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 /// A line of the configuration file.
@@ -112,6 +125,11 @@ impl PasswordSource {
                         ))
                     })
             }
+            PasswordSource::Read(secret) => Ok(String::from_utf8_lossy(&secret.0)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()),
             PasswordSource::Env { name, at } => std::env::var(name).map_err(|_| {
                 at.error(format!(
                     "[{section}] password_env names `{name}` but that environment variable is \

@@ -318,11 +318,14 @@ impl Daemon {
         let old = shared.deps();
         let path = &old.config.path;
         tracing::info!(config = %path.display(), "SIGHUP: reloading the configuration and the templates");
+        let database = &old.config.database;
         let mut config = match crate::config::load(path) {
             Ok(config) => config,
             Err(e) => {
                 health.reloads_failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %crate::errors::Chain(&e), "reload refused: the configuration is broken; the old configuration and templates stay in force");
+                let why = crate::errors::Chain(&e).to_string();
+                tracing::error!(error = %why, "reload refused: the configuration is broken; the old configuration and templates stay in force");
+                record_reload(database, &format!("refused: {why}"));
                 return;
             }
         };
@@ -336,6 +339,13 @@ impl Daemon {
                 tracing::error!(
                     templates = %config.templates.display(),
                     "reload refused: the templates are broken; the old configuration and templates stay in force"
+                );
+                record_reload(
+                    database,
+                    &format!(
+                        "refused: the templates are broken: {}",
+                        e.to_string().replace('\n', "; ")
+                    ),
                 );
                 return;
             }
@@ -364,6 +374,15 @@ impl Daemon {
                 "changed settings that take effect only at the next restart (`systemctl restart followupd`); their old values stay in force"
             );
         }
+        let said = if restart.is_empty() {
+            "ok".to_string()
+        } else {
+            format!(
+                "ok; these take effect only at the next restart: {}",
+                restart.join(", ")
+            )
+        };
+        record_reload(database, &said);
     }
 }
 
@@ -516,6 +535,49 @@ async fn pause(wait: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     *stop.borrow()
 }
 
+/// The process holding the lock beside `database`, as it wrote itself there; None when no
+/// daemon runs.
+pub fn running_pid(database: &std::path::Path) -> Option<i32> {
+    if !is_running(database) {
+        return None;
+    }
+    std::fs::read_to_string(database.with_extension("lock"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The last reload's outcome, as the daemon records it beside the database for `followupd
+/// reload` to read: a number counting the reloads, then `ok …` or `refused: …`.
+pub fn reload_outcome(database: &std::path::Path) -> (u64, String) {
+    let text = std::fs::read_to_string(database.with_extension("reload")).unwrap_or_default();
+    let (seq, said) = text.trim().split_once(' ').unwrap_or(("0", ""));
+    (seq.parse().unwrap_or(0), said.to_string())
+}
+
+/// Records a reload's outcome under the next number (counting on from the file's, so that a
+/// restarted daemon never repeats the number a waiting `followupd reload` already saw).
+fn record_reload(database: &std::path::Path, said: &str) {
+    let seq = reload_outcome(database).0 + 1;
+    let path = database.with_extension("reload");
+    if let Err(e) = std::fs::write(&path, format!("{seq} {said}\n")) {
+        tracing::warn!(file = %path.display(), error = %e, "cannot record the reload's outcome for `followupd reload`");
+    }
+}
+
+/// Whether a daemon (or a `run --once`) holds the lock beside `database`: no lock file, or one
+/// nobody holds, is no daemon. Only looks: the lock is released at once.
+pub fn is_running(database: &std::path::Path) -> bool {
+    let Ok(file) = std::fs::File::open(database.with_extension("lock")) else {
+        return false;
+    };
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
 /// Takes the exclusive lock beside the database; released by the kernel when the process ends,
 /// however it ends.
 fn lock(database: &std::path::Path) -> Result<std::fs::File, DaemonError> {
@@ -539,7 +601,15 @@ fn lock(database: &std::path::Path) -> Result<std::fs::File, DaemonError> {
         tracing::warn!(file = %shown, "the lock file was readable by everyone (mode {old:04o}); made private");
     }
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => {
+            // The holder's process id, for `followupd reload` (a stale one is harmless: the
+            // lock, not the number, says whether a daemon runs).
+            use std::io::Write as _;
+            let mut held = &file;
+            let _ = file.set_len(0);
+            let _ = writeln!(held, "{}", std::process::id());
+            Ok(file)
+        }
         Err(std::fs::TryLockError::WouldBlock) => Err(DaemonError::AlreadyRunning { path: shown }),
         Err(std::fs::TryLockError::Error(source)) => Err(DaemonError::Lock {
             path: shown,

@@ -485,24 +485,30 @@ dir = "{templates}"
         log
     }
 
-    /// `followupd run --once --now TIME`: one pass as if it were `at` (the hidden testing clock).
+    /// `followupd run --once` as if it were `at` (the testing clock, `FOLLOWUPD_TEST_NOW`).
     pub fn once_at(&self, at: chrono::DateTime<chrono::Utc>) -> String {
-        let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let out = self.run(&["run", "--once", "--now", &stamp]);
+        let out = self.run_at(at, &["run", "--once"]);
         let log = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(
-            out.status.success(),
-            "run --once --now {stamp} failed:\n{log}"
-        );
+        assert!(out.status.success(), "run --once at {at} failed:\n{log}");
         log
     }
 
     /// Any command with the testing clock set to `at`.
     pub fn run_at(&self, at: chrono::DateTime<chrono::Utc>, args: &[&str]) -> Output {
-        let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--now", &stamp]);
-        self.run(&all)
+        self.command_at(at)
+            .args(args)
+            .output()
+            .expect("run followupd")
+    }
+
+    /// A command with the testing clock set to `at`.
+    pub fn command_at(&self, at: chrono::DateTime<chrono::Utc>) -> Command {
+        let mut cmd = self.command();
+        cmd.env(
+            "FOLLOWUPD_TEST_NOW",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        cmd
     }
 
     /// The daemon in the background, its log going to `log` (read it with [`read_log`]);

@@ -2,6 +2,7 @@
 //! binary against a real Dovecot and Postfix started by scripts/mailstack in its own temp dir.
 //! Needs root (Postfix) and the packages `.ci/run` installs.
 
+mod admin;
 mod check;
 mod core;
 mod corpus;

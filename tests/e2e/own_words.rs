@@ -291,11 +291,10 @@ fn a_bug_met_on_one_message_or_incident_stays_with_it_and_the_next_complaint_is_
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
     let t0 = at("2026-11-23T09:00:00Z");
     let with_bug = |word: &str, at: DateTime<Utc>| {
-        let stamp = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let out = fu
-            .command()
+            .command_at(at)
             .env("FOLLOWUPD_TEST_PANIC", word)
-            .args(["run", "--once", "--now", &stamp])
+            .args(["run", "--once"])
             .output()
             .expect("run followupd");
         let log = String::from_utf8_lossy(&out.stderr).to_string();

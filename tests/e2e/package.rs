@@ -174,6 +174,20 @@ fn the_debian_package_holds_the_service_its_conffiles_and_docs_and_lintian_finds
         let (ok, out, err) = run(Command::new("sh").arg("-n").arg(control.join(script)));
         assert!(ok, "{script} does not parse: {out}{err}");
     }
+    // Purge deletes the customer database, the secret key, the sign-ins and the passwords;
+    // remove keeps them.
+    let postrm = std::fs::read_to_string(control.join("postrm")).expect("postrm");
+    // Ours is the last purge block (cargo-deb's systemd snippets come first).
+    let purge = postrm
+        .rsplit("if [ \"$1\" = \"purge\" ]; then")
+        .next()
+        .unwrap_or_default();
+    for gone in ["/var/lib/followupd\"", "/etc/followupd\""] {
+        assert!(
+            purge.contains(&format!("rm -rf \"${{DPKG_ROOT:-}}{gone}")),
+            "purge leaves {gone}:\n{postrm}"
+        );
+    }
     let postinst = std::fs::read_to_string(control.join("postinst")).expect("postinst");
     assert!(
         postinst.contains("systemd-sysusers ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} followupd.conf"),
@@ -257,6 +271,8 @@ fn completions_and_man_pages_follow_the_cli() {
             out.contains("erase") && out.contains("status"),
             "{shell}: {out}"
         );
+        // The testing clock is an environment variable, not an option anyone is offered.
+        assert!(!out.contains("--now"), "{shell} offers --now");
     }
     let page = std::fs::read_to_string(generate_assets().join("man/man1/followupd-erase.1"))
         .expect("man page of erase");

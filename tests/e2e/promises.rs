@@ -1,5 +1,5 @@
 //! Keeping promises against real Dovecot and Postfix, with the clock moved instead of waited
-//! for (`run --once --now TIME`): progress before the promised time, staff notes, a late update
+//! for (`run --once` with `FOLLOWUPD_TEST_NOW`): progress before the promised time, staff notes, a late update
 //! after downtime, the customer setting the pace, resolution, check-back, close and reopen.
 
 use chrono::{DateTime, Duration as Span, Utc};
@@ -940,10 +940,9 @@ fn upcoming_after_a_stop_request_and_a_staff_note_returns_at_once_while_the_daem
 
     // Long after the time that note would have promised: the preview of a week ahead.
     let later = t0 + Span::hours(6);
-    let stamp = later.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut preview = fu
-        .command()
-        .args(["upcoming", "--within", "7d", "--json", "--now", &stamp])
+        .command_at(later)
+        .args(["upcoming", "--within", "7d", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -185,7 +185,7 @@ fn the_daemon_reports_ready_and_a_status_line_and_a_stuck_intake_stops_the_watch
 }
 
 /// A copy of the shipped templates the test may edit.
-fn own_templates(fu: &Followupd) -> PathBuf {
+pub(crate) fn own_templates(fu: &Followupd) -> PathBuf {
     let dir = fu.config.parent().expect("dir").join("templates");
     copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
@@ -520,7 +520,7 @@ fn debug_logs_show_the_imap_and_smtp_conversation_and_never_the_password() {
     assert!(!text.contains(password), "the password reached the log");
 }
 
-/// The journal's socket, played by the test: `tracing-journald` writes to this fixed path.
+/// The journal's socket, played by the test: `src/journal.rs` writes to this fixed path.
 struct Journal {
     socket: UnixDatagram,
     path: PathBuf,
@@ -634,6 +634,11 @@ fn under_systemd_log_levels_become_journal_priorities_with_incident_and_uid_fiel
     assert!(opened.contains("FOLLOWUPD_INCIDENT=1\n"), "{opened}");
     assert!(opened.contains("FOLLOWUPD_UID=1\n"), "{opened}");
     assert!(opened.contains("SYSLOG_IDENTIFIER=followupd\n"), "{opened}");
+    // What `journalctl` shows is MESSAGE alone: the facts are in it too.
+    assert!(
+        opened.contains("MESSAGE=new incident opened uid=1 incident=1\n"),
+        "{opened}"
+    );
     let sent = entries
         .iter()
         .find(|e| e.contains("mail sent"))
@@ -646,6 +651,14 @@ fn under_systemd_log_levels_become_journal_priorities_with_incident_and_uid_fiel
     assert!(
         lost.contains("PRIORITY=4\n") || lost.contains("PRIORITY=3\n"),
         "{lost}"
+    );
+    let message = lost
+        .lines()
+        .find(|l| l.starts_with("MESSAGE="))
+        .unwrap_or_default();
+    assert!(
+        message.contains(" error="),
+        "the cause is in the message: {lost}"
     );
     // Nothing went to stderr as plain lines meanwhile.
     assert!(

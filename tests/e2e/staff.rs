@@ -763,21 +763,25 @@ fn staff_in_the_followupd_group_use_the_cli_without_the_server_passwords() {
     complaint_at(&stack, &fu, t0);
     // The passwords stay the service's: the staff member cannot read them.
     let password = stack.var("PASSWORD_FILE").to_string();
-    let as_staff = |args: &[&str]| {
-        std::process::Command::new("runuser")
-            .args([
-                "-u",
-                &user,
-                "--",
-                env!("CARGO_BIN_EXE_followupd"),
-                "--config",
-            ])
-            .arg(&fu.config)
-            .args(args)
-            .env("FOLLOWUPD_LOG", "warn")
-            .output()
-            .expect("runuser")
+    let as_staff_at = |at: Option<&str>, args: &[&str]| {
+        let mut cmd = std::process::Command::new("runuser");
+        if let Some(at) = at {
+            cmd.env("FOLLOWUPD_TEST_NOW", at);
+        }
+        cmd.args([
+            "-u",
+            &user,
+            "--",
+            env!("CARGO_BIN_EXE_followupd"),
+            "--config",
+        ])
+        .arg(&fu.config)
+        .args(args)
+        .env("FOLLOWUPD_LOG", "warn")
+        .output()
+        .expect("runuser")
     };
+    let as_staff = |args: &[&str]| as_staff_at(None, args);
     let cat = std::process::Command::new("runuser")
         .args(["-u", &user, "--", "cat", &password])
         .output()
@@ -793,14 +797,10 @@ fn staff_in_the_followupd_group_use_the_cli_without_the_server_passwords() {
         full.contains("every payment attempt ends with an error page."),
         "{full}"
     );
-    let said = ok(as_staff(&[
-        "incident",
-        "note",
-        "1",
-        "Looking into it now.",
-        "--now",
-        "2026-11-23T09:30:00Z",
-    ]));
+    let said = ok(as_staff_at(
+        Some("2026-11-23T09:30:00Z"),
+        &["incident", "note", "1", "Looking into it now."],
+    ));
     assert!(said.contains("progress update queued"), "{said}");
     fu.once_at(t0 + Span::minutes(31));
     let mail = stack.wait_for_mail(ANN, 2);

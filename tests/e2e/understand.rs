@@ -1,5 +1,5 @@
 //! Reading customers in their own words, against real Dovecot and Postfix with the clock
-//! moved (`run --once --now`): a French customer whose mail names no language answered in
+//! moved (`run --once`, `FOLLOWUPD_TEST_NOW`): a French customer whose mail names no language answered in
 //! French, a chaser that never says "update", a "don't spam me", check-back answers in
 //! French and Spanish, what we understood from a complaint, and a new mail that follows up.
 
