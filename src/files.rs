@@ -2,9 +2,9 @@
 //!
 //! followupd creates its database and key private to the service user (0600). When the admin
 //! has opened the state directory to a staff group (setgid and group access, e.g. `chmod 2770`
-//! with group `followupd`, as README "Staff on the command line" says), new files let that
-//! group in too: the database read-write (0660, staff run `incident note`), the key read-only
-//! (0640). Nobody else ever gets in.
+//! with group `followupd`, as docs/admin-guide.md says in "Staff on the command line"), new
+//! files let that group in too: the database read-write (0660, staff run `incident note`), the
+//! key read-only (0640). Nobody else ever gets in.
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Counts for `/metrics`, `followupd status` and the daemon's `STATUS=` line, read from the
 //! database at the moment they are asked for: the record is the truth, so a restart resets
 //! nothing and the CLI and the daemon cannot disagree. Every query reads an index or a small
-//! table; `scripts`' figures are in the README ("Metrics").
+//! table; `scripts`' figures are in docs/development.md.
 
 use std::collections::BTreeMap;
 

@@ -328,7 +328,7 @@ impl Templates {
                 .unwrap_or_else(|| self.dir.join(inner));
             let reason = match e.reason() {
                 RenderErrorReason::MissingVariable(Some(var)) => {
-                    format!("unknown variable `{var}` (see the README for the variables each mail gets)")
+                    format!("unknown variable `{var}` (docs/templates.md lists the variables each mail gets)")
                 }
                 RenderErrorReason::PartialNotFound(p) => {
                     format!("unknown partial `{p}` (put it in partials/{p}.hbs)")

@@ -136,6 +136,8 @@ fn the_debian_package_holds_the_service_its_conffiles_and_docs_and_lintian_finds
         "./etc/followupd/templates/partials/signature.hbs",
         "./etc/followupd/templates/staff/new.text.hbs",
         "./usr/share/doc/followupd/README.md",
+        "./usr/share/doc/followupd/docs/admin-guide.md",
+        "./usr/share/doc/followupd/docs/staff-guide.md",
         "./usr/share/doc/followupd/copyright",
         "./usr/share/doc/followupd/changelog.Debian.gz",
         "./usr/share/man/man1/followupd.1.gz",
