@@ -6,6 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The loops that must be alive for the daemon to be doing its job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Task {
@@ -50,6 +56,11 @@ pub struct Health {
     smtp_down: Mutex<Option<String>>,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// Unix time of the start or of the last reload that took (what Prometheus calls
+    /// `…_last_reload_success_timestamp_seconds`).
+    last_reload_ok: AtomicU64,
+    /// Running with the last good templates: the configured ones are broken.
+    pub templates_fallback: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Health {
@@ -70,7 +81,19 @@ impl Health {
             smtp_down: Mutex::new(None),
             reloads_ok: 0.into(),
             reloads_failed: 0.into(),
+            last_reload_ok: unix_now().into(),
+            templates_fallback: false.into(),
         }
+    }
+
+    /// A reload took: the configured templates are in force, and now is its time.
+    pub fn reloaded_now(&self) {
+        self.last_reload_ok.store(unix_now(), Ordering::Relaxed);
+        self.templates_fallback.store(false, Ordering::Relaxed);
+    }
+
+    pub fn last_reload_ok(&self) -> u64 {
+        self.last_reload_ok.load(Ordering::Relaxed)
     }
 
     fn slot(task: Task) -> usize {

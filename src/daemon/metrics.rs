@@ -267,6 +267,34 @@ pub fn render(snapshot: &Snapshot, health: &Health, now: DateTime<Utc>) -> Strin
         "1 while intake is connected to IMAP",
         i64::from(matches!(health.imap(), ImapState::Connected)),
     );
+    scrape.gauge(
+        "followupd_smtp_up",
+        "0 while the SMTP relay cannot be reached (the last attempt failed to connect)",
+        i64::from(health.smtp_down().is_none()),
+    );
+    scrape.gauge(
+        "followupd_templates_fallback",
+        "1 while running with the last good templates because the configured ones are broken",
+        i64::from(
+            health
+                .templates_fallback
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
+    );
+    scrape.gauge(
+        "followupd_last_reload_success_timestamp_seconds",
+        "Unix time of the start or of the last reload that took",
+        i64::try_from(health.last_reload_ok()).unwrap_or(i64::MAX),
+    );
+    let build = Family::<Labels, Gauge<i64>>::default();
+    build
+        .get_or_create(&vec![("version".into(), env!("CARGO_PKG_VERSION").into())])
+        .set(1);
+    scrape.0.register(
+        "followupd_build_info",
+        "The running build, as labels; always 1",
+        build,
+    );
     scrape.gauges_by(
         "followupd_outbox",
         "Outgoing mail by outbox state",
@@ -291,12 +319,24 @@ pub fn render(snapshot: &Snapshot, health: &Health, now: DateTime<Utc>) -> Strin
         &snapshot.sends,
         &["sent", "retry", "failed"],
     );
+    // Kept and breached only grow; pending goes up and down, so it is a gauge of its own.
+    let settled: BTreeMap<String, i64> = snapshot
+        .promises
+        .iter()
+        .filter(|(k, _)| k.as_str() != "pending")
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     scrape.counters_by(
         "followupd_promises",
-        "Promised updates, by outcome (pending: not yet due or settled)",
+        "Promised updates settled, by outcome",
         "outcome",
-        &snapshot.promises,
-        &["kept", "breached", "pending"],
+        &settled,
+        &["kept", "breached"],
+    );
+    scrape.gauge(
+        "followupd_promises_pending",
+        "Promised updates not yet due or settled",
+        snapshot.promises.get("pending").copied().unwrap_or(0),
     );
     scrape.counter(
         "followupd_escalations",
@@ -365,6 +405,38 @@ mod tests {
         );
         assert!(
             text.contains("followupd_incidents{state=\"open\"} 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn pending_promises_are_a_gauge_and_a_fallback_and_a_reload_show() {
+        let mut snapshot = Snapshot::default();
+        snapshot.promises.insert("pending".into(), 3);
+        snapshot.promises.insert("kept".into(), 5);
+        let health = Health::new();
+        health
+            .templates_fallback
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let text = render(&snapshot, &health, Utc::now());
+        assert!(text.contains("\nfollowupd_promises_pending 3\n"), "{text}");
+        assert!(
+            text.contains("followupd_promises_total{outcome=\"kept\"} 5"),
+            "{text}"
+        );
+        assert!(!text.contains("outcome=\"pending\""), "{text}");
+        assert!(
+            text.contains("\nfollowupd_templates_fallback 1\n"),
+            "{text}"
+        );
+        health.reloaded_now();
+        let text = render(&snapshot, &health, Utc::now());
+        assert!(
+            text.contains("\nfollowupd_templates_fallback 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE followupd_promises_pending gauge"),
             "{text}"
         );
     }

@@ -77,6 +77,8 @@ pub struct Daemon {
     _lock: std::fs::File,
     /// The metrics listener, bound before anything runs so a taken port fails the start.
     metrics: Option<std::net::TcpListener>,
+    /// Started with the last good templates because the configured ones are broken.
+    templates_fallback: bool,
 }
 
 /// What the three tasks share.
@@ -105,6 +107,7 @@ impl Daemon {
     /// last good set kept in the state directory and says so loudly, so a typo in a template
     /// is never an outage (the customer gets yesterday's wording, not silence).
     pub fn prepare(config: Config, clock: Clock) -> Result<Daemon, DaemonError> {
+        let mut templates_fallback = false;
         let templates = match crate::deps::load_checked(&config) {
             Ok(templates) => {
                 if let Err(e) = crate::deps::save_last_good(&config, &templates) {
@@ -127,6 +130,7 @@ impl Daemon {
                             using = %fallback.display(),
                             "THE CONFIGURED TEMPLATES ARE BROKEN: running with the last good set until they are fixed (fix them, then `systemctl reload followupd`)"
                         );
+                        templates_fallback = true;
                         last_good
                     }
                     Err(_) => return Err(DaemonError::Templates(broken)),
@@ -153,6 +157,7 @@ impl Daemon {
             logins: Arc::new(logins),
             _lock: lock,
             metrics,
+            templates_fallback,
         })
     }
 
@@ -215,7 +220,14 @@ impl Daemon {
             imap_tls: self.imap_tls.clone(),
             logins: self.logins.clone(),
             queued: Notify::new(),
-            health: Arc::new(health::Health::new()),
+            health: Arc::new({
+                let health = health::Health::new();
+                health.templates_fallback.store(
+                    self.templates_fallback,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                health
+            }),
         }
     }
 
@@ -358,6 +370,7 @@ impl Daemon {
         let templates_dir = config.templates.clone();
         shared.deps.swap(old.reloaded(config, templates));
         health.reloads_ok.fetch_add(1, Ordering::Relaxed);
+        health.reloaded_now();
         let live: Vec<&str> = changed
             .iter()
             .copied()

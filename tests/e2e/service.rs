@@ -409,8 +409,26 @@ fn metrics_count_a_complaint_its_acknowledgement_and_an_smtp_failure_and_status_
             sample(&body, "followupd_messages_total{class=\"human\"}") == Some(1.0)
                 && sample(&body, "followupd_incidents{state=\"open\"}") == Some(1.0)
                 && sample(&body, "followupd_sends_total{result=\"sent\"}") == Some(1.0)
-                && sample(&body, "followupd_promises_total{outcome=\"pending\"}") == Some(1.0)
+                && sample(&body, "followupd_promises_pending") == Some(1.0)
         },
+    );
+    let (_, body) = http_get(port, "/metrics");
+    assert_eq!(sample(&body, "followupd_smtp_up"), Some(1.0), "{body}");
+    assert_eq!(
+        sample(&body, "followupd_templates_fallback"),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(
+        sample(&body, "followupd_last_reload_success_timestamp_seconds").is_some_and(|t| t > 1.7e9),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!(
+            "followupd_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{body}"
     );
 
     // The relay goes away: the next acknowledgement waits, a failed attempt is counted.
@@ -436,6 +454,7 @@ fn metrics_count_a_complaint_its_acknowledgement_and_an_smtp_failure_and_status_
                 && sample(&body, "followupd_sends_total{result=\"retry\"}")
                     .is_some_and(|n| n >= 1.0)
                 && sample(&body, "followupd_outbox_depth") == Some(1.0)
+                && sample(&body, "followupd_smtp_up") == Some(0.0)
         },
     );
     let (_, body) = http_get(port, "/metrics");
