@@ -155,10 +155,10 @@ pub(super) fn check(config: &Config, connect: bool) -> Result<ExitCode> {
     )?;
     writeln!(
         std::io::stdout(),
-        "imap       {}:{} ({:?}), mailbox {}, {}, {}",
+        "imap       {}:{} (tls {}), mailbox {}, {}, {}",
         config.imap.endpoint.host,
         config.imap.endpoint.port,
-        config.imap.endpoint.tls,
+        config.imap.endpoint.tls.as_str(),
         config.imap.mailbox,
         login_said(&config.imap.endpoint),
         if config.imap.idle {
@@ -169,10 +169,10 @@ pub(super) fn check(config: &Config, connect: bool) -> Result<ExitCode> {
     )?;
     writeln!(
         std::io::stdout(),
-        "smtp       {}:{} ({:?}), {}",
+        "smtp       {}:{} (tls {}), {}",
         config.smtp.endpoint.host,
         config.smtp.endpoint.port,
-        config.smtp.endpoint.tls,
+        config.smtp.endpoint.tls.as_str(),
         login_said(&config.smtp.endpoint)
     )?;
     writeln!(
@@ -228,11 +228,7 @@ pub(super) fn check_warnings(config: &Config) -> Vec<String> {
                 "[{section}] port {} usually wants tls = \"{wanted}\", not \"{}\": the two \
                  sides would wait for each other until the timeout",
                 endpoint.port,
-                match endpoint.tls {
-                    config::TlsMode::Implicit => "implicit",
-                    config::TlsMode::Starttls => "starttls",
-                    config::TlsMode::None => "none",
-                }
+                endpoint.tls.as_str()
             ));
         }
     }

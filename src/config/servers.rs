@@ -14,6 +14,17 @@ pub enum TlsMode {
     None,
 }
 
+impl TlsMode {
+    /// As the configuration writes it (`tls = "implicit"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Implicit => "implicit",
+            TlsMode::Starttls => "starttls",
+            TlsMode::None => "none",
+        }
+    }
+}
+
 /// A server we connect to, with credentials. Shared by IMAP and SMTP.
 #[derive(Clone)]
 pub struct Endpoint {

@@ -89,6 +89,8 @@ struct Shared {
     logins: Arc<Logins>,
     /// Fired whenever mail is queued: wakes the sender.
     queued: Notify,
+    /// Fired when a reload took: wakes what a setting may have switched on (retention).
+    reloaded: Notify,
     health: Arc<health::Health>,
 }
 
@@ -220,6 +222,7 @@ impl Daemon {
             imap_tls: self.imap_tls.clone(),
             logins: self.logins.clone(),
             queued: Notify::new(),
+            reloaded: Notify::new(),
             health: Arc::new({
                 let health = health::Health::new();
                 health.templates_fallback.store(
@@ -371,6 +374,7 @@ impl Daemon {
         shared.deps.swap(old.reloaded(config, templates));
         health.reloads_ok.fetch_add(1, Ordering::Relaxed);
         health.reloaded_now();
+        shared.reloaded.notify_one();
         let live: Vec<&str> = changed
             .iter()
             .copied()
@@ -490,15 +494,22 @@ fn async_listener(
 /// How often `[retention] raw_after` is applied.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-/// Applies retention at start and hourly, on a connection of its own: a long first run over a
-/// big database holds up neither the watchdog pings nor any other task.
+/// Applies retention at start, hourly and after every reload that took, on a connection of its
+/// own: a long first run over a big database holds up neither the watchdog pings nor any other
+/// task.
 async fn retention_loop(shared: &Shared, mut db: Handle, mut stop: watch::Receiver<bool>) {
-    if shared.deps().config.retention.raw_after.is_none() {
-        return;
-    }
     loop {
+        // Off, it costs nothing; a reload that switches it on (or shortens it) runs it at once.
         retention(&shared.deps(), &mut db).await;
-        if pause(RETENTION_EVERY, &mut stop).await {
+        if *stop.borrow() {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(RETENTION_EVERY) => {}
+            () = shared.reloaded.notified() => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
             break;
         }
     }

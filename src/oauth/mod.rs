@@ -232,7 +232,7 @@ fn exchange_blocking(
             let response = request
                 .request(http)
                 .map_err(|e| Exchanged::Failed(token_error(account, "the app's credentials", e)))?;
-            tracing::info!(account = %account.section, expires_in = ?response.expires_in(), "OAuth2 access token obtained (client credentials)");
+            tracing::info!(account = %account.section, expires_in = %response.expires_in().map_or_else(|| "unknown".to_string(), |d| humantime::format_duration(d).to_string()), "OAuth2 access token obtained (client credentials)");
             Ok(access_token(
                 response.access_token().secret(),
                 response.expires_in(),
@@ -305,7 +305,7 @@ fn exchange_blocking(
                     tracing::debug!(account = %account.section, "refresh token rotated by the provider and saved");
                 }
             }
-            tracing::info!(account = %account.section, expires_in = ?response.expires_in(), "OAuth2 access token refreshed");
+            tracing::info!(account = %account.section, expires_in = %response.expires_in().map_or_else(|| "unknown".to_string(), |d| humantime::format_duration(d).to_string()), "OAuth2 access token refreshed");
             Ok(access_token(
                 response.access_token().secret(),
                 response.expires_in(),

@@ -307,3 +307,56 @@ fn reload_fails_on_a_broken_file_with_its_line_and_succeeds_once_the_daemon_took
     assert!(said(&out).contains("reloaded: ok"), "{}", said(&out));
     daemon.stop();
 }
+
+#[test]
+fn retention_switched_on_by_a_reload_runs_without_a_restart() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    stack.deliver(
+        SUPPORT,
+        complaint(
+            "ann@example.test",
+            "ann-1@client.example.test",
+            "Parcel lost",
+            "Hello,\r\n\r\nmy parcel never came.\r\n",
+        )
+        .as_bytes(),
+    );
+    // Closed on 23 November: long ago by the time the daemon runs.
+    let t0 = at("2026-11-23T09:00:00Z");
+    fu.once_at(t0);
+    stack.wait_for_mail("ann@example.test", 1);
+    let out = fu.run_at(t0, &["incident", "close", "1", "--by", "anna"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (daemon, log) = fu.spawn_logged();
+    eventually_logged(
+        "the daemon holds its lock",
+        std::time::Duration::from_secs(15),
+        &log,
+        || fu.run(&["status"]).status.code() == Some(0),
+    );
+    let config = std::fs::read_to_string(&fu.config).expect("config");
+    std::fs::write(
+        &fu.config,
+        format!("{config}\n[retention]\nraw_after = \"1d\"\n"),
+    )
+    .expect("write");
+    let out = fu.run(&["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually_logged(
+        "retention runs after the reload, not an hour or a restart later",
+        std::time::Duration::from_secs(15),
+        &log,
+        || fu.count("SELECT count(*) FROM messages WHERE raw_dropped_at IS NOT NULL") >= 1,
+    );
+    assert!(read_log(&log).contains("retention: raw text dropped"));
+    daemon.stop();
+}
