@@ -54,6 +54,9 @@ pub struct Health {
     last_pass: Mutex<Option<Instant>>,
     /// Why the SMTP relay cannot be reached, while it cannot.
     smtp_down: Mutex<Option<String>>,
+    /// Why the OAuth2 sign-in is refused (revoked, expired, never made), while it is: someone
+    /// must sign in again, so `/healthz` is unhealthy until they do.
+    sign_in_refused: Mutex<Option<String>>,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     /// Unix time of the start or of the last reload that took (what Prometheus calls
@@ -79,6 +82,7 @@ impl Health {
             ready: false.into(),
             last_pass: Mutex::new(None),
             smtp_down: Mutex::new(None),
+            sign_in_refused: Mutex::new(None),
             reloads_ok: 0.into(),
             reloads_failed: 0.into(),
             last_reload_ok: unix_now().into(),
@@ -122,6 +126,18 @@ impl Health {
     pub fn imap_connected(&self) {
         self.ever_connected.store(true, Ordering::Relaxed);
         self.set_imap(ImapState::Connected);
+        self.sign_in(None);
+    }
+
+    /// The sign-in was refused for this reason (None: it works again).
+    pub fn sign_in(&self, refused: Option<String>) {
+        if let Ok(mut s) = self.sign_in_refused.lock() {
+            *s = refused;
+        }
+    }
+
+    pub fn sign_in_refused(&self) -> Option<String> {
+        self.sign_in_refused.lock().ok().and_then(|s| s.clone())
     }
 
     pub fn imap_down(&self, why: String) {

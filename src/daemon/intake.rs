@@ -62,6 +62,9 @@ pub(super) async fn run(shared: &Shared, mut db: Handle, mut stop: watch::Receiv
                 // The connection is gone with the error: after any error its state is unknown.
                 let unreachable = matches!(&e, DaemonError::Imap(e) if e.is_unreachable());
                 shared.health.imap_down(Chain(&e).to_string());
+                if let Some(refused) = sign_in_refused(&e) {
+                    shared.health.sign_in(Some(refused));
+                }
                 if connected && unreachable {
                     // Servers end idle sessions, restart, kick clients: routine, if it heals.
                     tracing::warn!(error = %Chain(&e), retry_in = %humantime::format_duration(backoff), "IMAP connection lost; reconnecting");
@@ -406,4 +409,21 @@ async fn finish_pending(
     })
     .await?;
     Ok(())
+}
+
+/// The OAuth2 refusal behind an intake error, if that is what it is (no saved sign-in, or the
+/// provider refused it): a person must sign in again; waiting will not mend it.
+fn sign_in_refused(e: &DaemonError) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(token) = c.downcast_ref::<crate::oauth::TokenError>() {
+            return matches!(
+                token,
+                crate::oauth::TokenError::Refused(_) | crate::oauth::TokenError::NotSignedIn { .. }
+            )
+            .then(|| token.to_string());
+        }
+        cause = c.source();
+    }
+    None
 }

@@ -149,6 +149,10 @@ fn healthz(shared: &Shared) -> (bool, String) {
         ImapState::Connecting => "imap connecting".to_string(),
         ImapState::Down(why) => format!("imap down: {why}"),
     };
+    if let Some(refused) = shared.health.sign_in_refused() {
+        // Restarting would not help either, but a person must act: not healthy.
+        return (false, format!("sign-in refused: {refused}\n{imap}\n"));
+    }
     if stuck.is_empty() {
         (true, format!("ok\n{imap}\n"))
     } else {
@@ -266,6 +270,11 @@ pub fn render(snapshot: &Snapshot, health: &Health, now: DateTime<Utc>) -> Strin
         "followupd_imap_up",
         "1 while intake is connected to IMAP",
         i64::from(matches!(health.imap(), ImapState::Connected)),
+    );
+    scrape.gauge(
+        "followupd_oauth2_sign_in_ok",
+        "0 while the OAuth2 sign-in is refused (revoked, expired, never made): sign in again",
+        i64::from(health.sign_in_refused().is_none()),
     );
     scrape.gauge(
         "followupd_smtp_up",

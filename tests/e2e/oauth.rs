@@ -200,11 +200,12 @@ fn the_access_token_expires_mid_run_and_is_renewed_without_losing_or_doubling_ma
 #[test]
 fn a_revoked_sign_in_is_named_in_the_log_and_check_and_intake_resumes_after_a_new_login() {
     let stack = MailStack::start_with(&["--oauth2"]);
+    let port = crate::service::free_port();
     let fu = oauth2_followupd(
         &stack,
         "xoauth2",
         &stack.oauth2_section("refresh_token"),
-        "",
+        &format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n"),
     );
     device_login(&stack, &fu, "imap");
     let (daemon, log) = fu.spawn_logged();
@@ -240,6 +241,16 @@ fn a_revoked_sign_in_is_named_in_the_log_and_check_and_intake_resumes_after_a_ne
     );
     assert!(line.contains("followupd oauth2 login imap"), "{line}");
     assert_eq!(acks_to(&stack, BOB), 0, "nothing read while signed out");
+    // A person must act: /healthz says so (503) and the gauge is 0.
+    let (status, body) = crate::service::http_get(port, "/healthz");
+    assert!(status.contains("503"), "{status}: {body}");
+    assert!(body.starts_with("sign-in refused: "), "{body}");
+    assert!(body.contains("followupd oauth2 login imap"), "{body}");
+    let (_, metrics) = crate::service::http_get(port, "/metrics");
+    assert!(
+        metrics.contains("\nfollowupd_oauth2_sign_in_ok 0\n"),
+        "{metrics}"
+    );
 
     // A new sign-in; the running daemon picks it up on its next attempt.
     device_login(&stack, &fu, "imap");
@@ -250,6 +261,9 @@ fn a_revoked_sign_in_is_named_in_the_log_and_check_and_intake_resumes_after_a_ne
     );
     let (ok, report) = check_connect(&fu);
     assert!(ok, "check --connect after the new sign-in:\n{report}");
+    eventually("healthy again", Duration::from_secs(15), || {
+        crate::service::http_get(port, "/healthz").0.contains("200")
+    });
     std::thread::sleep(Duration::from_secs(2));
     daemon.stop();
     assert_eq!(acks_to(&stack, ANN), 1, "Ann still has exactly one");
