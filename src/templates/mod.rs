@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use handlebars::{Handlebars, RenderErrorReason};
 use serde_json::Value;
 
+mod conditions;
 mod data;
 mod intents;
 mod phrases;
@@ -393,6 +394,37 @@ impl Templates {
                 }
             }
         }
+        // What rendering cannot see: a condition on a variable no mail has is always false.
+        let samples = sample_data(support_name, support_address);
+        for set in std::iter::once(&self.default).chain(self.languages.values()) {
+            for (registry, kind) in [(&set.text, "text"), (&set.html, "html")] {
+                let mut names: Vec<&String> = registry.get_templates().keys().collect();
+                names.sort();
+                for name in names {
+                    let Some(template) = registry.get_template(name) else {
+                        continue;
+                    };
+                    for (line, condition) in conditions::unknown(template, &samples) {
+                        let file = set
+                            .files
+                            .get(&format!("{kind}:{name}"))
+                            .cloned()
+                            .unwrap_or_else(|| self.dir.join(name));
+                        let e = TemplateError::Template {
+                            file,
+                            line,
+                            reason: format!(
+                                "`{condition}` tests a variable no mail has, so it is always \
+                                 false (docs/templates.md lists the variables each mail gets)"
+                            ),
+                        };
+                        if !errors.iter().any(|seen| seen.to_string() == e.to_string()) {
+                            errors.push(e);
+                        }
+                    }
+                }
+            }
+        }
         if errors.is_empty() {
             Ok(rendered)
         } else {
@@ -442,8 +474,8 @@ fn register_replies(
             continue;
         };
         let key = format!("replies/{name}");
-        if let Err(e) = set.text.register_template_string(&key, source) {
-            errors.push(syntax_error(file.clone(), &e));
+        if let Err(e) = set.text.register_template_string(&key, &source) {
+            errors.push(syntax_error(file.clone(), &source, &e));
         }
         set.files.insert(format!("text:{key}"), file);
     }
@@ -509,8 +541,8 @@ fn load_set(
                 Some((file, source)) => {
                     let html = part == "html";
                     let registry = if html { &mut set.html } else { &mut set.text };
-                    if let Err(e) = registry.register_template_string(&name, source) {
-                        errors.push(syntax_error(file.clone(), &e));
+                    if let Err(e) = registry.register_template_string(&name, &source) {
+                        errors.push(syntax_error(file.clone(), &source, &e));
                     }
                     let key = format!("{}:{name}", if html { "html" } else { "text" });
                     set.files.insert(key, file);
@@ -540,12 +572,82 @@ fn read(dir: &Path, name: &str) -> Result<Option<String>, TemplateError> {
     }
 }
 
-fn syntax_error(file: PathBuf, e: &handlebars::TemplateError) -> TemplateError {
+/// A template that does not parse, said where the writer can mend it: a block opened and never
+/// closed (or closed by the wrong name) is named at the line that opened it, not at the end
+/// of the file where the parser gave up; anything else in a sentence, not the parser's list of
+/// every token it could have wanted.
+fn syntax_error(file: PathBuf, source: &str, e: &handlebars::TemplateError) -> TemplateError {
+    if let Some((line, reason)) = unbalanced_block(source) {
+        return TemplateError::Template {
+            file,
+            line: Some(line),
+            reason,
+        };
+    }
+    let reason = e.reason().to_string();
+    let reason = if reason.contains("expected ") && reason.len() > 120 {
+        "this is not handlebars: look for `{{` without `}}`, a `}}` too many, or a `{{` meant \
+         as text (write `\\{{`)"
+            .to_string()
+    } else {
+        reason
+    };
     TemplateError::Template {
         file,
         line: e.pos().map(|(line, _)| line),
-        reason: format!("{}", e.reason()),
+        reason,
     }
+}
+
+/// The first block that is not closed, or closed by another name: its line and what to do.
+fn unbalanced_block(source: &str) -> Option<(usize, String)> {
+    let mut open: Vec<(String, usize)> = Vec::new();
+    for (index, text) in source.lines().enumerate() {
+        let line = index + 1;
+        let mut rest = text;
+        while let Some(at) = rest.find("{{") {
+            rest = &rest[at + 2..];
+            let tag = rest.trim_start_matches('~').trim_start_matches('{');
+            let name = |t: &str| {
+                t.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+                    .collect::<String>()
+            };
+            if let Some(after) = tag.strip_prefix('#') {
+                let after = after.strip_prefix('>').unwrap_or(after);
+                let block = name(after);
+                if !block.is_empty() {
+                    open.push((block, line));
+                }
+            } else if let Some(after) = tag.strip_prefix('/') {
+                let block = name(after);
+                match open.pop() {
+                    Some((opened, _)) if opened == block => {}
+                    Some((opened, at)) => {
+                        return Some((
+                            line,
+                            format!(
+                                "`{{{{/{block}}}}}` closes `{{{{#{opened}}}}}` from line {at}; \
+                                 close that first with `{{{{/{opened}}}}}`"
+                            ),
+                        ))
+                    }
+                    None => {
+                        return Some((
+                            line,
+                            format!("`{{{{/{block}}}}}` closes no block; remove it"),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    open.pop().map(|(block, line)| {
+        (
+            line,
+            format!("`{{{{#{block}}}}}` is never closed: add `{{{{/{block}}}}}` where it ends"),
+        )
+    })
 }
 
 fn register_partials(
@@ -588,8 +690,8 @@ fn register_partials(
         match std::fs::read_to_string(&path) {
             Ok(source) => {
                 let registry = if html { &mut set.html } else { &mut set.text };
-                if let Err(e) = registry.register_partial(name, source) {
-                    errors.push(syntax_error(path.clone(), &e));
+                if let Err(e) = registry.register_partial(name, &source) {
+                    errors.push(syntax_error(path.clone(), &source, &e));
                 }
                 let key = format!("{}:{name}", if html { "html" } else { "text" });
                 set.files.insert(key, path.clone());
@@ -752,6 +854,25 @@ mod tests {
     /// The tests here change the acknowledgement; the shipped set as a whole is checked
     /// where the kinds of mail are defined (`incident::state`).
     const SHIPPED: &[&str] = &["acknowledgement"];
+
+    #[test]
+    fn a_block_left_open_or_closed_by_another_name_is_named_where_it_opened() {
+        assert_eq!(
+            unbalanced_block("Hi\n{{#if a}}\n{{#each b}}x{{/each}}\n"),
+            Some((
+                2,
+                "`{{#if}}` is never closed: add `{{/if}}` where it ends".into()
+            ))
+        );
+        assert_eq!(
+            unbalanced_block("{{#if a}}\n{{/each}}"),
+            Some((
+                2,
+                "`{{/each}}` closes `{{#if}}` from line 1; close that first with `{{/if}}`".into()
+            ))
+        );
+        assert_eq!(unbalanced_block("{{#if a}}{{else}}{{/if}} {{{raw}}}"), None);
+    }
 
     fn write(dir: &Path, name: &str, text: &str) {
         let path = dir.join(name);
