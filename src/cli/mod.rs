@@ -34,7 +34,13 @@ use staff::*;
 #[command(
     name = "followupd",
     version,
-    about = "Keeps promises to customers when something has gone wrong."
+    about = "Keeps promises to customers when something has gone wrong.",
+    long_about = "Keeps promises to customers when something has gone wrong: watches a support \
+                  inbox over IMAP, turns every complaint into an incident, acknowledges it at \
+                  once with the time of the next update, keeps that promise until the problem \
+                  is fixed, and keeps a record of every message in SQLite. Staff work from \
+                  their own mail client; every word it sends is in editable templates.",
+    after_long_help = MAN_EXTRA
 )]
 pub struct Cli {
     /// Configuration file [default: /etc/followupd/followupd.toml]
@@ -66,6 +72,44 @@ fn testing_clock() -> Result<Clock> {
     Ok(Clock::fixed(at.with_timezone(&Utc)))
 }
 
+/// The man page's closing section: examples, files, exit status, where to read on.
+const MAN_EXTRA: &str = "\
+Examples:
+  followupd check --connect
+      the configuration and templates checked, both servers logged in to
+  systemctl enable --now followupd
+      the daemon (followupd run) under systemd
+  systemctl reload followupd
+      configuration and templates read again (followupd reload)
+  followupd status
+      what the daemon has done and has waiting; exit 3 when it is not running
+  followupd incidents --mine
+      the incidents assigned to you
+  followupd incident note 12 --internal \"Asked the carrier\"
+      a note only staff see
+  followupd oauth2 login imap
+      a sign-in to Microsoft 365 or Google
+  followupd upcoming --within 24h
+      every mail the daemon will send in the next day
+
+Files:
+  /etc/followupd/followupd.toml
+      the configuration (every key in /usr/share/doc/followupd/followupd.toml.example)
+  /etc/followupd/templates/
+      every word a customer or a staff member reads
+  /etc/followupd/imap-password, /etc/followupd/smtp-password
+      root's, handed to the unit as credentials
+  /var/lib/followupd/
+      the database, the secret key, the OAuth2 sign-ins
+
+Exit status: 0 done; 1 failed (the reason on stderr, at err in the journal); 3 (status) no
+daemon runs; 78 the configuration is broken (the unit does not restart on it).
+
+Environment: FOLLOWUPD_CONFIG (the configuration file), FOLLOWUPD_LOG (info, debug, ...).
+
+Read on: /usr/share/doc/followupd/docs/ (admin-guide.md, staff-guide.md, templates.md,
+how-it-works.md).";
+
 /// The testing clock's variable (see [`testing_clock`]).
 const TEST_NOW: &str = "FOLLOWUPD_TEST_NOW";
 
@@ -78,6 +122,12 @@ enum Command {
         once: bool,
     },
     /// Validate the configuration and render every template with sample data.
+    #[command(
+        after_long_help = "Examples:\n  followupd check\n  followupd check --connect\n\n\
+        Warnings (a missing trusted_authserv_id, a port with the other TLS mode, a file in the \
+        state directory the service cannot use) never fail the check; errors name the file \
+        and line."
+    )]
     Check {
         /// Also log in to IMAP (and select the mailbox) and to SMTP (EHLO, TLS, AUTH), and
         /// report each failure in one line.
@@ -179,12 +229,21 @@ enum Command {
     },
     /// What the daemon has done and has waiting, as /metrics shows it: incidents by state,
     /// the outbox, sends, promises kept and breached, escalations, suppressed mail, intake.
+    #[command(
+        after_long_help = "Exit status: 0 while a daemon runs (it holds the database's \
+        lock), 3 when none does.\n\nExamples:\n  followupd status\n  followupd status --json"
+    )]
     Status {
         #[arg(long)]
         json: bool,
     },
     /// Erase everything about one person (right to erasure): their messages, names and
     /// addresses. Leaves a tombstone event saying what was erased, when and by whom.
+    #[command(
+        after_long_help = "Examples:\n  followupd erase ann@example.com --by dpo\n  \
+        followupd erase ann@example.com --by dpo --imap\n\nRun it again with the daemon \
+        stopped to be certain nothing of the person stays in the database's journal."
+    )]
     Erase {
         /// The person's email address.
         address: String,

@@ -50,10 +50,9 @@ pub fn generate(dir: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `followupd status`: what `/metrics` shows, as a person reads it. The same numbers: both
-/// come from [`store::stats::snapshot`].
-/// The record's figures and whether the daemon runs. Exits 3 when it does not (as LSB init
-/// scripts' `status` does), so a monitoring check can tell "down" from "up".
+/// `followupd status`: what `/metrics` shows, as a person reads it (the same numbers: both come
+/// from [`store::stats::snapshot`]), and whether the daemon runs. Exits 3 when it does not (as
+/// LSB init scripts' `status` does), so a monitoring check can tell "down" from "up".
 pub fn status(config: &Config, json: bool, now: DateTime<Utc>) -> Result<ExitCode> {
     let conn = store::open(&config.database)?;
     let snapshot = store::stats::snapshot(&conn)?;
