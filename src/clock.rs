@@ -297,7 +297,9 @@ impl Window {
             };
             let start = open.max(at);
             let end = open + self.length;
-            if start + left <= end {
+            // The window's end is outside it (`includes`): time running out exactly there
+            // falls at the next opening, where the team can act on it.
+            if start + left < end {
                 return start + left;
             }
             left -= end - start;
@@ -653,6 +655,15 @@ mod tests {
                 Some(&w)
             ),
             t("2026-11-30T10:00:00Z")
+        );
+        // Exactly at the close (09:00 + 9h): the next opening, when someone is there.
+        assert_eq!(
+            after_working(
+                t("2026-11-23T09:00:00Z"),
+                Duration::from_secs(9 * 3600),
+                Some(&w)
+            ),
+            t("2026-11-24T09:00:00Z")
         );
         // Without a window, the clock's time.
         assert_eq!(

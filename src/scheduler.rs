@@ -149,13 +149,13 @@ pub fn tick_in(
         .collect()
     };
     let mut report = TickReport::default();
-    let at_risk = at_risk_together(conn, deps, now)?;
     let lists = [
         (
             Due::Progress,
             store::incidents::due_updates(conn, clock::after(now, config.cadence.lead), BATCH)?,
         ),
-        (Due::AtRisk, at_risk.keys().copied().collect()),
+        // Worked out when its turn comes, after this tick's updates moved their promises.
+        (Due::AtRisk, Vec::new()),
         (Due::Quiet, quiet),
         (
             Due::TeamAlarm,
@@ -168,10 +168,14 @@ pub fn tick_in(
         (Due::Close, store::incidents::due_closes(conn, now, BATCH)?),
     ];
     for (due, numbers) in lists {
+        if due == Due::AtRisk {
+            at_risk_alarms(conn, deps, pass, now, &mut report)?;
+            continue;
+        }
         for n in numbers {
             let event = match due {
                 Due::Progress => Event::ProgressDue,
-                Due::AtRisk => Event::PromiseAtRisk(at_risk.get(&n).cloned().unwrap_or_default()),
+                Due::AtRisk => continue,
                 Due::Quiet => Event::QuietTooLong,
                 Due::TeamAlarm => Event::TeamAlarmDue,
                 Due::CheckBack => Event::CheckBackDue,
@@ -227,6 +231,36 @@ pub fn tick_in(
     Ok(report)
 }
 
+/// The promises at risk, in due order: each member's first alarm is stepped before the ones it
+/// lists, and a later one counts as told only when that first mail to the member was queued
+/// (not held back by a cap, not failed): otherwise it goes in a mail of its own.
+fn at_risk_alarms(
+    conn: &Connection,
+    deps: &Deps,
+    pass: Pass,
+    now: DateTime<Utc>,
+    report: &mut TickReport,
+) -> Result<(), StoreError> {
+    let kind = MailKind::StaffAtRisk.to_string();
+    let mut told: HashSet<(IncidentNo, String)> = HashSet::new();
+    for (n, mut at) in at_risk_together(conn, deps, now)? {
+        at.told_with
+            .retain(|to, first| told.contains(&(*first, to.clone())));
+        let before = report.actions.len();
+        step(conn, deps, n, &Event::PromiseAtRisk(at), pass, now, report)?;
+        for action in &report.actions[before..] {
+            let queued =
+                !action.detail.starts_with("suppressed") && !action.detail.starts_with("failed");
+            if action.what == kind && action.incident == n && queued {
+                if let Some(to) = &action.recipient {
+                    told.insert((n, to.clone()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The promises at risk this tick, each with what its alarm tells whom. When one promise is
 /// `at_risk_before` away, every promise due within `at_risk_batch` more is warned with it, and
 /// each member gets one mail: the first of their incidents (in due order) lists the others.
@@ -236,14 +270,14 @@ fn at_risk_together(
     conn: &Connection,
     deps: &Deps,
     now: DateTime<Utc>,
-) -> Result<BTreeMap<IncidentNo, AtRisk>, StoreError> {
+) -> Result<Vec<(IncidentNo, AtRisk)>, StoreError> {
     let staff = &deps.config.staff;
     if staff.recipients().is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(Vec::new());
     }
     let until = clock::after(now, staff.at_risk_before);
     if store::incidents::at_risk(conn, until, 1)?.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(Vec::new());
     }
     let until = clock::after(until, staff.at_risk_batch);
     let numbers = store::incidents::at_risk(conn, until, BATCH)?;
@@ -253,6 +287,7 @@ fn at_risk_together(
         ..AtRisk::default()
     };
     let mut out: BTreeMap<IncidentNo, AtRisk> = BTreeMap::new();
+    let order = numbers.clone();
     // Per recipient, their incidents in due order.
     let mut shares: BTreeMap<String, Vec<IncidentNo>> = BTreeMap::new();
     let mut lines: BTreeMap<IncidentNo, String> = BTreeMap::new();
@@ -287,7 +322,10 @@ fn at_risk_together(
             }
         }
     }
-    Ok(out)
+    Ok(order
+        .into_iter()
+        .filter_map(|n| out.remove(&n).map(|at| (n, at)))
+        .collect())
 }
 
 /// Staff notifications held back by `[staff] notify_cap`, and the new incidents of a burst, go
@@ -680,6 +718,56 @@ mod tests {
             alarms(&mut conn, "2026-11-23T15:30:00Z").len(),
             2,
             "the 16:30 promise alone, an hour ahead"
+        );
+    }
+
+    /// The daemon was down from 12:00 to 13:55: at 13:55 the 14:00 promise's update goes out
+    /// (its next promise is 18:00, nothing at risk), so the 14:30 promise, which would have
+    /// been listed in its alarm, gets an alarm of its own rather than none.
+    #[test]
+    fn an_alarm_whose_first_went_with_an_update_is_still_sent() {
+        let mut config = Config::example().expect("example config");
+        config.staff.members = vec!["anna@example.test".into(), "ben@example.test".into()];
+        config.staff.notify.clear();
+        config.staff.window = None;
+        config.cadence.window = None;
+        let deps = Deps::for_tests(config);
+        let mut conn = crate::store::open_in_memory().expect("db");
+        let t0 = at("2026-11-23T09:00:00Z");
+        for (i, due) in ["14:00", "14:30"].iter().enumerate() {
+            crate::store::incidents::create_incident(
+                &conn,
+                &NewIncident {
+                    subject: &format!("Problem {i}"),
+                    summary: "",
+                    customer_address: &format!("c{i}@example.test"),
+                    customer_name: None,
+                    reply_address: &format!("c{i}@example.test"),
+                    reply_name: None,
+                    sender_trust: Trust::Verified,
+                    cadence: Duration::from_secs(4 * 3600),
+                    next_update_at: at(&format!("2026-11-23T{due}:00Z")),
+                },
+                |n| format!("FU-{n}-x"),
+                t0,
+            )
+            .expect("incident");
+        }
+        let actions = tick(&mut conn, &deps, at("2026-11-23T13:55:00Z"))
+            .expect("tick")
+            .actions;
+        let alarms: Vec<(IncidentNo, String)> = actions
+            .iter()
+            .filter(|a| a.what == MailKind::StaffAtRisk.to_string())
+            .map(|a| (a.incident, a.recipient.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            alarms,
+            vec![
+                (IncidentNo(2), "anna@example.test".to_string()),
+                (IncidentNo(2), "ben@example.test".to_string()),
+            ],
+            "{actions:#?}"
         );
     }
 

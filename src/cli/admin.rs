@@ -180,7 +180,10 @@ pub(super) fn check(config: &Config, connect: bool) -> Result<ExitCode> {
         "database   {}",
         config.database.display()
     )?;
-    for warning in check_warnings(config) {
+    for warning in check_warnings(config)
+        .into_iter()
+        .chain(templates.unknown_conditions(&config.support.name, &config.support.address))
+    {
         writeln!(std::io::stdout(), "warning    {warning}")?;
     }
     if connect {
@@ -210,6 +213,16 @@ pub(super) fn check_warnings(config: &Config) -> Vec<String> {
         );
     }
     out.extend(strangers_in_the_state_directory(config));
+    // A staff/at_risk template edited before alarms came together would drop the others.
+    let at_risk = config.templates.join("staff/at_risk.text.hbs");
+    if std::fs::read_to_string(&at_risk).is_ok_and(|t| !t.contains("also_at_risk")) {
+        out.push(format!(
+            "{} does not show `staff.also_at_risk`: a member with several promises at risk gets \
+             one mail, and it names the others only through that list; add it (see the shipped \
+             template)",
+            at_risk.display()
+        ));
+    }
     // The well-known ports speak one way: the other waits for a greeting that never comes
     // (a 60-second timeout that says nothing about why).
     for (section, endpoint, implicit_port, starttls_ports) in [

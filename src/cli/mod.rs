@@ -635,15 +635,36 @@ fn work_as_state_owner(config: &mut Config) -> Result<()> {
     let Ok(meta) = std::fs::metadata(&state) else {
         return Ok(());
     };
-    let (uid, gid) = (meta.uid(), meta.gid());
+    let uid = meta.uid();
     if uid == 0 {
         return Ok(());
     }
+    // The owner's own group and supplementary groups, as a login of theirs would have (not
+    // the directory's group, which could be root's).
+    // SAFETY: getpwuid returns null or a pointer to static storage, read at once.
+    let account = unsafe {
+        let pw = libc::getpwuid(uid);
+        (!pw.is_null()).then(|| {
+            (
+                (*pw).pw_gid,
+                std::ffi::CStr::from_ptr((*pw).pw_name).to_owned(),
+            )
+        })
+    };
+    let Some((gid, name)) = account else {
+        anyhow::bail!(
+            "{} belongs to uid {uid}, which has no account: root will not write there as \
+             nobody; give the directory to the service's user",
+            state.display()
+        );
+    };
     config.read_secrets_now();
     // The groups first: once the user is changed there is no right left to change them.
     // SAFETY: plain system calls on values we own; each result is checked.
     let failed = unsafe {
-        libc::setgroups(1, &gid) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0
+        libc::initgroups(name.as_ptr(), gid) != 0
+            || libc::setgid(gid) != 0
+            || libc::setuid(uid) != 0
     };
     if failed {
         anyhow::bail!(

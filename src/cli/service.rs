@@ -103,14 +103,34 @@ pub fn reload(config: &Config, pid: Option<i32>, wait: std::time::Duration) -> R
         )
     })?;
     let lock = config.database.with_extension("lock");
-    let Some(pid) = pid.or_else(|| crate::daemon::running_pid(&config.database)) else {
-        anyhow::bail!(
-            "no daemon runs (nothing holds {}): nothing to reload; the configuration and the \
-             templates are good and the next start uses them",
-            lock.display()
-        );
+    let deadline = std::time::Instant::now() + wait;
+    let pid = match pid {
+        Some(pid) => pid,
+        None => loop {
+            if !crate::daemon::is_running(&config.database) {
+                anyhow::bail!(
+                    "no daemon runs (nothing holds {}): nothing to reload; the configuration \
+                     and the templates are good and the next start uses them",
+                    lock.display()
+                );
+            }
+            // Held by a daemon still starting (or a `run --once`): it marks itself once a
+            // reload can reach it.
+            if let Some(pid) = crate::daemon::running_pid(&config.database) {
+                break pid;
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "{} is held by a process that takes no reload (a `run --once`, or a daemon \
+                     that did not finish starting within {})",
+                    lock.display(),
+                    humantime::format_duration(wait)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        },
     };
-    let (before, _) = crate::daemon::reload_outcome(&config.database);
+    let before = crate::daemon::reload_outcome(&config.database).map(|(seq, _)| seq);
     // SAFETY: kill(2) with a signal number from libc; the result is checked.
     if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
         anyhow::bail!(
@@ -118,10 +138,10 @@ pub fn reload(config: &Config, pid: Option<i32>, wait: std::time::Duration) -> R
             std::io::Error::last_os_error()
         );
     }
-    let deadline = std::time::Instant::now() + wait;
     loop {
-        let (seq, said) = crate::daemon::reload_outcome(&config.database);
-        if seq != before {
+        // A file mid-rename reads as nothing: looked at again.
+        let now = crate::daemon::reload_outcome(&config.database);
+        if let Some((_, said)) = now.filter(|(seq, _)| Some(*seq) != before) {
             if said.starts_with("ok") {
                 writeln!(std::io::stdout(), "reloaded: {said}")?;
                 return Ok(ExitCode::SUCCESS);

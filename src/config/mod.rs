@@ -90,6 +90,10 @@ impl Config {
         let mut done: Vec<(Arc<OAuth2Config>, Arc<OAuth2Config>)> = Vec::new();
         for endpoint in [&mut self.imap.endpoint, &mut self.smtp.endpoint] {
             if let Some(servers::PasswordSource::File { path, .. }) = &endpoint.password {
+                // A file others may read stays named: using it refuses it, as before.
+                if crate::files::check_private(path).is_err() {
+                    continue;
+                }
                 if let Ok(bytes) = std::fs::read(path) {
                     endpoint.password = Some(servers::PasswordSource::Read(servers::Secret(bytes)));
                 }

@@ -129,6 +129,10 @@ impl OAuth2Config {
             ClientAuth::Secret(file) => file,
             ClientAuth::Certificate(c) => &mut c.key,
         };
+        // A file others may read stays named: using it refuses it, as before.
+        if crate::files::check_private(&file.path).is_err() {
+            return;
+        }
         if let Ok(bytes) = std::fs::read(&file.path) {
             file.read = Some(super::servers::Secret(bytes));
         }

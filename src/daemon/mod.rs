@@ -234,12 +234,24 @@ impl Daemon {
         }
     }
 
+    /// Writes `PID daemon` in the lock file: the process `followupd reload` may signal.
+    fn mark_reloadable(&self) {
+        use std::io::Write as _;
+        let mut file = &self._lock;
+        let _ = self._lock.set_len(0);
+        let _ = std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0));
+        let _ = writeln!(file, "{} daemon", std::process::id());
+    }
+
     /// Runs until SIGTERM or SIGINT; SIGHUP reloads the configuration and the templates.
     pub async fn run(&self) -> Result<(), DaemonError> {
         use tokio::signal::unix::{signal, SignalKind};
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
         let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
+        // From here SIGHUP reloads: only now may `followupd reload` find this process (a
+        // `run --once`, or a daemon still starting, would be ended by the signal).
+        self.mark_reloadable();
         let notifier = notify::Notifier::from_env();
         let shared = self.shared();
         let signals = async {
@@ -565,27 +577,34 @@ pub fn running_pid(database: &std::path::Path) -> Option<i32> {
     if !is_running(database) {
         return None;
     }
-    std::fs::read_to_string(database.with_extension("lock"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    let text = std::fs::read_to_string(database.with_extension("lock")).ok()?;
+    // Only a daemon that handles SIGHUP marks itself; `run --once` writes its number alone.
+    let (pid, role) = text.trim().split_once(' ')?;
+    (role == "daemon").then(|| pid.parse().ok()).flatten()
 }
 
 /// The last reload's outcome, as the daemon records it beside the database for `followupd
 /// reload` to read: a number counting the reloads, then `ok …` or `refused: …`.
-pub fn reload_outcome(database: &std::path::Path) -> (u64, String) {
-    let text = std::fs::read_to_string(database.with_extension("reload")).unwrap_or_default();
-    let (seq, said) = text.trim().split_once(' ').unwrap_or(("0", ""));
-    (seq.parse().unwrap_or(0), said.to_string())
+pub fn reload_outcome(database: &std::path::Path) -> Option<(u64, String)> {
+    let text = match std::fs::read_to_string(database.with_extension("reload")) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some((0, String::new())),
+        Err(_) => return None,
+    };
+    let (seq, said) = text.trim().split_once(' ')?;
+    Some((seq.parse().ok()?, said.to_string()))
 }
 
 /// Records a reload's outcome under the next number (counting on from the file's, so that a
 /// restarted daemon never repeats the number a waiting `followupd reload` already saw).
 fn record_reload(database: &std::path::Path, said: &str) {
-    let seq = reload_outcome(database).0 + 1;
+    let seq = reload_outcome(database).map_or(0, |(seq, _)| seq) + 1;
     let path = database.with_extension("reload");
-    if let Err(e) = std::fs::write(&path, format!("{seq} {said}\n")) {
+    // Written aside and renamed over: a reader never sees it half written.
+    let aside = database.with_extension("reload.new");
+    let written = std::fs::write(&aside, format!("{seq} {said}\n"))
+        .and_then(|()| std::fs::rename(&aside, &path));
+    if let Err(e) = written {
         tracing::warn!(file = %path.display(), error = %e, "cannot record the reload's outcome for `followupd reload`");
     }
 }
@@ -624,7 +643,19 @@ fn lock(database: &std::path::Path) -> Result<std::fs::File, DaemonError> {
     if let Ok(Some(old)) = crate::files::make_private(&path) {
         tracing::warn!(file = %shown, "the lock file was readable by everyone (mode {old:04o}); made private");
     }
-    match file.try_lock() {
+    // `followupd status` looks at the lock for an instant: a start at that instant waits for
+    // it rather than failing as if a daemon ran.
+    let mut tries = 0;
+    let taken = loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other,
+        }
+    };
+    match taken {
         Ok(()) => {
             // The holder's process id, for `followupd reload` (a stale one is harmless: the
             // lock, not the number, says whether a daemon runs).

@@ -97,15 +97,23 @@ impl StaffMail {
 impl StaffMail {
     /// What of an `#all` or `#to-tag` reply is carried out on each other incident it names:
     /// its words and the commands about an incident's course (resolve, wait, hold, resume,
-    /// pace, close, tag). Never the writer's greeting (it names one customer), an assignment,
-    /// `#send` or `#release`: those are about the incident the reply answers.
+    /// pace, close, tag). Never the writer's greeting (it names one customer), a resolution's
+    /// compensation (given to one customer), an assignment, `#send` or `#release`: those are
+    /// about the incident the reply answers.
     pub fn for_the_others(&self) -> StaffMail {
         StaffMail {
             commands: self
                 .commands
                 .iter()
                 .filter(|c| c.for_every_incident())
-                .cloned()
+                .map(|c| match c {
+                    // What one customer is given (a refund, a voucher) is theirs alone.
+                    Command::Resolve(r) => Command::Resolve(Resolution {
+                        compensation: None,
+                        ..r.clone()
+                    }),
+                    other => other.clone(),
+                })
                 .collect(),
             text: self.text.clone(),
             body: self.body.clone(),
@@ -398,6 +406,26 @@ fn labelled(lines: &[&str]) -> (Resolution, String) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn what_an_outage_reply_carries_to_the_others_is_its_course_and_words_only() {
+        let mut mail = read_text(
+            "#all\n#assign me\n#resolve\nRoot cause: a failed update.\n\nPrevention: one \
+             server first.\n\nCompensation: a month free for you.\n\nThe site is back.",
+        );
+        mail.greeting = Some("Hi Ann,".into());
+        let others = mail.for_the_others();
+        assert_eq!(others.greeting, None);
+        assert_eq!(others.text, mail.text);
+        assert_eq!(others.commands.len(), 1, "{:?}", others.commands);
+        match &others.commands[0] {
+            Command::Resolve(r) => {
+                assert_eq!(r.root_cause, "a failed update.");
+                assert_eq!(r.compensation, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
     use super::*;
 
     fn read(text: &str) -> StaffMail {

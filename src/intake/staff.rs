@@ -270,6 +270,8 @@ pub(super) fn record_staff(
         let acted = !effects.logs(EventKind::StaffCommandRefused)
             && !effects.logs(EventKind::StaffReplyHeld);
         if acted {
+            // An incident named by both `#all` and a `#to-tag` (or two tags) is acted on once.
+            let mut done = std::collections::HashSet::from([incident]);
             for command in &mail.commands {
                 let sent_to = match command {
                     crate::incident::staff_mail::Command::ToTag { sent_to, .. }
@@ -277,6 +279,9 @@ pub(super) fn record_staff(
                     _ => continue,
                 };
                 for &other in sent_to {
+                    if !done.insert(other) {
+                        continue;
+                    }
                     let theirs = Event::ToOthers {
                         message: *message,
                         by: by.clone(),

@@ -394,11 +394,27 @@ impl Templates {
                 }
             }
         }
-        // What rendering cannot see: a condition on a variable no mail has is always false.
+        if errors.is_empty() {
+            Ok(rendered)
+        } else {
+            Err(TemplateError::Many(errors))
+        }
+    }
+
+    /// What rendering cannot see: a template testing a variable no mail has (`{{#if
+    /// incident.nubmer}}`), which is always false, so its paragraph never shows. Warnings for
+    /// `followupd check`, never a reason to refuse a set: a dead condition an earlier version
+    /// accepted must not stop the daemon. Partials are not read (their data is the caller's).
+    pub fn unknown_conditions(&self, support_name: &str, support_address: &str) -> Vec<String> {
         let samples = sample_data(support_name, support_address);
+        let mut out: Vec<String> = Vec::new();
         for set in std::iter::once(&self.default).chain(self.languages.values()) {
             for (registry, kind) in [(&set.text, "text"), (&set.html, "html")] {
-                let mut names: Vec<&String> = registry.get_templates().keys().collect();
+                let mut names: Vec<&String> = registry
+                    .get_templates()
+                    .keys()
+                    .filter(|n| n.ends_with(".hbs") || n.starts_with("replies/"))
+                    .collect();
                 names.sort();
                 for name in names {
                     let Some(template) = registry.get_template(name) else {
@@ -410,26 +426,23 @@ impl Templates {
                             .get(&format!("{kind}:{name}"))
                             .cloned()
                             .unwrap_or_else(|| self.dir.join(name));
-                        let e = TemplateError::Template {
+                        let said = TemplateError::Template {
                             file,
                             line,
                             reason: format!(
                                 "`{condition}` tests a variable no mail has, so it is always \
                                  false (docs/templates.md lists the variables each mail gets)"
                             ),
-                        };
-                        if !errors.iter().any(|seen| seen.to_string() == e.to_string()) {
-                            errors.push(e);
+                        }
+                        .to_string();
+                        if !out.contains(&said) {
+                            out.push(said);
                         }
                     }
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(rendered)
-        } else {
-            Err(TemplateError::Many(errors))
-        }
+        out
     }
 }
 
