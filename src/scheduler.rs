@@ -181,7 +181,7 @@ pub fn tick_in(
                 Due::CheckBack => Event::CheckBackDue,
                 Due::Close => Event::CloseDue,
             };
-            let Some(effects) = step(conn, deps, n, &event, pass, now, &mut report)? else {
+            let Some((effects, _)) = step(conn, deps, n, &event, pass, now, &mut report)? else {
                 continue;
             };
             // Nothing decided is no work done: counted as work, a preview would tick again at
@@ -241,20 +241,18 @@ fn at_risk_alarms(
     now: DateTime<Utc>,
     report: &mut TickReport,
 ) -> Result<(), StoreError> {
-    let kind = MailKind::StaffAtRisk.to_string();
     let mut told: HashSet<(IncidentNo, String)> = HashSet::new();
     for (n, mut at) in at_risk_together(conn, deps, now)? {
         at.told_with
             .retain(|to, first| told.contains(&(*first, to.clone())));
-        let before = report.actions.len();
-        step(conn, deps, n, &Event::PromiseAtRisk(at), pass, now, report)?;
-        for action in &report.actions[before..] {
-            let queued =
-                !action.detail.starts_with("suppressed") && !action.detail.starts_with("failed");
-            if action.what == kind && action.incident == n && queued {
-                if let Some(to) = &action.recipient {
-                    told.insert((n, to.clone()));
-                }
+        let Some((_, applied)) = step(conn, deps, n, &Event::PromiseAtRisk(at), pass, now, report)?
+        else {
+            continue;
+        };
+        for mail in applied.mails {
+            if mail.kind == MailKind::StaffAtRisk && matches!(mail.outcome, Queued::Waiting { .. })
+            {
+                told.insert((n, mail.to));
             }
         }
     }
@@ -426,7 +424,7 @@ fn step(
     pass: Pass,
     now: DateTime<Utc>,
     report: &mut TickReport,
-) -> Result<Option<Effects>, StoreError> {
+) -> Result<Option<(Effects, crate::apply::Applied)>, StoreError> {
     match store::in_savepoint(conn, || act_contained(conn, deps, n, event, pass, now)) {
         Ok((effects, applied)) => {
             report.queued += applied.queued();
@@ -444,7 +442,7 @@ fn step(
                     detail,
                 });
             }
-            Ok(Some(effects))
+            Ok(Some((effects, applied)))
         }
         Err(ActError::Queue(QueueError::Store(e))) => Err(e),
         Err(ActError::NotFound(_)) => Ok(None),
@@ -653,20 +651,18 @@ mod tests {
         out
     }
 
-    /// Anna and Ben share the team's alarms. Promises at 14:00 and 14:40 are at risk together
-    /// at 13:00: one mail each, about the first, listing the second; the 16:30 one waits for
-    /// its own time and comes alone.
-    #[test]
-    fn promises_at_risk_together_reach_each_member_in_one_mail() {
+    /// Anna and Ben share every alarm (no window); one incident per time, each promised an
+    /// update then on Monday 23 November 2026.
+    fn anna_and_ben_with_promises_at(dues: &[&str]) -> (Deps, Connection) {
         let mut config = Config::example().expect("example config");
         config.staff.members = vec!["anna@example.test".into(), "ben@example.test".into()];
         config.staff.notify.clear();
         config.staff.window = None;
         config.cadence.window = None;
         let deps = Deps::for_tests(config);
-        let mut conn = crate::store::open_in_memory().expect("db");
+        let conn = crate::store::open_in_memory().expect("db");
         let t0 = at("2026-11-23T09:00:00Z");
-        for (i, due) in ["14:00", "14:40", "16:30"].iter().enumerate() {
+        for (i, due) in dues.iter().enumerate() {
             crate::store::incidents::create_incident(
                 &conn,
                 &NewIncident {
@@ -685,6 +681,15 @@ mod tests {
             )
             .expect("incident");
         }
+        (deps, conn)
+    }
+
+    /// Anna and Ben share the team's alarms. Promises at 14:00 and 14:40 are at risk together
+    /// at 13:00: one mail each, about the first, listing the second; the 16:30 one waits for
+    /// its own time and comes alone.
+    #[test]
+    fn promises_at_risk_together_reach_each_member_in_one_mail() {
+        let (deps, mut conn) = anna_and_ben_with_promises_at(&["14:00", "14:40", "16:30"]);
         let alarms = |conn: &mut Connection, t: &str| -> Vec<(IncidentNo, String)> {
             tick(conn, &deps, at(t))
                 .expect("tick")
@@ -726,33 +731,7 @@ mod tests {
     /// been listed in its alarm, gets an alarm of its own rather than none.
     #[test]
     fn an_alarm_whose_first_went_with_an_update_is_still_sent() {
-        let mut config = Config::example().expect("example config");
-        config.staff.members = vec!["anna@example.test".into(), "ben@example.test".into()];
-        config.staff.notify.clear();
-        config.staff.window = None;
-        config.cadence.window = None;
-        let deps = Deps::for_tests(config);
-        let mut conn = crate::store::open_in_memory().expect("db");
-        let t0 = at("2026-11-23T09:00:00Z");
-        for (i, due) in ["14:00", "14:30"].iter().enumerate() {
-            crate::store::incidents::create_incident(
-                &conn,
-                &NewIncident {
-                    subject: &format!("Problem {i}"),
-                    summary: "",
-                    customer_address: &format!("c{i}@example.test"),
-                    customer_name: None,
-                    reply_address: &format!("c{i}@example.test"),
-                    reply_name: None,
-                    sender_trust: Trust::Verified,
-                    cadence: Duration::from_secs(4 * 3600),
-                    next_update_at: at(&format!("2026-11-23T{due}:00Z")),
-                },
-                |n| format!("FU-{n}-x"),
-                t0,
-            )
-            .expect("incident");
-        }
+        let (deps, mut conn) = anna_and_ben_with_promises_at(&["14:00", "14:30"]);
         let actions = tick(&mut conn, &deps, at("2026-11-23T13:55:00Z"))
             .expect("tick")
             .actions;

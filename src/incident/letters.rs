@@ -296,29 +296,21 @@ pub fn digest(held: &[DigestLine], recipient: &str, policy: &Policy) -> Option<M
                 "words.weekdays_short",
                 chrono::Datelike::weekday(&local).num_days_from_monday() as usize,
             );
-            let what = policy.say(&kind_in_words(line.kind));
-            let (time, zone) = (local.format("%H:%M"), local.format("%Z"));
-            policy.say(&match &line.assignee {
-                Some(assignee) => said!(
-                    "digest.line_assigned",
-                    number = line.incident,
-                    what = what,
-                    subject = subject,
-                    day = day,
-                    time = time,
-                    zone = zone,
-                    assignee = assignee
-                ),
-                None => said!(
-                    "digest.line",
-                    number = line.incident,
-                    what = what,
-                    subject = subject,
-                    day = day,
-                    time = time,
-                    zone = zone
-                ),
-            })
+            let assigned = line
+                .assignee
+                .as_ref()
+                .map(|to| policy.say(&said!("digest.assigned", assignee = to)))
+                .unwrap_or_default();
+            policy.say(&said!(
+                "digest.line",
+                number = line.incident,
+                what = policy.say(&kind_in_words(line.kind)),
+                subject = subject,
+                day = day,
+                time = local.format("%H:%M"),
+                zone = local.format("%Z"),
+                assigned = assigned
+            ))
         })
         .collect::<Vec<_>>();
     let mut data = MailData {

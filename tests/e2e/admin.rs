@@ -74,15 +74,8 @@ impl Drop for ServiceUser {
     }
 }
 
-#[test]
-fn what_root_runs_leaves_every_file_in_the_state_directory_to_the_service() {
-    let stack = MailStack::start();
-    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
-    let service = ServiceUser::create(&fu, &stack);
-    // The password file stays root's alone, as the package leaves it.
-    let password = stack.var("PASSWORD_FILE").to_string();
-    let meta = std::fs::metadata(&password).expect("password file");
-    assert_eq!((meta.uid(), meta.mode() & 0o077), (0, 0), "root's alone");
+/// Ann's complaint about a lost parcel, in the support mailbox.
+fn ann_complains(stack: &MailStack) {
     stack.deliver(
         SUPPORT,
         complaint(
@@ -93,6 +86,30 @@ fn what_root_runs_leaves_every_file_in_the_state_directory_to_the_service() {
         )
         .as_bytes(),
     );
+}
+
+/// The daemon in the background, once it holds the database's lock (`status` says so).
+fn running(fu: &Followupd) -> (Running, std::path::PathBuf) {
+    let (daemon, log) = fu.spawn_logged();
+    eventually_logged(
+        "the daemon holds its lock",
+        std::time::Duration::from_secs(15),
+        &log,
+        || fu.run(&["status"]).status.code() == Some(0),
+    );
+    (daemon, log)
+}
+
+#[test]
+fn what_root_runs_leaves_every_file_in_the_state_directory_to_the_service() {
+    let stack = MailStack::start();
+    let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
+    let service = ServiceUser::create(&fu, &stack);
+    // The password file stays root's alone, as the package leaves it.
+    let password = stack.var("PASSWORD_FILE").to_string();
+    let meta = std::fs::metadata(&password).expect("password file");
+    assert_eq!((meta.uid(), meta.mode() & 0o077), (0, 0), "root's alone");
+    ann_complains(&stack);
     // Root runs a pass, a connection check (which reads the root-only password) and a
     // staff command, as an admin does.
     let t0 = at("2026-11-23T09:00:00Z");
@@ -183,13 +200,7 @@ fn status_exits_3_when_no_daemon_runs_and_0_while_one_does() {
     let json = fu.run(&["status", "--json"]);
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     assert_eq!(value["running"], false, "{value}");
-    let (daemon, log) = fu.spawn_logged();
-    eventually_logged(
-        "the daemon holds its lock",
-        std::time::Duration::from_secs(15),
-        &log,
-        || fu.run(&["status"]).status.code() == Some(0),
-    );
+    let (daemon, _) = running(&fu);
     let said = String::from_utf8_lossy(&fu.run(&["status"]).stdout).to_string();
     assert!(said.contains("daemon      running"), "{said}");
     daemon.stop();
@@ -257,13 +268,7 @@ fn reload_fails_on_a_broken_file_with_its_line_and_succeeds_once_the_daemon_took
     let stack = MailStack::start();
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
     let templates = crate::service::own_templates(&fu);
-    let (daemon, log) = fu.spawn_logged();
-    eventually_logged(
-        "the daemon holds its lock",
-        std::time::Duration::from_secs(15),
-        &log,
-        || fu.run(&["status"]).status.code() == Some(0),
-    );
+    let (daemon, _) = running(&fu);
     let said = |out: &std::process::Output| {
         format!(
             "{}{}",
@@ -312,16 +317,7 @@ fn reload_fails_on_a_broken_file_with_its_line_and_succeeds_once_the_daemon_took
 fn retention_switched_on_by_a_reload_runs_without_a_restart() {
     let stack = MailStack::start();
     let fu = Followupd::new(&stack, Tls::ImapsAndSmtpStarttls);
-    stack.deliver(
-        SUPPORT,
-        complaint(
-            "ann@example.test",
-            "ann-1@client.example.test",
-            "Parcel lost",
-            "Hello,\r\n\r\nmy parcel never came.\r\n",
-        )
-        .as_bytes(),
-    );
+    ann_complains(&stack);
     // Closed on 23 November: long ago by the time the daemon runs.
     let t0 = at("2026-11-23T09:00:00Z");
     fu.once_at(t0);
@@ -332,13 +328,7 @@ fn retention_switched_on_by_a_reload_runs_without_a_restart() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (daemon, log) = fu.spawn_logged();
-    eventually_logged(
-        "the daemon holds its lock",
-        std::time::Duration::from_secs(15),
-        &log,
-        || fu.run(&["status"]).status.code() == Some(0),
-    );
+    let (daemon, log) = running(&fu);
     let config = std::fs::read_to_string(&fu.config).expect("config");
     std::fs::write(
         &fu.config,

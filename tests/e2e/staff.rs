@@ -498,15 +498,9 @@ fn a_request_to_stop_the_automatic_updates_stops_them_and_is_confirmed_once() {
     assert_eq!(stack.wait_for_mail(ANN, 3).len(), 3);
 }
 
-#[test]
-fn six_escalations_in_a_row_all_reach_staff_and_six_promises_at_risk_come_in_one_mail() {
-    let stack = MailStack::start();
-    let fu = with_staff(
-        &stack,
-        "at_risk_before = \"30m\"\n\n[escalation]\nafter_no_note = \"2h\"\n",
-    );
-    let t0 = at("2026-11-23T09:00:00Z");
-    for i in 0..6 {
+/// Customers c0@… to c(n-1)@… each complain of "Problem i", straight into the support mailbox.
+fn customers_complain(stack: &MailStack, n: usize) {
+    for i in 0..n {
         stack.deliver(
             SUPPORT,
             complaint(
@@ -518,6 +512,17 @@ fn six_escalations_in_a_row_all_reach_staff_and_six_promises_at_risk_come_in_one
             .as_bytes(),
         );
     }
+}
+
+#[test]
+fn six_escalations_in_a_row_all_reach_staff_and_six_promises_at_risk_come_in_one_mail() {
+    let stack = MailStack::start();
+    let fu = with_staff(
+        &stack,
+        "at_risk_before = \"30m\"\n\n[escalation]\nafter_no_note = \"2h\"\n",
+    );
+    let t0 = at("2026-11-23T09:00:00Z");
+    customers_complain(&stack, 6);
     fu.once_at(t0);
     assert_eq!(
         stack.wait_for_mail(TEAM, 6).len(),
@@ -570,18 +575,7 @@ fn notifications_over_the_staff_cap_wait_for_one_digest() {
     let stack = MailStack::start();
     let fu = with_staff(&stack, "notify_cap = { max = 2, within = \"1h\" }\n");
     let t0 = at("2026-11-23T09:00:00Z");
-    for i in 0..5 {
-        stack.deliver(
-            SUPPORT,
-            complaint(
-                &format!("c{i}@example.test"),
-                &format!("c{i}@client.example.test"),
-                &format!("Problem {i}"),
-                "It does not work.",
-            )
-            .as_bytes(),
-        );
-    }
+    customers_complain(&stack, 5);
     fu.once_at(t0);
     // A burst: every incident still gets its own notification, the thread staff answer in.
     let team = stack.wait_for_mail(TEAM, 5);
@@ -622,18 +616,7 @@ fn a_reply_to_the_digest_needs_all_and_then_reaches_every_listed_customer_once()
     let stack = MailStack::start();
     let fu = with_staff(&stack, "notify_cap = { max = 2, within = \"1h\" }\n");
     let t0 = at("2026-11-23T09:00:00Z");
-    for i in 0..5 {
-        stack.deliver(
-            SUPPORT,
-            complaint(
-                &format!("c{i}@example.test"),
-                &format!("c{i}@client.example.test"),
-                &format!("Problem {i}"),
-                "It does not work.",
-            )
-            .as_bytes(),
-        );
-    }
+    customers_complain(&stack, 5);
     fu.once_at(t0);
     stack.wait_for_mail(TEAM, 5);
     // Three customers write again within the hour: held for the digest.

@@ -18,10 +18,15 @@ const CHRIS: &str = "chris@example.test";
 
 /// Anna, Ben and Chris, each notified in their own mailbox.
 fn team_of_three(stack: &MailStack) -> Followupd {
+    team_of_three_with(stack, "")
+}
+
+/// The same, with `extra` after the `[staff]` members line (more `[staff]` keys, or sections).
+fn team_of_three_with(stack: &MailStack, extra: &str) -> Followupd {
     Followupd::with_extra(
         stack,
         Tls::ImapsAndSmtpStarttls,
-        &format!("\n[staff]\nmembers = [\"{ANNA}\", \"{BEN}\", \"{CHRIS}\"]\n"),
+        &format!("\n[staff]\nmembers = [\"{ANNA}\", \"{BEN}\", \"{CHRIS}\"]\n{extra}"),
     )
 }
 
@@ -440,13 +445,9 @@ fn on_hold_until_thursday_the_customer_is_told_why_and_hears_nothing_until_then(
 #[test]
 fn the_assignee_alone_is_alarmed_first_and_the_team_only_within_staff_hours() {
     let stack = MailStack::start();
-    let fu = Followupd::with_extra(
+    let fu = team_of_three_with(
         &stack,
-        Tls::ImapsAndSmtpStarttls,
-        &format!(
-            "\n[staff]\nmembers = [\"{ANNA}\", \"{BEN}\", \"{CHRIS}\"]\n\
-             window = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"9h\"\n"
-        ),
+        "window = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"9h\"\n",
     );
     // Monday 23 November 2026, 09:00 UTC.
     let t0 = at("2026-11-23T09:00:00Z");
@@ -622,13 +623,9 @@ fn one_reply_with_to_tag_answers_every_customer_of_an_outage_in_their_own_thread
 #[test]
 fn a_week_of_a_team_of_three_with_a_burst_of_forty_costs_each_member_a_third_of_the_alarms() {
     let stack = MailStack::start();
-    let fu = Followupd::with_extra(
+    let fu = team_of_three_with(
         &stack,
-        Tls::ImapsAndSmtpStarttls,
-        &format!(
-            "\n[staff]\nmembers = [\"{ANNA}\", \"{BEN}\", \"{CHRIS}\"]\n\
-             \n[cadence]\nwindow = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"9h\"\n"
-        ),
+        "\n[cadence]\nwindow = \"0 0 9 * * Mon-Fri\"\nwindow_length = \"9h\"\n",
     );
     let team = [ANNA, BEN, CHRIS];
     let mut now = at("2026-11-23T09:00:00Z");

@@ -115,15 +115,20 @@ fn a_complaint_failing_dmarc_is_held_for_staff_and_a_verdict_from_another_server
     assert!(stack.mailbox(DMARC_VICTIM).is_empty());
 }
 
+/// A followupd whose one staff member is `anna`.
+fn with_anna(stack: &MailStack, anna: &str) -> Followupd {
+    Followupd::with_extra(
+        stack,
+        Tls::ImapsAndSmtpStarttls,
+        &format!("\n[staff]\nmembers = [\"{anna}\"]\n"),
+    )
+}
+
 #[test]
 fn held_mail_a_person_vouches_for_is_taken_in_once_and_staff_mail_never_is() {
     let stack = MailStack::start();
     let anna = "anna@example.test";
-    let fu = Followupd::with_extra(
-        &stack,
-        Tls::ImapsAndSmtpStarttls,
-        &format!("\n[staff]\nmembers = [\"{anna}\"]\n"),
-    );
+    let fu = with_anna(&stack, anna);
     // A customer whose own domain's DMARC fails for this mail (a badly set up mail service):
     // held, nothing sent.
     forge(
@@ -199,11 +204,7 @@ fn held_mail_a_person_vouches_for_is_taken_in_once_and_staff_mail_never_is() {
 fn release_in_a_reply_to_a_held_notice_takes_the_customers_reply_in() {
     let stack = MailStack::start();
     let anna = "anna@example.test";
-    let fu = Followupd::with_extra(
-        &stack,
-        Tls::ImapsAndSmtpStarttls,
-        &format!("\n[staff]\nmembers = [\"{anna}\"]\n"),
-    );
+    let fu = with_anna(&stack, anna);
     let victor = complaint(
         &format!("Victor <{DMARC_VICTIM}>"),
         "victor-1@mail.example.test",
